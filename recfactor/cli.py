@@ -1,0 +1,897 @@
+"""The ``recfactor`` command line: parse, call the engine, render. No maths here.
+
+Imports of numpy, pandas and the engine happen inside the commands, so that a quick
+``recfactor predict`` on a saved model pays only for what it uses.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import signal
+import sys
+from collections.abc import Callable
+from enum import Enum
+from pathlib import Path
+from typing import Annotated, Any, Optional, TypeVar
+
+import typer
+
+DEFAULT_MODEL = "recfactor.model"
+
+app = typer.Typer(
+    name="recfactor",
+    help="Train, save and use matrix-factorization recommenders on rating files.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+)
+
+
+class Algo(str, Enum):
+    baseline = "baseline"
+    svd = "svd"
+
+
+class Feedback(str, Enum):
+    explicit = "explicit"
+    implicit = "implicit"
+
+
+class Layout(str, Enum):
+    long = "long"
+    wide = "wide"
+
+
+class Duplicates(str, Enum):
+    error = "error"
+    last = "last"
+    mean = "mean"
+    sum = "sum"
+
+
+class Format(str, Enum):
+    table = "table"
+    csv = "csv"
+    json = "json"
+
+
+class Solver(str, Enum):
+    sgd = "sgd"
+    lanczos = "lanczos"
+
+
+class What(str, Enum):
+    items = "items"
+    users = "users"
+
+
+# -- shared options ------------------------------------------------------------------------
+
+ModelPath = Annotated[
+    Path,
+    typer.Option("--model", "-m", envvar="RECFACTOR_MODEL", help="Model file.", show_default=True),
+]
+FormatOpt = Annotated[
+    Optional[Format],
+    typer.Option("--format", help="Output format [default: table on a terminal, else csv]."),
+]
+Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars or notes.")]
+Verbose = Annotated[bool, typer.Option("--verbose", "-v", help="More detail on stderr.")]
+
+Sep = Annotated[
+    Optional[str],
+    typer.Option(
+        "--sep",
+        help="Delimiter (',', 'tab', '::', ...) [default: detected].",
+        rich_help_panel="Input",
+    ),
+]
+LayoutOpt = Annotated[
+    Layout,
+    typer.Option(
+        "--layout", help="long: user,item,rating rows; wide: a matrix.", rich_help_panel="Input"
+    ),
+]
+Header = Annotated[
+    Optional[bool],
+    typer.Option(
+        "--header/--no-header",
+        help="First line is a header [default: detected].",
+        rich_help_panel="Input",
+    ),
+]
+UserCol = Annotated[
+    Optional[str],
+    typer.Option(
+        "--user-col", help="User column: name or 1-based position.", rich_help_panel="Input"
+    ),
+]
+ItemCol = Annotated[
+    Optional[str],
+    typer.Option(
+        "--item-col", help="Item column: name or 1-based position.", rich_help_panel="Input"
+    ),
+]
+RatingCol = Annotated[
+    Optional[str],
+    typer.Option(
+        "--rating-col", help="Rating column: name or 1-based position.", rich_help_panel="Input"
+    ),
+]
+FeedbackOpt = Annotated[
+    Feedback,
+    typer.Option(
+        "--feedback",
+        help="explicit: ratings, missing = unknown; implicit: interactions, missing = 0.",
+        rich_help_panel="Input",
+    ),
+]
+DuplicatesOpt = Annotated[
+    Optional[Duplicates],
+    typer.Option(
+        "--duplicates",
+        help="Repeated (user, item) pairs [default: error for explicit, sum for implicit].",
+        rich_help_panel="Input",
+    ),
+]
+MissingValue = Annotated[
+    Optional[list[float]],
+    typer.Option(
+        "--missing-value",
+        help="Wide layout: a cell value meaning 'no rating' (repeatable).",
+        rich_help_panel="Input",
+    ),
+]
+
+AlgoOpt = Annotated[Algo, typer.Option("--algo", help="Algorithm.", rich_help_panel="Model")]
+Factors = Annotated[
+    Optional[int],
+    typer.Option("--factors", "-k", help="Latent factors [svd: 100].", rich_help_panel="Model"),
+]
+Epochs = Annotated[
+    Optional[int],
+    typer.Option(
+        "--epochs", help="Passes over the data [baseline 10, svd 20].", rich_help_panel="Model"
+    ),
+]
+Reg = Annotated[
+    Optional[float],
+    typer.Option(
+        "--reg",
+        help="Regularisation [svd 0.02; baseline: sets reg_u and reg_i, default 15 and 10].",
+        rich_help_panel="Model",
+    ),
+]
+Lr = Annotated[
+    Optional[float],
+    typer.Option("--lr", help="SGD learning rate [0.005].", rich_help_panel="Model"),
+]
+Seed = Annotated[int, typer.Option("--seed", help="Random seed.", rich_help_panel="Model")]
+Bias = Annotated[
+    bool,
+    typer.Option(
+        "--bias/--no-bias",
+        help="svd: learn user and item biases (--no-bias: plain MF).",
+        rich_help_panel="Model",
+    ),
+]
+SolverOpt = Annotated[
+    Solver,
+    typer.Option(
+        "--solver",
+        help="svd: sgd, or lanczos (truncated SVD of the baseline residuals).",
+        rich_help_panel="Model",
+    ),
+]
+InitStd = Annotated[
+    Optional[float],
+    typer.Option(
+        "--init-std", help="svd: std of the initial factors [0.1].", rich_help_panel="Model"
+    ),
+]
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _debug() -> bool:
+    return os.environ.get("RECFACTOR_DEBUG", "") not in ("", "0") or _state.get("debug", False)
+
+
+_state: dict[str, Any] = {}
+
+
+def _handle_errors(func: F) -> F:
+    """Turn the engine's errors into 'error:' / 'hint:' lines and exit 1 (2 for bad flags)."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        from recfactor.errors import ParameterError, RecfactorError
+
+        try:
+            return func(*args, **kwargs)
+        except RecfactorError as exc:
+            if _debug():
+                raise
+            _fail(exc.message, exc.hint, 2 if isinstance(exc, ParameterError) else 1)
+        except MemoryError:
+            if _debug():
+                raise
+            _fail("out of memory", "use fewer --factors or a smaller data set", 1)
+
+    return wrapper  # type: ignore[return-value]
+
+
+def _fail(message: str, hint: str | None, code: int) -> None:
+    typer.echo(f"error: {message}", err=True)
+    if hint:
+        typer.echo(f"hint: {hint}", err=True)
+    raise typer.Exit(code)
+
+
+def _note(text: str, quiet: bool) -> None:
+    if not quiet:
+        typer.echo(text, err=True)
+
+
+@app.callback()
+def _main(
+    debug: Annotated[
+        bool, typer.Option("--debug", help="Show tracebacks (also RECFACTOR_DEBUG=1).")
+    ] = False,
+    version: Annotated[bool, typer.Option("--version", help="Print the version.")] = False,
+) -> None:
+    """Train, save and use matrix-factorization recommenders on rating files."""
+    _state["debug"] = debug
+    if version:
+        from recfactor import __version__
+
+        typer.echo(__version__)
+        raise typer.Exit(0)
+
+
+# -- helpers -------------------------------------------------------------------------------
+
+
+def _read_options(
+    sep: str | None,
+    layout: Layout,
+    header: bool | None,
+    user_col: str | None,
+    item_col: str | None,
+    rating_col: str | None,
+    feedback: Feedback,
+    duplicates: Duplicates | None,
+    missing_value: list[float] | None,
+):
+    from recfactor.data import ReadOptions
+
+    return ReadOptions(
+        sep=sep,
+        layout=layout.value,
+        header=header,
+        user_col=user_col,
+        item_col=item_col,
+        rating_col=rating_col,
+        feedback=feedback.value,
+        duplicates=duplicates.value if duplicates else None,
+        missing_values=tuple(missing_value or ()),
+    )
+
+
+def _model_params(
+    algo: str,
+    factors: int | None,
+    epochs: int | None,
+    reg: float | None,
+    lr: float | None,
+    bias: bool,
+    solver: Solver,
+    init_std: float | None,
+) -> dict[str, Any]:
+    """Parameters for ``algo`` from the flags given; flags that do not apply are an error."""
+    from recfactor.errors import ParameterError
+
+    given = {"factors": factors, "lr": lr, "init_std": init_std}
+    if algo == "baseline":
+        extra = [f"--{k.replace('_', '-')}" for k, v in given.items() if v is not None]
+        if not bias or solver != Solver.sgd:
+            extra.append("--no-bias" if not bias else "--solver")
+        if extra:
+            raise ParameterError(
+                f"{', '.join(extra)} do(es) not apply to --algo baseline",
+                hint="use --algo svd for a factor model",
+            )
+        params: dict[str, Any] = {"epochs": epochs}
+        if reg is not None:
+            params.update(reg_u=reg, reg_i=reg)
+    else:
+        params = {**given, "epochs": epochs, "reg": reg, "bias": bias, "solver": solver.value}
+    return {k: v for k, v in params.items() if v is not None}
+
+
+def _build_model(algo: str, params: dict[str, Any], seed: int):
+    from recfactor.models import model_class
+
+    cls = model_class(algo)
+    return cls(cls.params_class(**params, seed=seed))
+
+
+def _parse_scale(text: str | None) -> tuple[float, float] | None:
+    from recfactor.errors import ParameterError
+
+    if text is None:
+        return None
+    try:
+        low, high = (float(x) for x in text.split(","))
+    except ValueError:
+        raise ParameterError(f"--rating-scale takes LOW,HIGH, not {text!r}") from None
+    if not low < high:
+        raise ParameterError("--rating-scale needs LOW < HIGH")
+    return low, high
+
+
+def _load(model_path: Path):
+    from recfactor import persist
+
+    return persist.load(model_path)
+
+
+def _fmt(fmt: Format | None) -> str:
+    from recfactor.report import resolve_format
+
+    return resolve_format(fmt.value if fmt else None)
+
+
+# -- commands ------------------------------------------------------------------------------
+
+
+@app.command()
+@_handle_errors
+def train(
+    data: Annotated[str, typer.Argument(help="Ratings file (CSV/TSV, .gz/.bz2/.xz/.zip) or -.")],
+    model: ModelPath = Path(DEFAULT_MODEL),
+    algo: AlgoOpt = Algo.svd,
+    factors: Factors = None,
+    epochs: Epochs = None,
+    reg: Reg = None,
+    lr: Lr = None,
+    seed: Seed = 0,
+    bias: Bias = True,
+    solver: SolverOpt = Solver.sgd,
+    init_std: InitStd = None,
+    rating_scale: Annotated[
+        Optional[str],
+        typer.Option(
+            "--rating-scale", help="Clip predictions to LOW,HIGH [default: as seen in training]."
+        ),
+    ] = None,
+    sep: Sep = None,
+    layout: LayoutOpt = Layout.long,
+    header: Header = None,
+    user_col: UserCol = None,
+    item_col: ItemCol = None,
+    rating_col: RatingCol = None,
+    feedback: FeedbackOpt = Feedback.explicit,
+    duplicates: DuplicatesOpt = None,
+    missing_value: MissingValue = None,
+    fmt: FormatOpt = None,
+    quiet: Quiet = False,
+) -> None:
+    """Fit a model on DATA and save it (default ./recfactor.model)."""
+    from recfactor import persist
+    from recfactor.data import read_ratings
+    from recfactor.report import write_records
+
+    params = _model_params(algo.value, factors, epochs, reg, lr, bias, solver, init_std)
+    fitted = _build_model(algo.value, params, seed)
+    scale = _parse_scale(rating_scale)
+    options = _read_options(
+        sep, layout, header, user_col, item_col, rating_col, feedback, duplicates, missing_value
+    )
+    dataset = read_ratings(data, options)
+    _note(
+        f"training {algo.value} on {dataset.n_ratings} ratings "
+        f"({dataset.n_users} users x {dataset.n_items} items)",
+        quiet,
+    )
+    fitted.fit(dataset, rating_scale=scale)
+    record = {"path": None, "size": None, "sha256": None}
+    if data != "-":
+        record = persist.file_fingerprint(data)
+    persist.save(
+        fitted,
+        model,
+        {"data": {**record, "read_options": _options_dict(options)}},
+    )
+    summary = {
+        "model": str(model),
+        "algo": algo.value,
+        "users": dataset.n_users,
+        "items": dataset.n_items,
+        "ratings": dataset.n_ratings,
+        "train_rmse": fitted.train_metrics_.get("rmse"),
+        "train_mae": fitted.train_metrics_.get("mae"),
+        "fit_seconds": round(fitted.fit_seconds_, 4),
+    }
+    write_records([summary], list(summary), _fmt(fmt), title="Trained")
+
+
+def _options_dict(options) -> dict[str, Any]:
+    import dataclasses
+
+    return {
+        k: (list(v) if isinstance(v, tuple) else v) for k, v in dataclasses.asdict(options).items()
+    }
+
+
+@app.command()
+@_handle_errors
+def predict(
+    pairs: Annotated[
+        Optional[str],
+        typer.Argument(help="File of user,item pairs (or -) for batch prediction."),
+    ] = None,
+    user: Annotated[Optional[str], typer.Option("--user", "-u", help="User ID.")] = None,
+    item: Annotated[Optional[str], typer.Option("--item", "-i", help="Item ID.")] = None,
+    model: ModelPath = Path(DEFAULT_MODEL),
+    strict: Annotated[
+        bool, typer.Option("--strict", help="Unknown users or items are an error.")
+    ] = False,
+    sep: Sep = None,
+    header: Header = None,
+    user_col: UserCol = None,
+    item_col: ItemCol = None,
+    fmt: FormatOpt = None,
+    quiet: Quiet = False,
+) -> None:
+    """Predict ratings: one pair with --user/--item, or a batch from PAIRS (csv on stdout)."""
+    from recfactor.errors import ParameterError
+    from recfactor.report import write_records
+
+    single = user is not None or item is not None
+    if single and pairs is not None:
+        raise ParameterError("give either --user/--item or a PAIRS file, not both")
+    if single and (user is None or item is None):
+        raise ParameterError("a single prediction needs both --user and --item")
+    if not single and pairs is None:
+        raise ParameterError(
+            "nothing to predict", hint="give --user U --item I, or a PAIRS file (- for stdin)"
+        )
+    fitted, _ = _load(model)
+    if single:
+        users, items = [user], [item]
+    else:
+        from recfactor.data import ReadOptions, read_pairs
+
+        users, items = read_pairs(
+            pairs, ReadOptions(sep=sep, header=header, user_col=user_col, item_col=item_col)
+        )
+    result = fitted.predict(users, items, strict=strict)
+    if single and result.cold[0]:
+        side = "user" if fitted.user_index([user])[0] < 0 else "item"
+        _note(f"note: unknown {side}; predicted from the baseline", quiet)
+    elif result.cold.any():
+        _note(
+            f"note: {int(result.cold.sum())} pair(s) with an unknown user or item were "
+            "predicted from the baseline (cold=true)",
+            quiet,
+        )
+    output = _fmt(fmt)
+    if output == "csv" and not single:
+        _write_predictions_csv(users, items, result.values, result.cold)
+        return
+    records = [
+        {"user": u, "item": i, "prediction": float(v), "cold": bool(c)}
+        for u, i, v, c in zip(users, items, result.values, result.cold)
+    ]
+    write_records(records, ["user", "item", "prediction", "cold"], output)
+
+
+def _write_predictions_csv(users, items, values, cold) -> None:
+    import pandas as pd
+
+    frame = pd.DataFrame(
+        {
+            "user": users,
+            "item": items,
+            "prediction": values,
+            "cold": pd.Series(cold).map({True: "true", False: "false"}),
+        }
+    )
+    frame.to_csv(sys.stdout, index=False, float_format="%.6g", lineterminator="\n")
+
+
+def _read_ids(source: str, what: str) -> list[str]:
+    from recfactor.data import read_id_list
+
+    return read_id_list(source, what)
+
+
+@app.command()
+@_handle_errors
+def recommend(
+    users: Annotated[
+        Optional[str], typer.Argument(help="File of user IDs, one a line (or -).")
+    ] = None,
+    user: Annotated[Optional[str], typer.Option("--user", "-u", help="User ID.")] = None,
+    n: Annotated[int, typer.Option("-n", "--n", min=1, help="How many items.")] = 10,
+    all_users: Annotated[bool, typer.Option("--all-users", help="Every user.")] = False,
+    include_seen: Annotated[
+        bool, typer.Option("--include-seen", help="Keep items the user rated in training.")
+    ] = False,
+    model: ModelPath = Path(DEFAULT_MODEL),
+    fmt: FormatOpt = None,
+    quiet: Quiet = False,
+) -> None:
+    """Top-N items for users, excluding what each already rated in training."""
+    from recfactor.errors import ColdStartError, ParameterError
+    from recfactor.report import write_records
+
+    chosen = sum(x for x in (user is not None, users is not None, all_users))
+    if chosen != 1:
+        raise ParameterError("give exactly one of --user U, a USERS file (or -), --all-users")
+    fitted, _ = _load(model)
+    if all_users:
+        ids = [str(x) for x in fitted.user_ids_]
+    elif user is not None:
+        ids = [user]
+    else:
+        ids = _read_ids(users, "user")
+    index = fitted.user_index(ids)
+    unknown = index < 0
+    if unknown.any():
+        if user is not None:
+            raise ColdStartError(f"unknown user {user!r}: not in the training data")
+        _note(f"note: skipped {int(unknown.sum())} unknown user(s)", quiet)
+    top, scores = fitted.recommend_index(index[~unknown], n, exclude_seen=not include_seen)
+    kept = [u for u, bad in zip(ids, unknown) if not bad]
+    records = [
+        {"user": u, "rank": r + 1, "item": str(fitted.item_ids_[j]), "score": float(s)}
+        for u, row, srow in zip(kept, top, scores)
+        for r, (j, s) in enumerate(zip(row, srow))
+        if j >= 0
+    ]
+    write_records(records, ["user", "rank", "item", "score"], _fmt(fmt))
+
+
+@app.command()
+@_handle_errors
+def similar(
+    items: Annotated[
+        Optional[str], typer.Argument(help="File of item IDs, one a line (or -).")
+    ] = None,
+    item: Annotated[Optional[str], typer.Option("--item", "-i", help="Item ID.")] = None,
+    n: Annotated[int, typer.Option("-n", "--n", min=1, help="How many items.")] = 10,
+    model: ModelPath = Path(DEFAULT_MODEL),
+    fmt: FormatOpt = None,
+    quiet: Quiet = False,
+) -> None:
+    """Items closest to an item in factor space (cosine similarity)."""
+    from recfactor.errors import ColdStartError, ParameterError
+    from recfactor.report import write_records
+
+    if (item is None) == (items is None):
+        raise ParameterError("give exactly one of --item I or an ITEMS file (or -)")
+    fitted, _ = _load(model)
+    ids = [item] if item is not None else _read_ids(items, "item")
+    index = fitted.item_index(ids)
+    unknown = index < 0
+    if unknown.any():
+        if item is not None:
+            raise ColdStartError(f"unknown item {item!r}: not in the training data")
+        _note(f"note: skipped {int(unknown.sum())} unknown item(s)", quiet)
+    top, scores = fitted.similar_index(index[~unknown], n)
+    kept = [i for i, bad in zip(ids, unknown) if not bad]
+    records = [
+        {"item": i, "rank": r + 1, "similar_item": str(fitted.item_ids_[j]), "score": float(s)}
+        for i, row, srow in zip(kept, top, scores)
+        for r, (j, s) in enumerate(zip(row, srow))
+        if j >= 0
+    ]
+    write_records(records, ["item", "rank", "similar_item", "score"], _fmt(fmt))
+
+
+@app.command()
+@_handle_errors
+def export(
+    what: Annotated[What, typer.Option("--what", help="Which factors to write.")] = What.items,
+    output: Annotated[
+        Optional[Path],
+        typer.Option("--output", "-o", help="File to write (.csv or .parquet) [default: stdout]."),
+    ] = None,
+    model: ModelPath = Path(DEFAULT_MODEL),
+) -> None:
+    """Write the learned user or item factors (and biases) as CSV or Parquet."""
+    import numpy as np
+    import pandas as pd
+
+    from recfactor.errors import DataError
+
+    fitted, _ = _load(model)
+    ids = fitted.item_ids_ if what == What.items else fitted.user_ids_
+    bias = fitted.item_bias_ if what == What.items else fitted.user_bias_
+    factors = fitted.item_factors_ if what == What.items else fitted.user_factors_
+    frame = pd.DataFrame({what.value[:-1]: ids})
+    frame["bias"] = bias if (bias is not None and fitted.uses_bias_) else np.nan
+    if factors is not None:
+        for f in range(factors.shape[1]):
+            frame[f"f{f}"] = factors[:, f]
+    if output is None:
+        frame.to_csv(sys.stdout, index=False, float_format="%.8g", lineterminator="\n")
+    elif output.suffix.lower() == ".parquet":
+        try:
+            frame.to_parquet(output, index=False)
+        except ImportError:
+            raise DataError(
+                f"{output}: writing Parquet needs pyarrow", hint="pip install pyarrow, or use .csv"
+            ) from None
+    else:
+        frame.to_csv(output, index=False, float_format="%.8g", lineterminator="\n")
+
+
+@app.command()
+@_handle_errors
+def evaluate(
+    data: Annotated[
+        Optional[str],
+        typer.Argument(help="Ratings file [default: the data the saved model was trained on]."),
+    ] = None,
+    algo: Annotated[
+        Optional[str],
+        typer.Option(
+            "--algo",
+            help="Comma-separated algorithms [default: baseline,svd, or the saved model's].",
+            rich_help_panel="Model",
+        ),
+    ] = None,
+    metric: Annotated[str, typer.Option("--metric", help="Comma-separated: rmse, mae.")] = (
+        "rmse,mae"
+    ),
+    seeds: Annotated[
+        str, typer.Option("--seeds", help="Number of seeds (0..N-1) or a list like 1,7,42.")
+    ] = "3",
+    folds: Annotated[int, typer.Option("--folds", help="k-fold cross-validation.")] = 5,
+    test_fraction: Annotated[
+        Optional[float],
+        typer.Option("--test-fraction", help="One random holdout of this fraction instead."),
+    ] = None,
+    test: Annotated[
+        Optional[str], typer.Option("--test", help="A separate test file instead of folds.")
+    ] = None,
+    split_seed: Annotated[int, typer.Option("--split-seed", help="Seed of the split.")] = 0,
+    model: ModelPath = Path(DEFAULT_MODEL),
+    factors: Factors = None,
+    epochs: Epochs = None,
+    reg: Reg = None,
+    lr: Lr = None,
+    bias: Bias = True,
+    solver: SolverOpt = Solver.sgd,
+    init_std: InitStd = None,
+    sep: Sep = None,
+    layout: LayoutOpt = Layout.long,
+    header: Header = None,
+    user_col: UserCol = None,
+    item_col: ItemCol = None,
+    rating_col: RatingCol = None,
+    feedback: FeedbackOpt = Feedback.explicit,
+    duplicates: DuplicatesOpt = None,
+    missing_value: MissingValue = None,
+    fmt: FormatOpt = None,
+    quiet: Quiet = False,
+) -> None:
+    """Cross-validated errors of each algorithm under several seeds, and how they spread."""
+    from recfactor import evaluate as ev
+    from recfactor.data import read_ratings
+    from recfactor.errors import ParameterError
+    from recfactor.metrics import parse_metrics
+    from recfactor.report import progress, render_evaluation
+
+    metrics = parse_metrics(metric)
+    seed_list = ev.parse_seeds(seeds)
+    if test is not None and test_fraction is not None:
+        raise ParameterError("give --test or --test-fraction, not both")
+    rating_scale = None
+    if data is None:
+        data, options, algos = _recorded_setup(model, algo)
+        rating_scale = _load(model)[0].rating_scale_
+    else:
+        options = _read_options(
+            sep,
+            layout,
+            header,
+            user_col,
+            item_col,
+            rating_col,
+            feedback,
+            duplicates,
+            missing_value,
+        )
+        names = [a.strip() for a in (algo or "baseline,svd").split(",") if a.strip()]
+        unknown = [a for a in names if a not in {x.value for x in Algo}]
+        if unknown or not names:
+            raise ParameterError(
+                f"unknown algorithm {', '.join(unknown) or algo!r}",
+                hint="choose from " + ", ".join(a.value for a in Algo),
+            )
+        flags = (factors, epochs, reg, lr, bias, solver, init_std)
+        # The model flags configure the factor models; beside them the baseline keeps its
+        # defaults, so that `--algo baseline,svd -k 50` is a fair reference line.
+        algos = [
+            ev.AlgoSpec(
+                name,
+                _model_params(name, *flags) if name != "baseline" or names == ["baseline"] else {},
+            )
+            for name in dict.fromkeys(names)
+        ]
+    dataset = read_ratings(data, options)
+    test_set = None
+    splits = None
+    if test is not None:
+        test_set = read_ratings(test, options)
+        split_info = {"kind": "test-file", "test": test, "description": f"test file {test}"}
+    elif test_fraction is not None:
+        splits = ev.holdout(dataset.n_ratings, test_fraction, split_seed)
+        split_info = {
+            "kind": "holdout",
+            "test_fraction": test_fraction,
+            "split_seed": split_seed,
+            "description": f"holdout {test_fraction:g}, split seed {split_seed}",
+        }
+    else:
+        k = min(folds, dataset.n_ratings)
+        if k < folds:
+            _note(f"note: only {dataset.n_ratings} ratings; using {k} folds", quiet)
+        splits = ev.kfold(dataset.n_ratings, k, split_seed)
+        split_info = {
+            "kind": "kfold",
+            "folds": k,
+            "split_seed": split_seed,
+            "description": f"{k}-fold, split seed {split_seed}",
+        }
+    total = len(algos) * len(seed_list) * (1 if splits is None else len(splits))
+    with progress(total, "evaluating", enabled=not quiet) as advance:
+        report = ev.evaluate(
+            dataset,
+            algos,
+            seed_list,
+            metrics,
+            splits=splits,
+            test=test_set,
+            split_info=split_info,
+            rating_scale=rating_scale,
+            progress=advance,
+        )
+    render_evaluation(report.to_dict(), _fmt(fmt))
+
+
+def _recorded_setup(model_path: Path, algo: str | None):
+    """The data file, read options and algorithm recorded in a saved model."""
+    from recfactor import persist
+    from recfactor.data import ReadOptions
+    from recfactor.errors import DataError, ParameterError
+    from recfactor.evaluate import AlgoSpec
+
+    manifest = persist.read_manifest(model_path)
+    data = manifest.get("data") or {}
+    path = data.get("path")
+    if not path:
+        raise DataError(
+            f"{model_path}: the model was trained from stdin, so there is no file to re-evaluate",
+            hint="give the data file: recfactor evaluate DATA",
+        )
+    if not Path(path).exists():
+        raise DataError(
+            f"{path}: the data this model was trained on is gone",
+            hint="give the data file: recfactor evaluate DATA",
+        )
+    if persist.file_fingerprint(path)["sha256"] != data.get("sha256"):
+        typer.echo(f"note: {path} changed since the model was trained", err=True)
+    if algo is not None and algo != manifest["algorithm"]:
+        raise ParameterError(
+            "--algo cannot be combined with re-evaluating a saved model",
+            hint="give DATA to compare algorithms",
+        )
+    read = dict(data.get("read_options") or {})
+    read["missing_values"] = tuple(read.get("missing_values") or ())
+    params = {k: v for k, v in manifest["params"].items() if k != "seed"}
+    return path, ReadOptions(**read), [AlgoSpec(manifest["algorithm"], params)]
+
+
+@app.command()
+@_handle_errors
+def describe(
+    data: Annotated[str, typer.Argument(help="Ratings file or -.")],
+    sep: Sep = None,
+    layout: LayoutOpt = Layout.long,
+    header: Header = None,
+    user_col: UserCol = None,
+    item_col: ItemCol = None,
+    rating_col: RatingCol = None,
+    feedback: FeedbackOpt = Feedback.explicit,
+    duplicates: DuplicatesOpt = None,
+    missing_value: MissingValue = None,
+    fmt: FormatOpt = None,
+) -> None:
+    """Dataset statistics: size, density, rating histogram, long tail."""
+    from recfactor.data import read_ratings
+    from recfactor.describe import describe as stats
+    from recfactor.report import render_description
+
+    options = _read_options(
+        sep, layout, header, user_col, item_col, rating_col, feedback, duplicates, missing_value
+    )
+    render_description(stats(read_ratings(data, options)), _fmt(fmt))
+
+
+@app.command()
+@_handle_errors
+def split(
+    data: Annotated[str, typer.Argument(help="Ratings file or -.")],
+    output_dir: Annotated[
+        Path, typer.Option("--output-dir", "-o", help="Where to write the files.")
+    ] = Path("."),
+    prefix: Annotated[
+        Optional[str], typer.Option("--prefix", help="File name prefix [default: DATA's stem].")
+    ] = None,
+    folds: Annotated[
+        Optional[int], typer.Option("--folds", help="k-fold: k train/test pairs.")
+    ] = None,
+    test_fraction: Annotated[
+        float, typer.Option("--test-fraction", help="Holdout fraction (when no --folds).")
+    ] = 0.2,
+    split_seed: Annotated[int, typer.Option("--split-seed", help="Seed of the split.")] = 0,
+    sep: Sep = None,
+    layout: LayoutOpt = Layout.long,
+    header: Header = None,
+    user_col: UserCol = None,
+    item_col: ItemCol = None,
+    rating_col: RatingCol = None,
+    feedback: FeedbackOpt = Feedback.explicit,
+    duplicates: DuplicatesOpt = None,
+    missing_value: MissingValue = None,
+    fmt: FormatOpt = None,
+) -> None:
+    """Write reproducible train/test CSV files (holdout or k-fold); lists them on stdout."""
+    from recfactor import evaluate as ev
+    from recfactor.data import read_ratings
+    from recfactor.errors import DataError
+    from recfactor.report import write_records
+
+    options = _read_options(
+        sep, layout, header, user_col, item_col, rating_col, feedback, duplicates, missing_value
+    )
+    dataset = read_ratings(data, options)
+    splits = (
+        ev.kfold(dataset.n_ratings, folds, split_seed)
+        if folds is not None
+        else ev.holdout(dataset.n_ratings, test_fraction, split_seed)
+    )
+    stem = prefix or ("stdin" if data == "-" else Path(data).name.split(".")[0])
+    try:
+        output_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise DataError(f"{output_dir}: cannot create ({exc.strerror})") from exc
+    frame = dataset.to_frame().rename(columns={"rating": dataset.rating_column})
+    records = []
+    for s in splits:
+        tag = f".fold{s.fold + 1}" if folds is not None else ""
+        for part, index in (("train", s.train), ("test", s.test)):
+            path = output_dir / f"{stem}{tag}.{part}.csv"
+            frame.iloc[index].to_csv(path, index=False, lineterminator="\n")
+            records.append(
+                {"fold": s.fold + 1, "part": part, "path": str(path), "ratings": len(index)}
+            )
+    write_records(records, ["fold", "part", "path", "ratings"], _fmt(fmt))
+
+
+def main() -> None:
+    """Console entry point: quiet on broken pipes, 130 on Ctrl-C."""
+    if hasattr(signal, "SIGPIPE"):
+        signal.signal(signal.SIGPIPE, signal.SIG_DFL)
+    try:
+        app()
+    except KeyboardInterrupt:
+        sys.stderr.write("interrupted\n")
+        sys.exit(130)

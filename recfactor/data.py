@@ -1,0 +1,819 @@
+"""Reading, validating and indexing ratings.
+
+Every input path goes through one pipeline: raw bytes (file, stdin, compressed) -> text ->
+sniffed layout (delimiter, header, columns) -> pandas' C parser with explicit dtypes -> a
+:class:`Dataset` of contiguous integer indices and the two ID vocabularies. When the fast
+parse fails or the values do not validate, the text is parsed again as plain strings, keeping
+physical line numbers, only to say exactly where the problem is.
+"""
+
+from __future__ import annotations
+
+import bz2
+import csv
+import gzip
+import io
+import lzma
+import os
+import re
+import sys
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from recfactor.errors import DataError
+
+FEEDBACKS = ("explicit", "implicit")
+DUPLICATE_POLICIES = ("error", "last", "mean", "sum")
+LAYOUTS = ("long", "wide")
+
+USER_NAMES = {
+    "user", "users", "user_id", "userid", "uid", "u", "customer", "customer_id",
+    "customerid", "member", "member_id", "client", "client_id", "visitor", "visitor_id",
+    "reviewer", "reviewerid", "reviewer_id", "account", "account_id",
+}  # fmt: skip
+ITEM_NAMES = {
+    "item", "items", "item_id", "itemid", "iid", "i", "movie", "movieid", "movie_id",
+    "product", "product_id", "productid", "track", "track_id", "song", "song_id",
+    "artist", "artist_id", "book", "book_id", "isbn", "asin", "article", "article_id",
+    "sku", "title", "game", "anime_id",
+}  # fmt: skip
+RATING_NAMES = {
+    "rating", "ratings", "score", "scores", "count", "counts", "value", "r", "stars",
+    "weight", "plays", "playcount", "play_count", "clicks", "quantity", "qty", "preference",
+    "interaction", "purchases", "overall", "book_rating", "book-rating",
+}  # fmt: skip
+TIMESTAMP_NAMES = {"timestamp", "time", "ts", "date", "datetime", "unix_timestamp"}
+
+# Tried in this order; the first that splits the sample consistently wins.
+CANDIDATE_SEPARATORS = ("::", "\t", ",", ";", "|", " ")
+SAMPLE_LINES = 64
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """Ratings indexed by contiguous integers.
+
+    ``users[j]``, ``items[j]`` and ``ratings[j]`` describe rating ``j``; ``user_ids[users[j]]``
+    is the original (string) ID. ``lines[j]`` is the 1-based line of the input that rating came
+    from (the last one when duplicates were merged), so later checks can name it.
+    """
+
+    user_ids: np.ndarray  # (n_users,) fixed-width unicode
+    item_ids: np.ndarray  # (n_items,) fixed-width unicode
+    users: np.ndarray  # (n_ratings,) int32
+    items: np.ndarray  # (n_ratings,) int32
+    ratings: np.ndarray  # (n_ratings,) float64
+    feedback: str = "explicit"
+    source: str = "<memory>"
+    lines: np.ndarray | None = field(default=None, repr=False)
+    rating_column: str = "rating"
+
+    @property
+    def n_users(self) -> int:
+        return len(self.user_ids)
+
+    @property
+    def n_items(self) -> int:
+        return len(self.item_ids)
+
+    @property
+    def n_ratings(self) -> int:
+        return len(self.ratings)
+
+    @property
+    def density(self) -> float:
+        cells = self.n_users * self.n_items
+        return self.n_ratings / cells if cells else 0.0
+
+    def subset(self, index: np.ndarray) -> Dataset:
+        """The ratings at ``index`` (indices or a boolean mask), keeping both vocabularies."""
+        return Dataset(
+            user_ids=self.user_ids,
+            item_ids=self.item_ids,
+            users=self.users[index],
+            items=self.items[index],
+            ratings=self.ratings[index],
+            feedback=self.feedback,
+            source=self.source,
+            lines=None if self.lines is None else self.lines[index],
+            rating_column=self.rating_column,
+        )
+
+    def compact(self) -> Dataset:
+        """The same ratings with vocabularies cut down to the users and items that occur.
+
+        A training fold must not hold users or items it has no ratings for: they would get
+        untrained factors instead of the cold-start fallback.
+        """
+        used_u, users = np.unique(self.users, return_inverse=True)
+        used_i, items = np.unique(self.items, return_inverse=True)
+        return Dataset(
+            user_ids=self.user_ids[used_u],
+            item_ids=self.item_ids[used_i],
+            users=users.astype(np.int32),
+            items=items.astype(np.int32),
+            ratings=self.ratings,
+            feedback=self.feedback,
+            source=self.source,
+            lines=self.lines,
+            rating_column=self.rating_column,
+        )
+
+    def to_frame(self) -> pd.DataFrame:
+        """Long format with the original IDs: columns user, item, rating."""
+        return pd.DataFrame(
+            {
+                "user": self.user_ids[self.users],
+                "item": self.item_ids[self.items],
+                "rating": self.ratings,
+            }
+        )
+
+    def where(self, j: int) -> str:
+        """'file, line N' for rating ``j``, for error messages."""
+        if self.lines is None:
+            return self.source
+        return f"{self.source}, line {int(self.lines[j])}"
+
+    @classmethod
+    def from_arrays(
+        cls,
+        users: np.ndarray | list,
+        items: np.ndarray | list,
+        ratings: np.ndarray | list | None = None,
+        *,
+        feedback: str = "explicit",
+        duplicates: str | None = None,
+        source: str = "<memory>",
+    ) -> Dataset:
+        """Build a dataset from parallel sequences of IDs (any type; stored as strings)."""
+        users_s = pd.Series(np.asarray(users)).astype(str)
+        items_s = pd.Series(np.asarray(items)).astype(str)
+        if ratings is None:
+            values = np.ones(len(users_s))
+        else:
+            values = np.asarray(ratings, dtype=np.float64)
+        lines = np.arange(1, len(users_s) + 1, dtype=np.int64)
+        return _index(users_s, items_s, values, lines, feedback, duplicates, source, "rating")
+
+    @classmethod
+    def from_matrix(
+        cls,
+        matrix: np.ndarray | list,
+        *,
+        missing_value: float | None = None,
+        feedback: str = "explicit",
+        source: str = "<memory>",
+    ) -> Dataset:
+        """Build a dataset from a dense users x items matrix (NaN cells are missing).
+
+        Users are named ``1..n`` and items ``1..m``; with ``missing_value`` given, cells equal to
+        it are missing too (the articles write unknown ratings as 0).
+        """
+        m = np.asarray(matrix, dtype=np.float64)
+        if m.ndim != 2:
+            raise DataError(f"{source}: a matrix needs two dimensions, got {m.ndim}")
+        mask = ~np.isnan(m)
+        if missing_value is not None:
+            mask &= m != missing_value
+        rows, cols = np.nonzero(mask)
+        return _build(
+            np.array([str(i + 1) for i in range(m.shape[0])]),
+            np.array([str(j + 1) for j in range(m.shape[1])]),
+            rows.astype(np.int32),
+            cols.astype(np.int32),
+            m[rows, cols],
+            rows.astype(np.int64) + 1,
+            feedback,
+            source,
+            "rating",
+        )
+
+
+@dataclass(frozen=True)
+class ReadOptions:
+    """How to read a ratings file; every field defaults to 'detect'."""
+
+    sep: str | None = None
+    layout: str = "long"
+    header: bool | None = None
+    user_col: str | None = None
+    item_col: str | None = None
+    rating_col: str | None = None
+    feedback: str = "explicit"
+    duplicates: str | None = None
+    missing_values: tuple[float, ...] = ()
+
+
+def read_ratings(source: str | os.PathLike, options: ReadOptions | None = None) -> Dataset:
+    """Read ratings from a path (``-`` for stdin), plain or compressed, long or wide."""
+    options = options or ReadOptions()
+    _check_options(options)
+    name = "<stdin>" if str(source) == "-" else str(source)
+    text = _read_text(source, name)
+    lines = text.splitlines()[:SAMPLE_LINES] if len(text) < 1 << 16 else _head_lines(text)
+    sample = [ln for ln in lines if ln.strip()]
+    if not sample:
+        raise DataError(f"{name}: the file is empty", hint="give a file with one rating per line")
+    sep = _parse_sep(options.sep) if options.sep else _sniff_sep(sample, name, options.layout)
+    if options.layout == "wide":
+        return _read_wide(text, name, sep, options)
+    return _read_long(text, name, sep, sample, options)
+
+
+# ---------------------------------------------------------------------------------------------
+# bytes and text
+
+
+def _read_text(source: str | os.PathLike, name: str) -> str:
+    if str(source) == "-":
+        raw = sys.stdin.buffer.read()
+    else:
+        path = Path(source)
+        if not path.exists():
+            raise DataError(f"{name}: no such file", hint="check the path, or use - for stdin")
+        if path.is_dir():
+            raise DataError(f"{name}: is a directory, not a ratings file")
+        try:
+            raw = path.read_bytes()
+        except OSError as exc:
+            raise DataError(f"{name}: cannot read ({exc.strerror})") from exc
+    raw = _decompress(raw, name)
+    if raw.startswith(b"\xef\xbb\xbf"):
+        raw = raw[3:]
+    if b"\x00" in raw[:4096]:
+        raise DataError(
+            f"{name}: looks like a binary file, not text ratings",
+            hint="give a CSV/TSV file (plain, .gz, .bz2, .xz or .zip)",
+        )
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        # Older data sets (MovieLens 100K among them) are Latin-1; every byte decodes.
+        return raw.decode("latin-1")
+
+
+def _decompress(raw: bytes, name: str) -> bytes:
+    try:
+        if raw[:2] == b"\x1f\x8b":
+            return gzip.decompress(raw)
+        if raw[:3] == b"BZh":
+            return bz2.decompress(raw)
+        if raw[:6] == b"\xfd7zXZ\x00":
+            return lzma.decompress(raw)
+        if raw[:4] == b"PK\x03\x04":
+            with zipfile.ZipFile(io.BytesIO(raw)) as archive:
+                members = [m for m in archive.infolist() if not m.is_dir()]
+                if len(members) != 1:
+                    raise DataError(
+                        f"{name}: zip archive holds {len(members)} files, expected one",
+                        hint="extract the ratings file and give its path",
+                    )
+                return archive.read(members[0])
+    except (OSError, EOFError, ValueError, lzma.LZMAError, zipfile.BadZipFile) as exc:
+        raise DataError(f"{name}: compressed data is corrupt or truncated ({exc})") from exc
+    return raw
+
+
+def _head_lines(text: str) -> list[str]:
+    return text[: 1 << 16].splitlines()[:SAMPLE_LINES]
+
+
+# ---------------------------------------------------------------------------------------------
+# sniffing
+
+
+def _parse_sep(sep: str) -> str:
+    named = {"tab": "\t", "\\t": "\t", "comma": ",", "space": " ", "whitespace": " "}
+    return named.get(sep.lower(), sep)
+
+
+def _split(line: str, sep: str) -> list[str]:
+    if sep == " ":
+        return line.split()
+    if len(sep) == 1:
+        return next(csv.reader([line], delimiter=sep, skipinitialspace=True), [])
+    return line.split(sep)
+
+
+def _sniff_sep(sample: list[str], name: str, layout: str) -> str:
+    best: tuple[int, str] | None = None
+    for sep in CANDIDATE_SEPARATORS:
+        counts = [len(_split(line, sep)) for line in sample]
+        if counts[0] < 2:
+            continue
+        consistent = sum(c == counts[0] for c in counts)
+        if consistent == len(counts):
+            return sep
+        if best is None or consistent > best[0]:
+            best = (consistent, sep)
+    if best is not None:
+        return best[1]
+    if layout == "long":
+        raise DataError(
+            f"{name}, line 1: found a single column; expected user, item and rating columns",
+            hint="set the delimiter with --sep",
+        )
+    return ","
+
+
+def _is_number(token: str) -> bool:
+    try:
+        float(token)
+    except ValueError:
+        return False
+    return True
+
+
+def _detect_header(first: list[str], second: list[str] | None) -> bool:
+    known = USER_NAMES | ITEM_NAMES | RATING_NAMES | TIMESTAMP_NAMES
+    if any(t.strip().lower() in known for t in first):
+        return True
+    if second is None:
+        return not any(_is_number(t) for t in first[2:3])
+    return any(
+        not _is_number(a) and _is_number(b) for a, b in zip(first, second, strict=False)
+    ) and len(first) == len(second)
+
+
+# ---------------------------------------------------------------------------------------------
+# long layout
+
+
+@dataclass(frozen=True)
+class _Columns:
+    user: int
+    item: int
+    rating: int | None
+    names: list[str]
+
+
+def _read_long(text: str, name: str, sep: str, sample: list[str], opt: ReadOptions) -> Dataset:
+    rows = [_split(line, sep) for line in sample[:2]]
+    header = opt.header
+    if header is None:
+        header = _detect_header(rows[0], rows[1] if len(rows) > 1 else None)
+    width = len(rows[0])
+    names = [t.strip() for t in rows[0]] if header else [f"column {c + 1}" for c in range(width)]
+    cols = _choose_columns(names, header, opt, name)
+
+    parse_text, parse_sep = _pandas_sep(text, sep)
+    # No usecols: a row with an extra field must fail the parse, not be silently cut short.
+    dtypes = {cols.user: str, cols.item: str}
+    if cols.rating is not None:
+        dtypes[cols.rating] = np.float64
+    try:
+        frame = pd.read_csv(
+            io.StringIO(parse_text),
+            sep=parse_sep,
+            header=None,
+            skiprows=_header_skip(parse_text) if header else 0,
+            dtype=dtypes,
+            keep_default_na=False,
+            na_values={cols.rating: [""]} if cols.rating is not None else None,
+            skipinitialspace=True,
+            skip_blank_lines=True,
+            engine="c",
+            quoting=csv.QUOTE_MINIMAL if parse_sep != r"\s+" else csv.QUOTE_NONE,
+        )
+        ok = _fast_ok(frame, cols, width)
+    except (ValueError, pd.errors.ParserError, IndexError):
+        ok = False
+    if not ok:
+        _diagnose(parse_text, parse_sep, name, header, cols, opt.feedback)
+        raise DataError(f"{name}: could not be parsed", hint="check the delimiter with --sep")
+
+    users = frame[cols.user].astype(str)
+    items = frame[cols.item].astype(str)
+    if cols.rating is None:
+        values = np.ones(len(frame))
+    else:
+        values = frame[cols.rating].to_numpy(dtype=np.float64)
+    lines = _physical_lines(parse_text, len(frame), header)
+    rating_name = names[cols.rating] if cols.rating is not None else "rating"
+    return _index(users, items, values, lines, opt.feedback, opt.duplicates, name, rating_name)
+
+
+def _pandas_sep(text: str, sep: str) -> tuple[str, str]:
+    if sep == " ":
+        return text, r"\s+"
+    if len(sep) > 1:
+        # pandas' C parser takes one-character delimiters only; swap in a control character.
+        return text.replace(sep, "\x1f"), "\x1f"
+    return text, sep
+
+
+def _header_skip(text: str) -> list[int]:
+    """Index of the first non-blank line, which holds the header."""
+    for k, line in enumerate(text.split("\n", SAMPLE_LINES)[:SAMPLE_LINES]):
+        if line.strip():
+            return [k]
+    return [0]
+
+
+def _choose_columns(names: list[str], header: bool, opt: ReadOptions, source: str) -> _Columns:
+    width = len(names)
+    lowered = [n.lower() for n in names]
+
+    def pick(given: str | None, known: set[str], default: int | None, role: str) -> int | None:
+        if given is not None:
+            if given.lower() in lowered:
+                return lowered.index(given.lower())
+            if given.isdigit() and 1 <= int(given) <= width:
+                return int(given) - 1
+            raise DataError(
+                f"{source}, line 1: no column {given!r} for the {role}",
+                hint="columns are: " + ", ".join(names) + " (or give a 1-based position)",
+            )
+        if header:
+            for k, n in enumerate(lowered):
+                if n in known:
+                    return k
+        return default if default is not None and default < width else None
+
+    user = pick(opt.user_col, USER_NAMES, 0, "user")
+    item = pick(opt.item_col, ITEM_NAMES, 1, "item")
+    if user is None or item is None:
+        raise DataError(
+            f"{source}, line 1: found {width} column(s); need at least user and item",
+            hint="set the delimiter with --sep",
+        )
+    default_rating = next((k for k in range(width) if k not in (user, item)), None)
+    rating = pick(opt.rating_col, RATING_NAMES, default_rating, "rating")
+    if header and opt.rating_col is None and rating is not None:
+        if lowered[rating] in TIMESTAMP_NAMES:
+            rating = None
+    if rating is None and opt.feedback == "explicit":
+        raise DataError(
+            f"{source}, line 1: found no rating column ({width} columns: {', '.join(names)})",
+            hint="explicit feedback needs ratings; use --feedback implicit for interactions, "
+            "or --rating-col",
+        )
+    if len({user, item, rating} - {None}) < (3 if rating is not None else 2):
+        raise DataError(
+            f"{source}, line 1: user, item and rating must be different columns",
+            hint="check --user-col, --item-col and --rating-col",
+        )
+    return _Columns(user, item, rating, names)
+
+
+def _fast_ok(frame: pd.DataFrame, cols: _Columns, width: int) -> bool:
+    if len(frame) == 0:
+        return False
+    for c in (cols.user, cols.item):
+        column = frame[c]
+        if column.isna().any() or (column == "").any():
+            return False
+    if cols.rating is not None:
+        values = frame[cols.rating].to_numpy(dtype=np.float64)
+        if not np.isfinite(values).all():
+            return False
+    return True
+
+
+def _physical_lines(text: str, n_rows: int, header: bool) -> np.ndarray:
+    """1-based line numbers of the data rows, skipping blank lines as the parser did."""
+    if "\n\n" not in text and not text.startswith("\n") and "\r" not in text:
+        start = 2 if header else 1
+        return np.arange(start, start + n_rows, dtype=np.int64)
+    # Blank lines exist: number the non-blank ones (rare, so the slow way is fine).
+    numbers = [k + 1 for k, line in enumerate(text.splitlines()) if line.strip()]
+    numbers = numbers[1:] if header else numbers
+    return np.asarray(numbers[:n_rows], dtype=np.int64)
+
+
+def _diagnose(text: str, sep: str, name: str, header: bool, cols: _Columns, feedback: str) -> None:
+    """Parse everything as strings, keeping physical lines, and raise at the first problem."""
+    try:
+        raw = pd.read_csv(
+            io.StringIO(text),
+            sep=sep,
+            header=None,
+            dtype=str,
+            keep_default_na=False,
+            na_filter=False,
+            skipinitialspace=True,
+            skip_blank_lines=False,
+            engine="c",
+            quoting=csv.QUOTE_MINIMAL if sep != r"\s+" else csv.QUOTE_NONE,
+        )
+    except pd.errors.ParserError as exc:
+        found = re.search(r"Expected (\d+) fields in line (\d+), saw (\d+)", str(exc))
+        if found:
+            want, line, saw = found.groups()
+            raise DataError(
+                f"{name}, line {line}: expected {want} fields, found {saw} (ragged row)",
+                hint="every row needs the same number of fields; check for a stray delimiter",
+            ) from exc
+        raise DataError(f"{name}: cannot be parsed ({exc})") from exc
+    except pd.errors.EmptyDataError as exc:
+        raise DataError(f"{name}: the file is empty") from exc
+
+    blank = raw.apply(lambda col: col.isna() | (col.astype(str).str.strip() == "")).all(axis=1)
+    first_data = int(np.argmax(~blank.to_numpy())) if (~blank).any() else len(raw)
+    body = raw.iloc[first_data + 1 :] if header else raw.iloc[first_data:]
+    body = body[~blank.loc[body.index]]
+    if len(body) == 0:
+        raise DataError(
+            f"{name}: has a header but no ratings" if header else f"{name}: the file is empty",
+            hint="give a file with one rating per line",
+        )
+    roles = [("user", cols.user), ("item", cols.item)]
+    if cols.rating is not None:
+        roles.append(("rating", cols.rating))
+    for role, c in roles:
+        label = f"column {c + 1} ({cols.names[c]})" if header else f"column {c + 1} ({role})"
+        if c >= raw.shape[1]:
+            line = int(body.index[0]) + 1
+            raise DataError(f"{name}, line {line}, {label}: missing", hint="check --sep")
+        column = body[c]
+        empty = column.isna() | (column.astype(str).str.strip() == "")
+        if empty.any():
+            line = int(empty.idxmax()) + 1
+            raise DataError(
+                f"{name}, line {line}, {label}: missing {role}",
+                hint="every row needs a user, an item"
+                + (" and a rating" if role == "rating" else ""),
+            )
+        if role == "rating":
+            values = pd.to_numeric(column.str.strip(), errors="coerce").to_numpy(dtype=float)
+            bad = ~np.isfinite(values)
+            if bad.any():
+                k = int(np.argmax(bad))
+                line = int(column.index[k]) + 1
+                token = column.iloc[k]
+                what = "is not a number" if np.isnan(values[k]) else "is not finite"
+                raise DataError(
+                    f"{name}, line {line}, {label}: {token!r} {what}",
+                    hint="ratings must be finite numbers; use --rating-col to pick another column"
+                    if feedback == "explicit"
+                    else "interaction values must be finite numbers",
+                )
+
+
+def _index(
+    users: pd.Series,
+    items: pd.Series,
+    values: np.ndarray,
+    lines: np.ndarray,
+    feedback: str,
+    duplicates: str | None,
+    source: str,
+    rating_column: str,
+) -> Dataset:
+    if len(values) == 0:
+        raise DataError(f"{source}: holds no ratings", hint="give a file with one rating per line")
+    if not np.isfinite(values).all():
+        j = int(np.argmax(~np.isfinite(values)))
+        raise DataError(f"{source}, line {int(lines[j])}: rating {values[j]} is not finite")
+    user_codes, user_ids = pd.factorize(users, sort=False)
+    item_codes, item_ids = pd.factorize(items, sort=False)
+    u = user_codes.astype(np.int32)
+    i = item_codes.astype(np.int32)
+    u, i, values, lines = _merge_duplicates(
+        u, i, values, lines, len(item_ids), duplicates or _default_policy(feedback), source
+    )
+    return _build(
+        np.asarray(user_ids, dtype=str),
+        np.asarray(item_ids, dtype=str),
+        u,
+        i,
+        values,
+        lines,
+        feedback,
+        source,
+        rating_column,
+    )
+
+
+def _default_policy(feedback: str) -> str:
+    # Repeated interactions are normal in implicit data (plays, clicks): they add up. A repeated
+    # explicit rating is ambiguous, so it is an error unless the user says what it means.
+    return "sum" if feedback == "implicit" else "error"
+
+
+def _merge_duplicates(
+    u: np.ndarray,
+    i: np.ndarray,
+    values: np.ndarray,
+    lines: np.ndarray,
+    n_items: int,
+    policy: str,
+    source: str,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    key = u.astype(np.int64) * n_items + i
+    order = np.argsort(key, kind="stable")
+    sorted_key = key[order]
+    repeat = np.flatnonzero(sorted_key[1:] == sorted_key[:-1])
+    if len(repeat) == 0:
+        return u, i, values, lines
+    if policy == "error":
+        second = order[repeat + 1]
+        j = int(second[np.argmin(lines[second])])
+        first = int(order[np.searchsorted(sorted_key, key[j])])
+        raise DataError(
+            f"{source}, line {int(lines[j])}: duplicate rating for the same user and item "
+            f"(first at line {int(lines[first])})",
+            hint="choose how to combine them with --duplicates last, mean or sum",
+        )
+    starts = np.flatnonzero(np.r_[True, sorted_key[1:] != sorted_key[:-1]])
+    keep = order[starts]
+    sums = np.add.reduceat(values[order], starts)
+    if policy == "sum":
+        merged = sums
+    elif policy == "mean":
+        merged = sums / np.diff(np.r_[starts, len(order)])
+    else:  # last: the stable sort keeps file order within a key, so the last is before a start
+        ends = np.r_[starts[1:], len(order)] - 1
+        merged = values[order[ends]]
+    last_line = np.maximum.reduceat(lines[order], starts)
+    back = np.argsort(keep, kind="stable")  # restore file order of first appearance
+    return u[keep][back], i[keep][back], merged[back], last_line[back]
+
+
+def _build(
+    user_ids: np.ndarray,
+    item_ids: np.ndarray,
+    u: np.ndarray,
+    i: np.ndarray,
+    values: np.ndarray,
+    lines: np.ndarray,
+    feedback: str,
+    source: str,
+    rating_column: str,
+) -> Dataset:
+    return Dataset(
+        user_ids=user_ids,
+        item_ids=item_ids,
+        users=np.ascontiguousarray(u, dtype=np.int32),
+        items=np.ascontiguousarray(i, dtype=np.int32),
+        ratings=np.ascontiguousarray(values, dtype=np.float64),
+        feedback=feedback,
+        source=source,
+        lines=np.ascontiguousarray(lines, dtype=np.int64),
+        rating_column=rating_column,
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# wide layout
+
+
+def _read_wide(text: str, name: str, sep: str, opt: ReadOptions) -> Dataset:
+    parse_text, parse_sep = _pandas_sep(text, sep)
+    try:
+        raw = pd.read_csv(
+            io.StringIO(parse_text),
+            sep=parse_sep,
+            header=None,
+            dtype=str,
+            keep_default_na=False,
+            na_filter=False,
+            skipinitialspace=True,
+            skip_blank_lines=False,
+            engine="c",
+        )
+    except pd.errors.ParserError as exc:
+        _diagnose(parse_text, parse_sep, name, False, _Columns(0, 0, None, []), opt.feedback)
+        raise DataError(f"{name}: cannot be parsed ({exc})") from exc
+    raw = raw.fillna("")
+    blank = (raw.apply(lambda col: col.str.strip()) == "").all(axis=1).to_numpy()
+    line_of = np.flatnonzero(~blank) + 1
+    cells = raw.to_numpy(dtype=str)[~blank]
+    cells = np.char.strip(cells.astype(str))
+    header = opt.header
+    if header is None:
+        header = any(t and not _is_number(t) for t in cells[0])
+    labelled = _has_row_labels(cells, header)
+    if header:
+        item_ids = cells[0, 1:] if labelled else cells[0]
+        body, body_lines = cells[1:], line_of[1:]
+    else:
+        width = cells.shape[1] - (1 if labelled else 0)
+        item_ids = np.array([str(j + 1) for j in range(width)])
+        body, body_lines = cells, line_of
+    if len(body) == 0:
+        raise DataError(f"{name}: has a header but no rows of ratings")
+    user_ids = body[:, 0] if labelled else np.array([str(k + 1) for k in range(len(body))])
+    values_text = body[:, 1:] if labelled else body
+    offset = 2 if labelled else 1
+    empty = values_text == ""
+    numeric = pd.to_numeric(pd.Series(values_text.ravel()).where(~empty.ravel()), errors="coerce")
+    matrix = numeric.to_numpy(dtype=np.float64).reshape(values_text.shape)
+    bad = ~empty & ~np.isfinite(matrix)
+    if bad.any():
+        r, c = np.argwhere(bad)[0]
+        raise DataError(
+            f"{name}, line {body_lines[r]}, column {c + offset}: {values_text[r, c]!r} is not a "
+            "finite number",
+            hint="wide layout cells must be numbers or empty",
+        )
+    present = ~empty
+    for missing in opt.missing_values:
+        present &= matrix != missing
+    rows, cols = np.nonzero(present)
+    users = pd.Series(user_ids[rows])
+    items = pd.Series(np.asarray(item_ids, dtype=str)[cols])
+    if pd.Series(user_ids).duplicated().any():
+        k = int(np.argmax(pd.Series(user_ids).duplicated().to_numpy()))
+        raise DataError(f"{name}, line {body_lines[k]}, column 1: user {user_ids[k]!r} repeats")
+    if pd.Series(item_ids).duplicated().any():
+        k = int(np.argmax(pd.Series(item_ids).duplicated().to_numpy()))
+        raise DataError(f"{name}, line {line_of[0]}, column {k + offset}: item repeats")
+    return _index(
+        users, items, matrix[rows, cols], body_lines[rows], opt.feedback, "error", name, "rating"
+    )
+
+
+def _has_row_labels(cells: np.ndarray, header: bool) -> bool:
+    first = cells[0, 0].lower() if header else ""
+    if header and (first == "" or first in USER_NAMES):
+        return True
+    column = cells[1:, 0] if header else cells[:, 0]
+    return any(t and not _is_number(t) for t in column)
+
+
+def _check_options(opt: ReadOptions) -> None:
+    from recfactor.errors import ParameterError
+
+    if opt.feedback not in FEEDBACKS:
+        raise ParameterError(f"unknown feedback {opt.feedback!r}; use explicit or implicit")
+    if opt.layout not in LAYOUTS:
+        raise ParameterError(f"unknown layout {opt.layout!r}; use long or wide")
+    if opt.duplicates is not None and opt.duplicates not in DUPLICATE_POLICIES:
+        raise ParameterError(
+            f"unknown duplicates policy {opt.duplicates!r}; use one of "
+            + ", ".join(DUPLICATE_POLICIES)
+        )
+
+
+# ---------------------------------------------------------------------------------------------
+# pairs and ID lists (inputs of predict, recommend, similar)
+
+
+def read_pairs(
+    source: str | os.PathLike, options: ReadOptions | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """(user IDs, item IDs) in file order, duplicates kept; extra columns are ignored."""
+    options = options or ReadOptions()
+    name = "<stdin>" if str(source) == "-" else str(source)
+    text = _read_text(source, name)
+    sample = [ln for ln in _head_lines(text) if ln.strip()]
+    if not sample:
+        raise DataError(f"{name}: the file is empty", hint="give user,item pairs, one a line")
+    sep = _parse_sep(options.sep) if options.sep else _sniff_sep(sample, name, "long")
+    rows = [_split(line, sep) for line in sample[:2]]
+    header = options.header
+    if header is None:
+        header = any(t.strip().lower() in USER_NAMES | ITEM_NAMES for t in rows[0])
+    width = len(rows[0])
+    names = [t.strip() for t in rows[0]] if header else [f"column {c + 1}" for c in range(width)]
+    pair_options = ReadOptions(
+        user_col=options.user_col, item_col=options.item_col, feedback="implicit"
+    )
+    cols = _choose_columns(names, header, pair_options, name)
+    cols = _Columns(cols.user, cols.item, None, names)
+    parse_text, parse_sep = _pandas_sep(text, sep)
+    try:
+        frame = pd.read_csv(
+            io.StringIO(parse_text),
+            sep=parse_sep,
+            header=None,
+            skiprows=_header_skip(parse_text) if header else 0,
+            dtype=str,
+            keep_default_na=False,
+            skipinitialspace=True,
+            engine="c",
+            quoting=csv.QUOTE_MINIMAL if parse_sep != r"\s+" else csv.QUOTE_NONE,
+        )
+        ok = _fast_ok(frame, cols, width)
+    except (ValueError, pd.errors.ParserError, IndexError):
+        ok = False
+    if not ok:
+        _diagnose(parse_text, parse_sep, name, header, cols, "implicit")
+        raise DataError(f"{name}: could not be parsed", hint="check the delimiter with --sep")
+    return (
+        frame[cols.user].str.strip().to_numpy(dtype=str),
+        frame[cols.item].str.strip().to_numpy(dtype=str),
+    )
+
+
+def read_id_list(source: str | os.PathLike, what: str) -> list[str]:
+    """IDs one a line (the first field of a CSV/TSV line); a header naming the kind is skipped."""
+    name = "<stdin>" if str(source) == "-" else str(source)
+    text = _read_text(source, name)
+    ids = []
+    for line in text.splitlines():
+        field_ = re.split(r"[,\t]", line, maxsplit=1)[0].strip()
+        if field_:
+            ids.append(field_)
+    known = USER_NAMES if what == "user" else ITEM_NAMES
+    if ids and ids[0].lower() in known:
+        ids = ids[1:]
+    if not ids:
+        raise DataError(f"{name}: holds no {what} IDs", hint=f"give {what} IDs, one a line")
+    return ids

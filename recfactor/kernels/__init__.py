@@ -1,0 +1,1 @@
+"""Compiled inner loops (numba). Nothing here allocates models or reads files."""

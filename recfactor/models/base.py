@@ -1,0 +1,354 @@
+"""The interface every model shares, and the parts of it that are the same for all of them.
+
+A model is ``mu + b_u + b_i + p_u . q_i`` with some of the terms absent: the baseline has no
+factors, plain MF has no biases (it keeps a baseline only to answer for unknown users and
+items). Subclasses learn the arrays in ``_fit``; prediction, recommendation, similarity and
+the arrays that go into a model file are handled here, once.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import numpy as np
+
+from recfactor.errors import ColdStartError, DataError, ParameterError
+
+
+@dataclass(frozen=True)
+class Params:
+    """Parameters common to every model. Subclasses add their own fields."""
+
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        for spec in dataclasses.fields(self):
+            value = getattr(self, spec.name)
+            low = spec.metadata.get("min")
+            if low is not None and value < low:
+                raise ParameterError(f"{spec.name.replace('_', '-')} must be at least {low}")
+            above = spec.metadata.get("above")
+            if above is not None and not value > above:
+                raise ParameterError(f"{spec.name.replace('_', '-')} must be above {above}")
+            choices = spec.metadata.get("choices")
+            if choices is not None and value not in choices:
+                raise ParameterError(
+                    f"{spec.name.replace('_', '-')} must be one of {', '.join(choices)}"
+                )
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+def at_least(low: float, default: Any) -> Any:
+    return dataclasses.field(default=default, metadata={"min": low})
+
+
+def above(low: float, default: Any) -> Any:
+    return dataclasses.field(default=default, metadata={"above": low})
+
+
+def one_of(choices: tuple[str, ...], default: str) -> Any:
+    return dataclasses.field(default=default, metadata={"choices": choices})
+
+
+@dataclass(frozen=True)
+class Predictions:
+    """Predicted values for (user, item) pairs, and which pairs had an unknown side."""
+
+    values: np.ndarray  # (n,) float64
+    cold: np.ndarray  # (n,) bool
+
+
+class Model:
+    """Base class. Constructor only stores parameters; fitted attributes end in ``_``."""
+
+    name: ClassVar[str] = "model"
+    params_class: ClassVar[type[Params]] = Params
+    # Array names a fitted model holds, beyond the shared ones; persist.py checks them.
+    fitted_arrays: ClassVar[tuple[str, ...]] = ()
+
+    def __init__(self, params: Params | None = None, **kwargs: Any) -> None:
+        if params is None:
+            params = self.params_class(**kwargs)
+        elif kwargs:
+            params = dataclasses.replace(params, **kwargs)
+        if not isinstance(params, self.params_class):
+            raise ParameterError(f"{self.name} takes {self.params_class.__name__}")
+        self.params = params
+        self.feedback_: str | None = None
+        self.user_ids_: np.ndarray | None = None
+        self.item_ids_: np.ndarray | None = None
+        self.global_mean_: float = 0.0
+        self.user_bias_: np.ndarray | None = None
+        self.item_bias_: np.ndarray | None = None
+        self.user_factors_: np.ndarray | None = None
+        self.item_factors_: np.ndarray | None = None
+        self.rating_scale_: tuple[float, float] | None = None
+        self.seen_indptr_: np.ndarray | None = None
+        self.seen_items_: np.ndarray | None = None
+        self.fit_seconds_: float = 0.0
+        self.train_metrics_: dict[str, float] = {}
+        # Whether biases take part in known-pair predictions (plain MF keeps them for fallback).
+        self.uses_bias_: bool = True
+
+    # -- fitting ---------------------------------------------------------------------------
+
+    def fit(self, dataset: Any, rating_scale: tuple[float, float] | None = None) -> Model:
+        """Learn from a :class:`recfactor.data.Dataset`; returns ``self``."""
+        if dataset.n_ratings == 0:
+            raise DataError(f"{dataset.source}: no ratings to train on")
+        self._check_data(dataset)
+        self._prepare()  # loads or compiles kernels, so fit_seconds_ times the fit alone
+        started = time.perf_counter()
+        self.feedback_ = dataset.feedback
+        self.user_ids_ = dataset.user_ids
+        self.item_ids_ = dataset.item_ids
+        if rating_scale is None and dataset.feedback == "explicit":
+            rating_scale = (float(dataset.ratings.min()), float(dataset.ratings.max()))
+        self.rating_scale_ = rating_scale
+        self._fit(dataset, np.random.default_rng(self.params.seed))
+        self.fit_seconds_ = time.perf_counter() - started
+        self._remember_seen(dataset)
+        self.train_metrics_ = self._train_metrics(dataset)
+        return self
+
+    def _check_data(self, dataset: Any) -> None:
+        """Hook for model-specific data checks (for example non-negative values)."""
+
+    def _prepare(self) -> None:
+        """Hook: load compiled kernels before the fit is timed."""
+
+    def _fit(self, dataset: Any, rng: np.random.Generator) -> None:
+        raise NotImplementedError
+
+    def _remember_seen(self, dataset: Any) -> None:
+        order = np.lexsort((dataset.items, dataset.users))
+        counts = np.bincount(dataset.users, minlength=dataset.n_users)
+        self.seen_indptr_ = np.r_[0, np.cumsum(counts)].astype(np.int64)
+        self.seen_items_ = dataset.items[order].astype(np.int32)
+
+    def _train_metrics(self, dataset: Any) -> dict[str, float]:
+        if dataset.feedback != "explicit":
+            return {}
+        estimate = self.predict_index(dataset.users, dataset.items)
+        err = estimate - dataset.ratings
+        return {"rmse": float(np.sqrt(np.mean(err**2))), "mae": float(np.mean(np.abs(err)))}
+
+    @property
+    def is_fitted(self) -> bool:
+        return self.user_ids_ is not None
+
+    def _require_fitted(self) -> None:
+        if not self.is_fitted:
+            raise ParameterError(f"the {self.name} model is not fitted yet")
+
+    # -- prediction ------------------------------------------------------------------------
+
+    def predict(self, users: Any, items: Any, *, strict: bool = False) -> Predictions:
+        """Predict for parallel sequences of user and item IDs (strings or anything printable).
+
+        Unknown IDs fall back to the baseline (``mu + b_i``, ``mu + b_u`` or ``mu``) and are
+        flagged in ``cold``; with ``strict`` they raise :class:`ColdStartError` instead.
+        """
+        self._require_fitted()
+        u = self.user_index(users)
+        i = self.item_index(items)
+        cold = (u < 0) | (i < 0)
+        if strict and cold.any():
+            k = int(np.argmax(cold))
+            side = "user" if u[k] < 0 else "item"
+            value = np.asarray(users if side == "user" else items, dtype=str).ravel()[k]
+            raise ColdStartError(
+                f"unknown {side} {value!r}: not in the training data",
+                hint="drop --strict to fall back to the baseline for unknown users and items",
+            )
+        return Predictions(self.predict_index(u, i), cold)
+
+    def predict_index(self, u: np.ndarray, i: np.ndarray) -> np.ndarray:
+        """Predictions for integer indices; -1 marks an unknown user or item."""
+        u = np.asarray(u, dtype=np.int64)
+        i = np.asarray(i, dtype=np.int64)
+        known_u = u >= 0
+        known_i = i >= 0
+        est = np.full(u.shape, self.global_mean_, dtype=np.float64)
+        if self.user_bias_ is not None:
+            est[known_u] += self.user_bias_[u[known_u]]
+        if self.item_bias_ is not None:
+            est[known_i] += self.item_bias_[i[known_i]]
+        both = known_u & known_i
+        if self.user_factors_ is not None:
+            uu, ii = u[both], i[both]
+            inner = np.einsum(
+                "ij,ij->i",
+                self.user_factors_[uu].astype(np.float64),
+                self.item_factors_[ii].astype(np.float64),
+            )
+            if self.uses_bias_:
+                est[both] += inner
+            else:
+                est[both] = inner
+        return self._clip(est)
+
+    def _clip(self, est: np.ndarray) -> np.ndarray:
+        if self.rating_scale_ is None:
+            return est
+        low, high = self.rating_scale_
+        return np.clip(est, low, high)
+
+    def user_index(self, users: Any) -> np.ndarray:
+        return _lookup(self.user_ids_, users)
+
+    def item_index(self, items: Any) -> np.ndarray:
+        return _lookup(self.item_ids_, items)
+
+    # -- ranking ---------------------------------------------------------------------------
+
+    def scores(self, u: np.ndarray) -> np.ndarray:
+        """Unclipped scores of every item for each user index in ``u``: (len(u), n_items).
+
+        Clipping would tie the top items at the top of the scale, so ranking uses raw scores.
+        """
+        n = len(u)
+        out = np.zeros((n, len(self.item_ids_)), dtype=np.float64)
+        if self.item_bias_ is not None and (self.uses_bias_ or self.user_factors_ is None):
+            out += self.item_bias_[None, :]
+        if self.user_factors_ is not None:
+            out += self.user_factors_[u].astype(np.float64) @ self.item_factors_.T.astype(
+                np.float64
+            )
+        return out
+
+    def recommend_index(
+        self, u: np.ndarray, n: int, exclude_seen: bool = True
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Top-``n`` item indices and scores for each user index; -1 pads short lists."""
+        self._require_fitted()
+        u = np.asarray(u, dtype=np.int64)
+        n = max(0, min(n, len(self.item_ids_)))
+        top = np.full((len(u), n), -1, dtype=np.int64)
+        top_scores = np.full((len(u), n), np.nan)
+        for start in range(0, len(u), 1024):  # bounded memory: 1024 users x items at a time
+            block = u[start : start + 1024]
+            s = self.scores(block)
+            if exclude_seen:
+                for row, user in enumerate(block):
+                    lo, hi = self.seen_indptr_[user], self.seen_indptr_[user + 1]
+                    s[row, self.seen_items_[lo:hi]] = -np.inf
+            idx, val = _top_n(s, n)
+            top[start : start + len(block)] = idx
+            top_scores[start : start + len(block)] = val
+        return top, top_scores
+
+    def recommend(
+        self, user: Any, n: int = 10, exclude_seen: bool = True
+    ) -> list[tuple[str, float]]:
+        """Top-``n`` (item ID, score) for one known user ID."""
+        u = self.user_index([user])
+        if u[0] < 0:
+            raise ColdStartError(f"unknown user {str(user)!r}: not in the training data")
+        idx, val = self.recommend_index(u, n, exclude_seen)
+        return [(str(self.item_ids_[j]), float(v)) for j, v in zip(idx[0], val[0]) if j >= 0]
+
+    def similar_index(self, i: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+        """Top-``n`` items by cosine similarity of item factors, the item itself excluded."""
+        self._require_fitted()
+        if self.item_factors_ is None:
+            raise ParameterError(
+                f"the {self.name} model has no item factors to compare",
+                hint="train a factor model (--algo svd) for similar items",
+            )
+        q = self.item_factors_.astype(np.float64)
+        norms = np.linalg.norm(q, axis=1)
+        unit = q / np.where(norms > 0, norms, 1.0)[:, None]
+        i = np.asarray(i, dtype=np.int64)
+        n = max(0, min(n, len(self.item_ids_) - 1))
+        sims = unit[i] @ unit.T
+        sims[np.arange(len(i)), i] = -np.inf
+        return _top_n(sims, n)
+
+    def similar_items(self, item: Any, n: int = 10) -> list[tuple[str, float]]:
+        i = self.item_index([item])
+        if i[0] < 0:
+            raise ColdStartError(f"unknown item {str(item)!r}: not in the training data")
+        idx, val = self.similar_index(i, n)
+        return [(str(self.item_ids_[j]), float(v)) for j, v in zip(idx[0], val[0]) if j >= 0]
+
+    # -- persistence (arrays only; persist.py owns the file) --------------------------------
+
+    def to_arrays(self) -> dict[str, np.ndarray]:
+        self._require_fitted()
+        arrays: dict[str, np.ndarray] = {
+            "user_ids": self.user_ids_,
+            "item_ids": self.item_ids_,
+            "global_mean": np.array(self.global_mean_, dtype=np.float64),
+            "seen_indptr": self.seen_indptr_,
+            "seen_items": self.seen_items_,
+        }
+        for name in ("user_bias", "item_bias", "user_factors", "item_factors"):
+            value = getattr(self, name + "_")
+            if value is not None:
+                arrays[name] = value
+        return arrays
+
+    def state(self) -> dict[str, Any]:
+        """JSON-able fitted state that is not an array."""
+        return {
+            "feedback": self.feedback_,
+            "rating_scale": list(self.rating_scale_) if self.rating_scale_ else None,
+            "uses_bias": self.uses_bias_,
+            "fit_seconds": self.fit_seconds_,
+            "train_metrics": self.train_metrics_,
+        }
+
+    def restore(self, arrays: dict[str, np.ndarray], state: dict[str, Any]) -> None:
+        self.user_ids_ = arrays["user_ids"]
+        self.item_ids_ = arrays["item_ids"]
+        self.global_mean_ = float(arrays["global_mean"])
+        self.seen_indptr_ = arrays["seen_indptr"]
+        self.seen_items_ = arrays["seen_items"]
+        for name in ("user_bias", "item_bias", "user_factors", "item_factors"):
+            setattr(self, name + "_", arrays.get(name))
+        self.feedback_ = state["feedback"]
+        scale = state.get("rating_scale")
+        self.rating_scale_ = (float(scale[0]), float(scale[1])) if scale else None
+        self.uses_bias_ = bool(state.get("uses_bias", True))
+        self.fit_seconds_ = float(state.get("fit_seconds", 0.0))
+        self.train_metrics_ = dict(state.get("train_metrics", {}))
+
+
+def _lookup(vocabulary: np.ndarray, ids: Any) -> np.ndarray:
+    """Index of each ID in ``vocabulary``; -1 where absent. IDs are compared as strings."""
+    query = np.asarray(ids).astype(str).ravel()
+    order = np.argsort(vocabulary, kind="stable")
+    ranked = vocabulary[order]
+    pos = np.searchsorted(ranked, query)
+    pos = np.minimum(pos, len(ranked) - 1)
+    found = ranked[pos] == query
+    return np.where(found, order[pos], -1).astype(np.int64)
+
+
+def _top_n(scores: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Column indices and values of the ``n`` largest entries of each row, best first.
+
+    Ties break by lower index so results are reproducible; ``-inf`` entries are never returned
+    (their slots hold -1 and NaN).
+    """
+    rows = scores.shape[0]
+    if n == 0 or scores.shape[1] == 0:
+        return np.zeros((rows, 0), dtype=np.int64), np.zeros((rows, 0))
+    if n < scores.shape[1]:
+        part = np.argpartition(-scores, n - 1, axis=1)[:, :n]
+    else:
+        part = np.tile(np.arange(scores.shape[1]), (rows, 1))
+    vals = np.take_along_axis(scores, part, axis=1)
+    order = np.lexsort((part, -vals), axis=1)
+    idx = np.take_along_axis(part, order, axis=1)
+    vals = np.take_along_axis(vals, order, axis=1)
+    invalid = ~np.isfinite(vals)
+    idx[invalid] = -1
+    vals[invalid] = np.nan
+    return idx.astype(np.int64), vals

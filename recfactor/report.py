@@ -1,0 +1,214 @@
+"""Rendering: rich tables for people, CSV and JSON for programs, progress bars on stderr.
+
+Data goes to stdout, everything else to stderr. Streams are looked up at each write (never
+bound at import) so redirections, pipes and test runners see what is written.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import json
+import math
+import os
+import sys
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any
+
+FORMATS = ("table", "csv", "json")
+
+
+def resolve_format(fmt: str | None) -> str:
+    """The requested format, or table on a terminal and csv when stdout is piped."""
+    if fmt is None:
+        return "table" if sys.stdout.isatty() else "csv"
+    return fmt
+
+
+def _console(stderr: bool = False):
+    from rich.console import Console
+
+    return Console(stderr=stderr, no_color="NO_COLOR" in os.environ, highlight=False)
+
+
+def message(text: str) -> None:
+    """A note for the user, on stderr."""
+    _console(stderr=True).print(text, markup=False, highlight=False, soft_wrap=True)
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float):
+        if math.isnan(value):
+            return ""
+        return f"{value:.6g}"
+    return str(value)
+
+
+def write_records(
+    records: Sequence[dict[str, Any]],
+    columns: Sequence[str],
+    fmt: str,
+    title: str | None = None,
+) -> None:
+    """Write records as a table, CSV (header first) or a JSON list."""
+    if fmt == "json":
+        sys.stdout.write(json.dumps([dict(r) for r in records], default=_json_default) + "\n")
+        return
+    if fmt == "csv":
+        writer = csv.writer(sys.stdout, lineterminator="\n")
+        writer.writerow(columns)
+        writer.writerows([_cell(r.get(c)) for c in columns] for r in records)
+        return
+    from rich.table import Table
+
+    table = Table(title=title, title_justify="left")
+    for column in columns:
+        table.add_column(column, justify="right" if _numeric(records, column) else "left")
+    for r in records:
+        table.add_row(*(_cell(r.get(c)) for c in columns))
+    _console().print(table)
+
+
+def write_json(obj: Any) -> None:
+    sys.stdout.write(json.dumps(obj, indent=2, default=_json_default) + "\n")
+
+
+def _json_default(value: Any) -> Any:
+    if hasattr(value, "item"):
+        return value.item()
+    if hasattr(value, "tolist"):
+        return value.tolist()
+    raise TypeError(f"cannot serialise {type(value).__name__}")
+
+
+def _numeric(records: Sequence[dict[str, Any]], column: str) -> bool:
+    values = [r.get(column) for r in records[:20] if r.get(column) is not None]
+    return bool(values) and all(
+        isinstance(v, (int, float)) and not isinstance(v, bool) for v in values
+    )
+
+
+@contextlib.contextmanager
+def progress(total: int, description: str, enabled: bool) -> Iterator[Callable[[], None]]:
+    """A progress bar on stderr (only when stderr is a terminal); yields ``advance()``."""
+    if not enabled or total <= 1 or not sys.stderr.isatty():
+        yield lambda: None
+        return
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
+
+    bar = Progress(
+        "[progress.description]{task.description}",
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=_console(stderr=True),
+        redirect_stdout=False,
+        redirect_stderr=False,
+        transient=True,
+    )
+    with bar:
+        task = bar.add_task(description, total=total)
+        yield lambda: bar.advance(task)
+
+
+def render_evaluation(report: dict[str, Any], fmt: str) -> None:
+    """The evaluate report: per-seed rows, the spread across seeds, prediction disagreement."""
+    if fmt == "json":
+        write_json(report)
+        return
+    if fmt == "csv":
+        rows = [
+            {
+                **{k: run[k] for k in ("algo", "seed", "fold", "fit_seconds")},
+                "metric": m,
+                "value": v,
+            }
+            for run in report["runs"]
+            for m, v in run["metrics"].items()
+        ]
+        write_records(rows, ["algo", "seed", "fold", "metric", "value", "fit_seconds"], "csv")
+        return
+    _render_evaluation_tables(report)
+
+
+def _render_evaluation_tables(report: dict[str, Any]) -> None:
+    from rich.table import Table
+
+    console = _console()
+    ds, split = report["dataset"], report["split"]
+    console.print(
+        f"{ds['source']}: {ds['users']} users, {ds['items']} items, {ds['ratings']} ratings; "
+        f"{split.get('description', '')}",
+        markup=False,
+    )
+    metrics = list(report["runs"][0]["metrics"]) if report["runs"] else []
+    per_seed = Table(title="Per seed (metrics averaged over folds)", title_justify="left")
+    for column in ("algo", "seed", *metrics, "fit s"):
+        per_seed.add_column(column, justify="left" if column == "algo" else "right")
+    grouped: dict[tuple[str, int], list[dict[str, Any]]] = {}
+    for run in report["runs"]:
+        grouped.setdefault((run["algo"], run["seed"]), []).append(run)
+    for (algo, seed), runs in grouped.items():
+        means = [sum(r["metrics"][m] for r in runs) / len(runs) for m in metrics]
+        fit = sum(r["fit_seconds"] for r in runs) / len(runs)
+        per_seed.add_row(algo, str(seed), *(f"{v:.4f}" for v in means), f"{fit:.3f}")
+    console.print(per_seed)
+
+    spread = Table(title="Across seeds", title_justify="left")
+    for column in ("algo", "metric", "mean", "std", "min", "max"):
+        spread.add_column(column, justify="left" if column in ("algo", "metric") else "right")
+    for row in report["summary"]:
+        spread.add_row(
+            row["algo"],
+            row["metric"],
+            *(f"{row[k]:.4f}" for k in ("mean", "std", "min", "max")),
+        )
+    console.print(spread)
+
+    agreement = [r for r in report["nonuniqueness"] if r.get("prediction_disagreement") is not None]
+    if agreement:
+        table = Table(title="Do the seeds agree on individual predictions?", title_justify="left")
+        for column in ("algo", "RMS difference between seeds", "largest spread of one prediction"):
+            table.add_column(column, justify="left" if column == "algo" else "right")
+        for row in agreement:
+            table.add_row(
+                row["algo"],
+                f"{row['prediction_disagreement']:.4f}",
+                f"{row['max_prediction_spread']:.4f}",
+            )
+        console.print(table)
+
+
+def render_description(stats: dict[str, Any], fmt: str) -> None:
+    """``describe`` output: one statistic a row (csv/table), or one JSON object."""
+    if fmt == "json":
+        write_json(stats)
+        return
+    rows = [{"statistic": k, "value": v} for k, v in stats.items() if k != "histogram"]
+    rows += [
+        {"statistic": f"count of {h['value']}", "value": h["count"]} for h in stats["histogram"]
+    ]
+    if fmt == "csv":
+        write_records(rows, ["statistic", "value"], "csv")
+        return
+    from rich.table import Table
+
+    table = Table(title=f"{stats['source']}", title_justify="left")
+    table.add_column("statistic")
+    table.add_column("value", justify="right")
+    for row in rows:
+        if not row["statistic"].startswith("count of "):
+            table.add_row(row["statistic"], _cell(row["value"]))
+    console = _console()
+    console.print(table)
+    peak = max(h["count"] for h in stats["histogram"]) or 1
+    histogram = Table(title="Rating histogram", title_justify="left")
+    for column in ("value", "count", ""):
+        histogram.add_column(column, justify="right" if column == "count" else "left")
+    for h in stats["histogram"]:
+        histogram.add_row(h["value"], str(h["count"]), "#" * max(1, round(40 * h["count"] / peak)))
+    console.print(histogram)
