@@ -613,11 +613,13 @@ def export(
     ids = fitted.item_ids_ if what == What.items else fitted.user_ids_
     bias = fitted.item_bias_ if what == What.items else fitted.user_bias_
     factors = fitted.item_factors_ if what == What.items else fitted.user_factors_
-    frame = pd.DataFrame({what.value[:-1]: ids})
-    frame["bias"] = bias if (bias is not None and fitted.uses_bias_) else np.nan
+    columns = {
+        what.value[:-1]: ids,
+        "bias": bias if (bias is not None and fitted.uses_bias_) else np.full(len(ids), np.nan),
+    }
     if factors is not None:
-        for f in range(factors.shape[1]):
-            frame[f"f{f}"] = factors[:, f]
+        columns.update({f"f{f}": factors[:, f] for f in range(factors.shape[1])})
+    frame = pd.DataFrame(columns)
     if output is None:
         frame.to_csv(sys.stdout, index=False, float_format="%.8g", lineterminator="\n")
     elif output.suffix.lower() == ".parquet":

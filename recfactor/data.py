@@ -713,6 +713,9 @@ def _read_wide(text: str, name: str, sep: str, opt: ReadOptions) -> Dataset:
             hint="wide layout cells must be numbers or empty",
         )
     present = ~empty
+    if opt.feedback == "implicit":
+        # Unobserved means zero for interactions, so a zero cell is simply not stored.
+        present &= matrix != 0
     for missing in opt.missing_values:
         present &= matrix != missing
     rows, cols = np.nonzero(present)

@@ -161,7 +161,7 @@ class Model:
         if strict and cold.any():
             k = int(np.argmax(cold))
             side = "user" if u[k] < 0 else "item"
-            value = np.asarray(users if side == "user" else items, dtype=str).ravel()[k]
+            value = str(np.asarray(users if side == "user" else items, dtype=str).ravel()[k])
             raise ColdStartError(
                 f"unknown {side} {value!r}: not in the training data",
                 hint="drop --strict to fall back to the baseline for unknown users and items",

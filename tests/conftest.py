@@ -1,0 +1,42 @@
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SAMPLE = ROOT / "sample_data"
+
+
+def ml100k_dir() -> Path:
+    return Path(os.environ.get("RECFACTOR_ML100K", ROOT.parent / "shared" / "data" / "ml-100k"))
+
+
+@pytest.fixture
+def ml100k() -> Path:
+    path = ml100k_dir()
+    if not (path / "u1.base").exists():
+        pytest.skip(f"MovieLens 100K not found at {path} (set RECFACTOR_ML100K)")
+    return path
+
+
+@pytest.fixture
+def four_rows(tmp_path: Path) -> Path:
+    """The long-format example of article 001."""
+    path = tmp_path / "ratings.csv"
+    path.write_text("user_id,movie_id,rating\n1,A,4.5\n2,B,3.0\n1,C,5.0\n3,A,2.5\n")
+    return path
+
+
+@pytest.fixture
+def write(tmp_path: Path):
+    def _write(name: str, text: str | bytes) -> Path:
+        path = tmp_path / name
+        if isinstance(text, bytes):
+            path.write_bytes(text)
+        else:
+            path.write_text(text)
+        return path
+
+    return _write

@@ -1,0 +1,198 @@
+from __future__ import annotations
+
+import csv
+import io
+import json
+
+import pytest
+from typer.testing import CliRunner
+
+from recfactor.cli import app
+from tests.conftest import SAMPLE
+
+runner = CliRunner()
+
+
+def run(*args: str, input: str | None = None):
+    return runner.invoke(app, [str(a) for a in args], input=input)
+
+
+def rows(text: str) -> list[dict[str, str]]:
+    return list(csv.DictReader(io.StringIO(text)))
+
+
+@pytest.fixture
+def trained(tmp_path, monkeypatch, four_rows):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("RECFACTOR_MODEL", raising=False)
+    result = run("train", four_rows.name)
+    assert result.exit_code == 0, result.output
+    return tmp_path
+
+
+def test_train_predict_evaluate_as_written(trained):
+    assert (trained / "recfactor.model").exists()
+    result = run("predict", "--user", "1", "--item", "B")
+    assert result.exit_code == 0, result.output
+    (row,) = rows(result.stdout)
+    assert row["user"] == "1" and row["item"] == "B" and row["cold"] == "false"
+    assert 0.5 <= float(row["prediction"]) <= 5.0  # within the scale seen in training
+    result = run("evaluate", "--metric", "rmse")
+    assert result.exit_code == 0, result.output
+    report = rows(result.stdout)
+    assert {r["algo"] for r in report} == {"svd"} and {r["metric"] for r in report} == {"rmse"}
+    assert len(report) == 3 * 4  # 3 seeds x 4 folds (only 4 ratings)
+    assert "using 4 folds" in result.stderr
+
+
+def test_batch_predict_from_stdin(trained):
+    result = run("predict", "-", input="1,B\n3,C\n1,B\nnew,A\n")
+    assert result.exit_code == 0, result.output
+    out = rows(result.stdout)
+    assert [(r["user"], r["item"], r["cold"]) for r in out] == [
+        ("1", "B", "false"),
+        ("3", "C", "false"),
+        ("1", "B", "false"),
+        ("new", "A", "true"),
+    ]
+    assert out[0]["prediction"] == out[2]["prediction"]
+    assert "1 pair(s) with an unknown user or item" in result.stderr
+    assert result.stdout.splitlines()[0] == "user,item,prediction,cold"
+
+
+def test_single_cold_prediction_notes_on_stderr_and_strict_fails(trained):
+    result = run("predict", "--user", "42", "--item", "A")
+    assert result.exit_code == 0
+    assert "unknown user" in result.stderr and rows(result.stdout)[0]["cold"] == "true"
+    result = run("predict", "--user", "42", "--item", "A", "--strict")
+    assert result.exit_code == 1
+    assert result.stderr.startswith("error: unknown user '42'")
+
+
+def test_json_and_table_formats(trained):
+    result = run("predict", "--user", "1", "--item", "B", "--format", "json")
+    (record,) = json.loads(result.stdout)
+    assert set(record) == {"user", "item", "prediction", "cold"} and record["cold"] is False
+    result = run("predict", "--user", "1", "--item", "B", "--format", "table")
+    assert "prediction" in result.stdout and "B" in result.stdout
+
+
+def test_recommend_similar_export(trained):
+    result = run("recommend", "--user", "1", "-n", "5")
+    assert result.exit_code == 0, result.output
+    out = rows(result.stdout)
+    assert [r["item"] for r in out] == ["B"]  # user 1 rated A and C; only B is left
+    assert out[0]["rank"] == "1"
+    result = run("recommend", "--all-users", "--include-seen", "-n", "2")
+    assert len(rows(result.stdout)) == 6
+    result = run("recommend", "-", input="user\n2\nghost\n")
+    assert {r["user"] for r in rows(result.stdout)} == {"2"} and "skipped 1" in result.stderr
+    result = run("similar", "--item", "A", "-n", "2")
+    out = rows(result.stdout)
+    assert [r["item"] for r in out] == ["A", "A"]
+    assert {r["similar_item"] for r in out} == {"B", "C"}
+    result = run("export", "--what", "items")
+    table = rows(result.stdout)
+    assert list(table[0])[:3] == ["item", "bias", "f0"] and len(table[0]) == 2 + 100
+    assert {r["item"] for r in table} == {"A", "B", "C"}
+    result = run("export", "--what", "users", "-o", "users.csv")
+    assert result.exit_code == 0 and (trained / "users.csv").read_text().startswith("user,bias,f0")
+
+
+def test_evaluate_json_contract(tmp_path):
+    result = run(
+        "evaluate",
+        SAMPLE / "ratings.csv",
+        "--algo",
+        "baseline,svd",
+        "-k",
+        "5",
+        "--seeds",
+        "2",
+        "--folds",
+        "2",
+        "--format",
+        "json",
+    )
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert set(report) >= {"dataset", "split", "runs", "summary", "nonuniqueness"}
+    assert len(report["runs"]) == 2 * 2 * 2
+    assert set(report["runs"][0]) >= {"algo", "seed", "fold", "metrics", "fit_seconds"}
+    summary = {(s["algo"], s["metric"]): s for s in report["summary"]}
+    assert set(summary["svd", "rmse"]) >= {"mean", "std", "min", "max"}
+    assert summary["svd", "rmse"]["mean"] < summary["baseline", "rmse"]["mean"]
+    assert summary["baseline", "rmse"]["std"] == 0.0  # the baseline has no randomness
+    svd_seeds = [r for r in report["runs"] if r["algo"] == "svd"]
+    assert len({r["metrics"]["rmse"] for r in svd_seeds}) > 1
+
+
+def test_describe_and_split(tmp_path, four_rows):
+    result = run("describe", four_rows, "--format", "json")
+    stats = json.loads(result.stdout)
+    assert (stats["users"], stats["items"], stats["ratings"]) == (3, 3, 4)
+    assert stats["density"] == pytest.approx(4 / 9)
+    result = run("split", SAMPLE / "ratings.csv", "--folds", "3", "-o", tmp_path / "s")
+    assert result.exit_code == 0, result.output
+    listed = rows(result.stdout)
+    assert len(listed) == 6
+    tests = [
+        (tmp_path / "s" / f"ratings.fold{k}.test.csv").read_text().splitlines()[1:]
+        for k in (1, 2, 3)
+    ]
+    assert sum(len(t) for t in tests) == 50_000 and len(set().union(*tests)) == 50_000
+    again = run("split", SAMPLE / "ratings.csv", "--folds", "3", "-o", tmp_path / "t")
+    assert again.exit_code == 0
+    assert (tmp_path / "t" / "ratings.fold2.test.csv").read_text() == (
+        tmp_path / "s" / "ratings.fold2.test.csv"
+    ).read_text()
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (
+            "user,item,rating\n1,A,4\n2,B,oops\n",
+            "line 3, column 3 (rating): 'oops' is not a number",
+        ),
+        ("1,A,4\n1,A,5\n", "line 2: duplicate rating"),
+        ("", "the file is empty"),
+    ],
+)
+def test_bad_data_is_one_error_line_and_exit_1(tmp_path, monkeypatch, text, expected):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "bad.csv").write_text(text)
+    result = run("train", "bad.csv")
+    assert result.exit_code == 1
+    assert result.stderr.startswith("error: bad.csv") and expected in result.stderr
+    assert "Traceback" not in result.output
+    assert len(result.stderr.strip().splitlines()) <= 2
+    assert not (tmp_path / "recfactor.model").exists()
+
+
+def test_usage_errors_exit_2(trained):
+    assert run("train", "ratings.csv", "--factors", "0").exit_code == 2
+    assert run("train", "ratings.csv", "--algo", "magic").exit_code == 2
+    assert run("train", "ratings.csv", "--algo", "baseline", "-k", "3").exit_code == 2
+    assert run("predict", "--user", "1").exit_code == 2
+    assert run("evaluate", "ratings.csv", "--metric", "accuracy").exit_code == 2
+
+
+def test_missing_model_and_env_var(tmp_path, monkeypatch, four_rows):
+    monkeypatch.chdir(tmp_path)
+    result = run("predict", "--user", "1", "--item", "A", "-m", "absent.model")
+    assert result.exit_code == 1 and "no model file" in result.stderr
+    monkeypatch.setenv("RECFACTOR_MODEL", str(tmp_path / "env.model"))
+    assert run("train", four_rows, "--algo", "baseline").exit_code == 0
+    assert (tmp_path / "env.model").exists()
+    assert run("predict", "--user", "1", "--item", "B").exit_code == 0
+
+
+def test_wide_food_matrix_trains_with_implicit_feedback(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    result = run(
+        "train", SAMPLE / "food.csv", "--layout", "wide", "--feedback", "implicit", "-k", "2"
+    )
+    assert result.exit_code == 0, result.output
+    out = rows(run("recommend", "--user", "2", "-n", "3").stdout)
+    assert [r["item"] for r in out][:1] == ["chicken"]  # user 2 bought only pizza

@@ -1,0 +1,166 @@
+from __future__ import annotations
+
+import bz2
+import gzip
+import io
+import lzma
+import zipfile
+
+import numpy as np
+import pytest
+
+from recfactor.data import Dataset, ReadOptions, read_pairs, read_ratings
+from recfactor.errors import DataError
+
+ROWS = [("1", "A", 4.5), ("2", "B", 3.0), ("1", "C", 5.0), ("3", "A", 2.5)]
+
+
+def as_triples(d: Dataset) -> list[tuple[str, str, float]]:
+    return [
+        (str(d.user_ids[u]), str(d.item_ids[i]), float(r))
+        for u, i, r in zip(d.users, d.items, d.ratings)
+    ]
+
+
+@pytest.mark.parametrize(
+    ("sep", "header"),
+    [
+        (",", "user_id,movie_id,rating\n"),
+        ("\t", ""),
+        ("::", ""),
+        (";", "user;item;score\n"),
+        ("|", ""),
+        (" ", ""),
+        (",", "userId,movieId,rating,timestamp\n"),
+    ],
+)
+def test_delimiter_and_header_detected(write, sep, header):
+    extra = sep + "881250949" if "timestamp" in header else ""
+    body = "".join(f"{u}{sep}{i}{sep}{r}{extra}\n" for u, i, r in ROWS)
+    d = read_ratings(write("r.txt", header + body))
+    assert as_triples(d) == ROWS
+    first_line = 2 if header else 1
+    assert d.lines.tolist() == list(range(first_line, first_line + 4))
+
+
+def test_movielens_layout_needs_no_flags(write):
+    d = read_ratings(write("u.data", "196\t242\t3\t881250949\n186\t302\t3\t891717742\n"))
+    assert as_triples(d) == [("196", "242", 3.0), ("186", "302", 3.0)]
+
+
+def test_ids_stay_strings(write):
+    d = read_ratings(write("r.csv", "1,001,4\n1.0,movie:42,5\n"))
+    assert d.user_ids.tolist() == ["1", "1.0"]
+    assert d.item_ids.tolist() == ["001", "movie:42"]
+
+
+@pytest.mark.parametrize(
+    ("suffix", "pack"),
+    [
+        (".gz", gzip.compress),
+        (".bz2", bz2.compress),
+        (".xz", lzma.compress),
+        (".zip", None),
+    ],
+)
+def test_compressed_input(write, suffix, pack):
+    text = "user,item,rating\n" + "".join(f"{u},{i},{r}\n" for u, i, r in ROWS)
+    if pack is None:
+        buffer = io.BytesIO()
+        with zipfile.ZipFile(buffer, "w") as archive:
+            archive.writestr("ratings.csv", text)
+        data = buffer.getvalue()
+    else:
+        data = pack(text.encode())
+    assert as_triples(read_ratings(write("r.csv" + suffix, data))) == ROWS
+
+
+def test_columns_by_name_and_position(write):
+    path = write("r.csv", "ts,stars,who,what\n9,4,u1,i1\n9,2,u2,i1\n")
+    by_name = read_ratings(path, ReadOptions(user_col="who", item_col="what", rating_col="stars"))
+    by_pos = read_ratings(path, ReadOptions(user_col="3", item_col="4", rating_col="2"))
+    assert as_triples(by_name) == as_triples(by_pos) == [("u1", "i1", 4.0), ("u2", "i1", 2.0)]
+
+
+def test_implicit_without_rating_column_counts_one(write):
+    d = read_ratings(write("r.csv", "user,item\na,x\nb,x\na,y\n"), ReadOptions(feedback="implicit"))
+    assert as_triples(d) == [("a", "x", 1.0), ("b", "x", 1.0), ("a", "y", 1.0)]
+
+
+def test_wide_layout_with_missing_zeros(write):
+    path = write("m.csv", "user,m1,m2,m3\n1,5,3,0\n2,4,0,0\n3,1,1,0\n")
+    d = read_ratings(path, ReadOptions(layout="wide", missing_values=(0.0,)))
+    assert sorted(as_triples(d)) == sorted(
+        [("1", "m1", 5.0), ("1", "m2", 3.0), ("2", "m1", 4.0), ("3", "m1", 1.0), ("3", "m2", 1.0)]
+    )
+    kept = read_ratings(path, ReadOptions(layout="wide", feedback="implicit"))
+    # Implicit feedback reads unobserved as zero, so zero cells need no entry; 1s stay.
+    assert kept.n_ratings == 5 and kept.ratings.min() == 1.0
+
+
+def test_wide_layout_without_labels(write):
+    d = read_ratings(write("m.csv", "1,2\n3,\n"), ReadOptions(layout="wide"))
+    assert sorted(as_triples(d)) == [("1", "1", 1.0), ("1", "2", 2.0), ("2", "1", 3.0)]
+
+
+@pytest.mark.parametrize(
+    ("policy", "expected"),
+    [("last", 2.0), ("mean", 3.0), ("sum", 6.0)],
+)
+def test_duplicate_policies(write, policy, expected):
+    d = read_ratings(write("r.csv", "a,x,4\nb,x,1\na,x,2\n"), ReadOptions(duplicates=policy))
+    assert as_triples(d) == [("a", "x", expected), ("b", "x", 1.0)]
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("u,i,r\n1,A,4\n2,B,abc\n", "r.csv, line 3, column 3 (r): 'abc' is not a number"),
+        ("1,A,4\n2,B,inf\n", "r.csv, line 2, column 3 (rating): 'inf' is not finite"),
+        ("1,A,4\n2,B,nan\n", "r.csv, line 2, column 3 (rating): 'nan' is not a number"),
+        ("1,A,4\n2,B\n", "r.csv, line 2, column 3 (rating): missing rating"),
+        ("1,A,4\n2,B,3,9\n", "r.csv, line 2: expected 3 fields, found 4 (ragged row)"),
+        ("1,A,4\n,B,3\n", "r.csv, line 2, column 1 (user): missing user"),
+        ("1,A,4\n\n2,B,x\n", "r.csv, line 3, column 3 (rating): 'x' is not a number"),
+        ("", "r.csv: the file is empty"),
+        ("\n\n", "r.csv: the file is empty"),
+        ("user,item,rating\n", "r.csv: has a header but no ratings"),
+        ("1,A,4\n1,A,5\n", "r.csv, line 2: duplicate rating for the same user and item (first at "),
+        ("user,item\n1,A\n", "r.csv, line 1: found no rating column"),
+        ("justonecolumn\nmore\n", "r.csv, line 1: found a single column"),
+    ],
+)
+def test_bad_input_names_file_line_and_column(write, text, message):
+    with pytest.raises(DataError) as err:
+        read_ratings(write("r.csv", text))
+    assert err.value.message.startswith(message.replace("r.csv", str(write("r.csv", text))))
+    assert "\n" not in err.value.message
+
+
+def test_missing_file_and_binary(write, tmp_path):
+    with pytest.raises(DataError, match="no such file"):
+        read_ratings(tmp_path / "absent.csv")
+    with pytest.raises(DataError, match="binary"):
+        read_ratings(write("b.csv", b"\x00\x01\x02" * 10))
+    with pytest.raises(DataError, match="corrupt or truncated"):
+        read_ratings(write("t.csv.gz", gzip.compress(b"1,A,4\n" * 100)[:30]))
+
+
+def test_unknown_column_name_lists_columns(write):
+    with pytest.raises(DataError, match="no column 'stars'") as err:
+        read_ratings(write("r.csv", "user,item,rating\n1,A,4\n"), ReadOptions(rating_col="stars"))
+    assert "user, item, rating" in err.value.hint
+
+
+def test_read_pairs_keeps_order_and_duplicates(write):
+    users, items = read_pairs(write("p.tsv", "1\t20\t5\t9\n1\t20\t3\t9\n2\tB\t1\t9\n"))
+    assert users.tolist() == ["1", "1", "2"]
+    assert items.tolist() == ["20", "20", "B"]
+
+
+def test_compact_drops_unused_ids():
+    d = Dataset.from_arrays(["a", "b", "c"], ["x", "y", "z"], [1, 2, 3])
+    sub = d.subset(np.array([0, 2])).compact()
+    assert sub.user_ids.tolist() == ["a", "c"]
+    assert sub.item_ids.tolist() == ["x", "z"]
+    assert sub.users.tolist() == [0, 1]

@@ -1,0 +1,158 @@
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from recfactor.data import Dataset
+from recfactor.errors import ColdStartError, DataError, FitError, ParameterError
+from recfactor.models import model_class
+from recfactor.models.baseline import Baseline, fit_biases
+from recfactor.models.svd import SVD
+
+GRADIENT_EXAMPLE = [[5, 3, 0, 1], [4, 0, 0, 1], [1, 1, 0, 5], [1, 0, 0, 4], [0, 1, 5, 4]]
+
+
+def low_rank(seed: int, n_users=300, n_items=200, rank=3, noise=0.1, observed=0.3):
+    rng = np.random.default_rng(seed)
+    p = rng.normal(0, 1, (n_users, rank))
+    q = rng.normal(0, 1, (n_items, rank))
+    truth = 3.0 + p @ q.T / np.sqrt(rank)
+    mask = rng.random(truth.shape) < observed
+    users, items = np.nonzero(mask)
+    ratings = truth[users, items] + rng.normal(0, noise, len(users))
+    order = rng.permutation(len(users))
+    users, items, ratings = users[order], items[order], ratings[order]
+    cut = int(0.8 * len(users))
+    train = Dataset.from_arrays(users[:cut], items[:cut], ratings[:cut])
+    return train, users[cut:], items[cut:], truth[users[cut:], items[cut:]], ratings[cut:]
+
+
+def test_sgd_recovers_held_out_entries_of_low_rank_data():
+    train, users, items, truth, noisy = low_rank(0)
+    model = SVD(factors=3, epochs=150, lr=0.01, reg=0.01, init_std=0.1, seed=1).fit(
+        train, rating_scale=(-100, 100)
+    )
+    estimate = model.predict(users.astype(str), items.astype(str)).values
+    error_vs_truth = np.sqrt(np.mean((estimate - truth) ** 2))
+    assert error_vs_truth < 0.1, error_vs_truth  # the noise level is 0.1
+    baseline = Baseline().fit(train).predict(users.astype(str), items.astype(str)).values
+    assert np.sqrt(np.mean((baseline - noisy) ** 2)) > 5 * error_vs_truth
+
+
+def test_plain_mf_reconstructs_the_gradient_descent_example():
+    data = Dataset.from_matrix(GRADIENT_EXAMPLE, missing_value=0)
+    model = SVD(factors=2, epochs=3000, lr=0.01, reg=0.0, bias=False, init_std=0.5, seed=0)
+    model.fit(data)
+    estimate = model.predict_index(data.users, data.items)
+    assert model.uses_bias_ is False
+    assert np.max(np.abs(estimate - data.ratings)) < 0.1
+
+
+def test_baseline_biases_are_the_regularised_least_squares_solution():
+    rng = np.random.default_rng(3)
+    users = rng.integers(0, 20, 300)
+    items = rng.integers(0, 15, 300)
+    ratings = rng.integers(1, 6, 300).astype(float)
+    data = Dataset.from_arrays(users, items, ratings, duplicates="mean")
+    mu, b_u, b_i = fit_biases(
+        data.users, data.items, data.ratings, data.n_users, data.n_items, 200, 5.0, 3.0
+    )
+    # Gradient of sum (r - mu - b_u - b_i)^2 + 5 |b_u|^2 + 3 |b_i|^2 vanishes at the optimum.
+    residual = data.ratings - mu - b_u[data.users] - b_i[data.items]
+    grad_u = -np.bincount(data.users, residual, data.n_users) + 5.0 * b_u
+    grad_i = -np.bincount(data.items, residual, data.n_items) + 3.0 * b_i
+    assert np.abs(grad_u).max() < 1e-8
+    assert np.abs(grad_i).max() < 1e-8
+
+
+@pytest.mark.parametrize("algo", ["baseline", "svd"])
+def test_same_seed_gives_identical_arrays_and_other_seed_differs(algo):
+    train = low_rank(1)[0]
+    cls = model_class(algo)
+    a = cls(seed=7).fit(train).to_arrays()
+    b = cls(seed=7).fit(train).to_arrays()
+    assert a.keys() == b.keys()
+    for name in a:
+        assert a[name].tobytes() == b[name].tobytes(), name
+    if algo == "svd":
+        c = cls(seed=8).fit(train).to_arrays()
+        assert a["item_factors"].tobytes() != c["item_factors"].tobytes()
+
+
+def test_predictions_clipped_and_cold_flagged():
+    data = Dataset.from_arrays(["1", "2", "1", "3"], ["A", "B", "C", "A"], [4.5, 3.0, 5.0, 2.5])
+    model = SVD(factors=2, seed=0).fit(data)
+    result = model.predict(["1", "1", "9", "9"], ["B", "Z", "A", "Z"])
+    assert result.cold.tolist() == [False, True, True, True]
+    assert (result.values >= 2.5).all() and (result.values <= 5.0).all()
+    mu = model.global_mean_
+    assert result.values[3] == pytest.approx(np.clip(mu, 2.5, 5.0))
+    a = model.item_index(["A"])[0]
+    assert result.values[2] == pytest.approx(np.clip(mu + model.item_bias_[a], 2.5, 5.0))
+    with pytest.raises(ColdStartError, match="unknown user '9'"):
+        model.predict(["9"], ["A"], strict=True)
+
+
+def test_divergence_is_a_clear_error():
+    train = low_rank(2)[0]
+    with pytest.raises(FitError, match="diverged") as err:
+        SVD(factors=5, lr=50.0, epochs=5).fit(train)
+    assert "--lr" in err.value.hint
+
+
+def test_parameters_are_validated():
+    with pytest.raises(ParameterError, match="factors must be at least 1"):
+        SVD(factors=0)
+    with pytest.raises(ParameterError, match="lr must be above 0"):
+        SVD(lr=0.0)
+    with pytest.raises(ParameterError, match="solver must be one of"):
+        SVD(solver="magic")
+
+
+def test_lanczos_solver_and_its_rank_limit():
+    train, users, items, truth, _ = low_rank(4, noise=0.0, observed=0.9)
+    model = SVD(factors=3, solver="lanczos").fit(train, rating_scale=(-100, 100))
+    estimate = model.predict(users.astype(str), items.astype(str)).values
+    base = Baseline().fit(train).predict(users.astype(str), items.astype(str)).values
+    assert np.sqrt(np.mean((estimate - truth) ** 2)) < 0.5 * np.sqrt(np.mean((base - truth) ** 2))
+    with pytest.raises(DataError, match="more than a truncated SVD"):
+        SVD(factors=500, solver="lanczos").fit(train)
+
+
+def test_recommend_excludes_seen_and_ranks_by_score():
+    train = low_rank(5)[0]
+    model = SVD(factors=3, epochs=30, seed=0).fit(train)
+    user = str(train.user_ids[0])
+    top = model.recommend(user, n=5)
+    seen = set(train.item_ids[train.items[train.users == 0]])
+    assert len(top) == 5 and not seen & {item for item, _ in top}
+    scores = [s for _, s in top]
+    assert scores == sorted(scores, reverse=True)
+    everything = model.scores(np.array([0]))[0]
+    unseen = [j for j in range(train.n_items) if train.item_ids[j] not in seen]
+    best = max(unseen, key=lambda j: everything[j])
+    assert top[0][0] == train.item_ids[best]
+
+
+def test_similar_items_by_cosine():
+    train = low_rank(6)[0]
+    model = SVD(factors=3, epochs=30, seed=0).fit(train)
+    q = model.item_factors_.astype(float)
+    unit = q / np.linalg.norm(q, axis=1, keepdims=True)
+    cos = unit @ unit[0]
+    cos[0] = -np.inf
+    result = model.similar_items(str(train.item_ids[0]), n=3)
+    assert [name for name, _ in result] == list(train.item_ids[np.argsort(-cos)[:3]])
+    assert result[0][1] == pytest.approx(cos.max(), rel=1e-6)
+    with pytest.raises(Exception, match="no item factors"):
+        Baseline().fit(train).similar_items(str(train.item_ids[0]))
+
+
+def test_implicit_baseline_is_popularity_and_pure_svd_ranks():
+    users = ["a", "a", "b", "b", "c", "c", "d"]
+    items = ["x", "y", "x", "y", "x", "z", "x"]
+    data = Dataset.from_arrays(users, items, feedback="implicit")
+    pop = Baseline().fit(data)
+    assert pop.recommend("d", n=2) == [("y", 0.5), ("z", 0.25)]
+    pure = SVD(factors=2).fit(data)
+    assert pure.recommend("c", n=1)[0][0] == "y"  # c's neighbours a and b all took y

@@ -1,0 +1,122 @@
+from __future__ import annotations
+
+import io
+import json
+import zipfile
+
+import numpy as np
+import pytest
+
+from recfactor import persist
+from recfactor.data import Dataset
+from recfactor.errors import ModelFileError
+from recfactor.models.baseline import Baseline
+from recfactor.models.svd import SVD
+
+
+@pytest.fixture
+def data():
+    rng = np.random.default_rng(0)
+    return Dataset.from_arrays(
+        rng.integers(0, 40, 600),
+        rng.integers(0, 30, 600),
+        rng.integers(1, 6, 600),
+        duplicates="last",
+    )
+
+
+@pytest.mark.parametrize("model", [Baseline(), SVD(factors=4, seed=3), SVD(bias=False, factors=2)])
+def test_round_trip_gives_identical_predictions(tmp_path, data, model):
+    model.fit(data)
+    path = persist.save(model, tmp_path / "m.model", {"data": {"path": None}})
+    loaded, manifest = persist.load(path)
+    users = np.r_[data.user_ids, ["new"]]
+    items = np.r_[data.item_ids[:1].repeat(len(users) - 1), ["new"]]
+    a, b = model.predict(users, items), loaded.predict(users, items)
+    assert a.values.tobytes() == b.values.tobytes()
+    assert a.cold.tolist() == b.cold.tolist()
+    assert manifest["algorithm"] == model.name
+    assert manifest["params"] == model.params.to_dict()
+    assert loaded.recommend(str(data.user_ids[0]), 5) == model.recommend(str(data.user_ids[0]), 5)
+
+
+def test_save_writes_exact_name_and_keeps_old_file_on_failure(tmp_path, data, monkeypatch):
+    path = tmp_path / "my.model"
+    persist.save(Baseline().fit(data), path)
+    before = path.read_bytes()
+    assert not (tmp_path / "my.model.npz").exists()
+
+    def broken(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(np, "savez", broken)
+    with pytest.raises(KeyboardInterrupt):
+        persist.save(SVD(factors=2).fit(data), path)
+    assert path.read_bytes() == before
+    assert [p.name for p in tmp_path.iterdir()] == ["my.model"]
+
+
+def corrupt_cases(good: bytes) -> dict[str, bytes]:
+    def rezip(mutate) -> bytes:
+        src = zipfile.ZipFile(io.BytesIO(good))
+        out = io.BytesIO()
+        with zipfile.ZipFile(out, "w") as dst:
+            for name in src.namelist():
+                result = mutate(name, src.read(name))
+                if result is not None:
+                    dst.writestr(result[0], result[1])
+        return out.getvalue()
+
+    def manifest_with(**changes):
+        def mutate(name, raw):
+            if name != "manifest.npy":
+                return name, raw
+            array = np.load(io.BytesIO(raw))
+            manifest = {**json.loads(array.tobytes()), **changes}
+            buf = io.BytesIO()
+            np.save(buf, np.frombuffer(json.dumps(manifest).encode(), dtype=np.uint8))
+            return name, buf.getvalue()
+
+        return rezip(mutate)
+
+    obj = io.BytesIO()
+    np.save(obj, np.array([{"evil": 1}], dtype=object), allow_pickle=True)
+    return {
+        "truncated": good[: len(good) // 2],
+        "empty": b"",
+        "text": b"user,item,rating\n1,2,3\n",
+        "flipped": good[:200] + bytes(b ^ 0xFF for b in good[200:400]) + good[400:],
+        "no manifest": rezip(lambda n, r: None if n == "manifest.npy" else (n, r)),
+        "foreign": manifest_with(format="something-else"),
+        "newer": manifest_with(format_version=persist.FORMAT_VERSION + 1),
+        "pickled": rezip(lambda n, r: (n, obj.getvalue() if n == "item_factors.npy" else r)),
+        "missing array": rezip(lambda n, r: None if n == "user_ids.npy" else (n, r)),
+    }
+
+
+@pytest.mark.parametrize(
+    ("case", "message"),
+    [
+        ("truncated", "not a recfactor model file|corrupt or truncated"),
+        ("empty", "not a recfactor model file"),
+        ("text", "not a recfactor model file"),
+        ("flipped", "corrupt|not a recfactor model file|dtype|NaN"),
+        ("no manifest", "no manifest"),
+        ("foreign", "foreign manifest"),
+        ("newer", "newer than this recfactor reads"),
+        ("pickled", "corrupt or truncated"),
+        ("missing array", "lacks the array 'user_ids'"),
+    ],
+)
+def test_damaged_files_give_clear_errors(tmp_path, data, case, message):
+    good_path = persist.save(SVD(factors=2).fit(data), tmp_path / "good.model")
+    bad = tmp_path / "bad.model"
+    bad.write_bytes(corrupt_cases(good_path.read_bytes())[case])
+    with pytest.raises(ModelFileError, match=message):
+        persist.load(bad)
+
+
+def test_missing_model_file_says_how_to_make_one(tmp_path):
+    with pytest.raises(ModelFileError, match="no model file") as err:
+        persist.load(tmp_path / "nothing.model")
+    assert "recfactor train" in err.value.hint
