@@ -208,14 +208,20 @@ class Model:
     # -- ranking ---------------------------------------------------------------------------
 
     def scores(self, u: np.ndarray) -> np.ndarray:
-        """Unclipped scores of every item for each user index in ``u``: (len(u), n_items).
+        """Unclipped predictions of every item for each user index in ``u``: (len(u), n_items).
 
         Clipping would tie the top items at the top of the scale, so ranking uses raw scores.
         """
         n = len(u)
         out = np.zeros((n, len(self.item_ids_)), dtype=np.float64)
-        if self.item_bias_ is not None and (self.uses_bias_ or self.user_factors_ is None):
-            out += self.item_bias_[None, :]
+        if self.uses_bias_ or self.user_factors_ is None:
+            # mu + b_u shifts a whole row and changes no ranking, but it makes the scores
+            # read as (unclipped) predicted ratings.
+            out += self.global_mean_
+            if self.user_bias_ is not None:
+                out += self.user_bias_[u][:, None]
+            if self.item_bias_ is not None:
+                out += self.item_bias_[None, :]
         if self.user_factors_ is not None:
             out += self.user_factors_[u].astype(np.float64) @ self.item_factors_.T.astype(
                 np.float64

@@ -1,0 +1,3 @@
+from recfactor.cli import main
+
+main()
