@@ -235,20 +235,28 @@ def _note(text: str, quiet: bool) -> None:
         typer.echo(text, err=True)
 
 
+def _print_version(value: bool) -> None:
+    if value:
+        from recfactor import __version__
+
+        typer.echo(__version__)
+        raise typer.Exit(0)
+
+
 @app.callback()
 def _main(
     debug: Annotated[
         bool, typer.Option("--debug", help="Show tracebacks (also RECFACTOR_DEBUG=1).")
     ] = False,
-    version: Annotated[bool, typer.Option("--version", help="Print the version.")] = False,
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", help="Print the version.", callback=_print_version, is_eager=True
+        ),
+    ] = False,
 ) -> None:
     """Train, save and use matrix-factorization recommenders on rating files."""
     _state["debug"] = debug
-    if version:
-        from recfactor import __version__
-
-        typer.echo(__version__)
-        raise typer.Exit(0)
 
 
 # -- helpers -------------------------------------------------------------------------------

@@ -196,3 +196,14 @@ def test_wide_food_matrix_trains_with_implicit_feedback(tmp_path, monkeypatch):
     assert result.exit_code == 0, result.output
     out = rows(run("recommend", "--user", "2", "-n", "3").stdout)
     assert [r["item"] for r in out][:1] == ["chicken"]  # user 2 bought only pizza
+
+
+def test_version_and_debug_traceback(tmp_path, monkeypatch):
+    from recfactor import __version__
+
+    result = run("--version")
+    assert result.exit_code == 0 and result.stdout.strip() == __version__
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "bad.csv").write_text("1,A,x\n")
+    result = run("--debug", "train", "bad.csv")
+    assert result.exit_code == 1 and result.exception is not None  # traceback, not a message
