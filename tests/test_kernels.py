@@ -1,4 +1,4 @@
-"""The compiled SGD epoch against a slow pure-Python twin."""
+"""The compiled stratified SGD epoch against a slow pure-Python twin."""
 
 from __future__ import annotations
 
@@ -26,14 +26,53 @@ def sgd_epoch_reference(users, items, ratings, order, mu, bu, bi, p, q, lr, reg,
     return sse
 
 
+def stratified_reference(
+    users,
+    items,
+    ratings,
+    order,
+    starts,
+    n_blocks,
+    diagonals,
+    uniforms,
+    mu,
+    bu,
+    bi,
+    p,
+    q,
+    lr,
+    reg,
+    lr_b,
+    reg_b,
+    bias,
+):
+    """The stratified epoch, one block after another: Fisher-Yates, then plain SGD."""
+    sse = 0.0
+    for shift in diagonals:
+        for a in range(n_blocks):
+            block = a * n_blocks + (a + shift) % n_blocks
+            lo, hi = starts[block], starts[block + 1]
+            for t in range(hi - 1, lo, -1):
+                j = min(lo + int(uniforms[t] * (t - lo + 1)), t)
+                order[t], order[j] = order[j], order[t]
+            sse += sgd_epoch_reference(
+                users, items, ratings, order[lo:hi], mu, bu, bi, p, q, lr, reg, lr_b, reg_b, bias
+            )
+    return sse
+
+
 @pytest.mark.parametrize("bias", [True, False])
 def test_kernel_matches_reference(bias):
     rng = np.random.default_rng(0)
-    n, n_users, n_items, k = 400, 30, 20, 7
+    n, n_users, n_items, k, n_blocks = 600, 30, 20, 7, 3
     users = rng.integers(0, n_users, n).astype(np.int32)
     items = rng.integers(0, n_items, n).astype(np.int32)
     ratings = rng.uniform(1, 5, n)
-    order = rng.permutation(n).astype(np.int32)
+    block = (users * n_blocks // n_users) * n_blocks + items * n_blocks // n_items
+    order = np.argsort(block, kind="stable").astype(np.int32)
+    starts = np.r_[0, np.cumsum(np.bincount(block, minlength=n_blocks**2))].astype(np.int64)
+    diagonals = np.array([2, 0, 1], dtype=np.int64)
+    uniforms = rng.random(n)
     state = [
         rng.normal(0, 0.1, n_users),
         rng.normal(0, 0.1, n_items),
@@ -42,12 +81,44 @@ def test_kernel_matches_reference(bias):
     ]
     fast = [a.copy() for a in state]
     slow = [a.copy() for a in state]
+    fast_order, slow_order = order.copy(), order.copy()
     args = (0.01, 0.05, 0.02, 0.03, bias)
-    sse_fast = sgd_epoch(users, items, ratings, order, 3.0, *fast, *args)
-    sse_slow = sgd_epoch_reference(users, items, ratings, order, 3.0, *slow, *args)
+    sse_fast = sgd_epoch(
+        users, items, ratings, fast_order, starts, n_blocks, diagonals, uniforms, 3.0, *fast, *args
+    )
+    sse_slow = stratified_reference(
+        users, items, ratings, slow_order, starts, n_blocks, diagonals, uniforms, 3.0, *slow, *args
+    )
+    assert fast_order.tolist() == slow_order.tolist()
+    assert sorted(fast_order.tolist()) == list(range(n))
     assert sse_fast == pytest.approx(sse_slow, rel=1e-10)
     for a, b in zip(fast, slow):
         np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-12)
+
+
+def test_result_does_not_depend_on_thread_count():
+    import numba
+
+    from recfactor.data import Dataset
+    from recfactor.models.svd import SVD
+
+    rng = np.random.default_rng(5)
+    data = Dataset.from_arrays(
+        rng.integers(0, 300, 20_000),
+        rng.integers(0, 200, 20_000),
+        rng.integers(1, 6, 20_000),
+        duplicates="last",
+    )
+    before = numba.get_num_threads()
+    factors = []
+    try:
+        for threads in (1, min(2, numba.config.NUMBA_NUM_THREADS)):
+            numba.set_num_threads(threads)
+            model = SVD(factors=16, epochs=5, seed=3).fit(data)
+            factors.append((model.user_factors_.tobytes(), model.item_bias_.tobytes()))
+    finally:
+        numba.set_num_threads(before)
+    assert factors[0] == factors[1]
 
 
 def test_sgd_step_follows_the_gradient():
@@ -70,11 +141,16 @@ def test_sgd_step_follows_the_gradient():
     )
     p_new, q_new = p.copy(), q.copy()
     zero = np.zeros(1)
+    one = np.zeros(1, np.int32)
     sgd_epoch(
-        np.zeros(1, np.int32),
-        np.zeros(1, np.int32),
+        one,
+        one,
         np.array([r]),
-        np.zeros(1, np.int32),
+        one.copy(),
+        np.array([0, 1]),
+        1,
+        np.zeros(1, np.int64),
+        zero.copy(),
         0.0,
         zero.copy(),
         zero.copy(),

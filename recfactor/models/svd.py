@@ -19,6 +19,9 @@ from recfactor.models.baseline import BaselineParams, fit_biases
 # SGD runs in float32: twice the SIMD width of float64, and its rounding is far below the
 # noise of rating data (ml-100k RMSE agrees with float64 to 1e-6).
 FACTOR_DTYPE = np.float32
+# The SGD grid is B x B blocks of users and items (see kernels/sgd.py). B is a constant, not the
+# thread count, so models do not depend on the machine; 8 keeps 2-16 threads busy.
+SGD_BLOCKS = 8
 
 
 @dataclass(frozen=True)
@@ -72,22 +75,27 @@ class SVD(Model):
 
         p: SVDParams = self.params
         k = p.factors
-        user_factors = rng.normal(p.init_mean, p.init_std, (dataset.n_users, k))
-        item_factors = rng.normal(p.init_mean, p.init_std, (dataset.n_items, k))
-        user_factors = user_factors.astype(FACTOR_DTYPE)
-        item_factors = item_factors.astype(FACTOR_DTYPE)
+        user_factors = _normal(rng, p.init_mean, p.init_std, (dataset.n_users, k))
+        item_factors = _normal(rng, p.init_mean, p.init_std, (dataset.n_items, k))
+        grid = _Grid(dataset, SGD_BLOCKS, rng)
+        # Rows are trained in grid order, so that each block's rows (and biases) are
+        # contiguous: threads then never write to the same cache line.
+        user_factors = user_factors[grid.user_perm]
+        item_factors = item_factors[grid.item_perm]
         user_bias = np.zeros(dataset.n_users, dtype=FACTOR_DTYPE)
         item_bias = np.zeros(dataset.n_items, dtype=FACTOR_DTYPE)
-        ratings = dataset.ratings.astype(FACTOR_DTYPE)
         mu = FACTOR_DTYPE(dataset.ratings.mean()) if p.bias else FACTOR_DTYPE(0)
         f = FACTOR_DTYPE
         for epoch in range(p.epochs):
-            order = rng.permutation(dataset.n_ratings).astype(np.int32)
             sgd_epoch(
-                dataset.users,
-                dataset.items,
-                ratings,
-                order,
+                grid.users,
+                grid.items,
+                grid.ratings,
+                grid.order,
+                grid.block_start,
+                SGD_BLOCKS,
+                rng.permutation(SGD_BLOCKS),
+                rng.random(dataset.n_ratings, dtype=grid.uniform_dtype),
                 mu,
                 user_bias,
                 item_bias,
@@ -104,12 +112,12 @@ class SVD(Model):
                     f"training diverged at epoch {epoch + 1} (factors became infinite or NaN)",
                     hint=f"use a smaller --lr (now {p.lr:g}) or a larger --reg",
                 )
-        self.user_factors_ = user_factors
-        self.item_factors_ = item_factors
+        self.user_factors_ = grid.user_rows(user_factors)
+        self.item_factors_ = grid.item_rows(item_factors)
         if p.bias:
             self.global_mean_ = float(mu)
-            self.user_bias_ = user_bias.astype(np.float64)
-            self.item_bias_ = item_bias.astype(np.float64)
+            self.user_bias_ = grid.user_rows(user_bias).astype(np.float64)
+            self.item_bias_ = grid.item_rows(item_bias).astype(np.float64)
         else:
             # Plain MF predicts p_u . q_i alone; the baseline only answers for unknown IDs.
             self.uses_bias_ = False
@@ -154,3 +162,50 @@ class SVD(Model):
         u, s, vt = svds(matrix, k=k, v0=v0, solver="arpack")
         order = np.argsort(-s, kind="stable")
         return u[:, order], s[order], vt[order]
+
+
+def _normal(rng: np.random.Generator, mean: float, std: float, shape: tuple) -> np.ndarray:
+    return rng.standard_normal(shape, dtype=FACTOR_DTYPE) * FACTOR_DTYPE(std) + FACTOR_DTYPE(mean)
+
+
+class _Grid:
+    """The stratified-SGD layout: users and items renumbered so that each of the ``B``
+    blocks is a contiguous range, and rating indices grouped by (user block, item block).
+
+    Users and items go to blocks at random, in blocks of equal size, so blocks hold similar
+    numbers of ratings and no block is all popular items.
+    """
+
+    def __init__(self, dataset, n_blocks: int, rng: np.random.Generator) -> None:
+        self.user_perm = rng.permutation(dataset.n_users)  # grid position -> user
+        self.item_perm = rng.permutation(dataset.n_items)
+        user_pos = np.argsort(self.user_perm)  # user -> grid position
+        item_pos = np.argsort(self.item_perm)
+        self.users = user_pos[dataset.users].astype(np.int32)
+        self.items = item_pos[dataset.items].astype(np.int32)
+        block = (self.users.astype(np.int64) * n_blocks // dataset.n_users) * n_blocks + (
+            self.items.astype(np.int64) * n_blocks // dataset.n_items
+        )
+        block = block.astype(np.uint16)  # a 16-bit key gets numpy's radix sort
+        # Ratings are stored in block order, so a block's shuffles and reads stay inside a
+        # small contiguous range instead of gathering from the whole data set.
+        grouped = np.argsort(block, kind="stable")
+        self.users = self.users[grouped]
+        self.items = self.items[grouped]
+        self.ratings = dataset.ratings[grouped].astype(FACTOR_DTYPE)
+        self.order = np.arange(dataset.n_ratings, dtype=np.int32)
+        counts = np.bincount(block, minlength=n_blocks * n_blocks)
+        self.block_start = np.r_[0, np.cumsum(counts)].astype(np.int64)
+        # float32 uniforms cost less to draw and index blocks of up to 2^24 ratings exactly.
+        self.uniform_dtype = np.float32 if counts.max() < 1 << 24 else np.float64
+
+    def user_rows(self, rows: np.ndarray) -> np.ndarray:
+        """Rows in grid order back to user order."""
+        out = np.empty_like(rows)
+        out[self.user_perm] = rows
+        return out
+
+    def item_rows(self, rows: np.ndarray) -> np.ndarray:
+        out = np.empty_like(rows)
+        out[self.item_perm] = rows
+        return out
