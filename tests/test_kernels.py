@@ -26,38 +26,27 @@ def sgd_epoch_reference(users, items, ratings, order, mu, bu, bi, p, q, lr, reg,
     return sse
 
 
-def stratified_reference(
-    users,
-    items,
-    ratings,
-    order,
-    starts,
-    n_blocks,
-    diagonals,
-    uniforms,
-    mu,
-    bu,
-    bi,
-    p,
-    q,
-    lr,
-    reg,
-    lr_b,
-    reg_b,
-    bias,
-):
+MASK = (1 << 64) - 1
+
+
+def mix(x):
+    x = ((x ^ (x >> 30)) * 0xBF58476D1CE4E5B9) & MASK
+    x = ((x ^ (x >> 27)) * 0x94D049BB133111EB) & MASK
+    return x ^ (x >> 31)
+
+
+def stratified_reference(users, items, ratings, order, starts, n_blocks, diagonals, seed, *rest):
     """The stratified epoch, one block after another: Fisher-Yates, then plain SGD."""
     sse = 0.0
     for shift in diagonals:
         for a in range(n_blocks):
             block = a * n_blocks + (a + shift) % n_blocks
-            lo, hi = starts[block], starts[block + 1]
+            lo, hi = int(starts[block]), int(starts[block + 1])
+            base = mix(seed ^ ((lo * 0x9E3779B97F4A7C15) & MASK))
             for t in range(hi - 1, lo, -1):
-                j = min(lo + int(uniforms[t] * (t - lo + 1)), t)
+                j = lo + (((mix((base + t) & MASK) >> 32) * (t - lo + 1)) >> 32)
                 order[t], order[j] = order[j], order[t]
-            sse += sgd_epoch_reference(
-                users, items, ratings, order[lo:hi], mu, bu, bi, p, q, lr, reg, lr_b, reg_b, bias
-            )
+            sse += sgd_epoch_reference(users, items, ratings, order[lo:hi], *rest)
     return sse
 
 
@@ -72,7 +61,7 @@ def test_kernel_matches_reference(bias):
     order = np.argsort(block, kind="stable").astype(np.int32)
     starts = np.r_[0, np.cumsum(np.bincount(block, minlength=n_blocks**2))].astype(np.int64)
     diagonals = np.array([2, 0, 1], dtype=np.int64)
-    uniforms = rng.random(n)
+    seed = 123456789
     state = [
         rng.normal(0, 0.1, n_users),
         rng.normal(0, 0.1, n_items),
@@ -83,13 +72,13 @@ def test_kernel_matches_reference(bias):
     slow = [a.copy() for a in state]
     fast_order, slow_order = order.copy(), order.copy()
     args = (0.01, 0.05, 0.02, 0.03, bias)
-    sse_fast = sgd_epoch(
-        users, items, ratings, fast_order, starts, n_blocks, diagonals, uniforms, 3.0, *fast, *args
-    )
+    grid = (users, items, ratings)
+    sse_fast = sgd_epoch(*grid, fast_order, starts, n_blocks, diagonals, seed, 3.0, *fast, *args)
     sse_slow = stratified_reference(
-        users, items, ratings, slow_order, starts, n_blocks, diagonals, uniforms, 3.0, *slow, *args
+        *grid, slow_order, starts, n_blocks, diagonals, seed, 3.0, *slow, *args
     )
     assert fast_order.tolist() == slow_order.tolist()
+    assert fast_order.tolist() != order.tolist()  # the blocks were reshuffled
     assert sorted(fast_order.tolist()) == list(range(n))
     assert sse_fast == pytest.approx(sse_slow, rel=1e-10)
     for a, b in zip(fast, slow):
@@ -142,25 +131,9 @@ def test_sgd_step_follows_the_gradient():
     p_new, q_new = p.copy(), q.copy()
     zero = np.zeros(1)
     one = np.zeros(1, np.int32)
+    args = (0.0, zero.copy(), zero.copy(), p_new, q_new, lr, reg, 0.0, 0.0, False)
     sgd_epoch(
-        one,
-        one,
-        np.array([r]),
-        one.copy(),
-        np.array([0, 1]),
-        1,
-        np.zeros(1, np.int64),
-        zero.copy(),
-        0.0,
-        zero.copy(),
-        zero.copy(),
-        p_new,
-        q_new,
-        lr,
-        reg,
-        0.0,
-        0.0,
-        False,
+        one, one, np.array([r]), one.copy(), np.array([0, 1]), 1, np.zeros(1, np.int64), 0, *args
     )
     np.testing.assert_allclose(p_new[0] - p[0], -lr * grad_p, rtol=1e-6)
     np.testing.assert_allclose(q_new[0] - q[0], -lr * grad_q, rtol=1e-6)

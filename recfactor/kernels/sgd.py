@@ -93,12 +93,27 @@ def _sgd_range(
 
 
 @nb.njit(cache=True)
-def _shuffle_range(order, lo, hi, uniforms):
-    """Fisher-Yates shuffle of ``order[lo:hi]`` driven by pre-drawn uniforms in [0, 1)."""
+def _mix(x):
+    """SplitMix64 finaliser: a fixed bijection of 64-bit integers that scrambles well."""
+    x = (x ^ (x >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+    x = (x ^ (x >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    return x ^ (x >> np.uint64(31))
+
+
+@nb.njit(cache=True)
+def _shuffle_range(order, lo, hi, seed):
+    """Fisher-Yates shuffle of ``order[lo:hi]``.
+
+    The random numbers are a pure function of (``seed``, position): a counter-based stream, not
+    a generator's state, so every block draws the same numbers whichever thread runs it. The
+    seed comes from the model's seeded ``numpy`` generator, one per epoch.
+    """
+    base = _mix(np.uint64(seed) ^ np.uint64(lo) * np.uint64(0x9E3779B97F4A7C15))
     for t in range(hi - 1, lo, -1):
-        j = lo + int(uniforms[t] * (t - lo + 1))
-        if j > t:  # guards against a uniform rounding up to 1.0
-            j = t
+        r = _mix(base + np.uint64(t))
+        # Lemire's multiply-shift maps 32 random bits onto 0..span-1 without a division.
+        span = np.uint64(t - lo + 1)
+        j = lo + np.int64(((r >> np.uint64(32)) * span) >> np.uint64(32))
         tmp = order[t]
         order[t] = order[j]
         order[j] = tmp
@@ -106,14 +121,14 @@ def _shuffle_range(order, lo, hi, uniforms):
 
 @nb.njit(cache=True, parallel=True)
 def sgd_epoch(
-    users, items, ratings, order, block_start, n_blocks, diagonals, uniforms,
+    users, items, ratings, order, block_start, n_blocks, diagonals, seed,
     mu, user_bias, item_bias, user_factors, item_factors, lr, reg, lr_bias, reg_bias, fit_bias,
 ):  # fmt: skip
     """One stratified epoch; updates the factors, biases and ``order`` in place.
 
     ``order`` holds rating indices grouped by block (block ``a * n_blocks + b`` for user block
     ``a`` and item block ``b`` at ``order[block_start[.]:block_start[. + 1]]``); each block is
-    reshuffled with ``uniforms`` before its pass. ``diagonals`` is the order of the sub-epochs.
+    reshuffled (from ``seed``) before its pass. ``diagonals`` is the order of the sub-epochs.
     Returns the sum of squared errors seen before each update.
     """
     partial = np.zeros(n_blocks)
@@ -123,7 +138,7 @@ def sgd_epoch(
             block = a * n_blocks + (a + shift) % n_blocks
             lo = block_start[block]
             hi = block_start[block + 1]
-            _shuffle_range(order, lo, hi, uniforms)
+            _shuffle_range(order, lo, hi, seed)
             partial[a] += _sgd_range(
                 users, items, ratings, order, lo, hi, mu, user_bias, item_bias,
                 user_factors, item_factors, lr, reg, lr_bias, reg_bias, fit_bias,
@@ -138,6 +153,6 @@ def warm_up() -> None:
     one = np.zeros(1, dtype=f)
     sgd_epoch(
         idx, idx, one, idx, np.array([0, 1], dtype=np.int64), 1, np.zeros(1, dtype=np.int64),
-        one.copy(), f(0), one.copy(), one.copy(), np.zeros((1, 1), f), np.zeros((1, 1), f),
+        np.int64(0), f(0), one.copy(), one.copy(), np.zeros((1, 1), f), np.zeros((1, 1), f),
         f(0), f(0), f(0), f(0), True,
     )  # fmt: skip

@@ -95,7 +95,7 @@ class SVD(Model):
                 grid.block_start,
                 SGD_BLOCKS,
                 rng.permutation(SGD_BLOCKS),
-                rng.random(dataset.n_ratings, dtype=grid.uniform_dtype),
+                np.int64(rng.integers(0, 2**63 - 1)),
                 mu,
                 user_bias,
                 item_bias,
@@ -172,20 +172,18 @@ class _Grid:
     """The stratified-SGD layout: users and items renumbered so that each of the ``B``
     blocks is a contiguous range, and rating indices grouped by (user block, item block).
 
-    Users and items go to blocks at random, in blocks of equal size, so blocks hold similar
-    numbers of ratings and no block is all popular items.
+    Users (and items) are dealt to blocks at random but balanced by rating count, so the
+    blocks that run side by side hold similar numbers of ratings and finish together.
     """
 
     def __init__(self, dataset, n_blocks: int, rng: np.random.Generator) -> None:
-        self.user_perm = rng.permutation(dataset.n_users)  # grid position -> user
-        self.item_perm = rng.permutation(dataset.n_items)
+        self.user_perm, user_block = _balanced_blocks(dataset.users, dataset.n_users, n_blocks, rng)
+        self.item_perm, item_block = _balanced_blocks(dataset.items, dataset.n_items, n_blocks, rng)
         user_pos = np.argsort(self.user_perm)  # user -> grid position
         item_pos = np.argsort(self.item_perm)
         self.users = user_pos[dataset.users].astype(np.int32)
         self.items = item_pos[dataset.items].astype(np.int32)
-        block = (self.users.astype(np.int64) * n_blocks // dataset.n_users) * n_blocks + (
-            self.items.astype(np.int64) * n_blocks // dataset.n_items
-        )
+        block = user_block[self.users] * n_blocks + item_block[self.items]
         block = block.astype(np.uint16)  # a 16-bit key gets numpy's radix sort
         # Ratings are stored in block order, so a block's shuffles and reads stay inside a
         # small contiguous range instead of gathering from the whole data set.
@@ -196,8 +194,6 @@ class _Grid:
         self.order = np.arange(dataset.n_ratings, dtype=np.int32)
         counts = np.bincount(block, minlength=n_blocks * n_blocks)
         self.block_start = np.r_[0, np.cumsum(counts)].astype(np.int64)
-        # float32 uniforms cost less to draw and index blocks of up to 2^24 ratings exactly.
-        self.uniform_dtype = np.float32 if counts.max() < 1 << 24 else np.float64
 
     def user_rows(self, rows: np.ndarray) -> np.ndarray:
         """Rows in grid order back to user order."""
@@ -209,3 +205,22 @@ class _Grid:
         out = np.empty_like(rows)
         out[self.item_perm] = rows
         return out
+
+
+def _balanced_blocks(
+    index: np.ndarray, n: int, n_blocks: int, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
+    """Deal ``n`` rows to ``n_blocks`` blocks with similar rating counts.
+
+    Rows sorted by count (ties broken at random) are dealt snake-wise: to blocks 0..B-1, then
+    B-1..0, and so on. Returns ``order`` (grid position -> row: each block's rows contiguous,
+    in random order) and the block of each grid position.
+    """
+    counts = np.bincount(index, minlength=n)
+    shuffled = rng.permutation(n)
+    by_count = shuffled[np.argsort(-counts[shuffled], kind="stable")]
+    lap, seat = np.divmod(np.arange(n), n_blocks)
+    dealt_to = np.where(lap % 2 == 0, seat, n_blocks - 1 - seat)
+    key = dealt_to * n + rng.permutation(n)  # group by block, random order inside
+    grouped = np.argsort(key)
+    return by_count[grouped], dealt_to[grouped]
