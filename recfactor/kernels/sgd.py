@@ -119,6 +119,57 @@ def _shuffle_range(order, lo, hi, seed):
         order[j] = tmp
 
 
+@nb.njit(cache=True)
+def group_by_block(users, items, ratings, user_pos, item_pos, user_block, item_block, n_blocks):
+    """Ratings renumbered to grid positions and grouped by block (a stable counting sort).
+
+    Returns the grouped users, items and ratings, and where each of the ``n_blocks ** 2``
+    blocks starts (with the total at the end).
+    """
+    n = users.shape[0]
+    key = np.empty(n, dtype=np.int64)
+    start = np.zeros(n_blocks * n_blocks + 1, dtype=np.int64)
+    for j in range(n):
+        b = user_block[user_pos[users[j]]] * n_blocks + item_block[item_pos[items[j]]]
+        key[j] = b
+        start[b + 1] += 1
+    for b in range(n_blocks * n_blocks):
+        start[b + 1] += start[b]
+    fill = start[:-1].copy()
+    out_users = np.empty(n, dtype=np.int32)
+    out_items = np.empty(n, dtype=np.int32)
+    out_ratings = np.empty(n, dtype=ratings.dtype)
+    for j in range(n):
+        at = fill[key[j]]
+        fill[key[j]] += 1
+        out_users[at] = user_pos[users[j]]
+        out_items[at] = item_pos[items[j]]
+        out_ratings[at] = ratings[j]
+    return out_users, out_items, out_ratings, start
+
+
+@nb.njit(cache=True, parallel=True)
+def fill_normal(out, seed, mean, std):
+    """Fill a 2-D array with normal draws (Box-Muller on a counter-based stream from ``seed``).
+
+    Each entry depends only on (``seed``, its position), so the fill is parallel and the same
+    on any number of threads.
+    """
+    flat = out.reshape(-1)
+    n = flat.shape[0]
+    scale = 1.0 / 9007199254740992.0  # 2^-53
+    for pair in nb.prange((n + 1) // 2):
+        bits = _mix(np.uint64(seed) + np.uint64(pair) * np.uint64(0x9E3779B97F4A7C15))
+        more = _mix(bits ^ np.uint64(0xD1B54A32D192ED03))
+        u1 = ((bits >> np.uint64(11)) + np.uint64(1)) * scale  # in (0, 1]: log is finite
+        u2 = (more >> np.uint64(11)) * scale
+        radius = np.sqrt(-2.0 * np.log(u1))
+        angle = 2.0 * np.pi * u2
+        flat[2 * pair] = mean + std * radius * np.cos(angle)
+        if 2 * pair + 1 < n:
+            flat[2 * pair + 1] = mean + std * radius * np.sin(angle)
+
+
 @nb.njit(cache=True, parallel=True)
 def sgd_epoch(
     users, items, ratings, order, block_start, n_blocks, diagonals, seed,
@@ -156,3 +207,6 @@ def warm_up() -> None:
         np.int64(0), f(0), one.copy(), one.copy(), np.zeros((1, 1), f), np.zeros((1, 1), f),
         f(0), f(0), f(0), f(0), True,
     )  # fmt: skip
+    fill_normal(np.zeros((1, 1), f), 0, 0.0, 1.0)
+    one_i = np.zeros(1, dtype=np.int64)
+    group_by_block(idx, idx, one, idx, idx, one_i, one_i, 1)

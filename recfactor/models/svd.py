@@ -87,7 +87,7 @@ class SVD(Model):
         mu = FACTOR_DTYPE(dataset.ratings.mean()) if p.bias else FACTOR_DTYPE(0)
         f = FACTOR_DTYPE
         for epoch in range(p.epochs):
-            sgd_epoch(
+            sse = sgd_epoch(
                 grid.users,
                 grid.items,
                 grid.ratings,
@@ -107,7 +107,12 @@ class SVD(Model):
                 f(p.reg),
                 p.bias,
             )
-            if not (np.isfinite(user_factors).all() and np.isfinite(item_factors).all()):
+            # A NaN or inf anywhere reaches the next errors, so the epoch's loss reveals it;
+            # the factors themselves are checked once, after the last epoch.
+            last = epoch == p.epochs - 1
+            if not np.isfinite(sse) or (
+                last and not (np.isfinite(user_factors).all() and np.isfinite(item_factors).all())
+            ):
                 raise FitError(
                     f"training diverged at epoch {epoch + 1} (factors became infinite or NaN)",
                     hint=f"use a smaller --lr (now {p.lr:g}) or a larger --reg",
@@ -165,7 +170,11 @@ class SVD(Model):
 
 
 def _normal(rng: np.random.Generator, mean: float, std: float, shape: tuple) -> np.ndarray:
-    return rng.standard_normal(shape, dtype=FACTOR_DTYPE) * FACTOR_DTYPE(std) + FACTOR_DTYPE(mean)
+    from recfactor.kernels.sgd import fill_normal
+
+    out = np.empty(shape, dtype=FACTOR_DTYPE)
+    fill_normal(out, rng.integers(0, 2**63 - 1), mean, std)
+    return out
 
 
 class _Grid:
@@ -179,21 +188,23 @@ class _Grid:
     def __init__(self, dataset, n_blocks: int, rng: np.random.Generator) -> None:
         self.user_perm, user_block = _balanced_blocks(dataset.users, dataset.n_users, n_blocks, rng)
         self.item_perm, item_block = _balanced_blocks(dataset.items, dataset.n_items, n_blocks, rng)
-        user_pos = np.argsort(self.user_perm)  # user -> grid position
-        item_pos = np.argsort(self.item_perm)
-        self.users = user_pos[dataset.users].astype(np.int32)
-        self.items = item_pos[dataset.items].astype(np.int32)
-        block = user_block[self.users] * n_blocks + item_block[self.items]
-        block = block.astype(np.uint16)  # a 16-bit key gets numpy's radix sort
+        from recfactor.kernels.sgd import group_by_block
+
+        user_pos = np.argsort(self.user_perm).astype(np.int32)  # user -> grid position
+        item_pos = np.argsort(self.item_perm).astype(np.int32)
         # Ratings are stored in block order, so a block's shuffles and reads stay inside a
         # small contiguous range instead of gathering from the whole data set.
-        grouped = np.argsort(block, kind="stable")
-        self.users = self.users[grouped]
-        self.items = self.items[grouped]
-        self.ratings = dataset.ratings[grouped].astype(FACTOR_DTYPE)
+        self.users, self.items, self.ratings, self.block_start = group_by_block(
+            dataset.users,
+            dataset.items,
+            dataset.ratings.astype(FACTOR_DTYPE),
+            user_pos,
+            item_pos,
+            user_block.astype(np.int64),
+            item_block.astype(np.int64),
+            n_blocks,
+        )
         self.order = np.arange(dataset.n_ratings, dtype=np.int32)
-        counts = np.bincount(block, minlength=n_blocks * n_blocks)
-        self.block_start = np.r_[0, np.cumsum(counts)].astype(np.int64)
 
     def user_rows(self, rows: np.ndarray) -> np.ndarray:
         """Rows in grid order back to user order."""
