@@ -386,11 +386,14 @@ def train(
     missing_value: MissingValue = None,
     fmt: FormatOpt = None,
     quiet: Quiet = False,
+    verbose: Verbose = False,
 ) -> None:
     """Fit a model on DATA and save it (default ./recfactor.model)."""
+    import time
+
     from recfactor import persist
     from recfactor.data import read_ratings
-    from recfactor.report import write_records
+    from recfactor.report import progress, write_records
 
     params = _model_params(algo.value, factors, epochs, reg, lr, bias, solver, init_std)
     fitted = _build_model(algo.value, params, seed)
@@ -398,13 +401,19 @@ def train(
     options = _read_options(
         sep, layout, header, user_col, item_col, rating_col, feedback, duplicates, missing_value
     )
+    started = time.perf_counter()
     dataset = read_ratings(data, options)
+    read_seconds = time.perf_counter() - started
     _note(
         f"training {algo.value} on {dataset.n_ratings} ratings "
         f"({dataset.n_users} users x {dataset.n_items} items)",
         quiet,
     )
-    fitted.fit(dataset, rating_scale=scale)
+    epochs = getattr(fitted.params, "epochs", 1)
+    with progress(epochs, f"training {algo.value}", enabled=not quiet) as advance:
+        fitted.fit(dataset, rating_scale=scale, on_epoch=lambda done, total: advance())
+    if verbose:
+        _note(f"read {data} in {read_seconds:.3f} s; fit in {fitted.fit_seconds_:.3f} s", quiet)
     record = {"path": None, "size": None, "sha256": None}
     if data != "-":
         record = persist.file_fingerprint(data)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -94,11 +95,21 @@ class Model:
         self.train_metrics_: dict[str, float] = {}
         # Whether biases take part in known-pair predictions (plain MF keeps them for fallback).
         self.uses_bias_: bool = True
+        self._on_epoch: Callable[[int, int], None] = lambda done, total: None
 
     # -- fitting ---------------------------------------------------------------------------
 
-    def fit(self, dataset: Any, rating_scale: tuple[float, float] | None = None) -> Model:
-        """Learn from a :class:`recfactor.data.Dataset`; returns ``self``."""
+    def fit(
+        self,
+        dataset: Any,
+        rating_scale: tuple[float, float] | None = None,
+        on_epoch: Callable[[int, int], None] | None = None,
+    ) -> Model:
+        """Learn from a :class:`recfactor.data.Dataset`; returns ``self``.
+
+        ``rating_scale`` clips predictions (default: the range seen in ``dataset`` for explicit
+        feedback); ``on_epoch(done, total)`` is called after each training epoch, for progress.
+        """
         if dataset.n_ratings == 0:
             raise DataError(f"{dataset.source}: no ratings to train on")
         self._check_data(dataset)
@@ -110,6 +121,7 @@ class Model:
         if rating_scale is None and dataset.feedback == "explicit":
             rating_scale = (float(dataset.ratings.min()), float(dataset.ratings.max()))
         self.rating_scale_ = rating_scale
+        self._on_epoch = on_epoch or (lambda done, total: None)
         self._fit(dataset, np.random.default_rng(self.params.seed))
         self.fit_seconds_ = time.perf_counter() - started
         self._remember_seen(dataset)

@@ -107,6 +107,7 @@ class SVD(Model):
                 f(p.reg),
                 p.bias,
             )
+            self._on_epoch(epoch + 1, p.epochs)
             # A NaN or inf anywhere reaches the next errors, so the epoch's loss reveals it;
             # the factors themselves are checked once, after the last epoch.
             last = epoch == p.epochs - 1
