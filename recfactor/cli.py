@@ -32,6 +32,7 @@ app = typer.Typer(
 class Algo(str, Enum):
     baseline = "baseline"
     svd = "svd"
+    nmf = "nmf"
 
 
 class Feedback(str, Enum):
@@ -57,9 +58,10 @@ class Format(str, Enum):
     json = "json"
 
 
-class Solver(str, Enum):
-    sgd = "sgd"
-    lanczos = "lanczos"
+class Init(str, Enum):
+    random = "random"
+    nndsvd = "nndsvd"
+    nndsvda = "nndsvda"
 
 
 class What(str, Enum):
@@ -170,18 +172,19 @@ Lr = Annotated[
 ]
 Seed = Annotated[int, typer.Option("--seed", help="Random seed.", rich_help_panel="Model")]
 Bias = Annotated[
-    bool,
+    Optional[bool],
     typer.Option(
         "--bias/--no-bias",
-        help="svd: learn user and item biases (--no-bias: plain MF).",
+        help="svd, nmf: learn user and item biases [svd: yes, nmf: no] (svd --no-bias: plain MF).",
         rich_help_panel="Model",
     ),
 ]
 SolverOpt = Annotated[
-    Solver,
+    Optional[str],
     typer.Option(
         "--solver",
-        help="svd: sgd, or lanczos (truncated SVD of the baseline residuals).",
+        help="svd: sgd or lanczos (truncated SVD of the baseline "
+        "residuals); nmf: mu, or cd for --feedback implicit.",
         rich_help_panel="Model",
     ),
 ]
@@ -191,6 +194,52 @@ InitStd = Annotated[
         "--init-std", help="svd: std of the initial factors [0.1].", rich_help_panel="Model"
     ),
 ]
+InitOpt = Annotated[
+    Optional[Init],
+    typer.Option("--init", help="nmf, implicit: starting point [random].", rich_help_panel="Model"),
+]
+L1W = Annotated[
+    Optional[float],
+    typer.Option("--l1-w", help="nmf, implicit: L1 penalty on W.", rich_help_panel="Model"),
+]
+L1H = Annotated[
+    Optional[float],
+    typer.Option("--l1-h", help="nmf, implicit: L1 penalty on H.", rich_help_panel="Model"),
+]
+L2W = Annotated[
+    Optional[float],
+    typer.Option("--l2-w", help="nmf, implicit: L2 penalty on W.", rich_help_panel="Model"),
+]
+L2H = Annotated[
+    Optional[float],
+    typer.Option("--l2-h", help="nmf, implicit: L2 penalty on H.", rich_help_panel="Model"),
+]
+Tol = Annotated[
+    Optional[float],
+    typer.Option(
+        "--tol",
+        help="nmf, implicit: stop when the optimality violation falls below "
+        "tol times its first value [1e-4].",
+        rich_help_panel="Model",
+    ),
+]
+
+# Which parameter of each algorithm a model flag sets (a tuple sets several).
+FLAG_PARAMS: dict[str, dict[str, str | tuple[str, ...]]] = {
+    "factors": {"svd": "factors", "nmf": "factors"},
+    "epochs": {"baseline": "epochs", "svd": "epochs", "nmf": "epochs"},
+    "reg": {"baseline": ("reg_u", "reg_i"), "svd": "reg", "nmf": ("reg_pu", "reg_qi")},
+    "lr": {"svd": "lr"},
+    "bias": {"svd": "bias", "nmf": "bias"},
+    "solver": {"svd": "solver", "nmf": "solver"},
+    "init_std": {"svd": "init_std"},
+    "init": {"nmf": "init"},
+    "l1_w": {"nmf": "l1_w"},
+    "l1_h": {"nmf": "l1_h"},
+    "l2_w": {"nmf": "l2_w"},
+    "l2_h": {"nmf": "l2_h"},
+    "tol": {"nmf": "tol"},
+}
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -288,35 +337,34 @@ def _read_options(
     )
 
 
-def _model_params(
-    algo: str,
-    factors: int | None,
-    epochs: int | None,
-    reg: float | None,
-    lr: float | None,
-    bias: bool,
-    solver: Solver,
-    init_std: float | None,
-) -> dict[str, Any]:
-    """Parameters for ``algo`` from the flags given; flags that do not apply are an error."""
+def _model_params(algo: str, flags: dict[str, Any], strict: bool = True) -> dict[str, Any]:
+    """Parameters for ``algo`` from the model flags given (None = not given).
+
+    A flag that does not apply to ``algo`` is an error when ``strict``; otherwise it is left
+    out (evaluate compares several algorithms with one set of flags).
+    """
     from recfactor.errors import ParameterError
 
-    given = {"factors": factors, "lr": lr, "init_std": init_std}
-    if algo == "baseline":
-        extra = [f"--{k.replace('_', '-')}" for k, v in given.items() if v is not None]
-        if not bias or solver != Solver.sgd:
-            extra.append("--no-bias" if not bias else "--solver")
-        if extra:
-            raise ParameterError(
-                f"{', '.join(extra)} do(es) not apply to --algo baseline",
-                hint="use --algo svd for a factor model",
-            )
-        params: dict[str, Any] = {"epochs": epochs}
-        if reg is not None:
-            params.update(reg_u=reg, reg_i=reg)
-    else:
-        params = {**given, "epochs": epochs, "reg": reg, "bias": bias, "solver": solver.value}
-    return {k: v for k, v in params.items() if v is not None}
+    params: dict[str, Any] = {}
+    for flag, value in flags.items():
+        if value is None:
+            continue
+        target = FLAG_PARAMS[flag].get(algo)
+        if target is None:
+            if strict:
+                raise ParameterError(
+                    f"--{flag.replace('_', '-')} does not apply to --algo {algo}",
+                    hint="applies to --algo " + ", ".join(FLAG_PARAMS[flag]),
+                )
+            continue
+        value = value.value if isinstance(value, Enum) else value
+        for name in target if isinstance(target, tuple) else (target,):
+            params[name] = value
+    return params
+
+
+def _flags(**flags: Any) -> dict[str, Any]:
+    return flags
 
 
 def _build_model(algo: str, params: dict[str, Any], seed: int):
@@ -366,9 +414,15 @@ def train(
     reg: Reg = None,
     lr: Lr = None,
     seed: Seed = 0,
-    bias: Bias = True,
-    solver: SolverOpt = Solver.sgd,
+    bias: Bias = None,
+    solver: SolverOpt = None,
     init_std: InitStd = None,
+    init: InitOpt = None,
+    l1_w: L1W = None,
+    l1_h: L1H = None,
+    l2_w: L2W = None,
+    l2_h: L2H = None,
+    tol: Tol = None,
     rating_scale: Annotated[
         Optional[str],
         typer.Option(
@@ -395,7 +449,10 @@ def train(
     from recfactor.data import read_ratings
     from recfactor.report import progress, write_records
 
-    params = _model_params(algo.value, factors, epochs, reg, lr, bias, solver, init_std)
+    flags = _flags(factors=factors, epochs=epochs, reg=reg, lr=lr, bias=bias, solver=solver,
+                   init_std=init_std, init=init, l1_w=l1_w, l1_h=l1_h, l2_w=l2_w, l2_h=l2_h,
+                   tol=tol)  # fmt: skip
+    params = _model_params(algo.value, flags)
     fitted = _build_model(algo.value, params, seed)
     scale = _parse_scale(rating_scale)
     options = _read_options(
@@ -409,9 +466,8 @@ def train(
         f"({dataset.n_users} users x {dataset.n_items} items)",
         quiet,
     )
-    epochs = getattr(fitted.params, "epochs", 1)
-    with progress(epochs, f"training {algo.value}", enabled=not quiet) as advance:
-        fitted.fit(dataset, rating_scale=scale, on_epoch=lambda done, total: advance())
+    with progress(None, f"training {algo.value}", enabled=not quiet) as update:
+        fitted.fit(dataset, rating_scale=scale, on_epoch=update)
     if verbose:
         _note(f"read {data} in {read_seconds:.3f} s; fit in {fitted.fit_seconds_:.3f} s", quiet)
     record = {"path": None, "size": None, "sha256": None}
@@ -685,9 +741,15 @@ def evaluate(
     epochs: Epochs = None,
     reg: Reg = None,
     lr: Lr = None,
-    bias: Bias = True,
-    solver: SolverOpt = Solver.sgd,
+    bias: Bias = None,
+    solver: SolverOpt = None,
     init_std: InitStd = None,
+    init: InitOpt = None,
+    l1_w: L1W = None,
+    l1_h: L1H = None,
+    l2_w: L2W = None,
+    l2_h: L2H = None,
+    tol: Tol = None,
     sep: Sep = None,
     layout: LayoutOpt = Layout.long,
     header: Header = None,
@@ -734,13 +796,16 @@ def evaluate(
                 f"unknown algorithm {', '.join(unknown) or algo!r}",
                 hint="choose from " + ", ".join(a.value for a in Algo),
             )
-        flags = (factors, epochs, reg, lr, bias, solver, init_std)
-        # The model flags configure the factor models; beside them the baseline keeps its
-        # defaults, so that `--algo baseline,svd -k 50` is a fair reference line.
+        flags = _flags(factors=factors, epochs=epochs, reg=reg, lr=lr, bias=bias, solver=solver,
+                       init_std=init_std, init=init, l1_w=l1_w, l1_h=l1_h, l2_w=l2_w,
+                       l2_h=l2_h, tol=tol)  # fmt: skip
+        # With one algorithm every flag must apply to it; beside others, each algorithm takes
+        # the flags that apply to it (the baseline keeps its defaults as the reference line).
+        single = len(set(names)) == 1
         algos = [
             ev.AlgoSpec(
                 name,
-                _model_params(name, *flags) if name != "baseline" or names == ["baseline"] else {},
+                _model_params(name, flags, strict=single) if name != "baseline" or single else {},
             )
             for name in dict.fromkeys(names)
         ]
@@ -903,6 +968,30 @@ def split(
                 {"fold": s.fold + 1, "part": part, "path": str(path), "ratings": len(index)}
             )
     write_records(records, ["fold", "part", "path", "ratings"], _fmt(fmt))
+
+
+@app.command()
+@_handle_errors
+def inspect(
+    model: ModelPath = Path(DEFAULT_MODEL),
+    items: Annotated[
+        Optional[Path],
+        typer.Option(
+            "--items", help="Item names: a file of item ID, name (CSV, or MovieLens u.item)."
+        ),
+    ] = None,
+    top: Annotated[int, typer.Option("--top", min=1, help="Top items per factor.")] = 5,
+    fmt: FormatOpt = None,
+) -> None:
+    """What the saved model learned: settings, fit, factor norms, top items per factor, and
+    (for small models) heatmaps of the factor matrices."""
+    from recfactor.data import read_item_names
+    from recfactor.report import render_model
+    from recfactor.summary import heatmaps, summarise
+
+    fitted, manifest = _load(model)
+    names = read_item_names(items) if items is not None else None
+    render_model(summarise(fitted, manifest, names, top), heatmaps(fitted), _fmt(fmt))
 
 
 def main() -> None:

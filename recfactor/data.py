@@ -171,8 +171,9 @@ class Dataset:
     ) -> Dataset:
         """Build a dataset from a dense users x items matrix (NaN cells are missing).
 
-        Users are named ``1..n`` and items ``1..m``; with ``missing_value`` given, cells equal to
-        it are missing too (the articles write unknown ratings as 0).
+        Users are named ``1..n`` and items ``1..m`` (those with no value at all are left out);
+        with ``missing_value`` given, cells equal to it are missing too (the articles write
+        unknown ratings as 0).
         """
         m = np.asarray(matrix, dtype=np.float64)
         if m.ndim != 2:
@@ -181,6 +182,7 @@ class Dataset:
         if missing_value is not None:
             mask &= m != missing_value
         rows, cols = np.nonzero(mask)
+        # compact(): a row or column with no value at all is not part of the data.
         return _build(
             np.array([str(i + 1) for i in range(m.shape[0])]),
             np.array([str(j + 1) for j in range(m.shape[1])]),
@@ -191,7 +193,7 @@ class Dataset:
             feedback,
             source,
             "rating",
-        )
+        ).compact()
 
 
 @dataclass(frozen=True)
@@ -820,3 +822,32 @@ def read_id_list(source: str | os.PathLike, what: str) -> list[str]:
     if not ids:
         raise DataError(f"{name}: holds no {what} IDs", hint=f"give {what} IDs, one a line")
     return ids
+
+
+def read_item_names(source: str | os.PathLike) -> dict[str, str]:
+    """Item ID -> name from a file whose first column is the ID and second the name (a CSV
+    such as ``sample_data/items.csv``, or MovieLens' ``|``-separated ``u.item``)."""
+    name = str(source)
+    text = _read_text(source, name)
+    sample = [ln for ln in _head_lines(text) if ln.strip()]
+    if not sample:
+        raise DataError(f"{name}: the file is empty", hint="give item ID and name columns")
+    sep = _sniff_sep(sample, name, "long")
+    first = [t.strip().lower() for t in _split(sample[0], sep)]
+    header = first[0] in ITEM_NAMES or (len(first) > 1 and first[1] in {"name", "title"})
+    parse_text, parse_sep = _pandas_sep(text, sep)
+    try:
+        frame = pd.read_csv(
+            io.StringIO(parse_text),
+            sep=parse_sep,
+            header=None,
+            skiprows=_header_skip(parse_text) if header else 0,
+            usecols=[0, 1],
+            dtype=str,
+            keep_default_na=False,
+            engine="c",
+            quoting=csv.QUOTE_MINIMAL if parse_sep != r"\s+" else csv.QUOTE_NONE,
+        )
+    except (ValueError, pd.errors.ParserError) as exc:
+        raise DataError(f"{name}: cannot read item names ({exc})") from exc
+    return dict(zip(frame[0].str.strip(), frame[1].str.strip()))

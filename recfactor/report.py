@@ -93,10 +93,14 @@ def _numeric(records: Sequence[dict[str, Any]], column: str) -> bool:
 
 
 @contextlib.contextmanager
-def progress(total: int, description: str, enabled: bool) -> Iterator[Callable[[], None]]:
-    """A progress bar on stderr (only when stderr is a terminal); yields ``advance()``."""
-    if not enabled or total <= 1 or not sys.stderr.isatty():
-        yield lambda: None
+def progress(total: int | None, description: str, enabled: bool) -> Iterator[Callable[..., None]]:
+    """A progress bar on stderr, only when stderr is a terminal.
+
+    Yields ``update(done=None, total=None)``: with no arguments it advances by one; otherwise it
+    sets the position (and the total, for work whose length the engine decides).
+    """
+    if not enabled or not sys.stderr.isatty():
+        yield lambda done=None, total=None: None
         return
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 
@@ -112,7 +116,14 @@ def progress(total: int, description: str, enabled: bool) -> Iterator[Callable[[
     )
     with bar:
         task = bar.add_task(description, total=total)
-        yield lambda: bar.advance(task)
+
+        def update(done: int | None = None, new_total: int | None = None) -> None:
+            if done is None:
+                bar.advance(task)
+            else:
+                bar.update(task, completed=done, total=new_total)
+
+        yield update
 
 
 def render_evaluation(report: dict[str, Any], fmt: str) -> None:
@@ -212,3 +223,84 @@ def render_description(stats: dict[str, Any], fmt: str) -> None:
     for h in stats["histogram"]:
         histogram.add_row(h["value"], str(h["count"]), "#" * max(1, round(40 * h["count"] / peak)))
     console.print(histogram)
+
+
+def render_model(info: dict[str, Any], maps: list | None, fmt: str) -> None:
+    """``inspect`` output: settings and fit, then per-factor norms and top items, then (small
+    models, table format) heatmaps of W and H."""
+    if fmt == "json":
+        write_json(info)
+        return
+    if fmt == "csv":
+        rows = [
+            {"factor": f["factor"], "rank": r + 1, **item}
+            for f in info["latent_factors"]
+            for r, item in enumerate(f["top_items"])
+        ]
+        write_records(rows, ["factor", "rank", "item", "name", "weight"], "csv")
+        return
+    from rich.table import Table
+
+    console = _console()
+    settings = Table(title="Model", title_justify="left", show_header=False)
+    settings.add_column("field")
+    settings.add_column("value")
+    params = ", ".join(f"{k}={v}" for k, v in info["params"].items() if k != "seed")
+    training = ", ".join(f"{k} {_cell(v)}" for k, v in info["training"].items())
+    data = info["data"]
+    for field, value in (
+        ("algorithm", info["algorithm"]),
+        ("feedback", info["feedback"]),
+        ("seed", info["seed"]),
+        ("parameters", params),
+        ("size", f"{info['users']} users x {info['items']} items, {info['factors']} factors"),
+        ("training", training),
+        (
+            "data",
+            f"{data.get('path')} (sha256 {str(data.get('sha256'))[:12]}...)"
+            if data.get("path")
+            else "stdin",
+        ),
+        ("created", f"{info['created']} by recfactor {info['recfactor_version']}"),
+    ):
+        settings.add_row(field, _cell(value))
+    console.print(settings)
+    if info["latent_factors"]:
+        table = Table(title="Latent factors", title_justify="left")
+        for column in ("factor", "|users|", "|items|", "top items (weight)"):
+            table.add_column(column, justify="left" if column.startswith("top") else "right")
+        for f in info["latent_factors"]:
+            tops = "; ".join(
+                f"{t['name'] or t['item']} ({t['weight']:.3g})" for t in f["top_items"]
+            )
+            table.add_row(str(f["factor"]), f"{f['user_norm']:.3g}", f"{f['item_norm']:.3g}",
+                          tops)  # fmt: skip
+        console.print(table)
+    for title, rows, columns, matrix in maps or []:
+        console.print(_heatmap(title, rows, columns, matrix))
+
+
+def _heatmap(title: str, rows: list[str], columns: list[str], matrix):
+    """A table whose cells are coloured by value: white to red for non-negative matrices,
+    blue through white to red when values change sign. Numbers stay readable without colour."""
+    from rich.table import Table
+
+    table = Table(title=title, title_justify="left")
+    table.add_column("")
+    for column in columns:
+        table.add_column(column, justify="right")
+    low, high = float(matrix.min()), float(matrix.max())
+    scale = max(abs(low), abs(high)) or 1.0
+    for label, values in zip(rows, matrix):
+        cells = []
+        for v in values:
+            t = float(v) / scale
+            if t >= 0:
+                shade = int(255 * (1 - t))
+                colour = f"rgb(255,{shade},{shade})"
+            else:
+                shade = int(255 * (1 + t))
+                colour = f"rgb({shade},{shade},255)"
+            cells.append(f"[black on {colour}]{v:6.2f}[/]")
+        table.add_row(label, *cells)
+    return table

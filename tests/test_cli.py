@@ -207,3 +207,55 @@ def test_version_and_debug_traceback(tmp_path, monkeypatch):
     (tmp_path / "bad.csv").write_text("1,A,x\n")
     result = run("--debug", "train", "bad.csv")
     assert result.exit_code == 1 and result.exception is not None  # traceback, not a message
+
+
+def test_food_nmf_and_inspect_show_the_three_dishes(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    result = run(
+        "train",
+        SAMPLE / "food.csv",
+        "--algo",
+        "nmf",
+        "--feedback",
+        "implicit",
+        "--layout",
+        "wide",
+        "-k",
+        "3",
+    )
+    assert result.exit_code == 0, result.output
+    result = run("inspect", "--format", "json")
+    assert result.exit_code == 0, result.output
+    info = json.loads(result.stdout)
+    assert info["algorithm"] == "nmf" and info["factors"] == 3
+    assert info["training"]["n_iter"] > 0 and info["training"]["objective"] < 1e-3
+    groups = {
+        frozenset(
+            t["item"] for t in f["top_items"] if t["weight"] > 0.5 * f["top_items"][0]["weight"]
+        )
+        for f in info["latent_factors"]
+    }
+    assert groups == {frozenset({"pizza"}), frozenset({"chicken"}), frozenset({"burger", "fries"})}
+    table = run("inspect", "--format", "table").stdout
+    assert "H (factors x items)" in table and "burger" in table and "fries" in table
+    rows_out = rows(run("inspect", "--format", "csv").stdout)
+    assert {r["item"] for r in rows_out} == {"pizza", "chicken", "burger", "fries"}
+
+
+def test_inspect_names_items_from_a_names_file(trained, tmp_path):
+    names = tmp_path / "names.csv"
+    names.write_text("item_id,name\nA,Alpha\nB,Beta\nC,Gamma\n")
+    info = json.loads(run("inspect", "--items", names, "--format", "json").stdout)
+    named = {t["item"]: t["name"] for f in info["latent_factors"] for t in f["top_items"]}
+    assert named and all(named[i] == {"A": "Alpha", "B": "Beta", "C": "Gamma"}[i] for i in named)
+
+
+def test_nmf_flags_and_negative_data(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "neg.csv").write_text("user,item,rating\n1,A,3\n2,B,-1\n")
+    result = run("train", "neg.csv", "--algo", "nmf")
+    assert result.exit_code == 1
+    assert "error: neg.csv, line 3, column 'rating': -1 is negative" in result.stderr
+    assert "--algo svd" in result.stderr
+    assert run("train", "neg.csv", "--algo", "nmf", "--lr", "0.1").exit_code == 2
+    assert run("train", "neg.csv", "--algo", "svd", "--l1-w", "1").exit_code == 2

@@ -9,6 +9,7 @@ from recfactor.errors import ParameterError
 _REGISTRY = {
     "baseline": ("recfactor.models.baseline", "Baseline"),
     "svd": ("recfactor.models.svd", "SVD"),
+    "nmf": ("recfactor.models.nmf", "NMF"),
 }
 
 ALGORITHMS = tuple(_REGISTRY)
