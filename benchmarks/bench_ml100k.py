@@ -27,6 +27,7 @@ sys.path.insert(0, str(ROOT))
 
 from recfactor.data import read_ratings  # noqa: E402
 from recfactor.models.baseline import Baseline  # noqa: E402
+from recfactor.models.nmf import NMF  # noqa: E402
 from recfactor.models.svd import SVD  # noqa: E402
 
 
@@ -77,6 +78,26 @@ def run_surprise(algo, data_dir: Path, fold: int) -> dict[str, float]:
     return {"rmse": rmse, "mae": mae, "fit_s": fit_s, "predict_s": predict_s}
 
 
+def biased_nmf_seeds(data_dir: Path, seeds=range(10)) -> dict[str, list[float]]:
+    """Test RMSE on u1 of biased NMF under seeds 0..9 (Surprise's alongside when present)."""
+    train = read_ratings(data_dir / "u1.base")
+    test = read_ratings(data_dir / "u1.test")
+    out = {"recfactor nmf biased": []}
+    for seed in seeds:
+        out["recfactor nmf biased"].append(
+            run_recfactor(lambda seed=seed: NMF(bias=True, seed=seed), train, test)["rmse"]
+        )
+    try:
+        import surprise
+    except ImportError:
+        return out
+    out["surprise NMF biased"] = [
+        run_surprise(surprise.NMF(biased=True, random_state=seed), data_dir, 1)["rmse"]
+        for seed in seeds
+    ]
+    return out
+
+
 def predict_process_seconds(data_dir: Path, workdir: Path, repeats: int = 5) -> float:
     """Wall time of the whole `recfactor predict --user U --item I` process (best of N)."""
     model = workdir / "ml100k.model"
@@ -117,6 +138,7 @@ def main() -> None:
     algos = {
         "recfactor baseline": lambda tr, te, f: run_recfactor(Baseline, tr, te),
         "recfactor svd": lambda tr, te, f: run_recfactor(lambda: SVD(seed=f), tr, te),
+        "recfactor nmf": lambda tr, te, f: run_recfactor(lambda: NMF(seed=f), tr, te),
     }
     try:
         import surprise
@@ -126,6 +148,9 @@ def main() -> None:
         )
         algos["surprise SVD"] = lambda tr, te, f: run_surprise(
             surprise.SVD(random_state=f), args.data, f
+        )
+        algos["surprise NMF"] = lambda tr, te, f: run_surprise(
+            surprise.NMF(random_state=f), args.data, f
         )
     except ImportError:
         print("scikit-surprise not importable: comparing recfactor only", file=sys.stderr)
@@ -153,6 +178,7 @@ def main() -> None:
     for ours, theirs in (
         ("recfactor svd", "surprise SVD"),
         ("recfactor baseline", "surprise BaselineOnly"),
+        ("recfactor nmf", "surprise NMF"),
     ):
         if theirs in means:
             ratios[ours] = {
@@ -164,6 +190,12 @@ def main() -> None:
                 f"fit {ratios[ours]['fit_speedup']:.1f}x faster"
             )
     print(f"numba compile or cache load (one-off, not in fit times): {compile_s:.3f} s")
+    biased = biased_nmf_seeds(args.data)
+    for name, values in biased.items():
+        print(
+            f"{name}, u1, seeds 0-9: RMSE min {min(values):.4f} max {max(values):.4f} "
+            f"spread {max(values) - min(values):.4f}"
+        )
     predict_s = predict_process_seconds(args.data, args.out.parent.resolve())
     print(f"recfactor predict --user U --item I, whole process (best of 5): {predict_s:.3f} s")
 
@@ -182,6 +214,7 @@ def main() -> None:
                 "means": means,
                 "ratios": ratios,
                 "numba_compile_s": compile_s,
+                "biased_nmf_u1_seeds": biased,
                 "predict_process_s": predict_s,
             },
             indent=2,

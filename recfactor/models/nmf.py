@@ -134,7 +134,7 @@ class NMF(Model):
     def _fit_whole(self, dataset, rng: np.random.Generator) -> None:
         import scipy.sparse as sp
 
-        from recfactor.kernels.nmf import hals_rows, mu_whole_rows
+        from recfactor.kernels.nmf import csr_dense, gram, hals_rows, mu_whole_rows
 
         p: NMFParams = self.params
         solver = p.solver or "cd"
@@ -143,27 +143,29 @@ class NMF(Model):
             (dataset.ratings, (dataset.users, dataset.items)),
             shape=(dataset.n_users, dataset.n_items),
         )
+        x.sum_duplicates()
+        x.sort_indices()
         w, h = initialise(x, p.factors, p.init, rng)
         ht = np.ascontiguousarray(h.T)
         half_step = hals_rows if solver == "cd" else mu_whole_rows
         x_norm = float(x.multiply(x).sum())
         xt = x.T.tocsr()
+
+        def product(m, dense):  # m @ dense, row-parallel
+            return csr_dense(m.indptr, m.indices, m.data, dense)
+
         # Stop when the projected gradient (the optimality violation, as scikit-learn's cd
         # measures it) has fallen below tol times its first value. Unlike a small change in the
         # objective, this does not stop on a plateau that is not a stationary point.
         first = None
         for iteration in range(1, max_iter + 1):
-            cross_w, gram_h = np.asarray(x @ ht), ht.T @ ht
-            violation = _violation(w, cross_w, gram_h, p.l1_w, p.l2_w)
-            half_step(w, cross_w, gram_h, p.l1_w, p.l2_w)
-            cross, gram_w = np.asarray(xt @ w), w.T @ w
-            violation += _violation(ht, cross, gram_w, p.l1_h, p.l2_h)
-            half_step(ht, cross, gram_w, p.l1_h, p.l2_h)
+            violation = half_step(w, product(x, ht), gram(ht), p.l1_w, p.l2_w)
+            violation += half_step(ht, product(xt, w), gram(w), p.l1_h, p.l2_h)
             self._on_epoch(iteration, max_iter)
             first = violation if first is None else first
             if violation <= p.tol * first:
                 break
-        objective = _objective(x_norm, ht, np.asarray(xt @ w), w.T @ w, w, p)
+        objective = _objective(x_norm, ht, product(xt, w), gram(w), w, p)
         self.n_iter_ = iteration
         self.objective_ = objective
         self.user_factors_ = w
@@ -187,12 +189,6 @@ def objective(x, w: np.ndarray, h: np.ndarray, l1_w=0.0, l1_h=0.0, l2_w=0.0, l2_
     params = NMFParams(l1_w=l1_w, l1_h=l1_h, l2_w=l2_w, l2_h=l2_h)
     cross = np.asarray(x.T @ w)
     return _objective(float(x.multiply(x).sum()), ht, cross, w.T @ w, w, params)
-
-
-def _violation(own, cross, gram, l1, l2) -> float:
-    """L1 norm of the projected gradient of the objective with respect to ``own``."""
-    grad = own @ gram - cross + l1 + l2 * own
-    return float(np.abs(np.where(own > 0, grad, np.minimum(grad, 0.0))).sum())
 
 
 def _objective(x_norm, ht, cross, gram_w, w, p: NMFParams) -> float:
