@@ -66,9 +66,14 @@ class NMF(Model):
         self.objective_: float | None = None
 
     def _prepare(self) -> None:
+        from recfactor.kernels.baseline import csr_layout
         from recfactor.kernels.nmf import warm_up
+        from recfactor.models.baseline import warm_up as warm_up_biases
 
         warm_up()
+        warm_up_biases()
+        one = np.zeros(1, dtype=np.int32)
+        csr_layout(one, one, np.zeros(1), 1)
 
     def _check_data(self, dataset) -> None:
         negative = dataset.ratings < 0
@@ -263,6 +268,6 @@ def _rows(
     rows: np.ndarray, cols: np.ndarray, values: np.ndarray, n_rows: int
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """CSR layout of the ratings by ``rows``: (indptr, columns, values)."""
-    order = np.argsort(rows, kind="stable")
-    indptr = np.r_[0, np.cumsum(np.bincount(rows, minlength=n_rows))].astype(np.int64)
-    return indptr, cols[order].astype(np.int32), values[order].astype(np.float64)
+    from recfactor.kernels.baseline import csr_layout
+
+    return csr_layout(rows, cols, values.astype(np.float64), n_rows)

@@ -43,6 +43,9 @@ class SVD(Model):
     params_class = SVDParams
 
     def _prepare(self) -> None:
+        from recfactor.models.baseline import warm_up as warm_up_biases
+
+        warm_up_biases()
         if self.params.solver == "sgd":
             from recfactor.kernels.sgd import warm_up
 
