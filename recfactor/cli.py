@@ -33,6 +33,7 @@ class Algo(str, Enum):
     baseline = "baseline"
     svd = "svd"
     nmf = "nmf"
+    als = "als"
 
 
 class Feedback(str, Enum):
@@ -184,7 +185,8 @@ SolverOpt = Annotated[
     typer.Option(
         "--solver",
         help="svd: sgd or lanczos (truncated SVD of the baseline "
-        "residuals); nmf: mu, or cd for --feedback implicit.",
+        "residuals); nmf: mu, or cd for --feedback implicit; als: cholesky, or cg for "
+        "--feedback implicit.",
         rich_help_panel="Model",
     ),
 ]
@@ -224,15 +226,37 @@ Tol = Annotated[
     ),
 ]
 
+Alpha = Annotated[
+    Optional[float],
+    typer.Option(
+        "--alpha", help="als, implicit: confidence 1 + alpha * value [40].", rich_help_panel="Model"
+    ),
+]
+Nonnegative = Annotated[
+    Optional[bool],
+    typer.Option(
+        "--nonnegative",
+        help="als, explicit: non-negative factors (NNLS rows).",
+        rich_help_panel="Model",
+    ),
+]
+
 # Which parameter of each algorithm a model flag sets (a tuple sets several).
 FLAG_PARAMS: dict[str, dict[str, str | tuple[str, ...]]] = {
-    "factors": {"svd": "factors", "nmf": "factors"},
-    "epochs": {"baseline": "epochs", "svd": "epochs", "nmf": "epochs"},
-    "reg": {"baseline": ("reg_u", "reg_i"), "svd": "reg", "nmf": ("reg_pu", "reg_qi")},
+    "factors": {"svd": "factors", "nmf": "factors", "als": "factors"},
+    "epochs": {"baseline": "epochs", "svd": "epochs", "nmf": "epochs", "als": "epochs"},
+    "reg": {
+        "baseline": ("reg_u", "reg_i"),
+        "svd": "reg",
+        "nmf": ("reg_pu", "reg_qi"),
+        "als": "reg",
+    },
     "lr": {"svd": "lr"},
-    "bias": {"svd": "bias", "nmf": "bias"},
-    "solver": {"svd": "solver", "nmf": "solver"},
-    "init_std": {"svd": "init_std"},
+    "bias": {"svd": "bias", "nmf": "bias", "als": "bias"},
+    "solver": {"svd": "solver", "nmf": "solver", "als": "solver"},
+    "init_std": {"svd": "init_std", "als": "init_std"},
+    "alpha": {"als": "alpha"},
+    "nonnegative": {"als": "nonnegative"},
     "init": {"nmf": "init"},
     "l1_w": {"nmf": "l1_w"},
     "l1_h": {"nmf": "l1_h"},
@@ -423,6 +447,8 @@ def train(
     l2_w: L2W = None,
     l2_h: L2H = None,
     tol: Tol = None,
+    alpha: Alpha = None,
+    nonnegative: Nonnegative = None,
     rating_scale: Annotated[
         Optional[str],
         typer.Option(
@@ -451,7 +477,7 @@ def train(
 
     flags = _flags(factors=factors, epochs=epochs, reg=reg, lr=lr, bias=bias, solver=solver,
                    init_std=init_std, init=init, l1_w=l1_w, l1_h=l1_h, l2_w=l2_w, l2_h=l2_h,
-                   tol=tol)  # fmt: skip
+                   tol=tol, alpha=alpha, nonnegative=nonnegative)  # fmt: skip
     params = _model_params(algo.value, flags)
     fitted = _build_model(algo.value, params, seed)
     scale = _parse_scale(rating_scale)
@@ -750,6 +776,8 @@ def evaluate(
     l2_w: L2W = None,
     l2_h: L2H = None,
     tol: Tol = None,
+    alpha: Alpha = None,
+    nonnegative: Nonnegative = None,
     sep: Sep = None,
     layout: LayoutOpt = Layout.long,
     header: Header = None,
@@ -798,7 +826,7 @@ def evaluate(
             )
         flags = _flags(factors=factors, epochs=epochs, reg=reg, lr=lr, bias=bias, solver=solver,
                        init_std=init_std, init=init, l1_w=l1_w, l1_h=l1_h, l2_w=l2_w,
-                       l2_h=l2_h, tol=tol)  # fmt: skip
+                       l2_h=l2_h, tol=tol, alpha=alpha, nonnegative=nonnegative)  # fmt: skip
         # With one algorithm every flag must apply to it; beside others, each algorithm takes
         # the flags that apply to it (the baseline keeps its defaults as the reference line).
         single = len(set(names)) == 1

@@ -1,4 +1,4 @@
-"""Compiled alternating updates of user and item biases (and a CSR layout helper)."""
+"""Compiled alternating updates of user and item biases."""
 
 from __future__ import annotations
 
@@ -30,23 +30,3 @@ def als_biases(users, items, ratings, mu, n_users, n_items, epochs, reg_u, reg_i
         for i in range(n_items):
             b_i[i] /= reg_i + count_i[i]
     return b_u, b_i
-
-
-@nb.njit(cache=True)
-def csr_layout(rows, cols, values, n_rows):
-    """Ratings grouped by row (a stable counting sort): (indptr, columns, values)."""
-    n = rows.shape[0]
-    indptr = np.zeros(n_rows + 1, dtype=np.int64)
-    for j in range(n):
-        indptr[rows[j] + 1] += 1
-    for r in range(n_rows):
-        indptr[r + 1] += indptr[r]
-    fill = indptr[:-1].copy()
-    out_cols = np.empty(n, dtype=np.int32)
-    out_values = np.empty(n, dtype=np.float64)
-    for j in range(n):
-        at = fill[rows[j]]
-        fill[rows[j]] += 1
-        out_cols[at] = cols[j]
-        out_values[at] = values[j]
-    return indptr, out_cols, out_values

@@ -13,6 +13,8 @@ from __future__ import annotations
 import numba as nb
 import numpy as np
 
+from recfactor.kernels import linalg
+
 # 'reassoc' lets the dot products vectorise; no 'nnan'/'ninf', so NaN checks stay honest.
 FASTMATH = {"reassoc", "contract", "nsz", "arcp"}
 
@@ -190,43 +192,6 @@ def mu_whole_rows(own, cross, gram, l1, l2):
     return partial.sum()
 
 
-@nb.njit(cache=True, parallel=True)
-def csr_dense(indptr, indices, data, dense):
-    """``X @ dense`` for a CSR matrix ``X``, one row per task (a fixed order of additions)."""
-    n = indptr.shape[0] - 1
-    k = dense.shape[1]
-    out = np.zeros((n, k))
-    for r in nb.prange(n):
-        for j in range(indptr[r], indptr[r + 1]):
-            value = data[j]
-            column = indices[j]
-            for f in range(k):
-                out[r, f] += value * dense[column, f]
-    return out
-
-
-@nb.njit(cache=True, parallel=True, fastmath=FASTMATH)
-def gram(a):
-    """``a.T @ a`` summed over fixed chunks of rows, in a fixed order.
-
-    Done here rather than by BLAS: BLAS threads keep spinning after a call and steal the cores
-    from the kernels that follow (measured: every kernel 2-4x slower on 2 cores).
-    """
-    n, k = a.shape
-    n_chunks = 16
-    partial = np.zeros((n_chunks, k, k))
-    for c in nb.prange(n_chunks):
-        for r in range(c * n // n_chunks, (c + 1) * n // n_chunks):
-            for g in range(k):
-                weight = a[r, g]
-                for f in range(k):
-                    partial[c, g, f] += weight * a[r, f]
-    out = np.zeros((k, k))
-    for c in range(n_chunks):
-        out += partial[c]
-    return out
-
-
 def warm_up() -> None:
     """Load (or compile) the kernels for the types the models use."""
     indptr = np.array([0, 1], dtype=np.int64)
@@ -237,6 +202,4 @@ def warm_up() -> None:
                    0.0, 0.0, True)  # fmt: skip
     hals_rows(block.copy(), block, block, 0.0, 0.0)
     mu_whole_rows(block.copy(), block, block, 0.0, 0.0)
-    csr_dense(indptr, cols, one, block)
-    csr_dense(indptr.astype(np.int32), cols, one, block)
-    gram(block)
+    linalg.warm_up()

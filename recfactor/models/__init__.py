@@ -10,6 +10,7 @@ _REGISTRY = {
     "baseline": ("recfactor.models.baseline", "Baseline"),
     "svd": ("recfactor.models.svd", "SVD"),
     "nmf": ("recfactor.models.nmf", "NMF"),
+    "als": ("recfactor.models.als", "ALS"),
 }
 
 ALGORITHMS = tuple(_REGISTRY)

@@ -66,7 +66,7 @@ class NMF(Model):
         self.objective_: float | None = None
 
     def _prepare(self) -> None:
-        from recfactor.kernels.baseline import csr_layout
+        from recfactor.kernels.linalg import csr_layout
         from recfactor.kernels.nmf import warm_up
         from recfactor.models.baseline import warm_up as warm_up_biases
 
@@ -139,7 +139,8 @@ class NMF(Model):
     def _fit_whole(self, dataset, rng: np.random.Generator) -> None:
         import scipy.sparse as sp
 
-        from recfactor.kernels.nmf import csr_dense, gram, hals_rows, mu_whole_rows
+        from recfactor.kernels.linalg import csr_dense, gram
+        from recfactor.kernels.nmf import hals_rows, mu_whole_rows
 
         p: NMFParams = self.params
         solver = p.solver or "cd"
@@ -268,6 +269,6 @@ def _rows(
     rows: np.ndarray, cols: np.ndarray, values: np.ndarray, n_rows: int
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """CSR layout of the ratings by ``rows``: (indptr, columns, values)."""
-    from recfactor.kernels.baseline import csr_layout
+    from recfactor.kernels.linalg import csr_layout
 
     return csr_layout(rows, cols, values.astype(np.float64), n_rows)
