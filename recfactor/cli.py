@@ -232,6 +232,15 @@ Alpha = Annotated[
         "--alpha", help="als, implicit: confidence 1 + alpha * value [40].", rich_help_panel="Model"
     ),
 ]
+Confidence = Annotated[
+    Optional[str],
+    typer.Option(
+        "--confidence",
+        help="als, implicit: scaled (1 + alpha * value / mean value) "
+        "or raw (1 + alpha * value) [scaled].",
+        rich_help_panel="Model",
+    ),
+]
 Nonnegative = Annotated[
     Optional[bool],
     typer.Option(
@@ -256,6 +265,7 @@ FLAG_PARAMS: dict[str, dict[str, str | tuple[str, ...]]] = {
     "solver": {"svd": "solver", "nmf": "solver", "als": "solver"},
     "init_std": {"svd": "init_std", "als": "init_std"},
     "alpha": {"als": "alpha"},
+    "confidence": {"als": "confidence"},
     "nonnegative": {"als": "nonnegative"},
     "init": {"nmf": "init"},
     "l1_w": {"nmf": "l1_w"},
@@ -448,6 +458,7 @@ def train(
     l2_h: L2H = None,
     tol: Tol = None,
     alpha: Alpha = None,
+    confidence: Confidence = None,
     nonnegative: Nonnegative = None,
     rating_scale: Annotated[
         Optional[str],
@@ -477,7 +488,8 @@ def train(
 
     flags = _flags(factors=factors, epochs=epochs, reg=reg, lr=lr, bias=bias, solver=solver,
                    init_std=init_std, init=init, l1_w=l1_w, l1_h=l1_h, l2_w=l2_w, l2_h=l2_h,
-                   tol=tol, alpha=alpha, nonnegative=nonnegative)  # fmt: skip
+                   tol=tol, alpha=alpha, confidence=confidence,
+                   nonnegative=nonnegative)  # fmt: skip
     params = _model_params(algo.value, flags)
     fitted = _build_model(algo.value, params, seed)
     scale = _parse_scale(rating_scale)
@@ -777,6 +789,7 @@ def evaluate(
     l2_h: L2H = None,
     tol: Tol = None,
     alpha: Alpha = None,
+    confidence: Confidence = None,
     nonnegative: Nonnegative = None,
     sep: Sep = None,
     layout: LayoutOpt = Layout.long,
@@ -826,7 +839,8 @@ def evaluate(
             )
         flags = _flags(factors=factors, epochs=epochs, reg=reg, lr=lr, bias=bias, solver=solver,
                        init_std=init_std, init=init, l1_w=l1_w, l1_h=l1_h, l2_w=l2_w,
-                       l2_h=l2_h, tol=tol, alpha=alpha, nonnegative=nonnegative)  # fmt: skip
+                       l2_h=l2_h, tol=tol, alpha=alpha, confidence=confidence,
+                       nonnegative=nonnegative)  # fmt: skip
         # With one algorithm every flag must apply to it; beside others, each algorithm takes
         # the flags that apply to it (the baseline keeps its defaults as the reference line).
         single = len(set(names)) == 1

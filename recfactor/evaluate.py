@@ -14,7 +14,7 @@ import numpy as np
 
 from recfactor.data import Dataset
 from recfactor.errors import DataError, ParameterError
-from recfactor.metrics import ERROR_METRICS
+from recfactor.metrics import ERROR_METRICS, cutoff, is_topn, topn
 
 
 @dataclass(frozen=True)
@@ -97,23 +97,27 @@ def evaluate(
     split_info: dict[str, Any] | None = None,
     rating_scale: tuple[float, float] | None = None,
     progress: Callable[[], None] | None = None,
+    relevant_threshold: float | None = None,
 ) -> Report:
     """Fit every algorithm under every seed on every split and score the test ratings.
 
     Either ``splits`` (partitions of ``train``) or ``test`` (a separate test set, matched by
     ID) is given. Ratings whose user or item is absent from a training fold are predicted by
-    the cold-start fallback, as they would be in use.
+    the cold-start fallback, as they would be in use. Top-N metrics (``ndcg@10``, ...) rank
+    every item a user did not have in the training fold; the user's test items are the
+    relevant ones (for ratings, those rated at least ``relevant_threshold``).
     """
     from recfactor.models import model_class
 
     if (splits is None) == (test is None):
         raise ValueError("give exactly one of splits and test")
-    if train.feedback != "explicit":
+    errors = [m for m in metrics if not is_topn(m)]
+    if errors and train.feedback != "explicit":
         raise ParameterError(
-            "evaluate measures rating error (rmse, mae) and needs explicit feedback",
-            hint="top-N metrics for implicit feedback are not available yet",
+            f"{', '.join(errors)} measure rating error, which implicit feedback does not have",
+            hint="use top-N metrics: --metric ndcg@10,precision@10,recall@10,map@10,coverage@10",
         )
-    if rating_scale is None:
+    if rating_scale is None and train.feedback == "explicit":
         rating_scale = (float(train.ratings.min()), float(train.ratings.max()))
     folds = _materialise(train, splits, test)
     runs: list[dict[str, Any]] = []
@@ -126,20 +130,19 @@ def evaluate(
             for fold, fold_train, fold_test in folds:
                 model = cls(params)
                 model.fit(fold_train, rating_scale=rating_scale)
-                fit_seconds = model.fit_seconds_  # excludes the one-off kernel load
                 estimate = model.predict(
                     fold_test.user_ids[fold_test.users], fold_test.item_ids[fold_test.items]
                 ).values
                 pieces.append(estimate)
+                scores = {m: ERROR_METRICS[m](fold_test.ratings, estimate) for m in errors}
+                scores.update(_topn_scores(model, fold_test, metrics, relevant_threshold))
                 runs.append(
                     {
                         "algo": spec.name,
                         "seed": int(seed),
                         "fold": fold,
-                        "metrics": {
-                            m: ERROR_METRICS[m](fold_test.ratings, estimate) for m in metrics
-                        },
-                        "fit_seconds": fit_seconds,
+                        "metrics": {m: scores[m] for m in metrics},
+                        "fit_seconds": model.fit_seconds_,  # excludes the one-off kernel load
                     }
                 )
                 if progress is not None:
@@ -154,7 +157,7 @@ def evaluate(
     }
     return Report(
         dataset=dataset_info,
-        split=split_info or {},
+        split={**(split_info or {}), "relevant_threshold": relevant_threshold},
         runs=runs,
         summary=summarise(runs, metrics),
         nonuniqueness=[
@@ -162,6 +165,57 @@ def evaluate(
             for name, by_seed in test_predictions.items()
         ],
     )
+
+
+def _topn_scores(
+    model: Any, test: Dataset, metrics: Sequence[str], threshold: float | None
+) -> dict[str, float]:
+    """Top-N metrics of ``model`` on the users of ``test`` that it knows."""
+    wanted = [m for m in metrics if is_topn(m)]
+    if not wanted:
+        return {}
+    relevant = np.ones(test.n_ratings, dtype=bool)
+    if test.feedback == "explicit" and threshold is not None:
+        relevant = test.ratings >= threshold
+    users = model.user_index(test.user_ids[test.users[relevant]])
+    items = model.item_index(test.item_ids[test.items[relevant]])
+    known_users = np.unique(users[users >= 0])
+    row_of = np.full(len(model.user_ids_), -1, dtype=np.int64)
+    row_of[known_users] = np.arange(len(known_users))
+    counted = users >= 0
+    n_relevant = np.bincount(row_of[users[counted]], minlength=len(known_users))
+    reachable = counted & (items >= 0)
+    largest = max(cutoff(m) for m in wanted)
+    top, _ = model.recommend_index(known_users, largest, exclude_seen=True)
+    out = {}
+    for k in sorted({cutoff(m) for m in wanted}):
+        values = topn(top, row_of[users[reachable]], items[reachable], n_relevant,
+                      len(model.item_ids_), k)  # fmt: skip
+        for name, value in values.items():
+            out[f"{name}@{k}"] = value
+    return out
+
+
+def per_user_holdout(dataset: Dataset, size: float, seed: int) -> list[Split]:
+    """For every user, hold out ``size`` of their ratings: a count when ``size >= 1``, else a
+    fraction (rounded). Every user keeps at least one training rating. Drawn from ``seed``."""
+    if size <= 0:
+        raise ParameterError("--holdout-per-user must be positive")
+    rng = np.random.default_rng(seed)
+    order = np.lexsort((rng.random(dataset.n_ratings), dataset.users))
+    counts = np.bincount(dataset.users, minlength=dataset.n_users)
+    starts = np.r_[0, np.cumsum(counts)[:-1]]
+    position = np.empty(dataset.n_ratings, dtype=np.int64)
+    position[order] = np.arange(dataset.n_ratings) - starts[dataset.users[order]]
+    wanted = np.full(dataset.n_users, int(size)) if size >= 1 else np.rint(counts * size)
+    n_test = np.minimum(wanted.astype(np.int64), counts - 1)
+    is_test = position < n_test[dataset.users]
+    if not is_test.any():
+        raise DataError(
+            f"{dataset.source}: a per-user holdout of {size:g} leaves no test ratings",
+            hint="hold out more per user, or use --folds",
+        )
+    return [Split(0, np.flatnonzero(~is_test), np.flatnonzero(is_test))]
 
 
 def _materialise(

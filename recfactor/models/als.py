@@ -6,7 +6,9 @@ regularisation (each row's penalty scaled by its number of ratings: Zhou et al. 
 Spark's ALS). ``nonnegative`` solves each row as non-negative least squares instead.
 
 Implicit feedback (Hu, Koren and Volinsky 2008): every (user, item) cell is a preference, 1
-where there was an interaction and 0 elsewhere, weighted by confidence ``1 + alpha * value``;
+where there was an interaction and 0 elsewhere, weighted by confidence ``1 + alpha * value``
+(by default with the values divided by their mean, so that alpha does not depend on their
+unit);
 each row's weighted ridge regression is solved exactly (``cholesky``) or by a few
 conjugate-gradient steps (``cg``, Takacs et al. 2011), with ``Y'Y`` computed once per
 half-step so each row costs O(n_u k^2 + k^3) (or O(n_u k) per CG step).
@@ -21,10 +23,10 @@ import numpy as np
 from recfactor.errors import DataError, ParameterError
 from recfactor.models.base import Model, Params, at_least, one_of
 
-# Defaults for implicit feedback. A plain ridge penalty of the implicit library's size (0.01 to
-# 0.05) lets alpha 40 overfit ML-100K to below popularity's ndcg@10; this one is scaled like
-# the confidences it balances (see BENCHMARKS.md).
-IMPLICIT_REG = 100.0
+# Defaults for implicit feedback, chosen on ML-100K with a per-user holdout (BENCHMARKS.md): a
+# ridge penalty of the implicit library's size (0.01 to 0.05) lets alpha 40 overfit to below
+# popularity's ndcg@10.
+IMPLICIT_REG = 150.0
 IMPLICIT_FACTORS = 64
 
 
@@ -36,6 +38,9 @@ class ALSParams(Params):
     epochs: int = at_least(1, 10)
     reg: float | None = None  # explicit 0.1 (times each row's count), implicit 100
     alpha: float = at_least(0.0, 40.0)
+    # "scaled": confidence 1 + alpha * value / mean(value), so alpha means the same for 0/1
+    # clicks, 1-5 stars and play counts; "raw": 1 + alpha * value, as Hu, Koren and Volinsky.
+    confidence: str = one_of(("scaled", "raw"), "scaled")
     bias: bool = False
     nonnegative: bool = False
     solver: str = one_of(("cholesky", "cg"), "cholesky")
@@ -144,6 +149,8 @@ class ALS(Model):
         reg = IMPLICIT_REG if p.reg is None else p.reg
         user_factors, item_factors = self._start(dataset, rng, k)
         values = dataset.ratings.astype(np.float64)
+        if p.confidence == "scaled":
+            values = values / values.mean()
         by_user = csr_layout(dataset.users, dataset.items, values, dataset.n_users)
         by_item = csr_layout(dataset.items, dataset.users, values, dataset.n_items)
         steps = p.cg_steps if p.solver == "cg" else 0

@@ -28,6 +28,10 @@ class Params:
     def __post_init__(self) -> None:
         for spec in dataclasses.fields(self):
             value = getattr(self, spec.name)
+            # 100 and 100.0 must give the same model (and the same compiled kernel).
+            if "float" in str(spec.type) and isinstance(value, int) and not isinstance(value, bool):
+                value = float(value)
+                object.__setattr__(self, spec.name, value)
             low = spec.metadata.get("min")
             if low is not None and value < low:
                 raise ParameterError(f"{spec.name.replace('_', '-')} must be at least {low}")
