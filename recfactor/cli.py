@@ -759,13 +759,36 @@ def evaluate(
             rich_help_panel="Model",
         ),
     ] = None,
-    metric: Annotated[str, typer.Option("--metric", help="Comma-separated: rmse, mae.")] = (
-        "rmse,mae"
-    ),
+    metric: Annotated[
+        Optional[str],
+        typer.Option(
+            "--metric",
+            help="Comma-separated: rmse, mae, precision@K, recall@K, "
+            "ndcg@K, map@K, coverage@K [explicit: rmse,mae; implicit: the top-N "
+            "metrics @10].",
+        ),
+    ] = None,
     seeds: Annotated[
         str, typer.Option("--seeds", help="Number of seeds (0..N-1) or a list like 1,7,42.")
     ] = "3",
-    folds: Annotated[int, typer.Option("--folds", help="k-fold cross-validation.")] = 5,
+    folds: Annotated[
+        Optional[int], typer.Option("--folds", help="k-fold cross-validation [5].")
+    ] = None,
+    holdout_per_user: Annotated[
+        Optional[float],
+        typer.Option(
+            "--holdout-per-user",
+            help="Hold out N ratings of every user (N >= 1) "
+            "or a fraction of them [implicit feedback: 0.2].",
+        ),
+    ] = None,
+    relevant_threshold: Annotated[
+        float,
+        typer.Option(
+            "--relevant-threshold",
+            help="Top-N metrics on ratings: test items rated at least this are relevant.",
+        ),
+    ] = 4.0,
     test_fraction: Annotated[
         Optional[float],
         typer.Option("--test-fraction", help="One random holdout of this fraction instead."),
@@ -803,17 +826,18 @@ def evaluate(
     fmt: FormatOpt = None,
     quiet: Quiet = False,
 ) -> None:
-    """Cross-validated errors of each algorithm under several seeds, and how they spread."""
+    """Cross-validated errors (rmse, mae) or top-N quality (ndcg@10, ...) of each algorithm
+    under several seeds, and how they spread."""
     from recfactor import evaluate as ev
     from recfactor.data import read_ratings
     from recfactor.errors import ParameterError
     from recfactor.metrics import parse_metrics
     from recfactor.report import progress, render_evaluation
 
-    metrics = parse_metrics(metric)
     seed_list = ev.parse_seeds(seeds)
-    if test is not None and test_fraction is not None:
-        raise ParameterError("give --test or --test-fraction, not both")
+    chosen = [x is not None for x in (test, test_fraction, folds, holdout_per_user)]
+    if sum(chosen) > 1:
+        raise ParameterError("give one of --test, --test-fraction, --folds and --holdout-per-user")
     rating_scale = None
     if data is None:
         data, options, algos = _recorded_setup(model, algo)
@@ -830,7 +854,8 @@ def evaluate(
             duplicates,
             missing_value,
         )
-        names = [a.strip() for a in (algo or "baseline,svd").split(",") if a.strip()]
+        default_algos = "baseline,svd" if feedback == Feedback.explicit else "baseline,svd,als"
+        names = [a.strip() for a in (algo or default_algos).split(",") if a.strip()]
         unknown = [a for a in names if a not in {x.value for x in Algo}]
         if unknown or not names:
             raise ParameterError(
@@ -852,30 +877,15 @@ def evaluate(
             for name in dict.fromkeys(names)
         ]
     dataset = read_ratings(data, options)
-    test_set = None
-    splits = None
-    if test is not None:
-        test_set = read_ratings(test, options)
-        split_info = {"kind": "test-file", "test": test, "description": f"test file {test}"}
-    elif test_fraction is not None:
-        splits = ev.holdout(dataset.n_ratings, test_fraction, split_seed)
-        split_info = {
-            "kind": "holdout",
-            "test_fraction": test_fraction,
-            "split_seed": split_seed,
-            "description": f"holdout {test_fraction:g}, split seed {split_seed}",
-        }
-    else:
-        k = min(folds, dataset.n_ratings)
-        if k < folds:
-            _note(f"note: only {dataset.n_ratings} ratings; using {k} folds", quiet)
-        splits = ev.kfold(dataset.n_ratings, k, split_seed)
-        split_info = {
-            "kind": "kfold",
-            "folds": k,
-            "split_seed": split_seed,
-            "description": f"{k}-fold, split seed {split_seed}",
-        }
+    implicit = dataset.feedback == "implicit"
+    metrics = parse_metrics(
+        metric or ("precision,recall,ndcg,map,coverage" if implicit else "rmse,mae")
+    )
+    if implicit and sum(chosen) == 0:
+        holdout_per_user = 0.2
+    test_set = read_ratings(test, options) if test is not None else None
+    splits, split_info = _splits(dataset, folds, test_fraction, test, holdout_per_user,
+                                 split_seed, quiet)  # fmt: skip
     total = len(algos) * len(seed_list) * (1 if splits is None else len(splits))
     with progress(total, "evaluating", enabled=not quiet) as advance:
         report = ev.evaluate(
@@ -888,8 +898,41 @@ def evaluate(
             split_info=split_info,
             rating_scale=rating_scale,
             progress=advance,
+            relevant_threshold=None if implicit else relevant_threshold,
         )
     render_evaluation(report.to_dict(), _fmt(fmt))
+
+
+def _splits(dataset, folds, test_fraction, test, holdout_per_user, split_seed, quiet):
+    """The train/test splits evaluate asked for (k-fold by default), and how to describe them."""
+    from recfactor import evaluate as ev
+
+    if test is not None:
+        return None, {"kind": "test-file", "test": test, "description": f"test file {test}"}
+    if test_fraction is not None:
+        return ev.holdout(dataset.n_ratings, test_fraction, split_seed), {
+            "kind": "holdout",
+            "test_fraction": test_fraction,
+            "split_seed": split_seed,
+            "description": f"holdout {test_fraction:g}, split seed {split_seed}",
+        }
+    if holdout_per_user is not None:
+        return ev.per_user_holdout(dataset, holdout_per_user, split_seed), {
+            "kind": "per-user holdout",
+            "holdout_per_user": holdout_per_user,
+            "split_seed": split_seed,
+            "description": f"per-user holdout {holdout_per_user:g}, split seed {split_seed}",
+        }
+    wanted = 5 if folds is None else folds
+    k = min(wanted, dataset.n_ratings)
+    if k < wanted:
+        _note(f"note: only {dataset.n_ratings} ratings; using {k} folds", quiet)
+    return ev.kfold(dataset.n_ratings, k, split_seed), {
+        "kind": "kfold",
+        "folds": k,
+        "split_seed": split_seed,
+        "description": f"{k}-fold, split seed {split_seed}",
+    }
 
 
 def _recorded_setup(model_path: Path, algo: str | None):

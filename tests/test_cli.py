@@ -259,3 +259,62 @@ def test_nmf_flags_and_negative_data(tmp_path, monkeypatch):
     assert "--algo svd" in result.stderr
     assert run("train", "neg.csv", "--algo", "nmf", "--lr", "0.1").exit_code == 2
     assert run("train", "neg.csv", "--algo", "svd", "--l1-w", "1").exit_code == 2
+
+
+def test_implicit_evaluate_reports_topn_metrics_with_popularity(tmp_path):
+    rng = __import__("numpy").random.default_rng(0)
+    lines = ["user,item"]
+    for u in range(60):
+        group = u % 3  # three taste groups of ten items each
+        for i in rng.choice(10, size=6, replace=False):
+            lines.append(f"u{u},g{group}-{i}")
+    path = tmp_path / "clicks.csv"
+    path.write_text("\n".join(lines) + "\n")
+    result = run(
+        "evaluate",
+        path,
+        "--feedback",
+        "implicit",
+        "--algo",
+        "baseline,als",
+        "-k",
+        "3",
+        "--seeds",
+        "2",
+        "--format",
+        "json",
+    )
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert report["split"]["kind"] == "per-user holdout"
+    summary = {(s["algo"], s["metric"]): s["mean"] for s in report["summary"]}
+    assert set(m for _, m in summary) == {
+        "precision@10",
+        "recall@10",
+        "ndcg@10",
+        "map@10",
+        "coverage@10",
+    }
+    assert summary["als", "ndcg@10"] > summary["baseline", "ndcg@10"]
+    bad = run("evaluate", path, "--feedback", "implicit", "--metric", "rmse")
+    assert bad.exit_code == 2 and "implicit feedback" in bad.stderr
+
+
+def test_explicit_evaluate_with_topn_metrics_and_threshold(tmp_path):
+    result = run(
+        "evaluate",
+        SAMPLE / "ratings.csv",
+        "--algo",
+        "als",
+        "--metric",
+        "rmse,ndcg@5",
+        "--holdout-per-user",
+        "3",
+        "--seeds",
+        "1",
+        "--format",
+        "csv",
+    )
+    assert result.exit_code == 0, result.output
+    got = {r["metric"]: float(r["value"]) for r in rows(result.stdout)}
+    assert set(got) == {"rmse", "ndcg@5"} and 0 < got["ndcg@5"] < 1 and got["rmse"] < 1.2

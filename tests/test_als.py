@@ -1,0 +1,104 @@
+from __future__ import annotations
+
+import numba
+import numpy as np
+import pytest
+
+from recfactor.data import Dataset
+from recfactor.errors import ParameterError
+from recfactor.models.als import ALS, explicit_objective
+
+
+def ratings(seed=0, n_users=120, n_items=80, rank=3, density=0.3, noise=0.2):
+    rng = np.random.default_rng(seed)
+    truth = 3 + rng.normal(0, 1, (n_users, rank)) @ rng.normal(0, 1, (rank, n_items)) / 2
+    users, items = np.nonzero(rng.random((n_users, n_items)) < density)
+    values = truth[users, items] + rng.normal(0, noise, len(users))
+    return Dataset.from_arrays(users, items, values), truth
+
+
+@pytest.mark.parametrize("kwargs", [{}, {"bias": True}, {"nonnegative": True}])
+def test_objective_never_increases_at_any_half_step(kwargs):
+    from recfactor.kernels.als import explicit_rows
+    from recfactor.kernels.linalg import csr_layout
+
+    data, _ = ratings(1)
+    model = ALS(factors=4, reg=0.05, epochs=1, **kwargs).fit(data)
+    by_user = csr_layout(data.users, data.items, data.ratings, data.n_users)
+    by_item = csr_layout(data.items, data.users, data.ratings, data.n_items)
+    mu = model.global_mean_ if model.params.bias else 0.0
+    ub = model.user_bias_ if model.params.bias else np.zeros(data.n_users)
+    ib = model.item_bias_ if model.params.bias else np.zeros(data.n_items)
+    model.user_bias_, model.item_bias_ = ub, ib
+    values = [explicit_objective(model, data)]
+    for _ in range(6):
+        for layout, other_bias, other, own, own_bias in (
+            (by_item, ub, model.user_factors_, model.item_factors_, ib),
+            (by_user, ib, model.item_factors_, model.user_factors_, ub),
+        ):
+            explicit_rows(*layout, mu, other_bias, other, own, own_bias, 0.05, 0.05,
+                          model.params.bias, model.params.nonnegative, 50)  # fmt: skip
+            values.append(explicit_objective(model, data))
+    steps = np.diff(values)
+    assert (steps <= 1e-9 * values[0]).all(), steps
+
+
+def test_explicit_als_recovers_low_rank_truth():
+    data, truth = ratings(2, noise=0.1, density=0.5)
+    model = ALS(factors=3, reg=0.01, epochs=15, bias=True).fit(data, rating_scale=(-100, 100))
+    users, items = np.nonzero(np.ones_like(truth, dtype=bool))
+    estimate = model.predict(users.astype(str), items.astype(str)).values
+    assert np.sqrt(np.mean((estimate - truth[users, items]) ** 2)) < 0.15
+
+
+def test_nonnegative_gives_non_negative_factors():
+    data, _ = ratings(3)
+    model = ALS(factors=5, nonnegative=True).fit(data)
+    assert (model.user_factors_ >= 0).all() and (model.item_factors_ >= 0).all()
+    assert model.train_metrics_["rmse"] < 1.0
+
+
+@pytest.mark.parametrize("feedback", ["explicit", "implicit"])
+def test_identical_for_one_and_two_threads(feedback):
+    data, _ = ratings(4)
+    if feedback == "implicit":
+        data = Dataset.from_arrays(data.user_ids[data.users], data.item_ids[data.items],
+                                   np.abs(data.ratings), feedback="implicit")  # fmt: skip
+    before = numba.get_num_threads()
+    arrays = []
+    try:
+        for threads in (1, min(2, numba.config.NUMBA_NUM_THREADS)):
+            numba.set_num_threads(threads)
+            model = ALS(factors=6, seed=5).fit(data)
+            arrays.append(model.user_factors_.tobytes() + model.item_factors_.tobytes())
+    finally:
+        numba.set_num_threads(before)
+    assert arrays[0] == arrays[1]
+
+
+def test_implicit_cg_approaches_the_exact_solve():
+    rng = np.random.default_rng(6)
+    users = rng.integers(0, 100, 3000)
+    items = (users % 10) * 5 + rng.integers(0, 5, 3000)  # ten taste groups of five items
+    data = Dataset.from_arrays(users, items, rng.integers(1, 5, 3000), feedback="implicit",
+                               duplicates="sum")  # fmt: skip
+    exact = ALS(factors=8, seed=0).fit(data)
+    cg = ALS(factors=8, seed=0, solver="cg", cg_steps=8).fit(data)
+    a = exact.user_factors_ @ exact.item_factors_.T
+    b = cg.user_factors_ @ cg.item_factors_.T
+    assert np.abs(a - b).max() < 0.05 * np.abs(a).max()
+    # Each user's top items are those of their taste group.
+    top = exact.recommend(str(data.user_ids[0]), n=3, exclude_seen=False)
+    group = int(data.user_ids[0]) % 10
+    assert all(int(item) // 5 == group for item, _ in top)
+
+
+def test_implicit_rejects_negative_values_and_explicit_only_flags():
+    data = Dataset.from_arrays(["1", "2"], ["a", "b"], [1.0, -1.0], feedback="implicit")
+    with pytest.raises(Exception, match="negative"):
+        ALS().fit(data)
+    ok = Dataset.from_arrays(["1", "2"], ["a", "b"], [1.0, 2.0], feedback="implicit")
+    with pytest.raises(ParameterError, match="explicit ALS only"):
+        ALS(nonnegative=True).fit(ok)
+    with pytest.raises(ParameterError, match="implicit ALS only"):
+        ALS(solver="cg").fit(Dataset.from_arrays(["1"], ["a"], [3.0]))

@@ -1,0 +1,77 @@
+"""Top-N metrics against values computed by hand."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from recfactor.data import Dataset
+from recfactor.evaluate import per_user_holdout
+from recfactor.metrics import parse_metrics, topn
+
+D2, D3 = 1 / math.log2(3), 1 / math.log2(4)
+
+
+def test_hand_computed_lists():
+    # user 0: list [5, 1, 2], relevant {1} plus one item that cannot be recommended (n = 2)
+    # user 1: list [3] (shorter than k), relevant {3}
+    # user 2: no relevant item: left out of every average but coverage
+    lists = np.array([[5, 1, 2], [3, -1, -1], [0, 4, 6]])
+    got = topn(lists, np.array([0, 1]), np.array([1, 3]), np.array([2, 1, 0]), 10, 3)
+    assert got["precision"] == pytest.approx((1 / 3 + 1 / 3) / 2)
+    assert got["recall"] == pytest.approx((1 / 2 + 1) / 2)
+    assert got["ndcg"] == pytest.approx((D2 / (1 + D2) + 1) / 2)
+    assert got["map"] == pytest.approx(((1 / 2) / 2 + 1) / 2)
+    assert got["coverage"] == pytest.approx(7 / 10)
+
+
+def test_cutoff_below_list_length_and_all_hits():
+    lists = np.array([[0, 1, 2, 3]])
+    got = topn(lists, np.array([0, 0, 0]), np.array([0, 1, 3]), np.array([3]), 4, 2)
+    assert got["precision"] == 1.0
+    assert got["recall"] == pytest.approx(2 / 3)
+    assert got["ndcg"] == pytest.approx(1.0)  # two hits in the two best places
+    assert got["map"] == pytest.approx(1.0)
+    assert got["coverage"] == pytest.approx(2 / 4)
+
+
+def test_tied_scores_rank_by_item_index():
+    """Ties in the scores are broken by the lower item index, so a list is reproducible."""
+    from recfactor.models.base import _top_n
+
+    scores = np.array([[0.5, 0.9, 0.5, 0.9, 0.1]])
+    idx, vals = _top_n(scores, 3)
+    assert idx.tolist() == [[1, 3, 0]] and vals.tolist() == [[0.9, 0.9, 0.5]]
+    scores[0, 4] = -np.inf  # excluded items never appear, even when k is larger
+    idx, _ = _top_n(scores, 5)
+    assert idx.tolist() == [[1, 3, 0, 2, -1]]
+
+
+def test_no_relevant_items_at_all_gives_nan_not_zero():
+    got = topn(np.array([[0, 1]]), np.array([], dtype=int), np.array([], dtype=int),
+               np.array([0]), 5, 2)  # fmt: skip
+    assert math.isnan(got["ndcg"]) and got["coverage"] == pytest.approx(2 / 5)
+
+
+def test_metric_names():
+    assert parse_metrics("NDCG, precision@5,rmse") == ["ndcg@10", "precision@5", "rmse"]
+    with pytest.raises(Exception, match="unknown metric"):
+        parse_metrics("ndcg@0")
+    with pytest.raises(Exception, match="unknown metric"):
+        parse_metrics("rmse@3")
+
+
+def test_per_user_holdout_fraction_and_count():
+    users = np.repeat(np.arange(4), [10, 5, 2, 1])
+    items = np.arange(len(users))
+    data = Dataset.from_arrays(users, items, feedback="implicit")
+    (split,) = per_user_holdout(data, 0.2, seed=3)
+    test_users = np.bincount(data.users[split.test], minlength=4)
+    assert test_users.tolist() == [2, 1, 0, 0]  # 20% rounded; a user keeps one training item
+    assert sorted(np.r_[split.train, split.test].tolist()) == list(range(len(users)))
+    (split,) = per_user_holdout(data, 3, seed=3)
+    assert np.bincount(data.users[split.test], minlength=4).tolist() == [3, 3, 1, 0]
+    again = per_user_holdout(data, 3, seed=3)[0]
+    assert again.test.tolist() == split.test.tolist()
