@@ -797,6 +797,24 @@ def evaluate(
         Optional[str], typer.Option("--test", help="A separate test file instead of folds.")
     ] = None,
     split_seed: Annotated[int, typer.Option("--split-seed", help="Seed of the split.")] = 0,
+    jobs: Annotated[
+        Optional[int],
+        typer.Option(
+            "--jobs",
+            "-j",
+            min=1,
+            help="Worker processes for the runs [all cores; "
+            "small evaluations run in-process]. Results do not depend on it.",
+        ),
+    ] = None,
+    plot: Annotated[
+        Optional[Path],
+        typer.Option(
+            "--plot",
+            help="Also draw the per-seed metrics and the factor agreement "
+            "between seeds to this PNG (needs recfactor[plot]).",
+        ),
+    ] = None,
     model: ModelPath = Path(DEFAULT_MODEL),
     factors: Factors = None,
     epochs: Epochs = None,
@@ -899,8 +917,14 @@ def evaluate(
             rating_scale=rating_scale,
             progress=advance,
             relevant_threshold=None if implicit else relevant_threshold,
+            jobs=jobs or os.cpu_count() or 1,
         )
     render_evaluation(report.to_dict(), _fmt(fmt))
+    if plot is not None:
+        from recfactor.plot import plot_evaluation
+
+        plot_evaluation(report.to_dict(), plot)
+        _note(f"wrote {plot}", quiet)
 
 
 def _splits(dataset, folds, test_fraction, test, holdout_per_user, split_seed, quiet):
@@ -1066,16 +1090,28 @@ def inspect(
         ),
     ] = None,
     top: Annotated[int, typer.Option("--top", min=1, help="Top items per factor.")] = 5,
+    compare: Annotated[
+        Optional[Path],
+        typer.Option(
+            "--compare", help="Another model: align the two and show how alike their factors are."
+        ),
+    ] = None,
     fmt: FormatOpt = None,
 ) -> None:
     """What the saved model learned: settings, fit, factor norms, top items per factor, and
-    (for small models) heatmaps of the factor matrices."""
+    (for small models) heatmaps of the factor matrices; or, with --compare, how it agrees
+    with another model."""
     from recfactor.data import read_item_names
-    from recfactor.report import render_model
+    from recfactor.report import render_comparison, render_model
+    from recfactor.summary import compare as compare_models
     from recfactor.summary import heatmaps, summarise
 
     fitted, manifest = _load(model)
     names = read_item_names(items) if items is not None else None
+    if compare is not None:
+        other, _ = _load(compare)
+        render_comparison(compare_models(fitted, other, names, top), _fmt(fmt))
+        return
     render_model(summarise(fitted, manifest, names, top), heatmaps(fitted), _fmt(fmt))
 
 

@@ -98,6 +98,7 @@ def evaluate(
     rating_scale: tuple[float, float] | None = None,
     progress: Callable[[], None] | None = None,
     relevant_threshold: float | None = None,
+    jobs: int = 1,
 ) -> Report:
     """Fit every algorithm under every seed on every split and score the test ratings.
 
@@ -105,10 +106,10 @@ def evaluate(
     ID) is given. Ratings whose user or item is absent from a training fold are predicted by
     the cold-start fallback, as they would be in use. Top-N metrics (``ndcg@10``, ...) rank
     every item a user did not have in the training fold; the user's test items are the
-    relevant ones (for ratings, those rated at least ``relevant_threshold``).
+    relevant ones (for ratings, those rated at least ``relevant_threshold``). With ``jobs``
+    above 1 the runs go to that many worker processes; every run is deterministic, so the
+    report is the same as with one.
     """
-    from recfactor.models import model_class
-
     if (splits is None) == (test is None):
         raise ValueError("give exactly one of splits and test")
     errors = [m for m in metrics if not is_topn(m)]
@@ -120,34 +121,28 @@ def evaluate(
     if rating_scale is None and train.feedback == "explicit":
         rating_scale = (float(train.ratings.min()), float(train.ratings.max()))
     folds = _materialise(train, splits, test)
+    tasks = [
+        (spec, int(seed), position)
+        for spec in algos
+        for seed in seeds
+        for position in range(len(folds))
+    ]
+    context = (folds, metrics, rating_scale, relevant_threshold)
+    outcomes = _run_tasks(tasks, context, jobs, progress)
     runs: list[dict[str, Any]] = []
-    test_predictions: dict[str, dict[int, np.ndarray]] = {}
-    for spec in algos:
-        cls = model_class(spec.name)
-        for seed in seeds:
-            params = cls.params_class(**{**spec.params, "seed": int(seed)})
-            pieces = []
-            for fold, fold_train, fold_test in folds:
-                model = cls(params)
-                model.fit(fold_train, rating_scale=rating_scale)
-                estimate = model.predict(
-                    fold_test.user_ids[fold_test.users], fold_test.item_ids[fold_test.items]
-                ).values
-                pieces.append(estimate)
-                scores = {m: ERROR_METRICS[m](fold_test.ratings, estimate) for m in errors}
-                scores.update(_topn_scores(model, fold_test, metrics, relevant_threshold))
-                runs.append(
-                    {
-                        "algo": spec.name,
-                        "seed": int(seed),
-                        "fold": fold,
-                        "metrics": {m: scores[m] for m in metrics},
-                        "fit_seconds": model.fit_seconds_,  # excludes the one-off kernel load
-                    }
-                )
-                if progress is not None:
-                    progress()
-            test_predictions.setdefault(spec.name, {})[int(seed)] = np.concatenate(pieces)
+    test_predictions: dict[str, dict[int, list[np.ndarray]]] = {}
+    # Per algorithm, per seed: item factors and the factor part p.q on the first fold's test
+    # pairs, for the non-uniqueness measures (every seed saw the same training data there).
+    first_fold: dict[str, list[tuple[np.ndarray | None, np.ndarray | None]]] = {}
+    for (spec, seed, position), (run, estimate, view) in zip(tasks, outcomes):
+        runs.append(run)
+        test_predictions.setdefault(spec.name, {}).setdefault(seed, []).append(estimate)
+        if position == 0:
+            first_fold.setdefault(spec.name, []).append(view)
+    joined = {
+        name: {seed: np.concatenate(parts) for seed, parts in by_seed.items()}
+        for name, by_seed in test_predictions.items()
+    }
     dataset_info = {
         "source": train.source,
         "users": train.n_users,
@@ -155,16 +150,133 @@ def evaluate(
         "ratings": train.n_ratings,
         "feedback": train.feedback,
     }
+    summary = summarise(runs, metrics)
     return Report(
         dataset=dataset_info,
         split={**(split_info or {}), "relevant_threshold": relevant_threshold},
         runs=runs,
-        summary=summarise(runs, metrics),
+        summary=summary,
         nonuniqueness=[
-            {"algo": name, **prediction_disagreement(list(by_seed.values()))}
-            for name, by_seed in test_predictions.items()
+            _nonuniqueness(spec, first_fold[spec.name], joined[spec.name], summary, metrics[0])
+            for spec in algos
         ],
     )
+
+
+def _run_one(
+    spec: AlgoSpec, seed: int, position: int, context: tuple
+) -> tuple[dict[str, Any], np.ndarray, tuple[np.ndarray | None, np.ndarray | None]]:
+    """Fit one (algorithm, seed, fold) and score it: (run record, test predictions, factors)."""
+    from recfactor.models import model_class
+
+    folds, metrics, rating_scale, relevant_threshold = context
+    fold, fold_train, fold_test = folds[position]
+    cls = model_class(spec.name)
+    model = cls(cls.params_class(**{**spec.params, "seed": seed}))
+    model.fit(fold_train, rating_scale=rating_scale)
+    estimate = model.predict(
+        fold_test.user_ids[fold_test.users], fold_test.item_ids[fold_test.items]
+    ).values
+    scores = {m: ERROR_METRICS[m](fold_test.ratings, estimate) for m in metrics if not is_topn(m)}
+    scores.update(_topn_scores(model, fold_test, metrics, relevant_threshold))
+    run = {
+        "algo": spec.name,
+        "seed": seed,
+        "fold": fold,
+        "metrics": {m: scores[m] for m in metrics},
+        "fit_seconds": model.fit_seconds_,  # excludes the one-off kernel load
+    }
+    view = _factor_view(model, fold_test) if position == 0 else (None, None)
+    return run, estimate, view
+
+
+# Below this many ratings x runs, worker processes cost more to start than they save.
+PARALLEL_MIN_WORK = 2_000_000
+
+
+def _run_tasks(tasks: list, context: tuple, jobs: int, progress) -> list:
+    """Every task's result, in task order, from this process or ``jobs`` worker processes."""
+    n_ratings = sum(len(train.ratings) for _, train, _ in context[0])
+    if jobs <= 1 or len(tasks) < 2 or n_ratings * len(tasks) / len(context[0]) < PARALLEL_MIN_WORK:
+        out = []
+        for task in tasks:
+            out.append(_run_one(*task, context))
+            if progress is not None:
+                progress()
+        return out
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+
+    # spawn, not fork: OpenMP (numba's threads) does not survive a fork. Each worker uses one
+    # numba thread, so the processes, not the threads, share the cores.
+    with ProcessPoolExecutor(
+        max_workers=min(jobs, len(tasks)),
+        mp_context=multiprocessing.get_context("spawn"),
+        initializer=_worker_init,
+        initargs=(context,),
+    ) as pool:
+        futures = {pool.submit(_run_in_worker, *task): k for k, task in enumerate(tasks)}
+        out: list = [None] * len(tasks)
+        for future in as_completed(futures):
+            out[futures[future]] = future.result()
+            if progress is not None:
+                progress()
+    return out
+
+
+_WORKER_CONTEXT: tuple | None = None
+
+
+def _worker_init(context: tuple) -> None:
+    global _WORKER_CONTEXT
+    import numba
+
+    numba.set_num_threads(1)
+    _WORKER_CONTEXT = context
+
+
+def _run_in_worker(spec: AlgoSpec, seed: int, position: int):
+    assert _WORKER_CONTEXT is not None
+    return _run_one(spec, seed, position, _WORKER_CONTEXT)
+
+
+def _factor_view(model: Any, test: Dataset) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """A model's item factors and its factor part p_u . q_i on the test pairs it knows."""
+    if model.item_factors_ is None:
+        return None, None
+    u = model.user_index(test.user_ids[test.users])
+    i = model.item_index(test.item_ids[test.items])
+    known = (u >= 0) & (i >= 0)
+    inner = np.einsum(
+        "ij,ij->i",
+        model.user_factors_[u[known]].astype(np.float64),
+        model.item_factors_[i[known]].astype(np.float64),
+    )
+    return model.item_factors_.astype(np.float64), inner
+
+
+def _nonuniqueness(
+    spec: AlgoSpec,
+    views: list[tuple[np.ndarray | None, np.ndarray | None]],
+    predictions: dict[int, np.ndarray],
+    summary: list[dict[str, Any]],
+    metric: str,
+) -> dict[str, Any]:
+    from recfactor.nonunique import measure
+
+    disagreement = prediction_disagreement(list(predictions.values()))
+    row = next(r for r in summary if r["algo"] == spec.name and r["metric"] == metric)
+    nonnegative = spec.name == "nmf" or bool(spec.params.get("nonnegative"))
+    record = measure(
+        spec.name,
+        [q for q, _ in views],
+        [x for _, x in views],
+        nonnegative,
+        row["max"] - row["min"],
+        metric,
+        disagreement["prediction_disagreement"],
+    )
+    return {"algo": spec.name, **disagreement, **record}
 
 
 def _topn_scores(

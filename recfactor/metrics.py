@@ -60,6 +60,8 @@ def topn(
     """
     top = np.asarray(recommended)[:, :k]
     n_users = top.shape[0]
+    if top.shape[1] < k:  # fewer candidates than k (a small catalogue): pad the lists
+        top = np.hstack([top, np.full((n_users, k - top.shape[1]), -1, dtype=top.dtype)])
     keys = np.unique(np.asarray(relevant_users, np.int64) * n_items + relevant_items)
     listed = top >= 0
     hits = listed & np.isin(np.arange(n_users)[:, None] * n_items + top, keys)

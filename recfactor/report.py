@@ -180,18 +180,39 @@ def _render_evaluation_tables(report: dict[str, Any]) -> None:
         )
     console.print(spread)
 
-    agreement = [r for r in report["nonuniqueness"] if r.get("prediction_disagreement") is not None]
-    if agreement:
-        table = Table(title="Do the seeds agree on individual predictions?", title_justify="left")
-        for column in ("algo", "RMS difference between seeds", "largest spread of one prediction"):
-            table.add_column(column, justify="left" if column == "algo" else "right")
-        for row in agreement:
-            table.add_row(
-                row["algo"],
-                f"{row['prediction_disagreement']:.4f}",
-                f"{row['max_prediction_spread']:.4f}",
-            )
-        console.print(table)
+    _render_nonuniqueness(report, console)
+
+
+def _render_nonuniqueness(report: dict[str, Any], console) -> None:
+    from rich.table import Table
+
+    rows = [r for r in report["nonuniqueness"] if r.get("prediction_disagreement") is not None]
+    if not rows:
+        return
+    seeds = len({run["seed"] for run in report["runs"]})
+    table = Table(title="What changes across seeds (first fold)", title_justify="left")
+    columns = ("algo", "predictions: RMS diff", "max spread", "factors matched (chance)",
+               "subspace (chance)", "p.q correlation", "distinct solutions")  # fmt: skip
+    for column in columns:
+        table.add_column(column, justify="left" if column == "algo" else "right")
+
+    def pair(value, chance):
+        return "-" if value is None else f"{value:.2f} ({chance:.2f})"
+
+    for r in rows:
+        distinct = r.get("distinct_solutions")
+        table.add_row(
+            r["algo"],
+            f"{r['prediction_disagreement']:.4f}",
+            f"{r['max_prediction_spread']:.3f}",
+            pair(r.get("factor_similarity"), r.get("chance_factor_similarity")),
+            pair(r.get("subspace_similarity"), r.get("chance_subspace_similarity")),
+            "-" if r.get("interaction_agreement") is None else f"{r['interaction_agreement']:.2f}",
+            "-" if distinct is None else f"{distinct} of {seeds} (at {r['threshold']:g})",
+        )
+    console.print(table)
+    for r in rows:
+        console.print(f"{r['algo']}: {r['reading']}", markup=False, highlight=False)
 
 
 def render_description(stats: dict[str, Any], fmt: str) -> None:
@@ -304,3 +325,51 @@ def _heatmap(title: str, rows: list[str], columns: list[str], matrix):
             cells.append(f"[black on {colour}]{v:6.2f}[/]")
         table.add_row(label, *cells)
     return table
+
+
+def render_comparison(info: dict[str, Any], fmt: str) -> None:
+    """``inspect --compare``: the agreement measures, then matched factors side by side."""
+    if fmt == "json":
+        write_json(info)
+        return
+    if fmt == "csv":
+        rows = [
+            {"factor": p["factor"], "other_factor": p["other_factor"], "cosine": p["cosine"],
+             "top_items": "; ".join(p["top_items"]),
+             "other_top_items": "; ".join(p["other_top_items"])}
+            for p in info["pairs"]
+        ]  # fmt: skip
+        write_records(rows, ["factor", "other_factor", "cosine", "top_items", "other_top_items"],
+                      "csv")  # fmt: skip
+        return
+    from rich.table import Table
+
+    console = _console()
+
+    def with_chance(value, chance):
+        return "-" if value is None else f"{value:.3f} (chance {chance:.3f})"
+
+    console.print(
+        f"{info['shared_items']} shared items, {info['shared_users']} shared users compared; "
+        f"aligned up to {info['alignment']}",
+        markup=False,
+    )
+    console.print(
+        "factors matched: "
+        + with_chance(info["factor_similarity"], info["chance_factor_similarity"])
+        + "; subspace: "
+        + with_chance(info["subspace_similarity"], info["chance_subspace_similarity"])
+        + "; p.q correlation: "
+        + (
+            "-" if info["interaction_agreement"] is None else f"{info['interaction_agreement']:.3f}"
+        ),
+        markup=False,
+    )
+    table = Table(title="Matched factors", title_justify="left")
+    for column in ("factor", "other", "cosine", "top items", "other model's top items"):
+        table.add_column(column, justify="right" if column in ("factor", "other", "cosine")
+                         else "left")  # fmt: skip
+    for p in info["pairs"]:
+        table.add_row(str(p["factor"]), str(p["other_factor"]), f"{p['cosine']:.3f}",
+                      "; ".join(p["top_items"]), "; ".join(p["other_top_items"]))  # fmt: skip
+    console.print(table)

@@ -80,3 +80,79 @@ def heatmaps(model: Any) -> list[tuple[str, list[str], list[str], np.ndarray]] |
         ("W (users x factors)", [str(u) for u in model.user_ids_], labels, w),
         ("H (factors x items)", labels, [str(i) for i in model.item_ids_], h),
     ]
+
+
+def compare(a: Any, b: Any, names: dict[str, str] | None = None, top: int = 5) -> dict[str, Any]:
+    """How alike two models' factors are, on the items (and users) both know.
+
+    Factors are matched one to one (Hungarian method on cosine; absolute cosine unless both
+    models' factors are non-negative), the subspaces compared by principal angles, and the
+    factor parts ``p . q`` correlated on every pair of up to 500 shared users and all shared
+    items. Chance levels come from random matrices of the same shape.
+    """
+    from scipy.optimize import linear_sum_assignment
+
+    from recfactor.nonunique import (
+        _unit_columns,
+        chance_levels,
+        correlation,
+        matched_similarity,
+        subspace_similarity,
+    )
+
+    if a.item_factors_ is None or b.item_factors_ is None:
+        from recfactor.errors import RecfactorError
+
+        raise RecfactorError(
+            "both models need factors to compare", hint="a baseline model has none"
+        )
+    names = names or {}
+    items = np.intersect1d(a.item_ids_, b.item_ids_)
+    users = np.intersect1d(a.user_ids_, b.user_ids_)[:500]
+    if len(items) < 2:
+        from recfactor.errors import RecfactorError
+
+        raise RecfactorError("the two models share fewer than two items")
+    qa = a.item_factors_[a.item_index(items)].astype(np.float64)
+    qb = b.item_factors_[b.item_index(items)].astype(np.float64)
+    nonnegative = bool((qa >= 0).all() and (qb >= 0).all())
+    signed = not nonnegative
+    cosine = _unit_columns(qa).T @ _unit_columns(qb)
+    score = np.abs(cosine) if signed else cosine
+    rows, cols = linear_sum_assignment(-score)
+    interactions = None
+    if len(users):
+        pa = a.user_factors_[a.user_index(users)].astype(np.float64)
+        pb = b.user_factors_[b.user_index(users)].astype(np.float64)
+        interactions = correlation((pa @ qa.T).ravel(), (pb @ qb.T).ravel())
+    chance_matched, chance_subspace = chance_levels(
+        (len(items), min(qa.shape[1], qb.shape[1])), nonnegative
+    )
+
+    def top_items(q: np.ndarray, f: int, sign: float) -> list[str]:
+        order = np.argsort(-sign * q[:, f], kind="stable")[:top]
+        return [names.get(str(items[j]), str(items[j])) for j in order]
+
+    pairs = []
+    for f, g in zip(rows, cols):
+        sign = 1.0 if cosine[f, g] >= 0 else -1.0  # flip B's factor when it points the other way
+        pairs.append(
+            {
+                "factor": int(f),
+                "other_factor": int(g),
+                "cosine": float(score[f, g]),
+                "top_items": top_items(qa, f, 1.0),
+                "other_top_items": top_items(qb, g, sign),
+            }
+        )
+    return {
+        "shared_items": len(items),
+        "shared_users": len(users),
+        "factor_similarity": matched_similarity(qa, qb, signed),
+        "subspace_similarity": subspace_similarity(qa, qb),
+        "interaction_agreement": interactions,
+        "chance_factor_similarity": chance_matched,
+        "chance_subspace_similarity": chance_subspace,
+        "alignment": "permutation and scale" if nonnegative else "rotation",
+        "pairs": sorted(pairs, key=lambda p: -p["cosine"]),
+    }

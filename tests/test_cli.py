@@ -318,3 +318,105 @@ def test_explicit_evaluate_with_topn_metrics_and_threshold(tmp_path):
     assert result.exit_code == 0, result.output
     got = {r["metric"]: float(r["value"]) for r in rows(result.stdout)}
     assert set(got) == {"rmse", "ndcg@5"} and 0 < got["ndcg@5"] < 1 and got["rmse"] < 1.2
+
+
+def test_nonuniqueness_section_on_the_food_matrix(tmp_path):
+    """NMF k=3 on the food matrix over 10 seeds: one distinct solution, matched cosine above
+    0.99, and a reading that says the solution is unique up to permutation and scale."""
+    wide = ["--layout", "wide", "--feedback", "implicit"]
+    result = run(
+        "evaluate",
+        SAMPLE / "food.csv",
+        *wide,
+        "--algo",
+        "nmf",
+        "-k",
+        "3",
+        "--seeds",
+        "10",
+        "--holdout-per-user",
+        "1",
+        "--format",
+        "json",
+    )
+    assert result.exit_code == 0, result.output
+    (record,) = json.loads(result.stdout)["nonuniqueness"]
+    assert record["distinct_solutions"] == 1 and record["factor_similarity"] > 0.99
+    assert record["chance_factor_similarity"] < record["factor_similarity"]
+    assert "unique up to permutation and scale" in record["reading"]
+    for key in (
+        "prediction_disagreement",
+        "subspace_similarity",
+        "interaction_agreement",
+        "chance_subspace_similarity",
+        "threshold",
+    ):
+        assert key in record
+
+
+def test_jobs_do_not_change_the_report(tmp_path, monkeypatch):
+    import recfactor.evaluate as ev
+
+    monkeypatch.setattr(ev, "PARALLEL_MIN_WORK", 0)  # force worker processes on small data
+    args = [
+        "evaluate",
+        SAMPLE / "ratings.csv",
+        "--algo",
+        "svd",
+        "-k",
+        "4",
+        "--epochs",
+        "3",
+        "--seeds",
+        "2",
+        "--folds",
+        "2",
+        "--format",
+        "json",
+    ]
+    one = json.loads(run(*args, "--jobs", "1").stdout)
+    two = json.loads(run(*args, "--jobs", "2").stdout)
+    strip = [{**r, "fit_seconds": None} for r in one["runs"]]
+    assert strip == [{**r, "fit_seconds": None} for r in two["runs"]]
+    assert one["nonuniqueness"] == two["nonuniqueness"]
+
+
+def test_inspect_compare_two_models(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    data = SAMPLE / "ratings.csv"
+    assert run("train", data, "-k", "8", "--seed", "1", "-m", "a.model").exit_code == 0
+    assert run("train", data, "-k", "8", "--seed", "2", "-m", "b.model").exit_code == 0
+    same = json.loads(run("inspect", "-m", "a.model", "--compare", "a.model", "--format",
+                          "json").stdout)  # fmt: skip
+    assert same["factor_similarity"] == pytest.approx(1.0)
+    assert same["interaction_agreement"] == pytest.approx(1.0)
+    other = json.loads(run("inspect", "-m", "a.model", "--compare", "b.model", "--format",
+                           "json").stdout)  # fmt: skip
+    assert other["factor_similarity"] < 0.99 and len(other["pairs"]) == 8
+    assert other["chance_factor_similarity"] < 1.0
+
+
+def test_plot_writes_a_png(tmp_path):
+    path = tmp_path / "report.png"
+    result = run(
+        "evaluate",
+        SAMPLE / "food.csv",
+        "--layout",
+        "wide",
+        "--feedback",
+        "implicit",
+        "--algo",
+        "nmf",
+        "-k",
+        "3",
+        "--seeds",
+        "3",
+        "--holdout-per-user",
+        "1",
+        "--plot",
+        path,
+        "--format",
+        "csv",
+    )
+    assert result.exit_code == 0, result.output
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

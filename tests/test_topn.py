@@ -75,3 +75,11 @@ def test_per_user_holdout_fraction_and_count():
     assert np.bincount(data.users[split.test], minlength=4).tolist() == [3, 3, 1, 0]
     again = per_user_holdout(data, 3, seed=3)[0]
     assert again.test.tolist() == split.test.tolist()
+
+
+def test_lists_narrower_than_k_are_padded():
+    """A catalogue of three items cannot fill a top-10 list: precision still divides by 10."""
+    got = topn(np.array([[2, 0, 1]]), np.array([0]), np.array([0]), np.array([1]), 3, 10)
+    assert got["precision"] == pytest.approx(0.1)
+    assert got["recall"] == 1.0 and got["ndcg"] == pytest.approx(D2)
+    assert got["map"] == pytest.approx(1 / 2)

@@ -45,7 +45,7 @@ class ALSParams(Params):
     nonnegative: bool = False
     solver: str = one_of(("cholesky", "cg"), "cholesky")
     cg_steps: int = at_least(1, 3)
-    init_std: float = at_least(0.0, 0.1)
+    init_std: float | None = None  # None: unit-length rows (as Spark)
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -53,6 +53,8 @@ class ALSParams(Params):
             raise ParameterError("factors must be at least 1")
         if self.reg is not None and self.reg < 0:
             raise ParameterError("reg must be at least 0")
+        if self.init_std is not None and self.init_std < 0:
+            raise ParameterError("init-std must be at least 0")
 
 
 class ALS(Model):
@@ -97,8 +99,17 @@ class ALS(Model):
 
     def _start(self, dataset, rng, k: int) -> tuple[np.ndarray, np.ndarray]:
         p: ALSParams = self.params
-        user_factors = rng.normal(0.0, p.init_std, (dataset.n_users, k))
-        item_factors = rng.normal(0.0, p.init_std, (dataset.n_items, k))
+        user_factors = rng.normal(0.0, 1.0, (dataset.n_users, k))
+        item_factors = rng.normal(0.0, 1.0, (dataset.n_items, k))
+        if p.init_std is None:
+            # Rows of unit length, as Spark: starting factors far smaller than the
+            # weighted-lambda penalty shrink the first solves, and 10 iterations do not
+            # fully recover (measured on ML-100K: RMSE +0.004 at rank 10).
+            user_factors /= np.linalg.norm(user_factors, axis=1, keepdims=True)
+            item_factors /= np.linalg.norm(item_factors, axis=1, keepdims=True)
+        else:
+            user_factors *= p.init_std
+            item_factors *= p.init_std
         if p.nonnegative:
             np.abs(user_factors, out=user_factors)
             np.abs(item_factors, out=item_factors)

@@ -1,0 +1,199 @@
+"""How much of a factorization is determined by the data, measured across seeds.
+
+A factorization ``R ~ P Q'`` is never unique: ``P Q' = (P A)(Q A^-T)'`` for any invertible
+``A``. NMF narrows ``A`` to permutations and scalings (when the solution is unique at all);
+SVD and ALS leave any rotation. So factors from two seeds must be aligned before they can be
+compared, with the alignment each model allows:
+
+- matched similarity: columns scaled to unit length and paired one to one (Hungarian method
+  on cosine similarity; absolute cosine where a column's sign is arbitrary);
+- subspace similarity: the mean cosine of the principal angles between the column spaces,
+  blind to any rotation;
+- interaction agreement: the correlation of ``p_u . q_i`` itself between seeds, blind to
+  every re-parametrisation: whether the factors learned the same thing at all.
+
+Each similarity is printed beside its chance level: what two unrelated random matrices of the
+same shape (and sign) score, since high-dimensional non-negative vectors look alike by chance.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+THRESHOLD = 0.99  # two solutions are "the same" at or above this similarity
+CHANCE_DRAWS = 8
+
+
+def _unit_columns(a: np.ndarray) -> np.ndarray:
+    norms = np.linalg.norm(a, axis=0)
+    return a / np.where(norms > 0, norms, 1.0)
+
+
+def matched_similarity(a: np.ndarray, b: np.ndarray, signed: bool) -> float:
+    """Mean cosine of the columns of ``a`` and ``b`` (n x k) after the best one-to-one pairing.
+
+    ``signed``: compare absolute cosines, for factors whose signs are arbitrary (SVD, ALS).
+    """
+    from scipy.optimize import linear_sum_assignment
+
+    cosine = _unit_columns(np.asarray(a, np.float64)).T @ _unit_columns(np.asarray(b, np.float64))
+    if signed:
+        cosine = np.abs(cosine)
+    rows, cols = linear_sum_assignment(-cosine)
+    return float(cosine[rows, cols].mean())
+
+
+def subspace_similarity(a: np.ndarray, b: np.ndarray) -> float:
+    """Mean cosine of the principal angles between the column spaces of ``a`` and ``b``."""
+    from scipy.linalg import subspace_angles
+
+    return float(
+        np.cos(subspace_angles(np.asarray(a, np.float64), np.asarray(b, np.float64))).mean()
+    )
+
+
+def correlation(x: np.ndarray, y: np.ndarray) -> float | None:
+    """Pearson correlation, or None when either side is constant."""
+    x = np.asarray(x, np.float64)
+    y = np.asarray(y, np.float64)
+    if len(x) < 2 or x.std() == 0 or y.std() == 0:
+        return None
+    return float(np.corrcoef(x, y)[0, 1])
+
+
+def chance_levels(shape: tuple[int, int], nonnegative: bool, seed: int = 0) -> tuple[float, float]:
+    """(matched, subspace) similarity of unrelated random matrices of ``shape``: uniform on
+    [0, 1) when the model's factors are non-negative, Gaussian otherwise; the mean of a few
+    draws from a fixed seed."""
+    rng = np.random.default_rng(seed)
+    matched, subspace = [], []
+    for _ in range(CHANCE_DRAWS):
+        if nonnegative:
+            a, b = rng.random(shape), rng.random(shape)
+        else:
+            a, b = rng.standard_normal(shape), rng.standard_normal(shape)
+        matched.append(matched_similarity(a, b, signed=not nonnegative))
+        subspace.append(subspace_similarity(a, b))
+    return float(np.mean(matched)), float(np.mean(subspace))
+
+
+def distinct_solutions(similarity: np.ndarray, threshold: float = THRESHOLD) -> int:
+    """How many groups the seeds form when a seed joins the first earlier group whose
+    representative it matches at ``threshold`` or above (``similarity`` is seeds x seeds)."""
+    representatives: list[int] = []
+    for s in range(similarity.shape[0]):
+        if not any(similarity[r, s] >= threshold for r in representatives):
+            representatives.append(s)
+    return len(representatives)
+
+
+def measure(
+    algo: str,
+    item_factors: Sequence[np.ndarray],
+    interactions: Sequence[np.ndarray],
+    nonnegative: bool,
+    metric_spread: float | None,
+    metric: str | None,
+    disagreement: float | None,
+) -> dict[str, Any]:
+    """The non-uniqueness record of one algorithm from each seed's item factors (all fitted on
+    the same data) and each seed's factor part ``p_u . q_i`` on the same test pairs."""
+    seeds = len(item_factors)
+    if seeds < 2 or item_factors[0] is None:
+        return {
+            "factor_similarity": None,
+            "subspace_similarity": None,
+            "interaction_agreement": None,
+            "chance_factor_similarity": None,
+            "chance_subspace_similarity": None,
+            "distinct_solutions": None,
+            "threshold": THRESHOLD,
+            "reading": _reading(algo, metric, metric_spread, disagreement, None),
+        }
+    signed = not nonnegative
+    matched = [matched_similarity(item_factors[0], q, signed) for q in item_factors[1:]]
+    subspace = [subspace_similarity(item_factors[0], q) for q in item_factors[1:]]
+    agreement = [correlation(interactions[0], x) for x in interactions[1:]]
+    agreement = [a for a in agreement if a is not None]
+    pairwise = np.ones((seeds, seeds))
+    for a in range(seeds):
+        for b in range(a + 1, seeds):
+            value = (
+                matched_similarity(item_factors[a], item_factors[b], signed)
+                if nonnegative
+                else subspace_similarity(item_factors[a], item_factors[b])
+            )
+            pairwise[a, b] = pairwise[b, a] = value
+    chance_matched, chance_subspace = chance_levels(item_factors[0].shape, nonnegative)
+    record = {
+        "factor_similarity": float(np.mean(matched)),
+        "subspace_similarity": float(np.mean(subspace)),
+        "interaction_agreement": float(np.mean(agreement)) if agreement else None,
+        "chance_factor_similarity": chance_matched,
+        "chance_subspace_similarity": chance_subspace,
+        "distinct_solutions": distinct_solutions(pairwise),
+        "alignment": "permutation and scale" if nonnegative else "rotation",
+        "seed_similarity": pairwise.round(6).tolist(),
+        "seed_measure": "matched similarity" if nonnegative else "subspace similarity",
+        "threshold": THRESHOLD,
+    }
+    record["reading"] = _reading(algo, metric, metric_spread, disagreement, record)
+    return record
+
+
+def _reading(
+    algo: str,
+    metric: str | None,
+    spread: float | None,
+    disagreement: float | None,
+    r: dict[str, Any] | None,
+) -> str:
+    """One plain sentence (or three) saying what the numbers mean."""
+    parts = []
+    if metric is not None and spread is not None:
+        parts.append(f"{metric} varies by {spread:.3g} across seeds")
+    if disagreement is not None:
+        parts.append(f"single predictions differ by {disagreement:.3g} on average")
+    if r is None:
+        if algo == "baseline" or disagreement == 0:
+            parts.append("the model has no random start, so every seed gives the same result")
+        return "; ".join(parts) + "." if parts else "Only one seed: nothing to compare."
+    matched, subspace = r["factor_similarity"], r["subspace_similarity"]
+    chance_m, chance_s = r["chance_factor_similarity"], r["chance_subspace_similarity"]
+    agreement = r["interaction_agreement"]
+    above = (matched - chance_m) / max(1 - chance_m, 1e-12)
+    if matched >= THRESHOLD:
+        if r["alignment"] == "permutation and scale":
+            verdict = (
+                f"the factors agree {matched:.2f} after matching (chance {chance_m:.2f}): the "
+                f"solution is unique up to permutation and scale "
+                f"({r['distinct_solutions']} distinct solution(s))"
+            )
+        else:
+            verdict = f"the factors agree {matched:.2f} after matching (chance {chance_m:.2f})"
+    elif subspace >= THRESHOLD:
+        verdict = (
+            f"the factors span the same subspace ({subspace:.2f}) but match only {matched:.2f} "
+            f"one by one (chance {chance_m:.2f}): read the subspace, not single factors"
+        )
+    elif above < 0.3:
+        verdict = (
+            f"the factors match {matched:.2f} after alignment (chance {chance_m:.2f}) and their "
+            f"subspaces {subspace:.2f} (chance {chance_s:.2f}): barely above chance, so do not "
+            "interpret single factors"
+        )
+    else:
+        verdict = (
+            f"the factors agree {matched:.2f} after alignment (chance {chance_m:.2f}), subspaces "
+            f"{subspace:.2f} (chance {chance_s:.2f}): interpret single factors with care"
+        )
+    parts.append(verdict)
+    if agreement is not None and agreement < 0.5:
+        parts.append(
+            f"the factor part p.q itself correlates only {agreement:.2f} between seeds: the "
+            "biases, not the factors, carry the predictions"
+        )
+    return "; ".join(parts) + "."

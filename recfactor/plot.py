@@ -1,0 +1,58 @@
+"""The evaluate report as a picture: per-seed metrics, and how alike the seeds' factors are.
+
+matplotlib is an optional extra (``pip install 'recfactor[plot]'``).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from recfactor.errors import RecfactorError
+
+
+def plot_evaluation(report: dict[str, Any], path: Path) -> None:
+    """Left: each seed's fold-averaged value of the first metric, one column per algorithm.
+    Right: for each factor model, the similarity of every pair of seeds' item factors."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        raise RecfactorError(
+            "--plot needs matplotlib", hint="pip install 'recfactor[plot]'"
+        ) from None
+    import numpy as np
+
+    metric = next(iter(report["runs"][0]["metrics"]))
+    algos = list(dict.fromkeys(run["algo"] for run in report["runs"]))
+    grids = [r for r in report["nonuniqueness"] if r.get("seed_similarity")]
+    fig, axes = plt.subplots(1, 1 + len(grids), figsize=(4 + 3.6 * len(grids), 3.6),
+                             squeeze=False)  # fmt: skip
+    left = axes[0, 0]
+    for x, algo in enumerate(algos):
+        by_seed: dict[int, list[float]] = {}
+        for run in report["runs"]:
+            if run["algo"] == algo:
+                by_seed.setdefault(run["seed"], []).append(run["metrics"][metric])
+        values = [float(np.mean(v)) for v in by_seed.values()]
+        left.scatter(np.full(len(values), x) + np.linspace(-0.15, 0.15, len(values)), values,
+                     s=18)  # fmt: skip
+    left.set_xticks(range(len(algos)), algos)
+    left.set_ylabel(metric)
+    left.set_title("per seed")
+    for ax, record in zip(axes[0, 1:], grids):
+        grid = np.asarray(record["seed_similarity"])
+        image = ax.imshow(grid, vmin=0, vmax=1, cmap="viridis")
+        ax.set_title(f"{record['algo']}: {record['seed_measure']}")
+        ax.set_xlabel("seed")
+        ax.set_ylabel("seed")
+        fig.colorbar(image, ax=ax, fraction=0.046)
+    fig.tight_layout()
+    try:
+        fig.savefig(path, dpi=110)
+    except OSError as exc:
+        raise RecfactorError(f"{path}: cannot write the plot ({exc.strerror})") from exc
+    finally:
+        plt.close(fig)

@@ -1,0 +1,70 @@
+"""The non-uniqueness measures on cases whose answers are known."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy.stats import ortho_group
+
+from recfactor.nonunique import (
+    chance_levels,
+    distinct_solutions,
+    matched_similarity,
+    measure,
+    subspace_similarity,
+)
+
+
+def test_identical_runs_agree_fully_and_disagree_nowhere():
+    rng = np.random.default_rng(0)
+    q = rng.random((50, 4))
+    inner = rng.random(200)
+    record = measure("nmf", [q, q.copy(), q.copy()], [inner, inner, inner], True, 0.0, "rmse",
+                     0.0)  # fmt: skip
+    assert record["factor_similarity"] == pytest.approx(1.0)
+    assert record["subspace_similarity"] == pytest.approx(1.0)
+    assert record["interaction_agreement"] == pytest.approx(1.0)
+    assert record["distinct_solutions"] == 1
+    assert "unique up to permutation and scale" in record["reading"]
+
+
+def test_permuted_and_rescaled_nmf_solution_is_the_same_solution():
+    rng = np.random.default_rng(1)
+    q = rng.random((40, 5))
+    other = q[:, [3, 0, 4, 1, 2]] * np.array([2.0, 0.5, 7.0, 1.5, 0.1])
+    assert matched_similarity(q, other, signed=False) == pytest.approx(1.0)
+    different = rng.random((40, 5))
+    assert matched_similarity(q, different, signed=False) < 0.95
+    assert distinct_solutions(np.array([[1, 1, 0.5], [1, 1, 0.5], [0.5, 0.5, 1]])) == 2
+
+
+def test_rotated_svd_solution_has_zero_principal_angles_but_other_factors():
+    rng = np.random.default_rng(2)
+    q = rng.standard_normal((60, 6))
+    rotation = ortho_group.rvs(6, random_state=3)
+    rotated = q @ rotation
+    assert subspace_similarity(q, rotated) == pytest.approx(1.0)
+    assert matched_similarity(q, rotated, signed=True) < 0.9
+    sign_flipped = q * np.array([1, -1, 1, -1, 1, 1])
+    assert matched_similarity(q, sign_flipped, signed=True) == pytest.approx(1.0)
+    p = rng.standard_normal((30, 6))
+    # p q' is unchanged when p is rotated the same way: the interactions agree exactly.
+    inner = np.einsum("ij,ij->i", p[np.arange(30) % 30], q[:30])
+    inner_rotated = np.einsum("ij,ij->i", (p @ rotation)[np.arange(30)], rotated[:30])
+    np.testing.assert_allclose(inner, inner_rotated, atol=1e-10)
+    record = measure("svd", [q, rotated], [inner, inner_rotated], False, 0.001, "rmse", 0.0)
+    assert "same subspace" in record["reading"]
+
+
+def test_chance_levels_are_lower_than_agreement_and_higher_for_non_negative():
+    signed_matched, signed_subspace = chance_levels((100, 10), nonnegative=False)
+    positive_matched, _ = chance_levels((100, 10), nonnegative=True)
+    assert 0.0 < signed_matched < 0.5 and 0.0 < signed_subspace < 0.6
+    assert positive_matched > 0.6  # non-negative vectors look alike by chance
+    assert chance_levels((100, 10), False) == (signed_matched, signed_subspace)  # fixed seed
+
+
+def test_baseline_has_no_factors_to_compare():
+    record = measure("baseline", [None, None], [None, None], False, 0.0, "rmse", 0.0)
+    assert record["factor_similarity"] is None and record["distinct_solutions"] is None
+    assert "same result" in record["reading"]
