@@ -106,9 +106,10 @@ def evaluate(
     ID) is given. Ratings whose user or item is absent from a training fold are predicted by
     the cold-start fallback, as they would be in use. Top-N metrics (``ndcg@10``, ...) rank
     every item a user did not have in the training fold; the user's test items are the
-    relevant ones (for ratings, those rated at least ``relevant_threshold``). With ``jobs``
-    above 1 the runs go to that many worker processes; every run is deterministic, so the
-    report is the same as with one.
+    relevant ones (for ratings, those rated at least ``relevant_threshold``). ``jobs`` is the
+    number of cores to use: that many worker processes of one thread each (or, for small
+    evaluations, this process with that many threads); every run is deterministic, so the
+    report does not depend on it.
     """
     if (splits is None) == (test is None):
         raise ValueError("give exactly one of splits and test")
@@ -173,7 +174,7 @@ def _run_one(
     fold, fold_train, fold_test = folds[position]
     cls = model_class(spec.name)
     model = cls(cls.params_class(**{**spec.params, "seed": seed}))
-    model.fit(fold_train, rating_scale=rating_scale)
+    model.fit(fold_train, rating_scale=rating_scale, training_error=False)
     estimate = model.predict(
         fold_test.user_ids[fold_test.users], fold_test.item_ids[fold_test.items]
     ).values
@@ -198,11 +199,19 @@ def _run_tasks(tasks: list, context: tuple, jobs: int, progress) -> list:
     """Every task's result, in task order, from this process or ``jobs`` worker processes."""
     n_ratings = sum(len(train.ratings) for _, train, _ in context[0])
     if jobs <= 1 or len(tasks) < 2 or n_ratings * len(tasks) / len(context[0]) < PARALLEL_MIN_WORK:
-        out = []
-        for task in tasks:
-            out.append(_run_one(*task, context))
-            if progress is not None:
-                progress()
+        # In this process: jobs caps the compiled kernels' threads, so --jobs 1 is one core.
+        import numba
+
+        before = numba.get_num_threads()
+        numba.set_num_threads(max(1, min(jobs, numba.config.NUMBA_NUM_THREADS)))
+        try:
+            out = []
+            for task in tasks:
+                out.append(_run_one(*task, context))
+                if progress is not None:
+                    progress()
+        finally:
+            numba.set_num_threads(before)
         return out
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor, as_completed

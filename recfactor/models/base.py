@@ -108,11 +108,13 @@ class Model:
         dataset: Any,
         rating_scale: tuple[float, float] | None = None,
         on_epoch: Callable[[int, int], None] | None = None,
+        training_error: bool = True,
     ) -> Model:
         """Learn from a :class:`recfactor.data.Dataset`; returns ``self``.
 
         ``rating_scale`` clips predictions (default: the range seen in ``dataset`` for explicit
-        feedback); ``on_epoch(done, total)`` is called after each training epoch, for progress.
+        feedback); ``on_epoch(done, total)`` is called after each training epoch, for progress;
+        ``training_error``: also measure the fit to the training data (``train_metrics_``).
         """
         if dataset.n_ratings == 0:
             raise DataError(f"{dataset.source}: no ratings to train on")
@@ -129,7 +131,7 @@ class Model:
         self._fit(dataset, np.random.default_rng(self.params.seed))
         self.fit_seconds_ = time.perf_counter() - started
         self._remember_seen(dataset)
-        self.train_metrics_ = self._train_metrics(dataset)
+        self.train_metrics_ = self._train_metrics(dataset) if training_error else {}
         return self
 
     def _check_data(self, dataset: Any) -> None:
@@ -197,12 +199,7 @@ class Model:
             est[known_i] += self.item_bias_[i[known_i]]
         both = known_u & known_i
         if self.user_factors_ is not None:
-            uu, ii = u[both], i[both]
-            inner = np.einsum(
-                "ij,ij->i",
-                self.user_factors_[uu].astype(np.float64),
-                self.item_factors_[ii].astype(np.float64),
-            )
+            inner = _pair_dots(self.user_factors_, self.item_factors_, u[both], i[both])
             if self.uses_bias_:
                 est[both] += inner
             else:
@@ -340,6 +337,17 @@ class Model:
         self.uses_bias_ = bool(state.get("uses_bias", True))
         self.fit_seconds_ = float(state.get("fit_seconds", 0.0))
         self.train_metrics_ = dict(state.get("train_metrics", {}))
+
+
+def _pair_dots(p: np.ndarray, q: np.ndarray, u: np.ndarray, i: np.ndarray) -> np.ndarray:
+    """``p[u[j]] . q[i[j]]`` for every j, in the factors' own precision, a block at a time (so
+    a million pairs do not become a million-row float64 copy)."""
+    out = np.empty(len(u), dtype=np.float64)
+    step = 65536
+    for start in range(0, len(u), step):
+        uu, ii = u[start : start + step], i[start : start + step]
+        out[start : start + step] = np.einsum("ij,ij->i", p[uu], q[ii])
+    return out
 
 
 def _lookup(vocabulary: np.ndarray, ids: Any) -> np.ndarray:
