@@ -369,18 +369,13 @@ def _read_long(text: str, name: str, sep: str, sample: list[str], opt: ReadOptio
     if cols.rating is not None:
         dtypes[cols.rating] = np.float64
     try:
-        frame = pd.read_csv(
-            io.StringIO(parse_text),
-            sep=parse_sep,
-            header=None,
+        frame = _parse(
+            parse_text,
+            parse_sep,
             skiprows=_header_skip(parse_text) if header else 0,
             dtype=dtypes,
-            keep_default_na=False,
             na_values={cols.rating: [""]} if cols.rating is not None else None,
-            skipinitialspace=True,
             skip_blank_lines=True,
-            engine="c",
-            quoting=csv.QUOTE_MINIMAL if parse_sep != r"\s+" else csv.QUOTE_NONE,
         )
         ok = _fast_ok(frame, cols, width)
     except (ValueError, pd.errors.ParserError, IndexError):
@@ -407,6 +402,22 @@ def _pandas_sep(text: str, sep: str) -> tuple[str, str]:
         # pandas' C parser takes one-character delimiters only; swap in a control character.
         return text.replace(sep, "\x1f"), "\x1f"
     return text, sep
+
+
+def _parse(text: str, sep: str, **options) -> pd.DataFrame:
+    """pandas' C parser with the settings every reader here shares: no header row (the header
+    is found by sniffing), no NA guessing (an ID "NA" is an ID), spaces after a delimiter
+    ignored, and quotes honoured except for whitespace-separated files."""
+    return pd.read_csv(
+        io.StringIO(text),
+        sep=sep,
+        header=None,
+        keep_default_na=False,
+        skipinitialspace=True,
+        engine="c",
+        quoting=csv.QUOTE_MINIMAL if sep != r"\s+" else csv.QUOTE_NONE,
+        **options,
+    )
 
 
 def _header_skip(text: str) -> list[int]:
@@ -491,17 +502,12 @@ def _physical_lines(text: str, n_rows: int, header: bool) -> np.ndarray:
 def _diagnose(text: str, sep: str, name: str, header: bool, cols: _Columns, feedback: str) -> None:
     """Parse everything as strings, keeping physical lines, and raise at the first problem."""
     try:
-        raw = pd.read_csv(
-            io.StringIO(text),
-            sep=sep,
-            header=None,
+        raw = _parse(
+            text,
+            sep,
             dtype=str,
-            keep_default_na=False,
             na_filter=False,
-            skipinitialspace=True,
             skip_blank_lines=False,
-            engine="c",
-            quoting=csv.QUOTE_MINIMAL if sep != r"\s+" else csv.QUOTE_NONE,
         )
     except pd.errors.ParserError as exc:
         found = re.search(r"Expected (\d+) fields in line (\d+), saw (\d+)", str(exc))
@@ -668,16 +674,12 @@ def _build(
 def _read_wide(text: str, name: str, sep: str, opt: ReadOptions) -> Dataset:
     parse_text, parse_sep = _pandas_sep(text, sep)
     try:
-        raw = pd.read_csv(
-            io.StringIO(parse_text),
-            sep=parse_sep,
-            header=None,
+        raw = _parse(
+            parse_text,
+            parse_sep,
             dtype=str,
-            keep_default_na=False,
             na_filter=False,
-            skipinitialspace=True,
             skip_blank_lines=False,
-            engine="c",
         )
     except pd.errors.ParserError as exc:
         _diagnose(parse_text, parse_sep, name, False, _Columns(0, 0, None, []), opt.feedback)
@@ -784,16 +786,11 @@ def read_pairs(
     cols = _Columns(cols.user, cols.item, None, names)
     parse_text, parse_sep = _pandas_sep(text, sep)
     try:
-        frame = pd.read_csv(
-            io.StringIO(parse_text),
-            sep=parse_sep,
-            header=None,
+        frame = _parse(
+            parse_text,
+            parse_sep,
             skiprows=_header_skip(parse_text) if header else 0,
             dtype=str,
-            keep_default_na=False,
-            skipinitialspace=True,
-            engine="c",
-            quoting=csv.QUOTE_MINIMAL if parse_sep != r"\s+" else csv.QUOTE_NONE,
         )
         ok = _fast_ok(frame, cols, width)
     except (ValueError, pd.errors.ParserError, IndexError):
@@ -837,16 +834,12 @@ def read_item_names(source: str | os.PathLike) -> dict[str, str]:
     header = first[0] in ITEM_NAMES or (len(first) > 1 and first[1] in {"name", "title"})
     parse_text, parse_sep = _pandas_sep(text, sep)
     try:
-        frame = pd.read_csv(
-            io.StringIO(parse_text),
-            sep=parse_sep,
-            header=None,
+        frame = _parse(
+            parse_text,
+            parse_sep,
             skiprows=_header_skip(parse_text) if header else 0,
             usecols=[0, 1],
             dtype=str,
-            keep_default_na=False,
-            engine="c",
-            quoting=csv.QUOTE_MINIMAL if parse_sep != r"\s+" else csv.QUOTE_NONE,
         )
     except (ValueError, pd.errors.ParserError) as exc:
         raise DataError(f"{name}: cannot read item names ({exc})") from exc

@@ -20,8 +20,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from recfactor.errors import DataError, ParameterError
-from recfactor.models.base import Model, Params, at_least, one_of
+from recfactor.errors import ParameterError
+from recfactor.models.base import Model, Params, at_least, one_of, require_non_negative
 
 # Defaults for implicit feedback, chosen on ML-100K with a per-user holdout (BENCHMARKS.md): a
 # ridge penalty of the implicit library's size (0.01 to 0.05) lets alpha 40 overfit to below
@@ -71,15 +71,11 @@ class ALS(Model):
     def _check_data(self, dataset) -> None:
         p: ALSParams = self.params
         if dataset.feedback == "implicit":
-            negative = dataset.ratings < 0
-            if negative.any():
-                j = int(np.argmax(negative))
-                raise DataError(
-                    f"{dataset.where(j)}, column {dataset.rating_column!r}: "
-                    f"{dataset.ratings[j]:g} is negative; implicit feedback (confidence "
-                    "1 + alpha * value) needs non-negative values",
-                    hint="use --feedback explicit for signed ratings",
-                )
+            require_non_negative(
+                dataset,
+                "implicit feedback (confidence 1 + alpha * value)",
+                hint="use --feedback explicit for signed ratings",
+            )
             if p.nonnegative or p.bias:
                 raise ParameterError(
                     "--nonnegative and --bias apply to explicit ALS only",

@@ -339,6 +339,18 @@ class Model:
         self.train_metrics_ = dict(state.get("train_metrics", {}))
 
 
+def require_non_negative(dataset: Any, needs: str, hint: str) -> None:
+    """Raise a DataError naming the first negative value's line and column."""
+    negative = dataset.ratings < 0
+    if negative.any():
+        j = int(np.argmax(negative))
+        raise DataError(
+            f"{dataset.where(j)}, column {dataset.rating_column!r}: "
+            f"{dataset.ratings[j]:g} is negative; {needs} needs non-negative values",
+            hint=hint,
+        )
+
+
 def _pair_dots(p: np.ndarray, q: np.ndarray, u: np.ndarray, i: np.ndarray) -> np.ndarray:
     """``p[u[j]] . q[i[j]]`` for every j, in the factors' own precision, a block at a time (so
     a million pairs do not become a million-row float64 copy)."""

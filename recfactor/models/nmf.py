@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from recfactor.errors import DataError, ParameterError
-from recfactor.models.base import Model, Params, at_least, one_of
+from recfactor.models.base import Model, Params, at_least, one_of, require_non_negative
 
 INITS = ("random", "nndsvd", "nndsvda")
 
@@ -76,14 +76,9 @@ class NMF(Model):
         csr_layout(one, one, np.zeros(1), 1)
 
     def _check_data(self, dataset) -> None:
-        negative = dataset.ratings < 0
-        if negative.any():
-            j = int(np.argmax(negative))
-            raise DataError(
-                f"{dataset.where(j)}, column {dataset.rating_column!r}: "
-                f"{dataset.ratings[j]:g} is negative; NMF needs non-negative values",
-                hint="use --algo svd (or als) for data with negative values",
-            )
+        require_non_negative(
+            dataset, "NMF", hint="use --algo svd (or als) for data with negative values"
+        )
         if dataset.feedback == "explicit" and self.params.solver == "cd":
             raise ParameterError(
                 "nmf on ratings has the multiplicative solver only (--solver mu)",
