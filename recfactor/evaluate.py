@@ -6,6 +6,7 @@ between seeds comes from the model, never from the data it saw.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -98,7 +99,7 @@ def evaluate(
     rating_scale: tuple[float, float] | None = None,
     progress: Callable[[], None] | None = None,
     relevant_threshold: float | None = None,
-    jobs: int = 1,
+    jobs: int | None = None,
 ) -> Report:
     """Fit every algorithm under every seed on every split and score the test ratings.
 
@@ -107,9 +108,9 @@ def evaluate(
     the cold-start fallback, as they would be in use. Top-N metrics (``ndcg@10``, ...) rank
     every item a user did not have in the training fold; the user's test items are the
     relevant ones (for ratings, those rated at least ``relevant_threshold``). ``jobs`` is the
-    number of cores to use: that many worker processes of one thread each (or, for small
-    evaluations, this process with that many threads); every run is deterministic, so the
-    report does not depend on it.
+    number of cores to use (default all): that many worker processes of one thread each (or,
+    for small evaluations, this process with that many threads); every run is deterministic,
+    so the report does not depend on it.
     """
     if (splits is None) == (test is None):
         raise ValueError("give exactly one of splits and test")
@@ -129,7 +130,7 @@ def evaluate(
         for position in range(len(folds))
     ]
     context = (folds, metrics, rating_scale, relevant_threshold)
-    outcomes = _run_tasks(tasks, context, jobs, progress)
+    outcomes = _run_tasks(tasks, context, jobs or os.cpu_count() or 1, progress)
     runs: list[dict[str, Any]] = []
     test_predictions: dict[str, dict[int, list[np.ndarray]]] = {}
     # Per algorithm, per seed: item factors and the factor part p.q on the first fold's test
