@@ -45,7 +45,8 @@ class ALSParams(Params):
     nonnegative: bool = False
     solver: str = one_of(("cholesky", "cg"), "cholesky")
     cg_steps: int = at_least(1, 3)
-    init_std: float | None = None  # None: non-negative unit-length rows (as Spark)
+    # None: explicit, non-negative unit-length rows (as Spark); implicit, N(0, 0.1)
+    init_std: float | None = None
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -97,7 +98,12 @@ class ALS(Model):
         p: ALSParams = self.params
         user_factors = rng.normal(0.0, 1.0, (dataset.n_users, k))
         item_factors = rng.normal(0.0, 1.0, (dataset.n_items, k))
-        if p.init_std is None:
+        if p.init_std is None and dataset.feedback == "implicit":
+            # Small signed values, as the implicit library: measured on the synthetic
+            # benchmark, ndcg@10 0.0345 against 0.0338 from the explicit start below.
+            user_factors *= 0.1
+            item_factors *= 0.1
+        elif p.init_std is None:
             # As Spark: random unit vectors from the non-negative orthant. Factors far smaller
             # than the weighted-lambda penalty shrink the first solves, and a start with every
             # user alike in sign lets the first item solve find the common direction (the
