@@ -930,6 +930,7 @@ def evaluate(
 def _splits(dataset, folds, test_fraction, test, holdout_per_user, split_seed, quiet):
     """The train/test splits evaluate asked for (k-fold by default), and how to describe them."""
     from recfactor import evaluate as ev
+    from recfactor.errors import DataError, ParameterError
 
     if test is not None:
         return None, {"kind": "test-file", "test": test, "description": f"test file {test}"}
@@ -948,6 +949,13 @@ def _splits(dataset, folds, test_fraction, test, holdout_per_user, split_seed, q
             "description": f"per-user holdout {holdout_per_user:g}, split seed {split_seed}",
         }
     wanted = 5 if folds is None else folds
+    if wanted < 2:
+        raise ParameterError("--folds must be at least 2")
+    if dataset.n_ratings < 2:
+        raise DataError(
+            f"{dataset.source}: {dataset.n_ratings} rating is too few to hold any out",
+            hint="evaluate needs at least two ratings",
+        )
     k = min(wanted, dataset.n_ratings)
     if k < wanted:
         _note(f"note: only {dataset.n_ratings} ratings; using {k} folds", quiet)

@@ -420,3 +420,10 @@ def test_plot_writes_a_png(tmp_path):
     )
     assert result.exit_code == 0, result.output
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_evaluate_on_too_little_data_is_a_data_error(tmp_path):
+    (tmp_path / "one.csv").write_text("1,A,4\n")
+    result = run("evaluate", tmp_path / "one.csv")
+    assert result.exit_code == 1 and "too few" in result.stderr
+    assert run("evaluate", SAMPLE / "article001.csv", "--folds", "1").exit_code == 2
