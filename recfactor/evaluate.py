@@ -217,11 +217,10 @@ def _run_tasks(tasks: list, context: tuple, jobs: int, progress) -> list:
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor, as_completed
 
-    # spawn, not fork: OpenMP (numba's threads) does not survive a fork. Each worker uses one
-    # numba thread, so the processes, not the threads, share the cores.
+    # Each worker uses one numba thread, so the processes, not the threads, share the cores.
     with ProcessPoolExecutor(
         max_workers=min(jobs, len(tasks)),
-        mp_context=multiprocessing.get_context("spawn"),
+        mp_context=multiprocessing.get_context(_start_method()),
         initializer=_worker_init,
         initargs=(context,),
     ) as pool:
@@ -232,6 +231,17 @@ def _run_tasks(tasks: list, context: tuple, jobs: int, progress) -> list:
             if progress is not None:
                 progress()
     return out
+
+
+def _start_method() -> str:
+    """fork (workers inherit the imported modules: a second instead of two to start them) while
+    this process has not started numba's thread pool; OpenMP does not survive a fork, so spawn
+    once it has."""
+    import sys
+
+    parallel = sys.modules.get("numba.np.ufunc.parallel")
+    launched = parallel is not None and getattr(parallel, "_is_initialized", True)
+    return "spawn" if launched or sys.platform != "linux" else "fork"
 
 
 _WORKER_CONTEXT: tuple | None = None

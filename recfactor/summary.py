@@ -90,13 +90,12 @@ def compare(a: Any, b: Any, names: dict[str, str] | None = None, top: int = 5) -
     factor parts ``p . q`` correlated on every pair of up to 500 shared users and all shared
     items. Chance levels come from random matrices of the same shape.
     """
-    from scipy.optimize import linear_sum_assignment
-
     from recfactor.nonunique import (
         _unit_columns,
         chance_levels,
         correlation,
         matched_similarity,
+        pairing,
         subspace_similarity,
     )
 
@@ -119,7 +118,7 @@ def compare(a: Any, b: Any, names: dict[str, str] | None = None, top: int = 5) -
     signed = not nonnegative
     cosine = _unit_columns(qa).T @ _unit_columns(qb)
     score = np.abs(cosine) if signed else cosine
-    rows, cols = linear_sum_assignment(-score)
+    rows, cols = pairing(score)
     interactions = None
     if len(users):
         pa = a.user_factors_[a.user_index(users)].astype(np.float64)

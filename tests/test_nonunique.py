@@ -68,3 +68,23 @@ def test_baseline_has_no_factors_to_compare():
     record = measure("baseline", [None, None], [None, None], False, 0.0, "rmse", 0.0)
     assert record["factor_similarity"] is None and record["distinct_solutions"] is None
     assert "same result" in record["reading"]
+
+
+def test_assignment_finds_the_optimum_of_scipy():
+    from scipy.optimize import linear_sum_assignment
+
+    from recfactor.nonunique import assignment, pairing
+
+    rng = np.random.default_rng(7)
+    for n in (1, 2, 3, 8, 40):
+        cost = rng.random((n, n))
+        ours = assignment(cost)
+        rows, cols = linear_sum_assignment(cost)
+        assert sorted(ours.tolist()) == list(range(n))
+        assert cost[np.arange(n), ours].sum() == pytest.approx(cost[rows, cols].sum())
+    wide = rng.random((3, 5))
+    rows, cols = pairing(wide)
+    best_rows, best_cols = linear_sum_assignment(-wide)
+    assert wide[rows, cols].sum() == pytest.approx(wide[best_rows, best_cols].sum())
+    tall_rows, tall_cols = pairing(wide.T)
+    assert wide.T[tall_rows, tall_cols].sum() == pytest.approx(wide[rows, cols].sum())
