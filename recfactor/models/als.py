@@ -148,14 +148,7 @@ class ALS(Model):
         if p.bias:
             self.global_mean_, self.user_bias_, self.item_bias_ = mu, user_bias, item_bias
         else:
-            from recfactor.models.baseline import BaselineParams, fit_biases
-
-            b = BaselineParams()
-            self.uses_bias_ = False
-            self.global_mean_, self.user_bias_, self.item_bias_ = fit_biases(
-                dataset.users, dataset.items, values, dataset.n_users, dataset.n_items,
-                b.epochs, b.reg_u, b.reg_i,
-            )  # fmt: skip
+            self._baseline_fallback(dataset)
 
     def _fit_implicit(self, dataset, rng: np.random.Generator) -> None:
         from recfactor.kernels.als import implicit_rows

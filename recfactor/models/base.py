@@ -143,6 +143,14 @@ class Model:
     def _fit(self, dataset: Any, rng: np.random.Generator) -> None:
         raise NotImplementedError
 
+    def _baseline_fallback(self, dataset: Any) -> None:
+        """For models whose predictions are ``p_u . q_i`` alone: keep a baseline (Surprise's
+        BaselineOnly settings) only to answer for unknown users and items."""
+        from recfactor.models.baseline import baseline_estimates
+
+        self.uses_bias_ = False
+        self.global_mean_, self.user_bias_, self.item_bias_ = baseline_estimates(dataset)
+
     def _remember_seen(self, dataset: Any) -> None:
         order = np.lexsort((dataset.items, dataset.users))
         counts = np.bincount(dataset.users, minlength=dataset.n_users)

@@ -50,6 +50,15 @@ def fit_biases(
     return mu, b_u, b_i
 
 
+def baseline_estimates(dataset) -> tuple[float, np.ndarray, np.ndarray]:
+    """``mu, b_u, b_i`` of ``dataset`` with the default baseline settings."""
+    b = BaselineParams()
+    return fit_biases(
+        dataset.users, dataset.items, dataset.ratings, dataset.n_users, dataset.n_items,
+        b.epochs, b.reg_u, b.reg_i,
+    )  # fmt: skip
+
+
 class Baseline(Model):
     """No factors: explicit ratings get ``mu + b_u + b_i``; implicit data get popularity."""
 

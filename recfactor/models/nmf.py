@@ -119,15 +119,7 @@ class NMF(Model):
         if p.bias:
             self.global_mean_, self.user_bias_, self.item_bias_ = mu, user_bias, item_bias
         else:
-            # Unbiased NMF predicts p_u . q_i alone; the baseline answers for unknown IDs.
-            from recfactor.models.baseline import BaselineParams, fit_biases
-
-            b = BaselineParams()
-            self.uses_bias_ = False
-            self.global_mean_, self.user_bias_, self.item_bias_ = fit_biases(
-                dataset.users, dataset.items, dataset.ratings, dataset.n_users,
-                dataset.n_items, b.epochs, b.reg_u, b.reg_i,
-            )  # fmt: skip
+            self._baseline_fallback(dataset)
 
     # -- interactions: the whole matrix ----------------------------------------------------
 

@@ -14,7 +14,7 @@ import numpy as np
 
 from recfactor.errors import DataError, FitError
 from recfactor.models.base import Model, Params, above, at_least, one_of
-from recfactor.models.baseline import BaselineParams, fit_biases
+from recfactor.models.baseline import baseline_estimates
 
 # SGD runs in float32: twice the SIMD width of float64, and its rounding is far below the
 # noise of rating data (ml-100k RMSE agrees with float64 to 1e-6).
@@ -59,19 +59,6 @@ class SVD(Model):
             self._fit_lanczos(dataset, rng)
         else:
             self._fit_sgd(dataset, rng)
-
-    def _baseline(self, dataset) -> tuple[float, np.ndarray, np.ndarray]:
-        b = BaselineParams()
-        return fit_biases(
-            dataset.users,
-            dataset.items,
-            dataset.ratings,
-            dataset.n_users,
-            dataset.n_items,
-            b.epochs,
-            b.reg_u,
-            b.reg_i,
-        )
 
     def _fit_sgd(self, dataset, rng: np.random.Generator) -> None:
         from recfactor.kernels.sgd import sgd_epoch
@@ -128,12 +115,10 @@ class SVD(Model):
             self.user_bias_ = grid.user_rows(user_bias).astype(np.float64)
             self.item_bias_ = grid.item_rows(item_bias).astype(np.float64)
         else:
-            # Plain MF predicts p_u . q_i alone; the baseline only answers for unknown IDs.
-            self.uses_bias_ = False
-            self.global_mean_, self.user_bias_, self.item_bias_ = self._baseline(dataset)
+            self._baseline_fallback(dataset)
 
     def _fit_lanczos(self, dataset, rng: np.random.Generator) -> None:
-        mu, b_u, b_i = self._baseline(dataset)
+        mu, b_u, b_i = baseline_estimates(dataset)
         residual = dataset.ratings - mu - b_u[dataset.users] - b_i[dataset.items]
         u, s, vt = self._truncated_svd(dataset, residual, rng)
         root = np.sqrt(s)
