@@ -427,3 +427,13 @@ def test_evaluate_on_too_little_data_is_a_data_error(tmp_path):
     result = run("evaluate", tmp_path / "one.csv")
     assert result.exit_code == 1 and "too few" in result.stderr
     assert run("evaluate", SAMPLE / "article001.csv", "--folds", "1").exit_code == 2
+
+
+def test_every_command_is_documented_in_the_readme():
+    from tests.conftest import ROOT
+
+    readme = (ROOT / "README.md").read_text()
+    commands = [c.name or c.callback.__name__ for c in app.registered_commands]
+    assert len(commands) == 9
+    missing = [c for c in commands if f"recfactor {c}" not in readme]
+    assert not missing, missing
