@@ -172,9 +172,7 @@ class ALS(Model):
             self._on_epoch(epoch + 1, p.epochs)
         self.user_factors_ = user_factors
         self.item_factors_ = item_factors
-        self.uses_bias_ = False
-        counts = np.bincount(dataset.items, minlength=dataset.n_items).astype(np.float64)
-        self.item_bias_ = counts / dataset.n_users  # popularity, for unknown users only
+        self._popularity_fallback(dataset)
 
 
 def explicit_objective(model: ALS, dataset) -> float:

@@ -151,6 +151,13 @@ class Model:
         self.uses_bias_ = False
         self.global_mean_, self.user_bias_, self.item_bias_ = baseline_estimates(dataset)
 
+    def _popularity_fallback(self, dataset: Any) -> None:
+        """For implicit-feedback factor models: scores are ``p_u . q_i`` alone, and item
+        popularity (the share of users who took each item) answers for unknown users."""
+        self.uses_bias_ = False
+        counts = np.bincount(dataset.items, minlength=dataset.n_items).astype(np.float64)
+        self.item_bias_ = counts / dataset.n_users
+
     def _remember_seen(self, dataset: Any) -> None:
         order = np.lexsort((dataset.items, dataset.users))
         counts = np.bincount(dataset.users, minlength=dataset.n_users)

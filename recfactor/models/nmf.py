@@ -163,9 +163,7 @@ class NMF(Model):
         self.objective_ = objective
         self.user_factors_ = w
         self.item_factors_ = ht
-        self.uses_bias_ = False
-        counts = np.bincount(dataset.items, minlength=dataset.n_items).astype(np.float64)
-        self.item_bias_ = counts / dataset.n_users  # popularity, for unknown users only
+        self._popularity_fallback(dataset)
 
     def state(self) -> dict:
         return {**super().state(), "n_iter": self.n_iter_, "objective": self.objective_}

@@ -131,9 +131,7 @@ class SVD(Model):
         # PureSVD scores with the item space alone: r_u V V^T, i.e. p_u = U_u S, q_i = V_i.
         self.user_factors_ = u * s
         self.item_factors_ = vt.T.copy()
-        self.uses_bias_ = False
-        counts = np.bincount(dataset.items, minlength=dataset.n_items).astype(np.float64)
-        self.item_bias_ = counts / dataset.n_users  # popularity, for unknown users only
+        self._popularity_fallback(dataset)
 
     def _truncated_svd(
         self, dataset, values: np.ndarray, rng: np.random.Generator
