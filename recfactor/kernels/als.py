@@ -12,6 +12,8 @@ from __future__ import annotations
 import numba as nb
 import numpy as np
 
+from recfactor.kernels import load
+
 FASTMATH = {"reassoc", "contract", "nsz", "arcp"}
 
 
@@ -243,6 +245,6 @@ def warm_up() -> None:
     one = np.ones(1)
     block = np.ones((1, 1))
     for fit_bias in (True, False):
-        explicit_rows(indptr, cols, one, 0.0, one.copy(), block, block.copy(), one.copy(), 0.1,
-                      0.1, fit_bias, False, 10)  # fmt: skip
-    implicit_rows(indptr, cols, one, block, block, block.copy(), 0.1, 1.0, 0)
+        load(explicit_rows, indptr, cols, one, 0.0, one.copy(), block, block.copy(),
+             one.copy(), 0.1, 0.1, fit_bias, False, 10)  # fmt: skip
+    load(implicit_rows, indptr, cols, one, block, block, block.copy(), 0.1, 1.0, 0)

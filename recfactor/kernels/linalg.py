@@ -10,6 +10,8 @@ from __future__ import annotations
 import numba as nb
 import numpy as np
 
+from recfactor.kernels import load
+
 FASTMATH = {"reassoc", "contract", "nsz", "arcp"}
 
 
@@ -72,7 +74,7 @@ def warm_up() -> None:
     cols = np.zeros(1, dtype=np.int32)
     one = np.ones(1)
     block = np.ones((1, 1))
-    csr_layout(cols, cols, one, 1)
-    csr_dense(indptr, cols, one, block)
-    csr_dense(indptr.astype(np.int32), cols, one, block)
-    gram(block)
+    load(csr_layout, cols, cols, one, 1)
+    load(csr_dense, indptr, cols, one, block)
+    load(csr_dense, indptr.astype(np.int32), cols, one, block)
+    load(gram, block)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import numba as nb
 import numpy as np
 
-from recfactor.kernels import linalg
+from recfactor.kernels import linalg, load
 
 # 'reassoc' lets the dot products vectorise; no 'nnan'/'ninf', so NaN checks stay honest.
 FASTMATH = {"reassoc", "contract", "nsz", "arcp"}
@@ -198,8 +198,8 @@ def warm_up() -> None:
     cols = np.zeros(1, dtype=np.int32)
     one = np.ones(1)
     block = np.ones((1, 1))
-    masked_mu_rows(indptr, cols, one, 0.0, one.copy(), one.copy(), block.copy(), block.copy(),
+    load(masked_mu_rows, indptr, cols, one, 0.0, one.copy(), one.copy(), block.copy(), block.copy(),
                    0.0, 0.0, True)  # fmt: skip
-    hals_rows(block.copy(), block, block, 0.0, 0.0)
-    mu_whole_rows(block.copy(), block, block, 0.0, 0.0)
+    load(hals_rows, block.copy(), block, block, 0.0, 0.0)
+    load(mu_whole_rows, block.copy(), block, block, 0.0, 0.0)
     linalg.warm_up()

@@ -12,6 +12,8 @@ from __future__ import annotations
 import numba as nb
 import numpy as np
 
+from recfactor.kernels import load
+
 # 'reassoc' lets LLVM vectorise the dot-product reduction and 'contract' fuse multiply-adds.
 # No 'nnan'/'ninf': divergence shows up as NaN/inf and is checked outside the kernel.
 FASTMATH = {"reassoc", "contract", "nsz", "arcp"}
@@ -202,11 +204,11 @@ def warm_up() -> None:
     f = np.float32
     idx = np.zeros(1, dtype=np.int32)
     one = np.zeros(1, dtype=f)
-    sgd_epoch(
+    load(sgd_epoch,
         idx, idx, one, idx, np.array([0, 1], dtype=np.int64), 1, np.zeros(1, dtype=np.int64),
         np.int64(0), f(0), one.copy(), one.copy(), np.zeros((1, 1), f), np.zeros((1, 1), f),
         f(0), f(0), f(0), f(0), True,
     )  # fmt: skip
-    fill_normal(np.zeros((1, 1), f), 0, 0.0, 1.0)
+    load(fill_normal, np.zeros((1, 1), f), 0, 0.0, 1.0)
     one_i = np.zeros(1, dtype=np.int64)
-    group_by_block(idx, idx, one, idx, idx, one_i, one_i, 1)
+    load(group_by_block, idx, idx, one, idx, idx, one_i, one_i, 1)

@@ -11,10 +11,11 @@ from recfactor.models.base import Model, Params, at_least
 
 def warm_up() -> None:
     """Load (or compile) the bias kernel before fits are timed."""
+    from recfactor.kernels import load
     from recfactor.kernels.baseline import als_biases
 
     one = np.zeros(1, dtype=np.int32)
-    als_biases(one, one, np.zeros(1), 0.0, 1, 1, 1, 1.0, 1.0)
+    load(als_biases, one, one, np.zeros(1), 0.0, 1, 1, 1, 1.0, 1.0)
 
 
 @dataclass(frozen=True)

@@ -72,8 +72,10 @@ class NMF(Model):
 
         warm_up()
         warm_up_biases()
+        from recfactor.kernels import load
+
         one = np.zeros(1, dtype=np.int32)
-        csr_layout(one, one, np.zeros(1), 1)
+        load(csr_layout, one, one, np.zeros(1), 1)
 
     def _check_data(self, dataset) -> None:
         require_non_negative(
