@@ -41,7 +41,7 @@ def masked_mu_rows(
     # Rows go in fixed interleaved chunks (row r in chunk r % n_chunks, so popular rows are
     # spread out), each chunk with its own scratch space: no allocation per row, and the same
     # arithmetic whatever the thread count.
-    n_chunks = min(n_rows, 64)
+    n_chunks = min(n_rows, 16)
     for chunk in nb.prange(n_chunks):
         numerator = np.empty(k)
         denominator = np.empty(k)
