@@ -302,6 +302,11 @@ def _handle_errors(func: F) -> F:
             if _debug():
                 raise
             _fail("out of memory", "use fewer --factors or a smaller data set", 1)
+        except OSError as exc:  # a file the engine could not write or read, found late
+            if _debug():
+                raise
+            where = f"{exc.filename}: " if exc.filename else ""
+            _fail(f"{where}{exc.strerror or exc}", "check the path and its permissions", 1)
 
     return wrapper  # type: ignore[return-value]
 

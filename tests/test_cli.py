@@ -437,3 +437,11 @@ def test_every_command_is_documented_in_the_readme():
     assert len(commands) == 9
     missing = [c for c in commands if f"recfactor {c}" not in readme]
     assert not missing, missing
+
+
+def test_unwritable_outputs_are_one_line_errors(trained, tmp_path):
+    result = run("export", "-o", tmp_path / "missing" / "dir" / "factors.csv")
+    assert result.exit_code == 1 and result.stderr.startswith("error: ")
+    assert "Traceback" not in result.output
+    result = run("train", "ratings.csv", "-m", tmp_path / "missing" / "m.model")
+    assert result.exit_code == 1 and "cannot write the model" in result.stderr
