@@ -751,6 +751,11 @@ def _check_options(opt: ReadOptions) -> None:
         raise ParameterError(f"unknown feedback {opt.feedback!r}; use explicit or implicit")
     if opt.layout not in LAYOUTS:
         raise ParameterError(f"unknown layout {opt.layout!r}; use long or wide")
+    if opt.missing_values and opt.layout != "wide":
+        raise ParameterError(
+            "--missing-value applies to --layout wide",
+            hint="in long layout a missing rating is a missing row",
+        )
     if opt.duplicates is not None and opt.duplicates not in DUPLICATE_POLICIES:
         raise ParameterError(
             f"unknown duplicates policy {opt.duplicates!r}; use one of "
