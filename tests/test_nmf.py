@@ -178,3 +178,23 @@ def test_same_seed_identical_and_solver_checked():
         NMF(solver="cd").fit(ratings)
     with pytest.raises(ParameterError, match="solver must be one of"):
         NMF(solver="als")
+
+
+@pytest.mark.parametrize("feedback", ["explicit", "implicit"])
+def test_identical_for_one_and_two_threads(feedback):
+    import numba
+
+    rng = np.random.default_rng(8)
+    data = Dataset.from_arrays(rng.integers(0, 200, 5000), rng.integers(0, 100, 5000),
+                               rng.integers(1, 6, 5000), feedback=feedback,
+                               duplicates="last")  # fmt: skip
+    before = numba.get_num_threads()
+    arrays = []
+    try:
+        for threads in (1, min(2, numba.config.NUMBA_NUM_THREADS)):
+            numba.set_num_threads(threads)
+            model = NMF(factors=4, seed=2, epochs=20, bias=feedback == "explicit").fit(data)
+            arrays.append(model.user_factors_.tobytes() + model.item_factors_.tobytes())
+    finally:
+        numba.set_num_threads(before)
+    assert arrays[0] == arrays[1]
