@@ -5,7 +5,9 @@
 ratings.csv  synthetic explicit ratings: 1,000 users x 500 items, 50,000 ratings, 1-5 stars,
              a low-rank taste structure plus biases and noise, skewed (Zipf-like) popularity,
              string item IDs; items.csv gives each item a name.
-food.csv     the food-purchase counts of article 000 (wide layout, implicit feedback).
+food.csv     the food-purchase counts of article 000 as user,item,count rows (implicit
+             feedback: the zero cells are simply absent); food_matrix.csv the same as a matrix
+             (--layout wide).
 movies3x3.csv the 3 x 3 movie ratings of article 001 (wide layout, 0 = missing).
 article001.csv the four-row long-format example of article 001 (scale 0.5-5).
 gd5x4.csv    the 5 x 4 gradient-descent example of article 002 (wide layout, 0 = missing).
@@ -73,6 +75,17 @@ def matrix_csv(header: list[str], rows: list[list[int]], label: str = "user") ->
     return "\n".join(out) + "\n"
 
 
+def long_csv(items: list[str], rows: list[list[int]]) -> str:
+    out = ["user,item,count"]
+    out += [
+        f"{u + 1},{item},{count}"
+        for u, row in enumerate(rows)
+        for item, count in zip(items, row)
+        if count
+    ]
+    return "\n".join(out) + "\n"
+
+
 FOOD = [[1, 1, 2, 2], [1, 0, 0, 0], [1, 1, 1, 1], [1, 0, 1, 1], [0, 1, 3, 3], [1, 1, 0, 0]]
 MOVIES = [[5, 3, 0], [4, 0, 0], [1, 1, 0]]
 GRADIENT = [[5, 3, 0, 1], [4, 0, 0, 1], [1, 1, 0, 5], [1, 0, 0, 4], [0, 1, 5, 4]]
@@ -84,7 +97,8 @@ def main() -> None:
     files = {
         "ratings.csv": rating_text,
         "items.csv": item_text,
-        "food.csv": matrix_csv(["pizza", "chicken", "burger", "fries"], FOOD),
+        "food.csv": long_csv(["pizza", "chicken", "burger", "fries"], FOOD),
+        "food_matrix.csv": matrix_csv(["pizza", "chicken", "burger", "fries"], FOOD),
         "movies3x3.csv": matrix_csv(["movie1", "movie2", "movie3"], MOVIES),
         "gd5x4.csv": matrix_csv(["item1", "item2", "item3", "item4"], GRADIENT),
         "article001.csv": "user_id,movie_id,rating\n1,A,4.5\n2,B,3.0\n1,C,5.0\n3,A,2.5\n",

@@ -191,8 +191,9 @@ def test_missing_model_and_env_var(tmp_path, monkeypatch, four_rows):
 def test_wide_food_matrix_trains_with_implicit_feedback(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     result = run(
-        "train", SAMPLE / "food.csv", "--layout", "wide", "--feedback", "implicit", "-k", "2"
-    )
+        "train", SAMPLE / "food_matrix.csv", "--layout", "wide", "--feedback", "implicit",
+        "-k", "2",
+    )  # fmt: skip
     assert result.exit_code == 0, result.output
     out = rows(run("recommend", "--user", "2", "-n", "3").stdout)
     assert [r["item"] for r in out][:1] == ["chicken"]  # user 2 bought only pizza
@@ -211,18 +212,9 @@ def test_version_and_debug_traceback(tmp_path, monkeypatch):
 
 def test_food_nmf_and_inspect_show_the_three_dishes(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    result = run(
-        "train",
-        SAMPLE / "food.csv",
-        "--algo",
-        "nmf",
-        "--feedback",
-        "implicit",
-        "--layout",
-        "wide",
-        "-k",
-        "3",
-    )
+    # Exactly the command of issue 3's "Done when".
+    result = run("train", SAMPLE / "food.csv", "--algo", "nmf", "--feedback", "implicit",
+                 "-k", "3")  # fmt: skip
     assert result.exit_code == 0, result.output
     result = run("inspect", "--format", "json")
     assert result.exit_code == 0, result.output
@@ -326,7 +318,7 @@ def test_nonuniqueness_section_on_the_food_matrix(tmp_path):
     wide = ["--layout", "wide", "--feedback", "implicit"]
     result = run(
         "evaluate",
-        SAMPLE / "food.csv",
+        SAMPLE / "food_matrix.csv",
         *wide,
         "--algo",
         "nmf",
@@ -400,7 +392,7 @@ def test_plot_writes_a_png(tmp_path):
     path = tmp_path / "report.png"
     result = run(
         "evaluate",
-        SAMPLE / "food.csv",
+        SAMPLE / "food_matrix.csv",
         "--layout",
         "wide",
         "--feedback",

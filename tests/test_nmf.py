@@ -15,7 +15,7 @@ FOOD_ITEMS = ["pizza", "chicken", "burger", "fries"]
 
 
 def food() -> Dataset:
-    return read_ratings(SAMPLE / "food.csv", ReadOptions(layout="wide", feedback="implicit"))
+    return read_ratings(SAMPLE / "food.csv", ReadOptions(feedback="implicit"))
 
 
 def dish_components(model: NMF) -> list[frozenset[str]]:
