@@ -909,7 +909,8 @@ def evaluate(
     test_set = read_ratings(test, options) if test is not None else None
     splits, split_info = _splits(dataset, folds, test_fraction, test, holdout_per_user,
                                  split_seed, quiet)  # fmt: skip
-    total = len(algos) * len(seed_list) * (1 if splits is None else len(splits))
+    folds_run = (1 if splits is None else len(splits)) + (1 if len(seed_list) > 1 else 0)
+    total = len(algos) * len(seed_list) * folds_run
     with progress(total, "evaluating", enabled=not quiet) as advance:
         report = ev.evaluate(
             dataset,

@@ -129,18 +129,28 @@ def evaluate(
         for seed in seeds
         for position in range(len(folds))
     ]
-    context = (folds, metrics, rating_scale, relevant_threshold)
+    # With several seeds, each is also fitted once to all the data: the factors compared
+    # across seeds are those of the data set itself, not of a fold that lacks its test part
+    # (on the food matrix a 20% holdout alone turns one NMF solution into two).
+    whole = train.compact()
+    if len(seeds) > 1:
+        tasks += [(spec, int(seed), WHOLE) for spec in algos for seed in seeds]
+    context = (folds, metrics, rating_scale, relevant_threshold, whole)
     outcomes = _run_tasks(tasks, context, jobs or os.cpu_count() or 1, progress)
     runs: list[dict[str, Any]] = []
     test_predictions: dict[str, dict[int, list[np.ndarray]]] = {}
-    # Per algorithm, per seed: item factors and the factor part p.q on the first fold's test
-    # pairs, for the non-uniqueness measures (every seed saw the same training data there).
-    first_fold: dict[str, list[tuple[np.ndarray | None, np.ndarray | None]]] = {}
+    # Per algorithm, in seed order: item factors from the fit to all the data, and the factor
+    # part p.q on the first fold's test pairs (as the predictions, on data no seed trained on).
+    factors: dict[str, list[np.ndarray | None]] = {}
+    inner: dict[str, list[np.ndarray | None]] = {}
     for (spec, seed, position), (run, estimate, view) in zip(tasks, outcomes):
+        if position == WHOLE:
+            factors.setdefault(spec.name, []).append(view[0])
+            continue
+        if position == 0:
+            inner.setdefault(spec.name, []).append(view[1])
         runs.append(run)
         test_predictions.setdefault(spec.name, {}).setdefault(seed, []).append(estimate)
-        if position == 0:
-            first_fold.setdefault(spec.name, []).append(view)
     joined = {
         name: {seed: np.concatenate(parts) for seed, parts in by_seed.items()}
         for name, by_seed in test_predictions.items()
@@ -159,7 +169,13 @@ def evaluate(
         runs=runs,
         summary=summary,
         nonuniqueness=[
-            _nonuniqueness(spec, first_fold[spec.name], joined[spec.name], summary, metrics[0])
+            _nonuniqueness(
+                spec,
+                list(zip(factors.get(spec.name, []), inner.get(spec.name, []))),
+                joined[spec.name],
+                summary,
+                metrics[0],
+            )
             for spec in algos
         ],
     )
@@ -168,13 +184,19 @@ def evaluate(
 def _run_one(
     spec: AlgoSpec, seed: int, position: int, context: tuple
 ) -> tuple[dict[str, Any], np.ndarray, tuple[np.ndarray | None, np.ndarray | None]]:
-    """Fit one (algorithm, seed, fold) and score it: (run record, test predictions, factors)."""
+    """Fit one (algorithm, seed, fold) and score it: (run record, test predictions, factors).
+
+    For the ``WHOLE`` position: fit all the data, and return only its factors."""
     from recfactor.models import model_class
 
-    folds, metrics, rating_scale, relevant_threshold = context
-    fold, fold_train, fold_test = folds[position]
+    folds, metrics, rating_scale, relevant_threshold, whole = context
     cls = model_class(spec.name)
     model = cls(cls.params_class(**{**spec.params, "seed": seed}))
+    if position == WHOLE:
+        model.fit(whole, rating_scale=rating_scale, training_error=False)
+        item_factors = None if model.item_factors_ is None else model.item_factors_.astype(float)
+        return None, None, (item_factors, None)
+    fold, fold_train, fold_test = folds[position]
     model.fit(fold_train, rating_scale=rating_scale, training_error=False)
     estimate = model.predict(
         fold_test.user_ids[fold_test.users], fold_test.item_ids[fold_test.items]
@@ -188,10 +210,11 @@ def _run_one(
         "metrics": {m: scores[m] for m in metrics},
         "fit_seconds": model.fit_seconds_,  # excludes the one-off kernel load
     }
-    view = _factor_view(model, fold_test) if position == 0 else (None, None)
-    return run, estimate, view
+    return run, estimate, _factor_view(model, fold_test) if position == 0 else (None, None)
 
 
+# A task on this "fold" fits all the data, for the factor comparisons across seeds.
+WHOLE = -1
 # Below this many ratings x runs, worker processes cost more to start than they save.
 PARALLEL_MIN_WORK = 2_000_000
 
@@ -261,7 +284,7 @@ def _run_in_worker(spec: AlgoSpec, seed: int, position: int):
 
 
 def _factor_view(model: Any, test: Dataset) -> tuple[np.ndarray | None, np.ndarray | None]:
-    """A model's item factors and its factor part p_u . q_i on the test pairs it knows."""
+    """A model's item factors and its factor part p_u . q_i on the pairs of ``test`` it knows."""
     if model.item_factors_ is None:
         return None, None
     u = model.user_index(test.user_ids[test.users])

@@ -232,12 +232,17 @@ def _reading(
     chance_m, chance_s = r["chance_factor_similarity"], r["chance_subspace_similarity"]
     agreement = r["interaction_agreement"]
     above = (matched - chance_m) / max(1 - chance_m, 1e-12)
-    if matched >= THRESHOLD:
+    if matched >= THRESHOLD and r["distinct_solutions"] > 1:
+        verdict = (
+            f"the factors agree {matched:.2f} on average after matching (chance {chance_m:.2f}), "
+            f"but the seeds form {r['distinct_solutions']} distinct solutions at "
+            f"{THRESHOLD:g}: close, not unique"
+        )
+    elif matched >= THRESHOLD:
         if r["alignment"] == "permutation and scale":
             verdict = (
                 f"the factors agree {matched:.2f} after matching (chance {chance_m:.2f}): the "
-                f"solution is unique up to permutation and scale "
-                f"({r['distinct_solutions']} distinct solution(s))"
+                "solution is unique up to permutation and scale (1 distinct solution)"
             )
         else:
             verdict = f"the factors agree {matched:.2f} after matching (chance {chance_m:.2f})"

@@ -190,7 +190,11 @@ def _render_nonuniqueness(report: dict[str, Any], console) -> None:
     if not rows:
         return
     seeds = len({run["seed"] for run in report["runs"]})
-    table = Table(title="What changes across seeds (first fold)", title_justify="left")
+    table = Table(
+        title="What changes across seeds (predictions on the test folds; factors fitted to all "
+        "the data)",
+        title_justify="left",
+    )
     columns = ("algo", "predictions: RMS diff", "max spread", "factors matched (chance)",
                "subspace (chance)", "p.q correlation", "distinct solutions")  # fmt: skip
     for column in columns:

@@ -315,22 +315,8 @@ def test_explicit_evaluate_with_topn_metrics_and_threshold(tmp_path):
 def test_nonuniqueness_section_on_the_food_matrix(tmp_path):
     """NMF k=3 on the food matrix over 10 seeds: one distinct solution, matched cosine above
     0.99, and a reading that says the solution is unique up to permutation and scale."""
-    wide = ["--layout", "wide", "--feedback", "implicit"]
-    result = run(
-        "evaluate",
-        SAMPLE / "food_matrix.csv",
-        *wide,
-        "--algo",
-        "nmf",
-        "-k",
-        "3",
-        "--seeds",
-        "10",
-        "--holdout-per-user",
-        "1",
-        "--format",
-        "json",
-    )
+    result = run("evaluate", SAMPLE / "food.csv", "--feedback", "implicit", "--algo", "nmf",
+                 "-k", "3", "--seeds", "10", "--format", "json")  # fmt: skip
     assert result.exit_code == 0, result.output
     (record,) = json.loads(result.stdout)["nonuniqueness"]
     assert record["distinct_solutions"] == 1 and record["factor_similarity"] > 0.99
