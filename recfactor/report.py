@@ -15,8 +15,6 @@ import sys
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
-FORMATS = ("table", "csv", "json")
-
 
 def resolve_format(fmt: str | None) -> str:
     """The requested format, or table on a terminal and csv when stdout is piped."""
@@ -29,11 +27,6 @@ def _console(stderr: bool = False):
     from rich.console import Console
 
     return Console(stderr=stderr, no_color="NO_COLOR" in os.environ, highlight=False)
-
-
-def message(text: str) -> None:
-    """A note for the user, on stderr."""
-    _console(stderr=True).print(text, markup=False, highlight=False, soft_wrap=True)
 
 
 def _cell(value: Any) -> str:
