@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from recfactor.kernels.sgd import sgd_epoch
+from recfactor.kernels.sgd import sgd_epochs
 
 
 def sgd_epoch_reference(users, items, ratings, order, mu, bu, bi, p, q, lr, reg, lr_b, reg_b, bias):
@@ -73,7 +73,11 @@ def test_kernel_matches_reference(bias):
     fast_order, slow_order = order.copy(), order.copy()
     args = (0.01, 0.05, 0.02, 0.03, bias)
     grid = (users, items, ratings)
-    sse_fast = sgd_epoch(*grid, fast_order, starts, n_blocks, diagonals, seed, 3.0, *fast, *args)
+    sse = np.zeros(1)
+    epoch = (diagonals[None], np.array([seed]))
+    ran = sgd_epochs(*grid, fast_order, starts, n_blocks, *epoch, 3.0, *fast, *args, sse)
+    assert ran == 1
+    sse_fast = sse[0]
     sse_slow = stratified_reference(
         *grid, slow_order, starts, n_blocks, diagonals, seed, 3.0, *slow, *args
     )
@@ -132,8 +136,31 @@ def test_sgd_step_follows_the_gradient():
     zero = np.zeros(1)
     one = np.zeros(1, np.int32)
     args = (0.0, zero.copy(), zero.copy(), p_new, q_new, lr, reg, 0.0, 0.0, False)
-    sgd_epoch(
-        one, one, np.array([r]), one.copy(), np.array([0, 1]), 1, np.zeros(1, np.int64), 0, *args
-    )
+    sgd_epochs(
+        one, one, np.array([r]), one.copy(), np.array([0, 1]), 1, np.zeros((1, 1), np.int64),
+        np.zeros(1, np.int64), *args, np.zeros(1),
+    )  # fmt: skip
     np.testing.assert_allclose(p_new[0] - p[0], -lr * grad_p, rtol=1e-6)
     np.testing.assert_allclose(q_new[0] - q[0], -lr * grad_q, rtol=1e-6)
+
+
+def test_grouping_epochs_into_kernel_calls_does_not_change_the_model(monkeypatch):
+    """Small data runs every epoch in one kernel call, large data one call per few epochs:
+    the draws are made up front, so both give the same bytes."""
+    import recfactor.models.svd as svd
+    from recfactor.data import Dataset
+
+    rng = np.random.default_rng(8)
+    data = Dataset.from_arrays(
+        rng.integers(0, 100, 3000), rng.integers(0, 80, 3000), rng.integers(1, 6, 3000),
+        duplicates="last",
+    )  # fmt: skip
+    models = []
+    for work in (10**9, 3000 * 2, 1):  # all epochs in one call, two per call, one per call
+        monkeypatch.setattr(svd, "EPOCH_WORK", work)
+        seen: list[tuple[int, int]] = []
+        model = svd.SVD(factors=8, epochs=5, seed=2)
+        model.fit(data, on_epoch=lambda done, total, seen=seen: seen.append((done, total)))
+        assert seen == [(e, 5) for e in range(1, 6)]
+        models.append((model.user_factors_.tobytes(), model.item_factors_.tobytes()))
+    assert models[0] == models[1] == models[2]

@@ -22,6 +22,9 @@ FACTOR_DTYPE = np.float32
 # The SGD grid is B x B blocks of users and items (see kernels/sgd.py). B is a constant, not the
 # thread count, so models do not depend on the machine; 8 keeps 2-16 threads busy.
 SGD_BLOCKS = 8
+# Ratings x epochs per kernel call: small data sets run every epoch in one call, large ones
+# return to Python often enough for the progress bar to move.
+EPOCH_WORK = 4_000_000
 
 
 @dataclass(frozen=True)
@@ -61,7 +64,7 @@ class SVD(Model):
             self._fit_sgd(dataset, rng)
 
     def _fit_sgd(self, dataset, rng: np.random.Generator) -> None:
-        from recfactor.kernels.sgd import sgd_epoch
+        from recfactor.kernels.sgd import sgd_epochs
 
         p: SVDParams = self.params
         k = p.factors
@@ -76,16 +79,26 @@ class SVD(Model):
         item_bias = np.zeros(dataset.n_items, dtype=FACTOR_DTYPE)
         mu = FACTOR_DTYPE(dataset.ratings.mean()) if p.bias else FACTOR_DTYPE(0)
         f = FACTOR_DTYPE
+        # Every epoch's draws are made up front, in one order, so that how the epochs are
+        # grouped into kernel calls cannot change the model.
+        diagonals = np.empty((p.epochs, SGD_BLOCKS), dtype=np.int64)
+        seeds = np.empty(p.epochs, dtype=np.int64)
         for epoch in range(p.epochs):
-            sse = sgd_epoch(
+            diagonals[epoch] = rng.permutation(SGD_BLOCKS)
+            seeds[epoch] = rng.integers(0, 2**63 - 1)
+        sse = np.zeros(p.epochs)
+        per_call = max(1, EPOCH_WORK // dataset.n_ratings)
+        for first in range(0, p.epochs, per_call):
+            last = min(first + per_call, p.epochs)
+            ran = sgd_epochs(
                 grid.users,
                 grid.items,
                 grid.ratings,
                 grid.order,
                 grid.block_start,
                 SGD_BLOCKS,
-                rng.permutation(SGD_BLOCKS),
-                np.int64(rng.integers(0, 2**63 - 1)),
+                diagonals[first:last],
+                seeds[first:last],
                 mu,
                 user_bias,
                 item_bias,
@@ -96,16 +109,18 @@ class SVD(Model):
                 f(p.lr),
                 f(p.reg),
                 p.bias,
+                sse[first:last],
             )
-            self._on_epoch(epoch + 1, p.epochs)
-            # A NaN or inf anywhere reaches the next errors, so the epoch's loss reveals it;
+            for epoch in range(first, first + ran):
+                self._on_epoch(epoch + 1, p.epochs)
+            # A NaN or inf anywhere reaches the next errors, so an epoch's loss reveals it;
             # the factors themselves are checked once, after the last epoch.
-            last = epoch == p.epochs - 1
-            if not np.isfinite(sse) or (
-                last and not (np.isfinite(user_factors).all() and np.isfinite(item_factors).all())
+            done = last == p.epochs
+            if not np.isfinite(sse[first + ran - 1]) or (
+                done and not (np.isfinite(user_factors).all() and np.isfinite(item_factors).all())
             ):
                 raise FitError(
-                    f"training diverged at epoch {epoch + 1} (factors became infinite or NaN)",
+                    f"training diverged at epoch {first + ran} (factors became infinite or NaN)",
                     hint=f"use a smaller --lr (now {p.lr:g}) or a larger --reg",
                 )
         self.user_factors_ = grid.user_rows(user_factors)
