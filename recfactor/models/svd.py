@@ -202,8 +202,8 @@ class _Grid:
             dataset.ratings.astype(FACTOR_DTYPE),
             user_pos,
             item_pos,
-            user_block.astype(np.int64),
-            item_block.astype(np.int64),
+            user_block[user_pos].astype(np.int32),
+            item_block[item_pos].astype(np.int32),
             n_blocks,
         )
         self.order = np.arange(dataset.n_ratings, dtype=np.int32)
@@ -229,7 +229,9 @@ def _balanced_blocks(
     B-1..0, and so on. Returns ``order`` (grid position -> row: each block's rows contiguous,
     in random order) and the block of each grid position.
     """
-    counts = np.bincount(index, minlength=n)
+    from recfactor.kernels.sgd import count_per_row
+
+    counts = count_per_row(index, n)
     shuffled = rng.permutation(n)
     by_count = shuffled[np.argsort(-counts[shuffled], kind="stable")]
     lap, seat = np.divmod(np.arange(n), n_blocks)
