@@ -103,8 +103,22 @@ def pairing(score: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def orthonormal_basis(a: np.ndarray) -> np.ndarray:
-    """An orthonormal basis of the column space of ``a`` (reduced QR)."""
-    return np.linalg.qr(np.asarray(a, np.float64))[0]
+    """An orthonormal basis of the column space of ``a``.
+
+    ``a R^-1`` with ``R`` the Cholesky factor of ``a' a``: a 100 x 100 problem instead of a QR
+    of the tall matrix, ten times faster. Squaring the condition number costs accuracy, so the
+    result is checked and a reduced QR is used when it is not orthonormal to 1e-8 (nearly
+    dependent or zero columns).
+    """
+    a = np.asarray(a, np.float64)
+    try:
+        lower = np.linalg.cholesky(a.T @ a)
+        basis = a @ np.linalg.inv(lower).T
+        if np.abs(basis.T @ basis - np.eye(a.shape[1])).max() < 1e-8:
+            return basis
+    except np.linalg.LinAlgError:
+        pass
+    return np.linalg.qr(a)[0]
 
 
 def subspace_similarity(a: np.ndarray, b: np.ndarray, bases: bool = False) -> float:

@@ -11,6 +11,7 @@ from recfactor.nonunique import (
     distinct_solutions,
     matched_similarity,
     measure,
+    orthonormal_basis,
     subspace_similarity,
 )
 
@@ -88,3 +89,19 @@ def test_assignment_finds_the_optimum_of_scipy():
     assert wide[rows, cols].sum() == pytest.approx(wide[best_rows, best_cols].sum())
     tall_rows, tall_cols = pairing(wide.T)
     assert wide.T[tall_rows, tall_cols].sum() == pytest.approx(wide[rows, cols].sum())
+
+
+@pytest.mark.parametrize("case", ["random", "nearly dependent", "zero column"])
+def test_orthonormal_basis_spans_the_columns(case):
+    """The fast (Cholesky) basis and its QR fallback: orthonormal, and spanning the same space
+    as the columns, including when a column is (nearly) a combination of others or zero."""
+    rng = np.random.default_rng(4)
+    a = rng.standard_normal((200, 6))
+    if case == "nearly dependent":
+        a[:, 5] = a[:, 0] + 1e-9 * rng.standard_normal(200)
+    if case == "zero column":
+        a[:, 2] = 0.0
+    basis = orthonormal_basis(a)
+    np.testing.assert_allclose(basis.T @ basis, np.eye(6), atol=1e-8)
+    # Every column of a is reproduced by its projection onto the basis.
+    np.testing.assert_allclose(basis @ (basis.T @ a), a, atol=1e-7)
