@@ -6,6 +6,7 @@ Imports of numpy, pandas and the engine happen inside the commands, so that a qu
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import signal
@@ -852,31 +853,19 @@ def evaluate(
     """Cross-validated errors (rmse, mae) or top-N quality (ndcg@10, ...) of each algorithm
     under several seeds, and how they spread."""
     from recfactor import evaluate as ev
-    from recfactor.data import read_ratings
     from recfactor.errors import ParameterError
-    from recfactor.metrics import parse_metrics
-    from recfactor.report import progress, render_evaluation
 
     seed_list = ev.parse_seeds(seeds)
     chosen = [x is not None for x in (test, test_fraction, folds, holdout_per_user)]
     if sum(chosen) > 1:
         raise ParameterError("give one of --test, --test-fraction, --folds and --holdout-per-user")
+    jobs = jobs or os.cpu_count() or 1
     rating_scale = None
     if data is None:
         data, options, algos = _recorded_setup(model, algo)
         rating_scale = _load(model)[0].rating_scale_
+        workers = None
     else:
-        options = _read_options(
-            sep,
-            layout,
-            header,
-            user_col,
-            item_col,
-            rating_col,
-            feedback,
-            duplicates,
-            missing_value,
-        )
         default_algos = "baseline,svd" if feedback == Feedback.explicit else "baseline,svd,als"
         names = [a.strip() for a in (algo or default_algos).split(",") if a.strip()]
         unknown = [a for a in names if a not in {x.value for x in Algo}]
@@ -899,38 +888,80 @@ def evaluate(
             )
             for name in dict.fromkeys(names)
         ]
-    dataset = read_ratings(data, options)
-    implicit = dataset.feedback == "implicit"
-    metrics = parse_metrics(
-        metric or ("precision,recall,ndcg,map,coverage" if implicit else "rmse,mae")
-    )
-    if implicit and sum(chosen) == 0:
-        holdout_per_user = 0.2
-    test_set = read_ratings(test, options) if test is not None else None
-    splits, split_info = _splits(dataset, folds, test_fraction, test, holdout_per_user,
-                                 split_seed, quiet)  # fmt: skip
-    folds_run = (1 if splits is None else len(splits)) + (1 if len(seed_list) > 1 else 0)
-    total = len(algos) * len(seed_list) * folds_run
-    with progress(total, "evaluating", enabled=not quiet) as advance:
-        report = ev.evaluate(
-            dataset,
-            algos,
-            seed_list,
-            metrics,
-            splits=splits,
-            test=test_set,
-            split_info=split_info,
-            rating_scale=rating_scale,
-            progress=advance,
-            relevant_threshold=None if implicit else relevant_threshold,
-            jobs=jobs or os.cpu_count() or 1,
+        workers = _early_workers(data, jobs, algos, len(seed_list), folds or 5)
+        options = None
+    from recfactor.data import read_ratings
+    from recfactor.metrics import parse_metrics
+    from recfactor.report import progress, render_evaluation
+
+    with workers if workers is not None else contextlib.nullcontext():
+        if options is None:
+            options = _read_options(
+                sep,
+                layout,
+                header,
+                user_col,
+                item_col,
+                rating_col,
+                feedback,
+                duplicates,
+                missing_value,
+            )
+        dataset = read_ratings(data, options)
+        implicit = dataset.feedback == "implicit"
+        metrics = parse_metrics(
+            metric or ("precision,recall,ndcg,map,coverage" if implicit else "rmse,mae")
         )
+        if implicit and sum(chosen) == 0:
+            holdout_per_user = 0.2
+        test_set = read_ratings(test, options) if test is not None else None
+        splits, split_info = _splits(dataset, folds, test_fraction, test, holdout_per_user,
+                                     split_seed, quiet)  # fmt: skip
+        folds_run = (1 if splits is None else len(splits)) + (1 if len(seed_list) > 1 else 0)
+        total = len(algos) * len(seed_list) * folds_run
+        with progress(total, "evaluating", enabled=not quiet) as advance:
+            report = ev.evaluate(
+                dataset,
+                algos,
+                seed_list,
+                metrics,
+                splits=splits,
+                test=test_set,
+                split_info=split_info,
+                rating_scale=rating_scale,
+                progress=advance,
+                relevant_threshold=None if implicit else relevant_threshold,
+                jobs=jobs,
+                workers=workers,
+            )
     render_evaluation(report.to_dict(), _fmt(fmt))
     if plot is not None:
         from recfactor.plot import plot_evaluation
 
         plot_evaluation(report.to_dict(), plot)
         _note(f"wrote {plot}", quiet)
+
+
+# A rough size of one rating in a text file (MovieLens u.data: 20 bytes), to guess before
+# reading whether an evaluation is large enough for worker processes.
+BYTES_PER_RATING = 20
+
+
+def _early_workers(data: str, jobs: int, algos: list, seeds: int, folds: int):
+    """Worker processes started before the data is read, when the file looks large enough
+    for them (they load their kernels meanwhile); None otherwise, and evaluate decides again
+    once the data is read."""
+    from recfactor import evaluate as ev
+
+    if data == "-" or not os.path.isfile(data):
+        return None
+    ratings = os.path.getsize(data) / BYTES_PER_RATING * (folds - 1) / folds
+    fits = len(algos) * seeds * (folds + (1 if seeds > 1 else 0))
+    if not ev.parallel_pays(ratings, fits, jobs):
+        return None
+    from recfactor.workers import Workers
+
+    return Workers(min(jobs, fits), [spec.name for spec in algos])
 
 
 def _splits(dataset, folds, test_fraction, test, holdout_per_user, split_seed, quiet):

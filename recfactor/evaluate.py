@@ -9,13 +9,16 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from recfactor.data import Dataset
 from recfactor.errors import DataError, ParameterError
 from recfactor.metrics import ERROR_METRICS, cutoff, is_topn, topn
+
+if TYPE_CHECKING:  # imported for annotations only: importing data.py imports pandas
+    from recfactor.data import Dataset
+    from recfactor.workers import Workers
 
 
 @dataclass(frozen=True)
@@ -100,6 +103,7 @@ def evaluate(
     progress: Callable[[], None] | None = None,
     relevant_threshold: float | None = None,
     jobs: int | None = None,
+    workers: Workers | None = None,
 ) -> Report:
     """Fit every algorithm under every seed on every split and score the test ratings.
 
@@ -110,7 +114,8 @@ def evaluate(
     relevant ones (for ratings, those rated at least ``relevant_threshold``). ``jobs`` is the
     number of cores to use (default all): that many worker processes of one thread each (or,
     for small evaluations, this process with that many threads); every run is deterministic,
-    so the report does not depend on it.
+    so the report does not depend on it. ``workers``: already started ones to use (or to
+    stop, when the evaluation is too small for them).
     """
     if (splits is None) == (test is None):
         raise ValueError("give exactly one of splits and test")
@@ -134,16 +139,23 @@ def evaluate(
     # (on the food matrix a 20% holdout alone turns one NMF solution into two).
     whole = train.compact()
     if len(seeds) > 1:
-        tasks += [(spec, int(seed), WHOLE) for spec in algos for seed in seeds]
+        # First the chance levels (they need only the factors' shape), then the longer fits to
+        # all the data: in worker processes both then run beside the folds' fits.
+        chance = [(spec, 0, CHANCE) for spec in algos if _factor_count(spec) is not None]
+        tasks = chance + [(spec, int(seed), WHOLE) for spec in algos for seed in seeds] + tasks
     context = (folds, metrics, rating_scale, relevant_threshold, whole)
-    outcomes = _run_tasks(tasks, context, jobs or os.cpu_count() or 1, progress)
+    outcomes = _run_tasks(tasks, context, jobs or os.cpu_count() or 1, progress, workers)
     runs: list[dict[str, Any]] = []
     test_predictions: dict[str, dict[int, list[np.ndarray]]] = {}
     # Per algorithm, in seed order: item factors from the fit to all the data, and the factor
     # part p.q on the first fold's test pairs (as the predictions, on data no seed trained on).
     factors: dict[str, list[np.ndarray | None]] = {}
     inner: dict[str, list[np.ndarray | None]] = {}
+    chance_levels: dict[str, Any] = {}
     for (spec, seed, position), (run, estimate, view) in zip(tasks, outcomes):
+        if position == CHANCE:
+            chance_levels[spec.name] = view
+            continue
         if position == WHOLE:
             factors.setdefault(spec.name, []).append(view[0])
             continue
@@ -175,6 +187,7 @@ def evaluate(
                 joined[spec.name],
                 summary,
                 metrics[0],
+                chance_levels.get(spec.name),
             )
             for spec in algos
         ],
@@ -186,10 +199,16 @@ def _run_one(
 ) -> tuple[dict[str, Any], np.ndarray, tuple[np.ndarray | None, np.ndarray | None]]:
     """Fit one (algorithm, seed, fold) and score it: (run record, test predictions, factors).
 
-    For the ``WHOLE`` position: fit all the data, and return only its factors."""
+    For the ``WHOLE`` position: fit all the data, and return only its factors. For ``CHANCE``:
+    no fit, the chance levels of the algorithm's factors on all the data, as (shape, levels)."""
     from recfactor.models import model_class
 
     folds, metrics, rating_scale, relevant_threshold, whole = context
+    if position == CHANCE:
+        from recfactor.nonunique import chance_levels
+
+        shape = (whole.n_items, _factor_count(spec))
+        return None, None, (shape, chance_levels(shape, _nonnegative(spec)))
     cls = model_class(spec.name)
     model = cls(cls.params_class(**{**spec.params, "seed": seed}))
     if position == WHOLE:
@@ -215,14 +234,38 @@ def _run_one(
 
 # A task on this "fold" fits all the data, for the factor comparisons across seeds.
 WHOLE = -1
-# Below this many ratings x runs, worker processes cost more to start than they save.
+# A task on this "fold" fits nothing: it measures the chance levels of the comparisons.
+CHANCE = -2
+
+
+def _factor_count(spec: AlgoSpec) -> int | None:
+    from recfactor.models import model_class
+
+    return getattr(model_class(spec.name).params_class(**spec.params), "factors", None)
+
+
+def _nonnegative(spec: AlgoSpec) -> bool:
+    return spec.name == "nmf" or bool(spec.params.get("nonnegative"))
+
+
+# Below this many ratings x fits, worker processes cost more to start than they save.
 PARALLEL_MIN_WORK = 2_000_000
 
 
-def _run_tasks(tasks: list, context: tuple, jobs: int, progress) -> list:
+def parallel_pays(ratings_per_fit: float, fits: int, jobs: int) -> bool:
+    """Whether ``fits`` fits of about ``ratings_per_fit`` ratings are worth worker processes."""
+    return jobs > 1 and fits > 1 and ratings_per_fit * fits >= PARALLEL_MIN_WORK
+
+
+def _run_tasks(
+    tasks: list, context: tuple, jobs: int, progress, workers: Workers | None = None
+) -> list:
     """Every task's result, in task order, from this process or ``jobs`` worker processes."""
-    n_ratings = sum(len(train.ratings) for _, train, _ in context[0])
-    if jobs <= 1 or len(tasks) < 2 or n_ratings * len(tasks) / len(context[0]) < PARALLEL_MIN_WORK:
+    folds = context[0]
+    ratings_per_fit = sum(len(train.ratings) for _, train, _ in folds) / len(folds)
+    if not parallel_pays(ratings_per_fit, len(tasks), jobs):
+        if workers is not None:
+            workers.close()
         # In this process: jobs caps the compiled kernels' threads, so --jobs 1 is one core.
         import numba
 
@@ -232,55 +275,32 @@ def _run_tasks(tasks: list, context: tuple, jobs: int, progress) -> list:
             out = []
             for task in tasks:
                 out.append(_run_one(*task, context))
-                if progress is not None:
+                if progress is not None and task[2] != CHANCE:
                     progress()
         finally:
             numba.set_num_threads(before)
         return out
-    import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor, as_completed
+    from recfactor.workers import Workers
 
-    # Each worker uses one numba thread, so the processes, not the threads, share the cores.
-    with ProcessPoolExecutor(
-        max_workers=min(jobs, len(tasks)),
-        mp_context=multiprocessing.get_context(_start_method()),
-        initializer=_worker_init,
-        initargs=(context,),
-    ) as pool:
-        futures = {pool.submit(_run_in_worker, *task): k for k, task in enumerate(tasks)}
-        out: list = [None] * len(tasks)
-        for future in as_completed(futures):
-            out[futures[future]] = future.result()
-            if progress is not None:
-                progress()
-    return out
+    if workers is None:
+        workers = Workers(min(jobs, len(tasks)), [spec.name for spec, _, _ in tasks])
+
+    def done(k: int) -> None:
+        if progress is not None and tasks[k][2] != CHANCE:
+            progress()
+
+    with workers:
+        # Each task carries only the data it needs: its own fold, or all the data.
+        calls = [(*task, _task_context(context, task[2])) for task in tasks]
+        return workers.run(_run_one, calls, done)
 
 
-def _start_method() -> str:
-    """fork (workers inherit the imported modules: a second instead of two to start them) while
-    this process has not started numba's thread pool; OpenMP does not survive a fork, so spawn
-    once it has."""
-    import sys
-
-    parallel = sys.modules.get("numba.np.ufunc.parallel")
-    launched = parallel is not None and getattr(parallel, "_is_initialized", True)
-    return "spawn" if launched or sys.platform != "linux" else "fork"
-
-
-_WORKER_CONTEXT: tuple | None = None
-
-
-def _worker_init(context: tuple) -> None:
-    global _WORKER_CONTEXT
-    import numba
-
-    numba.set_num_threads(1)
-    _WORKER_CONTEXT = context
-
-
-def _run_in_worker(spec: AlgoSpec, seed: int, position: int):
-    assert _WORKER_CONTEXT is not None
-    return _run_one(spec, seed, position, _WORKER_CONTEXT)
+def _task_context(context: tuple, position: int) -> tuple:
+    folds, metrics, rating_scale, relevant_threshold, whole = context
+    if position in (WHOLE, CHANCE):
+        return [], metrics, rating_scale, relevant_threshold, whole
+    only = [fold if k == position else None for k, fold in enumerate(folds)]
+    return only, metrics, rating_scale, relevant_threshold, None
 
 
 def _factor_view(model: Any, test: Dataset) -> tuple[np.ndarray | None, np.ndarray | None]:
@@ -304,20 +324,24 @@ def _nonuniqueness(
     predictions: dict[int, np.ndarray],
     summary: list[dict[str, Any]],
     metric: str,
+    chance: tuple[tuple[int, int], tuple[float, float]] | None = None,
 ) -> dict[str, Any]:
     from recfactor.nonunique import measure
 
     disagreement = prediction_disagreement(list(predictions.values()))
     row = next(r for r in summary if r["algo"] == spec.name and r["metric"] == metric)
-    nonnegative = spec.name == "nmf" or bool(spec.params.get("nonnegative"))
+    item_factors = [q for q, _ in views]
+    # Chance levels measured ahead for the shape the factors were expected to have.
+    known = chance is not None and item_factors and chance[0] == np.shape(item_factors[0])
     record = measure(
         spec.name,
-        [q for q, _ in views],
+        item_factors,
         [x for _, x in views],
-        nonnegative,
+        _nonnegative(spec),
         row["max"] - row["min"],
         metric,
         disagreement["prediction_disagreement"],
+        chance[1] if known else None,
     )
     return {"algo": spec.name, **disagreement, **record}
 

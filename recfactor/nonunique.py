@@ -174,9 +174,11 @@ def measure(
     metric_spread: float | None,
     metric: str | None,
     disagreement: float | None,
+    chance: tuple[float, float] | None = None,
 ) -> dict[str, Any]:
     """The non-uniqueness record of one algorithm from each seed's item factors (all fitted on
-    the same data) and each seed's factor part ``p_u . q_i`` on the same test pairs."""
+    the same data) and each seed's factor part ``p_u . q_i`` on the same test pairs.
+    ``chance``: the chance levels for the factors' shape, when already measured."""
     seeds = len(item_factors)
     if seeds < 2 or item_factors[0] is None:
         return {
@@ -208,7 +210,7 @@ def measure(
     agreement = [a for a in agreement if a is not None]
     # Seeds are grouped by the measure that sees through the model's own ambiguity.
     pairwise = matched_grid if nonnegative else subspace_grid
-    chance_matched, chance_subspace = chance_levels(item_factors[0].shape, nonnegative)
+    chance_matched, chance_subspace = chance or chance_levels(item_factors[0].shape, nonnegative)
     record = {
         "factor_similarity": float(np.mean(matched)),
         "subspace_similarity": float(np.mean(subspace)),

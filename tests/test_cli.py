@@ -359,6 +359,20 @@ def test_jobs_do_not_change_the_report(tmp_path, monkeypatch):
     assert one["nonuniqueness"] == two["nonuniqueness"]
 
 
+def test_bad_file_with_workers_started_early_is_a_clean_error(tmp_path, monkeypatch):
+    """Workers start before the data is read; a bad file must still give the one-line error
+    and exit code 1, with the workers stopped."""
+    import recfactor.evaluate as ev
+
+    monkeypatch.setattr(ev, "PARALLEL_MIN_WORK", 0)
+    bad = tmp_path / "bad.csv"
+    bad.write_text("user,item,rating\n1,A,5\n2,B,five\n3,C,4\n")
+    result = run("evaluate", bad, "--algo", "svd", "--seeds", "2", "--jobs", "2")
+    assert result.exit_code == 1
+    assert "bad.csv" in result.output and "line 3" in result.output
+    assert "Traceback" not in result.output
+
+
 def test_inspect_compare_two_models(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     data = SAMPLE / "ratings.csv"
