@@ -144,23 +144,43 @@ def evaluate(
         chance = [(spec, 0, CHANCE) for spec in algos if _factor_count(spec) is not None]
         tasks = chance + [(spec, int(seed), WHOLE) for spec in algos for seed in seeds] + tasks
     context = (folds, metrics, rating_scale, relevant_threshold, whole)
-    outcomes = _run_tasks(tasks, context, jobs or os.cpu_count() or 1, progress, workers)
+    # Per algorithm and seed: item factors from the fit to all the data, and the factor part
+    # p.q on the first fold's test pairs (as the predictions, on data no seed trained on).
+    factors: dict[str, dict[int, np.ndarray | None]] = {spec.name: {} for spec in algos}
+    inner: dict[str, dict[int, np.ndarray | None]] = {spec.name: {} for spec in algos}
+    chance: dict[str, Any] = {}
+    comparisons: dict[str, dict[str, Any] | None] = {}
+    # The comparisons of an algorithm's seeds are made as soon as their fits are in, while
+    # worker processes go on with the other folds.
+    waiting = {spec.name: 0 for spec in algos}
+    for spec, _, position in tasks:
+        waiting[spec.name] += position in (CHANCE, WHOLE, 0)
+
+    def on_result(k: int, result: tuple) -> None:
+        spec, seed, position = tasks[k]
+        view = result[2]
+        if position == CHANCE:
+            chance[spec.name] = view
+        elif position == WHOLE:
+            factors[spec.name][seed] = view[0]
+        else:
+            if position == 0:
+                inner[spec.name][seed] = view[1]
+            if progress is not None:
+                progress()
+        if position in (CHANCE, WHOLE, 0):
+            waiting[spec.name] -= 1
+            if waiting[spec.name] == 0:
+                comparisons[spec.name] = _compare(
+                    spec, seeds, factors[spec.name], inner[spec.name], chance.get(spec.name)
+                )
+
+    outcomes = _run_tasks(tasks, context, jobs or os.cpu_count() or 1, on_result, workers)
     runs: list[dict[str, Any]] = []
     test_predictions: dict[str, dict[int, list[np.ndarray]]] = {}
-    # Per algorithm, in seed order: item factors from the fit to all the data, and the factor
-    # part p.q on the first fold's test pairs (as the predictions, on data no seed trained on).
-    factors: dict[str, list[np.ndarray | None]] = {}
-    inner: dict[str, list[np.ndarray | None]] = {}
-    chance_levels: dict[str, Any] = {}
-    for (spec, seed, position), (run, estimate, view) in zip(tasks, outcomes):
-        if position == CHANCE:
-            chance_levels[spec.name] = view
+    for (spec, seed, position), (run, estimate, _) in zip(tasks, outcomes):
+        if position in (CHANCE, WHOLE):
             continue
-        if position == WHOLE:
-            factors.setdefault(spec.name, []).append(view[0])
-            continue
-        if position == 0:
-            inner.setdefault(spec.name, []).append(view[1])
         runs.append(run)
         test_predictions.setdefault(spec.name, {}).setdefault(seed, []).append(estimate)
     joined = {
@@ -181,14 +201,7 @@ def evaluate(
         runs=runs,
         summary=summary,
         nonuniqueness=[
-            _nonuniqueness(
-                spec,
-                list(zip(factors.get(spec.name, []), inner.get(spec.name, []))),
-                joined[spec.name],
-                summary,
-                metrics[0],
-                chance_levels.get(spec.name),
-            )
+            _nonuniqueness(spec, comparisons[spec.name], joined[spec.name], summary, metrics[0])
             for spec in algos
         ],
     )
@@ -258,25 +271,33 @@ def parallel_pays(ratings_per_fit: float, fits: int, jobs: int) -> bool:
 
 
 def _run_tasks(
-    tasks: list, context: tuple, jobs: int, progress, workers: Workers | None = None
+    tasks: list,
+    context: tuple,
+    jobs: int,
+    on_result: Callable[[int, Any], None],
+    workers: Workers | None = None,
 ) -> list:
-    """Every task's result, in task order, from this process or ``jobs`` worker processes."""
+    """Every task's result, in task order, from this process or ``jobs`` worker processes;
+    ``on_result(k, result)`` is called as task ``k`` finishes."""
     folds = context[0]
     ratings_per_fit = sum(len(train.ratings) for _, train, _ in folds) / len(folds)
     if not parallel_pays(ratings_per_fit, len(tasks), jobs):
         if workers is not None:
             workers.close()
         # In this process: jobs caps the compiled kernels' threads, so --jobs 1 is one core.
+        # BLAS runs one thread, as in the workers, so that results do not depend on --jobs.
         import numba
+
+        from recfactor import blas
 
         before = numba.get_num_threads()
         numba.set_num_threads(max(1, min(jobs, numba.config.NUMBA_NUM_THREADS)))
         try:
             out = []
-            for task in tasks:
-                out.append(_run_one(*task, context))
-                if progress is not None and task[2] != CHANCE:
-                    progress()
+            with blas.threads(1):
+                for k, task in enumerate(tasks):
+                    out.append(_run_one(*task, context))
+                    on_result(k, out[-1])
         finally:
             numba.set_num_threads(before)
         return out
@@ -285,14 +306,10 @@ def _run_tasks(
     if workers is None:
         workers = Workers(min(jobs, len(tasks)), [spec.name for spec, _, _ in tasks])
 
-    def done(k: int) -> None:
-        if progress is not None and tasks[k][2] != CHANCE:
-            progress()
-
     with workers:
         # Each task carries only the data it needs: its own fold, or all the data.
         calls = [(*task, _task_context(context, task[2])) for task in tasks]
-        return workers.run(_run_one, calls, done)
+        return workers.run(_run_one, calls, on_result)
 
 
 def _task_context(context: tuple, position: int) -> tuple:
@@ -318,30 +335,46 @@ def _factor_view(model: Any, test: Dataset) -> tuple[np.ndarray | None, np.ndarr
     return model.item_factors_.astype(np.float64), inner
 
 
+def _compare(
+    spec: AlgoSpec,
+    seeds: Sequence[int],
+    factors: dict[int, np.ndarray | None],
+    inner: dict[int, np.ndarray | None],
+    chance: tuple[tuple[int, int], tuple[float, float]] | None,
+) -> dict[str, Any] | None:
+    """The agreement measures of one algorithm's seeds (see ``nonunique.compare``)."""
+    from recfactor import blas
+    from recfactor.nonunique import compare
+
+    item_factors = [factors.get(int(seed)) for seed in seeds]
+    # Chance levels measured ahead count only for the shape the factors turned out to have.
+    known = chance is not None and chance[0] == np.shape(item_factors[0])
+    with blas.threads(1):  # as the tasks, so that nothing in a report depends on --jobs
+        return compare(
+            item_factors,
+            [inner.get(int(seed)) for seed in seeds],
+            _nonnegative(spec),
+            chance[1] if known else None,
+        )
+
+
 def _nonuniqueness(
     spec: AlgoSpec,
-    views: list[tuple[np.ndarray | None, np.ndarray | None]],
+    comparison: dict[str, Any] | None,
     predictions: dict[int, np.ndarray],
     summary: list[dict[str, Any]],
     metric: str,
-    chance: tuple[tuple[int, int], tuple[float, float]] | None = None,
 ) -> dict[str, Any]:
-    from recfactor.nonunique import measure
+    from recfactor.nonunique import with_reading
 
     disagreement = prediction_disagreement(list(predictions.values()))
     row = next(r for r in summary if r["algo"] == spec.name and r["metric"] == metric)
-    item_factors = [q for q, _ in views]
-    # Chance levels measured ahead for the shape the factors were expected to have.
-    known = chance is not None and item_factors and chance[0] == np.shape(item_factors[0])
-    record = measure(
+    record = with_reading(
         spec.name,
-        item_factors,
-        [x for _, x in views],
-        _nonnegative(spec),
+        comparison,
         row["max"] - row["min"],
         metric,
         disagreement["prediction_disagreement"],
-        chance[1] if known else None,
     )
     return {"algo": spec.name, **disagreement, **record}
 

@@ -177,20 +177,25 @@ def measure(
     chance: tuple[float, float] | None = None,
 ) -> dict[str, Any]:
     """The non-uniqueness record of one algorithm from each seed's item factors (all fitted on
-    the same data) and each seed's factor part ``p_u . q_i`` on the same test pairs.
-    ``chance``: the chance levels for the factors' shape, when already measured."""
+    the same data) and each seed's factor part ``p_u . q_i`` on the same test pairs, with its
+    plain-words reading. ``chance``: the chance levels for the factors' shape, when already
+    measured."""
+    record = compare(item_factors, interactions, nonnegative, chance)
+    return with_reading(algo, record, metric_spread, metric, disagreement)
+
+
+def compare(
+    item_factors: Sequence[np.ndarray | None],
+    interactions: Sequence[np.ndarray | None],
+    nonnegative: bool,
+    chance: tuple[float, float] | None = None,
+) -> dict[str, Any] | None:
+    """The agreement measures of :func:`measure` without the reading (which needs the metric
+    spread, known only when every fold is done); None with fewer than two seeds or no
+    factors."""
     seeds = len(item_factors)
     if seeds < 2 or item_factors[0] is None:
-        return {
-            "factor_similarity": None,
-            "subspace_similarity": None,
-            "interaction_agreement": None,
-            "chance_factor_similarity": None,
-            "chance_subspace_similarity": None,
-            "distinct_solutions": None,
-            "threshold": THRESHOLD,
-            "reading": _reading(algo, metric, metric_spread, disagreement, None),
-        }
+        return None
     signed = not nonnegative
     bases = [orthonormal_basis(q) for q in item_factors]
     matched_grid = np.ones((seeds, seeds))
@@ -211,7 +216,7 @@ def measure(
     # Seeds are grouped by the measure that sees through the model's own ambiguity.
     pairwise = matched_grid if nonnegative else subspace_grid
     chance_matched, chance_subspace = chance or chance_levels(item_factors[0].shape, nonnegative)
-    record = {
+    return {
         "factor_similarity": float(np.mean(matched)),
         "subspace_similarity": float(np.mean(subspace)),
         "interaction_agreement": float(np.mean(agreement)) if agreement else None,
@@ -223,8 +228,28 @@ def measure(
         "seed_measure": "matched similarity" if nonnegative else "subspace similarity",
         "threshold": THRESHOLD,
     }
-    record["reading"] = _reading(algo, metric, metric_spread, disagreement, record)
-    return record
+
+
+def with_reading(
+    algo: str,
+    record: dict[str, Any] | None,
+    metric_spread: float | None,
+    metric: str | None,
+    disagreement: float | None,
+) -> dict[str, Any]:
+    """A :func:`compare` record (or None) completed with its plain-words reading."""
+    if record is None:
+        empty = {
+            "factor_similarity": None,
+            "subspace_similarity": None,
+            "interaction_agreement": None,
+            "chance_factor_similarity": None,
+            "chance_subspace_similarity": None,
+            "distinct_solutions": None,
+            "threshold": THRESHOLD,
+        }
+        return {**empty, "reading": _reading(algo, metric, metric_spread, disagreement, None)}
+    return {**record, "reading": _reading(algo, metric, metric_spread, disagreement, record)}
 
 
 def _reading(

@@ -45,10 +45,13 @@ class Workers:
         self._closed = False
 
     def run(
-        self, function: Callable[..., Any], calls: Sequence[tuple], done: Callable[[int], None]
+        self,
+        function: Callable[..., Any],
+        calls: Sequence[tuple],
+        done: Callable[[int, Any], None],
     ) -> list[Any]:
         """``function(*call)`` for every call, in the workers; the results in call order.
-        ``done(k)`` is called as call ``k`` finishes."""
+        ``done(k, result)`` is called as call ``k`` finishes."""
         from concurrent.futures import as_completed
 
         self._used = True
@@ -57,7 +60,7 @@ class Workers:
         for future in as_completed(futures):
             k = futures[future]
             out[k] = future.result()
-            done(k)
+            done(k, out[k])
         return out
 
     def close(self, failed: bool = False) -> None:
@@ -86,42 +89,14 @@ class Workers:
 
 
 def _warm_up(algos: tuple[str, ...]) -> None:
-    """In each worker: one numba thread (the processes share the cores), kernels loaded."""
+    """In each worker: one numba and one BLAS thread (the processes share the cores), and the
+    kernels loaded."""
     import numba
 
+    from recfactor import blas
     from recfactor.models import model_class
 
     numba.set_num_threads(1)
-    _one_blas_thread()
     for name in algos:
         model_class(name)()._prepare()
-
-
-def _one_blas_thread() -> None:
-    """Limit OpenBLAS (numpy's matrix products) to one thread in this process.
-
-    Several workers each running BLAS with one thread per core oversubscribe the cores, and
-    OpenBLAS threads spin while they wait, taking time from the other workers' fits. The
-    limit is set through OpenBLAS's own C function, found among the loaded libraries; where
-    there is none (another BLAS, another platform) nothing changes.
-    """
-    import ctypes
-
-    import numpy.linalg  # noqa: F401  (loads the BLAS library)
-
-    try:
-        with open("/proc/self/maps") as maps:
-            paths = {line.split()[-1] for line in maps if "openblas" in line.lower()}
-    except OSError:
-        return
-    for path in sorted(paths):
-        try:
-            library = ctypes.CDLL(path)
-        except OSError:
-            continue
-        for symbol in ("scipy_openblas_set_num_threads64_", "openblas_set_num_threads64_",
-                       "openblas_set_num_threads"):  # fmt: skip
-            setter = getattr(library, symbol, None)
-            if setter is not None:
-                setter(1)
-                break
+    blas.set_threads(1)  # after the kernels: loading them loads scipy and its own BLAS

@@ -11,9 +11,9 @@ def test_results_come_back_in_call_order():
     finished = []
     with Workers(2, ["baseline"]) as workers:
         calls = [(k, 10) for k in range(6)]
-        out = workers.run(operator.mul, calls, finished.append)
+        out = workers.run(operator.mul, calls, lambda k, result: finished.append((k, result)))
     assert out == [0, 10, 20, 30, 40, 50]
-    assert sorted(finished) == list(range(6))
+    assert sorted(finished) == [(k, 10 * k) for k in range(6)]
 
 
 def test_unused_workers_are_stopped():

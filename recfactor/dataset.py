@@ -1,0 +1,168 @@
+"""The ratings a model learns from: contiguous integer indices and two ID vocabularies.
+
+Kept apart from the readers in ``data.py`` so that using a dataset (in an evaluate worker
+process, say) does not import pandas.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from recfactor.errors import DataError
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """Ratings indexed by contiguous integers.
+
+    ``users[j]``, ``items[j]`` and ``ratings[j]`` describe rating ``j``; ``user_ids[users[j]]``
+    is the original (string) ID. ``lines[j]`` is the 1-based line of the input that rating came
+    from (the last one when duplicates were merged), so later checks can name it.
+    """
+
+    user_ids: np.ndarray  # (n_users,) fixed-width unicode
+    item_ids: np.ndarray  # (n_items,) fixed-width unicode
+    users: np.ndarray  # (n_ratings,) int32
+    items: np.ndarray  # (n_ratings,) int32
+    ratings: np.ndarray  # (n_ratings,) float64
+    feedback: str = "explicit"
+    source: str = "<memory>"
+    lines: np.ndarray | None = field(default=None, repr=False)
+    rating_column: str = "rating"
+
+    @property
+    def n_users(self) -> int:
+        return len(self.user_ids)
+
+    @property
+    def n_items(self) -> int:
+        return len(self.item_ids)
+
+    @property
+    def n_ratings(self) -> int:
+        return len(self.ratings)
+
+    @property
+    def density(self) -> float:
+        cells = self.n_users * self.n_items
+        return self.n_ratings / cells if cells else 0.0
+
+    def subset(self, index: np.ndarray) -> Dataset:
+        """The ratings at ``index`` (indices or a boolean mask), keeping both vocabularies."""
+        return Dataset(
+            user_ids=self.user_ids,
+            item_ids=self.item_ids,
+            users=self.users[index],
+            items=self.items[index],
+            ratings=self.ratings[index],
+            feedback=self.feedback,
+            source=self.source,
+            lines=None if self.lines is None else self.lines[index],
+            rating_column=self.rating_column,
+        )
+
+    def compact(self) -> Dataset:
+        """The same ratings with vocabularies cut down to the users and items that occur.
+
+        A training fold must not hold users or items it has no ratings for: they would get
+        untrained factors instead of the cold-start fallback.
+        """
+        used_u, users = np.unique(self.users, return_inverse=True)
+        used_i, items = np.unique(self.items, return_inverse=True)
+        return Dataset(
+            user_ids=self.user_ids[used_u],
+            item_ids=self.item_ids[used_i],
+            users=users.astype(np.int32),
+            items=items.astype(np.int32),
+            ratings=self.ratings,
+            feedback=self.feedback,
+            source=self.source,
+            lines=self.lines,
+            rating_column=self.rating_column,
+        )
+
+    def to_frame(self) -> pd.DataFrame:
+        """Long format with the original IDs: columns user, item, rating."""
+        import pandas as pd
+
+        return pd.DataFrame(
+            {
+                "user": self.user_ids[self.users],
+                "item": self.item_ids[self.items],
+                "rating": self.ratings,
+            }
+        )
+
+    def where(self, j: int) -> str:
+        """'file, line N' for rating ``j``, for error messages."""
+        if self.lines is None:
+            return self.source
+        return f"{self.source}, line {int(self.lines[j])}"
+
+    @classmethod
+    def from_arrays(
+        cls,
+        users: np.ndarray | list,
+        items: np.ndarray | list,
+        ratings: np.ndarray | list | None = None,
+        *,
+        feedback: str = "explicit",
+        duplicates: str | None = None,
+        source: str = "<memory>",
+    ) -> Dataset:
+        """Build a dataset from parallel sequences of IDs (any type; stored as strings)."""
+        import pandas as pd
+
+        from recfactor.data import _index
+
+        users_s = pd.Series(np.asarray(users)).astype(str)
+        items_s = pd.Series(np.asarray(items)).astype(str)
+        if ratings is None:
+            values = np.ones(len(users_s))
+        else:
+            values = np.asarray(ratings, dtype=np.float64)
+        lines = np.arange(1, len(users_s) + 1, dtype=np.int64)
+        return _index(users_s, items_s, values, lines, feedback, duplicates, source, "rating")
+
+    @classmethod
+    def from_matrix(
+        cls,
+        matrix: np.ndarray | list,
+        *,
+        missing_value: float | None = None,
+        feedback: str = "explicit",
+        source: str = "<memory>",
+    ) -> Dataset:
+        """Build a dataset from a dense users x items matrix (NaN cells are missing).
+
+        Users are named ``1..n`` and items ``1..m`` (those with no value at all are left out);
+        with ``missing_value`` given, cells equal to it are missing too (the articles write
+        unknown ratings as 0).
+        """
+        from recfactor.data import _build
+
+        m = np.asarray(matrix, dtype=np.float64)
+        if m.ndim != 2:
+            raise DataError(f"{source}: a matrix needs two dimensions, got {m.ndim}")
+        mask = ~np.isnan(m)
+        if missing_value is not None:
+            mask &= m != missing_value
+        rows, cols = np.nonzero(mask)
+        # compact(): a row or column with no value at all is not part of the data.
+        return _build(
+            np.array([str(i + 1) for i in range(m.shape[0])]),
+            np.array([str(j + 1) for j in range(m.shape[1])]),
+            rows.astype(np.int32),
+            cols.astype(np.int32),
+            m[rows, cols],
+            rows.astype(np.int64) + 1,
+            feedback,
+            source,
+            "rating",
+        ).compact()
