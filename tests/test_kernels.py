@@ -42,9 +42,10 @@ def stratified_reference(users, items, ratings, order, starts, n_blocks, diagona
         for a in range(n_blocks):
             block = a * n_blocks + (a + shift) % n_blocks
             lo, hi = int(starts[block]), int(starts[block + 1])
-            base = mix(seed ^ ((lo * 0x9E3779B97F4A7C15) & MASK))
+            state = mix(seed ^ ((lo * 0x9E3779B97F4A7C15) & MASK))
             for t in range(hi - 1, lo, -1):
-                j = lo + (((mix((base + t) & MASK) >> 32) * (t - lo + 1)) >> 32)
+                state = (state * 6364136223846793005 + 1442695040888963407) & MASK
+                j = lo + (((state >> 32) * (t - lo + 1)) >> 32)
                 order[t], order[j] = order[j], order[t]
             sse += sgd_epoch_reference(users, items, ratings, order[lo:hi], *rest)
     return sse

@@ -104,16 +104,18 @@ def _mix(x):
 def _shuffle_range(order, lo, hi, seed):
     """Fisher-Yates shuffle of ``order[lo:hi]``.
 
-    The random numbers are a pure function of (``seed``, position): a counter-based stream, not
-    a generator's state, so every block draws the same numbers whichever thread runs it. The
-    seed comes from the model's seeded ``numpy`` generator, one per epoch.
+    The random numbers are a pure function of (``seed``, ``lo``): a stream of its own per block,
+    not a shared generator's state, so every block draws the same numbers whichever thread
+    runs it. The seed comes from the model's seeded ``numpy`` generator, one per epoch. The
+    stream is a 64-bit LCG (Knuth's MMIX constants) started from a SplitMix64 hash; its high
+    32 bits are ample for a shuffle, at one multiply per swap.
     """
-    base = _mix(np.uint64(seed) ^ np.uint64(lo) * np.uint64(0x9E3779B97F4A7C15))
+    state = _mix(np.uint64(seed) ^ np.uint64(lo) * np.uint64(0x9E3779B97F4A7C15))
     for t in range(hi - 1, lo, -1):
-        r = _mix(base + np.uint64(t))
+        state = state * np.uint64(6364136223846793005) + np.uint64(1442695040888963407)
         # Lemire's multiply-shift maps 32 random bits onto 0..span-1 without a division.
         span = np.uint64(t - lo + 1)
-        j = lo + np.int64(((r >> np.uint64(32)) * span) >> np.uint64(32))
+        j = lo + np.int64(((state >> np.uint64(32)) * span) >> np.uint64(32))
         tmp = order[t]
         order[t] = order[j]
         order[j] = tmp
