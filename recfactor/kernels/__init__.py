@@ -7,10 +7,11 @@ from typing import Any
 
 def load(kernel: Any, *example: Any) -> None:
     """Load ``kernel`` compiled for the types of ``example`` (from numba's on-disk cache, or
-    compile it the first time) without running it.
+    compile it the first time) without running it, so that a fit's timing leaves the load out.
 
-    Not running matters: a parallel kernel that runs starts numba's thread pool, after which
-    a process can no longer fork worker processes safely (evaluate --jobs forks).
+    Loading a parallel kernel starts numba's thread pool, after which this process can no
+    longer fork worker processes safely: evaluate's parent process leaves the loading to its
+    workers (see ``recfactor.workers.start_method``).
     """
     import numba
 
