@@ -373,6 +373,27 @@ def test_bad_file_with_workers_started_early_is_a_clean_error(tmp_path, monkeypa
     assert "Traceback" not in result.output
 
 
+def test_an_error_inside_a_worker_is_the_same_clean_error(tmp_path, monkeypatch):
+    """NMF refuses negative ratings; raised in a worker process, the message (with its line)
+    and exit code are those of a run in one process."""
+    import recfactor.evaluate as ev
+
+    monkeypatch.setattr(ev, "PARALLEL_MIN_WORK", 0)
+    rows = [f"{u},{i},{(u * i) % 5 + 1}" for u in range(1, 9) for i in range(1, 9)]
+    rows[20] = "3,5,-2"
+    data = tmp_path / "neg.csv"
+    data.write_text("user,item,rating\n" + "\n".join(rows) + "\n")
+    results = [
+        run("evaluate", data, "--algo", "nmf", "--seeds", "2", "--folds", "2", "--jobs", jobs)
+        for jobs in ("1", "2")
+    ]
+    for result in results:
+        assert result.exit_code == 1
+        assert "line 22, column 'rating': -2 is negative" in result.stderr
+        assert "Traceback" not in result.output
+    assert results[0].stderr == results[1].stderr
+
+
 def test_inspect_compare_two_models(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     data = SAMPLE / "ratings.csv"
