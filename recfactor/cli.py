@@ -9,7 +9,6 @@ from __future__ import annotations
 import contextlib
 import functools
 import os
-import signal
 import sys
 from collections.abc import Callable
 from enum import Enum
@@ -303,6 +302,8 @@ def _handle_errors(func: F) -> F:
             if _debug():
                 raise
             _fail("out of memory", "use fewer --factors or a smaller data set", 1)
+        except BrokenPipeError:
+            raise  # the reader of stdout went away (| head): Click exits quietly
         except OSError as exc:  # a file the engine could not write or read, found late
             if _debug():
                 raise
@@ -888,7 +889,10 @@ def evaluate(
             )
             for name in dict.fromkeys(names)
         ]
-        workers = _early_workers(data, jobs, algos, len(seed_list), folds or 5)
+        # --folds, or one split (--test, --test-fraction, a holdout: implicit data's default).
+        one_split = sum(chosen) > 0 or feedback == Feedback.implicit
+        splits = folds if folds is not None else 1 if one_split else 5
+        workers = _early_workers(data, jobs, algos, len(seed_list), splits)
         options = None
     from recfactor.data import read_ratings
     from recfactor.metrics import parse_metrics
@@ -947,16 +951,17 @@ def evaluate(
 BYTES_PER_RATING = 20
 
 
-def _early_workers(data: str, jobs: int, algos: list, seeds: int, folds: int):
+def _early_workers(data: str, jobs: int, algos: list, seeds: int, splits: int):
     """Worker processes started before the data is read, when the file looks large enough
     for them (they load their kernels meanwhile); None otherwise, and evaluate decides again
-    once the data is read."""
+    once the data is read. ``splits``: k folds, or 1 for a holdout or a test file."""
     from recfactor import evaluate as ev
 
     if data == "-" or not os.path.isfile(data):
         return None
-    ratings = os.path.getsize(data) / BYTES_PER_RATING * (folds - 1) / folds
-    fits = len(algos) * seeds * (folds + (1 if seeds > 1 else 0))
+    train_share = (splits - 1) / splits if splits > 1 else 0.8
+    ratings = os.path.getsize(data) / BYTES_PER_RATING * train_share
+    fits = len(algos) * seeds * (splits + (1 if seeds > 1 else 0))
     if not ev.parallel_pays(ratings, fits, jobs):
         return None
     from recfactor.workers import Workers
@@ -1161,9 +1166,12 @@ def inspect(
 
 
 def main() -> None:
-    """Console entry point: quiet on broken pipes, 130 on Ctrl-C."""
-    if hasattr(signal, "SIGPIPE"):
-        signal.signal(signal.SIGPIPE, signal.SIG_DFL)
+    """Console entry point: quiet on broken pipes (``| head``), 130 on Ctrl-C.
+
+    SIGPIPE keeps Python's default (ignored, so a closed pipe raises BrokenPipeError, which
+    Click turns into a quiet exit): restoring the signal's own default would also kill this
+    process silently when a pipe to an evaluate worker process breaks.
+    """
     try:
         app()
     except KeyboardInterrupt:

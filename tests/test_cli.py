@@ -458,3 +458,20 @@ def test_unwritable_outputs_are_one_line_errors(trained, tmp_path):
     assert "Traceback" not in result.output
     result = run("train", "ratings.csv", "-m", tmp_path / "missing" / "m.model")
     assert result.exit_code == 1 and "cannot write the model" in result.stderr
+
+
+def test_a_closed_pipe_ends_the_command_quietly(tmp_path):
+    """`recfactor ... | head -1`: the reader goes away early; no traceback, no error line."""
+    import subprocess
+    import sys
+
+    model = tmp_path / "m.model"
+    assert run("train", SAMPLE / "ratings.csv", "-m", model, "-q").exit_code == 0
+    command = [sys.executable, "-m", "recfactor", "recommend", "--all-users", "-n", "50",
+               "-m", str(model)]  # fmt: skip
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert process.stdout.readline().startswith(b"user,rank,item,score")
+    process.stdout.close()  # as head does after its line
+    stderr = process.stderr.read().decode()
+    assert process.wait(timeout=60) == 1
+    assert "Traceback" not in stderr and "error" not in stderr.lower()
