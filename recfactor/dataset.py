@@ -7,7 +7,7 @@ process, say) does not import pandas.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -99,6 +99,14 @@ class Dataset:
             }
         )
 
+    def positions_in(self, other: Dataset) -> tuple[np.ndarray, np.ndarray]:
+        """Each rating's user and item as indices into ``other``'s vocabularies (-1 where
+        ``other`` does not have them): test ratings looked up in a training set once, by
+        their IDs, instead of once per model."""
+        user_at = index_in(other.user_ids, self.user_ids)
+        item_at = index_in(other.item_ids, self.item_ids)
+        return user_at[self.users], item_at[self.items]
+
     def where(self, j: int) -> str:
         """'file, line N' for rating ``j``, for error messages."""
         if self.lines is None:
@@ -166,3 +174,16 @@ class Dataset:
             source,
             "rating",
         ).compact()
+
+
+def index_in(vocabulary: np.ndarray, ids: Any) -> np.ndarray:
+    """Index of each ID in ``vocabulary``; -1 where absent. IDs are compared as strings."""
+    query = np.asarray(ids).astype(str).ravel()
+    if len(vocabulary) == 0:
+        return np.full(len(query), -1, dtype=np.int64)
+    order = np.argsort(vocabulary, kind="stable")
+    ranked = vocabulary[order]
+    pos = np.searchsorted(ranked, query)
+    pos = np.minimum(pos, len(ranked) - 1)
+    found = ranked[pos] == query
+    return np.where(found, order[pos], -1).astype(np.int64)

@@ -228,13 +228,13 @@ def _run_one(
         model.fit(whole, rating_scale=rating_scale, training_error=False)
         item_factors = None if model.item_factors_ is None else model.item_factors_.astype(float)
         return None, None, (item_factors, None)
-    fold, fold_train, fold_test = folds[position]
+    fold, fold_train, fold_test, (test_users, test_items) = folds[position]
     model.fit(fold_train, rating_scale=rating_scale, training_error=False)
-    estimate = model.predict(
-        fold_test.user_ids[fold_test.users], fold_test.item_ids[fold_test.items]
-    ).values
+    estimate = model.predict_index(test_users, test_items)
     scores = {m: ERROR_METRICS[m](fold_test.ratings, estimate) for m in metrics if not is_topn(m)}
-    scores.update(_topn_scores(model, fold_test, metrics, relevant_threshold))
+    scores.update(
+        _topn_scores(model, fold_test, test_users, test_items, metrics, relevant_threshold)
+    )
     run = {
         "algo": spec.name,
         "seed": seed,
@@ -242,7 +242,8 @@ def _run_one(
         "metrics": {m: scores[m] for m in metrics},
         "fit_seconds": model.fit_seconds_,  # excludes the one-off kernel load
     }
-    return run, estimate, _factor_view(model, fold_test) if position == 0 else (None, None)
+    view = _factor_view(model, test_users, test_items) if position == 0 else (None, None)
+    return run, estimate, view
 
 
 # A task on this "fold" fits all the data, for the factor comparisons across seeds.
@@ -280,7 +281,7 @@ def _run_tasks(
     """Every task's result, in task order, from this process or ``jobs`` worker processes;
     ``on_result(k, result)`` is called as task ``k`` finishes."""
     folds = context[0]
-    ratings_per_fit = sum(len(train.ratings) for _, train, _ in folds) / len(folds)
+    ratings_per_fit = sum(len(fold[1].ratings) for fold in folds) / len(folds)
     if not parallel_pays(ratings_per_fit, len(tasks), jobs):
         if workers is not None:
             workers.close()
@@ -320,12 +321,13 @@ def _task_context(context: tuple, position: int) -> tuple:
     return only, metrics, rating_scale, relevant_threshold, None
 
 
-def _factor_view(model: Any, test: Dataset) -> tuple[np.ndarray | None, np.ndarray | None]:
-    """A model's item factors and its factor part p_u . q_i on the pairs of ``test`` it knows."""
+def _factor_view(
+    model: Any, u: np.ndarray, i: np.ndarray
+) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """A model's item factors and its factor part p_u . q_i on the test pairs (user and item
+    indices in the model, -1 unknown) it knows."""
     if model.item_factors_ is None:
         return None, None
-    u = model.user_index(test.user_ids[test.users])
-    i = model.item_index(test.item_ids[test.items])
     known = (u >= 0) & (i >= 0)
     inner = np.einsum(
         "ij,ij->i",
@@ -380,17 +382,23 @@ def _nonuniqueness(
 
 
 def _topn_scores(
-    model: Any, test: Dataset, metrics: Sequence[str], threshold: float | None
+    model: Any,
+    test: Dataset,
+    test_users: np.ndarray,
+    test_items: np.ndarray,
+    metrics: Sequence[str],
+    threshold: float | None,
 ) -> dict[str, float]:
-    """Top-N metrics of ``model`` on the users of ``test`` that it knows."""
+    """Top-N metrics of ``model`` on the users of ``test`` that it knows (``test_users`` and
+    ``test_items``: each test rating's indices in the model, -1 unknown)."""
     wanted = [m for m in metrics if is_topn(m)]
     if not wanted:
         return {}
     relevant = np.ones(test.n_ratings, dtype=bool)
     if test.feedback == "explicit" and threshold is not None:
         relevant = test.ratings >= threshold
-    users = model.user_index(test.user_ids[test.users[relevant]])
-    items = model.item_index(test.item_ids[test.items[relevant]])
+    users = test_users[relevant]
+    items = test_items[relevant]
     known_users = np.unique(users[users >= 0])
     row_of = np.full(len(model.user_ids_), -1, dtype=np.int64)
     row_of[known_users] = np.arange(len(known_users))
@@ -432,11 +440,16 @@ def per_user_holdout(dataset: Dataset, size: float, seed: int) -> list[Split]:
 
 def _materialise(
     train: Dataset, splits: Sequence[Split] | None, test: Dataset | None
-) -> list[tuple[int, Dataset, Dataset]]:
+) -> list[tuple[int, Dataset, Dataset, tuple[np.ndarray, np.ndarray]]]:
+    """(fold, training set, test set, test ratings' user and item indices in the training
+    set) per split: a model keeps its training set's vocabularies, so the lookup by ID is made
+    once per fold here, not once per model."""
     if test is not None:
-        return [(0, train.compact(), test)]
-    assert splits is not None
-    return [(s.fold, train.subset(s.train).compact(), train.subset(s.test)) for s in splits]
+        pairs = [(0, train.compact(), test)]
+    else:
+        assert splits is not None
+        pairs = [(s.fold, train.subset(s.train).compact(), train.subset(s.test)) for s in splits]
+    return [(fold, fit, held, held.positions_in(fit)) for fold, fit, held in pairs]
 
 
 def seed_means(runs: Sequence[dict[str, Any]], metric: str) -> dict[tuple[str, int], float]:

@@ -164,3 +164,25 @@ def test_compact_drops_unused_ids():
     assert sub.user_ids.tolist() == ["a", "c"]
     assert sub.item_ids.tolist() == ["x", "z"]
     assert sub.users.tolist() == [0, 1]
+
+
+def test_positions_in_another_dataset_match_a_lookup_by_id():
+    from recfactor.dataset import index_in
+
+    rng = np.random.default_rng(3)
+    whole = Dataset.from_arrays(
+        [f"u{k}" for k in rng.integers(0, 40, 500)],
+        [f"i{k}" for k in rng.integers(0, 60, 500)],
+        rng.integers(1, 6, 500),
+        duplicates="last",
+    )
+    chosen = rng.random(whole.n_ratings) < 0.5
+    train, test = whole.subset(chosen).compact(), whole.subset(~chosen)
+    users, items = test.positions_in(train)
+    expected_u = index_in(train.user_ids, test.user_ids[test.users])
+    expected_i = index_in(train.item_ids, test.item_ids[test.items])
+    assert users.tolist() == expected_u.tolist() and items.tolist() == expected_i.tolist()
+    assert (users == -1).any() or (items == -1).any()  # some test IDs are not in training
+    known = users >= 0
+    assert (train.user_ids[users[known]] == test.user_ids[test.users[known]]).all()
+    assert index_in(np.array([], dtype=str), ["a"]).tolist() == [-1]

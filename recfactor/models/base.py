@@ -16,6 +16,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from recfactor.dataset import index_in
 from recfactor.errors import ColdStartError, DataError, ParameterError
 
 
@@ -229,10 +230,10 @@ class Model:
         return np.clip(est, low, high)
 
     def user_index(self, users: Any) -> np.ndarray:
-        return _lookup(self.user_ids_, users)
+        return index_in(self.user_ids_, users)
 
     def item_index(self, items: Any) -> np.ndarray:
-        return _lookup(self.item_ids_, items)
+        return index_in(self.item_ids_, items)
 
     # -- ranking ---------------------------------------------------------------------------
 
@@ -376,17 +377,6 @@ def _pair_dots(p: np.ndarray, q: np.ndarray, u: np.ndarray, i: np.ndarray) -> np
         uu, ii = u[start : start + step], i[start : start + step]
         out[start : start + step] = np.einsum("ij,ij->i", p[uu], q[ii])
     return out
-
-
-def _lookup(vocabulary: np.ndarray, ids: Any) -> np.ndarray:
-    """Index of each ID in ``vocabulary``; -1 where absent. IDs are compared as strings."""
-    query = np.asarray(ids).astype(str).ravel()
-    order = np.argsort(vocabulary, kind="stable")
-    ranked = vocabulary[order]
-    pos = np.searchsorted(ranked, query)
-    pos = np.minimum(pos, len(ranked) - 1)
-    found = ranked[pos] == query
-    return np.where(found, order[pos], -1).astype(np.int64)
 
 
 def _top_n(scores: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
