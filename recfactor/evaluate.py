@@ -141,8 +141,8 @@ def evaluate(
     if len(seeds) > 1:
         # First the chance levels (they need only the factors' shape), then the longer fits to
         # all the data: in worker processes both then run beside the folds' fits.
-        chance = [(spec, 0, CHANCE) for spec in algos if _factor_count(spec) is not None]
-        tasks = chance + [(spec, int(seed), WHOLE) for spec in algos for seed in seeds] + tasks
+        levels = [(spec, 0, CHANCE) for spec in algos if _factor_count(spec) is not None]
+        tasks = levels + [(spec, int(seed), WHOLE) for spec in algos for seed in seeds] + tasks
     context = (folds, metrics, rating_scale, relevant_threshold, whole)
     # Per algorithm and seed: item factors from the fit to all the data, and the factor part
     # p.q on the first fold's test pairs (as the predictions, on data no seed trained on).

@@ -53,14 +53,23 @@ class Workers:
         """``function(*call)`` for every call, in the workers; the results in call order.
         ``done(k, result)`` is called as call ``k`` finishes."""
         from concurrent.futures import as_completed
+        from concurrent.futures.process import BrokenProcessPool
+
+        from recfactor.errors import FitError
 
         self._used = True
-        futures = {self._pool.submit(function, *call): k for k, call in enumerate(calls)}
         out: list[Any] = [None] * len(calls)
-        for future in as_completed(futures):
-            k = futures[future]
-            out[k] = future.result()
-            done(k, out[k])
+        try:
+            futures = {self._pool.submit(function, *call): k for k, call in enumerate(calls)}
+            for future in as_completed(futures):
+                k = futures[future]
+                out[k] = future.result()
+                done(k, out[k])
+        except BrokenProcessPool:
+            raise FitError(
+                "a worker process stopped before its fits were done (out of memory?)",
+                hint="use --jobs 1, or fewer jobs, to need less memory at once",
+            ) from None
         return out
 
     def close(self, failed: bool = False) -> None:

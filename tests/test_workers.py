@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import operator
+import os
 
+import pytest
+
+from recfactor.errors import FitError
 from recfactor.workers import Workers
 
 
@@ -24,3 +28,14 @@ def test_unused_workers_are_stopped():
     for process in processes:
         process.join(timeout=30)
         assert not process.is_alive()
+
+
+def _die(code: int) -> None:
+    os._exit(code)  # as a worker killed for memory would end
+
+
+def test_a_worker_that_dies_is_a_clear_error():
+    with pytest.raises(FitError, match="worker process stopped") as err:
+        with Workers(2, ["baseline"]) as workers:
+            workers.run(_die, [(3,), (3,)], lambda k, result: None)
+    assert "--jobs 1" in err.value.hint
