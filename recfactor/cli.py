@@ -891,8 +891,10 @@ def evaluate(
         ]
         # --folds, or one split (--test, --test-fraction, a holdout: implicit data's default).
         one_split = sum(chosen) > 0 or feedback == Feedback.implicit
-        splits = folds if folds is not None else 1 if one_split else 5
-        workers = _early_workers(data, jobs, algos, len(seed_list), splits)
+        n_splits = folds if folds is not None else 1 if one_split else 5
+        workers = _early_workers(data, jobs, algos, len(seed_list), n_splits)
+        # Built once the workers are off: the read options live with the readers, whose
+        # module imports pandas.
         options = None
     from recfactor.data import read_ratings
     from recfactor.metrics import parse_metrics
