@@ -7,8 +7,8 @@ of N runs each, in a new process every time:
 
 - the command, as a user runs it (start-up, imports and reading the file included);
 - the engine: ``evaluate()`` alone, timed in a process that has already read the data and
-  has its compiled kernels loaded: in the process itself for ``--jobs 1``, in started
-  worker processes for ``--jobs 2`` (as a program using recfactor as a library would).
+  loaded numba (with the svd kernels for ``--jobs 1``; the workers of ``--jobs 2`` are
+  forked inside the timed call and load their parallel kernels there).
 
 Checks that the two reports are the same apart from fit times.
 """
@@ -30,18 +30,15 @@ import sys, time
 from recfactor.data import read_ratings
 from recfactor.evaluate import AlgoSpec, evaluate, kfold
 from recfactor.models.svd import SVD
-from recfactor.workers import Workers
+from recfactor.workers import load_numba
 data, jobs = read_ratings(sys.argv[1]), int(sys.argv[2])
-workers = None
 if jobs == 1:
     SVD()._prepare()
 else:
-    workers = Workers(jobs, ["svd"])
-    workers.run(int, [()], lambda k, result: None)  # returns once a worker is ready
-    time.sleep(1)  # and the others
+    load_numba()  # what the command does beside reading; workers forked later inherit it
 started = time.perf_counter()
 evaluate(data, [AlgoSpec("svd")], list(range(5)), ["rmse", "mae"],
-         splits=kfold(data.n_ratings, 5, 0), jobs=jobs, workers=workers)
+         splits=kfold(data.n_ratings, 5, 0), jobs=jobs)
 print(time.perf_counter() - started)
 """
 

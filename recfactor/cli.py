@@ -6,7 +6,6 @@ Imports of numpy, pandas and the engine happen inside the commands, so that a qu
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import os
 import sys
@@ -865,7 +864,7 @@ def evaluate(
     if data is None:
         data, options, algos = _recorded_setup(model, algo)
         rating_scale = _load(model)[0].rating_scale_
-        workers = None
+        dataset, test_set = _read_pair(data, test, options)
     else:
         default_algos = "baseline,svd" if feedback == Feedback.explicit else "baseline,svd,als"
         names = [a.strip() for a in (algo or default_algos).split(",") if a.strip()]
@@ -892,54 +891,39 @@ def evaluate(
         # --folds, or one split (--test, --test-fraction, a holdout: implicit data's default).
         one_split = sum(chosen) > 0 or feedback == Feedback.implicit
         n_splits = folds if folds is not None else 1 if one_split else 5
-        workers = _early_workers(data, jobs, algos, len(seed_list), n_splits)
-        # Built once the workers are off: the read options live with the readers, whose
-        # module imports pandas.
-        options = None
-    from recfactor.data import read_ratings
+        option_args = (sep, layout, header, user_col, item_col, rating_col, feedback,
+                       duplicates, missing_value)  # fmt: skip
+        if _parallel_likely(data, jobs, algos, len(seed_list), n_splits):
+            dataset, test_set = _read_beside_numba(data, test, option_args)
+        else:
+            dataset, test_set = _read_with_flags(data, test, option_args)
     from recfactor.metrics import parse_metrics
     from recfactor.report import progress, render_evaluation
 
-    with workers if workers is not None else contextlib.nullcontext():
-        if options is None:
-            options = _read_options(
-                sep,
-                layout,
-                header,
-                user_col,
-                item_col,
-                rating_col,
-                feedback,
-                duplicates,
-                missing_value,
-            )
-        dataset = read_ratings(data, options)
-        implicit = dataset.feedback == "implicit"
-        metrics = parse_metrics(
-            metric or ("precision,recall,ndcg,map,coverage" if implicit else "rmse,mae")
+    implicit = dataset.feedback == "implicit"
+    metrics = parse_metrics(
+        metric or ("precision,recall,ndcg,map,coverage" if implicit else "rmse,mae")
+    )
+    if implicit and sum(chosen) == 0:
+        holdout_per_user = 0.2
+    splits, split_info = _splits(dataset, folds, test_fraction, test, holdout_per_user,
+                                 split_seed, quiet)  # fmt: skip
+    folds_run = (1 if splits is None else len(splits)) + (1 if len(seed_list) > 1 else 0)
+    total = len(algos) * len(seed_list) * folds_run
+    with progress(total, "evaluating", enabled=not quiet) as advance:
+        report = ev.evaluate(
+            dataset,
+            algos,
+            seed_list,
+            metrics,
+            splits=splits,
+            test=test_set,
+            split_info=split_info,
+            rating_scale=rating_scale,
+            progress=advance,
+            relevant_threshold=None if implicit else relevant_threshold,
+            jobs=jobs,
         )
-        if implicit and sum(chosen) == 0:
-            holdout_per_user = 0.2
-        test_set = read_ratings(test, options) if test is not None else None
-        splits, split_info = _splits(dataset, folds, test_fraction, test, holdout_per_user,
-                                     split_seed, quiet)  # fmt: skip
-        folds_run = (1 if splits is None else len(splits)) + (1 if len(seed_list) > 1 else 0)
-        total = len(algos) * len(seed_list) * folds_run
-        with progress(total, "evaluating", enabled=not quiet) as advance:
-            report = ev.evaluate(
-                dataset,
-                algos,
-                seed_list,
-                metrics,
-                splits=splits,
-                test=test_set,
-                split_info=split_info,
-                rating_scale=rating_scale,
-                progress=advance,
-                relevant_threshold=None if implicit else relevant_threshold,
-                jobs=jobs,
-                workers=workers,
-            )
     render_evaluation(report.to_dict(), _fmt(fmt))
     if plot is not None:
         from recfactor.plot import plot_evaluation
@@ -953,22 +937,41 @@ def evaluate(
 BYTES_PER_RATING = 20
 
 
-def _early_workers(data: str, jobs: int, algos: list, seeds: int, splits: int):
-    """Worker processes started before the data is read, when the file looks large enough
-    for them (they load their kernels meanwhile); None otherwise, and evaluate decides again
-    once the data is read. ``splits``: k folds, or 1 for a holdout or a test file."""
+def _parallel_likely(data: str, jobs: int, algos: list, seeds: int, splits: int) -> bool:
+    """Whether the file looks large enough for worker processes (``splits``: k folds, or 1
+    for a holdout or a test file); evaluate decides again once the data is read."""
     from recfactor import evaluate as ev
+    from recfactor.workers import can_fork
 
-    if data == "-" or not os.path.isfile(data):
-        return None
+    if data == "-" or not os.path.isfile(data) or not can_fork():
+        return False
     train_share = (splits - 1) / splits if splits > 1 else 0.8
     ratings = os.path.getsize(data) / BYTES_PER_RATING * train_share
     fits = len(algos) * seeds * (splits + (1 if seeds > 1 else 0))
-    if not ev.parallel_pays(ratings, fits, jobs):
-        return None
-    from recfactor.workers import Workers
+    return ev.parallel_pays(ratings, fits, jobs)
 
-    return Workers(min(jobs, fits), [spec.name for spec in algos])
+
+def _read_pair(data: str, test: str | None, options):
+    """The ratings, and the test file if any, read with ``options``."""
+    from recfactor.data import read_ratings
+
+    return read_ratings(data, options), read_ratings(test, options) if test is not None else None
+
+
+def _read_with_flags(data: str, test: str | None, option_args: tuple):
+    """:func:`_read_pair` with options built from the command's flags (here, not by the
+    caller: they live with the readers, whose module imports pandas)."""
+    return _read_pair(data, test, _read_options(*option_args))
+
+
+def _read_beside_numba(data: str, test: str | None, option_args: tuple):
+    """:func:`_read_with_flags` in a forked process while this one loads numba: the worker
+    processes, forked later from this one, then start with both the data and numba ready."""
+    from recfactor.workers import Background, load_numba
+
+    reader = Background(_read_with_flags, data, test, option_args)
+    load_numba()
+    return reader.result()
 
 
 def _splits(dataset, folds, test_fraction, test, holdout_per_user, split_seed, quiet):

@@ -18,7 +18,6 @@ from recfactor.metrics import ERROR_METRICS, cutoff, is_topn, topn
 
 if TYPE_CHECKING:  # imported for annotations only: importing data.py imports pandas
     from recfactor.data import Dataset
-    from recfactor.workers import Workers
 
 
 @dataclass(frozen=True)
@@ -103,7 +102,6 @@ def evaluate(
     progress: Callable[[], None] | None = None,
     relevant_threshold: float | None = None,
     jobs: int | None = None,
-    workers: Workers | None = None,
 ) -> Report:
     """Fit every algorithm under every seed on every split and score the test ratings.
 
@@ -114,8 +112,7 @@ def evaluate(
     relevant ones (for ratings, those rated at least ``relevant_threshold``). ``jobs`` is the
     number of cores to use (default all): that many worker processes of one thread each (or,
     for small evaluations, this process with that many threads); every run is deterministic,
-    so the report does not depend on it. ``workers``: already started ones to use (or to
-    stop, when the evaluation is too small for them).
+    so the report does not depend on it.
     """
     if (splits is None) == (test is None):
         raise ValueError("give exactly one of splits and test")
@@ -175,7 +172,7 @@ def evaluate(
                     spec, seeds, factors[spec.name], inner[spec.name], chance.get(spec.name)
                 )
 
-    outcomes = _run_tasks(tasks, context, jobs or os.cpu_count() or 1, on_result, workers)
+    outcomes = _run_tasks(tasks, context, jobs or os.cpu_count() or 1, on_result)
     runs: list[dict[str, Any]] = []
     test_predictions: dict[str, dict[int, list[np.ndarray]]] = {}
     for (spec, seed, position), (run, estimate, _) in zip(tasks, outcomes):
@@ -272,19 +269,13 @@ def parallel_pays(ratings_per_fit: float, fits: int, jobs: int) -> bool:
 
 
 def _run_tasks(
-    tasks: list,
-    context: tuple,
-    jobs: int,
-    on_result: Callable[[int, Any], None],
-    workers: Workers | None = None,
+    tasks: list, context: tuple, jobs: int, on_result: Callable[[int, Any], None]
 ) -> list:
     """Every task's result, in task order, from this process or ``jobs`` worker processes;
     ``on_result(k, result)`` is called as task ``k`` finishes."""
     folds = context[0]
     ratings_per_fit = sum(len(fold[1].ratings) for fold in folds) / len(folds)
     if not parallel_pays(ratings_per_fit, len(tasks), jobs):
-        if workers is not None:
-            workers.close()
         # In this process: jobs caps the compiled kernels' threads, so --jobs 1 is one core.
         # BLAS runs one thread, as in the workers, so that results do not depend on --jobs.
         import numba
@@ -304,21 +295,10 @@ def _run_tasks(
         return out
     from recfactor.workers import Workers
 
-    if workers is None:
-        workers = Workers(min(jobs, len(tasks)), [spec.name for spec, _, _ in tasks])
-
-    with workers:
-        # Each task carries only the data it needs: its own fold, or all the data.
-        calls = [(*task, _task_context(context, task[2])) for task in tasks]
-        return workers.run(_run_one, calls, on_result)
-
-
-def _task_context(context: tuple, position: int) -> tuple:
-    folds, metrics, rating_scale, relevant_threshold, whole = context
-    if position in (WHOLE, CHANCE):
-        return [], metrics, rating_scale, relevant_threshold, whole
-    only = [fold if k == position else None for k, fold in enumerate(folds)]
-    return only, metrics, rating_scale, relevant_threshold, None
+    # The workers get the folds once, when they start (by inheritance where they are forked),
+    # and each task names only its algorithm, seed and fold.
+    with Workers(min(jobs, len(tasks)), [spec.name for spec, _, _ in tasks], context) as workers:
+        return workers.run(_run_one, tasks, on_result)
 
 
 def _factor_view(

@@ -1,34 +1,95 @@
-"""Worker processes for ``evaluate --jobs``, started before the data is read.
+"""Processes for ``evaluate --jobs``: a reader beside the compiler, then the workers.
 
-A worker spends about a second importing numba and loading the compiled kernels before its
-first fit. Started first, the workers do that while this process imports pandas and reads the
-ratings, so the two costs overlap instead of adding up. This module imports nothing heavy, so
-that starting the workers is the first thing a command can do.
+Before its first fit a process must import numba and initialise its compiler (about a second),
+and the ratings must be read (pandas' import and parse, more than half a second). With several
+jobs the two overlap: a forked process reads the data while this one loads numba; the workers
+are then forked from this process and inherit both the data and the initialised compiler, so
+neither cost is paid again per worker. This module imports nothing heavy itself.
 """
 
 from __future__ import annotations
 
-import os
 import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
 
 def start_method() -> str:
-    """fork (workers inherit the imported modules: much faster to start) while this process
-    has not started numba's thread pool; OpenMP does not survive a fork, so spawn once it has."""
+    """fork (workers inherit the imported modules and the data: much faster to start) while
+    this process has not started numba's thread pool (loading or running a parallel kernel
+    starts it, and OpenMP does not survive a fork); spawn otherwise."""
     parallel = sys.modules.get("numba.np.ufunc.parallel")
     launched = parallel is not None and getattr(parallel, "_is_initialized", True)
     return "spawn" if launched or sys.platform != "linux" else "fork"
 
 
+def can_fork() -> bool:
+    return start_method() == "fork"
+
+
+def load_numba() -> None:
+    """Import numba and initialise its compiler by loading the baseline's kernels: serial
+    ones, so numba's thread pool does not start and this process can still fork workers."""
+    from recfactor.models.baseline import warm_up
+
+    warm_up()
+
+
+class Background:
+    """``function(*args)`` run in a forked process while this one goes on; ``result()``
+    returns its value or raises its exception. Only where :func:`can_fork`."""
+
+    def __init__(self, function: Callable[..., Any], *args: Any) -> None:
+        import multiprocessing
+
+        context = multiprocessing.get_context("fork")
+        self._receive, send = context.Pipe(duplex=False)
+        self._process = context.Process(target=_send_result, args=(send, function, args))
+        self._process.start()
+        send.close()
+
+    def result(self) -> Any:
+        from recfactor.errors import DataError
+
+        try:
+            ok, value = self._receive.recv()
+        except EOFError:
+            raise DataError(
+                "the process reading the data stopped before it was done (out of memory?)",
+                hint="use --jobs 1 to read the data in this process",
+            ) from None
+        finally:
+            self._receive.close()
+            self._process.join()
+        if not ok:
+            raise value
+        return value
+
+
+def _send_result(send: Any, function: Callable[..., Any], args: tuple) -> None:
+    try:
+        outcome = (True, function(*args))
+    except BaseException as exc:  # every failure, Ctrl-C included, goes back to the caller
+        outcome = (False, exc)
+    try:
+        send.send(outcome)
+    except Exception as exc:  # an unpicklable result or exception
+        send.send((False, RuntimeError(f"{type(exc).__name__}: {exc}")))
+    finally:
+        send.close()
+
+
+_STATE: Any = None  # what every task in a worker needs (the folds, the metrics, ...)
+
+
 class Workers:
-    """``jobs`` processes of one numba thread each, with the kernels of ``algos`` loaded.
+    """``jobs`` processes of one numba and one BLAS thread each, with the kernels of ``algos``
+    loaded and ``state`` (inherited when forked) passed to every task.
 
     Use as a context manager; ``run`` may be called once or more before it closes.
     """
 
-    def __init__(self, jobs: int, algos: Sequence[str]) -> None:
+    def __init__(self, jobs: int, algos: Sequence[str], state: Any) -> None:
         import multiprocessing
         from concurrent.futures import ProcessPoolExecutor
 
@@ -37,12 +98,8 @@ class Workers:
             max_workers=jobs,
             mp_context=multiprocessing.get_context(start_method()),
             initializer=_warm_up,
-            initargs=(tuple(dict.fromkeys(algos)),),
+            initargs=(tuple(dict.fromkeys(algos)), state),
         )
-        # The first task starts the workers (with fork, all of them at once).
-        self._pool.submit(os.getpid)
-        self._used = False
-        self._closed = False
 
     def run(
         self,
@@ -50,17 +107,19 @@ class Workers:
         calls: Sequence[tuple],
         done: Callable[[int, Any], None],
     ) -> list[Any]:
-        """``function(*call)`` for every call, in the workers; the results in call order.
-        ``done(k, result)`` is called as call ``k`` finishes."""
+        """``function(*call, state)`` for every call, in the workers; the results in call
+        order. ``done(k, result)`` is called as call ``k`` finishes."""
         from concurrent.futures import as_completed
         from concurrent.futures.process import BrokenProcessPool
 
         from recfactor.errors import FitError
 
-        self._used = True
         out: list[Any] = [None] * len(calls)
         try:
-            futures = {self._pool.submit(function, *call): k for k, call in enumerate(calls)}
+            futures = {
+                self._pool.submit(_call_with_state, function, call): k
+                for k, call in enumerate(calls)
+            }
             for future in as_completed(futures):
                 k = futures[future]
                 out[k] = future.result()
@@ -73,22 +132,15 @@ class Workers:
         return out
 
     def close(self, failed: bool = False) -> None:
-        """Stop the workers. Unused ones (or any, after an error) are stopped at once rather
-        than left to finish loading kernels nobody will run."""
-        if self._closed:
-            return
-        self._closed = True
-        if failed or not self._used:
-            self._terminate()
+        """Stop the workers; after an error, at once rather than after their current fits."""
+        if failed:
+            terminate = getattr(self._pool, "terminate_workers", None)  # Python 3.14+
+            if terminate is not None:
+                terminate()
+            else:
+                for process in list(getattr(self._pool, "_processes", {}).values()):
+                    process.terminate()
         self._pool.shutdown(wait=True, cancel_futures=True)
-
-    def _terminate(self) -> None:
-        terminate = getattr(self._pool, "terminate_workers", None)  # Python 3.14+
-        if terminate is not None:
-            terminate()
-            return
-        for process in list(getattr(self._pool, "_processes", {}).values()):
-            process.terminate()
 
     def __enter__(self) -> Workers:
         return self
@@ -97,15 +149,21 @@ class Workers:
         self.close(failed=kind is not None)
 
 
-def _warm_up(algos: tuple[str, ...]) -> None:
-    """In each worker: one numba and one BLAS thread (the processes share the cores), and the
-    kernels loaded."""
+def _warm_up(algos: tuple[str, ...], state: Any) -> None:
+    """In each worker: one numba and one BLAS thread (the processes share the cores), the
+    kernels loaded, the tasks' shared state kept."""
+    global _STATE
     import numba
 
     from recfactor import blas
     from recfactor.models import model_class
 
+    _STATE = state
     numba.set_num_threads(1)
     for name in algos:
         model_class(name)()._prepare()
     blas.set_threads(1)  # after the kernels: loading them loads scipy and its own BLAS
+
+
+def _call_with_state(function: Callable[..., Any], call: tuple) -> Any:
+    return function(*call, _STATE)

@@ -3,6 +3,8 @@ from __future__ import annotations
 import csv
 import io
 import json
+import subprocess
+import sys
 
 import pytest
 from typer.testing import CliRunner
@@ -462,9 +464,6 @@ def test_unwritable_outputs_are_one_line_errors(trained, tmp_path):
 
 def test_a_closed_pipe_ends_the_command_quietly(tmp_path):
     """`recfactor ... | head -1`: the reader goes away early; no traceback, no error line."""
-    import subprocess
-    import sys
-
     model = tmp_path / "m.model"
     assert run("train", SAMPLE / "ratings.csv", "-m", model, "-q").exit_code == 0
     command = [sys.executable, "-m", "recfactor", "recommend", "--all-users", "-n", "50",
@@ -475,3 +474,37 @@ def test_a_closed_pipe_ends_the_command_quietly(tmp_path):
     stderr = process.stderr.read().decode()
     assert process.wait(timeout=60) == 1
     assert "Traceback" not in stderr and "error" not in stderr.lower()
+
+
+def _evaluate_in_new_process(*args: str) -> subprocess.CompletedProcess:
+    """`recfactor evaluate` in a fresh process (so that it may fork: in this one numba's
+    threads may have started), with worker processes forced on small data."""
+    code = (
+        "import sys; import recfactor.evaluate as ev; ev.PARALLEL_MIN_WORK = 0; "
+        "from recfactor.cli import main; sys.argv = ['recfactor', 'evaluate', *sys.argv[1:]]; "
+        "main()"
+    )
+    return subprocess.run(
+        [sys.executable, "-c", code, *args], capture_output=True, text=True, timeout=300
+    )
+
+
+def test_reader_process_and_forked_workers_give_the_report_of_one_process(tmp_path):
+    """With --jobs 2 the data is read in a forked process while numba loads, and the workers
+    are forked with both: the report is the one --jobs 1 gives, and a bad file is the usual
+    one-line error."""
+    args = [str(SAMPLE / "ratings.csv"), "--algo", "svd", "-k", "4", "--epochs", "3",
+            "--seeds", "2", "--folds", "2", "--format", "json", "-q"]  # fmt: skip
+    one, two = (_evaluate_in_new_process(*args, "--jobs", jobs) for jobs in ("1", "2"))
+    assert one.returncode == 0 and two.returncode == 0, one.stderr + two.stderr
+    reports = [json.loads(done.stdout) for done in (one, two)]
+    for report in reports:
+        for run_ in report["runs"]:
+            run_["fit_seconds"] = None
+    assert reports[0] == reports[1]
+    bad = tmp_path / "bad.csv"
+    bad.write_text("user,item,rating\n1,A,5\n2,B,five\n")
+    failed = _evaluate_in_new_process(str(bad), "--jobs", "2", "--seeds", "2")
+    assert failed.returncode == 1
+    assert failed.stderr.startswith("error: ") and "bad.csv, line 3" in failed.stderr
+    assert "Traceback" not in failed.stderr

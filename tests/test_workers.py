@@ -1,41 +1,47 @@
-"""Worker processes for evaluate: results in call order, stopped cleanly when unused."""
+"""Processes for evaluate: workers with a shared state, and a reader in the background."""
 
 from __future__ import annotations
 
-import operator
 import os
 
 import pytest
 
-from recfactor.errors import FitError
-from recfactor.workers import Workers
+from recfactor.errors import DataError, FitError
+from recfactor.workers import Background, Workers, can_fork
 
 
-def test_results_come_back_in_call_order():
+def _scaled(k: int, state: dict) -> int:
+    return k * state["factor"]
+
+
+def test_results_come_back_in_call_order_with_the_state():
     finished = []
-    with Workers(2, ["baseline"]) as workers:
-        calls = [(k, 10) for k in range(6)]
-        out = workers.run(operator.mul, calls, lambda k, result: finished.append((k, result)))
+    with Workers(2, ["baseline"], {"factor": 10}) as workers:
+        out = workers.run(_scaled, [(k,) for k in range(6)], lambda k, r: finished.append((k, r)))
     assert out == [0, 10, 20, 30, 40, 50]
     assert sorted(finished) == [(k, 10 * k) for k in range(6)]
 
 
-def test_unused_workers_are_stopped():
-    workers = Workers(2, ["svd"])
-    processes = list(workers._pool._processes.values())
-    assert processes
-    workers.close()
-    for process in processes:
-        process.join(timeout=30)
-        assert not process.is_alive()
-
-
-def _die(code: int) -> None:
+def _die(code: int, state: object) -> None:
     os._exit(code)  # as a worker killed for memory would end
 
 
 def test_a_worker_that_dies_is_a_clear_error():
     with pytest.raises(FitError, match="worker process stopped") as err:
-        with Workers(2, ["baseline"]) as workers:
+        with Workers(2, ["baseline"], None) as workers:
             workers.run(_die, [(3,), (3,)], lambda k, result: None)
     assert "--jobs 1" in err.value.hint
+
+
+def _fail(message: str) -> None:
+    raise DataError(message, hint="a hint")
+
+
+@pytest.mark.skipif(not can_fork(), reason="the background reader needs fork")
+def test_background_returns_the_value_or_raises_the_error_with_its_hint():
+    assert Background(sum, [1, 2, 3]).result() == 6
+    with pytest.raises(DataError, match=r"bad\.csv, line 3") as err:
+        Background(_fail, "bad.csv, line 3").result()
+    assert err.value.hint == "a hint"
+    with pytest.raises(DataError, match="stopped before it was done"):
+        Background(os._exit, 9).result()
