@@ -73,13 +73,13 @@ class Dataset:
         A training fold must not hold users or items it has no ratings for: they would get
         untrained factors instead of the cold-start fallback.
         """
-        used_u, users = np.unique(self.users, return_inverse=True)
-        used_i, items = np.unique(self.items, return_inverse=True)
+        used_u, users = _renumber(self.users, self.n_users)
+        used_i, items = _renumber(self.items, self.n_items)
         return Dataset(
             user_ids=self.user_ids[used_u],
             item_ids=self.item_ids[used_i],
-            users=users.astype(np.int32),
-            items=items.astype(np.int32),
+            users=users,
+            items=items,
             ratings=self.ratings,
             feedback=self.feedback,
             source=self.source,
@@ -174,6 +174,17 @@ class Dataset:
             source,
             "rating",
         ).compact()
+
+
+def _renumber(index: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """The indices below ``n`` that occur in ``index`` (ascending) and ``index`` renumbered
+    to positions among them: ``np.unique(index, return_inverse=True)`` without the sort."""
+    present = np.zeros(n, dtype=bool)
+    present[index] = True
+    used = np.flatnonzero(present)
+    position = np.zeros(n, dtype=np.int32)
+    position[used] = np.arange(len(used), dtype=np.int32)
+    return used, position[index]
 
 
 def index_in(vocabulary: np.ndarray, ids: Any) -> np.ndarray:

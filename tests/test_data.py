@@ -186,3 +186,14 @@ def test_positions_in_another_dataset_match_a_lookup_by_id():
     known = users >= 0
     assert (train.user_ids[users[known]] == test.user_ids[test.users[known]]).all()
     assert index_in(np.array([], dtype=str), ["a"]).tolist() == [-1]
+
+
+@pytest.mark.parametrize("n", [1, 7, 500])
+def test_compact_renumbers_as_np_unique_does(n):
+    from recfactor.dataset import _renumber
+
+    index = np.random.default_rng(n).integers(0, n, 3000).astype(np.int32)
+    used, renumbered = _renumber(index, n + 5)  # some indices never occur
+    expected_used, expected = np.unique(index, return_inverse=True)
+    assert used.tolist() == expected_used.tolist()
+    assert renumbered.tolist() == expected.tolist() and renumbered.dtype == np.int32
