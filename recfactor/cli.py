@@ -861,6 +861,7 @@ def evaluate(
         raise ParameterError("give one of --test, --test-fraction, --folds and --holdout-per-user")
     jobs = jobs or os.cpu_count() or 1
     rating_scale = None
+    chance = None
     if data is None:
         data, options, algos = _recorded_setup(model, algo)
         rating_scale = _load(model)[0].rating_scale_
@@ -894,7 +895,8 @@ def evaluate(
         option_args = (sep, layout, header, user_col, item_col, rating_col, feedback,
                        duplicates, missing_value)  # fmt: skip
         if _parallel_likely(data, jobs, algos, len(seed_list), n_splits):
-            dataset, test_set = _read_beside_numba(data, test, option_args)
+            dataset, test_set, chance = _read_beside_numba(data, test, option_args, algos,
+                                                           len(seed_list) > 1)  # fmt: skip
         else:
             dataset, test_set = _read_with_flags(data, test, option_args)
     from recfactor.metrics import parse_metrics
@@ -923,6 +925,7 @@ def evaluate(
             progress=advance,
             relevant_threshold=None if implicit else relevant_threshold,
             jobs=jobs,
+            chance=chance,
         )
     render_evaluation(report.to_dict(), _fmt(fmt))
     if plot is not None:
@@ -964,14 +967,25 @@ def _read_with_flags(data: str, test: str | None, option_args: tuple):
     return _read_pair(data, test, _read_options(*option_args))
 
 
-def _read_beside_numba(data: str, test: str | None, option_args: tuple):
-    """:func:`_read_with_flags` in a forked process while this one loads numba: the worker
-    processes, forked later from this one, then start with both the data and numba ready."""
+def _read_beside_numba(data: str, test: str | None, option_args: tuple, algos: list,
+                       compare: bool):  # fmt: skip
+    """:func:`_read_with_flags` in a forked process while this one loads numba; the worker
+    processes, forked later from this one, then start with both the data and numba ready.
+    With ``compare`` (several seeds) the reader goes on to measure the chance levels of the
+    factor comparisons, which need only the data, while numba is still loading."""
     from recfactor.workers import Background, load_numba
 
-    reader = Background(_read_with_flags, data, test, option_args)
+    reader = Background(_read_and_measure, data, test, option_args, algos, compare)
     load_numba()
     return reader.result()
+
+
+def _read_and_measure(data: str, test: str | None, option_args: tuple, algos: list,
+                      compare: bool):  # fmt: skip
+    from recfactor.evaluate import measure_chance
+
+    dataset, test_set = _read_with_flags(data, test, option_args)
+    return dataset, test_set, measure_chance(algos, dataset) if compare else None
 
 
 def _splits(dataset, folds, test_fraction, test, holdout_per_user, split_seed, quiet):

@@ -102,6 +102,7 @@ def evaluate(
     progress: Callable[[], None] | None = None,
     relevant_threshold: float | None = None,
     jobs: int | None = None,
+    chance: dict[str, Any] | None = None,
 ) -> Report:
     """Fit every algorithm under every seed on every split and score the test ratings.
 
@@ -112,7 +113,8 @@ def evaluate(
     relevant ones (for ratings, those rated at least ``relevant_threshold``). ``jobs`` is the
     number of cores to use (default all): that many worker processes of one thread each (or,
     for small evaluations, this process with that many threads); every run is deterministic,
-    so the report does not depend on it.
+    so the report does not depend on it. ``chance``: chance levels already measured by
+    :func:`measure_chance` (they depend on the data's shape alone), not measured again.
     """
     if (splits is None) == (test is None):
         raise ValueError("give exactly one of splits and test")
@@ -138,14 +140,18 @@ def evaluate(
     if len(seeds) > 1:
         # First the chance levels (they need only the factors' shape), then the longer fits to
         # all the data: in worker processes both then run beside the folds' fits.
-        levels = [(spec, 0, CHANCE) for spec in algos if _factor_count(spec) is not None]
+        levels = [
+            (spec, 0, CHANCE)
+            for spec in algos
+            if _factor_count(spec) is not None and spec.name not in (chance or {})
+        ]
         tasks = levels + [(spec, int(seed), WHOLE) for spec in algos for seed in seeds] + tasks
     context = (folds, metrics, rating_scale, relevant_threshold, whole)
     # Per algorithm and seed: item factors from the fit to all the data, and the factor part
     # p.q on the first fold's test pairs (as the predictions, on data no seed trained on).
     factors: dict[str, dict[int, np.ndarray | None]] = {spec.name: {} for spec in algos}
     inner: dict[str, dict[int, np.ndarray | None]] = {spec.name: {} for spec in algos}
-    chance: dict[str, Any] = {}
+    chance = dict(chance or {})
     comparisons: dict[str, dict[str, Any] | None] = {}
     # The comparisons of an algorithm's seeds are made as soon as their fits are in, while
     # worker processes go on with the other folds.
@@ -215,10 +221,7 @@ def _run_one(
 
     folds, metrics, rating_scale, relevant_threshold, whole = context
     if position == CHANCE:
-        from recfactor.nonunique import chance_levels
-
-        shape = (whole.n_items, _factor_count(spec))
-        return None, None, (shape, chance_levels(shape, _nonnegative(spec)))
+        return None, None, _chance(spec, whole)
     cls = model_class(spec.name)
     model = cls(cls.params_class(**{**spec.params, "seed": seed}))
     if position == WHOLE:
@@ -247,6 +250,27 @@ def _run_one(
 WHOLE = -1
 # A task on this "fold" fits nothing: it measures the chance levels of the comparisons.
 CHANCE = -2
+
+
+def measure_chance(algos: Sequence[AlgoSpec], train: Dataset) -> dict[str, Any]:
+    """The chance levels of each algorithm's factor comparisons on ``train`` (for
+    ``evaluate(chance=...)``): they need only the data's shape, so a caller with a core to
+    spare can measure them before the fits start. One BLAS thread, as in ``evaluate``."""
+    from recfactor import blas
+
+    whole = train.compact()
+    with blas.threads(1):
+        return {
+            spec.name: _chance(spec, whole) for spec in algos if _factor_count(spec) is not None
+        }
+
+
+def _chance(spec: AlgoSpec, whole: Dataset) -> tuple[tuple[int, int], tuple[float, float]]:
+    """(factor shape, chance levels) of ``spec`` fitted to ``whole``."""
+    from recfactor.nonunique import chance_levels
+
+    shape = (whole.n_items, _factor_count(spec))
+    return shape, chance_levels(shape, _nonnegative(spec))
 
 
 def _factor_count(spec: AlgoSpec) -> int | None:

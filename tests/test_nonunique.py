@@ -105,3 +105,27 @@ def test_orthonormal_basis_spans_the_columns(case):
     np.testing.assert_allclose(basis.T @ basis, np.eye(6), atol=1e-8)
     # Every column of a is reproduced by its projection onto the basis.
     np.testing.assert_allclose(basis @ (basis.T @ a), a, atol=1e-7)
+
+
+def test_chance_levels_measured_ahead_give_the_same_report():
+    from recfactor.data import Dataset
+    from recfactor.evaluate import AlgoSpec, evaluate, kfold, measure_chance
+
+    rng = np.random.default_rng(2)
+    data = Dataset.from_arrays(
+        rng.integers(0, 60, 1500), rng.integers(0, 40, 1500), rng.integers(1, 6, 1500),
+        duplicates="last",
+    )  # fmt: skip
+    algos = [AlgoSpec("svd", {"factors": 4, "epochs": 3}), AlgoSpec("baseline")]
+    ahead = measure_chance(algos, data)
+    assert set(ahead) == {"svd"} and ahead["svd"][0] == (data.n_items, 4)
+    reports = [
+        evaluate(data, algos, [0, 1], ["rmse"], splits=kfold(data.n_ratings, 3, 0), jobs=1,
+                 chance=chance).to_dict()
+        for chance in (None, ahead)
+    ]  # fmt: skip
+    for report in reports:
+        for run in report["runs"]:
+            run["fit_seconds"] = None
+    assert reports[0] == reports[1]
+    assert reports[0]["nonuniqueness"][0]["chance_subspace_similarity"] == ahead["svd"][1][1]
