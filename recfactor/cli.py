@@ -894,7 +894,9 @@ def evaluate(
         n_splits = folds if folds is not None else 1 if one_split else 5
         option_args = (sep, layout, header, user_col, item_col, rating_col, feedback,
                        duplicates, missing_value)  # fmt: skip
-        if _parallel_likely(data, jobs, algos, len(seed_list), n_splits):
+        if _parallel_likely(data, jobs, algos, len(seed_list), n_splits) and (
+            os.path.getsize(data) <= READER_MAX_BYTES
+        ):
             dataset, test_set, chance = _read_beside_numba(data, test, option_args, algos,
                                                            len(seed_list) > 1)  # fmt: skip
         else:
@@ -938,6 +940,9 @@ def evaluate(
 # A rough size of one rating in a text file (MovieLens u.data: 20 bytes), to guess before
 # reading whether an evaluation is large enough for worker processes.
 BYTES_PER_RATING = 20
+# Above this, the data is read in this process: a reader process hands its copy over through a
+# pipe (three copies at the peak), and the second it saves is small beside reading such a file.
+READER_MAX_BYTES = 256 * 2**20
 
 
 def _parallel_likely(data: str, jobs: int, algos: list, seeds: int, splits: int) -> bool:
