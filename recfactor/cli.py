@@ -894,9 +894,7 @@ def evaluate(
         n_splits = folds if folds is not None else 1 if one_split else 5
         option_args = (sep, layout, header, user_col, item_col, rating_col, feedback,
                        duplicates, missing_value)  # fmt: skip
-        if _parallel_likely(data, jobs, algos, len(seed_list), n_splits) and (
-            os.path.getsize(data) <= READER_MAX_BYTES
-        ):
+        if _reader_pays(data, jobs, algos, len(seed_list), n_splits):
             dataset, test_set, chance = _read_beside_numba(data, test, option_args, algos,
                                                            len(seed_list) > 1)  # fmt: skip
         else:
@@ -945,13 +943,16 @@ BYTES_PER_RATING = 20
 READER_MAX_BYTES = 256 * 2**20
 
 
-def _parallel_likely(data: str, jobs: int, algos: list, seeds: int, splits: int) -> bool:
-    """Whether the file looks large enough for worker processes (``splits``: k folds, or 1
-    for a holdout or a test file); evaluate decides again once the data is read."""
+def _reader_pays(data: str, jobs: int, algos: list, seeds: int, splits: int) -> bool:
+    """Whether to read the file in a helper process beside numba's loading: a file (not stdin)
+    of at most ``READER_MAX_BYTES``, large enough to look worth worker processes (``splits``:
+    k folds, or 1 for a holdout or a test file; evaluate decides again once it is read)."""
     from recfactor import evaluate as ev
     from recfactor.workers import can_fork
 
     if data == "-" or not os.path.isfile(data) or not can_fork():
+        return False
+    if os.path.getsize(data) > READER_MAX_BYTES:
         return False
     train_share = (splits - 1) / splits if splits > 1 else 0.8
     ratings = os.path.getsize(data) / BYTES_PER_RATING * train_share

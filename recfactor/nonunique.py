@@ -174,13 +174,11 @@ def measure(
     metric_spread: float | None,
     metric: str | None,
     disagreement: float | None,
-    chance: tuple[float, float] | None = None,
 ) -> dict[str, Any]:
     """The non-uniqueness record of one algorithm from each seed's item factors (all fitted on
     the same data) and each seed's factor part ``p_u . q_i`` on the same test pairs, with its
-    plain-words reading. ``chance``: the chance levels for the factors' shape, when already
-    measured."""
-    record = compare(item_factors, interactions, nonnegative, chance)
+    plain-words reading."""
+    record = compare(item_factors, interactions, nonnegative)
     return with_reading(algo, record, metric_spread, metric, disagreement)
 
 
@@ -192,7 +190,7 @@ def compare(
 ) -> dict[str, Any] | None:
     """The agreement measures of :func:`measure` without the reading (which needs the metric
     spread, known only when every fold is done); None with fewer than two seeds or no
-    factors."""
+    factors. ``chance``: the chance levels for the factors' shape, when already measured."""
     seeds = len(item_factors)
     if seeds < 2 or item_factors[0] is None:
         return None

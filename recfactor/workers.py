@@ -93,7 +93,6 @@ class Workers:
         import multiprocessing
         from concurrent.futures import ProcessPoolExecutor
 
-        self.jobs = jobs
         self._pool = ProcessPoolExecutor(
             max_workers=jobs,
             mp_context=multiprocessing.get_context(start_method()),

@@ -10,8 +10,8 @@ def load(kernel: Any, *example: Any) -> None:
     compile it the first time) without running it, so that a fit's timing leaves the load out.
 
     Loading a parallel kernel starts numba's thread pool, after which this process can no
-    longer fork worker processes safely: evaluate's parent process leaves the loading to its
-    workers (see ``recfactor.workers.start_method``).
+    longer fork worker processes safely: before forking, evaluate's parent loads serial
+    kernels only (see ``recfactor.workers.load_numba`` and ``start_method``).
     """
     import numba
 
