@@ -186,3 +186,28 @@ def test_random_start_is_normal_with_the_asked_mean_and_spread():
     assert again.tobytes() == out.tobytes()
     fill_normal(again, 54321, 0.5, 0.1)
     assert np.mean(again == out) < 0.01
+
+
+LOAD_THEN_DOT = """
+import sys
+import numba
+import numpy as np
+from recfactor.models.baseline import warm_up
+warm_up()
+print("scipy.linalg" in sys.modules)
+@numba.njit
+def dot(a, b):
+    return np.dot(a, b)
+print(dot(np.arange(3.0), np.arange(3.0)), "scipy.linalg" in sys.modules)
+"""
+
+
+def test_loading_kernels_skips_scipy_linalg_yet_np_dot_still_compiles_later():
+    # In a new process: numba's first compilation is what imports scipy.linalg.
+    import subprocess
+    import sys
+
+    done = subprocess.run(
+        [sys.executable, "-c", LOAD_THEN_DOT], capture_output=True, text=True, check=True
+    )
+    assert done.stdout.split() == ["False", "5.0", "True"]
