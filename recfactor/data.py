@@ -198,15 +198,17 @@ def _is_number(token: str) -> bool:
     return True
 
 
-def _detect_header(first: list[str], second: list[str] | None) -> bool:
+def _detect_header(first: list[str], rest: list[list[str]]) -> bool:
+    """Whether the first row names the columns: it holds a known column name, or it has no
+    number at all and some column is a number in every later row (``customer,product,amount``
+    above ``7,B,2``). A row with a number in it is data: an ID that only looks like a name
+    (``"1,2"``, ``u1``) must not turn the first rating into a header and lose it."""
     known = USER_NAMES | ITEM_NAMES | RATING_NAMES | TIMESTAMP_NAMES
     if any(t.strip().lower() in known for t in first):
         return True
-    if second is None:
-        return not any(_is_number(t) for t in first[2:3])
-    return any(
-        not _is_number(a) and _is_number(b) for a, b in zip(first, second, strict=False)
-    ) and len(first) == len(second)
+    if not rest or any(_is_number(t) for t in first):
+        return False
+    return any(all(c < len(row) and _is_number(row[c]) for row in rest) for c in range(len(first)))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -222,10 +224,10 @@ class _Columns:
 
 
 def _read_long(text: str, name: str, sep: str, sample: list[str], opt: ReadOptions) -> Dataset:
-    rows = [_split(line, sep) for line in sample[:2]]
+    rows = [_split(line, sep) for line in sample if line.strip()]
     header = opt.header
     if header is None:
-        header = _detect_header(rows[0], rows[1] if len(rows) > 1 else None)
+        header = _detect_header(rows[0], rows[1:])
     width = len(rows[0])
     names = [t.strip() for t in rows[0]] if header else [f"column {c + 1}" for c in range(width)]
     cols = _choose_columns(names, header, opt, name)

@@ -43,6 +43,25 @@ def test_delimiter_and_header_detected(write, sep, header):
     assert d.lines.tolist() == list(range(first_line, first_line + 4))
 
 
+@pytest.mark.parametrize(
+    ("text", "feedback", "first_user", "n_ratings"),
+    [
+        # A first row with a number in it is data, whatever its IDs look like.
+        ('"1,2",A,5\n2,B,4\n', "explicit", "1,2", 2),
+        ("u1,A,5\n2,B,4\n", "explicit", "u1", 2),
+        # Unknown column names over numbers: a header.
+        ("customer,product,amount\n7,B,2\n8,C,3\n", "explicit", "7", 2),
+        # Names only, in a column that is not a number in every later row: data.
+        ("alice,item1\nbob,42\ncarol,item3\n", "implicit", "alice", 3),
+        ("alice,bread\n", "implicit", "alice", 1),
+    ],
+)
+def test_header_detection_never_drops_a_rating(write, text, feedback, first_user, n_ratings):
+    d = read_ratings(write("r.csv", text), ReadOptions(feedback=feedback))
+    assert d.n_ratings == n_ratings
+    assert str(d.user_ids[d.users[0]]) == first_user
+
+
 def test_movielens_layout_needs_no_flags(write):
     d = read_ratings(write("u.data", "196\t242\t3\t881250949\n186\t302\t3\t891717742\n"))
     assert as_triples(d) == [("196", "242", 3.0), ("186", "302", 3.0)]
