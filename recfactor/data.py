@@ -260,7 +260,8 @@ def _read_long(text: str, name: str, sep: str, sample: list[str], opt: ReadOptio
     else:
         values = frame[cols.rating].to_numpy(dtype=np.float64)
     lines = _physical_lines(parse_text, len(frame), header)
-    rating_name = names[cols.rating] if cols.rating is not None else "rating"
+    # Without a header the column is "rating" (what split writes, what errors name).
+    rating_name = names[cols.rating] if header and cols.rating is not None else "rating"
     return _index(users, items, values, lines, opt.feedback, opt.duplicates, name, rating_name)
 
 
@@ -580,9 +581,9 @@ def _read_wide(text: str, name: str, sep: str, opt: ReadOptions) -> Dataset:
     bad = ~empty & ~np.isfinite(matrix)
     if bad.any():
         r, c = np.argwhere(bad)[0]
+        cell = str(values_text[r, c])
         raise DataError(
-            f"{name}, line {body_lines[r]}, column {c + offset}: {values_text[r, c]!r} is not a "
-            "finite number",
+            f"{name}, line {body_lines[r]}, column {c + offset}: {cell!r} is not a finite number",
             hint="wide layout cells must be numbers or empty",
         )
     present = ~empty

@@ -251,6 +251,9 @@ def test_nmf_flags_and_negative_data(tmp_path, monkeypatch):
     assert result.exit_code == 1
     assert "error: neg.csv, line 3, column 'rating': -1 is negative" in result.stderr
     assert "--algo svd" in result.stderr
+    (tmp_path / "bare.csv").write_text("1,A,3\n2,B,-1\n")  # no header: the column is "rating"
+    result = run("train", "bare.csv", "--algo", "nmf")
+    assert "error: bare.csv, line 2, column 'rating': -1 is negative" in result.stderr
     assert run("train", "neg.csv", "--algo", "nmf", "--lr", "0.1").exit_code == 2
     assert run("train", "neg.csv", "--algo", "svd", "--l1-w", "1").exit_code == 2
 

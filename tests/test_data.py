@@ -117,6 +117,11 @@ def test_wide_layout_with_missing_zeros(write):
     assert kept.n_ratings == 5 and kept.ratings.min() == 1.0
 
 
+def test_wide_layout_names_a_bad_cell_as_written(write):
+    with pytest.raises(DataError, match=r"m.csv, line 2, column 3: 'x' is not a finite number"):
+        read_ratings(write("m.csv", ",A,B\nu1,1,x\n"), ReadOptions(layout="wide"))
+
+
 def test_wide_layout_without_labels(write):
     d = read_ratings(write("m.csv", "1,2\n3,\n"), ReadOptions(layout="wide"))
     assert sorted(as_triples(d)) == [("1", "1", 1.0), ("1", "2", 2.0), ("2", "1", 3.0)]
