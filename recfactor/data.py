@@ -169,7 +169,9 @@ def _split(line: str, sep: str) -> list[str]:
     return line.split(sep)
 
 
-def _sniff_sep(sample: list[str], name: str, layout: str) -> str:
+def _sniff_sep(
+    sample: list[str], name: str, layout: str, expected: str = "user, item and rating columns"
+) -> str:
     best: tuple[int, str] | None = None
     for sep in CANDIDATE_SEPARATORS:
         counts = [len(_split(line, sep)) for line in sample]
@@ -184,7 +186,7 @@ def _sniff_sep(sample: list[str], name: str, layout: str) -> str:
         return best[1]
     if layout == "long":
         raise DataError(
-            f"{name}, line 1: found a single column; expected user, item and rating columns",
+            f"{name}, line 1: found a single column; expected {expected}",
             hint="set the delimiter with --sep",
         )
     return ","
@@ -369,8 +371,17 @@ def _physical_lines(text: str, n_rows: int, header: bool) -> np.ndarray:
     return np.asarray(numbers[:n_rows], dtype=np.int64)
 
 
-def _diagnose(text: str, sep: str, name: str, header: bool, cols: _Columns, feedback: str) -> None:
-    """Parse everything as strings, keeping physical lines, and raise at the first problem."""
+def _diagnose(
+    text: str,
+    sep: str,
+    name: str,
+    header: bool,
+    cols: _Columns,
+    feedback: str,
+    unit: str = "rating",
+) -> None:
+    """Parse everything as strings, keeping physical lines, and raise at the first problem
+    (``unit``: what one row holds, for the messages)."""
     try:
         raw = _parse(
             text,
@@ -397,8 +408,8 @@ def _diagnose(text: str, sep: str, name: str, header: bool, cols: _Columns, feed
     body = body[~blank.loc[body.index]]
     if len(body) == 0:
         raise DataError(
-            f"{name}: has a header but no ratings" if header else f"{name}: the file is empty",
-            hint="give a file with one rating per line",
+            f"{name}: has a header but no {unit}s" if header else f"{name}: the file is empty",
+            hint=f"give a file with one {unit} per line",
         )
     roles = [("user", cols.user), ("item", cols.item)]
     if cols.rating is not None:
@@ -647,7 +658,8 @@ def read_pairs(
     sample = [ln for ln in _head_lines(text) if ln.strip()]
     if not sample:
         raise DataError(f"{name}: the file is empty", hint="give user,item pairs, one a line")
-    sep = _parse_sep(options.sep) if options.sep else _sniff_sep(sample, name, "long")
+    sep = options.sep and _parse_sep(options.sep)
+    sep = sep or _sniff_sep(sample, name, "long", expected="user and item columns")
     rows = [_split(line, sep) for line in sample[:2]]
     header = options.header
     if header is None:
@@ -671,7 +683,7 @@ def read_pairs(
     except (ValueError, pd.errors.ParserError, IndexError):
         ok = False
     if not ok:
-        _diagnose(parse_text, parse_sep, name, header, cols, "implicit")
+        _diagnose(parse_text, parse_sep, name, header, cols, "implicit", unit="user,item pair")
         raise DataError(f"{name}: could not be parsed", hint="check the delimiter with --sep")
     return (
         frame[cols.user].str.strip().to_numpy(dtype=str),

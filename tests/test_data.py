@@ -221,3 +221,15 @@ def test_compact_renumbers_as_np_unique_does(n):
     expected_used, expected = np.unique(index, return_inverse=True)
     assert used.tolist() == expected_used.tolist()
     assert renumbered.tolist() == expected.tolist() and renumbered.dtype == np.int32
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("user,item\n", "p.csv: has a header but no user,item pairs"),
+        ("1\n2\n", "p.csv, line 1: found a single column; expected user and item columns"),
+    ],
+)
+def test_bad_pairs_files_are_described_as_pairs(write, text, message):
+    with pytest.raises(DataError, match=message):
+        read_pairs(write("p.csv", text))
