@@ -99,6 +99,14 @@ def test_recommend_similar_export(trained):
     assert {r["item"] for r in table} == {"A", "B", "C"}
     result = run("export", "--what", "users", "-o", "users.csv")
     assert result.exit_code == 0 and (trained / "users.csv").read_text().startswith("user,bias,f0")
+    # JSON: the CSV's records, the same numbers; by --format on stdout or by the -o suffix.
+    records = json.loads(run("export", "--format", "json").stdout)
+    assert [r["item"] for r in records] == [r["item"] for r in table]
+    assert all(float(c[k]) == j[k] for c, j in zip(table, records) for k in ("bias", "f0", "f99"))
+    assert run("export", "-o", "items.json").exit_code == 0
+    assert json.loads((trained / "items.json").read_text()) == records
+    result = run("export", "-o", trained / "missing" / "items.csv")
+    assert result.exit_code == 1 and "items.csv: cannot write" in result.stderr
 
 
 def test_evaluate_json_contract(tmp_path):
