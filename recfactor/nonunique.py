@@ -80,11 +80,16 @@ def matched_similarity(a: np.ndarray, b: np.ndarray, signed: bool) -> float:
     """Mean cosine of the columns of ``a`` and ``b`` (n x k) after the best one-to-one pairing.
 
     ``signed``: compare absolute cosines, for factors whose signs are arbitrary (SVD, ALS).
-    With different numbers of columns, the smaller set is paired into the larger.
+    With different numbers of columns, the smaller set is paired into the larger. Two zero
+    columns (a component both solutions left unused, as NMF can) are the same, cosine 1.
     """
-    cosine = _unit_columns(np.asarray(a, np.float64)).T @ _unit_columns(np.asarray(b, np.float64))
+    a = np.asarray(a, np.float64)
+    b = np.asarray(b, np.float64)
+    cosine = np.clip(_unit_columns(a).T @ _unit_columns(b), -1.0, 1.0)
     if signed:
         cosine = np.abs(cosine)
+    unused_a, unused_b = ~a.any(axis=0), ~b.any(axis=0)
+    cosine[np.outer(unused_a, unused_b)] = 1.0
     rows, cols = pairing(cosine)
     return float(cosine[rows, cols].mean())
 
@@ -102,13 +107,20 @@ def pairing(score: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return np.arange(rows), assignment(square)[:rows]
 
 
-def orthonormal_basis(a: np.ndarray) -> np.ndarray:
-    """An orthonormal basis of the column space of ``a``.
+# Directions whose singular value is below this fraction of the largest do not count as part
+# of a factor matrix's column space (float32 factors carry noise near 1e-7 of it).
+RANK_RTOL = 1e-4
 
-    ``a R^-1`` with ``R`` the Cholesky factor of ``a' a``: a 100 x 100 problem instead of a QR
-    of the tall matrix, ten times faster. Squaring the condition number costs accuracy, so the
-    result is checked and a reduced QR is used when it is not orthonormal to 1e-8 (nearly
-    dependent or zero columns).
+
+def orthonormal_basis(a: np.ndarray) -> np.ndarray:
+    """An orthonormal basis of the column space of ``a``: as many columns as its numerical
+    rank (one-user data, heavy regularisation or unused components make factors rank
+    deficient, and a full basis would then add arbitrary directions to the comparison).
+
+    ``a R^-1`` with ``R`` the Cholesky factor of ``a' a``: a k x k problem instead of a
+    decomposition of the tall matrix, ten times faster. Squaring the condition number costs
+    accuracy, so the result is checked, and the left singular vectors above ``RANK_RTOL``
+    are used when it is not orthonormal to 1e-8 (nearly dependent or zero columns).
     """
     a = np.asarray(a, np.float64)
     try:
@@ -118,17 +130,27 @@ def orthonormal_basis(a: np.ndarray) -> np.ndarray:
             return basis
     except np.linalg.LinAlgError:
         pass
-    return np.linalg.qr(a)[0]
+    left, singular, _ = np.linalg.svd(a, full_matrices=False)
+    rank = (
+        int(np.sum(singular > RANK_RTOL * singular[0])) if singular.size and singular[0] > 0 else 0
+    )
+    return left[:, :rank]
 
 
 def subspace_similarity(a: np.ndarray, b: np.ndarray, bases: bool = False) -> float:
     """Mean cosine of the principal angles between the column spaces of ``a`` and ``b``: the
-    singular values of ``Qa' Qb`` (Bjorck and Golub). ``bases``: ``a`` and ``b`` are already
-    orthonormal bases, so that one QR per matrix serves many comparisons."""
+    singular values of ``Qa' Qb`` (Bjorck and Golub), over the larger of the two ranks, so a
+    direction only one side has counts as orthogonal. ``bases``: ``a`` and ``b`` are already
+    orthonormal bases, so that one basis per matrix serves many comparisons."""
     qa = a if bases else orthonormal_basis(a)
     qb = b if bases else orthonormal_basis(b)
+    dimension = max(qa.shape[1], qb.shape[1])
+    if dimension == 0:
+        return 1.0  # both all zero: the same (empty) space
+    if min(qa.shape[1], qb.shape[1]) == 0:
+        return 0.0
     cosines = np.linalg.svd(qa.T @ qb, compute_uv=False)
-    return float(np.clip(cosines, 0.0, 1.0).mean())
+    return float(np.clip(cosines, 0.0, 1.0).sum() / dimension)
 
 
 def correlation(x: np.ndarray, y: np.ndarray) -> float | None:

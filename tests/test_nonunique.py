@@ -91,10 +91,13 @@ def test_assignment_finds_the_optimum_of_scipy():
     assert wide.T[tall_rows, tall_cols].sum() == pytest.approx(wide[rows, cols].sum())
 
 
-@pytest.mark.parametrize("case", ["random", "nearly dependent", "zero column"])
-def test_orthonormal_basis_spans_the_columns(case):
-    """The fast (Cholesky) basis and its QR fallback: orthonormal, and spanning the same space
-    as the columns, including when a column is (nearly) a combination of others or zero."""
+@pytest.mark.parametrize(
+    ("case", "rank"), [("random", 6), ("nearly dependent", 5), ("zero column", 5)]
+)
+def test_orthonormal_basis_spans_the_columns(case, rank):
+    """The fast (Cholesky) basis and its SVD fallback: orthonormal, as many columns as the
+    numerical rank, and spanning the same space as the columns, including when a column is
+    (nearly) a combination of others or zero."""
     rng = np.random.default_rng(4)
     a = rng.standard_normal((200, 6))
     if case == "nearly dependent":
@@ -102,9 +105,30 @@ def test_orthonormal_basis_spans_the_columns(case):
     if case == "zero column":
         a[:, 2] = 0.0
     basis = orthonormal_basis(a)
-    np.testing.assert_allclose(basis.T @ basis, np.eye(6), atol=1e-8)
+    np.testing.assert_allclose(basis.T @ basis, np.eye(rank), atol=1e-8)
     # Every column of a is reproduced by its projection onto the basis.
     np.testing.assert_allclose(basis @ (basis.T @ a), a, atol=1e-7)
+
+
+def test_rank_deficient_factors_compare_by_the_space_they_use():
+    rng = np.random.default_rng(5)
+    # One user's worth of information: every column a multiple of the same vector, with
+    # different multiples (and signs) in two seeds. The same solution.
+    shape = rng.standard_normal(50)
+    seed_a = np.outer(shape, rng.standard_normal(4))
+    seed_b = np.outer(shape, rng.standard_normal(4))
+    assert subspace_similarity(seed_a, seed_b) == pytest.approx(1.0)
+    assert matched_similarity(seed_a, seed_b, signed=True) == pytest.approx(1.0)
+    # Unused components (zero columns) in both: the same solution too.
+    used = rng.random((50, 2))
+    padded = np.hstack([used, np.zeros((50, 2))])
+    assert matched_similarity(padded, padded[:, ::-1], signed=False) == pytest.approx(1.0)
+    assert subspace_similarity(padded, padded[:, ::-1]) == pytest.approx(1.0)
+    # A plane against one of its lines: one of two directions shared.
+    plane = rng.standard_normal((50, 2))
+    line = np.hstack([plane[:, :1], np.zeros((50, 1))])
+    assert subspace_similarity(plane, line) == pytest.approx(0.5)
+    assert subspace_similarity(np.zeros((50, 2)), np.zeros((50, 2))) == 1.0
 
 
 def test_chance_levels_measured_ahead_give_the_same_report():
