@@ -50,20 +50,28 @@ def _find() -> list[tuple[object, object]]:
 
 
 def set_threads(n: int) -> None:
-    """Let every loaded OpenBLAS use ``n`` threads from now on."""
-    for setter, _ in _find():
-        setter(n)
+    """Let every loaded OpenBLAS use ``n`` threads from now on.
+
+    Only where the count differs: in a forked process, setting it at all makes OpenBLAS start
+    its thread pool again, and a new OpenBLAS thread spins for about 0.13 s before it sleeps,
+    taking that from whatever else runs on the cores. A process that forks workers therefore
+    sets the count first, and the workers inherit it.
+    """
+    for setter, getter in _find():
+        if getter() != n:
+            setter(n)
 
 
 @contextlib.contextmanager
 def threads(n: int) -> Iterator[None]:
     """OpenBLAS limited to ``n`` threads inside the block, restored after it."""
-    controls = _find()
-    before = [getter() for _, getter in controls]
+    controls = [(setter, getter()) for setter, getter in _find()]
     try:
-        for setter, _ in controls:
-            setter(n)
+        for setter, before in controls:
+            if before != n:
+                setter(n)
         yield
     finally:
-        for (setter, _), count in zip(controls, before):
-            setter(count)
+        for setter, before in controls:
+            if before != n:
+                setter(before)

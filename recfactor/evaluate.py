@@ -317,11 +317,16 @@ def _run_tasks(
         finally:
             numba.set_num_threads(before)
         return out
+    from recfactor import blas
     from recfactor.workers import Workers
 
     # The workers get the folds once, when they start (by inheritance where they are forked),
-    # and each task names only its algorithm, seed and fold.
-    with Workers(min(jobs, len(tasks)), [spec.name for spec, _, _ in tasks], context) as workers:
+    # and each task names only its algorithm, seed and fold. One BLAS thread here before they
+    # fork, so that they inherit it rather than restart OpenBLAS's threads to set it.
+    with (
+        blas.threads(1),
+        Workers(min(jobs, len(tasks)), [spec.name for spec, _, _ in tasks], context) as workers,
+    ):
         return workers.run(_run_one, tasks, on_result)
 
 
