@@ -1236,6 +1236,11 @@ def main() -> None:
     Click turns into a quiet exit): restoring the signal's own default would also kill this
     process silently when a pipe to an evaluate worker process breaks.
     """
+    # OpenBLAS threads spin for about 0.13 s whenever they start (at numpy's import, and again
+    # in every forked process that sets their count) before they sleep: on a small machine that
+    # is taken from the fits running beside them. Here they sleep at once; a user's own setting
+    # wins. Read when numpy loads OpenBLAS, which the commands import only after this.
+    os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "4")
     try:
         app()
     except KeyboardInterrupt:
