@@ -170,7 +170,7 @@ Lr = Annotated[
     Optional[float],
     typer.Option("--lr", help="SGD learning rate [0.005].", rich_help_panel="Model"),
 ]
-Seed = Annotated[int, typer.Option("--seed", help="Random seed.", rich_help_panel="Model")]
+Seed = Annotated[int, typer.Option("--seed", min=0, help="Random seed.", rich_help_panel="Model")]
 Bias = Annotated[
     Optional[bool],
     typer.Option(
@@ -841,7 +841,7 @@ def evaluate(
     test: Annotated[
         Optional[str], typer.Option("--test", help="A separate test file instead of folds.")
     ] = None,
-    split_seed: Annotated[int, typer.Option("--split-seed", help="Seed of the split.")] = 0,
+    split_seed: Annotated[int, typer.Option("--split-seed", min=0, help="Seed of the split.")] = 0,
     jobs: Annotated[
         Optional[int],
         typer.Option(
@@ -1148,7 +1148,7 @@ def split(
     test_fraction: Annotated[
         float, typer.Option("--test-fraction", help="Holdout fraction (when no --folds).")
     ] = 0.2,
-    split_seed: Annotated[int, typer.Option("--split-seed", help="Seed of the split.")] = 0,
+    split_seed: Annotated[int, typer.Option("--split-seed", min=0, help="Seed of the split.")] = 0,
     sep: Sep = None,
     layout: LayoutOpt = Layout.long,
     header: Header = None,

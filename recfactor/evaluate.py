@@ -29,6 +29,12 @@ class Split:
     test: np.ndarray
 
 
+def _split_rng(seed: int) -> np.random.Generator:
+    if seed < 0:
+        raise ParameterError("--split-seed must be at least 0")
+    return np.random.default_rng(seed)
+
+
 def kfold(n_ratings: int, folds: int, seed: int) -> list[Split]:
     """``folds`` disjoint test sets covering every rating once, drawn from ``seed``."""
     if folds < 2:
@@ -38,7 +44,7 @@ def kfold(n_ratings: int, folds: int, seed: int) -> list[Split]:
             f"{n_ratings} ratings cannot be cut into {folds} folds",
             hint=f"use --folds {max(n_ratings, 2)} or fewer",
         )
-    order = np.random.default_rng(seed).permutation(n_ratings)
+    order = _split_rng(seed).permutation(n_ratings)
     bounds = np.linspace(0, n_ratings, folds + 1).round().astype(np.int64)
     splits = []
     for f in range(folds):
@@ -58,7 +64,7 @@ def holdout(n_ratings: int, fraction: float, seed: int) -> list[Split]:
             f"a test fraction of {fraction:g} of {n_ratings} ratings leaves an empty side",
             hint="use more data or another --test-fraction",
         )
-    order = np.random.default_rng(seed).permutation(n_ratings)
+    order = _split_rng(seed).permutation(n_ratings)
     return [Split(0, np.sort(order[n_test:]), np.sort(order[:n_test]))]
 
 
@@ -430,7 +436,7 @@ def per_user_holdout(dataset: Dataset, size: float, seed: int) -> list[Split]:
     fraction (rounded). Every user keeps at least one training rating. Drawn from ``seed``."""
     if size <= 0:
         raise ParameterError("--holdout-per-user must be positive")
-    rng = np.random.default_rng(seed)
+    rng = _split_rng(seed)
     order = np.lexsort((rng.random(dataset.n_ratings), dataset.users))
     counts = np.bincount(dataset.users, minlength=dataset.n_users)
     starts = np.r_[0, np.cumsum(counts)[:-1]]

@@ -186,6 +186,15 @@ def test_usage_errors_exit_2(trained):
     assert run("train", "ratings.csv", "--algo", "baseline", "-k", "3").exit_code == 2
     assert run("predict", "--user", "1").exit_code == 2
     assert run("evaluate", "ratings.csv", "--metric", "accuracy").exit_code == 2
+    # Negative seeds: numpy refuses them, so they must be stopped before it (no traceback).
+    for command in (
+        ("train", "ratings.csv", "--seed", "-1"),
+        ("evaluate", "ratings.csv", "--split-seed", "-5"),
+        ("split", "ratings.csv", "--split-seed", "-1", "--folds", "2"),
+    ):
+        result = run(*command)
+        assert result.exit_code == 2
+        assert "is not in the range x>=0" in result.stderr + result.output
 
 
 def test_missing_model_and_env_var(tmp_path, monkeypatch, four_rows):

@@ -5,6 +5,7 @@ import pytest
 
 from recfactor.data import Dataset
 from recfactor.errors import ColdStartError, DataError, FitError, ParameterError
+from recfactor.evaluate import kfold
 from recfactor.models import model_class
 from recfactor.models.baseline import Baseline, fit_biases
 from recfactor.models.svd import SVD
@@ -107,6 +108,10 @@ def test_parameters_are_validated():
         SVD(lr=0.0)
     with pytest.raises(ParameterError, match="solver must be one of"):
         SVD(solver="magic")
+    with pytest.raises(ParameterError, match="seed must be at least 0"):
+        SVD(seed=-1)
+    with pytest.raises(ParameterError, match="split-seed must be at least 0"):
+        kfold(10, 2, -1)
 
 
 def test_lanczos_solver_and_its_rank_limit():

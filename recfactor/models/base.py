@@ -20,11 +20,23 @@ from recfactor.dataset import index_in
 from recfactor.errors import ColdStartError, DataError, ParameterError
 
 
+def at_least(low: float, default: Any) -> Any:
+    return dataclasses.field(default=default, metadata={"min": low})
+
+
+def above(low: float, default: Any) -> Any:
+    return dataclasses.field(default=default, metadata={"above": low})
+
+
+def one_of(choices: tuple[str, ...], default: str) -> Any:
+    return dataclasses.field(default=default, metadata={"choices": choices})
+
+
 @dataclass(frozen=True)
 class Params:
     """Parameters common to every model. Subclasses add their own fields."""
 
-    seed: int = 0
+    seed: int = at_least(0, 0)
 
     def __post_init__(self) -> None:
         for spec in dataclasses.fields(self):
@@ -47,18 +59,6 @@ class Params:
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
-
-
-def at_least(low: float, default: Any) -> Any:
-    return dataclasses.field(default=default, metadata={"min": low})
-
-
-def above(low: float, default: Any) -> Any:
-    return dataclasses.field(default=default, metadata={"above": low})
-
-
-def one_of(choices: tuple[str, ...], default: str) -> Any:
-    return dataclasses.field(default=default, metadata={"choices": choices})
 
 
 @dataclass(frozen=True)
