@@ -130,6 +130,16 @@ def evaluate(
             f"{', '.join(errors)} measure rating error, which implicit feedback does not have",
             hint="use top-N metrics: --metric ndcg@10,precision@10,recall@10,map@10,coverage@10",
         )
+    ranked = [m for m in metrics if is_topn(m)]
+    held = test if test is not None else train
+    if ranked and held.feedback == "explicit" and relevant_threshold is not None:
+        if not (held.ratings >= relevant_threshold).any():
+            raise DataError(
+                f"{held.source}: no rating is {relevant_threshold:g} or more, so "
+                f"{', '.join(ranked)} would find no relevant items",
+                hint=f"lower --relevant-threshold (the ratings run {held.ratings.min():g} to "
+                f"{held.ratings.max():g})",
+            )
     if rating_scale is None and train.feedback == "explicit":
         rating_scale = (float(train.ratings.min()), float(train.ratings.max()))
     folds = _materialise(train, splits, test)

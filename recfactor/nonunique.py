@@ -281,7 +281,7 @@ def _reading(
 ) -> str:
     """One plain sentence (or three) saying what the numbers mean."""
     parts = []
-    if metric is not None and spread is not None:
+    if metric is not None and spread is not None and np.isfinite(spread):
         parts.append(f"{metric} varies by {spread:.3g} across seeds")
     if disagreement is not None:
         parts.append(f"single predictions differ by {disagreement:.3g} on average")

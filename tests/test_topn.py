@@ -83,3 +83,14 @@ def test_lists_narrower_than_k_are_padded():
     assert got["precision"] == pytest.approx(0.1)
     assert got["recall"] == 1.0 and got["ndcg"] == pytest.approx(D2)
     assert got["map"] == pytest.approx(1 / 2)
+
+
+def test_a_threshold_no_rating_reaches_is_an_error_before_any_fit():
+    from recfactor.errors import DataError
+    from recfactor.evaluate import AlgoSpec, evaluate, kfold
+
+    data = Dataset.from_arrays(["a", "a", "b", "b"], ["x", "y", "x", "y"], [1, 2, 3, 5])
+    with pytest.raises(DataError, match="no rating is 6 or more") as err:
+        evaluate(data, [AlgoSpec("baseline")], [0], ["ndcg@2"], splits=kfold(4, 2, 0),
+                 relevant_threshold=6.0)  # fmt: skip
+    assert "ratings run 1 to 5" in err.value.hint
