@@ -608,10 +608,12 @@ def _read_wide(text: str, name: str, sep: str, opt: ReadOptions) -> Dataset:
     items = pd.Series(np.asarray(item_ids, dtype=str)[cols])
     if pd.Series(user_ids).duplicated().any():
         k = int(np.argmax(pd.Series(user_ids).duplicated().to_numpy()))
-        raise DataError(f"{name}, line {body_lines[k]}, column 1: user {user_ids[k]!r} repeats")
+        user = str(user_ids[k])
+        raise DataError(f"{name}, line {body_lines[k]}, column 1: user {user!r} repeats")
     if pd.Series(item_ids).duplicated().any():
         k = int(np.argmax(pd.Series(item_ids).duplicated().to_numpy()))
-        raise DataError(f"{name}, line {line_of[0]}, column {k + offset}: item repeats")
+        item = str(item_ids[k])
+        raise DataError(f"{name}, line {line_of[0]}, column {k + offset}: item {item!r} repeats")
     return _index(
         users, items, matrix[rows, cols], body_lines[rows], opt.feedback, "error", name, "rating"
     )

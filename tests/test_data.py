@@ -122,6 +122,18 @@ def test_wide_layout_names_a_bad_cell_as_written(write):
         read_ratings(write("m.csv", ",A,B\nu1,1,x\n"), ReadOptions(layout="wide"))
 
 
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (",A,A\nu1,1,2\n", "m.csv, line 1, column 3: item 'A' repeats"),
+        (",A,B\nu1,1,2\nu1,3,4\n", "m.csv, line 3, column 1: user 'u1' repeats"),
+    ],
+)
+def test_wide_layout_names_a_repeated_label(write, text, message):
+    with pytest.raises(DataError, match=message):
+        read_ratings(write("m.csv", text), ReadOptions(layout="wide"))
+
+
 def test_wide_layout_without_labels(write):
     d = read_ratings(write("m.csv", "1,2\n3,\n"), ReadOptions(layout="wide"))
     assert sorted(as_triples(d)) == [("1", "1", 1.0), ("1", "2", 2.0), ("2", "1", 3.0)]
