@@ -6,10 +6,11 @@ Imports of numpy, pandas and the engine happen inside the commands, so that a qu
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from enum import Enum
 from pathlib import Path
 from typing import Annotated, Any, Optional, TypeVar
@@ -947,8 +948,9 @@ def evaluate(
     )
     if implicit and sum(chosen) == 0:
         holdout_per_user = 0.2
-    splits, split_info = _splits(dataset, folds, test_fraction, test, holdout_per_user,
-                                 split_seed, quiet)  # fmt: skip
+    with _naming(dataset.source):
+        splits, split_info = _splits(dataset, folds, test_fraction, test, holdout_per_user,
+                                     split_seed, quiet)  # fmt: skip
     folds_run = (1 if splits is None else len(splits)) + (1 if len(seed_list) > 1 else 0)
     total = len(algos) * len(seed_list) * folds_run
     with progress(total, "evaluating", enabled=not quiet) as advance:
@@ -1031,6 +1033,19 @@ def _read_and_measure(data: str, test: str | None, option_args: tuple, algos: li
 
     dataset, test_set = _read_with_flags(data, test, option_args)
     return dataset, test_set, measure_chance(algos, dataset) if compare else None
+
+
+@contextlib.contextmanager
+def _naming(source: str) -> Iterator[None]:
+    """Data errors raised inside (a split with too few ratings, ...) name ``source``."""
+    from recfactor.errors import DataError
+
+    try:
+        yield
+    except DataError as exc:
+        if exc.message.startswith(source):
+            raise
+        raise DataError(f"{source}: {exc.message}", hint=exc.hint) from None
 
 
 def _splits(dataset, folds, test_fraction, test, holdout_per_user, split_seed, quiet):
@@ -1170,11 +1185,12 @@ def split(
         sep, layout, header, user_col, item_col, rating_col, feedback, duplicates, missing_value
     )
     dataset = read_ratings(data, options)
-    splits = (
-        ev.kfold(dataset.n_ratings, folds, split_seed)
-        if folds is not None
-        else ev.holdout(dataset.n_ratings, test_fraction, split_seed)
-    )
+    with _naming(dataset.source):
+        splits = (
+            ev.kfold(dataset.n_ratings, folds, split_seed)
+            if folds is not None
+            else ev.holdout(dataset.n_ratings, test_fraction, split_seed)
+        )
     stem = prefix or ("stdin" if data == "-" else Path(data).name.split(".")[0])
     try:
         output_dir.mkdir(parents=True, exist_ok=True)

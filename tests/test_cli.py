@@ -528,3 +528,14 @@ def test_reader_process_and_forked_workers_give_the_report_of_one_process(tmp_pa
     assert failed.returncode == 1
     assert failed.stderr.startswith("error: ") and "bad.csv, line 3" in failed.stderr
     assert "Traceback" not in failed.stderr
+
+
+def test_a_split_too_fine_for_the_data_names_the_file(tmp_path):
+    data = tmp_path / "few.csv"
+    data.write_text("1,A,5\n2,B,4\n3,C,3\n")
+    result = run("split", data, "--folds", "5", "-o", tmp_path / "out")
+    assert result.exit_code == 1
+    assert f"error: {data}: 3 ratings cannot be cut into 5 folds" in result.stderr
+    result = run("evaluate", data, "--algo", "baseline", "--test-fraction", "0.1")
+    assert result.exit_code == 1
+    assert f"error: {data}: a test fraction of 0.1 of 3 ratings leaves" in result.stderr
