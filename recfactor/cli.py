@@ -671,6 +671,11 @@ def recommend(
         for r, (j, s) in enumerate(zip(row, srow))
         if j >= 0
     ]
+    exhausted = sum(not (row >= 0).any() for row in top)
+    if exhausted:
+        whom = f"user {kept[0]!r}" if user is not None else f"{exhausted} user(s)"
+        _note(f"note: {whom} rated every item in training: nothing left to recommend "
+              "(--include-seen ranks them all)", quiet)  # fmt: skip
     write_records(records, ["user", "rank", "item", "score"], _fmt(fmt))
 
 
@@ -708,6 +713,8 @@ def similar(
         for r, (j, s) in enumerate(zip(row, srow))
         if j >= 0
     ]
+    if len(fitted.item_ids_) == 1:
+        _note("note: the model knows no other item to compare with", quiet)
     write_records(records, ["item", "rank", "similar_item", "score"], _fmt(fmt))
 
 

@@ -539,3 +539,15 @@ def test_a_split_too_fine_for_the_data_names_the_file(tmp_path):
     result = run("evaluate", data, "--algo", "baseline", "--test-fraction", "0.1")
     assert result.exit_code == 1
     assert f"error: {data}: a test fraction of 0.1 of 3 ratings leaves" in result.stderr
+
+
+def test_nothing_left_to_recommend_is_said_on_stderr(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "one.csv").write_text("user,item,rating\n1,A,5\n")
+    assert run("train", "one.csv", "-k", "2").exit_code == 0
+    result = run("recommend", "--user", "1")
+    assert result.exit_code == 0 and rows(result.stdout) == []
+    assert "note: user '1' rated every item in training" in result.stderr
+    assert run("recommend", "--user", "1", "--include-seen").stdout.count("\n") == 2
+    result = run("similar", "--item", "A")
+    assert result.exit_code == 0 and "knows no other item" in result.stderr
