@@ -351,14 +351,14 @@ def _factor_view(
 ) -> tuple[np.ndarray | None, np.ndarray | None]:
     """A model's item factors and its factor part p_u . q_i on the test pairs (user and item
     indices in the model, -1 unknown) it knows."""
+    from recfactor.models.base import pair_dots
+
     if model.item_factors_ is None:
         return None, None
     known = (u >= 0) & (i >= 0)
-    inner = np.einsum(
-        "ij,ij->i",
-        model.user_factors_[u[known]].astype(np.float64),
-        model.item_factors_[i[known]].astype(np.float64),
-    )
+    # As the predictions compute it, a block of pairs at a time: a float64 copy of every
+    # test pair's factor rows took 1 GB and 2 s per seed on a million ratings.
+    inner = pair_dots(model.user_factors_, model.item_factors_, u[known], i[known])
     return model.item_factors_.astype(np.float64), inner
 
 
