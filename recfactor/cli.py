@@ -910,7 +910,7 @@ def evaluate(
     rating_scale = None
     chance = None
     if data is None:
-        data, options, algos = _recorded_setup(model, algo)
+        data, options, algos = _recorded_setup(model, algo, quiet)
         rating_scale = _load(model)[0].rating_scale_
         dataset, test_set = _read_pair(data, test, options)
     else:
@@ -1095,7 +1095,7 @@ def _splits(dataset, folds, test_fraction, test, holdout_per_user, split_seed, q
     }
 
 
-def _recorded_setup(model_path: Path, algo: str | None):
+def _recorded_setup(model_path: Path, algo: str | None, quiet: bool):
     """The data file, read options and algorithm recorded in a saved model."""
     from recfactor import persist
     from recfactor.data import ReadOptions
@@ -1116,7 +1116,7 @@ def _recorded_setup(model_path: Path, algo: str | None):
             hint="give the data file: recfactor evaluate DATA",
         )
     if persist.file_fingerprint(path)["sha256"] != data.get("sha256"):
-        typer.echo(f"note: {path} changed since the model was trained", err=True)
+        _note(f"note: {path} changed since the model was trained", quiet)
     if algo is not None and algo != manifest["algorithm"]:
         raise ParameterError(
             "--algo cannot be combined with re-evaluating a saved model",

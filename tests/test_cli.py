@@ -551,3 +551,17 @@ def test_nothing_left_to_recommend_is_said_on_stderr(tmp_path, monkeypatch):
     assert run("recommend", "--user", "1", "--include-seen").stdout.count("\n") == 2
     result = run("similar", "--item", "A")
     assert result.exit_code == 0 and "knows no other item" in result.stderr
+
+
+def test_reevaluating_a_model_whose_data_changed_notes_it_unless_quiet(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    data = tmp_path / "r.csv"
+    data.write_text("".join(f"{u},{i},{(u * i) % 5 + 1}\n" for u in range(8) for i in range(6)))
+    assert run("train", "r.csv", "--algo", "baseline").exit_code == 0
+    with data.open("a") as extra:
+        extra.write("9,0,3\n")
+    args = ("evaluate", "--seeds", "1", "--folds", "2")
+    result = run(*args)
+    assert result.exit_code == 0
+    assert f"note: {data} changed since the model was trained" in result.stderr
+    assert "changed since" not in run(*args, "-q").stderr
