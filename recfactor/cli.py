@@ -733,6 +733,7 @@ def export(
         typer.Option("--format", help="csv or json [default: from -o's suffix, else csv]."),
     ] = None,
     model: ModelPath = Path(DEFAULT_MODEL),
+    quiet: Quiet = False,  # every command takes it; this one writes no notes
 ) -> None:
     """Write the learned user or item factors (and biases) as CSV, JSON or Parquet."""
     import numpy as np
@@ -1142,6 +1143,7 @@ def describe(
     duplicates: DuplicatesOpt = None,
     missing_value: MissingValue = None,
     fmt: FormatOpt = None,
+    quiet: Quiet = False,  # every command takes it; this one writes no notes
 ) -> None:
     """Dataset statistics: size, density, rating histogram, long tail."""
     from recfactor.data import read_ratings
@@ -1181,6 +1183,7 @@ def split(
     duplicates: DuplicatesOpt = None,
     missing_value: MissingValue = None,
     fmt: FormatOpt = None,
+    quiet: Quiet = False,  # every command takes it; this one writes no notes
 ) -> None:
     """Write reproducible train/test CSV files (holdout or k-fold); lists them on stdout."""
     from recfactor import evaluate as ev
@@ -1234,6 +1237,7 @@ def inspect(
         ),
     ] = None,
     fmt: FormatOpt = None,
+    quiet: Quiet = False,  # every command takes it; this one writes no notes
 ) -> None:
     """What the saved model learned: settings, fit, factor norms, top items per factor, and
     (for small models) heatmaps of the factor matrices; or, with --compare, how it agrees

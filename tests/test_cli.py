@@ -565,3 +565,21 @@ def test_reevaluating_a_model_whose_data_changed_notes_it_unless_quiet(tmp_path,
     assert result.exit_code == 0
     assert f"note: {data} changed since the model was trained" in result.stderr
     assert "changed since" not in run(*args, "-q").stderr
+
+
+def test_every_command_takes_quiet(trained, four_rows):
+    # A script may pass -q to every call; none of them may refuse it.
+    for command in (
+        ("train", four_rows.name),
+        ("predict", "--user", "1", "--item", "A"),
+        ("recommend", "--user", "1"),
+        ("similar", "--item", "A"),
+        ("export",),
+        ("evaluate", four_rows.name, "--algo", "baseline", "--folds", "2"),
+        ("describe", four_rows.name),
+        ("split", four_rows.name, "--folds", "2", "-o", "splits"),
+        ("inspect",),
+    ):
+        result = run(*command, "-q")
+        assert result.exit_code == 0, (command, result.output)
+        assert result.stderr == ""
