@@ -897,11 +897,16 @@ def evaluate(
     missing_value: MissingValue = None,
     fmt: FormatOpt = None,
     quiet: Quiet = False,
+    verbose: Verbose = False,
 ) -> None:
     """Cross-validated errors (rmse, mae) or top-N quality (ndcg@10, ...) of each algorithm
     under several seeds, and how they spread."""
+    import time
+
     from recfactor import evaluate as ev
     from recfactor.errors import ParameterError
+
+    started = time.perf_counter()
 
     seed_list = ev.parse_seeds(seeds)
     chosen = [x is not None for x in (test, test_fraction, folds, holdout_per_user)]
@@ -947,6 +952,7 @@ def evaluate(
                                                            len(seed_list) > 1)  # fmt: skip
         else:
             dataset, test_set = _read_with_flags(data, test, option_args)
+    read_seconds = time.perf_counter() - started
     from recfactor.metrics import parse_metrics
     from recfactor.report import progress, render_evaluation
 
@@ -961,6 +967,7 @@ def evaluate(
                                      split_seed, quiet)  # fmt: skip
     folds_run = (1 if splits is None else len(splits)) + (1 if len(seed_list) > 1 else 0)
     total = len(algos) * len(seed_list) * folds_run
+    fitting = time.perf_counter()
     with progress(total, "evaluating", enabled=not quiet) as advance:
         report = ev.evaluate(
             dataset,
@@ -976,6 +983,10 @@ def evaluate(
             jobs=jobs,
             chance=chance,
         )
+    if verbose:
+        fit_seconds = time.perf_counter() - fitting
+        _note(f"{data} read (imports included) in {read_seconds:.2f} s; {total} fits and their "
+              f"scores in {fit_seconds:.2f} s with --jobs {jobs}", quiet)  # fmt: skip
     render_evaluation(report.to_dict(), _fmt(fmt))
     if plot is not None:
         from recfactor.plot import plot_evaluation

@@ -3,6 +3,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 import subprocess
 import sys
 
@@ -583,3 +584,10 @@ def test_every_command_takes_quiet(trained, four_rows):
         result = run(*command, "-q")
         assert result.exit_code == 0, (command, result.output)
         assert result.stderr == ""
+
+
+def test_evaluate_verbose_says_where_the_time_went(four_rows):
+    result = run("evaluate", four_rows, "--algo", "baseline", "--folds", "2", "--seeds", "2", "-v")
+    assert result.exit_code == 0
+    assert re.search(r"read \(imports included\) in [0-9.]+ s; 6 fits and their scores in "
+                     r"[0-9.]+ s with --jobs \d+", result.stderr)  # fmt: skip
