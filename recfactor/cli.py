@@ -275,6 +275,20 @@ FLAG_PARAMS: dict[str, dict[str, str | tuple[str, ...]]] = {
     "tol": {"nmf": "tol"},
 }
 
+# Flags an algorithm takes but does not use with one kind of feedback (PureSVD and popularity
+# have no epochs; whole-matrix NMF has no biases; the confidence of implicit ALS means nothing
+# for ratings). Given there, they would be ignored without a word.
+UNUSED_WITH: dict[tuple[str, str], frozenset[str]] = {
+    ("baseline", "implicit"): frozenset({"epochs", "reg"}),
+    ("svd", "implicit"): frozenset({"epochs", "reg", "lr", "bias", "solver", "init_std"}),
+    ("nmf", "explicit"): frozenset({"init", "l1_w", "l1_h", "l2_w", "l2_h", "tol"}),
+    ("nmf", "implicit"): frozenset({"bias", "reg"}),
+    ("als", "explicit"): frozenset({"alpha", "confidence"}),
+    ("als", "implicit"): frozenset({"nonnegative", "bias"}),
+}
+# svd --solver lanczos: a truncated SVD of the baseline's residuals, no SGD settings.
+UNUSED_BY_LANCZOS = frozenset({"epochs", "reg", "lr", "bias", "init_std"})
+
 F = TypeVar("F", bound=Callable[..., Any])
 
 
@@ -378,11 +392,15 @@ def _read_options(
     )
 
 
-def _model_params(algo: str, flags: dict[str, Any], strict: bool = True) -> dict[str, Any]:
-    """Parameters for ``algo`` from the model flags given (None = not given).
+def _model_params(
+    algo: str, flags: dict[str, Any], feedback: str, strict: bool = True
+) -> dict[str, Any]:
+    """Parameters for ``algo`` on ``feedback`` data from the model flags given (None = not
+    given).
 
-    A flag that does not apply to ``algo`` is an error when ``strict``; otherwise it is left
-    out (evaluate compares several algorithms with one set of flags).
+    A flag that ``algo`` does not take, or does not use with this feedback, is an error when
+    ``strict``; otherwise it is left out (evaluate compares several algorithms with one set of
+    flags, and :func:`_require_used` checks that each flag went somewhere).
     """
     from recfactor.errors import ParameterError
 
@@ -391,17 +409,65 @@ def _model_params(algo: str, flags: dict[str, Any], strict: bool = True) -> dict
         if value is None:
             continue
         target = FLAG_PARAMS[flag].get(algo)
-        if target is None:
-            if strict:
+        unused = flag in _unused_flags(algo, feedback, flags)
+        if target is None or unused:
+            if strict and target is None:
                 raise ParameterError(
                     f"--{flag.replace('_', '-')} does not apply to --algo {algo}",
                     hint="applies to --algo " + ", ".join(FLAG_PARAMS[flag]),
+                )
+            if strict:
+                lanczos = algo == "svd" and feedback == "explicit"  # the only such svd case
+                raise ParameterError(
+                    f"--{flag.replace('_', '-')} does not apply to --algo {algo} "
+                    + ("with --solver lanczos" if lanczos else f"with --feedback {feedback}"),
+                    hint="drop it; "
+                    + ("it applies to --solver sgd" if lanczos else _what_uses(flag, feedback)),
                 )
             continue
         value = value.value if isinstance(value, Enum) else value
         for name in target if isinstance(target, tuple) else (target,):
             params[name] = value
     return params
+
+
+def _unused_flags(algo: str, feedback: str, flags: dict[str, Any]) -> frozenset[str]:
+    unused = UNUSED_WITH.get((algo, feedback), frozenset())
+    solver = flags.get("solver")
+    solver = solver.value if isinstance(solver, Enum) else solver
+    if algo == "svd" and feedback == "explicit" and solver == "lanczos":
+        unused |= UNUSED_BY_LANCZOS
+    return unused
+
+
+def _what_uses(flag: str, feedback: str) -> str:
+    users = [
+        algo
+        for algo in FLAG_PARAMS[flag]
+        if flag not in UNUSED_WITH.get((algo, feedback), frozenset())
+    ]
+    if users:
+        return f"with --feedback {feedback} it applies to --algo {', '.join(users)}"
+    other = "explicit" if feedback == "implicit" else "implicit"
+    return f"it applies with --feedback {other}"
+
+
+def _require_used(takers: list[str], flags: dict[str, Any], feedback: str) -> None:
+    """Beside other algorithms, each flag given must still be used by one of ``takers``."""
+    from recfactor.errors import ParameterError
+
+    for flag, value in flags.items():
+        used = any(
+            FLAG_PARAMS[flag].get(algo) is not None
+            and flag not in _unused_flags(algo, feedback, flags)
+            for algo in takers
+        )
+        if value is not None and not used:
+            raise ParameterError(
+                f"--{flag.replace('_', '-')} applies to none of --algo {','.join(takers)} "
+                f"with --feedback {feedback}",
+                hint=_what_uses(flag, feedback),
+            )
 
 
 def _flags(**flags: Any) -> dict[str, Any]:
@@ -497,7 +563,7 @@ def train(
                    init_std=init_std, init=init, l1_w=l1_w, l1_h=l1_h, l2_w=l2_w, l2_h=l2_h,
                    tol=tol, alpha=alpha, confidence=confidence,
                    nonnegative=nonnegative)  # fmt: skip
-    params = _model_params(algo.value, flags)
+    params = _model_params(algo.value, flags, feedback.value)
     fitted = _build_model(algo.value, params, seed)
     scale = _parse_scale(rating_scale)
     options = _read_options(
@@ -935,10 +1001,12 @@ def evaluate(
         # With one algorithm every flag must apply to it; beside others, each algorithm takes
         # the flags that apply to it (the baseline keeps its defaults as the reference line).
         single = len(set(names)) == 1
+        takers = [n for n in dict.fromkeys(names) if n != "baseline" or single]
+        _require_used(takers, flags, feedback.value)
         algos = [
             ev.AlgoSpec(
                 name,
-                _model_params(name, flags, strict=single) if name != "baseline" or single else {},
+                _model_params(name, flags, feedback.value, strict=single) if name in takers else {},
             )
             for name in dict.fromkeys(names)
         ]

@@ -591,3 +591,34 @@ def test_evaluate_verbose_says_where_the_time_went(four_rows):
     assert result.exit_code == 0
     assert re.search(r"read \(imports included\) in [0-9.]+ s; 6 fits and their scores in "
                      r"[0-9.]+ s with --jobs \d+", result.stderr)  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("flags", "flag", "where"),
+    [
+        ("--algo als --alpha 5", "--alpha", "--algo als with --feedback explicit"),
+        ("--algo nmf --l1-w 1", "--l1-w", "--algo nmf with --feedback explicit"),
+        ("--feedback implicit --algo svd -k 2 --epochs 5", "--epochs",
+         "--algo svd with --feedback implicit"),
+        ("--feedback implicit --algo nmf -k 2 --bias", "--bias",
+         "--algo nmf with --feedback implicit"),
+        ("--feedback implicit --algo baseline --reg 3", "--reg",
+         "--algo baseline with --feedback implicit"),
+        ("--solver lanczos -k 2 --lr 0.1", "--lr", "--algo svd with --solver lanczos"),
+    ],
+)  # fmt: skip
+def test_a_flag_the_model_would_ignore_is_a_usage_error(four_rows, flags, flag, where):
+    result = run("train", four_rows, *flags.split())
+    assert result.exit_code == 2
+    assert f"error: {flag} does not apply to {where}" in result.stderr
+    assert "hint: drop it" in result.stderr
+
+
+def test_beside_other_algorithms_a_flag_must_still_reach_one(four_rows):
+    result = run("evaluate", four_rows, "--algo", "baseline,svd", "--alpha", "5", "--folds", "2")
+    assert result.exit_code == 2
+    assert "--alpha applies to none of --algo svd with --feedback explicit" in result.stderr
+    # Where one of them uses it, the others simply do not take it.
+    result = run("evaluate", four_rows, "--algo", "svd,als", "-k", "2", "--lr", "0.01",
+                 "--folds", "2", "--seeds", "1")  # fmt: skip
+    assert result.exit_code == 0, result.output
