@@ -409,8 +409,7 @@ def _model_params(
         if value is None:
             continue
         target = FLAG_PARAMS[flag].get(algo)
-        unused = flag in _unused_flags(algo, feedback, flags)
-        if target is None or unused:
+        if target is None or flag in _unused_flags(algo, feedback, flags):
             if strict and target is None:
                 raise ParameterError(
                     f"--{flag.replace('_', '-')} does not apply to --algo {algo}",
@@ -1002,7 +1001,8 @@ def evaluate(
         # the flags that apply to it (the baseline keeps its defaults as the reference line).
         single = len(set(names)) == 1
         takers = [n for n in dict.fromkeys(names) if n != "baseline" or single]
-        _require_used(takers, flags, feedback.value)
+        if not single:
+            _require_used(takers, flags, feedback.value)
         algos = [
             ev.AlgoSpec(
                 name,
