@@ -977,7 +977,10 @@ def evaluate(
     chosen = [x is not None for x in (test, test_fraction, folds, holdout_per_user)]
     if sum(chosen) > 1:
         raise ParameterError("give one of --test, --test-fraction, --folds and --holdout-per-user")
-    jobs = jobs or os.cpu_count() or 1
+    if jobs is None:
+        from recfactor.workers import available_cores
+
+        jobs = available_cores()
     rating_scale = None
     chance = None
     if data is None:

@@ -6,7 +6,6 @@ between seeds comes from the model, never from the data it saw.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -194,7 +193,11 @@ def evaluate(
                     spec, seeds, factors[spec.name], inner[spec.name], chance.get(spec.name)
                 )
 
-    outcomes = _run_tasks(tasks, context, jobs or os.cpu_count() or 1, on_result)
+    if jobs is None:
+        from recfactor.workers import available_cores
+
+        jobs = available_cores()
+    outcomes = _run_tasks(tasks, context, jobs, on_result)
     runs: list[dict[str, Any]] = []
     test_predictions: dict[str, dict[int, list[np.ndarray]]] = {}
     for (spec, seed, position), (run, estimate, _) in zip(tasks, outcomes):

@@ -14,6 +14,17 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 
+def available_cores() -> int:
+    """The cores this process may run on: its CPU affinity where the platform says (a
+    container or ``taskset`` may allow fewer than the machine has), else the machine's."""
+    import os
+
+    try:
+        return len(os.sched_getaffinity(0)) or 1
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
 def start_method() -> str:
     """fork (workers inherit the imported modules and the data: much faster to start) while
     this process has not started numba's thread pool (loading or running a parallel kernel

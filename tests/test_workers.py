@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 
 import pytest
 
@@ -45,3 +46,16 @@ def test_background_returns_the_value_or_raises_the_error_with_its_hint():
     assert err.value.hint == "a hint"
     with pytest.raises(DataError, match="stopped before it was done"):
         Background(os._exit, 9).result()
+
+
+@pytest.mark.skipif(not hasattr(os, "sched_setaffinity"), reason="CPU affinity is Linux's")
+def test_the_default_jobs_are_the_cores_this_process_may_use():
+    # A container or taskset may allow fewer cores than the machine has.
+    import subprocess
+
+    script = (
+        "import os; os.sched_setaffinity(0, {sorted(os.sched_getaffinity(0))[0]}); "
+        "from recfactor.workers import available_cores; print(available_cores())"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert done.stdout.strip() == "1", done.stderr
