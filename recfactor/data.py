@@ -114,6 +114,8 @@ def _read_text(source: str | os.PathLike, name: str) -> str:
     raw = _decompress(raw, name)
     if raw.startswith(b"\xef\xbb\xbf"):
         raw = raw[3:]
+    if b"\r" in raw:  # Windows and old Mac line ends: everything below splits on "\n"
+        raw = raw.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
     if b"\x00" in raw[:4096]:
         raise DataError(
             f"{name}: looks like a binary file, not text ratings",
@@ -347,8 +349,9 @@ def _choose_columns(names: list[str], header: bool, opt: ReadOptions, source: st
 
 
 def _fast_ok(frame: pd.DataFrame, cols: _Columns, width: int) -> bool:
-    if len(frame) == 0:
-        return False
+    needed = [c for c in (cols.user, cols.item, cols.rating) if c is not None]
+    if len(frame) == 0 or any(c not in frame.columns for c in needed):
+        return False  # rows narrower than the columns chosen: _diagnose says where
     for c in (cols.user, cols.item):
         column = frame[c]
         if column.isna().any() or (column == "").any():
@@ -382,9 +385,12 @@ def _diagnose(
 ) -> None:
     """Parse everything as strings, keeping physical lines, and raise at the first problem
     (``unit``: what one row holds, for the messages)."""
+    # Blank lines above the first row are cut (pandas takes the width from the first line)
+    # and counted back into every line number.
+    lead = _header_skip(text)[0]
     try:
         raw = _parse(
-            text,
+            text.split("\n", lead)[lead] if lead else text,
             sep,
             dtype=str,
             na_filter=False,
@@ -395,12 +401,14 @@ def _diagnose(
         if found:
             want, line, saw = found.groups()
             raise DataError(
-                f"{name}, line {line}: expected {want} fields, found {saw} (ragged row)",
+                f"{name}, line {int(line) + lead}: expected {want} fields, found {saw} "
+                "(ragged row)",
                 hint="every row needs the same number of fields; check for a stray delimiter",
             ) from exc
         raise DataError(f"{name}: cannot be parsed ({exc})") from exc
     except pd.errors.EmptyDataError as exc:
         raise DataError(f"{name}: the file is empty") from exc
+    raw.index += lead
 
     blank = raw.apply(lambda col: col.isna() | (col.astype(str).str.strip() == "")).all(axis=1)
     first_data = int(np.argmax(~blank.to_numpy())) if (~blank).any() else len(raw)
@@ -425,8 +433,9 @@ def _diagnose(
             line = int(empty.idxmax()) + 1
             raise DataError(
                 f"{name}, line {line}, {label}: missing {role}",
-                hint="every row needs a user, an item"
-                + (" and a rating" if role == "rating" else ""),
+                hint="every row needs a user, an item and a rating"
+                if cols.rating is not None
+                else "every row needs a user and an item",
             )
         if role == "rating":
             values = pd.to_numeric(column.str.strip(), errors="coerce").to_numpy(dtype=float)
@@ -552,8 +561,13 @@ def _build(
 # wide layout
 
 
+WIDE_HINT = "give a matrix: users as rows, items as columns, one rating per cell"
+
+
 def _read_wide(text: str, name: str, sep: str, opt: ReadOptions) -> Dataset:
     parse_text, parse_sep = _pandas_sep(text, sep)
+    # pandas takes the width from the first line, so blank lines above the matrix are skipped.
+    lead = _header_skip(parse_text)[0]
     try:
         raw = _parse(
             parse_text,
@@ -561,15 +575,20 @@ def _read_wide(text: str, name: str, sep: str, opt: ReadOptions) -> Dataset:
             dtype=str,
             na_filter=False,
             skip_blank_lines=False,
+            skiprows=lead,
         )
     except pd.errors.ParserError as exc:
         _diagnose(parse_text, parse_sep, name, False, _Columns(0, 0, None, []), opt.feedback)
         raise DataError(f"{name}: cannot be parsed ({exc})") from exc
+    except pd.errors.EmptyDataError:
+        raise DataError(f"{name}: the file is empty", hint=WIDE_HINT) from None
     raw = raw.fillna("")
     blank = (raw.apply(lambda col: col.str.strip()) == "").all(axis=1).to_numpy()
-    line_of = np.flatnonzero(~blank) + 1
+    line_of = np.flatnonzero(~blank) + 1 + lead
     cells = raw.to_numpy(dtype=str)[~blank]
     cells = np.char.strip(cells.astype(str))
+    if cells.shape[0] == 0 or cells.shape[1] == 0:
+        raise DataError(f"{name}: holds no cells", hint=WIDE_HINT)
     header = opt.header
     if header is None:
         header = any(t and not _is_number(t) for t in cells[0])

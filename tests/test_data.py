@@ -245,3 +245,18 @@ def test_compact_renumbers_as_np_unique_does(n):
 def test_bad_pairs_files_are_described_as_pairs(write, text, message):
     with pytest.raises(DataError, match=message):
         read_pairs(write("p.csv", text))
+
+
+@pytest.mark.parametrize("end", ["\n", "\r\n", "\r"])
+def test_any_line_end_with_blank_lines_above_the_data(write, end):
+    text = end.join(["", "", "user,item,rating", "1,A,5", "2,B,4", ""])
+    long = read_ratings(write("r.csv", text))
+    assert as_triples(long) == [("1", "A", 5.0), ("2", "B", 4.0)]
+    assert long.lines.tolist() == [4, 5]
+    bad = text.replace("2,B,4", "2,B,x")
+    with pytest.raises(DataError, match=r"r.csv, line 5, column 3 \(rating\): 'x'"):
+        read_ratings(write("r.csv", bad))
+    matrix = end.join(["", ",A,B", "u1,1,", "u2,,2", ""])
+    wide = read_ratings(write("m.csv", matrix), ReadOptions(layout="wide"))
+    assert as_triples(wide) == [("u1", "A", 1.0), ("u2", "B", 2.0)]
+    assert wide.lines.tolist() == [3, 4]
