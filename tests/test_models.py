@@ -161,3 +161,12 @@ def test_implicit_baseline_is_popularity_and_pure_svd_ranks():
     assert pop.recommend("d", n=2) == [("y", 0.5), ("z", 0.25)]
     pure = SVD(factors=2).fit(data)
     assert pure.recommend("c", n=1)[0][0] == "y"  # c's neighbours a and b all took y
+
+
+@pytest.mark.parametrize("algo", ["baseline", "svd", "nmf", "als"])
+def test_implicit_data_with_no_positive_value_is_a_clear_error(algo):
+    # Zero means "no interaction": PureSVD's Lanczos start and ALS's scaled confidence
+    # divided by it.
+    data = Dataset.from_arrays(["a", "b", "c"], ["x", "y", "x"], [0, 0, 0], feedback="implicit")
+    with pytest.raises(DataError, match="every interaction value is 0 or less"):
+        model_class(algo)().fit(data)

@@ -119,6 +119,14 @@ class Model:
         """
         if dataset.n_ratings == 0:
             raise DataError(f"{dataset.source}: no ratings to train on")
+        if dataset.feedback == "implicit" and not (dataset.ratings > 0).any():
+            # Zero means "no interaction": nothing is left to learn from (and PureSVD or the
+            # scaled confidence of ALS would divide by zero).
+            raise DataError(
+                f"{dataset.source}: every interaction value is 0 or less",
+                hint="implicit feedback needs positive counts (or no value column: each row "
+                "counts 1)",
+            )
         self._check_data(dataset)
         self._prepare()  # loads or compiles kernels, so fit_seconds_ times the fit alone
         started = time.perf_counter()
