@@ -294,6 +294,14 @@ def _parse(text: str, sep: str, **options) -> pd.DataFrame:
     )
 
 
+def _below_blank_lines(text: str) -> tuple[str, int]:
+    """``text`` from its first non-blank line, and how many lines were cut above it: pandas
+    takes the width from the first line it reads, blank or not, so a parse that keeps blank
+    lines (for line numbers) starts below them and adds the count back."""
+    lead = _header_skip(text)[0]
+    return (text.split("\n", lead)[lead] if lead else text), lead
+
+
 def _header_skip(text: str) -> list[int]:
     """Index of the first non-blank line, which holds the header."""
     for k, line in enumerate(text.split("\n", SAMPLE_LINES)[:SAMPLE_LINES]):
@@ -385,12 +393,10 @@ def _diagnose(
 ) -> None:
     """Parse everything as strings, keeping physical lines, and raise at the first problem
     (``unit``: what one row holds, for the messages)."""
-    # Blank lines above the first row are cut (pandas takes the width from the first line)
-    # and counted back into every line number.
-    lead = _header_skip(text)[0]
+    body_text, lead = _below_blank_lines(text)
     try:
         raw = _parse(
-            text.split("\n", lead)[lead] if lead else text,
+            body_text,
             sep,
             dtype=str,
             na_filter=False,
@@ -566,16 +572,14 @@ WIDE_HINT = "give a matrix: users as rows, items as columns, one rating per cell
 
 def _read_wide(text: str, name: str, sep: str, opt: ReadOptions) -> Dataset:
     parse_text, parse_sep = _pandas_sep(text, sep)
-    # pandas takes the width from the first line, so blank lines above the matrix are skipped.
-    lead = _header_skip(parse_text)[0]
+    body_text, lead = _below_blank_lines(parse_text)
     try:
         raw = _parse(
-            parse_text,
+            body_text,
             parse_sep,
             dtype=str,
             na_filter=False,
             skip_blank_lines=False,
-            skiprows=lead,
         )
     except pd.errors.ParserError as exc:
         _diagnose(parse_text, parse_sep, name, False, _Columns(0, 0, None, []), opt.feedback)
