@@ -469,6 +469,30 @@ def _require_used(takers: list[str], flags: dict[str, Any], feedback: str) -> No
             )
 
 
+def _within_rank(
+    algo: str,
+    params: dict[str, Any],
+    feedback: str,
+    shapes: list[tuple[int, int]],
+    quiet: bool,
+) -> dict[str, Any]:
+    """svd's default of 100 factors, lowered for a truncated SVD (PureSVD on implicit data,
+    --solver lanczos) of a matrix too small for it: the user did not ask for 100, so the most
+    the data allows is used, and said. A -k the data cannot take stays an error."""
+    from recfactor.models.svd import SVDParams
+
+    truncated = feedback == "implicit" or params.get("solver") == "lanczos"
+    if algo != "svd" or not truncated or "factors" in params:
+        return params
+    limit = min(min(users, items) for users, items in shapes) - 1
+    default = SVDParams().factors
+    if not 1 <= limit < default:
+        return params  # the default fits, or nothing does (the fit says so)
+    _note(f"note: svd uses {limit} factors, the most a truncated SVD of this data allows "
+          f"(the default is {default}; -k to choose)", quiet)  # fmt: skip
+    return {**params, "factors": limit}
+
+
 def _flags(**flags: Any) -> dict[str, Any]:
     return flags
 
@@ -563,7 +587,7 @@ def train(
                    tol=tol, alpha=alpha, confidence=confidence,
                    nonnegative=nonnegative)  # fmt: skip
     params = _model_params(algo.value, flags, feedback.value)
-    fitted = _build_model(algo.value, params, seed)
+    _build_model(algo.value, params, seed)  # a bad parameter is refused before the data is read
     scale = _parse_scale(rating_scale)
     options = _read_options(
         sep, layout, header, user_col, item_col, rating_col, feedback, duplicates, missing_value
@@ -571,6 +595,9 @@ def train(
     started = time.perf_counter()
     dataset = read_ratings(data, options)
     read_seconds = time.perf_counter() - started
+    shape = (dataset.n_users, dataset.n_items)
+    params = _within_rank(algo.value, params, feedback.value, [shape], quiet)
+    fitted = _build_model(algo.value, params, seed)
     _note(
         f"training {algo.value} on {dataset.n_ratings} ratings "
         f"({dataset.n_users} users x {dataset.n_items} items)",
@@ -1036,6 +1063,16 @@ def evaluate(
     with _naming(dataset.source):
         splits, split_info = _splits(dataset, folds, test_fraction, test, holdout_per_user,
                                      split_seed, quiet)  # fmt: skip
+    import numpy as np
+
+    shapes = [(dataset.n_users, dataset.n_items)] + [
+        (np.unique(dataset.users[s.train]).size, np.unique(dataset.items[s.train]).size)
+        for s in splits or []
+    ]
+    algos = [
+        ev.AlgoSpec(a.name, _within_rank(a.name, a.params, dataset.feedback, shapes, quiet))
+        for a in algos
+    ]
     folds_run = (1 if splits is None else len(splits)) + (1 if len(seed_list) > 1 else 0)
     total = len(algos) * len(seed_list) * folds_run
     fitting = time.perf_counter()

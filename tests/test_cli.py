@@ -622,3 +622,18 @@ def test_beside_other_algorithms_a_flag_must_still_reach_one(four_rows):
     result = run("evaluate", four_rows, "--algo", "svd,als", "-k", "2", "--lr", "0.01",
                  "--folds", "2", "--seeds", "1")  # fmt: skip
     assert result.exit_code == 0, result.output
+
+
+def test_a_truncated_svd_default_fits_itself_to_small_data(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    food = SAMPLE / "food.csv"  # 6 customers x 4 foods: a truncated SVD has at most 3 factors
+    result = run("train", food, "--feedback", "implicit")
+    assert result.exit_code == 0
+    assert "note: svd uses 3 factors, the most a truncated SVD of this data allows" in result.stderr
+    exported = json.loads(run("export", "--format", "json").stdout)
+    assert sorted(k for k in exported[0] if k.startswith("f")) == ["f0", "f1", "f2"]
+    # Asked for, a rank the data cannot give stays an error.
+    result = run("train", food, "--feedback", "implicit", "-k", "10")
+    assert result.exit_code == 1 and "--factors 10 is more than a truncated SVD" in result.stderr
+    result = run("evaluate", food, "--feedback", "implicit", "--seeds", "2")
+    assert result.exit_code == 0, result.output
