@@ -41,6 +41,16 @@ def _cell(value: Any) -> str:
     return str(value)
 
 
+def _column(values: list[Any]) -> list[str]:
+    """``_cell`` of every value, faster where the whole column is floats or strings."""
+    kinds = {type(v) for v in values}
+    if kinds == {float}:
+        return [f"{v:.6g}" if v == v else "" for v in values]
+    if kinds == {str}:
+        return values
+    return [_cell(v) for v in values]
+
+
 def write_records(
     records: Sequence[dict[str, Any]],
     columns: Sequence[str],
@@ -54,7 +64,9 @@ def write_records(
     if fmt == "csv":
         writer = csv.writer(sys.stdout, lineterminator="\n")
         writer.writerow(columns)
-        writer.writerows([_cell(r.get(c)) for c in columns] for r in records)
+        # Column by column: a batch of half a million recommendations is mostly floats and
+        # strings, formatted here without _cell's chain of type tests for every value.
+        writer.writerows(zip(*(_column([r.get(c) for r in records]) for c in columns)))
         return
     from rich.table import Table
 
