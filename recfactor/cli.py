@@ -473,18 +473,19 @@ def _within_rank(
     algo: str,
     params: dict[str, Any],
     feedback: str,
-    shapes: list[tuple[int, int]],
+    shapes: Callable[[], list[tuple[int, int]]],
     quiet: bool,
 ) -> dict[str, Any]:
     """svd's default of 100 factors, lowered for a truncated SVD (PureSVD on implicit data,
     --solver lanczos) of a matrix too small for it: the user did not ask for 100, so the most
-    the data allows is used, and said. A -k the data cannot take stays an error."""
+    the data allows is used, and said. A -k the data cannot take stays an error. ``shapes``
+    gives the (users, items) of every matrix to be fitted, computed only when needed."""
     from recfactor.models.svd import SVDParams
 
     truncated = feedback == "implicit" or params.get("solver") == "lanczos"
     if algo != "svd" or not truncated or "factors" in params:
         return params
-    limit = min(min(users, items) for users, items in shapes) - 1
+    limit = min(min(users, items) for users, items in shapes()) - 1
     default = SVDParams().factors
     if not 1 <= limit < default:
         return params  # the default fits, or nothing does (the fit says so)
@@ -596,7 +597,7 @@ def train(
     dataset = read_ratings(data, options)
     read_seconds = time.perf_counter() - started
     shape = (dataset.n_users, dataset.n_items)
-    params = _within_rank(algo.value, params, feedback.value, [shape], quiet)
+    params = _within_rank(algo.value, params, feedback.value, lambda: [shape], quiet)
     fitted = _build_model(algo.value, params, seed)
     _note(
         f"training {algo.value} on {dataset.n_ratings} ratings "
@@ -1063,12 +1064,19 @@ def evaluate(
     with _naming(dataset.source):
         splits, split_info = _splits(dataset, folds, test_fraction, test, holdout_per_user,
                                      split_seed, quiet)  # fmt: skip
-    import numpy as np
 
-    shapes = [(dataset.n_users, dataset.n_items)] + [
-        (np.unique(dataset.users[s.train]).size, np.unique(dataset.items[s.train]).size)
-        for s in splits or []
-    ]
+    def shapes() -> list[tuple[int, int]]:  # of the whole data and each training fold
+        import numpy as np
+
+        def used(index: np.ndarray, n: int) -> int:
+            return int(np.count_nonzero(np.bincount(index, minlength=n)))
+
+        return [(dataset.n_users, dataset.n_items)] + [
+            (used(dataset.users[s.train], dataset.n_users),
+             used(dataset.items[s.train], dataset.n_items))
+            for s in splits or []
+        ]  # fmt: skip
+
     algos = [
         ev.AlgoSpec(a.name, _within_rank(a.name, a.params, dataset.feedback, shapes, quiet))
         for a in algos
