@@ -40,3 +40,15 @@ def write(tmp_path: Path):
         return path
 
     return _write
+
+
+@pytest.fixture
+def threaded_small_fits(monkeypatch):
+    """Let fits of a few thousand ratings use several threads (below
+    ``kernels.PARALLEL_MIN_RATINGS`` they run in one), so that a test comparing thread counts
+    compares one thread with two, not one with one."""
+    import numba
+
+    if numba.config.NUMBA_NUM_THREADS < 2:
+        pytest.skip("numba has one thread here: nothing to compare")
+    monkeypatch.setattr("recfactor.kernels.PARALLEL_MIN_RATINGS", 0)

@@ -59,7 +59,7 @@ def test_nonnegative_gives_non_negative_factors():
 
 
 @pytest.mark.parametrize("feedback", ["explicit", "implicit"])
-def test_identical_for_one_and_two_threads(feedback):
+def test_identical_for_one_and_two_threads(feedback, threaded_small_fits):
     data, _ = ratings(4)
     if feedback == "implicit":
         data = Dataset.from_arrays(data.user_ids[data.users], data.item_ids[data.items],
@@ -67,7 +67,7 @@ def test_identical_for_one_and_two_threads(feedback):
     before = numba.get_num_threads()
     arrays = []
     try:
-        for threads in (1, min(2, numba.config.NUMBA_NUM_THREADS)):
+        for threads in (1, 2):
             numba.set_num_threads(threads)
             model = ALS(factors=6, seed=5).fit(data)
             arrays.append(model.user_factors_.tobytes() + model.item_factors_.tobytes())

@@ -181,7 +181,7 @@ def test_same_seed_identical_and_solver_checked():
 
 
 @pytest.mark.parametrize("feedback", ["explicit", "implicit"])
-def test_identical_for_one_and_two_threads(feedback):
+def test_identical_for_one_and_two_threads(feedback, threaded_small_fits):
     import numba
 
     rng = np.random.default_rng(8)
@@ -191,7 +191,7 @@ def test_identical_for_one_and_two_threads(feedback):
     before = numba.get_num_threads()
     arrays = []
     try:
-        for threads in (1, min(2, numba.config.NUMBA_NUM_THREADS)):
+        for threads in (1, 2):
             numba.set_num_threads(threads)
             model = NMF(factors=4, seed=2, epochs=20, bias=feedback == "explicit").fit(data)
             arrays.append(model.user_factors_.tobytes() + model.item_factors_.tobytes())

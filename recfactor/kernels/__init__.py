@@ -2,12 +2,37 @@
 
 from __future__ import annotations
 
+import contextlib
 import sys
+from collections.abc import Iterator
 from typing import Any
 
 # Imported by numba's first compilation only to learn whether np.dot and friends may call
 # BLAS; it pulls in all of scipy.linalg (about 0.35 s, a third of numba's start-up).
 _BLAS_PROBE = "scipy.linalg.cython_blas"
+
+
+# Below this many ratings a fit runs in one thread: on an idle machine a second thread saves
+# about 6 ms of a 50,000-rating fit, and on a busy one every parallel region waits for its
+# slowest thread (BENCHMARKS.md, "Threads that share the machine"). From 100,000 ratings two
+# threads fit 1.5-1.8x faster. Results do not depend on the thread count (tested).
+PARALLEL_MIN_RATINGS = 100_000
+
+
+@contextlib.contextmanager
+def threads_for(n_ratings: int) -> Iterator[None]:
+    """Compiled kernels inside the block use one thread when the work is too small to share."""
+    if n_ratings >= PARALLEL_MIN_RATINGS:
+        yield
+        return
+    import numba
+
+    before = numba.get_num_threads()
+    numba.set_num_threads(1)
+    try:
+        yield
+    finally:
+        numba.set_num_threads(before)
 
 
 def load(kernel: Any, *example: Any) -> None:

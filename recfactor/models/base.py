@@ -18,6 +18,7 @@ import numpy as np
 
 from recfactor.dataset import index_in
 from recfactor.errors import ColdStartError, DataError, ParameterError
+from recfactor.kernels import threads_for
 
 
 def at_least(low: float, default: Any) -> Any:
@@ -137,7 +138,8 @@ class Model:
             rating_scale = (float(dataset.ratings.min()), float(dataset.ratings.max()))
         self.rating_scale_ = rating_scale
         self._on_epoch = on_epoch or (lambda done, total: None)
-        self._fit(dataset, np.random.default_rng(self.params.seed))
+        with threads_for(dataset.n_ratings):
+            self._fit(dataset, np.random.default_rng(self.params.seed))
         self.fit_seconds_ = time.perf_counter() - started
         self._remember_seen(dataset)
         self.train_metrics_ = self._train_metrics(dataset) if training_error else {}
