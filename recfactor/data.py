@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from recfactor.columnar import Codes, bad_id_row, encode, numbers, parse_csv, read_table, table_kind
 from recfactor.dataset import Dataset
 from recfactor.errors import DataError
 
@@ -83,15 +84,18 @@ def read_ratings(source: str | os.PathLike, options: ReadOptions | None = None) 
     options = options or ReadOptions()
     _check_options(options)
     name = "<stdin>" if str(source) == "-" else str(source)
-    text = _read_text(source, name)
-    lines = text.splitlines()[:SAMPLE_LINES] if len(text) < 1 << 16 else _head_lines(text)
-    sample = [ln for ln in lines if ln.strip()]
+    raw = _read_bytes(source, name)
+    kind = table_kind(raw)
+    if kind is not None:
+        return _read_table(raw, kind, name, options)
+    _refuse_binary(raw, name)
+    sample = [ln for ln in _head_lines(_decode(raw[: 1 << 16])) if ln.strip()]
     if not sample:
         raise DataError(f"{name}: the file is empty", hint="give a file with one rating per line")
     sep = _parse_sep(options.sep) if options.sep else _sniff_sep(sample, name, options.layout)
     if options.layout == "wide":
-        return _read_wide(text, name, sep, options)
-    return _read_long(text, name, sep, sample, options)
+        return _read_wide(_decode(raw), name, sep, options)
+    return _read_long(raw, name, sep, sample, options)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -99,6 +103,13 @@ def read_ratings(source: str | os.PathLike, options: ReadOptions | None = None) 
 
 
 def _read_text(source: str | os.PathLike, name: str) -> str:
+    raw = _read_bytes(source, name)
+    _refuse_binary(raw, name)
+    return _decode(raw)
+
+
+def _read_bytes(source: str | os.PathLike, name: str) -> bytes:
+    """The file's bytes, decompressed, without a byte-order mark, with ``\n`` line ends."""
     if str(source) == "-":
         raw = sys.stdin.buffer.read()
     else:
@@ -116,11 +127,18 @@ def _read_text(source: str | os.PathLike, name: str) -> str:
         raw = raw[3:]
     if b"\r" in raw:  # Windows and old Mac line ends: everything below splits on "\n"
         raw = raw.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
+    return raw
+
+
+def _refuse_binary(raw: bytes, name: str) -> None:
     if b"\x00" in raw[:4096]:
         raise DataError(
             f"{name}: looks like a binary file, not text ratings",
-            hint="give a CSV/TSV file (plain, .gz, .bz2, .xz or .zip)",
+            hint="give a CSV/TSV file (plain, .gz, .bz2, .xz or .zip), Parquet or Arrow/Feather",
         )
+
+
+def _decode(raw: bytes) -> str:
     try:
         return raw.decode("utf-8")
     except UnicodeDecodeError:
@@ -227,7 +245,7 @@ class _Columns:
     names: list[str]
 
 
-def _read_long(text: str, name: str, sep: str, sample: list[str], opt: ReadOptions) -> Dataset:
+def _read_long(raw: bytes, name: str, sep: str, sample: list[str], opt: ReadOptions) -> Dataset:
     rows = [_split(line, sep) for line in sample if line.strip()]
     header = opt.header
     if header is None:
@@ -235,7 +253,13 @@ def _read_long(text: str, name: str, sep: str, sample: list[str], opt: ReadOptio
     width = len(rows[0])
     names = [t.strip() for t in rows[0]] if header else [f"column {c + 1}" for c in range(width)]
     cols = _choose_columns(names, header, opt, name)
+    # Without a header the column is "rating" (what split writes, what errors name).
+    rating_name = names[cols.rating] if header and cols.rating is not None else "rating"
+    fast = _read_long_arrow(raw, name, sep, header, cols, width, opt, rating_name)
+    if fast is not None:
+        return fast
 
+    text = _decode(raw)
     parse_text, parse_sep = _pandas_sep(text, sep)
     # No usecols: a row with an extra field must fail the parse, not be silently cut short.
     dtypes = {cols.user: str, cols.item: str}
@@ -264,9 +288,120 @@ def _read_long(text: str, name: str, sep: str, sample: list[str], opt: ReadOptio
     else:
         values = frame[cols.rating].to_numpy(dtype=np.float64)
     lines = _physical_lines(parse_text, len(frame), header)
-    # Without a header the column is "rating" (what split writes, what errors name).
-    rating_name = names[cols.rating] if header and cols.rating is not None else "rating"
     return _index(users, items, values, lines, opt.feedback, opt.duplicates, name, rating_name)
+
+
+def _read_long_arrow(
+    raw: bytes,
+    name: str,
+    sep: str,
+    header: bool,
+    cols: _Columns,
+    width: int,
+    opt: ReadOptions,
+    rating_name: str,
+) -> Dataset | None:
+    """The fast path: Arrow parses the rows below the header; None when it declines."""
+    if sep == " ":
+        return None  # runs of spaces and tabs: Arrow splits on one character only
+    if len(sep) > 1:
+        raw = raw.replace(sep.encode(), b"\x1f")  # '::': Arrow takes one-character delimiters
+        sep = "\x1f"
+    skip = _header_skip_bytes(raw) + (1 if header else 0)
+    start = 0
+    for _ in range(skip):
+        start = raw.find(b"\n", start) + 1
+        if start == 0:
+            return None
+    body = memoryview(raw)[start:]
+    wanted = [c for c in (cols.user, cols.item, cols.rating) if c is not None]
+    parsed = parse_csv(body, sep, wanted, width, cols.rating)
+    if parsed is None:
+        return None
+    users = encode(parsed[cols.user])
+    items = encode(parsed[cols.item])
+    if users is None or items is None:
+        return None
+    n = len(users.codes)
+    if cols.rating is None:
+        values = np.ones(n)
+    else:
+        values = numbers(parsed[cols.rating])
+        if values is None or not np.isfinite(values).all():
+            return None
+    first_line = skip + 1
+    lines = None
+    if raw.find(b"\n\n", start) >= 0:  # blank lines inside: number the rows by their lines
+        lines = _nonblank_lines(body, first_line, n)
+    return _index_codes(users, items, values, lines, first_line, opt, name, rating_name)
+
+
+def _header_skip_bytes(raw: bytes) -> int:
+    """How many blank lines stand above the first line with data (or the header)."""
+    for lead, line in enumerate(raw[: 1 << 16].split(b"\n")[:SAMPLE_LINES]):
+        if line.strip():
+            return lead
+    return 0
+
+
+def _nonblank_lines(text: bytes, first_line: int, n_rows: int) -> np.ndarray:
+    """1-based numbers of the non-empty lines of ``text`` (which starts at ``first_line``)."""
+    buf = np.frombuffer(text, dtype=np.uint8)
+    ends = np.flatnonzero(buf == 10)
+    starts = np.r_[0, ends + 1]
+    stops = np.r_[ends, len(buf)]
+    filled = np.flatnonzero(stops > starts)
+    return (filled[:n_rows] + first_line).astype(np.int64)
+
+
+def _read_table(raw: bytes, kind: str, name: str, opt: ReadOptions) -> Dataset:
+    """A Parquet or Arrow/Feather file: columns by name, as in a CSV file's header."""
+    if opt.layout == "wide":
+        raise DataError(
+            f"{name}: --layout wide reads text matrices; this is a {kind} file",
+            hint="store the ratings in long form (user, item, rating columns)",
+        )
+    table = read_table(raw, kind, name)
+    names = [str(n) for n in table.column_names]
+    cols = _choose_columns(names, True, opt, name)
+    users_col = table.column(cols.user)
+    items_col = table.column(cols.item)
+    for c, column in ((cols.user, users_col), (cols.item, items_col)):
+        row = bad_id_row(column)
+        if row is not None:
+            raise DataError(
+                f"{name}, row {row + 1}, column {names[c]}: missing "
+                + ("user" if c == cols.user else "item"),
+                hint="every row needs a user, an item and a rating",
+            )
+    users, items = encode(users_col, strict_text=False), encode(items_col, strict_text=False)
+    if cols.rating is None:
+        values = np.ones(table.num_rows)
+        rating_name = "rating"
+    else:
+        rating_name = names[cols.rating]
+        values = numbers(table.column(cols.rating))
+        if values is None:
+            column = table.column(cols.rating)
+            if column.null_count:
+                row = int(np.argmax(_null_rows(column)))
+                raise DataError(
+                    f"{name}, row {row + 1}, column {rating_name}: missing rating",
+                    hint="every row needs a rating",
+                )
+            raise DataError(
+                f"{name}: column {rating_name} holds {column.type}, not numbers",
+                hint="use --rating-col to pick the ratings column",
+            )
+    if users is None or items is None:  # unreachable with strict_text=False
+        raise DataError(f"{name}: cannot read the ID columns")
+    return _index_codes(users, items, values, None, 1, opt, name, rating_name, unit="row")
+
+
+def _null_rows(column) -> np.ndarray:
+    import pyarrow.compute as pc
+
+    return pc.is_null(column).to_numpy(zero_copy_only=False)
 
 
 def _pandas_sep(text: str, sep: str) -> tuple[str, str]:
@@ -459,6 +594,35 @@ def _diagnose(
                 )
 
 
+def _index_codes(
+    users: Codes,
+    items: Codes,
+    values: np.ndarray,
+    lines: np.ndarray | None,
+    first_line: int,
+    opt: ReadOptions,
+    source: str,
+    rating_column: str,
+    unit: str = "line",
+) -> Dataset:
+    """The Arrow path's end: codes and vocabularies become a dataset. Rows are numbered
+    ``first_line`` onwards unless ``lines`` gives each its line."""
+    if len(values) == 0:
+        raise DataError(f"{source}: holds no ratings", hint="give a file with one rating per line")
+    if not np.isfinite(values).all():
+        j = int(np.argmax(~np.isfinite(values)))
+        line = int(lines[j]) if lines is not None else first_line + j
+        raise DataError(f"{source}, {unit} {line}: rating {values[j]} is not finite")
+    policy = opt.duplicates or _default_policy(opt.feedback)
+    u, i, values, lines = _merge_duplicates(
+        users.codes, items.codes, values, lines, first_line, len(items.ids), policy, source, unit
+    )
+    return _build(
+        users.ids, items.ids, u, i, values, lines, opt.feedback, source, rating_column,
+        first_line=first_line, unit=unit,
+    )  # fmt: skip
+
+
 def _index(
     users: pd.Series,
     items: pd.Series,
@@ -479,7 +643,7 @@ def _index(
     u = user_codes.astype(np.int32)
     i = item_codes.astype(np.int32)
     u, i, values, lines = _merge_duplicates(
-        u, i, values, lines, len(item_ids), duplicates or _default_policy(feedback), source
+        u, i, values, lines, 1, len(item_ids), duplicates or _default_policy(feedback), source
     )
     return _build(
         np.asarray(user_ids, dtype=str),
@@ -504,26 +668,30 @@ def _merge_duplicates(
     u: np.ndarray,
     i: np.ndarray,
     values: np.ndarray,
-    lines: np.ndarray,
+    lines: np.ndarray | None,
+    first_line: int,
     n_items: int,
     policy: str,
     source: str,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    unit: str = "line",
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]:
+    from recfactor.kernels.pairs import first_repeat
+
+    n_users = int(u.max()) + 1 if len(u) else 0
+    j, first = (int(x) for x in first_repeat(u, i, n_users, n_items))
+    if j < 0:
+        return u, i, values, lines
+    if lines is None:
+        lines = np.arange(first_line, first_line + len(u), dtype=np.int64)
+    if policy == "error":
+        raise DataError(
+            f"{source}, {unit} {int(lines[j])}: duplicate rating for the same user and item "
+            f"(first at {unit} {int(lines[first])})",
+            hint="choose how to combine them with --duplicates last, mean or sum",
+        )
     key = u.astype(np.int64) * n_items + i
     order = np.argsort(key, kind="stable")
     sorted_key = key[order]
-    repeat = np.flatnonzero(sorted_key[1:] == sorted_key[:-1])
-    if len(repeat) == 0:
-        return u, i, values, lines
-    if policy == "error":
-        second = order[repeat + 1]
-        j = int(second[np.argmin(lines[second])])
-        first = int(order[np.searchsorted(sorted_key, key[j])])
-        raise DataError(
-            f"{source}, line {int(lines[j])}: duplicate rating for the same user and item "
-            f"(first at line {int(lines[first])})",
-            hint="choose how to combine them with --duplicates last, mean or sum",
-        )
     starts = np.flatnonzero(np.r_[True, sorted_key[1:] != sorted_key[:-1]])
     keep = order[starts]
     sums = np.add.reduceat(values[order], starts)
@@ -549,6 +717,8 @@ def _build(
     feedback: str,
     source: str,
     rating_column: str,
+    first_line: int = 1,
+    unit: str = "line",
 ) -> Dataset:
     return Dataset(
         user_ids=user_ids,
@@ -558,8 +728,10 @@ def _build(
         ratings=np.ascontiguousarray(values, dtype=np.float64),
         feedback=feedback,
         source=source,
-        lines=np.ascontiguousarray(lines, dtype=np.int64),
+        lines=None if lines is None else np.ascontiguousarray(lines, dtype=np.int64),
         rating_column=rating_column,
+        first_line=first_line,
+        unit=unit,
     )
 
 

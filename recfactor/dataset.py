@@ -23,7 +23,10 @@ class Dataset:
 
     ``users[j]``, ``items[j]`` and ``ratings[j]`` describe rating ``j``; ``user_ids[users[j]]``
     is the original (string) ID. ``lines[j]`` is the 1-based line of the input that rating came
-    from (the last one when duplicates were merged), so later checks can name it.
+    from (the last one when duplicates were merged), so later checks can name it; without
+    ``lines``, rating ``j`` is on line ``first_line + j`` (a file read straight through: no
+    array of line numbers as large as the data). ``unit`` is what a position counts: lines of
+    text, or rows of a Parquet or Arrow table.
     """
 
     user_ids: np.ndarray  # (n_users,) fixed-width unicode
@@ -35,6 +38,16 @@ class Dataset:
     source: str = "<memory>"
     lines: np.ndarray | None = field(default=None, repr=False)
     rating_column: str = "rating"
+    first_line: int | None = None
+    unit: str = "line"
+
+    def line_numbers(self) -> np.ndarray | None:
+        """Each rating's line (or row), or None where the ratings do not know theirs."""
+        if self.lines is not None:
+            return self.lines
+        if self.first_line is None:
+            return None
+        return np.arange(self.first_line, self.first_line + self.n_ratings, dtype=np.int64)
 
     @property
     def n_users(self) -> int:
@@ -63,8 +76,9 @@ class Dataset:
             ratings=self.ratings[index],
             feedback=self.feedback,
             source=self.source,
-            lines=None if self.lines is None else self.lines[index],
+            lines=None if self.line_numbers() is None else self.line_numbers()[index],
             rating_column=self.rating_column,
+            unit=self.unit,
         )
 
     def compact(self) -> Dataset:
@@ -85,6 +99,8 @@ class Dataset:
             source=self.source,
             lines=self.lines,
             rating_column=self.rating_column,
+            first_line=self.first_line,
+            unit=self.unit,
         )
 
     def to_frame(self) -> pd.DataFrame:
@@ -109,9 +125,11 @@ class Dataset:
 
     def where(self, j: int) -> str:
         """'file, line N' for rating ``j``, for error messages."""
-        if self.lines is None:
-            return self.source
-        return f"{self.source}, line {int(self.lines[j])}"
+        if self.lines is not None:
+            return f"{self.source}, {self.unit} {int(self.lines[j])}"
+        if self.first_line is not None:
+            return f"{self.source}, {self.unit} {self.first_line + j}"
+        return self.source
 
     @classmethod
     def from_arrays(

@@ -40,7 +40,7 @@ def test_delimiter_and_header_detected(write, sep, header):
     d = read_ratings(write("r.txt", header + body))
     assert as_triples(d) == ROWS
     first_line = 2 if header else 1
-    assert d.lines.tolist() == list(range(first_line, first_line + 4))
+    assert d.line_numbers().tolist() == list(range(first_line, first_line + 4))
 
 
 @pytest.mark.parametrize(
@@ -252,11 +252,11 @@ def test_any_line_end_with_blank_lines_above_the_data(write, end):
     text = end.join(["", "", "user,item,rating", "1,A,5", "2,B,4", ""])
     long = read_ratings(write("r.csv", text))
     assert as_triples(long) == [("1", "A", 5.0), ("2", "B", 4.0)]
-    assert long.lines.tolist() == [4, 5]
+    assert long.line_numbers().tolist() == [4, 5]
     bad = text.replace("2,B,4", "2,B,x")
     with pytest.raises(DataError, match=r"r.csv, line 5, column 3 \(rating\): 'x'"):
         read_ratings(write("r.csv", bad))
     matrix = end.join(["", ",A,B", "u1,1,", "u2,,2", ""])
     wide = read_ratings(write("m.csv", matrix), ReadOptions(layout="wide"))
     assert as_triples(wide) == [("u1", "A", 1.0), ("u2", "B", 2.0)]
-    assert wide.lines.tolist() == [3, 4]
+    assert wide.line_numbers().tolist() == [3, 4]

@@ -1,0 +1,159 @@
+"""The Arrow data path: CSV/TSV parsed by pyarrow's multi-threaded C++ reader, and Parquet and
+Arrow/Feather files, turned into integer codes and compact ID vocabularies.
+
+IDs are read as dictionary-encoded strings: each distinct ID is held once, never one Python
+object per row. What this fast path cannot take exactly as the text reader would (IDs with
+spaces around them, quotes spanning lines, bad rows) it declines, and ``data.py`` parses the
+text the careful way, which either reads it or says where the problem is.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from recfactor.errors import DataError
+
+# Arrow's CSV reader parses blocks of this many bytes on separate threads; larger blocks than
+# its 1 MB default halve the per-block overhead on files of hundreds of MB.
+BLOCK_BYTES = 8 << 20
+
+PARQUET_MAGIC = b"PAR1"
+ARROW_FILE_MAGIC = b"ARROW1"  # Feather v2 is the Arrow IPC file format
+ARROW_STREAM_MAGIC = b"\xff\xff\xff\xff"  # an IPC stream begins with a continuation marker
+FEATHER_V1_MAGIC = b"FEA1"
+
+
+@dataclass(frozen=True)
+class Codes:
+    """One column's values as ``codes`` (int32, into ``ids``) and its distinct IDs, in order
+    of first appearance (as ``pandas.factorize`` gives them)."""
+
+    codes: np.ndarray
+    ids: np.ndarray
+
+
+def table_kind(raw: bytes) -> str | None:
+    """'parquet' or 'arrow' when ``raw`` is such a file, judged by content, not name."""
+    if raw[:4] == PARQUET_MAGIC and raw[-4:] == PARQUET_MAGIC:
+        return "parquet"
+    if raw[:6] == ARROW_FILE_MAGIC or raw[:4] in (ARROW_STREAM_MAGIC, FEATHER_V1_MAGIC):
+        return "arrow"
+    return None
+
+
+def read_table(raw: bytes, kind: str, name: str) -> pa.Table:
+    """A Parquet or Arrow/Feather file's table."""
+    buffer = pa.py_buffer(raw)
+    try:
+        if kind == "parquet":
+            import pyarrow.parquet as pq
+
+            return pq.read_table(pa.BufferReader(buffer))
+        import pyarrow.feather as feather
+
+        if raw[:4] == ARROW_STREAM_MAGIC:
+            import pyarrow.ipc as ipc
+
+            return ipc.open_stream(buffer).read_all()
+        return feather.read_table(pa.BufferReader(buffer))
+    except (pa.ArrowException, OSError, ValueError) as exc:
+        raise DataError(
+            f"{name}: the {kind} file is corrupt or truncated ({exc})",
+            hint="write it again, or give a CSV file",
+        ) from exc
+
+
+def parse_csv(
+    raw: bytes | memoryview, sep: str, columns: list[int], width: int, numeric: int | None
+) -> dict[int, pa.ChunkedArray] | None:
+    """The chosen ``columns`` of CSV text (no header, ``width`` fields a row), IDs as
+    dictionaries and column ``numeric`` as float64; None when Arrow cannot read the text
+    exactly as the careful reader would."""
+    import pyarrow.csv as pacsv
+
+    names = [f"c{c}" for c in range(width)]
+    types: dict[str, pa.DataType] = {
+        names[c]: pa.dictionary(pa.int32(), pa.string()) for c in columns if c != numeric
+    }
+    if numeric is not None:
+        types[names[numeric]] = pa.float64()
+    try:
+        table = pacsv.read_csv(
+            pa.py_buffer(raw),
+            read_options=pacsv.ReadOptions(
+                column_names=names, block_size=BLOCK_BYTES, use_threads=True
+            ),
+            parse_options=pacsv.ParseOptions(delimiter=sep, ignore_empty_lines=True),
+            convert_options=pacsv.ConvertOptions(
+                column_types=types,
+                include_columns=[names[c] for c in columns],
+                strings_can_be_null=False,
+                quoted_strings_can_be_null=False,
+            ),
+        )
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, ValueError):
+        return None  # ragged rows, a non-number, invalid UTF-8, ...: the careful reader says
+    if table.num_rows == 0:
+        return None
+    return {c: table.column(names[c]) for c in columns}
+
+
+def encode(column: pa.ChunkedArray, strict_text: bool = True) -> Codes | None:
+    """Codes and vocabulary of an ID column of any type (strings, integers, dictionaries).
+
+    With ``strict_text`` (CSV input), None when an ID is empty or has spaces around it: the
+    careful reader strips or refuses those. Otherwise (tables) empty and null IDs are refused
+    by the caller from :func:`bad_id_row`.
+    """
+    if not pa.types.is_dictionary(column.type):
+        column = pc.dictionary_encode(column.combine_chunks() if column.num_chunks > 1 else column)
+    column = pa.chunked_array(column.chunks, type=column.type).unify_dictionaries()
+    if column.num_chunks == 0:
+        return Codes(np.zeros(0, dtype=np.int32), np.zeros(0, dtype=str))
+    dictionary = column.chunk(0).dictionary
+    if not pa.types.is_string(dictionary.type) and not pa.types.is_large_string(dictionary.type):
+        dictionary = dictionary.cast(pa.string())
+    if strict_text and len(dictionary):
+        if pc.any(pc.equal(pc.utf8_length(dictionary), 0)).as_py():
+            return None
+        if not pc.all(pc.equal(pc.utf8_trim_whitespace(dictionary), dictionary)).as_py():
+            return None
+    codes = np.concatenate(
+        [chunk.indices.to_numpy(zero_copy_only=False) for chunk in column.chunks]
+    ).astype(np.int32, copy=False)
+    ids = dictionary.to_numpy(zero_copy_only=False).astype(str)
+    # A dictionary can hold values no row uses (Parquet's dictionary pages): left out.
+    used = np.zeros(len(ids), dtype=bool)
+    used[codes] = True
+    if not used.all():
+        position = np.cumsum(used, dtype=np.int64) - 1
+        codes = position[codes].astype(np.int32)
+        ids = ids[used]
+    return Codes(np.ascontiguousarray(codes), ids)
+
+
+def bad_id_row(column: pa.ChunkedArray) -> int | None:
+    """The first row whose ID is null or empty, or None."""
+    array = column.combine_chunks() if column.num_chunks != 1 else column.chunk(0)
+    if pa.types.is_dictionary(array.type):
+        array = array.cast(array.type.value_type)
+    bad = pc.is_null(array)
+    if pa.types.is_string(array.type) or pa.types.is_large_string(array.type):
+        bad = pc.or_(bad, pc.equal(pc.utf8_length(pc.utf8_trim_whitespace(array)), 0))
+    bad = bad.fill_null(True).to_numpy(zero_copy_only=False)
+    return int(np.argmax(bad)) if bad.any() else None
+
+
+def numbers(column: pa.ChunkedArray) -> np.ndarray | None:
+    """A numeric column as float64, or None when it is not numeric (or has nulls)."""
+    if not (pa.types.is_integer(column.type) or pa.types.is_floating(column.type)):
+        if not pa.types.is_decimal(column.type) and not pa.types.is_boolean(column.type):
+            return None
+    if column.null_count:
+        return None
+    values = column.cast(pa.float64()).to_numpy()
+    return np.ascontiguousarray(values)

@@ -1,0 +1,61 @@
+"""(user, item) pairs grouped by user in linear time: a counting sort instead of sorting keys.
+
+A comparison sort of 24 million int64 keys takes 3 s; grouping by user is two passes, and a
+user's items (a few hundred at most, usually) are sorted or checked for repeats in place.
+"""
+
+from __future__ import annotations
+
+import numba as nb
+import numpy as np
+
+
+@nb.njit(cache=True)
+def _by_user(users, n_users):
+    """CSR pointers and rating indices grouped by user, in input order within a user."""
+    indptr = np.zeros(n_users + 1, dtype=np.int64)
+    for j in range(users.shape[0]):
+        indptr[users[j] + 1] += 1
+    for u in range(n_users):
+        indptr[u + 1] += indptr[u]
+    fill = indptr[:-1].copy()
+    order = np.empty(users.shape[0], dtype=np.int64)
+    for j in range(users.shape[0]):
+        order[fill[users[j]]] = j
+        fill[users[j]] += 1
+    return indptr, order
+
+
+@nb.njit(cache=True)
+def first_repeat(users, items, n_users, n_items):
+    """``(j, first)``: the earliest rating ``j`` whose (user, item) pair occurred before, at
+    ``first``; ``(-1, -1)`` when every pair is distinct."""
+    indptr, order = _by_user(users, n_users)
+    owner = np.full(n_items, -1, dtype=np.int64)  # the user who last had this item
+    at = np.zeros(n_items, dtype=np.int64)
+    best = -1
+    best_first = -1
+    for u in range(n_users):
+        for t in range(indptr[u], indptr[u + 1]):
+            j = order[t]
+            i = items[j]
+            if owner[i] == u:
+                if best < 0 or j < best:
+                    best = j
+                    best_first = at[i]
+            else:
+                owner[i] = u
+                at[i] = j
+    return best, best_first
+
+
+@nb.njit(cache=True)
+def seen_by_user(users, items, n_users):
+    """CSR of each user's items, sorted: (indptr int64, items int32)."""
+    indptr, order = _by_user(users, n_users)
+    out = np.empty(users.shape[0], dtype=np.int32)
+    for t in range(order.shape[0]):
+        out[t] = items[order[t]]
+    for u in range(n_users):
+        out[indptr[u] : indptr[u + 1]].sort()
+    return indptr, out
