@@ -20,13 +20,16 @@ import sys
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
 
 from recfactor.columnar import Codes, bad_id_row, encode, numbers, parse_csv, read_table, table_kind
 from recfactor.dataset import Dataset
 from recfactor.errors import DataError
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 __all__ = [
     "Dataset",
@@ -259,6 +262,8 @@ def _read_long(raw: bytes, name: str, sep: str, sample: list[str], opt: ReadOpti
     if fast is not None:
         return fast
 
+    import pandas as pd
+
     text = _decode(raw)
     parse_text, parse_sep = _pandas_sep(text, sep)
     # No usecols: a row with an extra field must fail the parse, not be silently cut short.
@@ -417,6 +422,8 @@ def _parse(text: str, sep: str, **options) -> pd.DataFrame:
     """pandas' C parser with the settings every reader here shares: no header row (the header
     is found by sniffing), no NA guessing (an ID "NA" is an ID), spaces after a delimiter
     ignored, and quotes honoured except for whitespace-separated files."""
+    import pandas as pd
+
     return pd.read_csv(
         io.StringIO(text),
         sep=sep,
@@ -528,6 +535,8 @@ def _diagnose(
 ) -> None:
     """Parse everything as strings, keeping physical lines, and raise at the first problem
     (``unit``: what one row holds, for the messages)."""
+    import pandas as pd
+
     body_text, lead = _below_blank_lines(text)
     try:
         raw = _parse(
@@ -633,6 +642,8 @@ def _index(
     source: str,
     rating_column: str,
 ) -> Dataset:
+    import pandas as pd
+
     if len(values) == 0:
         raise DataError(f"{source}: holds no ratings", hint="give a file with one rating per line")
     if not np.isfinite(values).all():
@@ -743,6 +754,8 @@ WIDE_HINT = "give a matrix: users as rows, items as columns, one rating per cell
 
 
 def _read_wide(text: str, name: str, sep: str, opt: ReadOptions) -> Dataset:
+    import pandas as pd
+
     parse_text, parse_sep = _pandas_sep(text, sep)
     body_text, lead = _below_blank_lines(parse_text)
     try:
@@ -849,6 +862,8 @@ def read_pairs(
     source: str | os.PathLike, options: ReadOptions | None = None
 ) -> tuple[np.ndarray, np.ndarray]:
     """(user IDs, item IDs) in file order, duplicates kept; extra columns are ignored."""
+    import pandas as pd
+
     options = options or ReadOptions()
     name = "<stdin>" if str(source) == "-" else str(source)
     text = _read_text(source, name)
@@ -908,6 +923,8 @@ def read_id_list(source: str | os.PathLike, what: str) -> list[str]:
 def read_item_names(source: str | os.PathLike) -> dict[str, str]:
     """Item ID -> name from a file whose first column is the ID and second the name (a CSV
     such as ``sample_data/items.csv``, or MovieLens' ``|``-separated ``u.item``)."""
+    import pandas as pd
+
     name = str(source)
     text = _read_text(source, name)
     sample = [ln for ln in _head_lines(text) if ln.strip()]

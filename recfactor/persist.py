@@ -14,6 +14,7 @@ import json
 import os
 import tempfile
 import zipfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -49,6 +50,17 @@ def file_fingerprint(path: str | os.PathLike) -> dict[str, Any]:
         for chunk in iter(lambda: fh.read(1 << 20), b""):
             digest.update(chunk)
     return {"path": str(p.resolve()), "size": p.stat().st_size, "sha256": digest.hexdigest()}
+
+
+def fingerprint_in_background(path: str | os.PathLike) -> Callable[[], dict[str, Any]]:
+    """Start :func:`file_fingerprint` on a thread; the returned function waits for it (and
+    raises what it raised)."""
+    import concurrent.futures
+
+    pool = concurrent.futures.ThreadPoolExecutor(max_workers=1)
+    future = pool.submit(file_fingerprint, path)
+    pool.shutdown(wait=False)
+    return future.result
 
 
 def save(model: Any, path: str | os.PathLike, extra: dict[str, Any] | None = None) -> Path:

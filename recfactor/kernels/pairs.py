@@ -9,6 +9,8 @@ from __future__ import annotations
 import numba as nb
 import numpy as np
 
+from recfactor.kernels import load
+
 
 @nb.njit(cache=True)
 def _by_user(users, n_users):
@@ -49,13 +51,20 @@ def first_repeat(users, items, n_users, n_items):
     return best, best_first
 
 
-@nb.njit(cache=True)
+@nb.njit(cache=True, parallel=True)
 def seen_by_user(users, items, n_users):
     """CSR of each user's items, sorted: (indptr int64, items int32)."""
     indptr, order = _by_user(users, n_users)
     out = np.empty(users.shape[0], dtype=np.int32)
-    for t in range(order.shape[0]):
+    for t in nb.prange(order.shape[0]):
         out[t] = items[order[t]]
-    for u in range(n_users):
+    for u in nb.prange(n_users):
         out[indptr[u] : indptr[u + 1]].sort()
     return indptr, out
+
+
+def warm_up() -> None:
+    """Load the kernels for the index types datasets hold."""
+    index = np.zeros(1, dtype=np.int32)
+    load(first_repeat, index, index, 1, 1)
+    load(seen_by_user, index, index, 1)

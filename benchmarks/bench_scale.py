@@ -1,0 +1,165 @@
+"""recfactor against LIBMF at MovieLens 10M and 25M scale, whole processes, in the same run.
+
+    python benchmarks/bench_scale.py 10m [--repeats 3] [--data DIR] [--libmf DIR]
+    python benchmarks/bench_scale.py 25m --repeats 2
+
+The data comes from ``scale_data.py`` (fixed seeds; kept in ``--data``, default a folder under
+the system's temporary directory, so that a second run skips generating it). Per repeat, in
+turn: recfactor ``train`` on the CSV, then LIBMF ``mf-train`` on its own text format (A B A B);
+after each train, the test RMSE (recfactor: ``predict`` of the test pairs, timed as a whole
+process, which is also the batch-prediction figure; LIBMF: ``mf-predict``). Then ``predict
+--user U --item I`` on the saved model, whole process, several times. Reports medians of wall
+time, peak resident memory, and test RMSE.
+
+Settings: 10m: ``-k 32 --epochs 20`` against ``-k 32 -t 20 -l2 0.05 -s 2``; 25m: recfactor's
+default svd against ``-k 100 -t 20 -l2 0.05 -s 2``. LIBMF is built from
+``../shared/anchors/libmf-*.tar.gz`` with ``make`` in a temporary folder (or taken from
+``--libmf``); without the archive or a compiler its rows are left out.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tarfile
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from scale_data import SHAPES, write
+
+ROOT = Path(__file__).resolve().parents[1]
+ANCHORS = ROOT.parent / "shared/anchors"
+SETTINGS = {
+    "10m": (["-k", "32", "--epochs", "20"], ["-k", "32", "-t", "20", "-l2", "0.05", "-s", "2"]),
+    "25m": ([], ["-k", "100", "-t", "20", "-l2", "0.05", "-s", "2"]),
+}
+
+
+def run(command: list[str], cwd: Path, stdout=subprocess.DEVNULL) -> tuple[float, float, str]:
+    """Wall seconds, peak resident MB, and stdout (when captured) of one process."""
+    started = time.perf_counter()
+    process = subprocess.Popen(command, cwd=cwd, stdout=stdout, env={**os.environ})
+    out = process.stdout.read().decode() if process.stdout else ""
+    _, status, usage = os.wait4(process.pid, 0)
+    seconds = time.perf_counter() - started
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise subprocess.CalledProcessError(os.waitstatus_to_exitcode(status), command)
+    return seconds, usage.ru_maxrss / 1024, out
+
+
+def build_libmf(given: Path | None, tmp: Path) -> Path | None:
+    if given is not None:
+        return given
+    archives = sorted(ANCHORS.glob("libmf-*.tar.gz"))
+    if not archives or shutil.which("make") is None or shutil.which("g++") is None:
+        print("LIBMF left out: no archive in ../shared/anchors or no compiler", file=sys.stderr)
+        return None
+    with tarfile.open(archives[0]) as archive:
+        archive.extractall(tmp, filter="data")
+    folder = next(p.parent for p in tmp.rglob("Makefile"))
+    subprocess.run(["make", "-C", str(folder)], check=True, capture_output=True)
+    return folder
+
+
+def rmse_of(predictions_csv: str, truth: np.ndarray) -> float:
+    values = np.loadtxt(predictions_csv.splitlines()[1:], delimiter=",", usecols=2)
+    return float(np.sqrt(np.mean((values - truth) ** 2)))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("scale", choices=sorted(SETTINGS))
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--data", type=Path)
+    parser.add_argument("--libmf", type=Path, help="a folder with mf-train and mf-predict")
+    parser.add_argument("--out", type=Path)
+    args = parser.parse_args()
+    data = args.data or Path(tempfile.gettempdir()) / f"recfactor-scale-{args.scale}"
+    out_path = args.out or ROOT / f"benchmarks/results/scale-{args.scale}.json"
+    ours, theirs = SETTINGS[args.scale]
+    paths = write(SHAPES[args.scale], data)
+    truth = np.loadtxt(paths["test.txt"], usecols=2)
+    python = [sys.executable, "-m", "recfactor"]
+    times: dict[str, list[float]] = {}
+    peaks: dict[str, list[float]] = {}
+    rmse: dict[str, float] = {}
+
+    def note(name: str, seconds: float, peak: float) -> None:
+        times.setdefault(name, []).append(seconds)
+        peaks.setdefault(name, []).append(peak)
+
+    with tempfile.TemporaryDirectory() as tmp_name:
+        tmp = Path(tmp_name)
+        libmf = build_libmf(args.libmf, tmp)
+        model = tmp / "r.model"
+        train = [*python, "train", str(paths["train.csv"]), "-m", str(model), "-q", *ours]
+        predict = [*python, "predict", str(paths["test.csv"]), "-m", str(model), "-q"]
+        run(train, tmp)  # numba's cache for this checkout, outside the timings
+        for _ in range(args.repeats):
+            note("recfactor train", *run(train, tmp)[:2])
+            seconds, peak, out = run(predict, tmp, stdout=subprocess.PIPE)
+            note("recfactor predict (test pairs)", seconds, peak)
+            rmse["recfactor"] = rmse_of(out, truth)
+            if libmf is not None:
+                lm_model = tmp / "libmf.model"
+                lm_train = [str(libmf / "mf-train"), "--quiet", *theirs, str(paths["train.txt"])]
+                note("LIBMF mf-train", *run([*lm_train, str(lm_model)], tmp)[:2])
+                lm_predict = [str(libmf / "mf-predict"), "-e", "0", str(paths["test.txt"])]
+                seconds, peak, out = run(
+                    [*lm_predict, str(lm_model), str(tmp / "out.txt")], tmp, subprocess.PIPE
+                )
+                note("LIBMF mf-predict (test pairs)", seconds, peak)
+                rmse["LIBMF"] = float(re.search(r"RMSE = ([0-9.]+)", out).group(1))
+        first = open(paths["test.csv"]).readlines()[1].split(",")
+        single = [*python, "predict", "--user", first[0], "--item", first[1], "-m", str(model)]
+        for _ in range(max(5, args.repeats)):
+            note("recfactor predict --user --item", *run(single, tmp)[:2])
+    n_train = sum(1 for _ in open(paths["train.txt"]))
+    print(
+        f"{args.scale}: {n_train:,} training ratings, {len(truth):,} test pairs; "
+        f"median of {args.repeats} alternating runs, {len(os.sched_getaffinity(0))} cores, "
+        f"{time.strftime('%Y-%m-%d %H:%M')}"
+    )
+    print(f"recfactor train {' '.join(ours) or '(defaults)'} | LIBMF {' '.join(theirs)}")
+    print(f"{'':34}{'median s':>9}{'best s':>8}{'peak MB':>9}")
+    for name in times:
+        t, m = times[name], peaks[name]
+        print(f"{name:34}{statistics.median(t):9.2f}{min(t):8.2f}{max(m):9.0f}")
+    for name, value in rmse.items():
+        print(f"test RMSE {name:24}{value:9.4f}")
+    if "LIBMF mf-train" in times:
+        ratio = statistics.median(times["LIBMF mf-train"]) / statistics.median(
+            times["recfactor train"]
+        )
+        print(f"train: LIBMF / recfactor = {ratio:.2f}x (above 1: recfactor faster)")
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    out_path.write_text(
+        json.dumps(
+            {
+                "scale": args.scale,
+                "train_ratings": n_train,
+                "test_pairs": len(truth),
+                "settings": {"recfactor": ours, "LIBMF": theirs},
+                "seconds": times,
+                "peak_mb": peaks,
+                "test_rmse": rmse,
+                "cores": len(os.sched_getaffinity(0)),
+                "date": time.strftime("%Y-%m-%d %H:%M"),
+            },
+            indent=1,
+        )
+    )
+
+
+if __name__ == "__main__":
+    main()
