@@ -623,12 +623,12 @@ def _index_codes(
         line = int(lines[j]) if lines is not None else first_line + j
         raise DataError(f"{source}, {unit} {line}: rating {values[j]} is not finite")
     policy = opt.duplicates or _default_policy(opt.feedback)
-    u, i, values, lines = _merge_duplicates(
+    u, i, values, lines, seen = _merge_duplicates(
         users.codes, items.codes, values, lines, first_line, len(items.ids), policy, source, unit
     )
     return _build(
         users.ids, items.ids, u, i, values, lines, opt.feedback, source, rating_column,
-        first_line=first_line, unit=unit,
+        first_line=first_line, unit=unit, seen=seen,
     )  # fmt: skip
 
 
@@ -653,7 +653,7 @@ def _index(
     item_codes, item_ids = pd.factorize(items, sort=False)
     u = user_codes.astype(np.int32)
     i = item_codes.astype(np.int32)
-    u, i, values, lines = _merge_duplicates(
+    u, i, values, lines, seen = _merge_duplicates(
         u, i, values, lines, 1, len(item_ids), duplicates or _default_policy(feedback), source
     )
     return _build(
@@ -666,6 +666,7 @@ def _index(
         feedback,
         source,
         rating_column,
+        seen=seen,
     )
 
 
@@ -685,13 +686,16 @@ def _merge_duplicates(
     policy: str,
     source: str,
     unit: str = "line",
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]:
-    from recfactor.kernels.pairs import first_repeat
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray | None, tuple | None]:
+    from recfactor.kernels.pairs import first_repeat, seen_by_user
 
     n_users = int(u.max()) + 1 if len(u) else 0
+    # Grouping the pairs by user finds repeats, and is what a model keeps of its training
+    # data for recommend (the items each user has seen): done once, kept for the fit.
+    indptr, seen, repeated = seen_by_user(u, i, n_users)
+    if not repeated:
+        return u, i, values, lines, (indptr, seen)
     j, first = (int(x) for x in first_repeat(u, i, n_users, n_items))
-    if j < 0:
-        return u, i, values, lines
     if lines is None:
         lines = np.arange(first_line, first_line + len(u), dtype=np.int64)
     if policy == "error":
@@ -715,7 +719,7 @@ def _merge_duplicates(
         merged = values[order[ends]]
     last_line = np.maximum.reduceat(lines[order], starts)
     back = np.argsort(keep, kind="stable")  # restore file order of first appearance
-    return u[keep][back], i[keep][back], merged[back], last_line[back]
+    return u[keep][back], i[keep][back], merged[back], last_line[back], None
 
 
 def _build(
@@ -730,6 +734,7 @@ def _build(
     rating_column: str,
     first_line: int = 1,
     unit: str = "line",
+    seen: tuple | None = None,
 ) -> Dataset:
     return Dataset(
         user_ids=user_ids,
@@ -743,6 +748,7 @@ def _build(
         rating_column=rating_column,
         first_line=first_line,
         unit=unit,
+        seen_by_user=seen,
     )
 
 

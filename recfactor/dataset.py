@@ -40,6 +40,8 @@ class Dataset:
     rating_column: str = "rating"
     first_line: int | None = None
     unit: str = "line"
+    # (indptr, items): each user's items, sorted, when the reader has grouped them already.
+    seen_by_user: tuple | None = field(default=None, repr=False, compare=False)
 
     def line_numbers(self) -> np.ndarray | None:
         """Each rating's line (or row), or None where the ratings do not know theirs."""

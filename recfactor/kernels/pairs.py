@@ -53,14 +53,21 @@ def first_repeat(users, items, n_users, n_items):
 
 @nb.njit(cache=True, parallel=True)
 def seen_by_user(users, items, n_users):
-    """CSR of each user's items, sorted: (indptr int64, items int32)."""
+    """CSR of each user's items, sorted: (indptr int64, items int32), and whether any user
+    has an item twice (a repeated pair)."""
     indptr, order = _by_user(users, n_users)
     out = np.empty(users.shape[0], dtype=np.int32)
     for t in nb.prange(order.shape[0]):
         out[t] = items[order[t]]
+    repeats = np.zeros(n_users, dtype=np.bool_)
     for u in nb.prange(n_users):
-        out[indptr[u] : indptr[u + 1]].sort()
-    return indptr, out
+        row = out[indptr[u] : indptr[u + 1]]
+        row.sort()
+        for t in range(1, row.shape[0]):
+            if row[t] == row[t - 1]:
+                repeats[u] = True
+                break
+    return indptr, out, repeats.any()
 
 
 def warm_up() -> None:

@@ -172,7 +172,10 @@ class Model:
     def _remember_seen(self, dataset: Any) -> None:
         from recfactor.kernels.pairs import seen_by_user
 
-        self.seen_indptr_, self.seen_items_ = seen_by_user(
+        if dataset.seen_by_user is not None:
+            self.seen_indptr_, self.seen_items_ = dataset.seen_by_user
+            return
+        self.seen_indptr_, self.seen_items_, _ = seen_by_user(
             dataset.users, dataset.items, dataset.n_users
         )
 
@@ -219,7 +222,7 @@ class Model:
         if u.dtype not in (np.int32, np.int64) or i.dtype != u.dtype:
             u, i = u.astype(np.int64), i.astype(np.int64)
         if len(u) >= COMPILED_PREDICT_MIN:
-            return self._clip(self._predict_compiled(u, i))
+            return self._predict_compiled(u, i)
         known_u = u >= 0
         known_i = i >= 0
         est = np.full(u.shape, self.global_mean_, dtype=np.float64)
@@ -246,7 +249,9 @@ class Model:
             | (self.item_bias_ is not None) << 1
             | (factors is not None) << 2
             | (factors is not None and not self.uses_bias_) << 3
+            | (self.rating_scale_ is not None) << 4
         )
+        low, high = self.rating_scale_ or (0.0, 0.0)
         if factors is None:
             factors = np.zeros((1, 1))
         item_factors = self.item_factors_ if self.item_factors_ is not None else factors
@@ -256,7 +261,7 @@ class Model:
             u, i, float(self.global_mean_),
             dummy_bias if self.user_bias_ is None else self.user_bias_,
             dummy_bias if self.item_bias_ is None else self.item_bias_,
-            factors, item_factors, int(flags), out,
+            factors, item_factors, int(flags), float(low), float(high), out,
         )  # fmt: skip
         return out
 
