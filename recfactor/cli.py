@@ -519,10 +519,10 @@ def _parse_scale(text: str | None) -> tuple[float, float] | None:
     return low, high
 
 
-def _load(model_path: Path):
+def _load(model_path: Path, seen: bool = True):
     from recfactor import persist
 
-    return persist.load(model_path)
+    return persist.load(model_path, seen=seen)
 
 
 def _fmt(fmt: Format | None) -> str:
@@ -700,16 +700,19 @@ def predict(
         raise ParameterError(
             "nothing to predict", hint="give --user U --item I, or a PAIRS file (- for stdin)"
         )
-    fitted, _ = _load(model)
+    fitted, _ = _load(model, seen=False)
     if single:
         users, items = [user], [item]
+        result = fitted.predict(users, items, strict=strict)
     else:
-        from recfactor.data import ReadOptions, read_pairs
+        from recfactor.data import ReadOptions, read_pair_codes
 
-        users, items = read_pairs(
+        user_codes, item_codes = read_pair_codes(
             pairs, ReadOptions(sep=sep, header=header, user_col=user_col, item_col=item_col)
         )
-    result = fitted.predict(users, items, strict=strict)
+        result = fitted.predict_coded(
+            user_codes.ids, user_codes.codes, item_codes.ids, item_codes.codes, strict=strict
+        )
     if single and result.cold[0]:
         side = "user" if fitted.user_index([user])[0] < 0 else "item"
         _note(f"note: unknown {side}; predicted from the baseline", quiet)
@@ -721,8 +724,11 @@ def predict(
         )
     output = _fmt(fmt)
     if output == "csv" and not single:
-        _write_predictions_csv(users, items, result.values, result.cold)
+        _write_predictions_csv(user_codes, item_codes, result.values, result.cold)
         return
+    if not single:
+        users = user_codes.ids[user_codes.codes]
+        items = item_codes.ids[item_codes.codes]
     records = [
         {"user": u, "item": i, "prediction": float(v), "cold": bool(c)}
         for u, i, v, c in zip(users, items, result.values, result.cold)
@@ -730,9 +736,29 @@ def predict(
     write_records(records, ["user", "item", "prediction", "cold"], output)
 
 
-def _write_predictions_csv(users, items, values, cold) -> None:
-    import pandas as pd
+def _write_predictions_csv(user_codes, item_codes, values, cold) -> None:
+    import pyarrow as pa
 
+    from recfactor import csvout
+
+    if csvout.plain_ids(user_codes.ids) and csvout.plain_ids(item_codes.ids):
+        sys.stdout.flush()
+        csvout.write_csv(
+            sys.stdout.buffer,
+            {
+                "user": csvout.coded(user_codes.codes, user_codes.ids),
+                "item": csvout.coded(item_codes.codes, item_codes.ids),
+                "prediction": csvout.format_g6(values),
+                "cold": pa.DictionaryArray.from_arrays(
+                    pa.array(cold.astype("int8")), pa.array(["false", "true"])
+                ),
+            },
+        )
+        return
+    import pandas as pd  # IDs that need quotes: pandas quotes them as the csv module would
+
+    users = user_codes.ids[user_codes.codes]
+    items = item_codes.ids[item_codes.codes]
     frame = pd.DataFrame(
         {
             "user": users,

@@ -36,6 +36,7 @@ __all__ = [
     "ReadOptions",
     "read_id_list",
     "read_item_names",
+    "read_pair_codes",
     "read_pairs",
     "read_ratings",
 ]  # fmt: skip
@@ -868,12 +869,25 @@ def read_pairs(
     source: str | os.PathLike, options: ReadOptions | None = None
 ) -> tuple[np.ndarray, np.ndarray]:
     """(user IDs, item IDs) in file order, duplicates kept; extra columns are ignored."""
+    users, items = read_pair_codes(source, options)
+    return users.ids[users.codes], items.ids[items.codes]
+
+
+def read_pair_codes(
+    source: str | os.PathLike, options: ReadOptions | None = None
+) -> tuple[Codes, Codes]:
+    """:func:`read_pairs` as codes into each column's distinct IDs: a million pairs hold a
+    few thousand distinct IDs, looked up in a model once each."""
     import pandas as pd
 
     options = options or ReadOptions()
     name = "<stdin>" if str(source) == "-" else str(source)
-    text = _read_text(source, name)
-    sample = [ln for ln in _head_lines(text) if ln.strip()]
+    raw = _read_bytes(source, name)
+    kind = table_kind(raw)
+    if kind is not None:
+        return _read_table_pairs(raw, kind, name, options)
+    _refuse_binary(raw, name)
+    sample = [ln for ln in _head_lines(_decode(raw[: 1 << 16])) if ln.strip()]
     if not sample:
         raise DataError(f"{name}: the file is empty", hint="give user,item pairs, one a line")
     sep = options.sep and _parse_sep(options.sep)
@@ -889,7 +903,10 @@ def read_pairs(
     )
     cols = _choose_columns(names, header, pair_options, name)
     cols = _Columns(cols.user, cols.item, None, names)
-    parse_text, parse_sep = _pandas_sep(text, sep)
+    fast = _read_pairs_arrow(raw, sep, header, cols, width)
+    if fast is not None:
+        return fast
+    parse_text, parse_sep = _pandas_sep(_decode(raw), sep)
     try:
         frame = _parse(
             parse_text,
@@ -903,10 +920,50 @@ def read_pairs(
     if not ok:
         _diagnose(parse_text, parse_sep, name, header, cols, "implicit", unit="user,item pair")
         raise DataError(f"{name}: could not be parsed", hint="check the delimiter with --sep")
-    return (
-        frame[cols.user].str.strip().to_numpy(dtype=str),
-        frame[cols.item].str.strip().to_numpy(dtype=str),
-    )
+    codes = []
+    for c in (cols.user, cols.item):
+        found, ids = pd.factorize(frame[c].str.strip(), sort=False)
+        codes.append(Codes(found.astype(np.int32), np.asarray(ids, dtype=str)))
+    return codes[0], codes[1]
+
+
+def _read_pairs_arrow(
+    raw: bytes, sep: str, header: bool, cols: _Columns, width: int
+) -> tuple[Codes, Codes] | None:
+    if sep == " ":
+        return None
+    if len(sep) > 1:
+        raw = raw.replace(sep.encode(), b"\x1f")
+        sep = "\x1f"
+    start = 0
+    for _ in range(_header_skip_bytes(raw) + (1 if header else 0)):
+        start = raw.find(b"\n", start) + 1
+        if start == 0:
+            return None
+    parsed = parse_csv(memoryview(raw)[start:], sep, [cols.user, cols.item], width, None)
+    if parsed is None:
+        return None
+    users, items = encode(parsed[cols.user]), encode(parsed[cols.item])
+    if users is None or items is None:
+        return None
+    return users, items
+
+
+def _read_table_pairs(raw: bytes, kind: str, name: str, opt: ReadOptions) -> tuple[Codes, Codes]:
+    table = read_table(raw, kind, name)
+    names = [str(n) for n in table.column_names]
+    pair_options = ReadOptions(user_col=opt.user_col, item_col=opt.item_col, feedback="implicit")
+    cols = _choose_columns(names, True, pair_options, name)
+    out = []
+    for c, role in ((cols.user, "user"), (cols.item, "item")):
+        row = bad_id_row(table.column(c))
+        if row is not None:
+            raise DataError(
+                f"{name}, row {row + 1}, column {names[c]}: missing {role}",
+                hint="every row needs a user and an item",
+            )
+        out.append(encode(table.column(c), strict_text=False))
+    return out[0], out[1]
 
 
 def read_id_list(source: str | os.PathLike, what: str) -> list[str]:

@@ -112,11 +112,17 @@ def read_manifest(path: str | os.PathLike) -> dict[str, Any]:
     return manifest
 
 
-def load(path: str | os.PathLike) -> tuple[Any, dict[str, Any]]:
-    """Load a model file: returns ``(model, manifest)``."""
+# Each user's seen items: as large as the training data, and needed only to leave them out of
+# recommendations; a prediction need not read them (95 MB of a 25M-rating model).
+SEEN_ARRAYS = ("seen_indptr", "seen_items")
+
+
+def load(path: str | os.PathLike, seen: bool = True) -> tuple[Any, dict[str, Any]]:
+    """Load a model file: returns ``(model, manifest)``; ``seen=False`` leaves out what each
+    user has seen (the model then predicts, but cannot recommend)."""
     from recfactor.models import model_class
 
-    manifest, arrays = _open(path, arrays=True)
+    manifest, arrays = _open(path, arrays=True, skip=() if seen else SEEN_ARRAYS)
     source = str(path)
     try:
         cls = model_class(manifest["algorithm"])
@@ -135,7 +141,9 @@ def load(path: str | os.PathLike) -> tuple[Any, dict[str, Any]]:
     return model, manifest
 
 
-def _open(path: str | os.PathLike, arrays: bool) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+def _open(
+    path: str | os.PathLike, arrays: bool, skip: tuple[str, ...] = ()
+) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
     source = str(path)
     p = Path(path)
     if not p.exists():
@@ -162,7 +170,9 @@ def _open(path: str | os.PathLike, arrays: bool) -> tuple[dict[str, Any], dict[s
                         continue
                     if name not in _ARRAY_SPECS:
                         raise ModelFileError(f"{source}: unexpected array {name!r} in model file")
-                    loaded[name] = npz[name]
+                    if name not in skip:
+                        loaded[name] = npz[name]
+            missing = [name for name in skip if name not in npz.files]
     except ModelFileError:
         raise
     except (ValueError, OSError, EOFError, zipfile.BadZipFile, KeyError) as exc:
@@ -171,7 +181,9 @@ def _open(path: str | os.PathLike, arrays: bool) -> tuple[dict[str, Any], dict[s
             hint="retrain with recfactor train DATA",
         ) from exc
     if arrays:
-        _check_arrays(loaded, source)
+        if missing:
+            raise ModelFileError(f"{source}: the model file lacks the array {missing[0]!r}")
+        _check_arrays(loaded, source, skip)
     return manifest, loaded
 
 
@@ -197,9 +209,9 @@ def _parse_manifest(raw: np.ndarray, source: str) -> dict[str, Any]:
     return manifest
 
 
-def _check_arrays(arrays: dict[str, np.ndarray], source: str) -> None:
+def _check_arrays(arrays: dict[str, np.ndarray], source: str, skip: tuple[str, ...] = ()) -> None:
     for name in _REQUIRED:
-        if name not in arrays:
+        if name not in arrays and name not in skip:
             raise ModelFileError(f"{source}: the model file lacks the array {name!r}")
     for name, array in arrays.items():
         kind, ndim = _ARRAY_SPECS[name]
@@ -224,6 +236,8 @@ def _check_arrays(arrays: dict[str, np.ndarray], source: str) -> None:
         uf, itf = arrays["user_factors"], arrays["item_factors"]
         if uf.shape[0] != n_users or itf.shape[0] != n_items or uf.shape[1] != itf.shape[1]:
             raise ModelFileError(f"{source}: factor shapes {uf.shape} and {itf.shape} disagree")
+    if skip:
+        return
     indptr, seen = arrays["seen_indptr"], arrays["seen_items"]
     if (
         indptr[0] != 0

@@ -205,13 +205,41 @@ class Model:
         self._require_fitted()
         u = self.user_index(users)
         i = self.item_index(items)
+
+        def name(side: str, k: int) -> str:
+            return str(np.asarray(users if side == "user" else items, dtype=str).ravel()[k])
+
+        return self._predict_known(u, i, strict, name)
+
+    def predict_coded(
+        self,
+        user_ids: np.ndarray,
+        user_codes: np.ndarray,
+        item_ids: np.ndarray,
+        item_codes: np.ndarray,
+        *,
+        strict: bool = False,
+    ) -> Predictions:
+        """:meth:`predict` for pair ``j`` = (``user_ids[user_codes[j]]``,
+        ``item_ids[item_codes[j]]``): each distinct ID is looked up once, not once a pair."""
+        self._require_fitted()
+        u = self.user_index(user_ids)[user_codes]
+        i = self.item_index(item_ids)[item_codes]
+
+        def name(side: str, k: int) -> str:
+            return str(user_ids[user_codes[k]] if side == "user" else item_ids[item_codes[k]])
+
+        return self._predict_known(u, i, strict, name)
+
+    def _predict_known(
+        self, u: np.ndarray, i: np.ndarray, strict: bool, name: Callable[[str, int], str]
+    ) -> Predictions:
         cold = (u < 0) | (i < 0)
         if strict and cold.any():
             k = int(np.argmax(cold))
             side = "user" if u[k] < 0 else "item"
-            value = str(np.asarray(users if side == "user" else items, dtype=str).ravel()[k])
             raise ColdStartError(
-                f"unknown {side} {value!r}: not in the training data",
+                f"unknown {side} {name(side, k)!r}: not in the training data",
                 hint="drop --strict to fall back to the baseline for unknown users and items",
             )
         return Predictions(self.predict_index(u, i), cold)
@@ -400,8 +428,9 @@ class Model:
         self.user_ids_ = arrays["user_ids"]
         self.item_ids_ = arrays["item_ids"]
         self.global_mean_ = float(arrays["global_mean"])
-        self.seen_indptr_ = arrays["seen_indptr"]
-        self.seen_items_ = arrays["seen_items"]
+        # Absent when the loader was told that the command never asks what a user has seen.
+        self.seen_indptr_ = arrays.get("seen_indptr")
+        self.seen_items_ = arrays.get("seen_items")
         for name in ("user_bias", "item_bias", "user_factors", "item_factors"):
             setattr(self, name + "_", arrays.get(name))
         self.feedback_ = state["feedback"]

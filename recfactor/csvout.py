@@ -1,0 +1,73 @@
+"""Large CSV outputs written by Arrow's C++ writer, with floats formatted as ``%.6g``.
+
+A million predictions formatted one value at a time by pandas took 2.4 s; here the values are
+rounded to six significant digits by numpy and turned into text by Arrow, whose shortest
+round-trip form of a six-digit decimal is that decimal, as ``%.6g`` writes it.
+"""
+
+from __future__ import annotations
+
+from typing import BinaryIO
+
+import numpy as np
+import pyarrow as pa
+
+# Characters that make a CSV field need quotes; IDs holding them go the slower, quoting way.
+_NEEDS_QUOTES = (",", '"', "\n", "\r")
+
+
+def format_g6(values: np.ndarray) -> pa.Array:
+    """Strings equal to ``'%.6g' % v`` for every value."""
+    v = np.asarray(values, dtype=np.float64)
+    a = np.abs(v)
+    finite = np.isfinite(v)
+    nonzero = a > 0
+    exponent = np.floor(np.log10(a, where=finite & nonzero, out=np.zeros(len(v))))
+    # %g writes these without an exponent; Arrow does too.
+    plain = finite & (~nonzero | ((exponent >= -4) & (exponent < 6)))
+    rounded = v.copy()
+    exact = ~plain
+    for e in np.unique(exponent[plain & nonzero]):
+        chosen = plain & nonzero & (exponent == e)
+        digits = int(5 - e)
+        scale = 10.0 ** abs(digits)
+        scaled = v[chosen] * scale if digits >= 0 else v[chosen] / scale
+        # Within reach of a tie, the binary value decides which way printf rounds: asked of
+        # Python itself for those few.
+        near_tie = np.abs(np.abs(scaled - np.trunc(scaled)) - 0.5) < 1e-6
+        exact[np.flatnonzero(chosen)[near_tie]] = True
+        whole = np.rint(scaled)
+        rounded[chosen] = whole / scale if digits >= 0 else whole * scale
+    text = pa.array(rounded).cast(pa.string())
+    if exact.any():
+        where = np.flatnonzero(exact)
+        fixed = pa.array([f"{x:.6g}" for x in v[where].tolist()], type=pa.string())
+        mask = np.zeros(len(v), dtype=bool)
+        mask[where] = True
+        text = _replace(text, mask, fixed)
+    return text
+
+
+def _replace(text: pa.Array, mask: np.ndarray, fixed: pa.Array) -> pa.Array:
+    import pyarrow.compute as pc
+
+    return pc.replace_with_mask(text, pa.array(mask), fixed)
+
+
+def plain_ids(ids: np.ndarray) -> bool:
+    """Whether IDs can be written without quotes."""
+    return not any(mark in "".join(ids.tolist()) for mark in _NEEDS_QUOTES) if len(ids) else True
+
+
+def write_csv(stream: BinaryIO, columns: dict[str, pa.Array]) -> None:
+    """A header and the columns (already strings, or dictionaries of strings), unquoted."""
+    import pyarrow.csv as pacsv
+
+    stream.write((",".join(columns) + "\n").encode())
+    table = pa.table(columns)
+    pacsv.write_csv(table, stream, pacsv.WriteOptions(include_header=False, quoting_style="none"))
+
+
+def coded(codes: np.ndarray, ids: np.ndarray) -> pa.Array:
+    """IDs by code, as an Arrow dictionary array (each distinct ID stored once)."""
+    return pa.DictionaryArray.from_arrays(pa.array(codes, type=pa.int32()), pa.array(ids))
