@@ -93,6 +93,7 @@ def read_ratings(source: str | os.PathLike, options: ReadOptions | None = None) 
     if kind is not None:
         return _read_table(raw, kind, name, options)
     _refuse_binary(raw, name)
+    raw = _line_ends(raw)
     sample = [ln for ln in _head_lines(_decode(raw[: 1 << 16])) if ln.strip()]
     if not sample:
         raise DataError(f"{name}: the file is empty", hint="give a file with one rating per line")
@@ -109,7 +110,7 @@ def read_ratings(source: str | os.PathLike, options: ReadOptions | None = None) 
 def _read_text(source: str | os.PathLike, name: str) -> str:
     raw = _read_bytes(source, name)
     _refuse_binary(raw, name)
-    return _decode(raw)
+    return _decode(_line_ends(raw))
 
 
 def _read_bytes(source: str | os.PathLike, name: str) -> bytes:
@@ -129,7 +130,12 @@ def _read_bytes(source: str | os.PathLike, name: str) -> bytes:
     raw = _decompress(raw, name)
     if raw.startswith(b"\xef\xbb\xbf"):
         raw = raw[3:]
-    if b"\r" in raw:  # Windows and old Mac line ends: everything below splits on "\n"
+    return raw
+
+
+def _line_ends(raw: bytes) -> bytes:
+    """Text with Windows and old Mac line ends made ``\n``: everything below splits on it."""
+    if b"\r" in raw:
         raw = raw.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
     return raw
 
@@ -887,6 +893,7 @@ def read_pair_codes(
     if kind is not None:
         return _read_table_pairs(raw, kind, name, options)
     _refuse_binary(raw, name)
+    raw = _line_ends(raw)
     sample = [ln for ln in _head_lines(_decode(raw[: 1 << 16])) if ln.strip()]
     if not sample:
         raise DataError(f"{name}: the file is empty", hint="give user,item pairs, one a line")

@@ -1,0 +1,176 @@
+"""The Arrow data path: the same datasets as the careful reader, Parquet and Feather input,
+predictions and CSV output of many pairs."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.feather as feather
+import pyarrow.parquet as pq
+import pytest
+
+import recfactor.data as data_module
+from recfactor import csvout
+from recfactor.data import read_pair_codes, read_pairs, read_ratings
+from recfactor.errors import DataError
+from recfactor.models import model_class
+
+FIELDS = ("user_ids", "item_ids", "users", "items", "ratings")
+
+BODIES = {
+    "comma, header": "user,item,rating\nu1,A,4\nu2,B,3.5\nu1,C,5\nu3,A,1\n",
+    "tab, no header": "1\t10\t4\t881250949\n2\t20\t3\t881250950\n1\t30\t5\t881250951\n",
+    "double colon": "1::10::4::978300760\n2::20::3::978300761\n3::10::2::978300762\n",
+    "quoted IDs": 'user,item,rating\n"u 1","A, B",4\nu2,"C",3\n',
+    "blank lines": "\n\nuser,item,rating\nu1,A,4\n\nu2,B,3\n\n\nu3,C,2\n\n",
+    "windows line ends": "user,item,rating\r\nu1,A,4\r\nu2,B,3\r\n",
+    "semicolon": "customer;product;amount\n7;B;2\n8;C;1\n7;C;3\n",
+    "spaces after commas": "user, item, rating\nu1, A, 4\nu2, B, 3\n",
+    "latin-1": "user,item,rating\nu1,caf\xe9,4\nu2,na\xefve,3\n",
+}
+
+
+def _careful(monkeypatch, path, **options):
+    monkeypatch.setattr(data_module, "_read_long_arrow", lambda *a, **k: None)
+    return read_ratings(path, data_module.ReadOptions(**options))
+
+
+@pytest.mark.parametrize("name", sorted(BODIES))
+def test_arrow_reads_what_the_careful_reader_reads(name, write, monkeypatch):
+    encoding = "latin-1" if name == "latin-1" else "utf-8"
+    path = write("r.csv", BODIES[name].encode(encoding))
+    fast = read_ratings(path)
+    slow = _careful(monkeypatch, path)
+    for field in FIELDS:
+        assert np.array_equal(getattr(fast, field), getattr(slow, field)), field
+    assert fast.line_numbers().tolist() == slow.line_numbers().tolist()
+
+
+def test_common_files_take_the_arrow_path(write, monkeypatch):
+    taken = []
+    original = data_module._read_long_arrow
+    monkeypatch.setattr(
+        data_module, "_read_long_arrow", lambda *a: taken.append(original(*a)) or taken[-1]
+    )
+    for name in ("comma, header", "tab, no header", "double colon", "blank lines"):
+        read_ratings(write("r.csv", BODIES[name]))
+    assert all(result is not None for result in taken) and len(taken) == 4
+
+
+def test_a_repeat_below_blank_lines_is_named_by_its_line(write):
+    path = write("r.csv", "user,item,rating\nu1,A,4\n\nu2,B,3\n\nu1,A,5\n")
+    with pytest.raises(DataError, match=r"line 6: duplicate .*first at line 2"):
+        read_ratings(path)
+
+
+def _table() -> pa.Table:
+    return pa.table(
+        {
+            "userId": pa.array([3, 1, 3, 2], type=pa.int64()),
+            "movieId": pa.array(["m9", "m1", "m1", "m9"]),
+            "rating": pa.array([4.5, 3.0, 2.0, 5.0]),
+            "timestamp": pa.array([1, 2, 3, 4]),
+        }
+    )
+
+
+@pytest.mark.parametrize("kind", ["parquet", "feather", "arrow-stream"])
+def test_parquet_and_arrow_files_read_as_their_csv(kind, tmp_path, write):
+    path = tmp_path / "ratings.bin"  # no telling suffix: detected by content
+    table = _table()
+    if kind == "parquet":
+        pq.write_table(table, path)
+    elif kind == "feather":
+        feather.write_feather(table, path)
+    else:
+        with pa.OSFile(str(path), "wb") as sink, pa.ipc.new_stream(sink, table.schema) as out:
+            out.write_table(table)
+    csv = write(
+        "r.csv", "userId,movieId,rating,timestamp\n3,m9,4.5,1\n1,m1,3,2\n3,m1,2,3\n2,m9,5,4\n"
+    )
+    got, want = read_ratings(path), read_ratings(csv)
+    for field in FIELDS:
+        assert np.array_equal(getattr(got, field), getattr(want, field)), field
+    users, items = read_pairs(path)
+    assert users.tolist() == ["3", "1", "3", "2"] and items.tolist() == ["m9", "m1", "m1", "m9"]
+
+
+def test_parquet_problems_name_the_row(tmp_path):
+    path = tmp_path / "r.parquet"
+    table = _table().set_column(2, "rating", pa.array([4.5, None, 2.0, 5.0]))
+    pq.write_table(table, path)
+    with pytest.raises(DataError, match=r"row 2, column rating: missing rating"):
+        read_ratings(path)
+    pq.write_table(_table().set_column(1, "movieId", pa.array(["a", "b", None, "c"])), path)
+    with pytest.raises(DataError, match=r"row 3, column movieId: missing item"):
+        read_ratings(path)
+    path.write_bytes(b"PAR1 truncated PAR1")
+    with pytest.raises(DataError, match="parquet file is corrupt"):
+        read_ratings(path)
+
+
+def test_train_and_predict_from_parquet_on_the_command_line(tmp_path):
+    rng = np.random.default_rng(0)
+    n = 3000
+    table = pa.table(
+        {
+            "user": rng.integers(0, 100, n),
+            "item": rng.integers(0, 50, n),
+            "rating": rng.integers(1, 6, n).astype(float),
+        }
+    )
+    keys = np.unique(table["user"].to_numpy() * 50 + table["item"].to_numpy(), return_index=True)[1]
+    pq.write_table(table.take(np.sort(keys)), tmp_path / "r.parquet")
+    pq.write_table(table.select(["user", "item"]).slice(0, 5), tmp_path / "p.parquet")
+    run = [sys.executable, "-m", "recfactor"]
+    model = str(tmp_path / "m.model")
+    subprocess.run([*run, "train", str(tmp_path / "r.parquet"), "-m", model, "-q"], check=True)
+    out = subprocess.run(
+        [*run, "predict", str(tmp_path / "p.parquet"), "-m", model],
+        capture_output=True, text=True, check=True,
+    ).stdout.splitlines()  # fmt: skip
+    assert out[0] == "user,item,prediction,cold" and len(out) == 6
+    assert all(1 <= float(line.split(",")[2]) <= 5 for line in out[1:])
+
+
+def test_pair_codes_hold_each_distinct_id_once(write):
+    users, items = read_pair_codes(write("p.csv", "user,item\nu1,A\nu2,A\nu1,B\nu1,A\n"))
+    assert users.ids.tolist() == ["u1", "u2"] and users.codes.tolist() == [0, 1, 0, 0]
+    assert items.ids.tolist() == ["A", "B"] and items.codes.tolist() == [0, 0, 1, 0]
+
+
+def test_six_significant_digits_as_printf_writes_them():
+    rng = np.random.default_rng(3)
+    values = np.r_[
+        rng.uniform(-10, 10, 20_000),
+        rng.lognormal(0, 8, 20_000) * rng.choice([-1, 1], 20_000),
+        [0.0, -0.0, 4.0, 1e-4, 9.999996, 99999.95, 0.5, 2.5e-5, 1e6, np.inf, -np.inf, np.nan],
+    ]
+    got = csvout.format_g6(values).to_pylist()
+    assert got == [f"{x:.6g}" for x in values]
+
+
+MODELS = [("svd", {}), ("svd", {"bias": False}), ("als", {}), ("nmf", {}), ("baseline", {})]
+
+
+@pytest.mark.parametrize(("algo", "options"), MODELS)
+def test_compiled_predictions_equal_numpys(algo, options, monkeypatch):
+    import recfactor.models.base as base
+    from recfactor.dataset import Dataset
+
+    rng = np.random.default_rng(1)
+    n = 20_000
+    data = Dataset.from_arrays(rng.integers(0, 400, n), rng.integers(0, 200, n),
+                               rng.integers(1, 6, n), duplicates="last")  # fmt: skip
+    model = model_class(algo)(**options).fit(data)
+    u = np.r_[data.users[:5000], [-1, 3, -1]]
+    i = np.r_[data.items[:5000], [5, -1, -1]]
+    monkeypatch.setattr(base, "COMPILED_PREDICT_MIN", 1)
+    compiled = model.predict_index(u, i)
+    monkeypatch.setattr(base, "COMPILED_PREDICT_MIN", 10**9)
+    plain = model.predict_index(u, i)
+    np.testing.assert_allclose(compiled, plain, rtol=0, atol=1e-12)
+    assert compiled.min() >= 1 and compiled.max() <= 5
