@@ -24,7 +24,16 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from recfactor.columnar import Codes, bad_id_row, encode, numbers, parse_csv, read_table, table_kind
+from recfactor.columnar import (
+    Codes,
+    bad_id_row,
+    encode,
+    numbers,
+    parse_csv,
+    read_table,
+    release_memory,
+    table_kind,
+)
 from recfactor.dataset import Dataset
 from recfactor.errors import DataError
 
@@ -330,21 +339,25 @@ def _read_long_arrow(
     parsed = parse_csv(body, sep, wanted, width, cols.rating)
     if parsed is None:
         return None
-    users = encode(parsed[cols.user])
-    items = encode(parsed[cols.item])
+    # Each column is let go as soon as it is converted: Arrow's copy and numpy's of 24 million
+    # ratings are not held at the same time.
+    users = encode(parsed.pop(cols.user))
+    items = encode(parsed.pop(cols.item)) if users is not None else None
     if users is None or items is None:
         return None
     n = len(users.codes)
     if cols.rating is None:
         values = np.ones(n)
     else:
-        values = numbers(parsed[cols.rating])
+        values = numbers(parsed.pop(cols.rating))
         if values is None or not np.isfinite(values).all():
             return None
     first_line = skip + 1
     lines = None
     if raw.find(b"\n\n", start) >= 0:  # blank lines inside: number the rows by their lines
         lines = _nonblank_lines(body, first_line, n)
+    del parsed, body
+    release_memory()
     return _index_codes(users, items, values, lines, first_line, opt, name, rating_name)
 
 
@@ -407,6 +420,8 @@ def _read_table(raw: bytes, kind: str, name: str, opt: ReadOptions) -> Dataset:
             )
     if users is None or items is None:  # unreachable with strict_text=False
         raise DataError(f"{name}: cannot read the ID columns")
+    del table, users_col, items_col
+    release_memory()
     return _index_codes(users, items, values, None, 1, opt, name, rating_name, unit="row")
 
 

@@ -21,7 +21,7 @@ def _by_user(users, n_users):
     for u in range(n_users):
         indptr[u + 1] += indptr[u]
     fill = indptr[:-1].copy()
-    order = np.empty(users.shape[0], dtype=np.int64)
+    order = np.empty(users.shape[0], dtype=np.int32)  # datasets index ratings by int32
     for j in range(users.shape[0]):
         order[fill[users[j]]] = j
         fill[users[j]] += 1
