@@ -101,11 +101,7 @@ def read_ratings(source: str | os.PathLike, options: ReadOptions | None = None) 
     kind = table_kind(raw)
     if kind is not None:
         return _read_table(raw, kind, name, options)
-    _refuse_binary(raw, name)
-    raw = _line_ends(raw)
-    sample = [ln for ln in _head_lines(_decode(raw[: 1 << 16])) if ln.strip()]
-    if not sample:
-        raise DataError(f"{name}: the file is empty", hint="give a file with one rating per line")
+    raw, sample = _text_and_sample(raw, name, "give a file with one rating per line")
     sep = _parse_sep(options.sep) if options.sep else _sniff_sep(sample, name, options.layout)
     if options.layout == "wide":
         return _read_wide(_decode(raw), name, sep, options)
@@ -147,6 +143,16 @@ def _line_ends(raw: bytes) -> bytes:
     if b"\r" in raw:
         raw = raw.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
     return raw
+
+
+def _text_and_sample(raw: bytes, name: str, hint: str) -> tuple[bytes, list[str]]:
+    """Text bytes with ``\n`` line ends, and the non-blank lines of its head for sniffing."""
+    _refuse_binary(raw, name)
+    raw = _line_ends(raw)
+    sample = [ln for ln in _head_lines(_decode(raw[: 1 << 16])) if ln.strip()]
+    if not sample:
+        raise DataError(f"{name}: the file is empty", hint=hint)
+    return raw, sample
 
 
 def _refuse_binary(raw: bytes, name: str) -> None:
@@ -323,17 +329,10 @@ def _read_long_arrow(
     rating_name: str,
 ) -> Dataset | None:
     """The fast path: Arrow parses the rows below the header; None when it declines."""
-    if sep == " ":
-        return None  # runs of spaces and tabs: Arrow splits on one character only
-    if len(sep) > 1:
-        raw = raw.replace(sep.encode(), b"\x1f")  # '::': Arrow takes one-character delimiters
-        sep = "\x1f"
-    skip = _header_skip_bytes(raw) + (1 if header else 0)
-    start = 0
-    for _ in range(skip):
-        start = raw.find(b"\n", start) + 1
-        if start == 0:
-            return None
+    found = _arrow_body(raw, sep, header)
+    if found is None:
+        return None
+    raw, sep, skip, start = found
     body = memoryview(raw)[start:]
     wanted = [c for c in (cols.user, cols.item, cols.rating) if c is not None]
     parsed = parse_csv(body, sep, wanted, width, cols.rating)
@@ -359,6 +358,23 @@ def _read_long_arrow(
     del parsed, body
     release_memory()
     return _index_codes(users, items, values, lines, first_line, opt, name, rating_name)
+
+
+def _arrow_body(raw: bytes, sep: str, header: bool) -> tuple[bytes, str, int, int] | None:
+    """What Arrow parses: (text, its one-character delimiter, lines above the first row,
+    byte offset of the first row); None where Arrow cannot split the rows."""
+    if sep == " ":
+        return None  # runs of spaces and tabs: Arrow splits on one character only
+    if len(sep) > 1:
+        raw = raw.replace(sep.encode(), b"\x1f")  # '::': Arrow takes one-character delimiters
+        sep = "\x1f"
+    skip = _header_skip_bytes(raw) + (1 if header else 0)
+    start = 0
+    for _ in range(skip):
+        start = raw.find(b"\n", start) + 1
+        if start == 0:
+            return None
+    return raw, sep, skip, start
 
 
 def _header_skip_bytes(raw: bytes) -> int:
@@ -899,19 +915,13 @@ def read_pair_codes(
 ) -> tuple[Codes, Codes]:
     """:func:`read_pairs` as codes into each column's distinct IDs: a million pairs hold a
     few thousand distinct IDs, looked up in a model once each."""
-    import pandas as pd
-
     options = options or ReadOptions()
     name = "<stdin>" if str(source) == "-" else str(source)
     raw = _read_bytes(source, name)
     kind = table_kind(raw)
     if kind is not None:
         return _read_table_pairs(raw, kind, name, options)
-    _refuse_binary(raw, name)
-    raw = _line_ends(raw)
-    sample = [ln for ln in _head_lines(_decode(raw[: 1 << 16])) if ln.strip()]
-    if not sample:
-        raise DataError(f"{name}: the file is empty", hint="give user,item pairs, one a line")
+    raw, sample = _text_and_sample(raw, name, "give user,item pairs, one a line")
     sep = options.sep and _parse_sep(options.sep)
     sep = sep or _sniff_sep(sample, name, "long", expected="user and item columns")
     rows = [_split(line, sep) for line in sample[:2]]
@@ -928,6 +938,8 @@ def read_pair_codes(
     fast = _read_pairs_arrow(raw, sep, header, cols, width)
     if fast is not None:
         return fast
+    import pandas as pd
+
     parse_text, parse_sep = _pandas_sep(_decode(raw), sep)
     try:
         frame = _parse(
@@ -952,16 +964,10 @@ def read_pair_codes(
 def _read_pairs_arrow(
     raw: bytes, sep: str, header: bool, cols: _Columns, width: int
 ) -> tuple[Codes, Codes] | None:
-    if sep == " ":
+    found = _arrow_body(raw, sep, header)
+    if found is None:
         return None
-    if len(sep) > 1:
-        raw = raw.replace(sep.encode(), b"\x1f")
-        sep = "\x1f"
-    start = 0
-    for _ in range(_header_skip_bytes(raw) + (1 if header else 0)):
-        start = raw.find(b"\n", start) + 1
-        if start == 0:
-            return None
+    raw, sep, _, start = found
     parsed = parse_csv(memoryview(raw)[start:], sep, [cols.user, cols.item], width, None)
     if parsed is None:
         return None
