@@ -1291,7 +1291,8 @@ def _recorded_setup(model_path: Path, algo: str | None, quiet: bool):
     path = data.get("path")
     if not path:
         raise DataError(
-            f"{model_path}: the model was trained from stdin, so there is no file to re-evaluate",
+            f"{model_path}: the model was trained from stdin or a pipe, so there is no file to "
+            "re-evaluate",
             hint="give the data file: recfactor evaluate DATA",
         )
     if not Path(path).exists():

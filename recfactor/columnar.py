@@ -110,8 +110,10 @@ def encode(column: pa.ChunkedArray, strict_text: bool = True) -> Codes | None:
     by the caller from :func:`bad_id_row`.
     """
     if not pa.types.is_dictionary(column.type):
-        column = pc.dictionary_encode(column.combine_chunks() if column.num_chunks > 1 else column)
-    column = pa.chunked_array(column.chunks, type=column.type).unify_dictionaries()
+        column = pc.dictionary_encode(column)
+    # One dictionary for all chunks (a multi-threaded parse or Parquet row groups each have
+    # their own), new values appended in chunk order: still the order of first appearance.
+    column = column.unify_dictionaries()
     if column.num_chunks == 0:
         return Codes(np.zeros(0, dtype=np.int32), np.zeros(0, dtype=str))
     dictionary = column.chunk(0).dictionary

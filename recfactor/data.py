@@ -119,7 +119,7 @@ def _read_text(source: str | os.PathLike, name: str) -> str:
 
 
 def _read_bytes(source: str | os.PathLike, name: str) -> bytes:
-    """The file's bytes, decompressed, without a byte-order mark, with ``\n`` line ends."""
+    """The file's bytes, decompressed, without a byte-order mark."""
     if str(source) == "-":
         raw = sys.stdin.buffer.read()
     else:
@@ -368,21 +368,13 @@ def _arrow_body(raw: bytes, sep: str, header: bool) -> tuple[bytes, str, int, in
     if len(sep) > 1:
         raw = raw.replace(sep.encode(), b"\x1f")  # '::': Arrow takes one-character delimiters
         sep = "\x1f"
-    skip = _header_skip_bytes(raw) + (1 if header else 0)
+    skip = _blank_lines_above(raw) + (1 if header else 0)
     start = 0
     for _ in range(skip):
         start = raw.find(b"\n", start) + 1
         if start == 0:
             return None
     return raw, sep, skip, start
-
-
-def _header_skip_bytes(raw: bytes) -> int:
-    """How many blank lines stand above the first line with data (or the header)."""
-    for lead, line in enumerate(raw[: 1 << 16].split(b"\n")[:SAMPLE_LINES]):
-        if line.strip():
-            return lead
-    return 0
 
 
 def _nonblank_lines(text: bytes, first_line: int, n_rows: int) -> np.ndarray:
@@ -483,11 +475,17 @@ def _below_blank_lines(text: str) -> tuple[str, int]:
 
 
 def _header_skip(text: str) -> list[int]:
-    """Index of the first non-blank line, which holds the header."""
-    for k, line in enumerate(text.split("\n", SAMPLE_LINES)[:SAMPLE_LINES]):
+    """Index of the first non-blank line, which holds the header (as pandas' ``skiprows``)."""
+    return [_blank_lines_above(text)]
+
+
+def _blank_lines_above(text: str | bytes) -> int:
+    """How many blank lines stand above the first line with data (or the header)."""
+    newline = b"\n" if isinstance(text, bytes) else "\n"
+    for lead, line in enumerate(text[: 1 << 16].split(newline)[:SAMPLE_LINES]):
         if line.strip():
-            return [k]
-    return [0]
+            return lead
+    return 0
 
 
 def _choose_columns(names: list[str], header: bool, opt: ReadOptions, source: str) -> _Columns:
@@ -662,8 +660,9 @@ def _index_codes(
         raise DataError(f"{source}, {unit} {line}: rating {values[j]} is not finite")
     policy = opt.duplicates or _default_policy(opt.feedback)
     u, i, values, lines, seen = _merge_duplicates(
-        users.codes, items.codes, values, lines, first_line, len(items.ids), policy, source, unit
-    )
+        users.codes, items.codes, values, lines, first_line, len(users.ids), len(items.ids),
+        policy, source, unit,
+    )  # fmt: skip
     return _build(
         users.ids, items.ids, u, i, values, lines, opt.feedback, source, rating_column,
         first_line=first_line, unit=unit, seen=seen,
@@ -692,8 +691,9 @@ def _index(
     u = user_codes.astype(np.int32)
     i = item_codes.astype(np.int32)
     u, i, values, lines, seen = _merge_duplicates(
-        u, i, values, lines, 1, len(item_ids), duplicates or _default_policy(feedback), source
-    )
+        u, i, values, lines, 1, len(user_ids), len(item_ids),
+        duplicates or _default_policy(feedback), source,
+    )  # fmt: skip
     return _build(
         np.asarray(user_ids, dtype=str),
         np.asarray(item_ids, dtype=str),
@@ -720,6 +720,7 @@ def _merge_duplicates(
     values: np.ndarray,
     lines: np.ndarray | None,
     first_line: int,
+    n_users: int,
     n_items: int,
     policy: str,
     source: str,
@@ -727,7 +728,6 @@ def _merge_duplicates(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray | None, tuple | None]:
     from recfactor.kernels.pairs import first_repeat, seen_by_user
 
-    n_users = int(u.max()) + 1 if len(u) else 0
     # Grouping the pairs by user finds repeats, and is what a model keeps of its training
     # data for recommend (the items each user has seen): done once, kept for the fit.
     indptr, seen, repeated = seen_by_user(u, i, n_users)

@@ -54,13 +54,41 @@ def file_fingerprint(path: str | os.PathLike) -> dict[str, Any]:
 
 def fingerprint_in_background(path: str | os.PathLike) -> Callable[[], dict[str, Any]]:
     """Start :func:`file_fingerprint` on a thread; the returned function waits for it (and
-    raises what it raised)."""
-    import concurrent.futures
+    raises what it raised).
 
-    pool = concurrent.futures.ThreadPoolExecutor(max_workers=1)
-    future = pool.submit(file_fingerprint, path)
-    pool.shutdown(wait=False)
-    return future.result
+    Only a regular file can be read twice: a pipe (``<(zcat ...)``) holds its data once, for
+    the reader (a second reader would split it, or wait forever for a writer after it), so it
+    is recorded like stdin, with no path or hash. The thread is a daemon, so an error in the
+    data does not wait for the hash.
+    """
+    import stat
+    import threading
+
+    try:
+        regular = stat.S_ISREG(os.stat(path).st_mode)
+    except OSError:
+        regular = False
+    if not regular:
+        return lambda: {"path": None, "size": None, "sha256": None}
+    outcome: list[Any] = []
+
+    def run() -> None:
+        try:
+            outcome.append((True, file_fingerprint(path)))
+        except BaseException as exc:  # handed to the caller
+            outcome.append((False, exc))
+
+    thread = threading.Thread(target=run, name="recfactor-fingerprint", daemon=True)
+    thread.start()
+
+    def result() -> dict[str, Any]:
+        thread.join()
+        ok, value = outcome[0]
+        if not ok:
+            raise value
+        return value
+
+    return result
 
 
 def save(model: Any, path: str | os.PathLike, extra: dict[str, Any] | None = None) -> Path:

@@ -174,3 +174,46 @@ def test_compiled_predictions_equal_numpys(algo, options, monkeypatch):
     plain = model.predict_index(u, i)
     np.testing.assert_allclose(compiled, plain, rtol=0, atol=1e-12)
     assert compiled.min() >= 1 and compiled.max() <= 5
+
+
+def test_parquet_with_several_row_groups(tmp_path):
+    """Row groups are chunks, each with its own dictionary of IDs (an AttributeError once)."""
+    n = 1000
+    table = pa.table({"user": np.arange(n) % 37, "item": np.arange(n) // 37,
+                      "rating": np.arange(n) % 5 + 1.0})  # fmt: skip
+    pq.write_table(table, tmp_path / "r.parquet", row_group_size=100)
+    got = read_ratings(tmp_path / "r.parquet")
+    assert got.n_ratings == n and got.n_users == 37 and got.n_items == 28
+    assert got.user_ids[:3].tolist() == ["0", "1", "2"]  # order of first appearance
+    assert np.array_equal(got.ratings, table["rating"].to_numpy())
+    users, _ = read_pairs(tmp_path / "r.parquet")
+    assert users[-1] == str((n - 1) % 37)
+
+
+def test_train_reads_a_pipe_once(tmp_path):
+    """The data file's hash is taken beside the read for a regular file only: a pipe read
+    twice at once would be split between the readers (or wait forever for a second writer)."""
+    import os
+    import threading
+
+    fifo = tmp_path / "ratings.csv"
+    os.mkfifo(fifo)
+    rows = "user,item,rating\n" + "".join(
+        f"u{k % 50},i{k // 50},{k % 5 + 1}\n" for k in range(2000)
+    )
+
+    def feed() -> None:
+        with open(fifo, "w") as pipe:
+            pipe.write(rows)
+
+    threading.Thread(target=feed, daemon=True).start()
+    model = tmp_path / "m.model"
+    out = subprocess.run(
+        [sys.executable, "-m", "recfactor", "train", str(fifo), "-m", str(model), "-q"],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.splitlines()[1].split(",")[2:5] == ["50", "40", "2000"]
+    from recfactor import persist
+
+    assert persist.read_manifest(model)["data"]["sha256"] is None
