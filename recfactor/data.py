@@ -714,6 +714,37 @@ def _default_policy(feedback: str) -> str:
     return "sum" if feedback == "implicit" else "error"
 
 
+# From this many ratings, repeats are found by a compiled counting sort (9M ratings: 0.3 s
+# against 1.3 s for sorting keys), whose grouping by user is also the fitted model's index
+# of seen items. Below it, numpy sorts the keys (10 ms for 100,000 ratings) and commands
+# that only read (describe, split, evaluate's reader process) need not load numba (0.4 s).
+COMPILED_REPEATS_MIN = 1_000_000
+
+
+def _first_repeat(
+    u: np.ndarray, i: np.ndarray, n_users: int, n_items: int
+) -> tuple[int, int, tuple | None]:
+    """``(j, first, seen)``: the earliest rating ``j`` whose pair occurred before, at
+    ``first`` (-1, -1 when none), and each user's sorted items when they were grouped."""
+    if len(u) >= COMPILED_REPEATS_MIN:
+        from recfactor.kernels.pairs import first_repeat, seen_by_user
+
+        indptr, seen, repeated = seen_by_user(u, i, n_users)
+        if not repeated:
+            return -1, -1, (indptr, seen)
+        j, first = first_repeat(u, i, n_users, n_items)
+        return int(j), int(first), None
+    key = u.astype(np.int64) * n_items + i
+    order = np.argsort(key, kind="stable")
+    sorted_key = key[order]
+    repeat = np.flatnonzero(sorted_key[1:] == sorted_key[:-1])
+    if len(repeat) == 0:
+        return -1, -1, None
+    j = int(order[repeat + 1].min())  # rows are in file order: the earliest second sighting
+    first = int(order[np.searchsorted(sorted_key, key[j])])
+    return j, first, None
+
+
 def _merge_duplicates(
     u: np.ndarray,
     i: np.ndarray,
@@ -726,14 +757,9 @@ def _merge_duplicates(
     source: str,
     unit: str = "line",
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray | None, tuple | None]:
-    from recfactor.kernels.pairs import first_repeat, seen_by_user
-
-    # Grouping the pairs by user finds repeats, and is what a model keeps of its training
-    # data for recommend (the items each user has seen): done once, kept for the fit.
-    indptr, seen, repeated = seen_by_user(u, i, n_users)
-    if not repeated:
-        return u, i, values, lines, (indptr, seen)
-    j, first = (int(x) for x in first_repeat(u, i, n_users, n_items))
+    j, first, seen = _first_repeat(u, i, n_users, n_items)
+    if j < 0:
+        return u, i, values, lines, seen
     if lines is None:
         lines = np.arange(first_line, first_line + len(u), dtype=np.int64)
     if policy == "error":

@@ -217,3 +217,19 @@ def test_train_reads_a_pipe_once(tmp_path):
     from recfactor import persist
 
     assert persist.read_manifest(model)["data"]["sha256"] is None
+
+
+@pytest.mark.parametrize("compiled", [False, True])
+def test_repeats_found_alike_by_the_sort_and_the_compiled_grouping(compiled, write, monkeypatch):
+    monkeypatch.setattr(data_module, "COMPILED_REPEATS_MIN", 0 if compiled else 10**9)
+    body = "user,item,rating\nu1,A,4\nu2,A,3\nu2,B,2\nu1,B,1\nu2,A,5\nu1,A,2\n"
+    with pytest.raises(DataError, match=r"line 6: duplicate .*\(first at line 3\)"):
+        read_ratings(write("r.csv", body))
+    merged = read_ratings(write("r.csv", body), data_module.ReadOptions(duplicates="mean"))
+    assert merged.ratings.tolist() == [3.0, 4.0, 2.0, 1.0]
+    distinct = read_ratings(write("d.csv", "user,item,rating\nu1,A,4\nu2,A,3\nu1,B,1\n"))
+    if compiled:  # the grouping is handed to the fit as the seen-items index
+        indptr, seen = distinct.seen_by_user
+        assert indptr.tolist() == [0, 2, 3] and seen.tolist() == [0, 1, 0]
+    else:
+        assert distinct.seen_by_user is None
