@@ -36,6 +36,33 @@ class Codes:
     ids: np.ndarray
 
 
+# numpy's view of Arrow's fixed-width types.
+_NUMPY_TYPES = {
+    pa.int8(): np.int8, pa.int16(): np.int16, pa.int32(): np.int32, pa.int64(): np.int64,
+    pa.uint8(): np.uint8, pa.uint16(): np.uint16, pa.uint32(): np.uint32,
+    pa.uint64(): np.uint64, pa.float32(): np.float32, pa.float64(): np.float64,
+}  # fmt: skip
+
+
+def to_numpy(values: pa.Array | pa.ChunkedArray) -> np.ndarray:
+    """A fixed-width column without nulls as numpy (a view where it is one chunk).
+
+    pyarrow's own ``to_numpy`` imports pandas on its first call, 0.2 s of every reading
+    command's start-up.
+    """
+    chunks = values.chunks if isinstance(values, pa.ChunkedArray) else [values]
+    dtype = np.dtype(_NUMPY_TYPES[values.type])
+    parts = [
+        np.frombuffer(
+            chunk.buffers()[1], dtype=dtype, count=len(chunk), offset=chunk.offset * dtype.itemsize
+        )
+        for chunk in chunks
+    ]
+    if len(parts) == 1:
+        return parts[0]
+    return np.concatenate(parts) if parts else np.zeros(0, dtype=dtype)
+
+
 def table_kind(raw: bytes) -> str | None:
     """'parquet' or 'arrow' when ``raw`` is such a file, judged by content, not name."""
     if raw[:4] == PARQUET_MAGIC and raw[-4:] == PARQUET_MAGIC:
@@ -120,15 +147,13 @@ def encode(column: pa.ChunkedArray, strict_text: bool = True) -> Codes | None:
     if not pa.types.is_string(dictionary.type) and not pa.types.is_large_string(dictionary.type):
         dictionary = dictionary.cast(pa.string())
     if strict_text and len(dictionary):
-        # No Python scalars in compute calls: pyarrow imports pandas to inspect one (0.2 s).
-        if (pc.utf8_length(dictionary).to_numpy() == 0).any():
+        if (to_numpy(pc.utf8_length(dictionary)) == 0).any():
             return None
         if not pc.all(pc.equal(pc.utf8_trim_whitespace(dictionary), dictionary)).as_py():
             return None
-    codes = np.concatenate(
-        [chunk.indices.to_numpy(zero_copy_only=False) for chunk in column.chunks]
-    ).astype(np.int32, copy=False)
-    ids = dictionary.to_numpy(zero_copy_only=False).astype(str)
+    codes = to_numpy(pa.chunked_array([chunk.indices for chunk in column.chunks]))
+    codes = codes.astype(np.int32, copy=False)
+    ids = np.array(dictionary.to_pylist(), dtype=str)  # one object per distinct ID, briefly
     # A dictionary can hold values no row uses (Parquet's dictionary pages): left out.
     used = np.zeros(len(ids), dtype=bool)
     used[codes] = True
@@ -158,8 +183,7 @@ def numbers(column: pa.ChunkedArray) -> np.ndarray | None:
             return None
     if column.null_count:
         return None
-    values = column.cast(pa.float64()).to_numpy()
-    return np.ascontiguousarray(values)
+    return to_numpy(column.cast(pa.float64()))
 
 
 def release_memory() -> None:
