@@ -19,9 +19,15 @@ from recfactor.models.baseline import baseline_estimates
 # SGD runs in float32: twice the SIMD width of float64, and its rounding is far below the
 # noise of rating data (ml-100k RMSE agrees with float64 to 1e-6).
 FACTOR_DTYPE = np.float32
-# The SGD grid is B x B blocks of users and items (see kernels/sgd.py). B is a constant, not the
-# thread count, so models do not depend on the machine; 8 keeps 2-16 threads busy.
+# The SGD grid is B x B blocks of users and items (see kernels/sgd.py). B follows from the data's
+# shape and the rank, never from the thread count or the machine, so a model is the same
+# everywhere. 8 keeps 2-16 threads busy; larger data gets more blocks, so that the factor rows
+# one block updates (its users' and its items') stay near the core: on 23.75M ratings at
+# k=100 (221,588 rows, 11 MB a block at B=8) an epoch took 2.8 s at B=8 and 1.35 s at B=16,
+# while on 9M ratings at k=32 (1.3 MB a block) B=8 stayed fastest (BENCHMARKS.md).
 SGD_BLOCKS = 8
+SGD_MAX_BLOCKS = 64
+BLOCK_ROW_BYTES = 8 << 20
 # Ratings x epochs per kernel call: small data sets run every epoch in one call, large ones
 # return to Python often enough for the progress bar to move.
 EPOCH_WORK = 4_000_000
@@ -70,7 +76,8 @@ class SVD(Model):
         k = p.factors
         user_factors = _normal(rng, p.init_mean, p.init_std, (dataset.n_users, k))
         item_factors = _normal(rng, p.init_mean, p.init_std, (dataset.n_items, k))
-        grid = _Grid(dataset, SGD_BLOCKS, rng)
+        blocks = grid_blocks(dataset.n_users, dataset.n_items, k)
+        grid = _Grid(dataset, blocks, rng)
         # Rows are trained in grid order, so that each block's rows (and biases) are
         # contiguous: threads then never write to the same cache line.
         user_factors = user_factors[grid.user_perm]
@@ -81,10 +88,10 @@ class SVD(Model):
         f = FACTOR_DTYPE
         # Every epoch's draws are made up front, in one order, so that how the epochs are
         # grouped into kernel calls cannot change the model.
-        diagonals = np.empty((p.epochs, SGD_BLOCKS), dtype=np.int64)
+        diagonals = np.empty((p.epochs, blocks), dtype=np.int64)
         seeds = np.empty(p.epochs, dtype=np.int64)
         for epoch in range(p.epochs):
-            diagonals[epoch] = rng.permutation(SGD_BLOCKS)
+            diagonals[epoch] = rng.permutation(blocks)
             seeds[epoch] = rng.integers(0, 2**63 - 1)
         sse = np.zeros(p.epochs)
         per_call = max(1, EPOCH_WORK // dataset.n_ratings)
@@ -96,7 +103,7 @@ class SVD(Model):
                 grid.ratings,
                 grid.order,
                 grid.block_start,
-                SGD_BLOCKS,
+                blocks,
                 diagonals[first:last],
                 seeds[first:last],
                 mu,
@@ -169,6 +176,16 @@ class SVD(Model):
         u, s, vt = svds(matrix, k=k, v0=v0, solver="arpack")
         order = np.argsort(-s, kind="stable")
         return u[:, order], s[order], vt[order]
+
+
+def grid_blocks(n_users: int, n_items: int, k: int) -> int:
+    """B for a B x B grid: the fewest blocks (from 8, doubling) whose user and item factor rows
+    take at most ``BLOCK_ROW_BYTES`` a block."""
+    blocks = SGD_BLOCKS
+    row_bytes = (n_users + n_items) * k * np.dtype(FACTOR_DTYPE).itemsize
+    while row_bytes / blocks > BLOCK_ROW_BYTES and blocks < SGD_MAX_BLOCKS:
+        blocks *= 2
+    return blocks
 
 
 def _normal(rng: np.random.Generator, mean: float, std: float, shape: tuple) -> np.ndarray:
