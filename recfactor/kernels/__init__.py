@@ -14,9 +14,10 @@ _BLAS_PROBE = "scipy.linalg.cython_blas"
 
 # Below this many ratings a fit runs in one thread: on an idle machine a second thread saves
 # about 6 ms of a 50,000-rating fit, and on a busy one every parallel region waits for its
-# slowest thread (BENCHMARKS.md, "Threads that share the machine"). From 100,000 ratings two
-# threads fit 1.5-1.8x faster. Results do not depend on the thread count (tested).
-PARALLEL_MIN_RATINGS = 100_000
+# slowest thread (BENCHMARKS.md, "Threads that share the machine"). MovieLens 100K's 80,000
+# training ratings already fit 1.5x faster on two (a threshold of 100,000 cost svd on u1..u5
+# a third of its lead over Surprise). Results do not depend on the thread count (tested).
+PARALLEL_MIN_RATINGS = 64_000
 
 
 @contextlib.contextmanager

@@ -9,6 +9,7 @@ the arrays that go into a model file are handled here, once.
 from __future__ import annotations
 
 import dataclasses
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -257,7 +258,8 @@ class Model:
         u, i = np.asarray(u), np.asarray(i)
         if u.dtype not in (np.int32, np.int64) or i.dtype != u.dtype:
             u, i = u.astype(np.int64), i.astype(np.int64)
-        if len(u) >= COMPILED_PREDICT_MIN:
+        loaded = "numba" in sys.modules
+        if len(u) >= (COMPILED_PREDICT_MIN_LOADED if loaded else COMPILED_PREDICT_MIN):
             return self._predict_compiled(u, i)
         known_u = u >= 0
         known_i = i >= 0
@@ -465,8 +467,11 @@ def require_non_negative(dataset: Any, needs: str, hint: str) -> None:
 METRICS_BLOCK = 1 << 20
 
 # From this many pairs, predictions come from a compiled parallel loop (9 million training
-# ratings: 2.1 -> 0.15 s); below it, numpy, so that a few predictions need not load numba.
+# ratings: 2.1 -> 0.15 s); below it, numpy, so that a few predictions need not load numba,
+# unless a fit has loaded it already (20,000 test pairs: numpy's float64 sums took twice as
+# long as the compiled loop).
 COMPILED_PREDICT_MIN = 50_000
+COMPILED_PREDICT_MIN_LOADED = 1000
 
 
 def pair_dots(p: np.ndarray, q: np.ndarray, u: np.ndarray, i: np.ndarray) -> np.ndarray:
