@@ -2,12 +2,16 @@
 
 import os as _os
 
-# numba's parallel kernels run on OpenMP (libgomp), whose idle threads spin by default: beside
-# other busy processes each parallel region then fights them for the cores (NMF of the 6 x 4
-# food matrix took 55 s instead of 1 s beside two busy processes; BENCHMARKS.md). Passive
-# threads sleep while they wait, at no measurable cost on an idle machine. libgomp reads this
-# once, when it loads, which numba does only at the first parallel kernel, after this import.
-# A user's own setting wins.
-_os.environ.setdefault("OMP_WAIT_POLICY", "passive")
+# numba's parallel kernels run on OpenMP (libgomp), whose idle threads spin for 300,000 turns
+# before they sleep: beside other busy processes each parallel region then fights them for the
+# cores (NMF of the 6 x 4 food matrix took 55 s instead of 1 s beside two busy processes;
+# BENCHMARKS.md). Sleeping at once (OMP_WAIT_POLICY=passive) ends that but wakes the threads
+# for every one of SGD's 160 parallel regions (svd on u1.base 0.030 -> 0.04-0.06 s); a short
+# spin keeps both: threads that are needed again within microseconds are still awake, and
+# idle ones sleep before they cost anyone much. libgomp reads this once, when it loads, which
+# numba does only at the first parallel kernel, after this import. A user's own setting of
+# any of these wins.
+if not {"OMP_WAIT_POLICY", "GOMP_SPINCOUNT"} & set(_os.environ):
+    _os.environ["GOMP_SPINCOUNT"] = "10000"
 
 __version__ = "0.1.0"
