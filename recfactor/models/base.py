@@ -191,7 +191,9 @@ class Model:
             estimate = self.predict_index(dataset.users[start:stop], dataset.items[start:stop])
             estimate -= dataset.ratings[start:stop]
             absolute += float(np.abs(estimate).sum())
-            squared += float(np.dot(estimate, estimate))
+            # Not np.dot: a BLAS call starts OpenBLAS's threads, which then spin beside the
+            # next fit's (svd on u1.base 0.03 -> 0.06-0.12 s in a loop of fits).
+            squared += float(np.square(estimate).sum())
         n = dataset.n_ratings
         return {"rmse": float(np.sqrt(squared / n)), "mae": absolute / n}
 
