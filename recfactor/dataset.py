@@ -70,6 +70,7 @@ class Dataset:
 
     def subset(self, index: np.ndarray) -> Dataset:
         """The ratings at ``index`` (indices or a boolean mask), keeping both vocabularies."""
+        lines = self.line_numbers()
         return Dataset(
             user_ids=self.user_ids,
             item_ids=self.item_ids,
@@ -78,7 +79,7 @@ class Dataset:
             ratings=self.ratings[index],
             feedback=self.feedback,
             source=self.source,
-            lines=None if self.line_numbers() is None else self.line_numbers()[index],
+            lines=None if lines is None else lines[index],
             rating_column=self.rating_column,
             unit=self.unit,
         )
@@ -207,11 +208,20 @@ def _renumber(index: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
     return used, position[index]
 
 
+# Up to this many IDs are looked up by comparison rather than by sorting the vocabulary.
+DIRECT_LOOKUPS = 8
+
+
 def index_in(vocabulary: np.ndarray, ids: Any) -> np.ndarray:
     """Index of each ID in ``vocabulary``; -1 where absent. IDs are compared as strings."""
     query = np.asarray(ids).astype(str).ravel()
     if len(vocabulary) == 0:
         return np.full(len(query), -1, dtype=np.int64)
+    if len(query) <= DIRECT_LOOKUPS:
+        # A few IDs (predict --user --item): one pass over the vocabulary each, instead of
+        # sorting it (17 ms for 162,541 users).
+        found = [np.flatnonzero(vocabulary == q) for q in query]
+        return np.array([f[0] if len(f) else -1 for f in found], dtype=np.int64)
     order = np.argsort(vocabulary, kind="stable")
     ranked = vocabulary[order]
     pos = np.searchsorted(ranked, query)

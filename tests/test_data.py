@@ -260,3 +260,16 @@ def test_any_line_end_with_blank_lines_above_the_data(write, end):
     wide = read_ratings(write("m.csv", matrix), ReadOptions(layout="wide"))
     assert as_triples(wide) == [("u1", "A", 1.0), ("u2", "B", 2.0)]
     assert wide.line_numbers().tolist() == [3, 4]
+
+
+def test_a_few_ids_are_looked_up_as_many_are(monkeypatch):
+    import recfactor.dataset as dataset_module
+    from recfactor.dataset import index_in
+
+    rng = np.random.default_rng(4)
+    vocabulary = np.array([f"u{k}" for k in rng.permutation(5000)])
+    query = ["u17", "nobody", "u4999", "u0", "", "u17"]
+    direct = index_in(vocabulary, query)
+    monkeypatch.setattr(dataset_module, "DIRECT_LOOKUPS", 0)
+    assert direct.tolist() == index_in(vocabulary, query).tolist()
+    assert vocabulary[direct[0]] == "u17" and direct[1] == -1 and direct[4] == -1
