@@ -154,7 +154,9 @@ def encode(column: pa.ChunkedArray, strict_text: bool = True) -> Codes | None:
     codes = to_numpy(pa.chunked_array([chunk.indices for chunk in column.chunks]))
     codes = codes.astype(np.int32, copy=False)
     ids = np.array(dictionary.to_pylist(), dtype=str)  # one object per distinct ID, briefly
-    # A dictionary can hold values no row uses (Parquet's dictionary pages): left out.
+    if strict_text:  # a CSV column's dictionary holds what its rows hold, nothing more
+        return Codes(np.ascontiguousarray(codes), ids)
+    # A table's dictionary can hold values no row uses (Parquet's dictionary pages): left out.
     used = np.zeros(len(ids), dtype=bool)
     used[codes] = True
     if not used.all():

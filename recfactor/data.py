@@ -357,14 +357,15 @@ def _read_long_arrow(
         return None
     raw, sep, skip, start = found
     first_line = skip + 1
-    lines = None
-    if raw.find(b"\n\n", start) >= 0:  # blank lines inside: number the rows by their lines
-        lines = _nonblank_lines(memoryview(raw)[start:], first_line)
     wanted = [c for c in (cols.user, cols.item, cols.rating) if c is not None]
     parsed = parse_csv(memoryview(raw)[start:], sep, wanted, width, cols.rating)
-    del raw, found
     if parsed is None:
         return None
+    lines = None
+    n_lines = raw.count(b"\n", start) + (0 if raw.endswith(b"\n") else 1)
+    if n_lines > len(parsed[cols.user]):  # blank lines among the rows: number rows by line
+        lines = _nonblank_lines(memoryview(raw)[start:], first_line)
+    del raw, found
     text.release()
     # Each column is let go as soon as it is converted: Arrow's copy and numpy's of 24 million
     # ratings are not held at the same time.
