@@ -71,20 +71,24 @@ def test_kernel_matches_reference(bias):
     ]
     fast = [a.copy() for a in state]
     slow = [a.copy() for a in state]
-    fast_order, slow_order = order.copy(), order.copy()
+    slow_order = order.copy()
     args = (0.01, 0.05, 0.02, 0.03, bias)
-    grid = (users, items, ratings)
+    # The kernel takes the ratings grouped by block and shuffles them in place; the reference
+    # shuffles indices to them with the same draws.
+    grouped = [users[order].copy(), items[order].copy(), ratings[order].copy()]
+    before = [a.copy() for a in grouped]
     sse = np.zeros(1)
     epoch = (diagonals[None], np.array([seed]))
-    ran = sgd_epochs(*grid, fast_order, starts, n_blocks, *epoch, 3.0, *fast, *args, sse)
+    ran = sgd_epochs(*grouped, starts, n_blocks, *epoch, 3.0, *fast, *args, sse)
     assert ran == 1
     sse_fast = sse[0]
     sse_slow = stratified_reference(
-        *grid, slow_order, starts, n_blocks, diagonals, seed, 3.0, *slow, *args
+        users, items, ratings, slow_order, starts, n_blocks, diagonals, seed, 3.0, *slow, *args
     )
-    assert fast_order.tolist() == slow_order.tolist()
-    assert fast_order.tolist() != order.tolist()  # the blocks were reshuffled
-    assert sorted(fast_order.tolist()) == list(range(n))
+    for moved, column in zip(grouped, (users, items, ratings)):
+        assert moved.tolist() == column[slow_order].tolist()
+    assert grouped[2].tolist() != before[2].tolist()  # the blocks were reshuffled
+    assert sorted(grouped[2].tolist()) == sorted(ratings.tolist())
     assert sse_fast == pytest.approx(sse_slow, rel=1e-10)
     for a, b in zip(fast, slow):
         np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-12)
@@ -142,7 +146,7 @@ def test_sgd_step_follows_the_gradient():
     one = np.zeros(1, np.int32)
     args = (0.0, zero.copy(), zero.copy(), p_new, q_new, lr, reg, 0.0, 0.0, False)
     sgd_epochs(
-        one, one, np.array([r]), one.copy(), np.array([0, 1]), 1, np.zeros((1, 1), np.int64),
+        one, one, np.array([r]), np.array([0, 1]), 1, np.zeros((1, 1), np.int64),
         np.zeros(1, np.int64), *args, np.zeros(1),
     )  # fmt: skip
     np.testing.assert_allclose(p_new[0] - p[0], -lr * grad_p, rtol=1e-6)

@@ -101,7 +101,6 @@ class SVD(Model):
                 grid.users,
                 grid.items,
                 grid.ratings,
-                grid.order,
                 grid.block_start,
                 blocks,
                 diagonals[first:last],
@@ -223,7 +222,6 @@ class _Grid:
             item_block[item_pos].astype(np.int32),
             n_blocks,
         )
-        self.order = np.arange(dataset.n_ratings, dtype=np.int32)
 
     def user_rows(self, rows: np.ndarray) -> np.ndarray:
         """Rows in grid order back to user order."""
