@@ -681,10 +681,7 @@ def _index_codes(
     ``first_line`` onwards unless ``lines`` gives each its line."""
     if len(values) == 0:
         raise DataError(f"{source}: holds no ratings", hint="give a file with one rating per line")
-    if not np.isfinite(values).all():
-        j = int(np.argmax(~np.isfinite(values)))
-        line = int(lines[j]) if lines is not None else first_line + j
-        raise DataError(f"{source}, {unit} {line}: rating {values[j]} is not finite")
+    _check_values(values, lines, first_line, unit, source, rating_column)
     policy = opt.duplicates or _default_policy(opt.feedback)
     u, i, values, lines, seen = _merge_duplicates(
         users.codes, items.codes, values, lines, first_line, len(users.ids), len(items.ids),
@@ -710,9 +707,7 @@ def _index(
 
     if len(values) == 0:
         raise DataError(f"{source}: holds no ratings", hint="give a file with one rating per line")
-    if not np.isfinite(values).all():
-        j = int(np.argmax(~np.isfinite(values)))
-        raise DataError(f"{source}, line {int(lines[j])}: rating {values[j]} is not finite")
+    _check_values(values, lines, 1, "line", source, rating_column)
     user_codes, user_ids = pd.factorize(users, sort=False)
     item_codes, item_ids = pd.factorize(items, sort=False)
     u = user_codes.astype(np.int32)
@@ -732,6 +727,35 @@ def _index(
         source,
         rating_column,
         seen=seen,
+    )
+
+
+# The largest rating magnitude accepted. Factors are 32-bit floats (largest 3.4e38), and the
+# fits square ratings and multiply them by factors of about their square root: beyond this,
+# ALS and NMF silently produced infinite factors (1e200) and the baseline predicted 1e305.
+MAX_ABS_RATING = 1e18
+
+
+def _check_values(
+    values: np.ndarray,
+    lines: np.ndarray | None,
+    first_line: int,
+    unit: str,
+    source: str,
+    rating_column: str,
+) -> None:
+    """Every rating must be a finite number no larger in magnitude than MAX_ABS_RATING."""
+    bad = ~(np.abs(values) <= MAX_ABS_RATING)  # NaN compares false: caught too
+    if not bad.any():
+        return
+    j = int(np.argmax(bad))
+    line = int(lines[j]) if lines is not None else first_line + j
+    value = values[j]
+    what = "is not finite" if not np.isfinite(value) else f"is beyond ±{MAX_ABS_RATING:g}"
+    raise DataError(
+        f"{source}, {unit} {line}, column {rating_column}: rating {value:g} {what}",
+        hint="ratings must be finite numbers within ±1e18 (the factors are 32-bit floats); "
+        "rescale the column",
     )
 
 
@@ -894,12 +918,13 @@ def _read_wide(text: str, name: str, sep: str, opt: ReadOptions) -> Dataset:
     empty = values_text == ""
     numeric = pd.to_numeric(pd.Series(values_text.ravel()).where(~empty.ravel()), errors="coerce")
     matrix = numeric.to_numpy(dtype=np.float64).reshape(values_text.shape)
-    bad = ~empty & ~np.isfinite(matrix)
+    bad = ~empty & ~(np.abs(matrix) <= MAX_ABS_RATING)
     if bad.any():
         r, c = np.argwhere(bad)[0]
         cell = str(values_text[r, c])
+        what = "a finite number" if not np.isfinite(matrix[r, c]) else f"within ±{MAX_ABS_RATING:g}"
         raise DataError(
-            f"{name}, line {body_lines[r]}, column {c + offset}: {cell!r} is not a finite number",
+            f"{name}, line {body_lines[r]}, column {c + offset}: {cell!r} is not {what}",
             hint="wide layout cells must be numbers or empty",
         )
     present = ~empty

@@ -106,6 +106,11 @@ def save(model: Any, path: str | os.PathLike, extra: dict[str, Any] | None = Non
         **(extra or {}),
     }
     payload = {name: _plain(value) for name, value in arrays.items()}
+    # What the loader must find: each array's dtype and shape, checked before it allocates.
+    manifest["arrays"] = {
+        name: {"dtype": value.dtype.str, "shape": list(value.shape)}
+        for name, value in payload.items()
+    }
     payload[MANIFEST_KEY] = np.frombuffer(json.dumps(manifest).encode("utf-8"), dtype=np.uint8)
     directory = target.parent if str(target.parent) else Path(".")
     try:
@@ -131,6 +136,10 @@ def _plain(value: np.ndarray) -> np.ndarray:
     array = np.asarray(value)
     if array.dtype == object:
         raise ModelFileError("refusing to store an object array in a model file")
+    if array.dtype.kind == "f" and not np.isfinite(array).all():
+        # The loader refuses such a file: writing it would replace a good model by one that
+        # cannot be read.
+        raise ModelFileError("refusing to save a model with NaN or infinite values")
     return array
 
 
@@ -159,19 +168,63 @@ def load(path: str | os.PathLike, seen: bool = True) -> tuple[Any, dict[str, Any
             f"{source}: unknown algorithm {manifest.get('algorithm')!r} in the model file",
             hint="was it written by a newer recfactor? upgrade recfactor",
         ) from exc
+    params = manifest["params"]
     try:
-        model = cls(cls.params_class(**manifest["params"]))
+        if not isinstance(params, dict):
+            raise TypeError("the parameters are not a table")
+        model = cls(cls.params_class(**params))
+    except Exception as exc:  # a ParameterError, or a TypeError for unknown names
+        raise ModelFileError(f"{source}: stored parameters are invalid ({exc})") from None
+    try:
+        if not isinstance(manifest["state"], dict):
+            raise TypeError("the fitted state is not a table")
         model.restore(arrays, manifest["state"])
-    except (TypeError, KeyError, ValueError) as exc:
-        raise ModelFileError(f"{source}: the manifest does not match the arrays ({exc})") from exc
-    except Exception as exc:  # a ParameterError from the stored parameters
-        raise ModelFileError(f"{source}: stored parameters are invalid ({exc})") from exc
+    except Exception as exc:
+        raise ModelFileError(f"{source}: the manifest does not match the arrays ({exc})") from None
+    _check_model(model, arrays, source)
     return model, manifest
+
+
+def _check_model(model: Any, arrays: dict[str, np.ndarray], source: str) -> None:
+    """What a fitted model of its kind always holds; a model file that breaks it was not
+    written by recfactor as it is, and would answer wrongly rather than fail."""
+    if model.feedback_ not in ("explicit", "implicit"):
+        raise ModelFileError(f"{source}: unknown feedback kind {model.feedback_!r}")
+    if model.name != "baseline" and model.user_factors_ is None:
+        raise ModelFileError(f"{source}: the {model.name} model has no factors")
+    if model.name == "baseline" and model.item_bias_ is None:
+        raise ModelFileError(f"{source}: the baseline model has no item biases")
+    if model.name == "nmf" and any(
+        (f < 0).any() for f in (model.user_factors_, model.item_factors_)
+    ):
+        raise ModelFileError(f"{source}: the nmf model has negative factors")
+    scale = model.rating_scale_
+    if scale is not None and not (np.isfinite(scale).all() and scale[0] <= scale[1]):
+        raise ModelFileError(f"{source}: the rating scale {list(scale)} is not LOW <= HIGH")
+    for side in ("user", "item"):
+        ids = arrays[f"{side}_ids"]
+        if len(np.unique(ids)) != len(ids):
+            raise ModelFileError(f"{source}: the model file lists a {side} ID twice")
+
+
+# A member may inflate this many times its stored size (np.savez stores members as they are;
+# a recompressed model's ID arrays shrink well, its factors hardly). Beyond it, the member is
+# a decompression bomb, refused before anything is allocated.
+MAX_INFLATION = 200
+MAX_MANIFEST_BYTES = 16 << 20
+READ_CHUNK = 16 << 20
 
 
 def _open(
     path: str | os.PathLike, arrays: bool, skip: tuple[str, ...] = ()
 ) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+    """The manifest and (with ``arrays``) every array but those in ``skip``.
+
+    Nothing is trusted: each member is read through its CRC (numpy's own reader stops at the
+    length its header declares, so a damaged header went unnoticed), its declared size is
+    checked against the archive, the header and the manifest before memory is allocated for
+    it, and any failure of the zip or .npy layers becomes a ModelFileError.
+    """
     source = str(path)
     p = Path(path)
     if not p.exists():
@@ -181,38 +234,137 @@ def _open(
         )
     if p.is_dir():
         raise ModelFileError(f"{source}: is a directory, not a model file")
-    if not zipfile.is_zipfile(p):
-        raise ModelFileError(
-            f"{source}: not a recfactor model file (not a zip archive, or truncated)",
-            hint="retrain with recfactor train DATA",
-        )
+    loaded: dict[str, np.ndarray] = {}
     try:
-        with np.load(p, allow_pickle=False) as npz:
-            if MANIFEST_KEY not in npz.files:
-                raise ModelFileError(f"{source}: not a recfactor model file (no manifest)")
-            manifest = _parse_manifest(npz[MANIFEST_KEY], source)
-            loaded = {}
-            if arrays:
-                for name in npz.files:
-                    if name == MANIFEST_KEY:
-                        continue
-                    if name not in _ARRAY_SPECS:
+        with p.open("rb") as fh:
+            if fh.read(4) != b"PK\x03\x04":
+                raise ModelFileError(
+                    f"{source}: not a recfactor model file (not a zip archive)",
+                    hint="retrain with recfactor train DATA",
+                )
+            fh.seek(0)
+            with zipfile.ZipFile(fh) as zf:
+                members = _members(zf, source)
+                if MANIFEST_KEY not in members:
+                    raise ModelFileError(f"{source}: not a recfactor model file (no manifest)")
+                raw = _read_member(zf, members[MANIFEST_KEY], source, MANIFEST_KEY, None)
+                if raw.dtype != np.uint8 or raw.ndim != 1 or raw.nbytes > MAX_MANIFEST_BYTES:
+                    raise ModelFileError(f"{source}: the model manifest is corrupt")
+                manifest = _parse_manifest(raw, source)
+                declared = _declared_arrays(manifest, source)
+                for name in members:
+                    if name != MANIFEST_KEY and name not in _ARRAY_SPECS:
                         raise ModelFileError(f"{source}: unexpected array {name!r} in model file")
-                    if name not in skip:
-                        loaded[name] = npz[name]
-            missing = [name for name in skip if name not in npz.files]
+                missing = [name for name in (*_REQUIRED, *declared) if name not in members]
+                if missing:
+                    raise ModelFileError(f"{source}: the model file lacks the array {missing[0]!r}")
+                if arrays:
+                    for name, info in members.items():
+                        if name != MANIFEST_KEY and name not in skip:
+                            loaded[name] = _read_member(zf, info, source, name, declared.get(name))
     except ModelFileError:
         raise
-    except (ValueError, OSError, EOFError, zipfile.BadZipFile, KeyError) as exc:
+    except MemoryError:
+        raise
+    except Exception as exc:  # zipfile, zlib and numpy's header parser raise many kinds
         raise ModelFileError(
-            f"{source}: the model file is corrupt or truncated ({exc})",
+            f"{source}: the model file is corrupt or truncated ({type(exc).__name__}: {exc})",
             hint="retrain with recfactor train DATA",
-        ) from exc
+        ) from None
     if arrays:
-        if missing:
-            raise ModelFileError(f"{source}: the model file lacks the array {missing[0]!r}")
         _check_arrays(loaded, source, skip)
     return manifest, loaded
+
+
+def _members(zf: zipfile.ZipFile, source: str) -> dict[str, zipfile.ZipInfo]:
+    """Array name -> zip entry, refusing what np.savez never writes."""
+    members: dict[str, zipfile.ZipInfo] = {}
+    for info in zf.infolist():
+        name = info.filename
+        if not name.endswith(".npy") or info.is_dir():
+            raise ModelFileError(f"{source}: unexpected member {name!r} in model file")
+        name = name[: -len(".npy")]
+        if name in members:
+            raise ModelFileError(f"{source}: member {name!r} appears twice in the model file")
+        if info.flag_bits & 0x1:
+            raise ModelFileError(f"{source}: member {name!r} is encrypted")
+        if info.file_size > MAX_INFLATION * info.compress_size + (1 << 20):
+            raise ModelFileError(
+                f"{source}: member {name!r} declares {info.file_size} bytes from "
+                f"{info.compress_size} stored (a decompression bomb, or damage)"
+            )
+        members[name] = info
+    return members
+
+
+def _declared_arrays(manifest: dict[str, Any], source: str) -> dict[str, tuple[str, tuple]]:
+    """The arrays' dtypes and shapes as the manifest records them (models before 0.x record
+    none: their members are then checked against their own headers only)."""
+    table = manifest.get("arrays")
+    if table is None:
+        return {}
+    out: dict[str, tuple[str, tuple]] = {}
+    if not isinstance(table, dict):
+        raise ModelFileError(f"{source}: the manifest's array table is corrupt")
+    for name, spec in table.items():
+        if (
+            name not in _ARRAY_SPECS
+            or not isinstance(spec, dict)
+            or not isinstance(spec.get("dtype"), str)
+            or not isinstance(spec.get("shape"), list)
+            or not all(type(n) is int and n >= 0 for n in spec["shape"])
+        ):
+            raise ModelFileError(f"{source}: the manifest's entry for {name!r} is corrupt")
+        out[name] = (spec["dtype"], tuple(spec["shape"]))
+    return out
+
+
+def _read_member(
+    zf: zipfile.ZipFile,
+    info: zipfile.ZipInfo,
+    source: str,
+    name: str,
+    declared: tuple[str, tuple] | None,
+) -> np.ndarray:
+    """One .npy member, read once into its array, its CRC checked at the end."""
+    from numpy.lib import format as npy
+
+    with zf.open(info) as member:
+        version = npy.read_magic(member)
+        if version == (1, 0):
+            shape, fortran, dtype = npy.read_array_header_1_0(member)
+        elif version in ((2, 0), (3, 0)):
+            shape, fortran, dtype = npy.read_array_header_2_0(member)
+        else:
+            raise ModelFileError(f"{source}: member {name!r} has .npy version {version}")
+        if dtype.hasobject:
+            raise ModelFileError(f"{source}: member {name!r} is not a plain array")
+        if declared is not None and (dtype.str, shape) != (np.dtype(declared[0]).str, declared[1]):
+            raise ModelFileError(
+                f"{source}: member {name!r} holds {dtype.str} {shape}, the manifest says "
+                f"{declared[0]} {declared[1]}"
+            )
+        count = 1
+        for n in shape:
+            count *= n
+        size = count * dtype.itemsize
+        if member.tell() + size != info.file_size:
+            raise ModelFileError(
+                f"{source}: member {name!r} is {info.file_size} bytes, its header says "
+                f"{member.tell() + size}"
+            )
+        array = np.empty(shape, dtype=dtype, order="F" if fortran else "C")
+        flat = array.ravel(order="A")  # a view: the array is contiguous in its own order
+        view = memoryview(flat.view(np.uint8)) if size else memoryview(b"")
+        got = 0
+        while got < size:  # in chunks: readinto reads a whole request into a bytes first
+            n = member.readinto(view[got : got + READ_CHUNK])
+            if not n:
+                raise ModelFileError(f"{source}: member {name!r} is truncated")
+            got += n
+        if member.read(1):  # also completes the CRC check
+            raise ModelFileError(f"{source}: member {name!r} runs past its header's length")
+    return array
 
 
 def _parse_manifest(raw: np.ndarray, source: str) -> dict[str, Any]:
@@ -223,8 +375,8 @@ def _parse_manifest(raw: np.ndarray, source: str) -> dict[str, Any]:
     if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
         raise ModelFileError(f"{source}: not a recfactor model file (foreign manifest)")
     version = manifest.get("format_version")
-    if not isinstance(version, int):
-        raise ModelFileError(f"{source}: the model manifest has no format version")
+    if type(version) is not int or version < 1:
+        raise ModelFileError(f"{source}: the model manifest has no valid format version")
     if version > FORMAT_VERSION:
         raise ModelFileError(
             f"{source}: model file format {version} is newer than this recfactor reads "

@@ -104,7 +104,7 @@ def corrupt_cases(good: bytes) -> dict[str, bytes]:
         ("no manifest", "no manifest"),
         ("foreign", "foreign manifest"),
         ("newer", "newer than this recfactor reads"),
-        ("pickled", "corrupt or truncated"),
+        ("pickled", "not a plain array"),
         ("missing array", "lacks the array 'user_ids'"),
     ],
 )

@@ -18,13 +18,22 @@ FASTMATH = {"reassoc", "contract", "nsz", "arcp"}
 
 
 @nb.njit(cache=True, fastmath=FASTMATH, inline="always")
-def _cholesky_solve(a, b, x):
-    """Solve ``a x = b`` for symmetric positive definite ``a`` (overwritten by its factor)."""
+def _cholesky_solve(a, b, x, floor):
+    """Solve ``a x = b`` for symmetric positive definite ``a`` (overwritten by its factor),
+    where ``a`` is a Gram matrix plus at least ``floor`` on its diagonal.
+
+    Every pivot of such a matrix is at least ``floor`` in exact arithmetic; rounding can
+    push one below it when the Gram part is much larger (ratings of 1e8 make it 1e16 times
+    the regularisation), and the solve then blew up to infinite factors. Pivots are kept at
+    ``floor`` or above, which changes nothing where rounding did not interfere.
+    """
     k = a.shape[0]
     for j in range(k):
         s = a[j, j]
         for m in range(j):
             s -= a[j, m] * a[j, m]
+        if s < floor:
+            s = floor
         if s <= 0.0:
             s = 1e-300  # only reachable for a singular system with zero regularisation
         d = np.sqrt(s)
@@ -102,7 +111,7 @@ def explicit_rows(
                     x[k] = own_bias[r]
                 _nonnegative_solve(a, b, x, k, fit_bias, sweeps)
             else:
-                _cholesky_solve(a, b, x)
+                _cholesky_solve(a, b, x, min(reg, reg_bias) * n)
             for f in range(k):
                 own[r, f] = x[f]
             if fit_bias:
@@ -181,7 +190,7 @@ def implicit_rows(indptr, cols, values, other, gram, own, reg, alpha, cg_steps):
                 for f in range(k):
                     for g in range(f):
                         a[g, f] = a[f, g]
-                _cholesky_solve(a, b, x)
+                _cholesky_solve(a, b, x, reg)
                 for f in range(k):
                     own[r, f] = x[f]
             else:

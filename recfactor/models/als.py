@@ -121,6 +121,12 @@ class ALS(Model):
             np.abs(item_factors, out=item_factors)
         return user_factors, item_factors
 
+    def _divergence_hint(self) -> str:
+        if self.feedback_ == "explicit":
+            # reg is a weight per rating, so ratings of 1e8 leave it 1e16 times too small.
+            return "the regularisation is too weak for ratings this large: rescale the ratings"
+        return "lower alpha, or rescale the values"
+
     def _fit_explicit(self, dataset, rng: np.random.Generator) -> None:
         from recfactor.kernels.als import explicit_rows
         from recfactor.kernels.linalg import csr_layout

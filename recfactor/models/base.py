@@ -18,12 +18,12 @@ from typing import Any, ClassVar
 import numpy as np
 
 from recfactor.dataset import index_in
-from recfactor.errors import ColdStartError, DataError, ParameterError
+from recfactor.errors import ColdStartError, DataError, FitError, ParameterError
 from recfactor.kernels import threads_for
 
 
-def at_least(low: float, default: Any) -> Any:
-    return dataclasses.field(default=default, metadata={"min": low})
+def at_least(low: float, default: Any, most: float | None = None) -> Any:
+    return dataclasses.field(default=default, metadata={"min": low, "max": most})
 
 
 def above(low: float, default: Any) -> Any:
@@ -34,33 +34,86 @@ def one_of(choices: tuple[str, ...], default: str) -> Any:
     return dataclasses.field(default=default, metadata={"choices": choices})
 
 
+# Bounds every parameter of a kind keeps unless its field says otherwise: integers fit the
+# compiled loops' 32-bit counters, and a real parameter beyond 1e12 (a penalty, a confidence
+# weight, a tolerance) overflows the 32-bit factors rather than meaning anything.
+MAX_INT_PARAM = 2**31 - 1
+MAX_FLOAT_PARAM = 1e12
+# Epochs beyond this are a typo, and the per-epoch bookkeeping would be allocated up front.
+MAX_EPOCHS = 100_000
+# Seeds are drawn into numpy's generators and written in JSON: at most 2^63 - 1.
+MAX_SEED = 2**63 - 1
+
+
 @dataclass(frozen=True)
 class Params:
-    """Parameters common to every model. Subclasses add their own fields."""
+    """Parameters common to every model. Subclasses add their own fields.
 
-    seed: int = at_least(0, 0)
+    Every field is checked on construction: its type (an integer, a finite real number, a
+    flag, one of a few words), and its range (the field's own, else the kind's bounds above).
+    """
+
+    seed: int = at_least(0, 0, MAX_SEED)
 
     def __post_init__(self) -> None:
         for spec in dataclasses.fields(self):
             value = getattr(self, spec.name)
-            # 100 and 100.0 must give the same model (and the same compiled kernel).
-            if "float" in str(spec.type) and isinstance(value, int) and not isinstance(value, bool):
-                value = float(value)
-                object.__setattr__(self, spec.name, value)
+            if value is None and "None" in str(spec.type):
+                continue  # "decided by the data" (the feedback kind's default)
+            value = _checked_type(spec, value)
+            object.__setattr__(self, spec.name, value)
+            label = spec.name.replace("_", "-")
             low = spec.metadata.get("min")
             if low is not None and value < low:
-                raise ParameterError(f"{spec.name.replace('_', '-')} must be at least {low}")
+                raise ParameterError(f"{label} must be at least {low}")
             above = spec.metadata.get("above")
             if above is not None and not value > above:
-                raise ParameterError(f"{spec.name.replace('_', '-')} must be above {above}")
+                raise ParameterError(f"{label} must be above {above}")
+            high = spec.metadata.get("max")
+            if high is None and isinstance(value, int) and not isinstance(value, bool):
+                high = MAX_EPOCHS if spec.name == "epochs" else MAX_INT_PARAM
+            elif high is None and isinstance(value, float):
+                high = MAX_FLOAT_PARAM
+            if high is not None and abs(value) > high:
+                shown = high if isinstance(high, int) else f"{high:g}"
+                raise ParameterError(f"{label} must be at most {shown}")
             choices = spec.metadata.get("choices")
             if choices is not None and value not in choices:
-                raise ParameterError(
-                    f"{spec.name.replace('_', '-')} must be one of {', '.join(choices)}"
-                )
+                raise ParameterError(f"{label} must be one of {', '.join(choices)}")
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
+
+
+def _checked_type(spec: dataclasses.Field, value: Any) -> Any:
+    """``value`` as the field's kind (100 and 100.0 must give the same model and compiled
+    kernel), or a ParameterError."""
+    import math
+    import numbers
+
+    kind = str(spec.type)
+    label = spec.name.replace("_", "-")
+    if "bool" in kind:
+        if not isinstance(value, (bool, np.bool_)):
+            raise ParameterError(f"{label} must be true or false, not {value!r}")
+        return bool(value)
+    if "float" in kind:
+        if isinstance(value, bool) or not isinstance(value, numbers.Real):
+            raise ParameterError(f"{label} must be a number, not {value!r}")
+        try:
+            value = float(value)
+        except OverflowError:
+            raise ParameterError(f"{label} must be a finite number, not {value}") from None
+        if not math.isfinite(value):
+            raise ParameterError(f"{label} must be a finite number, not {value}")
+        return value
+    if "int" in kind:
+        if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
+            raise ParameterError(f"{label} must be a whole number, not {value!r}")
+        return int(value)
+    if "str" in kind and not isinstance(value, str):
+        raise ParameterError(f"{label} must be a word, not {value!r}")
+    return value
 
 
 @dataclass(frozen=True)
@@ -130,6 +183,7 @@ class Model:
                 "counts 1)",
             )
         self._check_data(dataset)
+        self._check_memory(dataset)
         self._prepare()  # loads or compiles kernels, so fit_seconds_ times the fit alone
         started = time.perf_counter()
         self.feedback_ = dataset.feedback
@@ -142,9 +196,43 @@ class Model:
         with threads_for(dataset.n_ratings):
             self._fit(dataset, np.random.default_rng(self.params.seed))
         self.fit_seconds_ = time.perf_counter() - started
+        self._check_finite()
         self._remember_seen(dataset)
         self.train_metrics_ = self._train_metrics(dataset) if training_error else {}
         return self
+
+    def _check_memory(self, dataset: Any) -> None:
+        """Refuse factors that cannot fit in this machine's memory, before allocating them
+        (numpy would say only "out of memory", or the system would start swapping)."""
+        k = getattr(self.params, "factors", None)
+        if not k:
+            return
+        # Both factor matrices in float32, and as much again for the fit's working copies.
+        need = 2 * 4 * k * (dataset.n_users + dataset.n_items)
+        total = physical_memory()
+        if total and need > total:
+            raise ParameterError(
+                f"factors={k} needs {need / 1e9:.3g} GB for the factor matrices of "
+                f"{dataset.n_users} users and {dataset.n_items} items; this machine has "
+                f"{total / 1e9:.3g} GB",
+                hint="use fewer factors",
+            )
+
+    def _check_finite(self) -> None:
+        """A fit that overflowed must not pass for a model (the file would not load)."""
+        for name in ("user_bias", "item_bias", "user_factors", "item_factors"):
+            value = getattr(self, name + "_")
+            if value is not None and not np.isfinite(value).all():
+                raise FitError(
+                    f"{self.name}: training diverged ({name.replace('_', ' ')} became infinite "
+                    "or NaN)",
+                    hint=self._divergence_hint(),
+                )
+        if not np.isfinite(self.global_mean_):
+            raise FitError(f"{self.name}: the ratings' mean is not finite")
+
+    def _divergence_hint(self) -> str:
+        return "rescale the ratings (divide them by a constant), or use gentler parameters"
 
     def _check_data(self, dataset: Any) -> None:
         """Hook for model-specific data checks (for example non-negative values)."""
@@ -451,6 +539,16 @@ class Model:
         self.uses_bias_ = bool(state.get("uses_bias", True))
         self.fit_seconds_ = float(state.get("fit_seconds", 0.0))
         self.train_metrics_ = dict(state.get("train_metrics", {}))
+
+
+def physical_memory() -> int | None:
+    """This machine's memory in bytes, where the platform says."""
+    import os
+
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (AttributeError, ValueError, OSError):
+        return None
 
 
 def require_non_negative(dataset: Any, needs: str, hint: str) -> None:
