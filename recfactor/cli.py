@@ -537,7 +537,9 @@ def _fmt(fmt: Format | None) -> str:
 @app.command()
 @_handle_errors
 def train(
-    data: Annotated[str, typer.Argument(help="Ratings file (CSV/TSV, .gz/.bz2/.xz/.zip) or -.")],
+    data: Annotated[
+        str, typer.Argument(metavar="DATA", help="Ratings file (CSV/TSV, .gz/.bz2/.xz/.zip) or -.")
+    ],
     model: ModelPath = Path(DEFAULT_MODEL),
     algo: AlgoOpt = Algo.svd,
     factors: Factors = None,
@@ -672,7 +674,9 @@ def _options_dict(options) -> dict[str, Any]:
 def predict(
     pairs: Annotated[
         Optional[str],
-        typer.Argument(help="File of user,item pairs (or -) for batch prediction."),
+        typer.Argument(
+            metavar="PAIRS", help="File of user,item pairs (or -) for batch prediction."
+        ),
     ] = None,
     user: Annotated[Optional[str], typer.Option("--user", "-u", help="User ID.")] = None,
     item: Annotated[Optional[str], typer.Option("--item", "-i", help="Item ID.")] = None,
@@ -780,7 +784,7 @@ def _read_ids(source: str, what: str) -> list[str]:
 @_handle_errors
 def recommend(
     users: Annotated[
-        Optional[str], typer.Argument(help="File of user IDs, one a line (or -).")
+        Optional[str], typer.Argument(metavar="USERS", help="File of user IDs, one a line (or -).")
     ] = None,
     user: Annotated[Optional[str], typer.Option("--user", "-u", help="User ID.")] = None,
     n: Annotated[int, typer.Option("-n", "--n", min=1, help="How many items.")] = 10,
@@ -832,7 +836,7 @@ def recommend(
 @_handle_errors
 def similar(
     items: Annotated[
-        Optional[str], typer.Argument(help="File of item IDs, one a line (or -).")
+        Optional[str], typer.Argument(metavar="ITEMS", help="File of item IDs, one a line (or -).")
     ] = None,
     item: Annotated[Optional[str], typer.Option("--item", "-i", help="Item ID.")] = None,
     n: Annotated[int, typer.Option("-n", "--n", min=1, help="How many items.")] = 10,
@@ -952,7 +956,9 @@ def _factor_json(frame: Any, id_column: str) -> str:
 def evaluate(
     data: Annotated[
         Optional[str],
-        typer.Argument(help="Ratings file [default: the data the saved model was trained on]."),
+        typer.Argument(
+            metavar="DATA", help="Ratings file [default: the data the saved model was trained on]."
+        ),
     ] = None,
     algo: Annotated[
         Optional[str],
@@ -1058,13 +1064,16 @@ def evaluate(
     started = time.perf_counter()
 
     seed_list = ev.parse_seeds(seeds)
+    _check_split_options(folds, test_fraction, holdout_per_user, relevant_threshold)
     chosen = [x is not None for x in (test, test_fraction, folds, holdout_per_user)]
     if sum(chosen) > 1:
         raise ParameterError("give one of --test, --test-fraction, --folds and --holdout-per-user")
-    if jobs is None:
-        from recfactor.workers import available_cores
+    from recfactor.workers import available_cores
 
-        jobs = available_cores()
+    if jobs is not None and jobs > available_cores():
+        # More processes than cores would only take turns on them, each holding its memory.
+        _note(f"note: --jobs {jobs} capped at the {available_cores()} usable cores", quiet)
+    jobs = min(jobs or available_cores(), available_cores())
     rating_scale = None
     chance = None
     if data is None:
@@ -1239,6 +1248,38 @@ def _naming(source: str) -> Iterator[None]:
         raise DataError(f"{source}: {exc.message}", hint=exc.hint) from None
 
 
+def _check_split_options(
+    folds: int | None,
+    test_fraction: float | None,
+    holdout_per_user: float | None,
+    relevant_threshold: float,
+) -> None:
+    """What can be refused before the data is read and a fit is spent."""
+    import math
+
+    from recfactor.errors import ParameterError
+
+    if folds is not None and folds < 2:
+        raise ParameterError("--folds must be at least 2", hint="5 is usual")
+    if folds is not None and folds > 2**31 - 1:
+        raise ParameterError(f"--folds {folds} is more folds than any data has ratings")
+    if test_fraction is not None and not 0 < test_fraction < 1:
+        raise ParameterError("--test-fraction must be between 0 and 1")
+    if holdout_per_user is not None:
+        size = holdout_per_user
+        if not math.isfinite(size) or size <= 0:
+            raise ParameterError("--holdout-per-user must be a positive finite number")
+        if size > 2**31 - 1:
+            raise ParameterError(f"--holdout-per-user {size:g} is more ratings than any user has")
+        if size >= 1 and size != int(size):
+            raise ParameterError(
+                f"--holdout-per-user {size:g}: a count must be a whole number",
+                hint="give N >= 1 ratings per user, or a fraction below 1",
+            )
+    if not math.isfinite(relevant_threshold):
+        raise ParameterError("--relevant-threshold must be a finite number")
+
+
 def _splits(dataset, folds, test_fraction, test, holdout_per_user, split_seed, quiet):
     """The train/test splits evaluate asked for (k-fold by default), and how to describe them."""
     from recfactor import evaluate as ev
@@ -1316,7 +1357,7 @@ def _recorded_setup(model_path: Path, algo: str | None, quiet: bool):
 @app.command()
 @_handle_errors
 def describe(
-    data: Annotated[str, typer.Argument(help="Ratings file or -.")],
+    data: Annotated[str, typer.Argument(metavar="DATA", help="Ratings file or -.")],
     sep: Sep = None,
     layout: LayoutOpt = Layout.long,
     header: Header = None,
@@ -1343,7 +1384,7 @@ def describe(
 @app.command()
 @_handle_errors
 def split(
-    data: Annotated[str, typer.Argument(help="Ratings file or -.")],
+    data: Annotated[str, typer.Argument(metavar="DATA", help="Ratings file or -.")],
     output_dir: Annotated[
         Path, typer.Option("--output-dir", "-o", help="Where to write the files.")
     ] = Path("."),
@@ -1453,7 +1494,7 @@ def main() -> None:
     # wins. Read when numpy loads OpenBLAS, which the commands import only after this.
     os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "4")
     try:
-        app()
+        sys.exit(_run_app())
     except KeyboardInterrupt:
         sys.stderr.write("interrupted\n")
         sys.exit(130)
@@ -1464,3 +1505,53 @@ def main() -> None:
         import gc
 
         gc.freeze()
+
+
+def _run_app() -> int:
+    """Run the command; every way it can end becomes an exit code and at most two lines on
+    stderr (``error:`` and ``hint:``), tracebacks only under --debug."""
+    try:
+        outcome = app(standalone_mode=False)
+    except BrokenPipeError:
+        _quiet_stdout()
+        return 1
+    except Exception as exc:
+        # Click's exceptions, by name: typer vendors its own copy of Click from 0.28 on.
+        kinds = {cls.__name__ for cls in type(exc).__mro__}
+        if "NoArgsIsHelpError" in kinds:  # a bare command: its help, as Click prints it
+            sys.stderr.write(exc.ctx.get_help() + "\n")
+            return 2
+        if "UsageError" in kinds:
+            ctx = getattr(exc, "ctx", None)
+            command = ctx.command_path if ctx is not None else "recfactor"
+            message = " ".join(exc.format_message().split())
+            sys.stderr.write(f"error: {message}\nhint: see {command} --help\n")
+            return 2
+        if "Abort" in kinds:
+            raise KeyboardInterrupt from None
+        if "ClickException" in kinds:
+            sys.stderr.write(f"error: {exc.format_message()}\n")
+            return int(exc.exit_code)
+        return _internal_error(exc)
+    return outcome if isinstance(outcome, int) else 0
+
+
+def _quiet_stdout() -> None:
+    """The reader of stdout went away (``| head``): send what is left nowhere, so that the
+    interpreter's last flush does not complain."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError):
+        pass
+
+
+def _internal_error(exc: BaseException) -> int:
+    if _debug() or "--debug" in sys.argv:
+        raise exc
+    text = " ".join(str(exc).split())[:300]
+    sys.stderr.write(
+        f"error: internal error: {type(exc).__name__}" + (f": {text}" if text else "") + "\n"
+        "hint: run again with --debug for the traceback, and please report it\n"
+    )
+    return 1

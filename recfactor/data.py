@@ -104,7 +104,7 @@ def read_ratings(source: str | os.PathLike, options: ReadOptions | None = None) 
     raw, sample = _text_and_sample(raw, name, "give a file with one rating per line")
     sep = _parse_sep(options.sep) if options.sep else _sniff_sep(sample, name, options.layout)
     if options.layout == "wide":
-        return _read_wide(_decode(raw), name, sep, options)
+        return _read_wide(_decode(raw, name), name, sep, options)
     text = _Input(raw, source, name)
     del raw  # from here on held by ``text`` alone, which may let go of it
     return _read_long(text, name, sep, sample, options)
@@ -139,13 +139,13 @@ class _Input:
 def _read_text(source: str | os.PathLike, name: str) -> str:
     raw = _read_bytes(source, name)
     _refuse_binary(raw, name)
-    return _decode(_line_ends(raw))
+    return _decode(_line_ends(raw), name)
 
 
 def _read_bytes(source: str | os.PathLike, name: str) -> bytes:
     """The file's bytes, decompressed, without a byte-order mark."""
     if str(source) == "-":
-        raw = sys.stdin.buffer.read()
+        raw = _stdin_bytes()
     else:
         path = Path(source)
         if not path.exists():
@@ -162,6 +162,18 @@ def _read_bytes(source: str | os.PathLike, name: str) -> bytes:
     return raw
 
 
+def _stdin_bytes() -> bytes:
+    stream = getattr(sys.stdin, "buffer", None)
+    if stream is None:  # started with stdin closed (<&-), or without one (a service)
+        raise DataError(
+            "<stdin>: standard input is closed", hint="pipe the data in, or give a file"
+        )
+    try:
+        return stream.read()
+    except (OSError, ValueError) as exc:
+        raise DataError(f"<stdin>: cannot read standard input ({exc})") from None
+
+
 def _line_ends(raw: bytes) -> bytes:
     """Text with Windows and old Mac line ends made ``\n``: everything below splits on it."""
     if b"\r" in raw:
@@ -173,7 +185,7 @@ def _text_and_sample(raw: bytes, name: str, hint: str) -> tuple[bytes, list[str]
     """Text bytes with ``\n`` line ends, and the non-blank lines of its head for sniffing."""
     _refuse_binary(raw, name)
     raw = _line_ends(raw)
-    sample = [ln for ln in _head_lines(_decode(raw[: 1 << 16])) if ln.strip()]
+    sample = [ln for ln in _head_lines(_decode(raw[: 1 << 16], name, head=True)) if ln.strip()]
     if not sample:
         raise DataError(f"{name}: the file is empty", hint=hint)
     return raw, sample
@@ -187,12 +199,34 @@ def _refuse_binary(raw: bytes, name: str) -> None:
         )
 
 
-def _decode(raw: bytes) -> str:
+# A character of two to four bytes in UTF-8: a file holding one is UTF-8 text.
+_UTF8_MULTIBYTE = re.compile(
+    rb"[\xc2-\xdf][\x80-\xbf]|[\xe0-\xef][\x80-\xbf]{2}|[\xf0-\xf4][\x80-\xbf]{3}"
+)
+
+
+def _decode(raw: bytes, name: str = "<data>", head: bool = False) -> str:
+    """UTF-8 text; a file with no UTF-8 character beyond ASCII and some byte UTF-8 cannot
+    read is Latin-1 (older data sets, MovieLens 100K among them).
+
+    A file that mixes the two is an error naming the first line that is not UTF-8: decoding
+    it all as Latin-1 would turn every UTF-8 name into mojibake without a word. ``head``: the
+    bytes are the start of a file, possibly cut inside a character.
+    """
     try:
         return raw.decode("utf-8")
-    except UnicodeDecodeError:
-        # Older data sets (MovieLens 100K among them) are Latin-1; every byte decodes.
-        return raw.decode("latin-1")
+    except UnicodeDecodeError as exc:
+        if head and exc.start >= len(raw) - 3 and exc.reason == "unexpected end of data":
+            return raw[: exc.start].decode("utf-8")
+        if _UTF8_MULTIBYTE.search(raw) is None:
+            return raw.decode("latin-1")
+        line = raw.count(b"\n", 0, exc.start) + 1
+        column = exc.start - (raw.rfind(b"\n", 0, exc.start) + 1) + 1
+        raise DataError(
+            f"{name}, line {line}, byte {column}: 0x{raw[exc.start]:02x} is not UTF-8, "
+            "though the file's other text is",
+            hint="save the file as UTF-8 (iconv -f latin1 -t utf-8 converts Latin-1 lines)",
+        ) from None
 
 
 def _decompress(raw: bytes, name: str) -> bytes:
@@ -212,8 +246,17 @@ def _decompress(raw: bytes, name: str) -> bytes:
                         hint="extract the ratings file and give its path",
                     )
                 return archive.read(members[0])
-    except (OSError, EOFError, ValueError, lzma.LZMAError, zipfile.BadZipFile) as exc:
-        raise DataError(f"{name}: compressed data is corrupt or truncated ({exc})") from exc
+    except DataError:
+        raise
+    except MemoryError:
+        raise
+    except Exception as exc:  # zlib, bz2, lzma and zipfile raise many kinds
+        if isinstance(exc, (NotImplementedError, RuntimeError)):  # a method or encryption
+            raise DataError(
+                f"{name}: the zip archive cannot be read ({exc})",
+                hint="extract the ratings file (or re-zip it without a password) and give its path",
+            ) from None
+        raise DataError(f"{name}: compressed data is corrupt or truncated ({exc})") from None
     return raw
 
 
@@ -310,7 +353,7 @@ def _read_long(text: _Input, name: str, sep: str, sample: list[str], opt: ReadOp
 
     import pandas as pd
 
-    parse_text, parse_sep = _pandas_sep(_decode(text.raw), sep)
+    parse_text, parse_sep = _pandas_sep(_decode(text.raw, name), sep)
     # No usecols: a row with an extra field must fail the parse, not be silently cut short.
     dtypes = {cols.user: str, cols.item: str}
     if cols.rating is not None:
@@ -1018,7 +1061,7 @@ def read_pair_codes(
         return fast
     import pandas as pd
 
-    parse_text, parse_sep = _pandas_sep(_decode(raw), sep)
+    parse_text, parse_sep = _pandas_sep(_decode(raw, name), sep)
     try:
         frame = _parse(
             parse_text,

@@ -14,6 +14,7 @@ import numpy as np
 
 from recfactor.errors import DataError, ParameterError
 from recfactor.metrics import ERROR_METRICS, cutoff, is_topn, topn
+from recfactor.models.base import MAX_SEED
 
 if TYPE_CHECKING:  # imported for annotations only: importing data.py imports pandas
     from recfactor.data import Dataset
@@ -531,6 +532,10 @@ def prediction_disagreement(predictions: Sequence[np.ndarray]) -> dict[str, floa
     }
 
 
+# Each seed is a model fitted per fold: beyond this, a count is a typo.
+MAX_SEEDS = 10_000
+
+
 def parse_seeds(text: str) -> list[int]:
     """``"5"`` means seeds 0..4; ``"1,7,42"`` means those seeds."""
     parts = [p.strip() for p in text.split(",") if p.strip()]
@@ -543,9 +548,14 @@ def parse_seeds(text: str) -> list[int]:
     if not values:
         raise ParameterError("--seeds is empty")
     if len(values) == 1 and "," not in text:
-        if values[0] < 1:
-            raise ParameterError("--seeds must be at least 1")
+        if not 1 <= values[0] <= MAX_SEEDS:
+            raise ParameterError(
+                f"--seeds: a count must be between 1 and {MAX_SEEDS}",
+                hint="give a list (1,7,42) for particular seeds",
+            )
         return list(range(values[0]))
-    if any(v < 0 for v in values):
-        raise ParameterError("seeds must be non-negative")
+    if any(not 0 <= v <= MAX_SEED for v in values):
+        raise ParameterError(f"seeds must be between 0 and {MAX_SEED}")
+    if len(values) > MAX_SEEDS:
+        raise ParameterError(f"--seeds lists more than {MAX_SEEDS} seeds")
     return list(dict.fromkeys(values))
