@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import contextlib
+import functools
+import os
+import stat
 import sys
 from collections.abc import Iterator
 from typing import Any
@@ -34,6 +37,61 @@ def threads_for(n_ratings: int) -> Iterator[None]:
         yield
     finally:
         numba.set_num_threads(before)
+
+
+@functools.cache
+def cache_enabled() -> bool:
+    """Whether kernels keep their compiled code on disk (``cache=`` of every ``njit``).
+
+    numba caches beside the source (``__pycache__``) or in the user's cache folder, and
+    raises "cannot cache function" on import where it can write neither (a service account
+    without a home, a read-only install). Then a private folder in the temporary directory is
+    used, and failing that no cache: every run compiles (seconds) but runs.
+    """
+    import numba
+    from numba.core import config
+
+    def cacheable() -> bool:
+        try:
+            numba.njit(cache=True)(_probe)  # the cache folder is chosen on decoration
+        except RuntimeError:
+            return False
+        return True
+
+    if cacheable():
+        return True
+    folder = _private_folder(f"recfactor-numba-{_user_id()}")
+    if folder is not None:
+        config.CACHE_DIR = folder
+        os.environ["NUMBA_CACHE_DIR"] = folder  # for spawned worker processes
+        if cacheable():
+            return True
+    return False
+
+
+def _probe() -> int:
+    return 0
+
+
+def _user_id() -> str:
+    return str(os.getuid()) if hasattr(os, "getuid") else "user"
+
+
+def _private_folder(name: str) -> str | None:
+    """A folder of this user's alone in the temporary directory: a cache there that another
+    user could write would run their machine code in this process."""
+    import tempfile
+
+    path = os.path.join(tempfile.gettempdir(), name)
+    try:
+        os.makedirs(path, mode=0o700, exist_ok=True)
+        info = os.lstat(path)
+        mine = not hasattr(os, "getuid") or info.st_uid == os.getuid()
+        if mine and stat.S_ISDIR(info.st_mode) and not info.st_mode & 0o022:
+            return path
+        return tempfile.mkdtemp(prefix=name + "-")
+    except OSError:
+        return None
 
 
 def load(kernel: Any, *example: Any) -> None:

@@ -12,12 +12,14 @@ from __future__ import annotations
 import numba as nb
 import numpy as np
 
-from recfactor.kernels import load
+from recfactor.kernels import cache_enabled, load
+
+CACHE = cache_enabled()
 
 FASTMATH = {"reassoc", "contract", "nsz", "arcp"}
 
 
-@nb.njit(cache=True, fastmath=FASTMATH, inline="always")
+@nb.njit(cache=CACHE, fastmath=FASTMATH, inline="always")
 def _cholesky_solve(a, b, x, floor):
     """Solve ``a x = b`` for symmetric positive definite ``a`` (overwritten by its factor),
     where ``a`` is a Gram matrix plus at least ``floor`` on its diagonal.
@@ -55,7 +57,7 @@ def _cholesky_solve(a, b, x, floor):
         x[i] = t / a[i, i]
 
 
-@nb.njit(cache=True, parallel=True, fastmath=FASTMATH)
+@nb.njit(cache=CACHE, parallel=True, fastmath=FASTMATH)
 def explicit_rows(
     indptr, cols, values, mu, other_bias, other, own, own_bias, reg, reg_bias, fit_bias,
     nonnegative, sweeps,
@@ -118,7 +120,7 @@ def explicit_rows(
                 own_bias[r] = x[k]
 
 
-@nb.njit(cache=True, fastmath=FASTMATH, inline="always")
+@nb.njit(cache=CACHE, fastmath=FASTMATH, inline="always")
 def _nonnegative_solve(a, b, x, k, fit_bias, sweeps):
     """Non-negative factors with a free (signed) bias: coordinate descent where only the
     factor coordinates are clipped at zero."""
@@ -148,7 +150,7 @@ def _nonnegative_solve(a, b, x, k, fit_bias, sweeps):
             break
 
 
-@nb.njit(cache=True, parallel=True, fastmath=FASTMATH)
+@nb.njit(cache=CACHE, parallel=True, fastmath=FASTMATH)
 def implicit_rows(indptr, cols, values, other, gram, own, reg, alpha, cg_steps):
     """One implicit half-step (Hu, Koren and Volinsky 2008): for each row, preference 1 on its
     observed columns (0 elsewhere) with confidence ``1 + alpha * value``, solve
@@ -228,7 +230,7 @@ def implicit_rows(indptr, cols, values, other, gram, own, reg, alpha, cg_steps):
                     own[r, f] = x[f]
 
 
-@nb.njit(cache=True, fastmath=FASTMATH, inline="always")
+@nb.njit(cache=CACHE, fastmath=FASTMATH, inline="always")
 def _implicit_apply(v, out, cols, values, lo, hi, other, gram, reg, alpha):
     """``out = (Y'Y + sum_j (c_j - 1) y_j y_j' + reg I) v`` without forming the matrix."""
     k = v.shape[0]

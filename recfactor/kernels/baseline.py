@@ -5,8 +5,12 @@ from __future__ import annotations
 import numba as nb
 import numpy as np
 
+from recfactor.kernels import cache_enabled
 
-@nb.njit(cache=True)
+CACHE = cache_enabled()
+
+
+@nb.njit(cache=CACHE)
 def als_biases(users, items, ratings, mu, n_users, n_items, epochs, reg_u, reg_i):
     """``epochs`` rounds of: every ``b_u`` set to its regularised least-squares value given the
     item biases, then every ``b_i`` given the user biases (Koren 2010, section 2.1)."""

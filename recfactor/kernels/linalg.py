@@ -10,12 +10,14 @@ from __future__ import annotations
 import numba as nb
 import numpy as np
 
-from recfactor.kernels import load
+from recfactor.kernels import cache_enabled, load
+
+CACHE = cache_enabled()
 
 FASTMATH = {"reassoc", "contract", "nsz", "arcp"}
 
 
-@nb.njit(cache=True)
+@nb.njit(cache=CACHE)
 def csr_layout(rows, cols, values, n_rows):
     """Ratings grouped by row (a stable counting sort): (indptr, columns, values)."""
     n = rows.shape[0]
@@ -35,7 +37,7 @@ def csr_layout(rows, cols, values, n_rows):
     return indptr, out_cols, out_values
 
 
-@nb.njit(cache=True, parallel=True)
+@nb.njit(cache=CACHE, parallel=True)
 def csr_dense(indptr, indices, data, dense):
     """``X @ dense`` for a CSR matrix ``X``, one row per task (a fixed order of additions)."""
     n = indptr.shape[0] - 1
@@ -50,7 +52,7 @@ def csr_dense(indptr, indices, data, dense):
     return out
 
 
-@nb.njit(cache=True, parallel=True, fastmath=FASTMATH)
+@nb.njit(cache=CACHE, parallel=True, fastmath=FASTMATH)
 def gram(a):
     """``a.T @ a`` summed over fixed chunks of rows, in a fixed order."""
     n, k = a.shape

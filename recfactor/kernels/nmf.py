@@ -13,13 +13,15 @@ from __future__ import annotations
 import numba as nb
 import numpy as np
 
-from recfactor.kernels import linalg, load
+from recfactor.kernels import cache_enabled, linalg, load
+
+CACHE = cache_enabled()
 
 # 'reassoc' lets the dot products vectorise; no 'nnan'/'ninf', so NaN checks stay honest.
 FASTMATH = {"reassoc", "contract", "nsz", "arcp"}
 
 
-@nb.njit(cache=True, parallel=True, fastmath=FASTMATH)
+@nb.njit(cache=CACHE, parallel=True, fastmath=FASTMATH)
 def masked_mu_rows(
     indptr, cols, values, mu, own_bias, other_bias, own, other, reg, reg_bias, fit_bias,
 ):  # fmt: skip
@@ -54,7 +56,7 @@ def masked_mu_rows(
                     reg_bias, fit_bias, numerator, denominator, dots)  # fmt: skip
 
 
-@nb.njit(cache=True, inline="always", fastmath=FASTMATH)
+@nb.njit(cache=CACHE, inline="always", fastmath=FASTMATH)
 def _mu_row(
     r, indptr, cols, values, mu, own_bias, other_bias, own, other, reg, reg_bias, fit_bias,
     numerator, denominator, dots,
@@ -104,7 +106,7 @@ def _mu_row(
             row[f] *= numerator[f] / below
 
 
-@nb.njit(cache=True, parallel=True, fastmath=FASTMATH)
+@nb.njit(cache=CACHE, parallel=True, fastmath=FASTMATH)
 def hals_rows(own, cross, gram, l1, l2):
     """One HALS half-step: each row of ``own`` minimises, coordinate by coordinate,
     ``0.5 ||x_r - own_r other||^2 + l1 |own_r|_1 + 0.5 l2 |own_r|^2`` over non-negative values,
@@ -128,7 +130,7 @@ def hals_rows(own, cross, gram, l1, l2):
     return partial.sum()
 
 
-@nb.njit(cache=True, fastmath=FASTMATH, inline="always")
+@nb.njit(cache=CACHE, fastmath=FASTMATH, inline="always")
 def _hals_row(row, cross, gram, l1, l2, grad):
     k = row.shape[0]
     for f in range(k):
@@ -160,7 +162,7 @@ def _hals_row(row, cross, gram, l1, l2, grad):
     return violation
 
 
-@nb.njit(cache=True, parallel=True, fastmath=FASTMATH)
+@nb.njit(cache=CACHE, parallel=True, fastmath=FASTMATH)
 def mu_whole_rows(own, cross, gram, l1, l2):
     """One Lee-Seung multiplicative half-step for the whole-matrix objective (with the L1 and
     L2 penalties in the denominator, as scikit-learn does). Returns the optimality violation

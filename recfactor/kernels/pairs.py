@@ -9,10 +9,12 @@ from __future__ import annotations
 import numba as nb
 import numpy as np
 
-from recfactor.kernels import load
+from recfactor.kernels import cache_enabled, load
+
+CACHE = cache_enabled()
 
 
-@nb.njit(cache=True)
+@nb.njit(cache=CACHE)
 def _by_user(users, n_users):
     """CSR pointers and rating indices grouped by user, in input order within a user."""
     indptr = np.zeros(n_users + 1, dtype=np.int64)
@@ -28,7 +30,7 @@ def _by_user(users, n_users):
     return indptr, order
 
 
-@nb.njit(cache=True)
+@nb.njit(cache=CACHE)
 def first_repeat(users, items, n_users, n_items):
     """``(j, first)``: the earliest rating ``j`` whose (user, item) pair occurred before, at
     ``first``; ``(-1, -1)`` when every pair is distinct."""
@@ -51,7 +53,7 @@ def first_repeat(users, items, n_users, n_items):
     return best, best_first
 
 
-@nb.njit(cache=True, parallel=True)
+@nb.njit(cache=CACHE, parallel=True)
 def seen_by_user(users, items, n_users):
     """CSR of each user's items, sorted: (indptr int64, items int32), and whether any user
     has an item twice (a repeated pair)."""

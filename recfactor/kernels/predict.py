@@ -6,10 +6,12 @@ from __future__ import annotations
 import numba as nb
 import numpy as np
 
-from recfactor.kernels import load
+from recfactor.kernels import cache_enabled, load
+
+CACHE = cache_enabled()
 
 
-@nb.njit(cache=True, parallel=True, fastmath={"reassoc", "contract"})
+@nb.njit(cache=CACHE, parallel=True, fastmath={"reassoc", "contract"})
 def predict_pairs(u, i, mu, user_bias, item_bias, user_factors, item_factors, flags, low, high,
                   out):  # fmt: skip
     """``out[j] = mu + b_u + b_i + p_u . q_i`` with unknown sides (index -1) left out.

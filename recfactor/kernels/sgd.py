@@ -12,7 +12,9 @@ from __future__ import annotations
 import numba as nb
 import numpy as np
 
-from recfactor.kernels import load
+from recfactor.kernels import cache_enabled, load
+
+CACHE = cache_enabled()
 
 # 'reassoc' lets LLVM vectorise the dot-product reduction and 'contract' fuse multiply-adds.
 # No 'nnan'/'ninf': divergence shows up as NaN/inf and is checked outside the kernel.
@@ -21,7 +23,7 @@ FASTMATH = {"reassoc", "contract", "nsz", "arcp"}
 
 # Rows are indexed as P[u, f] throughout, never taken as views P[u]: a view costs a reference
 # count update per rating, which is measurable at this loop's speed.
-@nb.njit(cache=True, fastmath=FASTMATH, inline="always")
+@nb.njit(cache=CACHE, fastmath=FASTMATH, inline="always")
 def _update_rows(user_factors, item_factors, u, i, shrink, step):
     for f in range(user_factors.shape[1]):
         pf = user_factors[u, f]
@@ -30,7 +32,7 @@ def _update_rows(user_factors, item_factors, u, i, shrink, step):
         item_factors[i, f] = shrink * qf + step * pf
 
 
-@nb.njit(cache=True, fastmath=FASTMATH)
+@nb.njit(cache=CACHE, fastmath=FASTMATH)
 def _sgd_range(
     users, items, ratings, lo, hi, mu, user_bias, item_bias, user_factors, item_factors,
     lr, reg, lr_bias, reg_bias, fit_bias,
@@ -92,7 +94,7 @@ def _sgd_range(
     return sse
 
 
-@nb.njit(cache=True)
+@nb.njit(cache=CACHE)
 def _mix(x):
     """SplitMix64 finaliser: a fixed bijection of 64-bit integers that scrambles well."""
     x = (x ^ (x >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
@@ -100,7 +102,7 @@ def _mix(x):
     return x ^ (x >> np.uint64(31))
 
 
-@nb.njit(cache=True)
+@nb.njit(cache=CACHE)
 def _shuffle_range(users, items, ratings, lo, hi, seed):
     """Fisher-Yates shuffle of ratings ``lo:hi``, the three arrays moved together.
 
@@ -131,7 +133,7 @@ def _shuffle_range(users, items, ratings, lo, hi, seed):
         ratings[j] = c
 
 
-@nb.njit(cache=True)
+@nb.njit(cache=CACHE)
 def count_per_row(index, n):
     """How many ratings each of ``n`` rows has (``np.bincount``, which is 5x slower here)."""
     counts = np.zeros(n, dtype=np.int64)
@@ -140,7 +142,7 @@ def count_per_row(index, n):
     return counts
 
 
-@nb.njit(cache=True)
+@nb.njit(cache=CACHE)
 def group_by_block(users, items, ratings, user_pos, item_pos, user_block, item_block, n_blocks):
     """Ratings renumbered to grid positions and grouped by block (a stable counting sort);
     ``user_pos[u]`` and ``user_block[u]`` are user ``u``'s grid position and block.
@@ -170,7 +172,7 @@ def group_by_block(users, items, ratings, user_pos, item_pos, user_block, item_b
     return out_users, out_items, out_ratings, start
 
 
-@nb.njit(cache=True, parallel=True)
+@nb.njit(cache=CACHE, parallel=True)
 def fill_normal(out, seed, mean, std):
     """Fill a 2-D array with normal draws (Box-Muller on a counter-based stream from ``seed``).
 
@@ -194,7 +196,7 @@ def fill_normal(out, seed, mean, std):
             flat[2 * pair + 1] = mean32 + std32 * radius * np.sin(angle)
 
 
-@nb.njit(cache=True, parallel=True)
+@nb.njit(cache=CACHE, parallel=True)
 def sgd_epochs(
     users, items, ratings, block_start, n_blocks, diagonals, seeds,
     mu, user_bias, item_bias, user_factors, item_factors, lr, reg, lr_bias, reg_bias, fit_bias,
