@@ -9,6 +9,7 @@ neither cost is paid again per worker. This module imports nothing heavy itself.
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -17,8 +18,6 @@ from typing import Any
 def available_cores() -> int:
     """The cores this process may run on: its CPU affinity where the platform says (a
     container or ``taskset`` may allow fewer than the machine has), else the machine's."""
-    import os
-
     try:
         return len(os.sched_getaffinity(0)) or 1
     except AttributeError:  # not Linux
@@ -46,6 +45,38 @@ def load_numba() -> None:
     warm_up()
 
 
+def die_with_parent(parent: int) -> None:
+    """End this (child) process when ``parent`` ends, however it ends (SIGKILL, the
+    out-of-memory killer): otherwise the workers of a killed ``evaluate`` sleep on forever,
+    holding its output pipes, and whoever reads them waits too.
+
+    Linux delivers SIGKILL on the parent's death (prctl); elsewhere a thread watches for it.
+    """
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        pr_set_pdeathsig, sigkill = 1, 9
+        if libc.prctl(pr_set_pdeathsig, sigkill, 0, 0, 0) != 0:
+            raise OSError(ctypes.get_errno(), "prctl")
+    except (OSError, AttributeError, ImportError):
+        _watch_parent(parent)
+    if os.getppid() != parent:  # it ended before the request took effect
+        os._exit(1)
+
+
+def _watch_parent(parent: int) -> None:
+    import threading
+    import time
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(0.25)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="recfactor-watch-parent", daemon=True).start()
+
+
 class Background:
     """``function(*args)`` run in a forked process while this one goes on; ``result()``
     returns its value or raises its exception. Only where :func:`can_fork`."""
@@ -55,7 +86,9 @@ class Background:
 
         context = multiprocessing.get_context("fork")
         self._receive, send = context.Pipe(duplex=False)
-        self._process = context.Process(target=_send_result, args=(send, function, args))
+        self._process = context.Process(
+            target=_send_result, args=(send, function, args, os.getpid())
+        )
         self._process.start()
         send.close()
 
@@ -77,7 +110,8 @@ class Background:
         return value
 
 
-def _send_result(send: Any, function: Callable[..., Any], args: tuple) -> None:
+def _send_result(send: Any, function: Callable[..., Any], args: tuple, parent: int) -> None:
+    die_with_parent(parent)
     try:
         outcome = (True, function(*args))
     except BaseException as exc:  # every failure, Ctrl-C included, goes back to the caller
@@ -108,7 +142,7 @@ class Workers:
             max_workers=jobs,
             mp_context=multiprocessing.get_context(start_method()),
             initializer=_warm_up,
-            initargs=(tuple(dict.fromkeys(algos)), state),
+            initargs=(tuple(dict.fromkeys(algos)), state, os.getpid()),
         )
 
     def run(
@@ -159,10 +193,11 @@ class Workers:
         self.close(failed=kind is not None)
 
 
-def _warm_up(algos: tuple[str, ...], state: Any) -> None:
-    """In each worker: one numba and one BLAS thread (the processes share the cores), the
-    kernels loaded, the tasks' shared state kept."""
+def _warm_up(algos: tuple[str, ...], state: Any, parent: int) -> None:
+    """In each worker: tied to the parent's life, one numba and one BLAS thread (the
+    processes share the cores), the kernels loaded, the tasks' shared state kept."""
     global _STATE
+    die_with_parent(parent)
     import numba
 
     from recfactor import blas

@@ -1,0 +1,113 @@
+"""Faults around the process: an unwritable numba cache, a parent killed under its workers."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+SAMPLE = Path(__file__).resolve().parents[1] / "sample_data"
+
+# Runs `recfactor train` with numba unable to write any cache folder but those under ALLOWED
+# (as for a service account with no home and a read-only install).
+DENIED_CACHE = textwrap.dedent(
+    """
+    import os, sys
+    import numba.core.caching as caching
+
+    allowed = os.environ.get("ALLOWED") or None
+    original = caching._CacheLocator.ensure_cache_path
+
+    def ensure_cache_path(self):
+        if allowed is None or not self.get_cache_path().startswith(allowed):
+            raise PermissionError(13, "Permission denied", self.get_cache_path())
+        return original(self)
+
+    caching._CacheLocator.ensure_cache_path = ensure_cache_path
+    from recfactor.cli import main
+    sys.argv = ["recfactor", *sys.argv[1:]]
+    main()
+    """
+)
+
+
+@pytest.mark.parametrize("writable_tmp", [True, False], ids=["tmp-writable", "nothing-writable"])
+def test_kernels_run_when_no_cache_folder_is_writable(tmp_path, writable_tmp):
+    env = {**os.environ, "TMPDIR": str(tmp_path), "ALLOWED": str(tmp_path) if writable_tmp else ""}
+    env.pop("NUMBA_CACHE_DIR", None)
+    result = subprocess.run(
+        [sys.executable, "-c", DENIED_CACHE, "train", str(SAMPLE / "food.csv"),
+         "--algo", "baseline", "-m", str(tmp_path / "m.model"), "-q"],
+        capture_output=True, text=True, env=env, timeout=300,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert "Traceback" not in result.stderr and (tmp_path / "m.model").exists()
+    cached = list(tmp_path.glob("recfactor-numba-*/**/*.nbi"))
+    assert bool(cached) == writable_tmp
+
+
+def _children(pid: int) -> list[int]:
+    """Processes whose parent is ``pid`` (Linux /proc)."""
+    out = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[1]) == pid and fields[0] != "Z":
+                out.append(int(entry.name))
+    return out
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads /proc (Linux)")
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGKILL], ids=["TERM", "KILL"])
+def test_workers_die_with_their_parent(tmp_path, sig):
+    # Enough work for worker processes (3 seeds x 5 folds of 200,000 ratings), slow enough to
+    # be caught in the middle (many epochs).
+    rng = np.random.default_rng(0)
+    data = tmp_path / "ratings.csv"
+    keys = rng.choice(4000 * 1000, size=200_000, replace=False)
+    rows = np.c_[keys // 1000, keys % 1000, rng.integers(1, 6, len(keys))]
+    np.savetxt(data, rows, fmt="%d", delimiter=",")
+    command = [sys.executable, "-m", "recfactor", "evaluate", str(data), "--algo", "svd",
+               "--epochs", "3000", "--seeds", "3", "--jobs", "2", "-q"]  # fmt: skip
+    parent = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 60
+        workers: list[int] = []
+        while time.monotonic() < deadline and len(workers) < 2:
+            workers = _children(parent.pid)
+            time.sleep(0.1)
+        assert len(workers) >= 2, "the evaluation never started its workers"
+        time.sleep(1.0)  # into their fits
+        os.kill(parent.pid, sig)
+        parent.wait(timeout=10)
+        deadline = time.monotonic() + 1.0
+        while time.monotonic() < deadline and any(_alive(w) for w in workers):
+            time.sleep(0.05)
+        assert not any(_alive(w) for w in workers)
+        # Nobody holds the output pipe any more: reading it ends.
+        assert parent.stdout.read() is not None
+    finally:
+        for pid in [parent.pid, *_children(parent.pid)]:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        parent.wait()
