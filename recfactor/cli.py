@@ -92,9 +92,12 @@ Sep = Annotated[
     ),
 ]
 LayoutOpt = Annotated[
-    Layout,
+    Optional[Layout],
     typer.Option(
-        "--layout", help="long: user,item,rating rows; wide: a matrix.", rich_help_panel="Input"
+        "--layout",
+        help="long: user,item,rating rows; wide: a matrix [default: long, refusing a file that "
+        "is plainly a matrix].",
+        rich_help_panel="Input",
     ),
 ]
 Header = Annotated[
@@ -368,7 +371,7 @@ def _main(
 
 def _read_options(
     sep: str | None,
-    layout: Layout,
+    layout: Layout | None,
     header: bool | None,
     user_col: str | None,
     item_col: str | None,
@@ -381,7 +384,7 @@ def _read_options(
 
     return ReadOptions(
         sep=sep,
-        layout=layout.value,
+        layout=layout.value if layout else "auto",
         header=header,
         user_col=user_col,
         item_col=item_col,
@@ -566,7 +569,7 @@ def train(
         ),
     ] = None,
     sep: Sep = None,
-    layout: LayoutOpt = Layout.long,
+    layout: LayoutOpt = None,
     header: Header = None,
     user_col: UserCol = None,
     item_col: ItemCol = None,
@@ -1042,7 +1045,7 @@ def evaluate(
     confidence: Confidence = None,
     nonnegative: Nonnegative = None,
     sep: Sep = None,
-    layout: LayoutOpt = Layout.long,
+    layout: LayoutOpt = None,
     header: Header = None,
     user_col: UserCol = None,
     item_col: ItemCol = None,
@@ -1359,7 +1362,7 @@ def _recorded_setup(model_path: Path, algo: str | None, quiet: bool):
 def describe(
     data: Annotated[str, typer.Argument(metavar="DATA", help="Ratings file or -.")],
     sep: Sep = None,
-    layout: LayoutOpt = Layout.long,
+    layout: LayoutOpt = None,
     header: Header = None,
     user_col: UserCol = None,
     item_col: ItemCol = None,
@@ -1399,7 +1402,7 @@ def split(
     ] = 0.2,
     split_seed: Annotated[int, typer.Option("--split-seed", min=0, help="Seed of the split.")] = 0,
     sep: Sep = None,
-    layout: LayoutOpt = Layout.long,
+    layout: LayoutOpt = None,
     header: Header = None,
     user_col: UserCol = None,
     item_col: ItemCol = None,

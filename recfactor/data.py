@@ -52,7 +52,7 @@ __all__ = [
 
 FEEDBACKS = ("explicit", "implicit")
 DUPLICATE_POLICIES = ("error", "last", "mean", "sum")
-LAYOUTS = ("long", "wide")
+LAYOUTS = ("auto", "long", "wide")
 
 USER_NAMES = {
     "user", "users", "user_id", "userid", "uid", "u", "customer", "customer_id",
@@ -82,7 +82,9 @@ class ReadOptions:
     """How to read a ratings file; every field defaults to 'detect'."""
 
     sep: str | None = None
-    layout: str = "long"
+    # "auto": long, unless the file is plainly a matrix (then an error that says so: reading
+    # it as rows would drop columns without a word); "long" and "wide" as given.
+    layout: str = "auto"
     header: bool | None = None
     user_col: str | None = None
     item_col: str | None = None
@@ -296,7 +298,7 @@ def _sniff_sep(
             best = (consistent, sep)
     if best is not None:
         return best[1]
-    if layout == "long":
+    if layout != "wide":
         raise DataError(
             f"{name}, line 1: found a single column; expected {expected}",
             hint="set the delimiter with --sep",
@@ -343,6 +345,8 @@ def _read_long(text: _Input, name: str, sep: str, sample: list[str], opt: ReadOp
     if header is None:
         header = _detect_header(rows[0], rows[1:])
     width = len(rows[0])
+    if opt.layout == "auto" and opt.item_col is None and opt.rating_col is None:
+        _refuse_matrix(rows, header, name)
     names = [t.strip() for t in rows[0]] if header else [f"column {c + 1}" for c in range(width)]
     cols = _choose_columns(names, header, opt, name)
     # Without a header the column is "rating" (what split writes, what errors name).
@@ -382,6 +386,30 @@ def _read_long(text: _Input, name: str, sep: str, sample: list[str], opt: ReadOp
         values = frame[cols.rating].to_numpy(dtype=np.float64)
     lines = _physical_lines(parse_text, len(frame), header)
     return _index(users, items, values, lines, opt.feedback, opt.duplicates, name, rating_name)
+
+
+def _refuse_matrix(rows: list[list[str]], header: bool, name: str) -> None:
+    """Raise when the head of a file is plainly a matrix (users as rows, items as columns):
+    a header of item names with a number in every cell below (``user,pizza,chicken,burger``
+    above ``1,1,0,2``), or pandas' ``to_csv`` of a matrix (an empty first cell above the
+    users' IDs). Read as rows, its third and later columns would be dropped silently."""
+    first, rest = [t.strip() for t in rows[0]], rows[1:]
+    width = len(first)
+    if width < 3 or not rest or any(len(row) != width for row in rest):
+        return
+    cells_numeric = all(
+        all(_is_number(t) or not t.strip() for t in row[1:]) for row in rest
+    ) and all(row[0].strip() for row in rest)
+    corner = first[0] == "" and all(first[1:])
+    named = {t.lower() for t in first} & (ITEM_NAMES | RATING_NAMES | TIMESTAMP_NAMES)
+    if not cells_numeric or named or not (corner or (header and width >= 4)):
+        return
+    raise DataError(
+        f"{name}, line 1: looks like a matrix ({width - 1} item columns: "
+        f"{', '.join(first[1:4])}{', ...' if width > 4 else ''}), not user,item,rating rows",
+        hint="read it with --layout wide; --layout long reads the first three columns as "
+        "user, item and rating",
+    )
 
 
 def _read_long_arrow(
@@ -944,7 +972,12 @@ def _read_wide(text: str, name: str, sep: str, opt: ReadOptions) -> Dataset:
         raise DataError(f"{name}: holds no cells", hint=WIDE_HINT)
     header = opt.header
     if header is None:
-        header = any(t and not _is_number(t) for t in cells[0])
+        # A row of names, or pandas' to_csv of a matrix: numeric item IDs after an empty
+        # corner cell, above rows that each start with a user's ID.
+        corner = cells.shape[0] > 1 and cells[0, 0] == "" and (cells[0, 1:] != "").all()
+        header = any(t and not _is_number(t) for t in cells[0]) or (
+            corner and bool((cells[1:, 0] != "").all())
+        )
     labelled = _has_row_labels(cells, header)
     if header:
         item_ids = cells[0, 1:] if labelled else cells[0]
