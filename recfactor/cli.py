@@ -596,6 +596,8 @@ def train(
     # A bad parameter is refused before the data is read.
     prototype = _build_model(algo.value, params, seed)
     scale = _parse_scale(rating_scale)
+    # So is a model path that cannot be written, or that holds something else (the data).
+    persist.check_target(model)
     options = _read_options(
         sep, layout, header, user_col, item_col, rating_col, feedback, duplicates, missing_value
     )
@@ -611,6 +613,7 @@ def train(
     shape = (dataset.n_users, dataset.n_items)
     params = _within_rank(algo.value, params, feedback.value, lambda: [shape], quiet)
     fitted = _build_model(algo.value, params, seed)
+    fitted.validate(dataset)  # errors the data holds for this model, before the note
     _note(
         f"training {algo.value} on {dataset.n_ratings} ratings "
         f"({dataset.n_users} users x {dataset.n_items} items)",
@@ -1067,6 +1070,13 @@ def evaluate(
     started = time.perf_counter()
 
     seed_list = ev.parse_seeds(seeds)
+    if plot is not None:
+        import importlib.util
+
+        if importlib.util.find_spec("matplotlib") is None:
+            raise ParameterError("--plot needs matplotlib", hint="pip install 'recfactor[plot]'")
+        if not plot.parent.is_dir() if str(plot.parent) else False:
+            raise ParameterError(f"--plot {plot}: the folder {plot.parent} does not exist")
     _check_split_options(folds, test_fraction, holdout_per_user, relevant_threshold)
     chosen = [x is not None for x in (test, test_fraction, folds, holdout_per_user)]
     if sum(chosen) > 1:

@@ -649,13 +649,40 @@ def _fast_ok(frame: pd.DataFrame, cols: _Columns, width: int) -> bool:
 
 def _physical_lines(text: str, n_rows: int, header: bool) -> np.ndarray:
     """1-based line numbers of the data rows, skipping blank lines as the parser did."""
-    if "\n\n" not in text and not text.startswith("\n") and "\r" not in text:
+    if "\n\n" not in text and not text.startswith("\n") and "\r" not in text and '"' not in text:
         start = 2 if header else 1
         return np.arange(start, start + n_rows, dtype=np.int64)
+    if '"' in text:
+        starts, blank = _row_starts(text)
+        numbers = starts[~blank]
+        numbers = numbers[1:] if header else numbers
+        if len(numbers) == n_rows:
+            return numbers.astype(np.int64)
     # Blank lines exist: number the non-blank ones (rare, so the slow way is fine).
     numbers = [k + 1 for k, line in enumerate(text.splitlines()) if line.strip()]
     numbers = numbers[1:] if header else numbers
     return np.asarray(numbers[:n_rows], dtype=np.int64)
+
+
+def _row_starts(text: str) -> tuple[np.ndarray, np.ndarray]:
+    """The line each CSV row starts on (1-based), and whether the row is blank.
+
+    A newline inside double quotes continues its row (a quoted field may hold line breaks),
+    so rows are counted by the newlines with an even number of quotes before them.
+    """
+    buf = np.frombuffer(text.encode("utf-8"), dtype=np.uint8)
+    newlines = np.flatnonzero(buf == 10)
+    quotes_before = np.cumsum(buf == 34)[newlines] if len(newlines) else newlines
+    ends = newlines[quotes_before % 2 == 0]  # the newlines that end a row
+    line_of_end = np.flatnonzero(quotes_before % 2 == 0)  # index among all newlines
+    starts = np.r_[1, line_of_end + 2]
+    begin = np.r_[0, ends + 1]
+    stop = np.r_[ends, len(buf)]
+    if len(buf) and buf[-1] == 10:  # no row after the last newline
+        starts, begin, stop = starts[:-1], begin[:-1], stop[:-1]
+    filled = np.cumsum(np.r_[0, (buf > 32).astype(np.int64)])
+    blank = filled[stop] == filled[begin]
+    return starts, blank
 
 
 def _diagnose(
@@ -692,7 +719,11 @@ def _diagnose(
         raise DataError(f"{name}: cannot be parsed ({exc})") from exc
     except pd.errors.EmptyDataError as exc:
         raise DataError(f"{name}: the file is empty") from exc
-    raw.index += lead
+    starts = _row_starts(body_text)[0] if '"' in body_text else None
+    if starts is not None and len(starts) == len(raw):  # quoted line breaks: rows and lines
+        raw.index = starts - 1 + lead  # part ways (where quotes are stray, count lines)
+    else:
+        raw.index += lead
 
     blank = raw.apply(lambda col: col.isna() | (col.astype(str).str.strip() == "")).all(axis=1)
     first_data = int(np.argmax(~blank.to_numpy())) if (~blank).any() else len(raw)

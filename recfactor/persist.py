@@ -91,9 +91,43 @@ def fingerprint_in_background(path: str | os.PathLike) -> Callable[[], dict[str,
     return result
 
 
+def is_model_file(path: str | os.PathLike) -> bool:
+    """Whether ``path`` holds a recfactor model (its manifest alone is read)."""
+    try:
+        read_manifest(path)
+    except ModelFileError:
+        return False
+    return True
+
+
+def check_target(path: str | os.PathLike) -> Path:
+    """Where a model to ``path`` goes (a symbolic link's target: the link stays a link),
+    refused before any work is spent on the model: a folder that does not exist or cannot be
+    written, or a file there that is not a model (``-m ratings.csv`` would replace the data)."""
+    target = Path(os.path.realpath(path))
+    if target.is_dir():
+        raise ModelFileError(f"{path}: is a directory", hint="give a file name for the model")
+    if not target.parent.is_dir():
+        raise ModelFileError(
+            f"{path}: the folder {target.parent} does not exist", hint="create it first"
+        )
+    if not os.access(target.parent, os.W_OK):
+        raise ModelFileError(f"{path}: cannot write in the folder {target.parent}")
+    if target.exists() and target.stat().st_size and not is_model_file(target):
+        raise ModelFileError(
+            f"{path}: exists and is not a recfactor model; refusing to replace it",
+            hint="choose another model path (-m), or remove the file",
+        )
+    return target
+
+
 def save(model: Any, path: str | os.PathLike, extra: dict[str, Any] | None = None) -> Path:
-    """Write ``model`` to ``path`` atomically; ``extra`` is merged into the manifest."""
-    target = Path(path)
+    """Write ``model`` to ``path`` atomically; ``extra`` is merged into the manifest.
+
+    The file gets the permissions a new file gets (the umask), or keeps those of the model it
+    replaces; a symbolic link is followed, so the model it points to is replaced.
+    """
+    target = check_target(path)
     arrays = model.to_arrays()
     manifest = {
         "format": FORMAT,
@@ -122,6 +156,7 @@ def save(model: Any, path: str | os.PathLike, extra: dict[str, Any] | None = Non
             # Writing to an open file object stops numpy appending '.npz' to the name.
             np.savez(fh, **payload)
             fh.flush()
+            os.chmod(tmp_name, _mode_for(target))  # mkstemp's own is 0600
             os.fsync(fh.fileno())
         os.replace(tmp_name, target)
     except BaseException as exc:
@@ -130,6 +165,15 @@ def save(model: Any, path: str | os.PathLike, extra: dict[str, Any] | None = Non
             raise ModelFileError(f"{target}: cannot write the model ({exc.strerror})") from exc
         raise
     return target
+
+
+def _mode_for(target: Path) -> int:
+    try:
+        return target.stat().st_mode & 0o777
+    except OSError:
+        umask = os.umask(0)
+        os.umask(umask)
+        return 0o666 & ~umask
 
 
 def _plain(value: np.ndarray) -> np.ndarray:

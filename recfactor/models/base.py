@@ -172,18 +172,7 @@ class Model:
         feedback); ``on_epoch(done, total)`` is called after each training epoch, for progress;
         ``training_error``: also measure the fit to the training data (``train_metrics_``).
         """
-        if dataset.n_ratings == 0:
-            raise DataError(f"{dataset.source}: no ratings to train on")
-        if dataset.feedback == "implicit" and not (dataset.ratings > 0).any():
-            # Zero means "no interaction": nothing is left to learn from (and PureSVD or the
-            # scaled confidence of ALS would divide by zero).
-            raise DataError(
-                f"{dataset.source}: every interaction value is 0 or less",
-                hint="implicit feedback needs positive counts (or no value column: each row "
-                "counts 1)",
-            )
-        self._check_data(dataset)
-        self._check_memory(dataset)
+        self.validate(dataset)
         self._prepare()  # loads or compiles kernels, so fit_seconds_ times the fit alone
         started = time.perf_counter()
         self.feedback_ = dataset.feedback
@@ -200,6 +189,22 @@ class Model:
         self._remember_seen(dataset)
         self.train_metrics_ = self._train_metrics(dataset) if training_error else {}
         return self
+
+    def validate(self, dataset: Any) -> None:
+        """Raise what a fit on ``dataset`` would raise before it starts (the data's values,
+        the rank it allows, memory), so that a caller can refuse before spending anything."""
+        if dataset.n_ratings == 0:
+            raise DataError(f"{dataset.source}: no ratings to train on")
+        if dataset.feedback == "implicit" and not (dataset.ratings > 0).any():
+            # Zero means "no interaction": nothing is left to learn from (and PureSVD or the
+            # scaled confidence of ALS would divide by zero).
+            raise DataError(
+                f"{dataset.source}: every interaction value is 0 or less",
+                hint="implicit feedback needs positive counts (or no value column: each row "
+                "counts 1)",
+            )
+        self._check_data(dataset)
+        self._check_memory(dataset)
 
     def _check_memory(self, dataset: Any) -> None:
         """Refuse factors that cannot fit in this machine's memory, before allocating them

@@ -60,6 +60,17 @@ class SVD(Model):
 
             warm_up()
 
+    def _check_data(self, dataset) -> None:
+        if dataset.feedback == "implicit" or self.params.solver == "lanczos":
+            k = self.params.factors
+            limit = min(dataset.n_users, dataset.n_items) - 1
+            if k > limit:
+                raise DataError(
+                    f"{dataset.source}: --factors {k} is more than a truncated SVD of a "
+                    f"{dataset.n_users} x {dataset.n_items} matrix allows ({limit})",
+                    hint=f"use --factors {max(limit, 1)} or fewer",
+                )
+
     def _fit(self, dataset, rng: np.random.Generator) -> None:
         p: SVDParams = self.params
         if dataset.feedback == "implicit":
@@ -161,13 +172,6 @@ class SVD(Model):
         from scipy.sparse.linalg import svds
 
         k = self.params.factors
-        limit = min(dataset.n_users, dataset.n_items) - 1
-        if k > limit:
-            raise DataError(
-                f"{dataset.source}: --factors {k} is more than a truncated SVD of a "
-                f"{dataset.n_users} x {dataset.n_items} matrix allows ({limit})",
-                hint=f"use --factors {max(limit, 1)} or fewer",
-            )
         matrix = sp.csr_matrix(
             (values, (dataset.users, dataset.items)), shape=(dataset.n_users, dataset.n_items)
         )
