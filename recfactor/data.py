@@ -187,7 +187,10 @@ def _text_and_sample(raw: bytes, name: str, hint: str) -> tuple[bytes, list[str]
     """Text bytes with ``\n`` line ends, and the non-blank lines of its head for sniffing."""
     _refuse_binary(raw, name)
     raw = _line_ends(raw)
-    sample = [ln for ln in _head_lines(_decode(raw[: 1 << 16], name, head=True)) if ln.strip()]
+    head = raw[: _head_size(raw)]
+    if len(head) < len(raw) and b"\n" in head:
+        head = head[: head.rfind(b"\n") + 1]  # whole lines only
+    sample = [ln for ln in _head_lines(_decode(head, name, head=True)) if ln.strip()]
     if not sample:
         raise DataError(f"{name}: the file is empty", hint=hint)
     return raw, sample
@@ -262,8 +265,22 @@ def _decompress(raw: bytes, name: str) -> bytes:
     return raw
 
 
+HEAD_BYTES = 1 << 16
+HEAD_MIN_LINES = 3
+
+
+def _head_size(raw: bytes | str) -> int:
+    """How much of the file's head to sniff: 64 KB, or more where lines are longer (a matrix
+    of 100,000 columns), so that the sample holds the first few whole lines."""
+    newline = b"\n" if isinstance(raw, bytes) else "\n"
+    end = HEAD_BYTES
+    while raw.count(newline, 0, end) < HEAD_MIN_LINES and end < len(raw):
+        end *= 4
+    return end
+
+
 def _head_lines(text: str) -> list[str]:
-    return text[: 1 << 16].splitlines()[:SAMPLE_LINES]
+    return text[: _head_size(text)].splitlines()[:SAMPLE_LINES]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -273,6 +290,11 @@ def _head_lines(text: str) -> list[str]:
 def _parse_sep(sep: str) -> str:
     named = {"tab": "\t", "\\t": "\t", "comma": ",", "space": " ", "whitespace": " "}
     return named.get(sep.lower(), sep)
+
+
+# A matrix's header line is one field to the sniffer's other candidate delimiters: csv's
+# default limit (128 KB a field) refused a header of 100,000 item names.
+csv.field_size_limit(2**31 - 1)
 
 
 def _split(line: str, sep: str) -> list[str]:
@@ -979,26 +1001,7 @@ WIDE_HINT = "give a matrix: users as rows, items as columns, one rating per cell
 def _read_wide(text: str, name: str, sep: str, opt: ReadOptions) -> Dataset:
     import pandas as pd
 
-    parse_text, parse_sep = _pandas_sep(text, sep)
-    body_text, lead = _below_blank_lines(parse_text)
-    try:
-        raw = _parse(
-            body_text,
-            parse_sep,
-            dtype=str,
-            na_filter=False,
-            skip_blank_lines=False,
-        )
-    except pd.errors.ParserError as exc:
-        _diagnose(parse_text, parse_sep, name, False, _Columns(0, 0, None, []), opt.feedback)
-        raise DataError(f"{name}: cannot be parsed ({exc})") from exc
-    except pd.errors.EmptyDataError:
-        raise DataError(f"{name}: the file is empty", hint=WIDE_HINT) from None
-    raw = raw.fillna("")
-    blank = (raw.apply(lambda col: col.str.strip()) == "").all(axis=1).to_numpy()
-    line_of = np.flatnonzero(~blank) + 1 + lead
-    cells = raw.to_numpy(dtype=str)[~blank]
-    cells = np.char.strip(cells.astype(str))
+    cells, line_of = _wide_cells(text, sep, name)
     if cells.shape[0] == 0 or cells.shape[1] == 0:
         raise DataError(f"{name}: holds no cells", hint=WIDE_HINT)
     header = opt.header
@@ -1054,6 +1057,53 @@ def _read_wide(text: str, name: str, sep: str, opt: ReadOptions) -> Dataset:
     return _index(
         users, items, matrix[rows, cols], body_lines[rows], opt.feedback, "error", name, "rating"
     )
+
+
+def _wide_cells(text: str, sep: str, name: str) -> tuple[np.ndarray, np.ndarray]:
+    """The matrix's non-blank rows as a (rows x columns) array of stripped strings, and the
+    line each row starts on.
+
+    Split row by row (csv's reader, in C), never column by column: a table parser's cost per
+    column made a 100,000-column matrix take 30 s, and a million columns minutes.
+    """
+    import csv
+
+    if sep == " ":
+        rows = [line.split() for line in text.split("\n")]
+        starts = list(range(1, len(rows) + 1))
+    elif '"' not in text:
+        rows = [line.split(sep) for line in text.split("\n")]
+        starts = list(range(1, len(rows) + 1))
+    else:
+        if len(sep) > 1:
+            text, sep = text.replace(sep, "\x1f"), "\x1f"
+        reader = csv.reader(io.StringIO(text, newline=""), delimiter=sep, strict=True)
+        rows, starts, line = [], [], 0
+        try:
+            for row in reader:
+                rows.append(row)
+                starts.append(line + 1)
+                line = reader.line_num
+        except csv.Error as exc:
+            raise DataError(
+                f"{name}, line {line + 1}: {exc}", hint="check the quotes on that line"
+            ) from None
+    keep = [k for k, row in enumerate(rows) if any(cell.strip() for cell in row)]
+    if not keep:
+        raise DataError(f"{name}: holds no cells", hint=WIDE_HINT)
+    width = len(rows[keep[0]])
+    for k in keep:
+        if len(rows[k]) > width:
+            raise DataError(
+                f"{name}, line {starts[k]}: expected {width} fields, found {len(rows[k])} "
+                "(ragged row)",
+                hint="every row needs the same number of fields; check for a stray delimiter",
+            )
+        if len(rows[k]) < width:  # trailing cells left out: empty
+            rows[k] = rows[k] + [""] * (width - len(rows[k]))
+    cells = np.array([rows[k] for k in keep], dtype=str).reshape(len(keep), width)
+    strip = getattr(np, "strings", np.char).strip
+    return strip(cells), np.asarray([starts[k] for k in keep], dtype=np.int64)
 
 
 def _has_row_labels(cells: np.ndarray, header: bool) -> bool:

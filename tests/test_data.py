@@ -273,3 +273,20 @@ def test_a_few_ids_are_looked_up_as_many_are(monkeypatch):
     monkeypatch.setattr(dataset_module, "DIRECT_LOOKUPS", 0)
     assert direct.tolist() == index_in(vocabulary, query).tolist()
     assert vocabulary[direct[0]] == "u17" and direct[1] == -1 and direct[4] == -1
+
+
+def test_a_matrix_of_many_columns_reads_whole_and_is_not_taken_for_rows(write):
+    """A header line longer than the sniffer's 64 KB (and csv's 128 KB field limit): the
+    matrix is recognised without --layout wide, and read whole with it."""
+    rng = np.random.default_rng(0)
+    values = rng.integers(1, 6, (4, 30_000))
+    lines = ["user," + ",".join(f"item{j}" for j in range(values.shape[1]))]
+    lines += [f"u{r}," + ",".join(map(str, row)) for r, row in enumerate(values)]
+    path = write("wide.csv", "\n".join(lines) + "\n")
+    with pytest.raises(DataError, match=r"line 1: looks like a matrix \(30000 item columns"):
+        read_ratings(path)
+    data = read_ratings(path, ReadOptions(layout="wide"))
+    assert (data.n_users, data.n_items, data.n_ratings) == (4, 30_000, 120_000)
+    u = int(np.flatnonzero(data.user_ids == "u3")[0])
+    i = int(np.flatnonzero(data.item_ids == "item29999")[0])
+    assert data.ratings[(data.users == u) & (data.items == i)][0] == values[3, -1]
