@@ -15,6 +15,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from recfactor.dataset import id_array
 from recfactor.errors import DataError
 
 # Arrow's CSV reader parses blocks of this many bytes on separate threads; larger blocks than
@@ -153,7 +154,7 @@ def encode(column: pa.ChunkedArray, strict_text: bool = True) -> Codes | None:
             return None
     codes = to_numpy(pa.chunked_array([chunk.indices for chunk in column.chunks]))
     codes = codes.astype(np.int32, copy=False)
-    ids = np.array(dictionary.to_pylist(), dtype=str)  # one object per distinct ID, briefly
+    ids = id_array(dictionary.to_pylist())  # one object per distinct ID, briefly
     if strict_text:  # a CSV column's dictionary holds what its rows hold, nothing more
         return Codes(np.ascontiguousarray(codes), ids)
     # A table's dictionary can hold values no row uses (Parquet's dictionary pages): left out.
@@ -175,6 +176,18 @@ def bad_id_row(column: pa.ChunkedArray) -> int | None:
     if pa.types.is_string(array.type) or pa.types.is_large_string(array.type):
         bad = pc.or_(bad, pc.equal(pc.utf8_length(pc.utf8_trim_whitespace(array)), 0))
     bad = bad.fill_null(True).to_numpy(zero_copy_only=False)
+    return int(np.argmax(bad)) if bad.any() else None
+
+
+def nul_id_row(column: pa.ChunkedArray) -> int | None:
+    """The first row whose (string) ID holds a NUL character, or None: numpy's strings drop
+    trailing NULs, so "u1\0" would become a second "u1"."""
+    array = column.combine_chunks() if column.num_chunks != 1 else column.chunk(0)
+    if pa.types.is_dictionary(array.type):
+        array = array.cast(array.type.value_type)
+    if not (pa.types.is_string(array.type) or pa.types.is_large_string(array.type)):
+        return None
+    bad = pc.match_substring(array, "\x00").fill_null(False).to_numpy(zero_copy_only=False)
     return int(np.argmax(bad)) if bad.any() else None
 
 

@@ -27,6 +27,7 @@ import numpy as np
 from recfactor.columnar import (
     Codes,
     bad_id_row,
+    nul_id_row,
     encode,
     numbers,
     parse_csv,
@@ -34,7 +35,7 @@ from recfactor.columnar import (
     release_memory,
     table_kind,
 )
-from recfactor.dataset import Dataset
+from recfactor.dataset import Dataset, id_array
 from recfactor.errors import DataError
 
 if TYPE_CHECKING:
@@ -201,6 +202,15 @@ def _refuse_binary(raw: bytes, name: str) -> None:
         raise DataError(
             f"{name}: looks like a binary file, not text ratings",
             hint="give a CSV/TSV file (plain, .gz, .bz2, .xz or .zip), Parquet or Arrow/Feather",
+        )
+    # Further in, a NUL would end up at the end of an ID, where numpy's strings drop it: "u1\0"
+    # would become a second user named "u1".
+    at = raw.find(b"\x00")
+    if at >= 0:
+        line = raw.count(b"\n", 0, at) + 1
+        raise DataError(
+            f"{name}, line {line}: holds a NUL byte",
+            hint="ratings files are text: is this one damaged, or UTF-16? save it as UTF-8",
         )
 
 
@@ -527,6 +537,12 @@ def _read_table(raw: bytes, kind: str, name: str, opt: ReadOptions) -> Dataset:
                 + ("user" if c == cols.user else "item"),
                 hint="every row needs a user, an item and a rating",
             )
+        row = nul_id_row(column)
+        if row is not None:
+            raise DataError(
+                f"{name}, row {row + 1}, column {names[c]}: the ID holds a NUL character",
+                hint="IDs are text without NUL characters",
+            )
     users, items = encode(users_col, strict_text=False), encode(items_col, strict_text=False)
     if cols.rating is None:
         values = np.ones(table.num_rows)
@@ -841,8 +857,8 @@ def _index(
         duplicates or _default_policy(feedback), source,
     )  # fmt: skip
     return _build(
-        np.asarray(user_ids, dtype=str),
-        np.asarray(item_ids, dtype=str),
+        id_array([str(x) for x in user_ids]),
+        id_array([str(x) for x in item_ids]),
         u,
         i,
         values,
@@ -1192,7 +1208,7 @@ def read_pair_codes(
     codes = []
     for c in (cols.user, cols.item):
         found, ids = pd.factorize(frame[c].str.strip(), sort=False)
-        codes.append(Codes(found.astype(np.int32), np.asarray(ids, dtype=str)))
+        codes.append(Codes(found.astype(np.int32), id_array([str(x) for x in ids])))
     return codes[0], codes[1]
 
 

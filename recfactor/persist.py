@@ -38,7 +38,13 @@ _ARRAY_SPECS: dict[str, tuple[str, int]] = {
     "item_bias": ("f", 1),
     "user_factors": ("f", 2),
     "item_factors": ("f", 2),
+    # IDs too unequal in length for fixed width (dataset.id_array): UTF-8 and where each ends.
+    "user_ids_utf8": ("u", 1),
+    "user_ids_ends": ("i", 1),
+    "item_ids_utf8": ("u", 1),
+    "item_ids_ends": ("i", 1),
 }
+ID_ARRAYS = ("user_ids", "item_ids")
 _REQUIRED = ("user_ids", "item_ids", "global_mean", "seen_indptr", "seen_items")
 
 
@@ -139,7 +145,12 @@ def save(model: Any, path: str | os.PathLike, extra: dict[str, Any] | None = Non
         "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         **(extra or {}),
     }
-    payload = {name: _plain(value) for name, value in arrays.items()}
+    payload = {}
+    for name, value in arrays.items():
+        if name in ID_ARRAYS and np.asarray(value).dtype == object:
+            payload[f"{name}_utf8"], payload[f"{name}_ends"] = _packed_ids(value)
+        else:
+            payload[name] = _plain(value)
     # What the loader must find: each array's dtype and shape, checked before it allocates.
     manifest["arrays"] = {
         name: {"dtype": value.dtype.str, "shape": list(value.shape)}
@@ -165,6 +176,25 @@ def save(model: Any, path: str | os.PathLike, extra: dict[str, Any] | None = Non
             raise ModelFileError(f"{target}: cannot write the model ({exc.strerror})") from exc
         raise
     return target
+
+
+def _packed_ids(ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    encoded = [str(x).encode("utf-8") for x in ids]
+    ends = np.cumsum([len(b) for b in encoded], dtype=np.int64)
+    return np.frombuffer(b"".join(encoded), dtype=np.uint8), ends
+
+
+def _unpacked_ids(blob: np.ndarray, ends: np.ndarray, source: str, name: str) -> np.ndarray:
+    from recfactor.dataset import id_array
+
+    if len(ends) and (ends[-1] != len(blob) or (np.diff(ends) < 0).any() or ends[0] < 0):
+        raise ModelFileError(f"{source}: the array {name!r} is inconsistent")
+    raw = blob.tobytes()
+    starts = np.r_[0, ends[:-1]] if len(ends) else ends
+    try:
+        return id_array([raw[a:b].decode("utf-8") for a, b in zip(starts, ends)])
+    except UnicodeDecodeError:
+        raise ModelFileError(f"{source}: the array {name!r} is not UTF-8") from None
 
 
 def _mode_for(target: Path) -> int:
@@ -299,7 +329,10 @@ def _open(
                 for name in members:
                     if name != MANIFEST_KEY and name not in _ARRAY_SPECS:
                         raise ModelFileError(f"{source}: unexpected array {name!r} in model file")
-                missing = [name for name in (*_REQUIRED, *declared) if name not in members]
+                packed = [n for n in ID_ARRAYS if f"{n}_utf8" in members]
+                required = [n for n in _REQUIRED if n not in packed]
+                required += [f"{n}_{part}" for n in packed for part in ("utf8", "ends")]
+                missing = [name for name in (*required, *declared) if name not in members]
                 if missing:
                     raise ModelFileError(f"{source}: the model file lacks the array {missing[0]!r}")
                 if arrays:
@@ -316,6 +349,15 @@ def _open(
             hint="retrain with recfactor train DATA",
         ) from None
     if arrays:
+        for name in ID_ARRAYS:
+            if f"{name}_utf8" in loaded:
+                for part in ("utf8", "ends"):
+                    kind = _ARRAY_SPECS[f"{name}_{part}"][0]
+                    if loaded[f"{name}_{part}"].dtype.kind != kind:
+                        raise ModelFileError(f"{source}: array {name}_{part!r} has a wrong dtype")
+                loaded[name] = _unpacked_ids(
+                    loaded.pop(f"{name}_utf8"), loaded.pop(f"{name}_ends"), source, name
+                )
         _check_arrays(loaded, source, skip)
     return manifest, loaded
 
@@ -439,6 +481,8 @@ def _check_arrays(arrays: dict[str, np.ndarray], source: str, skip: tuple[str, .
             raise ModelFileError(f"{source}: the model file lacks the array {name!r}")
     for name, array in arrays.items():
         kind, ndim = _ARRAY_SPECS[name]
+        if name in ID_ARRAYS and array.dtype == object:  # unpacked from UTF-8 above
+            kind = "O"
         if array.dtype.kind != kind or array.ndim != ndim:
             raise ModelFileError(
                 f"{source}: array {name!r} has dtype {array.dtype} and {array.ndim} dimension(s)"
