@@ -27,8 +27,8 @@ import numpy as np
 from recfactor.columnar import (
     Codes,
     bad_id_row,
-    nul_id_row,
     encode,
+    nul_id_row,
     numbers,
     parse_csv,
     read_table,
