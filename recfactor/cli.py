@@ -1546,6 +1546,8 @@ def _run_app() -> int:
             sys.stderr.write(f"error: {exc.format_message()}\n")
             return int(exc.exit_code)
         return _internal_error(exc)
+    if outcome == 130:  # typer's Ctrl-C (KeyboardInterrupt becomes Exit(130)), said here
+        raise KeyboardInterrupt
     return outcome if isinstance(outcome, int) else 0
 
 

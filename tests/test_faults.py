@@ -111,3 +111,23 @@ def test_workers_die_with_their_parent(tmp_path, sig):
             except ProcessLookupError:
                 pass
         parent.wait()
+
+
+def test_ctrl_c_stops_a_long_fit_within_a_second(tmp_path):
+    """The baseline's epochs ran in one compiled call, which Ctrl-C cannot interrupt: 100,000
+    epochs over 50,000 ratings ignored it for a minute."""
+    command = [sys.executable, "-m", "recfactor", "train", str(SAMPLE / "ratings.csv"),
+               "--algo", "baseline", "--epochs", "100000", "-m", str(tmp_path / "m"), "-q"]  # fmt: skip
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        time.sleep(3.0)  # started, read, fitting
+        assert process.poll() is None, process.stderr.read()
+        os.kill(process.pid, signal.SIGINT)
+        sent = time.monotonic()
+        code = process.wait(timeout=30)
+        assert time.monotonic() - sent < 1.0
+        assert code == 130 and b"interrupted" in process.stderr.read()
+        assert not (tmp_path / "m").exists()
+    finally:
+        process.kill()
+        process.wait()

@@ -14,8 +14,8 @@ def warm_up() -> None:
     from recfactor.kernels import load
     from recfactor.kernels.baseline import als_biases
 
-    one = np.zeros(1, dtype=np.int32)
-    load(als_biases, one, one, np.zeros(1), 0.0, 1, 1, 1, 1.0, 1.0)
+    one, zero = np.zeros(1, dtype=np.int32), np.zeros(1)
+    load(als_biases, one, one, zero, 0.0, zero, zero, zero, zero, 1, 1.0, 1.0)
 
 
 @dataclass(frozen=True)
@@ -44,11 +44,22 @@ def fit_biases(
     """
     from recfactor.kernels.baseline import als_biases
 
+    ratings = ratings.astype(np.float64, copy=False)
     mu = float(ratings.mean())
-    b_u, b_i = als_biases(
-        users, items, ratings.astype(np.float64), mu, n_users, n_items, epochs, reg_u, reg_i
-    )
+    count_u = np.bincount(users, minlength=n_users).astype(np.float64)
+    count_i = np.bincount(items, minlength=n_items).astype(np.float64)
+    b_u, b_i = np.zeros(n_users), np.zeros(n_items)
+    # A call at most EPOCH_WORK ratings x epochs long, so that Ctrl-C (handled between calls)
+    # stops a fit of many epochs within a second.
+    per_call = max(1, EPOCH_WORK // max(len(ratings), 1))
+    for first in range(0, epochs, per_call):
+        rounds = min(per_call, epochs - first)
+        als_biases(users, items, ratings, mu, count_u, count_i, b_u, b_i, rounds, reg_u, reg_i)
     return mu, b_u, b_i
+
+
+# Ratings x epochs per kernel call (about 0.05 s).
+EPOCH_WORK = 20_000_000
 
 
 def baseline_estimates(dataset) -> tuple[float, np.ndarray, np.ndarray]:
