@@ -37,7 +37,8 @@ def test_objective_never_increases_at_any_half_step(kwargs):
             (by_user, ib, model.item_factors_, model.user_factors_, ub),
         ):
             explicit_rows(*layout, mu, other_bias, other, own, own_bias, 0.05, 0.05,
-                          model.params.bias, model.params.nonnegative, 50)  # fmt: skip
+                          model.params.bias, model.params.nonnegative, 50, 0,
+                          len(own))  # fmt: skip
             values.append(explicit_objective(model, data))
     steps = np.diff(values)
     assert (steps <= 1e-9 * values[0]).all(), steps
@@ -102,3 +103,22 @@ def test_implicit_rejects_negative_values_and_explicit_only_flags():
         ALS(nonnegative=True).fit(ok)
     with pytest.raises(ParameterError, match="implicit ALS only"):
         ALS(solver="cg").fit(Dataset.from_arrays(["1"], ["a"], [3.0]))
+
+
+@pytest.mark.parametrize("feedback", ["explicit", "implicit"])
+def test_half_steps_cut_into_row_spans_give_the_same_factors(monkeypatch, feedback):
+    """Long half-steps run as several kernel calls (so Ctrl-C is seen between them); the rows
+    are independent, so the factors must not change by a bit."""
+    from recfactor.kernels import als as kernels
+
+    rng = np.random.default_rng(3)
+    users = rng.integers(0, 300, 6000).astype(str)
+    items = rng.integers(0, 120, 6000).astype(str)
+    data = Dataset.from_arrays(users, items, rng.integers(1, 6, 6000).astype(float),
+                               feedback=feedback, duplicates="last")  # fmt: skip
+    whole = ALS(factors=8, seed=1).fit(data)
+    monkeypatch.setattr(kernels, "ROW_WORK", 5_000)
+    assert len(kernels.row_spans(np.r_[0, np.cumsum(np.full(300, 20))], 8)) > 50
+    spans = ALS(factors=8, seed=1).fit(data)
+    np.testing.assert_array_equal(whole.user_factors_, spans.user_factors_)
+    np.testing.assert_array_equal(whole.item_factors_, spans.item_factors_)

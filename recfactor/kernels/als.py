@@ -9,6 +9,8 @@ rather than by LAPACK, whose threads would compete with numba's for the cores.
 
 from __future__ import annotations
 
+import itertools
+
 import numba as nb
 import numpy as np
 
@@ -60,7 +62,7 @@ def _cholesky_solve(a, b, x, floor):
 @nb.njit(cache=CACHE, parallel=True, fastmath=FASTMATH)
 def explicit_rows(
     indptr, cols, values, mu, other_bias, other, own, own_bias, reg, reg_bias, fit_bias,
-    nonnegative, sweeps,
+    nonnegative, sweeps, first, last,
 ):  # fmt: skip
     """One explicit half-step: for each row ``r`` with ratings ``values[j]`` of columns
     ``cols[j]`` (``j`` in ``indptr[r]:indptr[r + 1]``), set ``own[r]`` (and ``own_bias[r]``)
@@ -71,17 +73,17 @@ def explicit_rows(
 
     (weighted-lambda regularisation: Zhou et al. 2008, as Spark). The bias, when fitted, is one
     more unknown of the same system. ``nonnegative`` keeps the factors at or above zero.
+    Rows ``first`` to ``last`` only (see :func:`row_spans`).
     """
     k = other.shape[1]
     size = k + 1 if fit_bias else k
-    n_rows = own.shape[0]
-    n_chunks = min(n_rows, 64)
+    n_chunks = max(min(last - first, 64), 1)
     for chunk in nb.prange(n_chunks):
         a = np.empty((size, size))
         b = np.empty(size)
         x = np.empty(size)
         feature = np.empty(size)
-        for r in range(chunk, n_rows, n_chunks):
+        for r in range(first + chunk, last, n_chunks):
             lo = indptr[r]
             hi = indptr[r + 1]
             n = hi - lo
@@ -151,7 +153,7 @@ def _nonnegative_solve(a, b, x, k, fit_bias, sweeps):
 
 
 @nb.njit(cache=CACHE, parallel=True, fastmath=FASTMATH)
-def implicit_rows(indptr, cols, values, other, gram, own, reg, alpha, cg_steps):
+def implicit_rows(indptr, cols, values, other, gram, own, reg, alpha, cg_steps, first, last):
     """One implicit half-step (Hu, Koren and Volinsky 2008): for each row, preference 1 on its
     observed columns (0 elsewhere) with confidence ``1 + alpha * value``, solve
 
@@ -159,11 +161,10 @@ def implicit_rows(indptr, cols, values, other, gram, own, reg, alpha, cg_steps):
 
     where ``gram = Y'Y`` was computed once for the half-step. ``cg_steps = 0`` solves exactly
     (Cholesky, O(n k^2 + k^3) per row); otherwise that many conjugate-gradient steps start from
-    the current row (Takacs et al. 2011), O(n k + k^2) each.
+    the current row (Takacs et al. 2011), O(n k + k^2) each. Rows ``first`` to ``last`` only.
     """
     k = other.shape[1]
-    n_rows = own.shape[0]
-    n_chunks = min(n_rows, 64)
+    n_chunks = max(min(last - first, 64), 1)
     for chunk in nb.prange(n_chunks):
         a = np.empty((k, k))
         b = np.empty(k)
@@ -171,7 +172,7 @@ def implicit_rows(indptr, cols, values, other, gram, own, reg, alpha, cg_steps):
         residual = np.empty(k)
         direction = np.empty(k)
         product = np.empty(k)
-        for r in range(chunk, n_rows, n_chunks):
+        for r in range(first + chunk, last, n_chunks):
             lo = indptr[r]
             hi = indptr[r + 1]
             if cg_steps == 0:
@@ -249,6 +250,24 @@ def _implicit_apply(v, out, cols, values, lo, hi, other, gram, reg, alpha):
             out[f] += scaled * other[c, f]
 
 
+# Arithmetic per kernel call (about k^2 per rating, k^3 per row): a half-step of ALS at
+# k = 100 over 25 million ratings is minutes, and Ctrl-C is only seen between calls.
+ROW_WORK = 300_000_000
+
+
+def row_spans(indptr: np.ndarray, k: int) -> list[tuple[int, int]]:
+    """Consecutive row ranges of about ROW_WORK each, covering every row. The rows are
+    independent, so solving them in several calls gives the same factors as in one."""
+    n_rows = len(indptr) - 1
+    work = np.cumsum((np.diff(indptr) + k) * float(k * k))
+    edges = [0]
+    while edges[-1] < n_rows:
+        done = work[edges[-1] - 1] if edges[-1] else 0.0
+        nxt = int(np.searchsorted(work, done + ROW_WORK, side="right"))
+        edges.append(min(max(nxt, edges[-1] + 1), n_rows))
+    return list(itertools.pairwise(edges))
+
+
 def warm_up() -> None:
     """Load (or compile) the kernels for the types the models use."""
     indptr = np.array([0, 1], dtype=np.int64)
@@ -257,5 +276,5 @@ def warm_up() -> None:
     block = np.ones((1, 1))
     for fit_bias in (True, False):
         load(explicit_rows, indptr, cols, one, 0.0, one.copy(), block, block.copy(),
-             one.copy(), 0.1, 0.1, fit_bias, False, 10)  # fmt: skip
-    load(implicit_rows, indptr, cols, one, block, block, block.copy(), 0.1, 1.0, 0)
+             one.copy(), 0.1, 0.1, fit_bias, False, 10, 0, 1)  # fmt: skip
+    load(implicit_rows, indptr, cols, one, block, block, block.copy(), 0.1, 1.0, 0, 0, 1)

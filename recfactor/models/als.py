@@ -128,7 +128,7 @@ class ALS(Model):
         return "lower alpha, or rescale the values"
 
     def _fit_explicit(self, dataset, rng: np.random.Generator) -> None:
-        from recfactor.kernels.als import explicit_rows
+        from recfactor.kernels.als import explicit_rows, row_spans
         from recfactor.kernels.linalg import csr_layout
 
         p: ALSParams = self.params
@@ -143,11 +143,14 @@ class ALS(Model):
         item_bias = np.zeros(dataset.n_items)
         sweeps = 50
         # Items first: the user rows then start from item factors fitted to the data.
+        item_spans, user_spans = row_spans(by_item[0], k), row_spans(by_user[0], k)
         for epoch in range(p.epochs):
-            explicit_rows(*by_item, mu, user_bias, user_factors, item_factors, item_bias, reg,
-                          reg, p.bias, p.nonnegative, sweeps)  # fmt: skip
-            explicit_rows(*by_user, mu, item_bias, item_factors, user_factors, user_bias, reg,
-                          reg, p.bias, p.nonnegative, sweeps)  # fmt: skip
+            for first, last in item_spans:
+                explicit_rows(*by_item, mu, user_bias, user_factors, item_factors, item_bias,
+                              reg, reg, p.bias, p.nonnegative, sweeps, first, last)  # fmt: skip
+            for first, last in user_spans:
+                explicit_rows(*by_user, mu, item_bias, item_factors, user_factors, user_bias,
+                              reg, reg, p.bias, p.nonnegative, sweeps, first, last)  # fmt: skip
             self._on_epoch(epoch + 1, p.epochs)
         self.user_factors_ = user_factors
         self.item_factors_ = item_factors
@@ -157,7 +160,7 @@ class ALS(Model):
             self._baseline_fallback(dataset)
 
     def _fit_implicit(self, dataset, rng: np.random.Generator) -> None:
-        from recfactor.kernels.als import implicit_rows
+        from recfactor.kernels.als import implicit_rows, row_spans
         from recfactor.kernels.linalg import csr_layout, gram
 
         p: ALSParams = self.params
@@ -170,11 +173,16 @@ class ALS(Model):
         by_user = csr_layout(dataset.users, dataset.items, values, dataset.n_users)
         by_item = csr_layout(dataset.items, dataset.users, values, dataset.n_items)
         steps = p.cg_steps if p.solver == "cg" else 0
+        user_spans, item_spans = row_spans(by_user[0], k), row_spans(by_item[0], k)
         for epoch in range(p.epochs):
-            implicit_rows(*by_user, item_factors, gram(item_factors), user_factors, reg,
-                          p.alpha, steps)  # fmt: skip
-            implicit_rows(*by_item, user_factors, gram(user_factors), item_factors, reg,
-                          p.alpha, steps)  # fmt: skip
+            products = gram(item_factors)
+            for first, last in user_spans:
+                implicit_rows(*by_user, item_factors, products, user_factors, reg, p.alpha,
+                              steps, first, last)  # fmt: skip
+            products = gram(user_factors)
+            for first, last in item_spans:
+                implicit_rows(*by_item, user_factors, products, item_factors, reg, p.alpha,
+                              steps, first, last)  # fmt: skip
             self._on_epoch(epoch + 1, p.epochs)
         self.user_factors_ = user_factors
         self.item_factors_ = item_factors
