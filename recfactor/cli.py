@@ -905,6 +905,14 @@ def export(
     kind = kind or "csv"
     if kind == "table":
         raise ParameterError("export writes csv or json (or Parquet, by the -o suffix)")
+    if output is not None and output.is_file():
+        from recfactor import persist
+
+        if persist.is_model_file(output):
+            raise DataError(
+                f"{output}: is a recfactor model; export will not overwrite it",
+                hint="give -o a .csv, .json or .parquet file name",
+            )
     fitted, _ = _load(model)
     ids = fitted.item_ids_ if what == What.items else fitted.user_ids_
     bias = fitted.item_bias_ if what == What.items else fitted.user_bias_
@@ -1506,6 +1514,12 @@ def main() -> None:
     # is taken from the fits running beside them. Here they sleep at once; a user's own setting
     # wins. Read when numpy loads OpenBLAS, which the commands import only after this.
     os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "4")
+    if not _debug() and "--debug" not in sys.argv:
+        # numpy's warnings (a mean of nothing, a division by zero already handled) are not
+        # the user's business: stderr carries notes and error lines only.
+        import warnings
+
+        warnings.simplefilter("ignore", RuntimeWarning)
     try:
         sys.exit(_run_app())
     except KeyboardInterrupt:

@@ -217,7 +217,10 @@ def initialise(x, k: int, how: str, rng: np.random.Generator) -> tuple[np.ndarra
             f"--init {how} needs --factors below {min(n, m)} for a {n} x {m} matrix",
             hint="use --init random, or fewer factors",
         )
-    u, s, vt = svds(x.astype(np.float64), k=k, v0=rng.uniform(-1, 1, min(n, m)))
+    from recfactor import blas
+
+    with blas.threads(1):  # as svd's truncated SVD: the same bits whatever the thread count
+        u, s, vt = svds(x.astype(np.float64), k=k, v0=rng.uniform(-1, 1, min(n, m)))
     order = np.argsort(-s)
     u, s, vt = u[:, order], s[order], vt[order]
     w = np.zeros((n, k))

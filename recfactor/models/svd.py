@@ -171,12 +171,17 @@ class SVD(Model):
         import scipy.sparse as sp
         from scipy.sparse.linalg import svds
 
+        from recfactor import blas
+
         k = self.params.factors
         matrix = sp.csr_matrix(
             (values, (dataset.users, dataset.items)), shape=(dataset.n_users, dataset.n_items)
         )
         v0 = rng.uniform(-1.0, 1.0, min(matrix.shape))
-        u, s, vt = svds(matrix, k=k, v0=v0, solver="arpack")
+        # One BLAS thread (scipy's BLAS is loaded by now): the last bits of ARPACK's products
+        # depend on how many threads computed them, and a model must not.
+        with blas.threads(1):
+            u, s, vt = svds(matrix, k=k, v0=v0, solver="arpack")
         order = np.argsort(-s, kind="stable")
         return u[:, order], s[order], vt[order]
 
