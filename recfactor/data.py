@@ -716,7 +716,7 @@ def _row_starts(text: str) -> tuple[np.ndarray, np.ndarray]:
     starts = np.r_[1, line_of_end + 2]
     begin = np.r_[0, ends + 1]
     stop = np.r_[ends, len(buf)]
-    if len(buf) and buf[-1] == 10:  # no row after the last newline
+    if len(ends) and ends[-1] == len(buf) - 1:  # no row after the last newline
         starts, begin, stop = starts[:-1], begin[:-1], stop[:-1]
     filled = np.cumsum(np.r_[0, (buf > 32).astype(np.int64)])
     blank = filled[stop] == filled[begin]
@@ -754,6 +754,15 @@ def _diagnose(
                 "(ragged row)",
                 hint="every row needs the same number of fields; check for a stray delimiter",
             ) from exc
+        unclosed = re.search(r"EOF inside string starting at row (\d+)", str(exc))
+        if unclosed:
+            row = int(unclosed.group(1))
+            starts = _row_starts(body_text)[0]
+            line = (int(starts[row]) if row < len(starts) else row + 1) + lead
+            raise DataError(
+                f"{name}, line {line}: a quote opened on this line is never closed",
+                hint='close the quote, or double a quote meant as a character ("")',
+            ) from None
         raise DataError(f"{name}: cannot be parsed ({exc})") from exc
     except pd.errors.EmptyDataError as exc:
         raise DataError(f"{name}: the file is empty") from exc

@@ -107,7 +107,7 @@ def data_cases(seed: int = 0) -> list[Case]:
         rows = good_rows(rng)
         k = rng.randrange(len(rows))
         rows[k][0] = '"' + rows[k][0]
-        add("open-quote", csv_text(rows), None)
+        add("open-quote", csv_text(rows), k + 2)
     for _ in range(6):  # NUL bytes and binary junk
         junk = bytes(rng.randrange(256) for _ in range(rng.randrange(20, 400))) + b"\x00"
         add("binary", junk, None)

@@ -637,3 +637,23 @@ def test_a_truncated_svd_default_fits_itself_to_small_data(tmp_path, monkeypatch
     assert result.exit_code == 1 and "--factors 10 is more than a truncated SVD" in result.stderr
     result = run("evaluate", food, "--feedback", "implicit", "--seeds", "2")
     assert result.exit_code == 0, result.output
+
+
+def test_errors_the_data_holds_for_a_model_come_before_the_training_note(tmp_path):
+    path = tmp_path / "r.csv"
+    path.write_text("user,item,rating\nu1,a,3\nu2,b,-1\nu3,a,2\n")
+    result = run("train", path, "--algo", "nmf", "-m", tmp_path / "m")
+    assert result.exit_code == 1 and "training" not in result.stderr
+    assert result.stderr.startswith(f"error: {path}, line 3, column 'rating': -1 is negative")
+    result = run("train", path, "--feedback", "implicit", "-k", "5", "-m", tmp_path / "m")
+    assert result.exit_code == 1 and "training" not in result.stderr
+    assert "is more than a truncated SVD" in result.stderr
+
+
+def test_jobs_beyond_the_cores_are_capped_with_a_note(tmp_path):
+    from recfactor.workers import available_cores
+
+    result = run("evaluate", SAMPLE / "food.csv", "--algo", "baseline", "--seeds", "1",
+                 "--jobs", "4096", "--folds", "2")  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert f"--jobs 4096 capped at the {available_cores()} usable cores" in result.stderr

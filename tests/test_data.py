@@ -290,3 +290,34 @@ def test_a_matrix_of_many_columns_reads_whole_and_is_not_taken_for_rows(write):
     u = int(np.flatnonzero(data.user_ids == "u3")[0])
     i = int(np.flatnonzero(data.item_ids == "item29999")[0])
     assert data.ratings[(data.users == u) & (data.items == i)][0] == values[3, -1]
+
+
+def test_pandas_to_csv_of_a_matrix_reads_with_its_header(tmp_path):
+    """DataFrame.to_csv writes an empty corner cell above the users and numeric item IDs: the
+    header row was read as a user named '' whose ratings were the item IDs."""
+    import pandas as pd
+
+    frame = pd.DataFrame([[5, 0, 3], [4, 2, 0]], index=["ann", "bob"], columns=[101, 102, 103])
+    frame.to_csv(tmp_path / "m.csv")
+    with pytest.raises(DataError, match="looks like a matrix"):
+        read_ratings(tmp_path / "m.csv")
+    data = read_ratings(tmp_path / "m.csv", ReadOptions(layout="wide", missing_values=(0.0,)))
+    assert sorted(data.user_ids) == ["ann", "bob"]
+    assert sorted(data.item_ids) == ["101", "102", "103"]
+    assert data.n_ratings == 4 and sorted(data.ratings) == [2, 3, 4, 5]
+
+
+def test_an_id_with_a_nul_is_refused_not_merged(tmp_path):
+    """numpy's strings drop trailing NULs: 'u1\\0' became a second user named 'u1'."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    table = pa.table({"user": ["u1", "u1\x00", "u2"], "item": ["a", "b", "a"],
+                      "rating": [1.0, 2.0, 3.0]})  # fmt: skip
+    pq.write_table(table, tmp_path / "r.parquet")
+    with pytest.raises(DataError, match="row 2, column user: the ID holds a NUL"):
+        read_ratings(tmp_path / "r.parquet")
+    text = "user,item,rating\n" + "".join(f"u{k},i{k % 7},3\n" for k in range(1000))
+    (tmp_path / "r.csv").write_text(text + "u1\x00,b,2\n")
+    with pytest.raises(DataError, match="line 1002: holds a NUL byte"):
+        read_ratings(tmp_path / "r.csv")

@@ -131,3 +131,13 @@ def test_ctrl_c_stops_a_long_fit_within_a_second(tmp_path):
     finally:
         process.kill()
         process.wait()
+
+
+def test_a_closed_stdin_is_an_error_line(tmp_path):
+    result = subprocess.run(
+        [sys.executable, "-m", "recfactor", "train", "-", "-m", str(tmp_path / "m")],
+        capture_output=True, text=True, timeout=120, preexec_fn=lambda: os.close(0),
+    )  # fmt: skip
+    assert result.returncode == 1, result.stderr
+    assert result.stderr.startswith("error: <stdin>: standard input is closed")
+    assert "Traceback" not in result.stderr and not (tmp_path / "m").exists()

@@ -142,3 +142,44 @@ def test_one_long_id_does_not_blow_up_the_vocabulary_or_the_model_file(tmp_path)
     pairs = [long_id, "u5"], ["i0", "i3"]
     np.testing.assert_array_equal(loaded.predict(*pairs).values, model.predict(*pairs).values)
     assert not loaded.predict(*pairs).cold.any()
+
+
+def test_a_fit_that_overflows_is_an_error_and_the_old_model_stays(tmp_path):
+    """ALS on ratings of 1e10 overflowed to infinite factors, which the saver wrote and the
+    loader refused: a good model was replaced by one that could not be read, with exit 0."""
+    from recfactor.errors import FitError
+    from recfactor.models.als import ALS
+
+    rng = np.random.default_rng(0)
+    users, items = rng.integers(0, 30, 300).astype(str), rng.integers(0, 20, 300).astype(str)
+    ratings = rng.integers(1, 6, 300) * 1e10
+    data = Dataset.from_arrays(users, items, ratings, duplicates="last")
+    target = tmp_path / "m.model"
+    stars = Dataset.from_arrays(users, items, ratings / 1e10, duplicates="last")
+    before = persist.save(SVD(factors=2).fit(stars), target).read_bytes()
+    with pytest.raises(FitError, match="diverged"):
+        persist.save(ALS().fit(data), target)
+    broken = SVD(factors=2).fit(stars)
+    broken.user_factors_[0, 0] = np.nan
+    with pytest.raises(ModelFileError, match="NaN or infinite"):
+        persist.save(broken, target)
+    assert target.read_bytes() == before
+    assert [p.name for p in tmp_path.iterdir()] == ["m.model"]
+
+
+def test_saves_follow_symlinks_and_the_umask(tmp_path, data):
+    import os
+
+    model = SVD(factors=2).fit(data)
+    real = tmp_path / "models" / "real.model"
+    real.parent.mkdir()
+    link = tmp_path / "current.model"
+    link.symlink_to(real)
+    old = os.umask(0o027)
+    try:
+        persist.save(model, link)
+    finally:
+        os.umask(old)
+    assert link.is_symlink() and real.is_file()
+    assert real.stat().st_mode & 0o777 == 0o640
+    persist.load(link)
