@@ -1096,7 +1096,6 @@ def evaluate(
         _note(f"note: --jobs {jobs} capped at the {available_cores()} usable cores", quiet)
     jobs = min(jobs or available_cores(), available_cores())
     rating_scale = None
-    chance = None
     if data is None:
         data, options, algos = _recorded_setup(model, algo, quiet)
         rating_scale = _load(model)[0].rating_scale_
@@ -1133,8 +1132,7 @@ def evaluate(
         option_args = (sep, layout, header, user_col, item_col, rating_col, feedback,
                        duplicates, missing_value)  # fmt: skip
         if _reader_pays(data, jobs, algos, len(seed_list), n_splits):
-            dataset, test_set, chance = _read_beside_numba(data, test, option_args, algos,
-                                                           len(seed_list) > 1)  # fmt: skip
+            dataset, test_set = _read_beside_numba(data, test, option_args)
         else:
             dataset, test_set = _read_with_flags(data, test, option_args)
     read_seconds = time.perf_counter() - started
@@ -1183,7 +1181,6 @@ def evaluate(
             progress=advance,
             relevant_threshold=None if implicit else relevant_threshold,
             jobs=jobs,
-            chance=chance,
         )
     if verbose:
         fit_seconds = time.perf_counter() - fitting
@@ -1235,25 +1232,14 @@ def _read_with_flags(data: str, test: str | None, option_args: tuple):
     return _read_pair(data, test, _read_options(*option_args))
 
 
-def _read_beside_numba(data: str, test: str | None, option_args: tuple, algos: list,
-                       compare: bool):  # fmt: skip
+def _read_beside_numba(data: str, test: str | None, option_args: tuple):
     """:func:`_read_with_flags` in a forked process while this one loads numba; the worker
-    processes, forked later from this one, then start with both the data and numba ready.
-    With ``compare`` (several seeds) the reader goes on to measure the chance levels of the
-    factor comparisons, which need only the data, while numba is still loading."""
+    processes, forked later from this one, then start with both the data and numba ready."""
     from recfactor.workers import Background, load_numba
 
-    reader = Background(_read_and_measure, data, test, option_args, algos, compare)
+    reader = Background(_read_with_flags, data, test, option_args)
     load_numba()
     return reader.result()
-
-
-def _read_and_measure(data: str, test: str | None, option_args: tuple, algos: list,
-                      compare: bool):  # fmt: skip
-    from recfactor.evaluate import measure_chance
-
-    dataset, test_set = _read_with_flags(data, test, option_args)
-    return dataset, test_set, measure_chance(algos, dataset) if compare else None
 
 
 @contextlib.contextmanager

@@ -108,7 +108,6 @@ def evaluate(
     progress: Callable[[], None] | None = None,
     relevant_threshold: float | None = None,
     jobs: int | None = None,
-    chance: dict[str, Any] | None = None,
 ) -> Report:
     """Fit every algorithm under every seed on every split and score the test ratings.
 
@@ -119,8 +118,7 @@ def evaluate(
     relevant ones (for ratings, those rated at least ``relevant_threshold``). ``jobs`` is the
     number of cores to use (default all): that many worker processes of one thread each (or,
     for small evaluations, this process with that many threads); every run is deterministic,
-    so the report does not depend on it. ``chance``: chance levels already measured by
-    :func:`measure_chance` (they depend on the data's shape alone), not measured again.
+    so the report does not depend on it.
     """
     if (splits is None) == (test is None):
         raise ValueError("give exactly one of splits and test")
@@ -154,45 +152,35 @@ def evaluate(
     # (on the food matrix a 20% holdout alone turns one NMF solution into two).
     whole = train.compact()
     if len(seeds) > 1:
-        # First the chance levels (they need only the factors' shape), then the longer fits to
-        # all the data: in worker processes both then run beside the folds' fits.
-        levels = [
-            (spec, 0, CHANCE)
-            for spec in algos
-            if _factor_count(spec) is not None and spec.name not in (chance or {})
-        ]
-        tasks = levels + [(spec, int(seed), WHOLE) for spec in algos for seed in seeds] + tasks
+        # The longer fits to all the data first: in worker processes they then run beside the
+        # folds' fits.
+        tasks = [(spec, int(seed), WHOLE) for spec in algos for seed in seeds] + tasks
     context = (folds, metrics, rating_scale, relevant_threshold, whole)
     # Per algorithm and seed: item factors from the fit to all the data, and the factor part
     # p.q on the first fold's test pairs (as the predictions, on data no seed trained on).
     factors: dict[str, dict[int, np.ndarray | None]] = {spec.name: {} for spec in algos}
     inner: dict[str, dict[int, np.ndarray | None]] = {spec.name: {} for spec in algos}
-    chance = dict(chance or {})
     comparisons: dict[str, dict[str, Any] | None] = {}
     # The comparisons of an algorithm's seeds are made as soon as their fits are in, while
     # worker processes go on with the other folds.
     waiting = {spec.name: 0 for spec in algos}
     for spec, _, position in tasks:
-        waiting[spec.name] += position in (CHANCE, WHOLE, 0)
+        waiting[spec.name] += position in (WHOLE, 0)
 
     def on_result(k: int, result: tuple) -> None:
         spec, seed, position = tasks[k]
         view = result[2]
-        if position == CHANCE:
-            chance[spec.name] = view
-        elif position == WHOLE:
+        if position == WHOLE:
             factors[spec.name][seed] = view[0]
         else:
             if position == 0:
                 inner[spec.name][seed] = view[1]
             if progress is not None:
                 progress()
-        if position in (CHANCE, WHOLE, 0):
+        if position in (WHOLE, 0):
             waiting[spec.name] -= 1
             if waiting[spec.name] == 0:
-                comparisons[spec.name] = _compare(
-                    spec, seeds, factors[spec.name], inner[spec.name], chance.get(spec.name)
-                )
+                comparisons[spec.name] = _compare(spec, seeds, factors[spec.name], inner[spec.name])
 
     if jobs is None:
         from recfactor.workers import available_cores
@@ -202,7 +190,7 @@ def evaluate(
     runs: list[dict[str, Any]] = []
     test_predictions: dict[str, dict[int, list[np.ndarray]]] = {}
     for (spec, seed, position), (run, estimate, _) in zip(tasks, outcomes):
-        if position in (CHANCE, WHOLE):
+        if position == WHOLE:
             continue
         runs.append(run)
         test_predictions.setdefault(spec.name, {}).setdefault(seed, []).append(estimate)
@@ -224,7 +212,9 @@ def evaluate(
         runs=runs,
         summary=summary,
         nonuniqueness=[
-            _nonuniqueness(spec, comparisons[spec.name], joined[spec.name], summary, metrics[0])
+            _nonuniqueness(
+                spec, comparisons[spec.name], joined[spec.name], summary, metrics[0], runs
+            )
             for spec in algos
         ],
     )
@@ -235,13 +225,10 @@ def _run_one(
 ) -> tuple[dict[str, Any], np.ndarray, tuple[np.ndarray | None, np.ndarray | None]]:
     """Fit one (algorithm, seed, fold) and score it: (run record, test predictions, factors).
 
-    For the ``WHOLE`` position: fit all the data, and return only its factors. For ``CHANCE``:
-    no fit, the chance levels of the algorithm's factors on all the data, as (shape, levels)."""
+    For the ``WHOLE`` position: fit all the data, and return only its factors."""
     from recfactor.models import model_class
 
     folds, metrics, rating_scale, relevant_threshold, whole = context
-    if position == CHANCE:
-        return None, None, _chance(spec, whole)
     cls = model_class(spec.name)
     model = cls(cls.params_class(**{**spec.params, "seed": seed}))
     if position == WHOLE:
@@ -262,35 +249,32 @@ def _run_one(
         "metrics": {m: scores[m] for m in metrics},
         "fit_seconds": model.fit_seconds_,  # excludes the one-off kernel load
     }
+    bias_only = _bias_only(model, test_users, test_items)
+    if bias_only is not None:
+        # The same model without its factors: what the factors add, measured, not assumed.
+        run["bias_only_metrics"] = {
+            m: ERROR_METRICS[m](fold_test.ratings, bias_only) for m in metrics if not is_topn(m)
+        }
     view = _factor_view(model, test_users, test_items) if position == 0 else (None, None)
     return run, estimate, view
 
 
 # A task on this "fold" fits all the data, for the factor comparisons across seeds.
 WHOLE = -1
-# A task on this "fold" fits nothing: it measures the chance levels of the comparisons.
-CHANCE = -2
 
 
-def measure_chance(algos: Sequence[AlgoSpec], train: Dataset) -> dict[str, Any]:
-    """The chance levels of each algorithm's factor comparisons on ``train`` (for
-    ``evaluate(chance=...)``): they need only the data's shape, so a caller with a core to
-    spare can measure them before the fits start. One BLAS thread, as in ``evaluate``."""
-    from recfactor import blas
-
-    whole = train.compact()
-    with blas.threads(1):
-        return {
-            spec.name: _chance(spec, whole) for spec in algos if _factor_count(spec) is not None
-        }
-
-
-def _chance(spec: AlgoSpec, whole: Dataset) -> tuple[tuple[int, int], tuple[float, float]]:
-    """(factor shape, chance levels) of ``spec`` fitted to ``whole``."""
-    from recfactor.nonunique import chance_levels
-
-    shape = (whole.n_items, _factor_count(spec))
-    return shape, chance_levels(shape, _nonnegative(spec))
+def _bias_only(model: Any, u: np.ndarray, i: np.ndarray) -> np.ndarray | None:
+    """The predictions of ``model``'s own ``mu + b_u + b_i`` (clipped as its predictions are),
+    for models whose predictions add factors to biases; None for others."""
+    if not model.uses_bias_ or model.user_factors_ is None or model.feedback_ != "explicit":
+        return None
+    estimate = np.full(len(u), model.global_mean_)
+    known_u, known_i = u >= 0, i >= 0
+    if model.user_bias_ is not None:
+        estimate[known_u] += model.user_bias_[u[known_u]]
+    if model.item_bias_ is not None:
+        estimate[known_i] += model.item_bias_[i[known_i]]
+    return model._clip(estimate)
 
 
 def _factor_count(spec: AlgoSpec) -> int | None:
@@ -371,22 +355,14 @@ def _compare(
     seeds: Sequence[int],
     factors: dict[int, np.ndarray | None],
     inner: dict[int, np.ndarray | None],
-    chance: tuple[tuple[int, int], tuple[float, float]] | None,
 ) -> dict[str, Any] | None:
     """The agreement measures of one algorithm's seeds (see ``nonunique.compare``)."""
     from recfactor import blas
     from recfactor.nonunique import compare
 
     item_factors = [factors.get(int(seed)) for seed in seeds]
-    # Chance levels measured ahead count only for the shape the factors turned out to have.
-    known = chance is not None and chance[0] == np.shape(item_factors[0])
     with blas.threads(1):  # as the tasks, so that nothing in a report depends on --jobs
-        return compare(
-            item_factors,
-            [inner.get(int(seed)) for seed in seeds],
-            _nonnegative(spec),
-            chance[1] if known else None,
-        )
+        return compare(item_factors, [inner.get(int(seed)) for seed in seeds], _nonnegative(spec))
 
 
 def _nonuniqueness(
@@ -395,17 +371,23 @@ def _nonuniqueness(
     predictions: dict[int, np.ndarray],
     summary: list[dict[str, Any]],
     metric: str,
+    runs: list[dict[str, Any]],
 ) -> dict[str, Any]:
     from recfactor.nonunique import with_reading
 
     disagreement = prediction_disagreement(list(predictions.values()))
     row = next(r for r in summary if r["algo"] == spec.name and r["metric"] == metric)
+    own = [r for r in runs if r["algo"] == spec.name]
+    gain = None
+    if own and all(metric in r.get("bias_only_metrics", {}) for r in own):
+        gain = float(np.mean([r["bias_only_metrics"][metric] - r["metrics"][metric] for r in own]))
     record = with_reading(
         spec.name,
         comparison,
         row["max"] - row["min"],
         metric,
         disagreement["prediction_disagreement"],
+        gain,
     )
     return {"algo": spec.name, **disagreement, **record}
 

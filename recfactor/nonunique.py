@@ -12,8 +12,14 @@ compared, with the alignment each model allows:
 - interaction agreement: the correlation of ``p_u . q_i`` itself between seeds, blind to
   every re-parametrisation: whether the factors learned the same thing at all.
 
-Each similarity is printed beside its chance level: what two unrelated random matrices of the
-same shape (and sign) score, since high-dimensional non-negative vectors look alike by chance.
+Each similarity is printed beside its chance level, measured on the factors themselves: the
+same comparison after the rows of every column of one solution are shuffled independently.
+That keeps what says nothing about which item is which (each column's values: its mean, its
+spread, its sign, its zeros) and destroys the rest, so a direction every column shares (ALS
+without biases puts the mean rating into every column) cannot pass for agreement. A measure
+whose chance level is 0.95 or more cannot tell solutions apart at that shape (k at least the
+number of items: every solution spans the whole space) and is reported as not informative.
+Readings are graded by the fraction of the way from chance to 1 (README, "How to read it").
 """
 
 from __future__ import annotations
@@ -162,20 +168,45 @@ def correlation(x: np.ndarray, y: np.ndarray) -> float | None:
     return float(np.corrcoef(x, y)[0, 1])
 
 
-def chance_levels(shape: tuple[int, int], nonnegative: bool, seed: int = 0) -> tuple[float, float]:
-    """(matched, subspace) similarity of unrelated random matrices of ``shape``: uniform on
-    [0, 1) when the model's factors are non-negative, Gaussian otherwise; the mean of a few
-    draws from a fixed seed."""
+def chance_levels(a: np.ndarray, b: np.ndarray, signed: bool, seed: int = 0) -> tuple[float, float]:
+    """(matched, subspace) similarity of ``a`` and ``b`` once the rows of each column of ``b``
+    are shuffled independently (the permutation null): the mean of a few shuffles drawn from
+    a fixed seed."""
     rng = np.random.default_rng(seed)
+    a = np.asarray(a, np.float64)
+    b = np.asarray(b, np.float64)
+    basis = orthonormal_basis(a)
     matched, subspace = [], []
     for _ in range(CHANCE_DRAWS):
-        if nonnegative:
-            a, b = rng.random(shape), rng.random(shape)
-        else:
-            a, b = rng.standard_normal(shape), rng.standard_normal(shape)
-        matched.append(matched_similarity(a, b, signed=not nonnegative))
-        subspace.append(subspace_similarity(a, b))
+        shuffled = rng.permuted(b, axis=0)
+        matched.append(matched_similarity(a, shuffled, signed))
+        subspace.append(subspace_similarity(basis, orthonormal_basis(shuffled), bases=True))
     return float(np.mean(matched)), float(np.mean(subspace))
+
+
+# At or above this chance level a measure cannot tell solutions apart.
+NOT_INFORMATIVE = 0.95
+# Grades of a similarity by the fraction of the way from its chance level to 1 (and THRESHOLD
+# for "the same"); the README gives the same table.
+GRADES = ((0.8, "close"), (0.5, "partly alike"), (0.2, "weakly above chance"))
+
+
+def lift(value: float, chance: float) -> float:
+    """The fraction of the way from ``chance`` to 1 that ``value`` goes (negative below it)."""
+    return (value - chance) / max(1.0 - chance, 1e-12)
+
+
+def grade(value: float | None, chance: float | None) -> str | None:
+    """A similarity in words: "not informative", "the same", "close", "partly alike",
+    "weakly above chance" or "at chance"."""
+    if value is None or chance is None:
+        return None
+    if chance >= NOT_INFORMATIVE:
+        return "not informative"
+    if value >= THRESHOLD:
+        return "the same"
+    share = lift(value, chance)
+    return next((words for floor, words in GRADES if share >= floor), "at chance")
 
 
 def distinct_solutions(similarity: np.ndarray, threshold: float = THRESHOLD) -> int:
@@ -196,23 +227,24 @@ def measure(
     metric_spread: float | None,
     metric: str | None,
     disagreement: float | None,
+    factor_gain: float | None = None,
 ) -> dict[str, Any]:
     """The non-uniqueness record of one algorithm from each seed's item factors (all fitted on
     the same data) and each seed's factor part ``p_u . q_i`` on the same test pairs, with its
-    plain-words reading."""
+    plain-words reading. ``factor_gain``: how much the model's error improves on its own
+    bias-only part, where it has one (see :func:`with_reading`)."""
     record = compare(item_factors, interactions, nonnegative)
-    return with_reading(algo, record, metric_spread, metric, disagreement)
+    return with_reading(algo, record, metric_spread, metric, disagreement, factor_gain)
 
 
 def compare(
     item_factors: Sequence[np.ndarray | None],
     interactions: Sequence[np.ndarray | None],
     nonnegative: bool,
-    chance: tuple[float, float] | None = None,
 ) -> dict[str, Any] | None:
     """The agreement measures of :func:`measure` without the reading (which needs the metric
     spread, known only when every fold is done); None with fewer than two seeds or no
-    factors. ``chance``: the chance levels for the factors' shape, when already measured."""
+    factors."""
     seeds = len(item_factors)
     if seeds < 2 or item_factors[0] is None:
         return None
@@ -229,25 +261,51 @@ def compare(
                 matched_grid[a, b] = matched_grid[b, a] = matched_similarity(
                     item_factors[a], item_factors[b], signed
                 )
-    matched = matched_grid[0, 1:]
-    subspace = subspace_grid[0, 1:]
-    agreement = [correlation(interactions[0], x) for x in interactions[1:]]
-    agreement = [a for a in agreement if a is not None]
-    # Seeds are grouped by the measure that sees through the model's own ambiguity.
-    pairwise = matched_grid if nonnegative else subspace_grid
-    chance_matched, chance_subspace = chance or chance_levels(item_factors[0].shape, nonnegative)
+    matched = float(np.mean(matched_grid[0, 1:]))
+    subspace = float(np.mean(subspace_grid[0, 1:]))
+    agreement_grid = _agreement_grid(interactions)
+    agreement = None if agreement_grid is None else float(np.mean(agreement_grid[0, 1:]))
+    chance_matched, chance_subspace = chance_levels(item_factors[0], item_factors[1], signed)
+    # Seeds are grouped by the measure that sees through the model's own ambiguity, when it
+    # can tell solutions apart at this shape; else by what they predict.
+    if nonnegative and chance_matched < NOT_INFORMATIVE:
+        pairwise, seed_measure = matched_grid, "matched similarity"
+    elif not nonnegative and chance_subspace < NOT_INFORMATIVE:
+        pairwise, seed_measure = subspace_grid, "subspace similarity"
+    elif agreement_grid is not None:
+        pairwise, seed_measure = agreement_grid, "p.q correlation"
+    else:
+        pairwise, seed_measure = None, None
     return {
-        "factor_similarity": float(np.mean(matched)),
-        "subspace_similarity": float(np.mean(subspace)),
-        "interaction_agreement": float(np.mean(agreement)) if agreement else None,
+        "factor_similarity": matched,
+        "subspace_similarity": subspace,
+        "interaction_agreement": agreement,
         "chance_factor_similarity": chance_matched,
         "chance_subspace_similarity": chance_subspace,
-        "distinct_solutions": distinct_solutions(pairwise),
+        "factor_grade": grade(matched, chance_matched),
+        "subspace_grade": grade(subspace, chance_subspace),
+        "distinct_solutions": None if pairwise is None else distinct_solutions(pairwise),
         "alignment": "permutation and scale" if nonnegative else "rotation",
-        "seed_similarity": pairwise.round(6).tolist(),
-        "seed_measure": "matched similarity" if nonnegative else "subspace similarity",
+        "seed_similarity": None if pairwise is None else pairwise.round(6).tolist(),
+        "seed_measure": seed_measure,
         "threshold": THRESHOLD,
     }
+
+
+def _agreement_grid(interactions: Sequence[np.ndarray | None]) -> np.ndarray | None:
+    """Correlation of every two seeds' factor parts ``p.q`` (None where any is missing or
+    constant)."""
+    if any(x is None for x in interactions):
+        return None
+    seeds = len(interactions)
+    grid = np.ones((seeds, seeds))
+    for a in range(seeds):
+        for b in range(a + 1, seeds):
+            value = correlation(interactions[a], interactions[b])
+            if value is None:
+                return None
+            grid[a, b] = grid[b, a] = value
+    return grid
 
 
 def with_reading(
@@ -256,10 +314,13 @@ def with_reading(
     metric_spread: float | None,
     metric: str | None,
     disagreement: float | None,
+    factor_gain: float | None = None,
 ) -> dict[str, Any]:
-    """A :func:`compare` record (or None) completed with its plain-words reading."""
+    """A :func:`compare` record (or None) completed with its plain-words reading and the
+    factors' gain over the model's own biases (``factor_gain``: the metric of the bias-only
+    part minus the model's, on the same test folds; None where the model has no biases)."""
     if record is None:
-        empty = {
+        record = {
             "factor_similarity": None,
             "subspace_similarity": None,
             "interaction_agreement": None,
@@ -268,8 +329,10 @@ def with_reading(
             "distinct_solutions": None,
             "threshold": THRESHOLD,
         }
-        return {**empty, "reading": _reading(algo, metric, metric_spread, disagreement, None)}
-    return {**record, "reading": _reading(algo, metric, metric_spread, disagreement, record)}
+        reading = _reading(algo, metric, metric_spread, disagreement, None, factor_gain)
+        return {**record, "factor_gain": factor_gain, "reading": reading}
+    reading = _reading(algo, metric, metric_spread, disagreement, record, factor_gain)
+    return {**record, "factor_gain": factor_gain, "reading": reading}
 
 
 def _reading(
@@ -278,8 +341,10 @@ def _reading(
     spread: float | None,
     disagreement: float | None,
     r: dict[str, Any] | None,
+    gain: float | None,
 ) -> str:
-    """One plain sentence (or three) saying what the numbers mean."""
+    """Plain sentences saying what the numbers mean, each claim backed by a number printed
+    beside it."""
     parts = []
     if metric is not None and spread is not None and np.isfinite(spread):
         parts.append(f"{metric} varies by {spread:.3g} across seeds")
@@ -289,44 +354,66 @@ def _reading(
         if algo == "baseline" or disagreement == 0:
             parts.append("the model has no random start, so every seed gives the same result")
         return "; ".join(parts) + "." if parts else "Only one seed: nothing to compare."
+    parts.append(_factor_verdict(r))
+    agreement = r["interaction_agreement"]
+    if gain is not None and metric is not None:
+        if gain > 0:
+            text = f"the factors improve {metric} by {gain:.3g} over the model's biases alone"
+            if agreement is not None and agreement < 0.5:
+                text += f", but their part p.q correlates only {agreement:.2f} between seeds"
+            parts.append(text)
+        else:
+            parts.append(
+                f"the factors do not improve {metric} over the model's biases alone "
+                f"({-gain:.3g} worse): the biases carry the predictions"
+            )
+    elif agreement is not None and agreement < 0.5:
+        parts.append(f"the factor part p.q correlates only {agreement:.2f} between seeds")
+    return "; ".join(parts) + "."
+
+
+def _factor_verdict(r: dict[str, Any]) -> str:
     matched, subspace = r["factor_similarity"], r["subspace_similarity"]
     chance_m, chance_s = r["chance_factor_similarity"], r["chance_subspace_similarity"]
-    agreement = r["interaction_agreement"]
-    above = (matched - chance_m) / max(1 - chance_m, 1e-12)
-    if matched >= THRESHOLD and r["distinct_solutions"] > 1:
-        verdict = (
-            f"the factors agree {matched:.2f} on average after matching (chance {chance_m:.2f}), "
-            f"but the seeds form {r['distinct_solutions']} distinct solutions at "
-            f"{THRESHOLD:g}: close, not unique"
+    nonnegative = r["alignment"] == "permutation and scale"
+    distinct, measure_name = r["distinct_solutions"], r["seed_measure"]
+
+    def said(name: str, value: float, chance: float) -> str:
+        words = grade(value, chance)
+        if words == "not informative":
+            return f"{name} {value:.2f} is not informative at this k (chance {chance:.2f})"
+        return (f"{name} {value:.2f} (chance {chance:.2f}, {lift(value, chance):.2f} of the way "
+                f"to 1: {words})")  # fmt: skip
+
+    first = (
+        said("matched", matched, chance_m) if nonnegative else said("subspace", subspace, chance_s)
+    )
+    second = (
+        said("subspace", subspace, chance_s) if nonnegative else said("matched", matched, chance_m)
+    )
+    lead = grade(matched, chance_m) if nonnegative else grade(subspace, chance_s)
+    counted = (
+        f"; {distinct} distinct solution{'s' if distinct != 1 else ''} by {measure_name}"
+        if distinct is not None
+        else ""
+    )
+    if lead == "not informative":
+        advice = "the factors cannot be compared at this k; " + (
+            "solutions are counted by what they predict"
+            if distinct is not None
+            else "choose a smaller k"
         )
-    elif matched >= THRESHOLD:
-        if r["alignment"] == "permutation and scale":
-            verdict = (
-                f"the factors agree {matched:.2f} after matching (chance {chance_m:.2f}): the "
-                "solution is unique up to permutation and scale (1 distinct solution)"
-            )
-        else:
-            verdict = f"the factors agree {matched:.2f} after matching (chance {chance_m:.2f})"
-    elif subspace >= THRESHOLD:
-        verdict = (
-            f"the factors span the same subspace ({subspace:.2f}) but match only {matched:.2f} "
-            f"one by one (chance {chance_m:.2f}): read the subspace, not single factors"
-        )
-    elif above < 0.3:
-        verdict = (
-            f"the factors match {matched:.2f} after alignment (chance {chance_m:.2f}) and their "
-            f"subspaces {subspace:.2f} (chance {chance_s:.2f}): barely above chance, so do not "
-            "interpret single factors"
-        )
+    elif lead == "the same" and nonnegative and distinct == 1:
+        advice = "the solution is unique up to permutation and scale"
+    elif lead == "the same" and distinct == 1:
+        advice = ("the factors span the same subspace: read the subspace, not single factors"
+                  if not nonnegative else "the same solution")  # fmt: skip
+    elif lead == "the same":
+        advice = "close, not unique"
+    elif lead == "close":
+        advice = "interpret single factors with care"
+    elif lead in ("partly alike", "weakly above chance"):
+        advice = "do not interpret single factors"
     else:
-        verdict = (
-            f"the factors agree {matched:.2f} after alignment (chance {chance_m:.2f}), subspaces "
-            f"{subspace:.2f} (chance {chance_s:.2f}): interpret single factors with care"
-        )
-    parts.append(verdict)
-    if agreement is not None and agreement < 0.5:
-        parts.append(
-            f"the factor part p.q itself correlates only {agreement:.2f} between seeds: the "
-            "biases, not the factors, carry the predictions"
-        )
-    return "; ".join(parts) + "."
+        advice = "the factors are not determined by the data: do not interpret them"
+    return f"factors {first}; {second}{counted}: {advice}"

@@ -88,7 +88,7 @@ def compare(a: Any, b: Any, names: dict[str, str] | None = None, top: int = 5) -
     Factors are matched one to one (Hungarian method on cosine; absolute cosine unless both
     models' factors are non-negative), the subspaces compared by principal angles, and the
     factor parts ``p . q`` correlated on every pair of up to 500 shared users and all shared
-    items. Chance levels come from random matrices of the same shape.
+    items. Chance levels: the same comparison with each of B's columns shuffled over the items.
     """
     from recfactor.nonunique import (
         _unit_columns,
@@ -124,9 +124,7 @@ def compare(a: Any, b: Any, names: dict[str, str] | None = None, top: int = 5) -
         pa = a.user_factors_[a.user_index(users)].astype(np.float64)
         pb = b.user_factors_[b.user_index(users)].astype(np.float64)
         interactions = correlation((pa @ qa.T).ravel(), (pb @ qb.T).ravel())
-    chance_matched, chance_subspace = chance_levels(
-        (len(items), min(qa.shape[1], qb.shape[1])), nonnegative
-    )
+    chance_matched, chance_subspace = chance_levels(qa, qb, signed)
 
     def top_items(q: np.ndarray, f: int, sign: float) -> list[str]:
         order = np.argsort(-sign * q[:, f], kind="stable")[:top]

@@ -57,12 +57,70 @@ def test_rotated_svd_solution_has_zero_principal_angles_but_other_factors():
     assert "same subspace" in record["reading"]
 
 
-def test_chance_levels_are_lower_than_agreement_and_higher_for_non_negative():
-    signed_matched, signed_subspace = chance_levels((100, 10), nonnegative=False)
-    positive_matched, _ = chance_levels((100, 10), nonnegative=True)
+def test_chance_levels_keep_the_columns_and_are_fixed_by_their_seed():
+    rng = np.random.default_rng(6)
+    a, b = rng.standard_normal((100, 10)), rng.standard_normal((100, 10))
+    signed_matched, signed_subspace = chance_levels(a, b, signed=True)
+    positive_matched, _ = chance_levels(np.abs(a), np.abs(b), signed=False)
     assert 0.0 < signed_matched < 0.5 and 0.0 < signed_subspace < 0.6
     assert positive_matched > 0.6  # non-negative vectors look alike by chance
-    assert chance_levels((100, 10), False) == (signed_matched, signed_subspace)  # fixed seed
+    assert chance_levels(a, b, signed=True) == (signed_matched, signed_subspace)
+
+
+def test_a_shared_mean_direction_does_not_pass_for_agreement():
+    """ALS without biases puts the mean rating into every factor column. Two unrelated
+    solutions with such a column mean match well under the report's matching; their chance
+    level must match as well, so the reading stays at chance."""
+    rng = np.random.default_rng(8)
+    a = rng.standard_normal((300, 10)) * 0.5 + 1.5
+    b = rng.standard_normal((300, 10)) * 0.5 + 1.5
+    matched = matched_similarity(a, b, signed=True)
+    chance, _ = chance_levels(a, b, signed=True)
+    assert matched > 0.8  # the shared direction alone
+    assert matched - chance < 0.02
+    record = measure("als", [a, b], [rng.random(50), rng.random(50)], False, 0.001, "rmse", 0.1)
+    assert record["factor_grade"] == "at chance"
+    assert "interpret single factors with care" not in record["reading"]
+
+
+def test_k_at_least_the_items_is_not_informative_and_counts_by_predictions():
+    """With as many factors as items every solution spans the whole space: a subspace
+    similarity of 1 that any two solutions reach, which must not be read as agreement."""
+    rng = np.random.default_rng(9)
+    seeds = [rng.standard_normal((20, 20)) for _ in range(3)]
+    inner = [rng.standard_normal(200) for _ in range(3)]  # predictions that disagree
+    record = measure("svd", seeds, inner, False, 0.01, "rmse", 1.7)
+    assert record["subspace_similarity"] == pytest.approx(1.0)
+    assert record["chance_subspace_similarity"] >= 0.95
+    assert record["subspace_grade"] == "not informative"
+    assert record["seed_measure"] == "p.q correlation" and record["distinct_solutions"] == 3
+    assert "not informative at this k" in record["reading"]
+    assert "same subspace" not in record["reading"]
+
+
+def test_biases_are_said_to_carry_the_predictions_only_when_measured():
+    rng = np.random.default_rng(10)
+    q = [rng.standard_normal((40, 4)) for _ in range(2)]
+    inner = [rng.standard_normal(100) for _ in range(2)]  # p.q uncorrelated between seeds
+    better = measure("svd", q, inner, False, 0.001, "rmse", 0.2, factor_gain=0.021)
+    assert "biases carry" not in better["reading"]
+    assert "improve rmse by 0.021 over the model's biases alone" in better["reading"]
+    assert "correlates only" in better["reading"]
+    worse = measure("svd", q, inner, False, 0.001, "rmse", 0.2, factor_gain=-0.004)
+    assert "the biases carry the predictions" in worse["reading"]
+    unmeasured = measure("svd", q, inner, False, 0.001, "rmse", 0.2)
+    assert "biases" not in unmeasured["reading"]
+
+
+@pytest.mark.parametrize(
+    ("value", "chance", "words"),
+    [(0.75, 0.76, "at chance"), (0.84, 0.77, "weakly above chance"), (0.93, 0.08, "close"),
+     (0.65, 0.2, "partly alike"), (0.995, 0.5, "the same"), (1.0, 0.97, "not informative")],
+)  # fmt: skip
+def test_readings_are_graded_by_the_distance_from_chance(value, chance, words):
+    from recfactor.nonunique import grade
+
+    assert grade(value, chance) == words
 
 
 def test_baseline_has_no_factors_to_compare():
@@ -129,27 +187,3 @@ def test_rank_deficient_factors_compare_by_the_space_they_use():
     line = np.hstack([plane[:, :1], np.zeros((50, 1))])
     assert subspace_similarity(plane, line) == pytest.approx(0.5)
     assert subspace_similarity(np.zeros((50, 2)), np.zeros((50, 2))) == 1.0
-
-
-def test_chance_levels_measured_ahead_give_the_same_report():
-    from recfactor.data import Dataset
-    from recfactor.evaluate import AlgoSpec, evaluate, kfold, measure_chance
-
-    rng = np.random.default_rng(2)
-    data = Dataset.from_arrays(
-        rng.integers(0, 60, 1500), rng.integers(0, 40, 1500), rng.integers(1, 6, 1500),
-        duplicates="last",
-    )  # fmt: skip
-    algos = [AlgoSpec("svd", {"factors": 4, "epochs": 3}), AlgoSpec("baseline")]
-    ahead = measure_chance(algos, data)
-    assert set(ahead) == {"svd"} and ahead["svd"][0] == (data.n_items, 4)
-    reports = [
-        evaluate(data, algos, [0, 1], ["rmse"], splits=kfold(data.n_ratings, 3, 0), jobs=1,
-                 chance=chance).to_dict()
-        for chance in (None, ahead)
-    ]  # fmt: skip
-    for report in reports:
-        for run in report["runs"]:
-            run["fit_seconds"] = None
-    assert reports[0] == reports[1]
-    assert reports[0]["nonuniqueness"][0]["chance_subspace_similarity"] == ahead["svd"][1][1]
