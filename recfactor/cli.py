@@ -1363,6 +1363,131 @@ def _recorded_setup(model_path: Path, algo: str | None, quiet: bool):
 
 @app.command()
 @_handle_errors
+def stability(
+    data: Annotated[str, typer.Argument(metavar="DATA", help="Ratings file or -.")],
+    algo: Annotated[
+        Algo, typer.Option("--algo", help="nmf, svd or als.", rich_help_panel="Model")
+    ] = Algo.nmf,
+    ranks: Annotated[
+        str, typer.Option("--ranks", help="Ranks to try: LOW..HIGH[:STEP] or a list like 2,4,8.")
+    ] = "2..10",
+    seeds: Annotated[
+        str, typer.Option("--seeds", help="Number of seeds (0..N-1) or a list like 1,7,42.")
+    ] = "10",
+    threshold: Annotated[
+        float,
+        typer.Option(
+            "--threshold", help="Similarity at which a component counts as the same across seeds."
+        ),
+    ] = 0.9,
+    metric: Annotated[
+        Optional[str],
+        typer.Option(
+            "--metric", help="Cross-validated metric beside each k [rmse; implicit: ndcg@10]."
+        ),
+    ] = None,
+    cv: Annotated[
+        bool, typer.Option("--cv/--no-cv", help="Measure the cross-validated metric.")
+    ] = True,
+    folds: Annotated[
+        Optional[int], typer.Option("--folds", help="k-fold cross-validation [5].")
+    ] = None,
+    holdout_per_user: Annotated[
+        Optional[float],
+        typer.Option("--holdout-per-user", help="Per-user holdout [implicit feedback: 0.2]."),
+    ] = None,
+    split_seed: Annotated[int, typer.Option("--split-seed", min=0, help="Seed of the split.")] = 0,
+    jobs: Annotated[
+        Optional[int],
+        typer.Option("--jobs", "-j", min=1, help="Cores for the cross-validation [all]."),
+    ] = None,
+    plot: Annotated[
+        Optional[Path],
+        typer.Option("--plot", help="Draw stable components and the metric against k (PNG)."),
+    ] = None,
+    epochs: Epochs = None,
+    reg: Reg = None,
+    lr: Lr = None,
+    bias: Bias = None,
+    solver: SolverOpt = None,
+    init_std: InitStd = None,
+    init: InitOpt = None,
+    l1_w: L1W = None,
+    l1_h: L1H = None,
+    l2_w: L2W = None,
+    l2_h: L2H = None,
+    tol: Tol = None,
+    alpha: Alpha = None,
+    confidence: Confidence = None,
+    nonnegative: Nonnegative = None,
+    sep: Sep = None,
+    layout: LayoutOpt = None,
+    header: Header = None,
+    user_col: UserCol = None,
+    item_col: ItemCol = None,
+    rating_col: RatingCol = None,
+    feedback: FeedbackOpt = Feedback.explicit,
+    duplicates: DuplicatesOpt = None,
+    missing_value: MissingValue = None,
+    fmt: FormatOpt = None,
+    quiet: Quiet = False,
+) -> None:
+    """How many factors are stable across seeds at each rank k, with the cross-validated
+    error beside it: which k to use for prediction, and up to which k to read the factors."""
+    from recfactor import evaluate as ev
+    from recfactor import stability as st
+    from recfactor.data import read_ratings
+    from recfactor.errors import ParameterError
+    from recfactor.report import progress, render_stability
+
+    if algo == Algo.baseline:
+        raise ParameterError("the baseline has no factors", hint="use --algo nmf, svd or als")
+    rank_list = st.parse_ranks(ranks)
+    seed_list = ev.parse_seeds(seeds)
+    if not 0 < threshold <= 1:
+        raise ParameterError("--threshold must be above 0 and at most 1")
+    _check_split_options(folds, None, holdout_per_user, 4.0)
+    if plot is not None:
+        import importlib.util
+
+        if importlib.util.find_spec("matplotlib") is None:
+            raise ParameterError("--plot needs matplotlib", hint="pip install 'recfactor[plot]'")
+    flags = _flags(factors=None, epochs=epochs, reg=reg, lr=lr, bias=bias, solver=solver,
+                   init_std=init_std, init=init, l1_w=l1_w, l1_h=l1_h, l2_w=l2_w, l2_h=l2_h,
+                   tol=tol, alpha=alpha, confidence=confidence,
+                   nonnegative=nonnegative)  # fmt: skip
+    params = _model_params(algo.value, flags, feedback.value)
+    for k in rank_list:  # every parameter checked before the data is read
+        _build_model(algo.value, {**params, "factors": k}, 0)
+    options = _read_options(
+        sep, layout, header, user_col, item_col, rating_col, feedback, duplicates, missing_value
+    )
+    dataset = read_ratings(data, options)
+    implicit = dataset.feedback == "implicit"
+    chosen_metric = (metric or ("ndcg@10" if implicit else "rmse")) if cv else None
+    splits = None
+    if cv:
+        from recfactor.metrics import parse_metrics
+
+        chosen_metric = parse_metrics(chosen_metric)[0]
+        if implicit and folds is None and holdout_per_user is None:
+            holdout_per_user = 0.2
+        with _naming(dataset.source):
+            splits, _ = _splits(dataset, folds, None, None, holdout_per_user, split_seed, True)
+    total = len(rank_list) * len(seed_list)
+    with progress(total, f"stability of {algo.value}", enabled=not quiet) as update:
+        report = st.sweep(dataset, algo.value, params, rank_list, seed_list, splits,
+                          chosen_metric, threshold, jobs, update)  # fmt: skip
+    render_stability(report.to_dict(), _fmt(fmt))
+    if plot is not None:
+        from recfactor.plot import plot_stability
+
+        plot_stability(report.to_dict(), plot)
+        _note(f"wrote {plot}", quiet)
+
+
+@app.command()
+@_handle_errors
 def describe(
     data: Annotated[str, typer.Argument(metavar="DATA", help="Ratings file or -.")],
     sep: Sep = None,

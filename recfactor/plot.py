@@ -56,3 +56,36 @@ def plot_evaluation(report: dict[str, Any], path: Path) -> None:
         raise RecfactorError(f"{path}: cannot write the plot ({exc.strerror})") from exc
     finally:
         plt.close(fig)
+
+
+def plot_stability(report: dict[str, Any], path: Path) -> None:
+    """Stable components against k (the diagonal: all stable), and the cross-validated
+    metric on the right axis."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        raise RecfactorError(
+            "--plot needs matplotlib", hint="pip install 'recfactor[plot]'"
+        ) from None
+    rows = report["rows"]
+    ks = [r["k"] for r in rows]
+    fig, left = plt.subplots(figsize=(7, 4))
+    left.plot(ks, ks, color="0.8", linestyle="--", label="all stable")
+    left.plot(ks, [r["stable_components"] for r in rows], marker="o", label="stable components")
+    left.set_xlabel("k")
+    left.set_ylabel("stable components")
+    known = {"algo", "k", "stable_components", "median_similarity", "instability", "cophenetic",
+             "dispersion", "users_under_k", "items_under_k"}  # fmt: skip
+    metric = next((c for c in rows[0] if c not in known), None) if rows else None
+    if metric is not None:
+        right = left.twinx()
+        right.plot(ks, [r[metric] for r in rows], color="tab:red", marker="s", label=metric)
+        right.set_ylabel(metric)
+    left.set_title(f"{report['algo']}: stability across seeds")
+    left.legend(loc="upper left")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)

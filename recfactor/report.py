@@ -382,3 +382,25 @@ def render_comparison(info: dict[str, Any], fmt: str) -> None:
         table.add_row(str(p["factor"]), str(p["other_factor"]), f"{p['cosine']:.3f}",
                       "; ".join(p["top_items"]), "; ".join(p["other_top_items"]))  # fmt: skip
     console.print(table)
+
+
+STABILITY_COLUMNS = ("algo", "k", "stable_components", "median_similarity", "instability",
+                     "cophenetic", "dispersion", "users_under_k", "items_under_k")  # fmt: skip
+
+
+def render_stability(report: dict[str, Any], fmt: str) -> None:
+    """``stability`` output: one row per algorithm and k; the reading after a table (on
+    stderr for CSV, so that the CSV stays data), inside the JSON."""
+    if fmt == "json":
+        write_json(report)
+        return
+    rows = report["rows"]
+    extra = [c for c in (rows[0] if rows else {}) if c not in STABILITY_COLUMNS]
+    columns = [c for c in STABILITY_COLUMNS if any(c in r for r in rows)] + extra
+    ds = report["dataset"]
+    write_records(rows, columns, fmt, title=f"{ds['source']}: stability of {report['algo']} "
+                  f"across seeds at each k")  # fmt: skip
+    if fmt == "csv":
+        sys.stderr.write(f"{report['algo']}: {report['reading']}\n")
+    else:
+        _console().print(f"{report['algo']}: {report['reading']}", markup=False, highlight=False)

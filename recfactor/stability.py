@@ -1,0 +1,258 @@
+"""How many factors are stable at each rank: the rank sweep behind ``recfactor stability``.
+
+For every rank k, each seed is fitted to all the data and its item factors compared with the
+other seeds' (the matching of :mod:`recfactor.nonunique`):
+
+- stable components: for NMF (determined up to permutation and scale), a component is stable
+  when its median best match among the other seeds' components is at or above the threshold
+  and it does not repeat another component of its own seed;
+  for SVD and ALS (determined up to rotation), the stable dimension is the number of
+  principal-angle cosines at or above it, the median over pairs of seeds;
+- instability: staNMF's (Wu et al. 2016), one minus the mean best-match correlation of the
+  components in both directions, averaged over pairs of seeds (0: every seed the same);
+- for NMF, the cophenetic correlation and dispersion of the consensus matrix (Brunet et al.
+  2004; Kim and Park 2007), items clustered by their largest component;
+- the share of users and items with fewer ratings than k, whose factors the data cannot
+  determine;
+- the cross-validated error of seed 0 (evaluate's folds), beside it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from recfactor.errors import ParameterError
+
+STABLE_THRESHOLD = 0.9
+
+
+@dataclass
+class StabilityReport:
+    """One row per rank, and what to make of them."""
+
+    algo: str
+    dataset: dict[str, Any]
+    rows: list[dict[str, Any]] = field(default_factory=list)
+    best_rank: int | None = None  # the lowest cross-validated error
+    readable_rank: int | None = None  # the largest rank whose components are all stable
+    components: list[list[str]] = field(default_factory=list)  # at readable_rank
+    reading: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "algo": self.algo,
+            "dataset": self.dataset,
+            "rows": self.rows,
+            "best_rank": self.best_rank,
+            "readable_rank": self.readable_rank,
+            "components": self.components,
+            "reading": self.reading,
+        }
+
+
+def parse_ranks(text: str) -> list[int]:
+    """``"2..30"``, ``"2..30:4"`` (a step), ``"2,4,8"`` or ``"5"``."""
+    try:
+        if ".." in text:
+            span, _, step = text.partition(":")
+            low, high = (int(x) for x in span.split(".."))
+            ranks = list(range(low, high + 1, int(step) if step else 1))
+        else:
+            ranks = [int(x) for x in text.split(",") if x.strip()]
+    except ValueError:
+        raise ParameterError(
+            f"--ranks takes LOW..HIGH[:STEP] or a list, not {text!r}", hint="e.g. --ranks 2..30"
+        ) from None
+    if not ranks or min(ranks) < 1 or max(ranks) > 10_000:
+        raise ParameterError("--ranks must lie between 1 and 10000", hint="e.g. --ranks 2..30")
+    return sorted(set(ranks))
+
+
+def sweep(
+    data: Any,
+    algo: str,
+    params: dict[str, Any],
+    ranks: Sequence[int],
+    seeds: Sequence[int],
+    splits: Sequence[Any] | None,
+    metric: str | None,
+    threshold: float = STABLE_THRESHOLD,
+    jobs: int | None = None,
+    progress: Callable[[], None] | None = None,
+) -> StabilityReport:
+    """The rank sweep of ``algo`` (with ``params``) on ``data``; ``splits`` and ``metric``
+    give the cross-validated error of seed 0 (None: no error column)."""
+    from recfactor.evaluate import AlgoSpec, evaluate
+    from recfactor.models import model_class
+
+    if len(seeds) < 2:
+        raise ParameterError("stability compares seeds: give --seeds 2 or more")
+    cls = model_class(algo)
+    nonnegative = algo == "nmf" or bool(params.get("nonnegative"))
+    whole = data.compact()
+    user_counts = np.bincount(whole.users, minlength=whole.n_users)
+    item_counts = np.bincount(whole.items, minlength=whole.n_items)
+    report = StabilityReport(
+        algo,
+        {"source": data.source, "users": data.n_users, "items": data.n_items,
+         "ratings": data.n_ratings, "feedback": data.feedback},
+    )  # fmt: skip
+    stable_factors: dict[int, np.ndarray] = {}
+    for k in ranks:
+        factors = []
+        for seed in seeds:
+            model = cls(cls.params_class(**{**params, "factors": k, "seed": int(seed)}))
+            model.fit(whole, training_error=False)
+            factors.append(np.asarray(model.item_factors_, dtype=np.float64))
+            if progress is not None:
+                progress()
+        row: dict[str, Any] = {"algo": algo, "k": k}
+        row.update(_stable(factors, nonnegative, threshold))
+        row["instability"] = instability(factors, signed=not nonnegative)
+        if algo == "nmf":
+            row.update(consensus(factors))
+        row["users_under_k"] = float(np.mean(user_counts < k))
+        row["items_under_k"] = float(np.mean(item_counts < k))
+        if splits is not None and metric is not None:
+            spec = AlgoSpec(algo, {**params, "factors": k})
+            result = evaluate(data, [spec], [seeds[0]], [metric], splits=splits, jobs=jobs)
+            row[metric] = float(result.summary[0]["mean"])
+        report.rows.append(
+            {key: round(v, 4) if isinstance(v, float) else v for key, v in row.items()}
+        )
+        if row["stable_components"] == k:
+            stable_factors[k] = factors[0]
+    _conclude(report, metric, stable_factors, whole)
+    return report
+
+
+def _stable(factors: list[np.ndarray], nonnegative: bool, threshold: float) -> dict[str, Any]:
+    """Stable components (NMF) or the stable dimension (rotation-ambiguous models) of the
+    seeds' item factors, and the median similarity behind it."""
+    from recfactor.nonunique import _unit_columns, orthonormal_basis
+
+    k = factors[0].shape[1]
+    if nonnegative:
+        # Each component of each seed: its best match in every other seed, the median over
+        # them; a seed's count of components at or above the threshold; the median count.
+        units = [_unit_columns(f) for f in factors]
+        counts, medians = [], []
+        for s, unit in enumerate(units):
+            best = np.array([(unit.T @ other).max(axis=1) for t, other in enumerate(units)
+                             if t != s])  # fmt: skip
+            median = np.median(best, axis=0)
+            unused = ~factors[s].any(axis=0)
+            median[unused] = 0.0
+            # A component that repeats another of the same seed (one solution's component
+            # shared between two) is not a component of its own, however stable.
+            own = unit.T @ unit
+            np.fill_diagonal(own, 0.0)
+            median[own.max(axis=1, initial=0.0) >= threshold] = 0.0
+            medians.append(median)
+            counts.append(int(np.sum(median >= threshold)))
+        return {
+            "stable_components": int(np.median(counts)),
+            "median_similarity": float(np.median(np.concatenate(medians))),
+        }
+    bases = [orthonormal_basis(f) for f in factors]
+    counts, cosines = [], []
+    for t in range(1, len(bases)):
+        values = np.linalg.svd(bases[0].T @ bases[t], compute_uv=False)
+        values = np.r_[values, np.zeros(max(k - len(values), 0))][:k]
+        counts.append(int(np.sum(values >= threshold)))
+        cosines.append(values)
+    informative = k < factors[0].shape[0]
+    return {
+        "stable_components": int(np.median(counts)) if informative else None,
+        "median_similarity": float(np.median(np.concatenate(cosines))),
+    }
+
+
+def instability(factors: list[np.ndarray], signed: bool) -> float:
+    """staNMF's instability: for every pair of seeds, one minus the mean of each component's
+    best correlation with the other seed's components, in both directions; the mean over
+    pairs (Wu et al. 2016, with absolute correlations where signs are arbitrary)."""
+    centred = []
+    for f in factors:
+        c = f - f.mean(axis=0)
+        norms = np.linalg.norm(c, axis=0)
+        centred.append(c / np.where(norms > 0, norms, 1.0))
+    values = []
+    for a in range(len(centred)):
+        for b in range(a + 1, len(centred)):
+            corr = centred[a].T @ centred[b]
+            if signed:
+                corr = np.abs(corr)
+            k = corr.shape[0]
+            values.append(1.0 - (corr.max(axis=1).sum() + corr.max(axis=0).sum()) / (2 * k))
+    return float(np.mean(values))
+
+
+def consensus(factors: list[np.ndarray]) -> dict[str, float | None]:
+    """The cophenetic correlation and dispersion of the consensus matrix of items clustered
+    by their largest component (Brunet et al. 2004; Kim and Park 2007): both 1 when every
+    seed puts the same items together."""
+    n = factors[0].shape[0]
+    together = np.zeros((n, n))
+    for f in factors:
+        labels = np.argmax(f / np.maximum(f.max(axis=0), 1e-300), axis=1)
+        together += labels[:, None] == labels[None, :]
+    together /= len(factors)
+    dispersion = float(np.mean(4.0 * (together - 0.5) ** 2))
+    cophenetic = None
+    if n >= 3:
+        from scipy.cluster.hierarchy import cophenet, linkage
+        from scipy.spatial.distance import squareform
+
+        distance = squareform(1.0 - together, checks=False)
+        if np.ptp(distance) > 0:
+            cophenetic = float(cophenet(linkage(distance, method="average"), distance)[0])
+        else:
+            cophenetic = 1.0
+    return {"cophenetic": cophenetic, "dispersion": dispersion}
+
+
+def _conclude(
+    report: StabilityReport, metric: str | None, stable: dict[int, np.ndarray], whole: Any
+) -> None:
+    rows = report.rows
+    if metric is not None and rows and metric in rows[0]:
+        from recfactor.metrics import is_topn
+
+        values = [r[metric] for r in rows]
+        pick = int(np.argmax(values) if is_topn(metric) else np.argmin(values))
+        report.best_rank = rows[pick]["k"]
+    all_stable = [r["k"] for r in rows if r["stable_components"] == r["k"]]
+    report.readable_rank = max(all_stable) if all_stable else None
+    if report.readable_rank is not None:
+        q = stable[report.readable_rank]
+        report.components = [_top_items(q[:, f], whole.item_ids) for f in range(q.shape[1])]
+    parts = []
+    if report.best_rank is not None:
+        parts.append(
+            f"for prediction use k = {report.best_rank} (the best cross-validated {metric})"
+        )
+    if report.readable_rank is None:
+        parts.append("at no k tried are all the factors stable across seeds: do not read them")
+    else:
+        shown = "; ".join(" + ".join(c) for c in report.components[:8])
+        more = " ..." if len(report.components) > 8 else ""
+        parts.append(
+            f"the factors can be read up to k = {report.readable_rank}, the largest k whose "
+            f"components are all stable ({shown}{more})"
+        )
+    report.reading = "; ".join(parts) + "."
+
+
+def _top_items(column: np.ndarray, item_ids: np.ndarray, share: float = 0.5) -> list[str]:
+    """The items that make up a component: those with at least ``share`` of its largest
+    absolute weight (at most five)."""
+    weight = np.abs(column)
+    if weight.max() <= 0:
+        return ["(unused)"]
+    order = np.argsort(-weight, kind="stable")[:5]
+    return [str(item_ids[j]) for j in order if weight[j] >= share * weight.max()]

@@ -1,0 +1,89 @@
+"""`recfactor stability`: how many factors are stable at each rank, on planted answers."""
+
+from __future__ import annotations
+
+import csv
+import io
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from recfactor import stability
+from recfactor.cli import app
+from recfactor.data import Dataset, ReadOptions, read_ratings
+from recfactor.errors import ParameterError
+from tests.conftest import SAMPLE
+
+
+def test_the_food_matrix_has_three_stable_dishes():
+    data = read_ratings(SAMPLE / "food.csv", ReadOptions(feedback="implicit"))
+    report = stability.sweep(data, "nmf", {}, range(1, 6), list(range(10)), None, None)
+    stable = {row["k"]: row["stable_components"] for row in report.rows}
+    assert [stable[k] for k in (1, 2, 3)] == [1, 2, 3]
+    assert stable[4] < 4 and stable[5] < 5
+    assert report.readable_rank == 3
+    assert sorted(sorted(c) for c in report.components) == [
+        ["burger", "fries"],
+        ["chicken"],
+        ["pizza"],
+    ]
+
+
+def test_a_planted_rank_of_six_is_found_through_noise():
+    rng = np.random.default_rng(0)
+    blocks = np.zeros((6, 120))
+    for r in range(6):
+        blocks[r, r * 20 : (r + 1) * 20] = rng.uniform(1, 2, 20)
+    matrix = rng.gamma(0.5, 1.0, (300, 6)) @ blocks + rng.uniform(0, 0.3, (300, 120))
+    u, i = np.nonzero(matrix)
+    data = Dataset.from_arrays(u.astype(str), i.astype(str), matrix[u, i], feedback="implicit")
+    report = stability.sweep(data, "nmf", {}, range(4, 9), list(range(6)), None, None)
+    assert report.readable_rank == 6
+    assert all(row["stable_components"] < row["k"] for row in report.rows if row["k"] > 6)
+    # Each of the six components holds items of one planted block.
+    blocks_found = sorted({int(items[0]) // 20 for items in report.components})
+    assert blocks_found == list(range(6))
+
+
+def test_svd_stable_dimension_and_the_error_beside_it():
+    """Ratings of planted rank 2 plus noise: two stable directions at every k >= 2, and the
+    cross-validated RMSE of seed 0 in each row."""
+    from recfactor.evaluate import kfold
+
+    rng = np.random.default_rng(1)
+    p, q = rng.standard_normal((200, 2)), rng.standard_normal((80, 2))
+    matrix = 3 + p @ q.T + 0.1 * rng.standard_normal((200, 80))
+    u, i = np.nonzero(rng.random((200, 80)) < 0.5)
+    data = Dataset.from_arrays(u.astype(str), i.astype(str), matrix[u, i])
+    splits = kfold(data.n_ratings, 3, 0)
+    report = stability.sweep(data, "svd", {"solver": "lanczos"}, [1, 2, 4], [0, 1, 2], splits,
+                             "rmse", jobs=1)  # fmt: skip
+    rows = {row["k"]: row for row in report.rows}
+    assert rows[2]["stable_components"] == 2 and rows[4]["stable_components"] >= 2
+    assert rows[2]["rmse"] < rows[1]["rmse"]
+    assert report.best_rank == 2
+
+
+def test_the_command_writes_one_row_per_k_and_says_what_to_use(tmp_path):
+    result = CliRunner().invoke(app, ["stability", str(SAMPLE / "food.csv"), "--feedback",
+                                      "implicit", "--algo", "nmf", "--ranks", "1..5", "--seeds",
+                                      "10", "--format", "csv", "--no-cv"])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    rows = list(csv.DictReader(io.StringIO(result.stdout)))
+    assert [(r["algo"], r["k"]) for r in rows] == [("nmf", str(k)) for k in range(1, 6)]
+    assert [r["stable_components"] for r in rows][:3] == ["1", "2", "3"]
+    assert "read up to k = 3" in result.stderr and "burger + fries" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("text", "ranks"), [("2..5", [2, 3, 4, 5]), ("2..10:4", [2, 6, 10]), ("8,2,4", [2, 4, 8])]
+)
+def test_ranks_are_parsed(text, ranks):
+    assert stability.parse_ranks(text) == ranks
+
+
+@pytest.mark.parametrize("text", ["0..3", "a..b", "", "5..2"])
+def test_bad_ranks_are_refused(text):
+    with pytest.raises(ParameterError):
+        stability.parse_ranks(text)
