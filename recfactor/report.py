@@ -398,8 +398,14 @@ def render_stability(report: dict[str, Any], fmt: str) -> None:
     extra = [c for c in (rows[0] if rows else {}) if c not in STABILITY_COLUMNS]
     columns = [c for c in STABILITY_COLUMNS if any(c in r for r in rows)] + extra
     ds = report["dataset"]
-    write_records(rows, columns, fmt, title=f"{ds['source']}: stability of {report['algo']} "
-                  f"across seeds at each k")  # fmt: skip
+    title = f"{ds['source']}: stability of {report['algo']} across seeds at each k"
+    if fmt == "table":  # short headers, so that a row fits an 80-column terminal
+        short = {"stable_components": "stable", "median_similarity": "median sim",
+                 "instability": "instab.", "cophenetic": "cophen.", "dispersion": "disp.",
+                 "users_under_k": "users<k", "items_under_k": "items<k"}  # fmt: skip
+        rows = [{short.get(c, c): r.get(c) for c in columns} for r in rows]
+        columns = [short.get(c, c) for c in columns]
+    write_records(rows, columns, fmt, title=title)
     if fmt == "csv":
         sys.stderr.write(f"{report['algo']}: {report['reading']}\n")
     else:
