@@ -1366,8 +1366,11 @@ def _recorded_setup(model_path: Path, algo: str | None, quiet: bool):
 def stability(
     data: Annotated[str, typer.Argument(metavar="DATA", help="Ratings file or -.")],
     algo: Annotated[
-        Algo, typer.Option("--algo", help="nmf, svd or als.", rich_help_panel="Model")
-    ] = Algo.nmf,
+        str,
+        typer.Option(
+            "--algo", help="nmf, svd or als, or several: svd,als.", rich_help_panel="Model"
+        ),
+    ] = "nmf",
     ranks: Annotated[
         str, typer.Option("--ranks", help="Ranks to try: LOW..HIGH[:STEP] or a list like 2,4,8.")
     ] = "2..10",
@@ -1440,8 +1443,14 @@ def stability(
     from recfactor.errors import ParameterError
     from recfactor.report import progress, render_stability
 
-    if algo == Algo.baseline:
-        raise ParameterError("the baseline has no factors", hint="use --algo nmf, svd or als")
+    names = list(dict.fromkeys(a.strip() for a in algo.split(",") if a.strip()))
+    wrong = [a for a in names if a not in ("nmf", "svd", "als")]
+    if wrong or not names:
+        raise ParameterError(
+            f"--algo {', '.join(wrong) or algo!r}: stability compares the factors of nmf, svd "
+            "or als",
+            hint="the baseline has no factors",
+        )
     rank_list = st.parse_ranks(ranks)
     seed_list = ev.parse_seeds(seeds)
     if not 0 < threshold <= 1:
@@ -1456,9 +1465,13 @@ def stability(
                    init_std=init_std, init=init, l1_w=l1_w, l1_h=l1_h, l2_w=l2_w, l2_h=l2_h,
                    tol=tol, alpha=alpha, confidence=confidence,
                    nonnegative=nonnegative)  # fmt: skip
-    params = _model_params(algo.value, flags, feedback.value)
-    for k in rank_list:  # every parameter checked before the data is read
-        _build_model(algo.value, {**params, "factors": k}, 0)
+    single = len(names) == 1
+    if not single:
+        _require_used(names, flags, feedback.value)
+    params = {name: _model_params(name, flags, feedback.value, strict=single) for name in names}
+    for name in names:  # every parameter checked before the data is read
+        for k in rank_list:
+            _build_model(name, {**params[name], "factors": k}, 0)
     options = _read_options(
         sep, layout, header, user_col, item_col, rating_col, feedback, duplicates, missing_value
     )
@@ -1474,15 +1487,18 @@ def stability(
             holdout_per_user = 0.2
         with _naming(dataset.source):
             splits, _ = _splits(dataset, folds, None, None, holdout_per_user, split_seed, True)
-    total = len(rank_list) * len(seed_list)
-    with progress(total, f"stability of {algo.value}", enabled=not quiet) as update:
-        report = st.sweep(dataset, algo.value, params, rank_list, seed_list, splits,
-                          chosen_metric, threshold, jobs, update)  # fmt: skip
-    render_stability(report.to_dict(), _fmt(fmt))
+    total = len(names) * len(rank_list) * len(seed_list)
+    reports = []
+    with progress(total, f"stability of {algo}", enabled=not quiet) as update:
+        for name in names:
+            report = st.sweep(dataset, name, params[name], rank_list, seed_list, splits,
+                              chosen_metric, threshold, jobs, update)  # fmt: skip
+            reports.append(report.to_dict())
+    render_stability(reports, _fmt(fmt))
     if plot is not None:
         from recfactor.plot import plot_stability
 
-        plot_stability(report.to_dict(), plot)
+        plot_stability(reports, plot)
         _note(f"wrote {plot}", quiet)
 
 

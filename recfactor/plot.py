@@ -58,9 +58,9 @@ def plot_evaluation(report: dict[str, Any], path: Path) -> None:
         plt.close(fig)
 
 
-def plot_stability(report: dict[str, Any], path: Path) -> None:
-    """Stable components against k (the diagonal: all stable), and the cross-validated
-    metric on the right axis."""
+def plot_stability(reports: list[dict[str, Any]], path: Path) -> None:
+    """Stable components against k for each algorithm (the diagonal: all stable), and the
+    cross-validated metric on the right axis."""
     try:
         import matplotlib
 
@@ -70,22 +70,29 @@ def plot_stability(report: dict[str, Any], path: Path) -> None:
         raise RecfactorError(
             "--plot needs matplotlib", hint="pip install 'recfactor[plot]'"
         ) from None
-    rows = report["rows"]
-    ks = [r["k"] for r in rows]
+    from recfactor.report import STABILITY_COLUMNS
+
     fig, left = plt.subplots(figsize=(7, 4))
+    right = None
+    ks = sorted({r["k"] for report in reports for r in report["rows"]})
     left.plot(ks, ks, color="0.8", linestyle="--", label="all stable")
-    left.plot(ks, [r["stable_components"] for r in rows], marker="o", label="stable components")
+    for report in reports:
+        rows = report["rows"]
+        k = [r["k"] for r in rows]
+        stable = [r["stable_components"] for r in rows]
+        left.plot(k, stable, marker="o", label=f"{report['algo']}: stable components")
+        metric = next((c for c in rows[0] if c not in STABILITY_COLUMNS), None) if rows else None
+        if metric is not None:
+            right = right or left.twinx()
+            right.plot(k, [r[metric] for r in rows], linestyle=":", marker="s",
+                       label=f"{report['algo']}: {metric}")  # fmt: skip
+            right.set_ylabel(metric)
     left.set_xlabel("k")
     left.set_ylabel("stable components")
-    known = {"algo", "k", "stable_components", "median_similarity", "instability", "cophenetic",
-             "dispersion", "users_under_k", "items_under_k"}  # fmt: skip
-    metric = next((c for c in rows[0] if c not in known), None) if rows else None
-    if metric is not None:
-        right = left.twinx()
-        right.plot(ks, [r[metric] for r in rows], color="tab:red", marker="s", label=metric)
-        right.set_ylabel(metric)
-    left.set_title(f"{report['algo']}: stability across seeds")
-    left.legend(loc="upper left")
+    left.set_title("stability across seeds")
+    left.legend(loc="upper left", fontsize="small")
+    if right is not None:
+        right.legend(loc="lower right", fontsize="small")
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)

@@ -384,29 +384,35 @@ def render_comparison(info: dict[str, Any], fmt: str) -> None:
     console.print(table)
 
 
-STABILITY_COLUMNS = ("algo", "k", "stable_components", "median_similarity", "instability",
-                     "cophenetic", "dispersion", "users_under_k", "items_under_k")  # fmt: skip
+STABILITY_COLUMNS = ("algo", "k", "stable_components", "distinct_solutions", "median_similarity",
+                     "instability", "cophenetic", "dispersion", "zeros_w", "zeros_h",
+                     "users_under_k", "items_under_k")  # fmt: skip
 
 
-def render_stability(report: dict[str, Any], fmt: str) -> None:
-    """``stability`` output: one row per algorithm and k; the reading after a table (on
-    stderr for CSV, so that the CSV stays data), inside the JSON."""
+def render_stability(reports: list[dict[str, Any]], fmt: str) -> None:
+    """``stability`` output: one row per algorithm and k; each algorithm's reading after a
+    table (on stderr for CSV, so that the CSV stays data), inside the JSON."""
     if fmt == "json":
-        write_json(report)
+        write_json({"reports": reports})
         return
-    rows = report["rows"]
-    extra = [c for c in (rows[0] if rows else {}) if c not in STABILITY_COLUMNS]
-    columns = [c for c in STABILITY_COLUMNS if any(c in r for r in rows)] + extra
-    ds = report["dataset"]
-    title = f"{ds['source']}: stability of {report['algo']} across seeds at each k"
+    rows = [row for report in reports for row in report["rows"]]
+    present = {c for r in rows for c in r}
+    extra = [c for c in dict.fromkeys(c for r in rows for c in r) if c not in STABILITY_COLUMNS]
+    columns = [c for c in STABILITY_COLUMNS if c in present] + extra
+    ds = reports[0]["dataset"]
+    algos = ", ".join(r["algo"] for r in reports)
+    title = f"{ds['source']}: stability of {algos} across seeds at each k"
     if fmt == "table":  # short headers, so that a row fits an 80-column terminal
-        short = {"stable_components": "stable", "median_similarity": "median sim",
+        short = {"stable_components": "stable", "distinct_solutions": "distinct",
+                 "median_similarity": "median sim",
                  "instability": "instab.", "cophenetic": "cophen.", "dispersion": "disp.",
                  "users_under_k": "users<k", "items_under_k": "items<k"}  # fmt: skip
         rows = [{short.get(c, c): r.get(c) for c in columns} for r in rows]
         columns = [short.get(c, c) for c in columns]
     write_records(rows, columns, fmt, title=title)
-    if fmt == "csv":
-        sys.stderr.write(f"{report['algo']}: {report['reading']}\n")
-    else:
-        _console().print(f"{report['algo']}: {report['reading']}", markup=False, highlight=False)
+    for report in reports:
+        line = f"{report['algo']}: {report['reading']}"
+        if fmt == "csv":
+            sys.stderr.write(line + "\n")
+        else:
+            _console().print(line, markup=False, highlight=False)

@@ -103,29 +103,35 @@ def sweep(
     )  # fmt: skip
     stable_factors: dict[int, np.ndarray] = {}
     for k in ranks:
-        factors = []
+        factors, user_factors = [], []
         for seed in seeds:
             model = cls(cls.params_class(**{**params, "factors": k, "seed": int(seed)}))
             model.fit(whole, training_error=False)
             factors.append(np.asarray(model.item_factors_, dtype=np.float64))
+            user_factors.append(np.asarray(model.user_factors_, dtype=np.float64))
             if progress is not None:
                 progress()
         row: dict[str, Any] = {"algo": algo, "k": k}
         row.update(_stable(factors, nonnegative, threshold))
+        row["distinct_solutions"] = _distinct(factors, nonnegative)
         row["instability"] = instability(factors, signed=not nonnegative)
         if algo == "nmf":
             row.update(consensus(factors))
+            # Where the sparsity sits: the share of zero weights in W (users) and H (items).
+            row["zeros_w"] = float(np.mean([sparsity(w) for w in user_factors]))
+            row["zeros_h"] = float(np.mean([sparsity(h) for h in factors]))
         row["users_under_k"] = float(np.mean(user_counts < k))
         row["items_under_k"] = float(np.mean(item_counts < k))
         if splits is not None and metric is not None:
             spec = AlgoSpec(algo, {**params, "factors": k})
             result = evaluate(data, [spec], [seeds[0]], [metric], splits=splits, jobs=jobs)
             row[metric] = float(result.summary[0]["mean"])
+        shown = row.pop("_shown_seed", 0)
         report.rows.append(
             {key: round(v, 4) if isinstance(v, float) else v for key, v in row.items()}
         )
         if row["stable_components"] == k:
-            stable_factors[k] = factors[0]
+            stable_factors[k] = factors[shown]  # a seed whose every component is stable
     _conclude(report, metric, stable_factors, whole)
     return report
 
@@ -157,6 +163,7 @@ def _stable(factors: list[np.ndarray], nonnegative: bool, threshold: float) -> d
         return {
             "stable_components": int(np.median(counts)),
             "median_similarity": float(np.median(np.concatenate(medians))),
+            "_shown_seed": int(np.argmax(counts)),
         }
     bases = [orthonormal_basis(f) for f in factors]
     counts, cosines = [], []
@@ -170,6 +177,39 @@ def _stable(factors: list[np.ndarray], nonnegative: bool, threshold: float) -> d
         "stable_components": int(np.median(counts)) if informative else None,
         "median_similarity": float(np.median(np.concatenate(cosines))),
     }
+
+
+def _distinct(factors: list[np.ndarray], nonnegative: bool) -> int | None:
+    """Distinct solutions among the seeds at ``nonunique.THRESHOLD`` (as evaluate counts
+    them): by matched similarity for NMF, by subspace similarity otherwise; None where that
+    measure cannot tell solutions apart (k at least the number of items)."""
+    from recfactor.nonunique import (
+        THRESHOLD,
+        distinct_solutions,
+        matched_similarity,
+        orthonormal_basis,
+        subspace_similarity,
+    )
+
+    seeds = len(factors)
+    if not nonnegative and factors[0].shape[1] >= factors[0].shape[0]:
+        return None
+    bases = None if nonnegative else [orthonormal_basis(f) for f in factors]
+    grid = np.ones((seeds, seeds))
+    for a in range(seeds):
+        for b in range(a + 1, seeds):
+            grid[a, b] = grid[b, a] = (
+                matched_similarity(factors[a], factors[b], signed=False)
+                if nonnegative
+                else subspace_similarity(bases[a], bases[b], bases=True)
+            )
+    return distinct_solutions(grid, THRESHOLD)
+
+
+def sparsity(matrix: np.ndarray) -> float:
+    """The share of a factor matrix's entries that are zero (below 1e-6 of its largest)."""
+    largest = float(np.abs(matrix).max()) if matrix.size else 0.0
+    return float(np.mean(np.abs(matrix) <= 1e-6 * largest)) if largest > 0 else 1.0
 
 
 def instability(factors: list[np.ndarray], signed: bool) -> float:

@@ -87,3 +87,17 @@ def test_ranks_are_parsed(text, ranks):
 def test_bad_ranks_are_refused(text):
     with pytest.raises(ParameterError):
         stability.parse_ranks(text)
+
+
+def test_two_algorithms_share_one_table_and_a_plot(tmp_path):
+    pytest.importorskip("matplotlib")
+    picture = tmp_path / "stability.png"
+    result = CliRunner().invoke(app, ["stability", str(SAMPLE / "ratings.csv"), "--algo", "svd,als",
+                                      "--ranks", "2,6", "--seeds", "2", "--folds", "2",
+                                      "--format", "csv", "--plot", str(picture)])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    rows = list(csv.DictReader(io.StringIO(result.stdout)))
+    assert [(r["algo"], r["k"]) for r in rows] == [("svd", "2"), ("svd", "6"), ("als", "2"),
+                                                   ("als", "6")]  # fmt: skip
+    assert all(float(r["rmse"]) < 1.0 for r in rows)
+    assert picture.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
