@@ -36,6 +36,11 @@ def test_permuted_and_rescaled_nmf_solution_is_the_same_solution():
     assert matched_similarity(q, other, signed=False) == pytest.approx(1.0)
     different = rng.random((40, 5))
     assert matched_similarity(q, different, signed=False) < 0.95
+    inner = rng.random(100)
+    record = measure("nmf", [q, other, q * 3.0], [inner, inner, 3.0 * inner], True, 0.0, "rmse",
+                     0.0)  # fmt: skip
+    assert record["factor_similarity"] == pytest.approx(1.0)
+    assert record["distinct_solutions"] == 1 and record["factor_grade"] == "the same"
     assert distinct_solutions(np.array([[1, 1, 0.5], [1, 1, 0.5], [0.5, 0.5, 1]])) == 2
 
 
