@@ -33,7 +33,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from recfactor.data import Dataset, ReadOptions, read_ratings  # noqa: E402
-from recfactor.evaluate import _topn_scores, per_user_holdout  # noqa: E402
+from recfactor.evaluation import _topn_scores, per_user_holdout  # noqa: E402
 from recfactor.metrics import topn  # noqa: E402
 from recfactor.models import model_class  # noqa: E402
 

@@ -29,7 +29,7 @@ ROOT = Path(__file__).resolve().parents[1]
 ENGINE = """
 import sys, time
 from recfactor.data import read_ratings
-from recfactor.evaluate import AlgoSpec, evaluate, kfold
+from recfactor.evaluation import AlgoSpec, evaluate, kfold
 from recfactor.models.svd import SVD
 from recfactor.workers import load_numba
 data, jobs = read_ratings(sys.argv[1]), int(sys.argv[2])

@@ -1072,7 +1072,7 @@ def evaluate(
     under several seeds, and how they spread."""
     import time
 
-    from recfactor import evaluate as ev
+    from recfactor import evaluation as ev
     from recfactor.errors import ParameterError
 
     started = time.perf_counter()
@@ -1206,7 +1206,7 @@ def _reader_pays(data: str, jobs: int, algos: list, seeds: int, splits: int) -> 
     """Whether to read the file in a helper process beside numba's loading: a file (not stdin)
     of at most ``READER_MAX_BYTES``, large enough to look worth worker processes (``splits``:
     k folds, or 1 for a holdout or a test file; evaluate decides again once it is read)."""
-    from recfactor import evaluate as ev
+    from recfactor import evaluation as ev
     from recfactor.workers import can_fork
 
     if data == "-" or not os.path.isfile(data) or not can_fork():
@@ -1289,7 +1289,7 @@ def _check_split_options(
 
 def _splits(dataset, folds, test_fraction, test, holdout_per_user, split_seed, quiet):
     """The train/test splits evaluate asked for (k-fold by default), and how to describe them."""
-    from recfactor import evaluate as ev
+    from recfactor import evaluation as ev
     from recfactor.errors import DataError, ParameterError
 
     if test is not None:
@@ -1332,7 +1332,7 @@ def _recorded_setup(model_path: Path, algo: str | None, quiet: bool):
     from recfactor import persist
     from recfactor.data import ReadOptions
     from recfactor.errors import DataError, ParameterError
-    from recfactor.evaluate import AlgoSpec
+    from recfactor.evaluation import AlgoSpec
 
     manifest = persist.read_manifest(model_path)
     data = manifest.get("data") or {}
@@ -1437,7 +1437,7 @@ def stability(
 ) -> None:
     """How many factors are stable across seeds at each rank k, with the cross-validated
     error beside it: which k to use for prediction, and up to which k to read the factors."""
-    from recfactor import evaluate as ev
+    from recfactor import evaluation as ev
     from recfactor import stability as st
     from recfactor.data import read_ratings
     from recfactor.errors import ParameterError
@@ -1559,7 +1559,7 @@ def split(
     quiet: Quiet = False,  # every command takes it; this one writes no notes
 ) -> None:
     """Write reproducible train/test CSV files (holdout or k-fold); lists them on stdout."""
-    from recfactor import evaluate as ev
+    from recfactor import evaluation as ev
     from recfactor.data import read_ratings
     from recfactor.errors import DataError
     from recfactor.report import write_records

@@ -86,7 +86,7 @@ def sweep(
 ) -> StabilityReport:
     """The rank sweep of ``algo`` (with ``params``) on ``data``; ``splits`` and ``metric``
     give the cross-validated error of seed 0 (None: no error column)."""
-    from recfactor.evaluate import AlgoSpec, evaluate
+    from recfactor.evaluation import AlgoSpec, evaluate
     from recfactor.models import model_class
 
     if len(seeds) < 2:

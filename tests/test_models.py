@@ -5,7 +5,7 @@ import pytest
 
 from recfactor.data import Dataset
 from recfactor.errors import ColdStartError, DataError, FitError, ParameterError
-from recfactor.evaluate import kfold
+from recfactor.evaluation import kfold
 from recfactor.models import model_class
 from recfactor.models.baseline import Baseline, fit_biases
 from recfactor.models.svd import SVD

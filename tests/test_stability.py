@@ -49,7 +49,7 @@ def test_a_planted_rank_of_six_is_found_through_noise():
 def test_svd_stable_dimension_and_the_error_beside_it():
     """Ratings of planted rank 2 plus noise: two stable directions at every k >= 2, and the
     cross-validated RMSE of seed 0 in each row."""
-    from recfactor.evaluate import kfold
+    from recfactor.evaluation import kfold
 
     rng = np.random.default_rng(1)
     p, q = rng.standard_normal((200, 2)), rng.standard_normal((80, 2))

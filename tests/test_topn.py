@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from recfactor.data import Dataset
-from recfactor.evaluate import per_user_holdout
+from recfactor.evaluation import per_user_holdout
 from recfactor.metrics import parse_metrics, topn
 
 D2, D3 = 1 / math.log2(3), 1 / math.log2(4)
@@ -87,7 +87,7 @@ def test_lists_narrower_than_k_are_padded():
 
 def test_a_threshold_no_rating_reaches_is_an_error_before_any_fit():
     from recfactor.errors import DataError
-    from recfactor.evaluate import AlgoSpec, evaluate, kfold
+    from recfactor.evaluation import AlgoSpec, evaluate, kfold
 
     data = Dataset.from_arrays(["a", "a", "b", "b"], ["x", "y", "x", "y"], [1, 2, 3, 5])
     with pytest.raises(DataError, match="no rating is 6 or more") as err:
