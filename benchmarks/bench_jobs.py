@@ -7,7 +7,7 @@ new process every time, N runs of each with --jobs 1 and --jobs 2 alternating; p
 against the best and the median of the paired ratios:
 
 - the command, as a user runs it (start-up, imports and reading the file included);
-- the engine: ``evaluate()`` alone, timed in a process that has already read the data and
+- the engine: ``cross_validate()`` alone, timed in a process that has already read the data and
   loaded numba (with the svd kernels for ``--jobs 1``; the workers of ``--jobs 2`` are
   forked inside the timed call and load their parallel kernels there).
 
@@ -29,7 +29,7 @@ ROOT = Path(__file__).resolve().parents[1]
 ENGINE = """
 import sys, time
 from recfactor.data import read_ratings
-from recfactor.evaluation import AlgoSpec, evaluate, kfold
+from recfactor.evaluation import AlgoSpec, cross_validate, kfold
 from recfactor.models.svd import SVD
 from recfactor.workers import load_numba
 data, jobs = read_ratings(sys.argv[1]), int(sys.argv[2])
@@ -38,7 +38,7 @@ if jobs == 1:
 else:
     load_numba()  # what the command does beside reading; workers forked later inherit it
 started = time.perf_counter()
-evaluate(data, [AlgoSpec("svd")], list(range(5)), ["rmse", "mae"],
+cross_validate(data, [AlgoSpec("svd")], list(range(5)), ["rmse", "mae"],
          splits=kfold(data.n_ratings, 5, 0), jobs=jobs)
 print(time.perf_counter() - started)
 """

@@ -15,3 +15,44 @@ if not {"OMP_WAIT_POLICY", "GOMP_SPINCOUNT"} & set(_os.environ):
     _os.environ["GOMP_SPINCOUNT"] = "10000"
 
 __version__ = "0.1.0"
+
+# The public API, imported on first use: `import recfactor` stays as light as the command line
+# needs it to be (`recfactor predict` must not pay for numba, pandas or the models).
+_API = {
+    "read_ratings": "recfactor.data",
+    "ReadOptions": "recfactor.data",
+    "Dataset": "recfactor.dataset",
+    "Baseline": "recfactor.models.baseline",
+    "SVD": "recfactor.models.svd",
+    "NMF": "recfactor.models.nmf",
+    "ALS": "recfactor.models.als",
+    "save": "recfactor.persist",
+    "load": "recfactor.persist",
+    "evaluate": "recfactor.evaluation",
+    "EvalConfig": "recfactor.evaluation",
+    "AlgoSpec": "recfactor.evaluation",
+    "Report": "recfactor.evaluation",
+    "RecfactorError": "recfactor.errors",
+    "DataError": "recfactor.errors",
+    "ParameterError": "recfactor.errors",
+    "FitError": "recfactor.errors",
+    "ModelFileError": "recfactor.errors",
+    "ColdStartError": "recfactor.errors",
+    "NotFittedError": "recfactor.errors",
+}
+__all__ = ["__version__", *_API]
+
+
+def __getattr__(name: str):
+    module = _API.get(name)
+    if module is None:
+        raise AttributeError(f"module 'recfactor' has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_API))

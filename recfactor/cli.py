@@ -1169,7 +1169,7 @@ def evaluate(
     total = len(algos) * len(seed_list) * folds_run
     fitting = time.perf_counter()
     with progress(total, "evaluating", enabled=not quiet) as advance:
-        report = ev.evaluate(
+        report = ev.cross_validate(
             dataset,
             algos,
             seed_list,
@@ -1290,41 +1290,11 @@ def _check_split_options(
 def _splits(dataset, folds, test_fraction, test, holdout_per_user, split_seed, quiet):
     """The train/test splits evaluate asked for (k-fold by default), and how to describe them."""
     from recfactor import evaluation as ev
-    from recfactor.errors import DataError, ParameterError
 
-    if test is not None:
-        return None, {"kind": "test-file", "test": test, "description": f"test file {test}"}
-    if test_fraction is not None:
-        return ev.holdout(dataset.n_ratings, test_fraction, split_seed), {
-            "kind": "holdout",
-            "test_fraction": test_fraction,
-            "split_seed": split_seed,
-            "description": f"holdout {test_fraction:g}, split seed {split_seed}",
-        }
-    if holdout_per_user is not None:
-        return ev.per_user_holdout(dataset, holdout_per_user, split_seed), {
-            "kind": "per-user holdout",
-            "holdout_per_user": holdout_per_user,
-            "split_seed": split_seed,
-            "description": f"per-user holdout {holdout_per_user:g}, split seed {split_seed}",
-        }
-    wanted = 5 if folds is None else folds
-    if wanted < 2:
-        raise ParameterError("--folds must be at least 2")
-    if dataset.n_ratings < 2:
-        raise DataError(
-            f"{dataset.source}: {dataset.n_ratings} rating is too few to hold any out",
-            hint="evaluate needs at least two ratings",
-        )
-    k = min(wanted, dataset.n_ratings)
-    if k < wanted:
-        _note(f"note: only {dataset.n_ratings} ratings; using {k} folds", quiet)
-    return ev.kfold(dataset.n_ratings, k, split_seed), {
-        "kind": "kfold",
-        "folds": k,
-        "split_seed": split_seed,
-        "description": f"{k}-fold, split seed {split_seed}",
-    }
+    return ev.plan_splits(
+        dataset, folds, test_fraction, test, holdout_per_user, split_seed,
+        note=lambda text: _note(text, quiet),
+    )  # fmt: skip
 
 
 def _recorded_setup(model_path: Path, algo: str | None, quiet: bool):

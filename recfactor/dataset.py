@@ -160,6 +160,42 @@ class Dataset:
         return _index(users_s, items_s, values, lines, feedback, duplicates, source, "rating")
 
     @classmethod
+    def from_frame(
+        cls,
+        frame: pd.DataFrame,
+        user: str | None = None,
+        item: str | None = None,
+        rating: str | None = None,
+        *,
+        feedback: str = "explicit",
+        duplicates: str | None = None,
+    ) -> Dataset:
+        """Build a dataset from a pandas DataFrame in long form. Columns are recognised by
+        name as the file reader does (``userId``, ``movie_id``, ``stars``, ...: else the
+        first three columns are user, item, rating); ``user``, ``item`` and ``rating`` name
+        them (a missing ``rating`` column on implicit data counts each row as 1)."""
+        from recfactor.data import ReadOptions, _choose_columns
+
+        names = [str(c) for c in frame.columns]
+        options = ReadOptions(user_col=user, item_col=item, rating_col=rating, feedback=feedback)
+        cols = _choose_columns(names, True, options, "<DataFrame>")
+        column = [frame.iloc[:, c] for c in (cols.user, cols.item)]
+        for role, values in zip(("user", "item"), column):
+            missing = values.isna().to_numpy()
+            if missing.any():
+                row = int(np.argmax(missing))
+                raise DataError(
+                    f"<DataFrame>, row {row + 1}, column {names[getattr(cols, role)]}: "
+                    f"missing {role}",
+                    hint="every row needs a user, an item and a rating",
+                )
+        ratings = None if cols.rating is None else frame.iloc[:, cols.rating].to_numpy(float)
+        return cls.from_arrays(
+            column[0].to_numpy(), column[1].to_numpy(), ratings, feedback=feedback,
+            duplicates=duplicates, source="<DataFrame>",
+        )  # fmt: skip
+
+    @classmethod
     def from_matrix(
         cls,
         matrix: np.ndarray | list,

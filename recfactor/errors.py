@@ -30,3 +30,7 @@ class ParameterError(RecfactorError):
 
 class ColdStartError(RecfactorError):
     """An unknown user or item was asked for under ``strict`` mode."""
+
+
+class NotFittedError(RecfactorError):
+    """A model was asked to predict, recommend or save before it was fitted."""

@@ -95,8 +95,140 @@ class Report:
             "nonuniqueness": self.nonuniqueness,
         }
 
+    def render(self, fmt: str = "table") -> None:
+        """Print the report as ``recfactor evaluate`` does: ``table``, ``csv`` or ``json``."""
+        from recfactor.report import render_evaluation
 
-def evaluate(
+        render_evaluation(self.to_dict(), fmt)
+
+
+def plan_splits(
+    dataset: Dataset,
+    folds: int | None = None,
+    test_fraction: float | None = None,
+    test: str | None = None,
+    holdout_per_user: float | None = None,
+    split_seed: int = 0,
+    note: Callable[[str], None] | None = None,
+) -> tuple[list[Split] | None, dict[str, Any]]:
+    """The train/test splits asked for (k-fold, 5 folds, by default) and how to describe them;
+    ``test`` names a separate test set (then no splits). ``note`` hears of a change to what was
+    asked (fewer folds than ratings)."""
+    if test is not None:
+        return None, {"kind": "test-file", "test": test, "description": f"test file {test}"}
+    if test_fraction is not None:
+        return holdout(dataset.n_ratings, test_fraction, split_seed), {
+            "kind": "holdout",
+            "test_fraction": test_fraction,
+            "split_seed": split_seed,
+            "description": f"holdout {test_fraction:g}, split seed {split_seed}",
+        }
+    if holdout_per_user is not None:
+        return per_user_holdout(dataset, holdout_per_user, split_seed), {
+            "kind": "per-user holdout",
+            "holdout_per_user": holdout_per_user,
+            "split_seed": split_seed,
+            "description": f"per-user holdout {holdout_per_user:g}, split seed {split_seed}",
+        }
+    wanted = 5 if folds is None else folds
+    if wanted < 2:
+        raise ParameterError("--folds must be at least 2")
+    if dataset.n_ratings < 2:
+        raise DataError(
+            f"{dataset.source}: {dataset.n_ratings} rating is too few to hold any out",
+            hint="evaluate needs at least two ratings",
+        )
+    k = min(wanted, dataset.n_ratings)
+    if k < wanted and note is not None:
+        note(f"note: only {dataset.n_ratings} ratings; using {k} folds")
+    return kfold(dataset.n_ratings, k, split_seed), {
+        "kind": "kfold",
+        "folds": k,
+        "split_seed": split_seed,
+        "description": f"{k}-fold, split seed {split_seed}",
+    }
+
+
+@dataclass(frozen=True)
+class EvalConfig:
+    """What :func:`evaluate` runs.
+
+    ``algos``: algorithm names (``"svd"``), :class:`AlgoSpec` (a name and parameters) or
+    unfitted models (``SVD(factors=50)``: their parameters, the seed aside). ``seeds``: a count
+    (0..N-1) or the seeds themselves. The split: ``folds`` (k-fold; 5 by default for ratings),
+    ``test_fraction`` (one random holdout), ``holdout_per_user`` (N ratings, or a fraction, of
+    every user; 0.2 by default for implicit data) or ``test`` (a separate Dataset), drawn from
+    ``split_seed``. ``metrics``: ``rmse``, ``mae``, ``ndcg@10``, ... (default: rmse and mae for
+    ratings, the top-N metrics at 10 for implicit data). ``jobs``: cores (default all); the
+    report does not depend on it.
+    """
+
+    algos: Sequence[Any] = ("baseline", "svd")
+    seeds: int | Sequence[int] = 3
+    folds: int | None = None
+    test_fraction: float | None = None
+    holdout_per_user: float | None = None
+    test: Dataset | None = None
+    split_seed: int = 0
+    metrics: Sequence[str] | None = None
+    relevant_threshold: float = 4.0
+    jobs: int | None = None
+
+
+def evaluate(data: Dataset, config: EvalConfig | None = None, **settings: Any) -> Report:
+    """Every algorithm of ``config`` (or of ``EvalConfig(**settings)``) under every seed on
+    every split of ``data``: the report ``recfactor evaluate`` prints (``report.render()``,
+    ``report.to_dict()``)."""
+    from recfactor.metrics import parse_metrics
+
+    if config is None:
+        config = EvalConfig(**settings)
+    elif settings:
+        raise ParameterError("give either an EvalConfig or its settings, not both")
+    seeds = (list(range(config.seeds)) if isinstance(config.seeds, int)
+             else list(dict.fromkeys(int(s) for s in config.seeds)))  # fmt: skip
+    if not seeds or any(s < 0 for s in seeds):
+        raise ParameterError("seeds must be a positive count or non-negative integers")
+    implicit = data.feedback == "implicit"
+    metrics = parse_metrics(
+        ",".join(config.metrics) if config.metrics else
+        ("precision,recall,ndcg,map,coverage" if implicit else "rmse,mae")
+    )  # fmt: skip
+    given = (config.test, config.test_fraction, config.folds, config.holdout_per_user)
+    chosen = [x is not None for x in given]
+    if sum(chosen) > 1:
+        raise ParameterError("give one of test, test_fraction, folds and holdout_per_user")
+    holdout_size = config.holdout_per_user
+    if implicit and sum(chosen) == 0:
+        holdout_size = 0.2
+    test_name = None if config.test is None else config.test.source
+    splits, info = plan_splits(data, config.folds, config.test_fraction, test_name,
+                               holdout_size, config.split_seed)  # fmt: skip
+    return cross_validate(
+        data, [_as_spec(a) for a in config.algos], seeds, metrics, splits=splits,
+        test=config.test, split_info=info,
+        relevant_threshold=config.relevant_threshold if data.feedback == "explicit" else None,
+        jobs=config.jobs,
+    )  # fmt: skip
+
+
+def _as_spec(algo: Any) -> AlgoSpec:
+    if isinstance(algo, AlgoSpec):
+        return algo
+    if isinstance(algo, str):
+        from recfactor.models import model_class
+
+        model_class(algo)  # an unknown name fails here, with the names that exist
+        return AlgoSpec(algo)
+    params = getattr(algo, "params", None)
+    if params is None or not hasattr(algo, "name"):
+        raise ParameterError(f"not an algorithm: {algo!r}", hint="give a name such as 'svd'")
+    settings = params.to_dict()
+    settings.pop("seed", None)
+    return AlgoSpec(algo.name, settings)
+
+
+def cross_validate(
     train: Dataset,
     algos: Sequence[AlgoSpec],
     seeds: Sequence[int],

@@ -86,7 +86,7 @@ def sweep(
 ) -> StabilityReport:
     """The rank sweep of ``algo`` (with ``params``) on ``data``; ``splits`` and ``metric``
     give the cross-validated error of seed 0 (None: no error column)."""
-    from recfactor.evaluation import AlgoSpec, evaluate
+    from recfactor.evaluation import AlgoSpec, cross_validate
     from recfactor.models import model_class
 
     if len(seeds) < 2:
@@ -124,7 +124,7 @@ def sweep(
         row["items_under_k"] = float(np.mean(item_counts < k))
         if splits is not None and metric is not None:
             spec = AlgoSpec(algo, {**params, "factors": k})
-            result = evaluate(data, [spec], [seeds[0]], [metric], splits=splits, jobs=jobs)
+            result = cross_validate(data, [spec], [seeds[0]], [metric], splits=splits, jobs=jobs)
             row[metric] = float(result.summary[0]["mean"])
         shown = row.pop("_shown_seed", 0)
         report.rows.append(

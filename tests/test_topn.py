@@ -87,10 +87,10 @@ def test_lists_narrower_than_k_are_padded():
 
 def test_a_threshold_no_rating_reaches_is_an_error_before_any_fit():
     from recfactor.errors import DataError
-    from recfactor.evaluation import AlgoSpec, evaluate, kfold
+    from recfactor.evaluation import AlgoSpec, cross_validate, kfold
 
     data = Dataset.from_arrays(["a", "a", "b", "b"], ["x", "y", "x", "y"], [1, 2, 3, 5])
     with pytest.raises(DataError, match="no rating is 6 or more") as err:
-        evaluate(data, [AlgoSpec("baseline")], [0], ["ndcg@2"], splits=kfold(4, 2, 0),
+        cross_validate(data, [AlgoSpec("baseline")], [0], ["ndcg@2"], splits=kfold(4, 2, 0),
                  relevant_threshold=6.0)  # fmt: skip
     assert "ratings run 1 to 5" in err.value.hint

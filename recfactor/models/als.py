@@ -59,6 +59,15 @@ class ALSParams(Params):
 
 
 class ALS(Model):
+    """Alternating least squares.
+
+    On ratings: weighted-lambda regularisation as Spark's ALS (``factors=10, epochs=10,
+    reg=0.1``), with ``bias=True`` for user and item biases and ``nonnegative=True`` for
+    non-negative factors. On implicit data: Hu, Koren and Volinsky's confidence-weighted ALS
+    (``factors=64, reg=150, alpha=40``; ``confidence="scaled"`` divides the values by their
+    mean first), solved exactly or by conjugate gradient (``solver="cg"``).
+    """
+
     name = "als"
     params_class = ALSParams
 

@@ -18,7 +18,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from recfactor.dataset import index_in
-from recfactor.errors import ColdStartError, DataError, FitError, ParameterError
+from recfactor.errors import ColdStartError, DataError, FitError, NotFittedError, ParameterError
 from recfactor.kernels import threads_for
 
 
@@ -132,7 +132,28 @@ class Model:
     # Array names a fitted model holds, beyond the shared ones; persist.py checks them.
     fitted_arrays: ClassVar[tuple[str, ...]] = ()
 
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        """Each model's signature shows its parameters by name (``help(SVD)``, an editor's
+        completion), taken from its parameter class, the one place they are declared."""
+        super().__init_subclass__(**kwargs)
+        import inspect
+
+        keyword = inspect.Parameter.KEYWORD_ONLY
+        named = [
+            inspect.Parameter(f.name, keyword, default=f.default)
+            for f in dataclasses.fields(cls.params_class)
+        ]
+        whole = inspect.Parameter("params", inspect.Parameter.POSITIONAL_OR_KEYWORD, default=None)
+        cls.__signature__ = inspect.Signature([whole, *named])
+
     def __init__(self, params: Params | None = None, **kwargs: Any) -> None:
+        known = {f.name for f in dataclasses.fields(self.params_class)}
+        unknown = sorted(set(kwargs) - known)
+        if unknown:
+            raise ParameterError(
+                f"{self.name} has no parameter {unknown[0]!r}",
+                hint="its parameters: " + ", ".join(sorted(known)),
+            )
         if params is None:
             params = self.params_class(**kwargs)
         elif kwargs:
@@ -290,13 +311,42 @@ class Model:
         n = dataset.n_ratings
         return {"rmse": float(np.sqrt(squared / n)), "mae": absolute / n}
 
+    def __repr__(self) -> str:
+        """The class and the parameters that differ from their defaults: ``SVD(factors=50)``."""
+        defaults = self.params_class()
+        changed = [
+            f"{f.name}={getattr(self.params, f.name)!r}"
+            for f in dataclasses.fields(self.params)
+            if getattr(self.params, f.name) != getattr(defaults, f.name)
+        ]
+        return f"{type(self).__name__}({', '.join(changed)})"
+
+    def get_params(self) -> dict[str, Any]:
+        """Every parameter by name (as scikit-learn's estimators)."""
+        return self.params.to_dict()
+
+    def set_params(self, **params: Any) -> Model:
+        """New values for some parameters, checked as the constructor checks them; returns the
+        model. A fitted model keeps what it learned until it is fitted again."""
+        known = {f.name for f in dataclasses.fields(self.params)}
+        unknown = sorted(set(params) - known)
+        if unknown:
+            raise ParameterError(
+                f"{self.name} has no parameter {unknown[0]!r}",
+                hint="its parameters: " + ", ".join(sorted(known)),
+            )
+        self.params = dataclasses.replace(self.params, **params)
+        return self
+
     @property
     def is_fitted(self) -> bool:
         return self.user_ids_ is not None
 
     def _require_fitted(self) -> None:
         if not self.is_fitted:
-            raise ParameterError(f"the {self.name} model is not fitted yet")
+            raise NotFittedError(
+                f"the {self.name} model is not fitted yet", hint="call fit(dataset) first"
+            )
 
     # -- prediction ------------------------------------------------------------------------
 

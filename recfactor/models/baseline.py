@@ -72,7 +72,10 @@ def baseline_estimates(dataset) -> tuple[float, np.ndarray, np.ndarray]:
 
 
 class Baseline(Model):
-    """No factors: explicit ratings get ``mu + b_u + b_i``; implicit data get popularity."""
+    """No factors: explicit ratings get ``mu + b_u + b_i`` (regularised biases fitted by
+    alternating closed-form updates, Surprise's BaselineOnly defaults ``epochs=10,
+    reg_u=15, reg_i=10``); implicit data get item popularity. The reference line of every
+    report, and what the factor models fall back to for unknown users and items."""
 
     name = "baseline"
     params_class = BaselineParams

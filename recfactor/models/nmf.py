@@ -57,6 +57,17 @@ class NMFParams(Params):
 
 
 class NMF(Model):
+    """Non-negative matrix factorization.
+
+    On ratings (explicit feedback): NMF of the observed entries by multiplicative updates,
+    Surprise's defaults (``factors=15, epochs=50, reg_pu=reg_qi=0.06``; ``bias=True`` adds
+    biases). On implicit data: NMF of the whole non-negative matrix (unobserved = 0) by
+    coordinate descent (``solver="cd"``, default) or multiplicative updates (``"mu"``), with
+    ``init`` (random, nndsvd, nndsvda), penalties ``l1_w, l1_h, l2_w, l2_h`` and the stop
+    rule ``tol``, as scikit-learn's. Factors are determined at best up to permutation and
+    scale: compare seeds with ``recfactor stability``.
+    """
+
     name = "nmf"
     params_class = NMFParams
 

@@ -48,6 +48,17 @@ class SVDParams(Params):
 
 
 class SVD(Model):
+    """Biased matrix factorization (Funk's SVD) by stratified parallel SGD, Surprise's
+    defaults: ``mu + b_u + b_i + p_u . q_i``.
+
+    ``SVD(factors=100, epochs=20, lr=0.005, reg=0.02, init_std=0.1, bias=True, seed=0)``;
+    ``bias=False`` gives plain MF; ``solver="lanczos"`` a truncated SVD of the baseline's
+    residuals instead of SGD. On implicit data it is PureSVD (a truncated SVD of the 0/value
+    matrix). Fit with ``fit(dataset)``; then ``predict(users, items)``,
+    ``recommend(user, n)``, ``similar_items(item, n)``. Same data, parameters and seed give
+    the same model bit for bit, whatever the thread count.
+    """
+
     name = "svd"
     params_class = SVDParams
 

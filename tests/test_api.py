@@ -1,0 +1,73 @@
+"""The public Python API, `import recfactor as rf` alone, against the command line on the same
+file: the same models, predictions, recommendations and evaluation numbers."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+import recfactor as rf
+from recfactor.cli import app
+from tests.conftest import SAMPLE
+
+RATINGS = SAMPLE / "ratings.csv"
+
+
+def cli(*args: str) -> str:
+    result = CliRunner().invoke(app, [str(a) for a in args])
+    assert result.exit_code == 0, result.output
+    return result.stdout
+
+
+@pytest.fixture(scope="module")
+def data() -> rf.Dataset:
+    frame = pd.read_csv(RATINGS)  # string IDs: u1, m002, ...
+    return rf.Dataset.from_frame(frame)
+
+
+@pytest.mark.parametrize("algo", ["baseline", "svd", "nmf", "als"])
+def test_a_model_fitted_in_python_answers_as_the_command_line(tmp_path, data, algo):
+    model = getattr(rf, {"baseline": "Baseline"}.get(algo, algo.upper()))(seed=0).fit(data)
+    path = tmp_path / "m.model"
+    cli("train", RATINGS, "--algo", algo, "-m", path, "-q")
+    printed = json.loads(cli("predict", "--user", "u1", "--item", "m002", "-m", path,
+                             "--format", "json"))  # fmt: skip
+    ours = model.predict(["u1"], ["m002"]).values[0]
+    assert ours == pytest.approx(printed[0]["prediction"], abs=5e-6)  # printed to 6 digits
+    top = json.loads(cli("recommend", "--user", "u1", "-n", "5", "-m", path, "--format", "json"))
+    assert [item for item, _ in model.recommend("u1", n=5)] == [r["item"] for r in top]
+    rf.save(model, tmp_path / "api.model")
+    loaded, manifest = rf.load(tmp_path / "api.model")
+    assert manifest["algorithm"] == algo
+    pairs = (["u1", "u2", "nobody"], ["m002", "m010", "m001"])
+    np.testing.assert_array_equal(loaded.predict(*pairs).values, model.predict(*pairs).values)
+
+
+def test_evaluate_three_seeds_five_folds_as_the_command_line(data):
+    report = rf.evaluate(data, rf.EvalConfig(algos=["baseline", "svd"], seeds=3, folds=5))
+    printed = json.loads(cli("evaluate", RATINGS, "--algo", "baseline,svd", "--seeds", "3",
+                             "--format", "json", "-q"))  # fmt: skip
+    ours = report.to_dict()
+    assert [(r["algo"], r["metric"], r["mean"]) for r in ours["summary"]] == [
+        (r["algo"], r["metric"], r["mean"]) for r in printed["summary"]
+    ]
+    assert [r["reading"] for r in ours["nonuniqueness"]] == [
+        r["reading"] for r in printed["nonuniqueness"]
+    ]
+
+
+def test_models_say_their_parameters():
+    model = rf.SVD(factors=50, seed=1)
+    assert repr(model) == "SVD(seed=1, factors=50)"
+    assert model.get_params()["factors"] == 50
+    assert model.set_params(lr=0.01).params.lr == 0.01
+    with pytest.raises(rf.ParameterError, match="no parameter 'rank'"):
+        rf.SVD(rank=3)
+    with pytest.raises(rf.NotFittedError):
+        rf.ALS().predict(["u1"], ["m1"])
+    report_type = rf.Report
+    assert hasattr(report_type, "render") and "evaluate" in rf.__all__
