@@ -35,7 +35,24 @@ from recfactor.columnar import (
     release_memory,
     table_kind,
 )
-from recfactor.dataset import Dataset, id_array
+from recfactor.columns import (
+    ITEM_NAMES,
+    RATING_NAMES,
+    TIMESTAMP_NAMES,
+    USER_NAMES,
+    Columns,
+    choose_columns,
+)
+from recfactor.dataset import (
+    MAX_ABS_RATING,
+    Dataset,
+    build_dataset,
+    check_values,
+    default_policy,
+    id_array,
+    index_rows,
+    merge_duplicates,
+)
 from recfactor.errors import DataError
 
 if TYPE_CHECKING:
@@ -55,23 +72,6 @@ FEEDBACKS = ("explicit", "implicit")
 DUPLICATE_POLICIES = ("error", "last", "mean", "sum")
 LAYOUTS = ("auto", "long", "wide")
 
-USER_NAMES = {
-    "user", "users", "user_id", "userid", "uid", "u", "customer", "customer_id",
-    "customerid", "member", "member_id", "client", "client_id", "visitor", "visitor_id",
-    "reviewer", "reviewerid", "reviewer_id", "account", "account_id",
-}  # fmt: skip
-ITEM_NAMES = {
-    "item", "items", "item_id", "itemid", "iid", "i", "movie", "movieid", "movie_id",
-    "product", "product_id", "productid", "track", "track_id", "song", "song_id",
-    "artist", "artist_id", "book", "book_id", "isbn", "asin", "article", "article_id",
-    "sku", "title", "game", "anime_id",
-}  # fmt: skip
-RATING_NAMES = {
-    "rating", "ratings", "score", "scores", "count", "counts", "value", "r", "stars",
-    "weight", "plays", "playcount", "play_count", "clicks", "quantity", "qty", "preference",
-    "interaction", "purchases", "overall", "book_rating", "book-rating",
-}  # fmt: skip
-TIMESTAMP_NAMES = {"timestamp", "time", "ts", "date", "datetime", "unix_timestamp"}
 
 # Tried in this order; the first that splits the sample consistently wins.
 CANDIDATE_SEPARATORS = ("::", "\t", ",", ";", "|", " ")
@@ -363,14 +363,6 @@ def _detect_header(first: list[str], rest: list[list[str]]) -> bool:
 # long layout
 
 
-@dataclass(frozen=True)
-class _Columns:
-    user: int
-    item: int
-    rating: int | None
-    names: list[str]
-
-
 def _read_long(text: _Input, name: str, sep: str, sample: list[str], opt: ReadOptions) -> Dataset:
     rows = [_split(line, sep) for line in sample if line.strip()]
     header = opt.header
@@ -380,7 +372,7 @@ def _read_long(text: _Input, name: str, sep: str, sample: list[str], opt: ReadOp
     if opt.layout == "auto" and opt.item_col is None and opt.rating_col is None:
         _refuse_matrix(rows, header, name)
     names = [t.strip() for t in rows[0]] if header else [f"column {c + 1}" for c in range(width)]
-    cols = _choose_columns(names, header, opt, name)
+    cols = choose_columns(names, header, opt, name)
     # Without a header the column is "rating" (what split writes, what errors name).
     rating_name = names[cols.rating] if header and cols.rating is not None else "rating"
     fast = _read_long_arrow(text, name, sep, header, cols, width, opt, rating_name)
@@ -417,7 +409,7 @@ def _read_long(text: _Input, name: str, sep: str, sample: list[str], opt: ReadOp
     else:
         values = frame[cols.rating].to_numpy(dtype=np.float64)
     lines = _physical_lines(parse_text, len(frame), header)
-    return _index(users, items, values, lines, opt.feedback, opt.duplicates, name, rating_name)
+    return index_rows(users, items, values, lines, opt.feedback, opt.duplicates, name, rating_name)
 
 
 def _refuse_matrix(rows: list[list[str]], header: bool, name: str) -> None:
@@ -449,7 +441,7 @@ def _read_long_arrow(
     name: str,
     sep: str,
     header: bool,
-    cols: _Columns,
+    cols: Columns,
     width: int,
     opt: ReadOptions,
     rating_name: str,
@@ -526,7 +518,7 @@ def _read_table(raw: bytes, kind: str, name: str, opt: ReadOptions) -> Dataset:
         )
     table = read_table(raw, kind, name)
     names = [str(n) for n in table.column_names]
-    cols = _choose_columns(names, True, opt, name)
+    cols = choose_columns(names, True, opt, name)
     users_col = table.column(cols.user)
     items_col = table.column(cols.item)
     for c, column in ((cols.user, users_col), (cols.item, items_col)):
@@ -624,53 +616,7 @@ def _blank_lines_above(text: str | bytes) -> int:
     return 0
 
 
-def _choose_columns(names: list[str], header: bool, opt: ReadOptions, source: str) -> _Columns:
-    width = len(names)
-    lowered = [n.lower() for n in names]
-
-    def pick(given: str | None, known: set[str], default: int | None, role: str) -> int | None:
-        if given is not None:
-            if given.lower() in lowered:
-                return lowered.index(given.lower())
-            if given.isdigit() and 1 <= int(given) <= width:
-                return int(given) - 1
-            raise DataError(
-                f"{source}, line 1: no column {given!r} for the {role}",
-                hint="columns are: " + ", ".join(names) + " (or give a 1-based position)",
-            )
-        if header:
-            for k, n in enumerate(lowered):
-                if n in known:
-                    return k
-        return default if default is not None and default < width else None
-
-    user = pick(opt.user_col, USER_NAMES, 0, "user")
-    item = pick(opt.item_col, ITEM_NAMES, 1, "item")
-    if user is None or item is None:
-        raise DataError(
-            f"{source}, line 1: found {width} column(s); need at least user and item",
-            hint="set the delimiter with --sep",
-        )
-    default_rating = next((k for k in range(width) if k not in (user, item)), None)
-    rating = pick(opt.rating_col, RATING_NAMES, default_rating, "rating")
-    if header and opt.rating_col is None and rating is not None:
-        if lowered[rating] in TIMESTAMP_NAMES:
-            rating = None
-    if rating is None and opt.feedback == "explicit":
-        raise DataError(
-            f"{source}, line 1: found no rating column ({width} columns: {', '.join(names)})",
-            hint="explicit feedback needs ratings; use --feedback implicit for interactions, "
-            "or --rating-col",
-        )
-    if len({user, item, rating} - {None}) < (3 if rating is not None else 2):
-        raise DataError(
-            f"{source}, line 1: user, item and rating must be different columns",
-            hint="check --user-col, --item-col and --rating-col",
-        )
-    return _Columns(user, item, rating, names)
-
-
-def _fast_ok(frame: pd.DataFrame, cols: _Columns, width: int) -> bool:
+def _fast_ok(frame: pd.DataFrame, cols: Columns, width: int) -> bool:
     needed = [c for c in (cols.user, cols.item, cols.rating) if c is not None]
     if len(frame) == 0 or any(c not in frame.columns for c in needed):
         return False  # rows narrower than the columns chosen: _diagnose says where
@@ -728,7 +674,7 @@ def _diagnose(
     sep: str,
     name: str,
     header: bool,
-    cols: _Columns,
+    cols: Columns,
     feedback: str,
     unit: str = "rating",
 ) -> None:
@@ -830,190 +776,16 @@ def _index_codes(
     ``first_line`` onwards unless ``lines`` gives each its line."""
     if len(values) == 0:
         raise DataError(f"{source}: holds no ratings", hint="give a file with one rating per line")
-    _check_values(values, lines, first_line, unit, source, rating_column)
-    policy = opt.duplicates or _default_policy(opt.feedback)
-    u, i, values, lines, seen = _merge_duplicates(
+    check_values(values, lines, first_line, unit, source, rating_column)
+    policy = opt.duplicates or default_policy(opt.feedback)
+    u, i, values, lines, seen = merge_duplicates(
         users.codes, items.codes, values, lines, first_line, len(users.ids), len(items.ids),
         policy, source, unit,
     )  # fmt: skip
-    return _build(
+    return build_dataset(
         users.ids, items.ids, u, i, values, lines, opt.feedback, source, rating_column,
         first_line=first_line, unit=unit, seen=seen,
     )  # fmt: skip
-
-
-def _index(
-    users: pd.Series,
-    items: pd.Series,
-    values: np.ndarray,
-    lines: np.ndarray,
-    feedback: str,
-    duplicates: str | None,
-    source: str,
-    rating_column: str,
-) -> Dataset:
-    import pandas as pd
-
-    if len(values) == 0:
-        raise DataError(f"{source}: holds no ratings", hint="give a file with one rating per line")
-    _check_values(values, lines, 1, "line", source, rating_column)
-    user_codes, user_ids = pd.factorize(users, sort=False)
-    item_codes, item_ids = pd.factorize(items, sort=False)
-    u = user_codes.astype(np.int32)
-    i = item_codes.astype(np.int32)
-    u, i, values, lines, seen = _merge_duplicates(
-        u, i, values, lines, 1, len(user_ids), len(item_ids),
-        duplicates or _default_policy(feedback), source,
-    )  # fmt: skip
-    return _build(
-        id_array([str(x) for x in user_ids]),
-        id_array([str(x) for x in item_ids]),
-        u,
-        i,
-        values,
-        lines,
-        feedback,
-        source,
-        rating_column,
-        seen=seen,
-    )
-
-
-# The largest rating magnitude accepted. Factors are 32-bit floats (largest 3.4e38), and the
-# fits square ratings and multiply them by factors of about their square root: beyond this,
-# ALS and NMF silently produced infinite factors (1e200) and the baseline predicted 1e305.
-MAX_ABS_RATING = 1e18
-
-
-def _check_values(
-    values: np.ndarray,
-    lines: np.ndarray | None,
-    first_line: int,
-    unit: str,
-    source: str,
-    rating_column: str,
-) -> None:
-    """Every rating must be a finite number no larger in magnitude than MAX_ABS_RATING."""
-    bad = ~(np.abs(values) <= MAX_ABS_RATING)  # NaN compares false: caught too
-    if not bad.any():
-        return
-    j = int(np.argmax(bad))
-    line = int(lines[j]) if lines is not None else first_line + j
-    value = values[j]
-    what = "is not finite" if not np.isfinite(value) else f"is beyond ±{MAX_ABS_RATING:g}"
-    raise DataError(
-        f"{source}, {unit} {line}, column {rating_column}: rating {value:g} {what}",
-        hint="ratings must be finite numbers within ±1e18 (the factors are 32-bit floats); "
-        "rescale the column",
-    )
-
-
-def _default_policy(feedback: str) -> str:
-    # Repeated interactions are normal in implicit data (plays, clicks): they add up. A repeated
-    # explicit rating is ambiguous, so it is an error unless the user says what it means.
-    return "sum" if feedback == "implicit" else "error"
-
-
-# From this many ratings, repeats are found by a compiled counting sort (9M ratings: 0.3 s
-# against 1.3 s for sorting keys), whose grouping by user is also the fitted model's index
-# of seen items. Below it, numpy sorts the keys (10 ms for 100,000 ratings) and commands
-# that only read (describe, split, evaluate's reader process) need not load numba (0.4 s).
-COMPILED_REPEATS_MIN = 1_000_000
-
-
-def _first_repeat(
-    u: np.ndarray, i: np.ndarray, n_users: int, n_items: int
-) -> tuple[int, int, tuple | None]:
-    """``(j, first, seen)``: the earliest rating ``j`` whose pair occurred before, at
-    ``first`` (-1, -1 when none), and each user's sorted items when they were grouped."""
-    if len(u) >= COMPILED_REPEATS_MIN:
-        from recfactor.kernels.pairs import first_repeat, seen_by_user
-
-        indptr, seen, repeated = seen_by_user(u, i, n_users)
-        if not repeated:
-            return -1, -1, (indptr, seen)
-        j, first = first_repeat(u, i, n_users, n_items)
-        return int(j), int(first), None
-    key = u.astype(np.int64) * n_items + i
-    order = np.argsort(key, kind="stable")
-    sorted_key = key[order]
-    repeat = np.flatnonzero(sorted_key[1:] == sorted_key[:-1])
-    if len(repeat) == 0:
-        return -1, -1, None
-    j = int(order[repeat + 1].min())  # rows are in file order: the earliest second sighting
-    first = int(order[np.searchsorted(sorted_key, key[j])])
-    return j, first, None
-
-
-def _merge_duplicates(
-    u: np.ndarray,
-    i: np.ndarray,
-    values: np.ndarray,
-    lines: np.ndarray | None,
-    first_line: int,
-    n_users: int,
-    n_items: int,
-    policy: str,
-    source: str,
-    unit: str = "line",
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray | None, tuple | None]:
-    j, first, seen = _first_repeat(u, i, n_users, n_items)
-    if j < 0:
-        return u, i, values, lines, seen
-    if lines is None:
-        lines = np.arange(first_line, first_line + len(u), dtype=np.int64)
-    if policy == "error":
-        raise DataError(
-            f"{source}, {unit} {int(lines[j])}: duplicate rating for the same user and item "
-            f"(first at {unit} {int(lines[first])})",
-            hint="choose how to combine them with --duplicates last, mean or sum",
-        )
-    key = u.astype(np.int64) * n_items + i
-    order = np.argsort(key, kind="stable")
-    sorted_key = key[order]
-    starts = np.flatnonzero(np.r_[True, sorted_key[1:] != sorted_key[:-1]])
-    keep = order[starts]
-    sums = np.add.reduceat(values[order], starts)
-    if policy == "sum":
-        merged = sums
-    elif policy == "mean":
-        merged = sums / np.diff(np.r_[starts, len(order)])
-    else:  # last: the stable sort keeps file order within a key, so the last is before a start
-        ends = np.r_[starts[1:], len(order)] - 1
-        merged = values[order[ends]]
-    last_line = np.maximum.reduceat(lines[order], starts)
-    back = np.argsort(keep, kind="stable")  # restore file order of first appearance
-    return u[keep][back], i[keep][back], merged[back], last_line[back], None
-
-
-def _build(
-    user_ids: np.ndarray,
-    item_ids: np.ndarray,
-    u: np.ndarray,
-    i: np.ndarray,
-    values: np.ndarray,
-    lines: np.ndarray,
-    feedback: str,
-    source: str,
-    rating_column: str,
-    first_line: int = 1,
-    unit: str = "line",
-    seen: tuple | None = None,
-) -> Dataset:
-    return Dataset(
-        user_ids=user_ids,
-        item_ids=item_ids,
-        users=np.ascontiguousarray(u, dtype=np.int32),
-        items=np.ascontiguousarray(i, dtype=np.int32),
-        ratings=np.ascontiguousarray(values, dtype=np.float64),
-        feedback=feedback,
-        source=source,
-        lines=None if lines is None else np.ascontiguousarray(lines, dtype=np.int64),
-        rating_column=rating_column,
-        first_line=first_line,
-        unit=unit,
-        seen_by_user=seen,
-    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -1079,7 +851,7 @@ def _read_wide(text: str, name: str, sep: str, opt: ReadOptions) -> Dataset:
         k = int(np.argmax(pd.Series(item_ids).duplicated().to_numpy()))
         item = str(item_ids[k])
         raise DataError(f"{name}, line {line_of[0]}, column {k + offset}: item {item!r} repeats")
-    return _index(
+    return index_rows(
         users, items, matrix[rows, cols], body_lines[rows], opt.feedback, "error", name, "rating"
     )
 
@@ -1193,8 +965,8 @@ def read_pair_codes(
     pair_options = ReadOptions(
         user_col=options.user_col, item_col=options.item_col, feedback="implicit"
     )
-    cols = _choose_columns(names, header, pair_options, name)
-    cols = _Columns(cols.user, cols.item, None, names)
+    cols = choose_columns(names, header, pair_options, name)
+    cols = Columns(cols.user, cols.item, None, names)
     fast = _read_pairs_arrow(raw, sep, header, cols, width)
     if fast is not None:
         return fast
@@ -1222,7 +994,7 @@ def read_pair_codes(
 
 
 def _read_pairs_arrow(
-    raw: bytes, sep: str, header: bool, cols: _Columns, width: int
+    raw: bytes, sep: str, header: bool, cols: Columns, width: int
 ) -> tuple[Codes, Codes] | None:
     found = _arrow_body(raw, sep, header)
     if found is None:
@@ -1241,7 +1013,7 @@ def _read_table_pairs(raw: bytes, kind: str, name: str, opt: ReadOptions) -> tup
     table = read_table(raw, kind, name)
     names = [str(n) for n in table.column_names]
     pair_options = ReadOptions(user_col=opt.user_col, item_col=opt.item_col, feedback="implicit")
-    cols = _choose_columns(names, True, pair_options, name)
+    cols = choose_columns(names, True, pair_options, name)
     out = []
     for c, role in ((cols.user, "user"), (cols.item, "item")):
         row = bad_id_row(table.column(c))

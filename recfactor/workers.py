@@ -40,7 +40,7 @@ def can_fork() -> bool:
 def load_numba() -> None:
     """Import numba and initialise its compiler by loading the baseline's kernels: serial
     ones, so numba's thread pool does not start and this process can still fork workers."""
-    from recfactor.models.baseline import warm_up
+    from recfactor.models.biases import warm_up
 
     warm_up()
 

@@ -223,7 +223,9 @@ def test_train_reads_a_pipe_once(tmp_path):
 
 @pytest.mark.parametrize("compiled", [False, True])
 def test_repeats_found_alike_by_the_sort_and_the_compiled_grouping(compiled, write, monkeypatch):
-    monkeypatch.setattr(data_module, "COMPILED_REPEATS_MIN", 0 if compiled else 10**9)
+    import recfactor.dataset as dataset_module
+
+    monkeypatch.setattr(dataset_module, "COMPILED_REPEATS_MIN", 0 if compiled else 10**9)
     body = "user,item,rating\nu1,A,4\nu2,A,3\nu2,B,2\nu1,B,1\nu2,A,5\nu1,A,2\n"
     with pytest.raises(DataError, match=r"line 6: duplicate .*\(first at line 3\)"):
         read_ratings(write("r.csv", body))

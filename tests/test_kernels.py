@@ -200,7 +200,7 @@ LOAD_THEN_DOT = """
 import sys
 import numba
 import numpy as np
-from recfactor.models.baseline import warm_up
+from recfactor.models.biases import warm_up
 warm_up()
 print("scipy.linalg" in sys.modules)
 @numba.njit

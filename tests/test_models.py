@@ -7,7 +7,8 @@ from recfactor.data import Dataset
 from recfactor.errors import ColdStartError, DataError, FitError, ParameterError
 from recfactor.evaluation import kfold
 from recfactor.models import model_class
-from recfactor.models.baseline import Baseline, fit_biases
+from recfactor.models.baseline import Baseline
+from recfactor.models.biases import fit_biases
 from recfactor.models.svd import SVD
 
 GRADIENT_EXAMPLE = [[5, 3, 0, 1], [4, 0, 0, 1], [1, 1, 0, 5], [1, 0, 0, 4], [0, 1, 5, 4]]

@@ -272,7 +272,7 @@ class Model:
     def _baseline_fallback(self, dataset: Any) -> None:
         """For models whose predictions are ``p_u . q_i`` alone: keep a baseline (Surprise's
         BaselineOnly settings) only to answer for unknown users and items."""
-        from recfactor.models.baseline import baseline_estimates
+        from recfactor.models.biases import baseline_estimates
 
         self.uses_bias_ = False
         self.global_mean_, self.user_bias_, self.item_bias_ = baseline_estimates(dataset)

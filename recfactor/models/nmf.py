@@ -79,7 +79,7 @@ class NMF(Model):
     def _prepare(self) -> None:
         from recfactor.kernels.linalg import csr_layout
         from recfactor.kernels.nmf import warm_up
-        from recfactor.models.baseline import warm_up as warm_up_biases
+        from recfactor.models.biases import warm_up as warm_up_biases
 
         warm_up()
         warm_up_biases()

@@ -14,7 +14,7 @@ import numpy as np
 
 from recfactor.errors import DataError, FitError
 from recfactor.models.base import Model, Params, above, at_least, one_of
-from recfactor.models.baseline import baseline_estimates
+from recfactor.models.biases import baseline_estimates
 
 # SGD runs in float32: twice the SIMD width of float64, and its rounding is far below the
 # noise of rating data (ml-100k RMSE agrees with float64 to 1e-6).
@@ -63,7 +63,7 @@ class SVD(Model):
     params_class = SVDParams
 
     def _prepare(self) -> None:
-        from recfactor.models.baseline import warm_up as warm_up_biases
+        from recfactor.models.biases import warm_up as warm_up_biases
 
         warm_up_biases()
         if self.params.solver == "sgd":

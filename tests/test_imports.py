@@ -1,0 +1,85 @@
+"""Imports point one way: no cycles (counting imports inside functions too), nothing imports
+the command line, and only the command line and the renderers import typer and rich."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+PACKAGE = Path(__file__).resolve().parents[1] / "recfactor"
+CLI = {"recfactor.cli", "recfactor.__main__"}
+RENDERERS = {"recfactor.report", "recfactor.plot"}
+
+
+def _modules() -> dict[str, Path]:
+    out = {}
+    for path in PACKAGE.rglob("*.py"):
+        parts = path.relative_to(PACKAGE.parent).with_suffix("").parts
+        name = ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+        out[name] = path
+    return out
+
+
+def _imports(path: Path, modules: dict[str, Path]) -> set[str]:
+    """Every module of the package (and third-party top-level name) ``path`` imports,
+    anywhere in it."""
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            found |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            found.add(node.module)
+            found |= {f"{node.module}.{a.name}" for a in node.names
+                      if f"{node.module}.{a.name}" in modules}  # fmt: skip
+    return found
+
+
+def _graph() -> dict[str, set[str]]:
+    modules = _modules()
+    graph = {}
+    for name, path in modules.items():
+        targets = {t for t in _imports(path, modules) if t in modules and t != name}
+        # Importing recfactor.x.y runs recfactor.x first, but a package's __init__ that only
+        # names its modules lazily is no dependency of theirs.
+        graph[name] = {t for t in targets if t != "recfactor"}
+    return graph
+
+
+def _cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    found, state, stack = [], {}, []
+
+    def visit(node: str) -> None:
+        state[node] = "open"
+        stack.append(node)
+        for target in sorted(graph.get(node, ())):
+            if state.get(target) == "open":
+                found.append([*stack[stack.index(target) :], target])
+            elif target not in state:
+                visit(target)
+        stack.pop()
+        state[node] = "done"
+
+    for node in sorted(graph):
+        if node not in state:
+            visit(node)
+    return found
+
+
+def test_no_import_cycles():
+    assert _cycles(_graph()) == []
+
+
+def test_nothing_imports_the_command_line():
+    graph = _graph()
+    users = sorted(name for name, targets in graph.items() if targets & CLI and name not in CLI)
+    assert users == []
+
+
+def test_typer_and_rich_stay_in_the_command_line_and_the_renderers():
+    modules = _modules()
+    for name, path in modules.items():
+        imported = {i.split(".")[0] for i in _imports(path, modules)}
+        if "typer" in imported or "click" in imported:
+            assert name in CLI, name
+        if "rich" in imported:
+            assert name in CLI | RENDERERS, name
