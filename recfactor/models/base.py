@@ -455,9 +455,11 @@ class Model:
         return np.clip(est, low, high)
 
     def user_index(self, users: Any) -> np.ndarray:
+        self._require_fitted()
         return index_in(self.user_ids_, users)
 
     def item_index(self, items: Any) -> np.ndarray:
+        self._require_fitted()
         return index_in(self.item_ids_, items)
 
     # -- ranking ---------------------------------------------------------------------------
