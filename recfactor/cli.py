@@ -314,7 +314,8 @@ def _handle_errors(func: F) -> F:
         except RecfactorError as exc:
             if _debug():
                 raise
-            _fail(exc.message, exc.hint, 2 if isinstance(exc, ParameterError) else 1)
+            message, hint = exc.for_command_line()  # the engine's parameters as flags
+            _fail(message, hint, 2 if isinstance(exc, ParameterError) else 1)
         except MemoryError:
             if _debug():
                 raise
@@ -1252,7 +1253,7 @@ def _naming(source: str) -> Iterator[None]:
     except DataError as exc:
         if exc.message.startswith(source):
             raise
-        raise DataError(f"{source}: {exc.message}", hint=exc.hint) from None
+        raise DataError(f"{source}: {exc.template}", hint=exc.hint_template) from None
 
 
 def _check_split_options(

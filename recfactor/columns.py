@@ -77,7 +77,7 @@ def choose_columns(names: list[str], header: bool, opt: ColumnChoice, source: st
     if user is None or item is None:
         raise DataError(
             f"{source}, line 1: found {width} column(s); need at least user and item",
-            hint="set the delimiter with --sep",
+            hint="set the delimiter with `sep`",
         )
     default_rating = next((k for k in range(width) if k not in (user, item)), None)
     rating = pick(opt.rating_col, RATING_NAMES, default_rating, "rating")
@@ -87,12 +87,12 @@ def choose_columns(names: list[str], header: bool, opt: ColumnChoice, source: st
     if rating is None and opt.feedback == "explicit":
         raise DataError(
             f"{source}, line 1: found no rating column ({width} columns: {', '.join(names)})",
-            hint="explicit feedback needs ratings; use --feedback implicit for interactions, "
-            "or --rating-col",
+            hint="explicit feedback needs ratings; use `feedback` implicit for interactions, "
+            "or `rating_col`",
         )
     if len({user, item, rating} - {None}) < (3 if rating is not None else 2):
         raise DataError(
             f"{source}, line 1: user, item and rating must be different columns",
-            hint="check --user-col, --item-col and --rating-col",
+            hint="check `user_col`, `item_col` and `rating_col`",
         )
     return Columns(user, item, rating, names)

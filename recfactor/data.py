@@ -333,7 +333,7 @@ def _sniff_sep(
     if layout != "wide":
         raise DataError(
             f"{name}, line 1: found a single column; expected {expected}",
-            hint="set the delimiter with --sep",
+            hint="set the delimiter with `sep`",
         )
     return ","
 
@@ -400,7 +400,7 @@ def _read_long(text: _Input, name: str, sep: str, sample: list[str], opt: ReadOp
         ok = False
     if not ok:
         _diagnose(parse_text, parse_sep, name, header, cols, opt.feedback)
-        raise DataError(f"{name}: could not be parsed", hint="check the delimiter with --sep")
+        raise DataError(f"{name}: could not be parsed", hint="check the delimiter with `sep`")
 
     users = frame[cols.user].astype(str)
     items = frame[cols.item].astype(str)
@@ -431,7 +431,7 @@ def _refuse_matrix(rows: list[list[str]], header: bool, name: str) -> None:
     raise DataError(
         f"{name}, line 1: looks like a matrix ({width - 1} item columns: "
         f"{', '.join(first[1:4])}{', ...' if width > 4 else ''}), not user,item,rating rows",
-        hint="read it with --layout wide; --layout long reads the first three columns as "
+        hint="read it with `layout` wide; `layout` long reads the first three columns as "
         "user, item and rating",
     )
 
@@ -513,7 +513,7 @@ def _read_table(raw: bytes, kind: str, name: str, opt: ReadOptions) -> Dataset:
     """A Parquet or Arrow/Feather file: columns by name, as in a CSV file's header."""
     if opt.layout == "wide":
         raise DataError(
-            f"{name}: --layout wide reads text matrices; this is a {kind} file",
+            f"{name}: `layout` wide reads text matrices; this is a {kind} file",
             hint="store the ratings in long form (user, item, rating columns)",
         )
     table = read_table(raw, kind, name)
@@ -552,7 +552,7 @@ def _read_table(raw: bytes, kind: str, name: str, opt: ReadOptions) -> Dataset:
                 )
             raise DataError(
                 f"{name}: column {rating_name} holds {column.type}, not numbers",
-                hint="use --rating-col to pick the ratings column",
+                hint="use `rating_col` to pick the ratings column",
             )
     if users is None or items is None:  # unreachable with strict_text=False
         raise DataError(f"{name}: cannot read the ID columns")
@@ -734,7 +734,7 @@ def _diagnose(
         label = f"column {c + 1} ({cols.names[c]})" if header else f"column {c + 1} ({role})"
         if c >= raw.shape[1]:
             line = int(body.index[0]) + 1
-            raise DataError(f"{name}, line {line}, {label}: missing", hint="check --sep")
+            raise DataError(f"{name}, line {line}, {label}: missing", hint="check `sep`")
         column = body[c]
         empty = column.isna() | (column.astype(str).str.strip() == "")
         if empty.any():
@@ -755,7 +755,7 @@ def _diagnose(
                 what = "is not a number" if np.isnan(values[k]) else "is not finite"
                 raise DataError(
                     f"{name}, line {line}, {label}: {token!r} {what}",
-                    hint="ratings must be finite numbers; use --rating-col to pick another column"
+                    hint="ratings must be finite numbers; use `rating_col` to pick another column"
                     if feedback == "explicit"
                     else "interaction values must be finite numbers",
                 )
@@ -920,7 +920,7 @@ def _check_options(opt: ReadOptions) -> None:
         raise ParameterError(f"unknown layout {opt.layout!r}; use long or wide")
     if opt.missing_values and opt.layout != "wide":
         raise ParameterError(
-            "--missing-value applies to --layout wide",
+            "`missing_value` applies to `layout` wide",
             hint="in long layout a missing rating is a missing row",
         )
     if opt.duplicates is not None and opt.duplicates not in DUPLICATE_POLICIES:
@@ -985,7 +985,7 @@ def read_pair_codes(
         ok = False
     if not ok:
         _diagnose(parse_text, parse_sep, name, header, cols, "implicit", unit="user,item pair")
-        raise DataError(f"{name}: could not be parsed", hint="check the delimiter with --sep")
+        raise DataError(f"{name}: could not be parsed", hint="check the delimiter with `sep`")
     codes = []
     for c in (cols.user, cols.item):
         found, ids = pd.factorize(frame[c].str.strip(), sort=False)

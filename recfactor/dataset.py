@@ -415,7 +415,7 @@ def merge_duplicates(
         raise DataError(
             f"{source}, {unit} {int(lines[j])}: duplicate rating for the same user and item "
             f"(first at {unit} {int(lines[first])})",
-            hint="choose how to combine them with --duplicates last, mean or sum",
+            hint="choose how to combine them with `duplicates` last, mean or sum",
         )
     key = u.astype(np.int64) * n_items + i
     order = np.argsort(key, kind="stable")

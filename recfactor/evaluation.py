@@ -31,18 +31,18 @@ class Split:
 
 def _split_rng(seed: int) -> np.random.Generator:
     if seed < 0:
-        raise ParameterError("--split-seed must be at least 0")
+        raise ParameterError("`split_seed` must be at least 0")
     return np.random.default_rng(seed)
 
 
 def kfold(n_ratings: int, folds: int, seed: int) -> list[Split]:
     """``folds`` disjoint test sets covering every rating once, drawn from ``seed``."""
     if folds < 2:
-        raise ParameterError("--folds must be at least 2")
+        raise ParameterError("`folds` must be at least 2")
     if n_ratings < folds:
         raise DataError(
             f"{n_ratings} ratings cannot be cut into {folds} folds",
-            hint=f"use --folds {max(n_ratings, 2)} or fewer",
+            hint=f"use `folds` {max(n_ratings, 2)} or fewer",
         )
     order = _split_rng(seed).permutation(n_ratings)
     bounds = np.linspace(0, n_ratings, folds + 1).round().astype(np.int64)
@@ -57,12 +57,12 @@ def kfold(n_ratings: int, folds: int, seed: int) -> list[Split]:
 def holdout(n_ratings: int, fraction: float, seed: int) -> list[Split]:
     """One random test set of about ``fraction`` of the ratings (at least one rating)."""
     if not 0.0 < fraction < 1.0:
-        raise ParameterError("--test-fraction must be between 0 and 1")
+        raise ParameterError("`test_fraction` must be between 0 and 1")
     n_test = round(n_ratings * fraction)
     if n_test < 1 or n_test >= n_ratings:
         raise DataError(
             f"a test fraction of {fraction:g} of {n_ratings} ratings leaves an empty side",
-            hint="use more data or another --test-fraction",
+            hint="use more data or another `test_fraction`",
         )
     order = _split_rng(seed).permutation(n_ratings)
     return [Split(0, np.sort(order[n_test:]), np.sort(order[:n_test]))]
@@ -132,7 +132,7 @@ def plan_splits(
         }
     wanted = 5 if folds is None else folds
     if wanted < 2:
-        raise ParameterError("--folds must be at least 2")
+        raise ParameterError("`folds` must be at least 2")
     if dataset.n_ratings < 2:
         raise DataError(
             f"{dataset.source}: {dataset.n_ratings} rating is too few to hold any out",
@@ -258,7 +258,7 @@ def cross_validate(
     if errors and train.feedback != "explicit":
         raise ParameterError(
             f"{', '.join(errors)} measure rating error, which implicit feedback does not have",
-            hint="use top-N metrics: --metric ndcg@10,precision@10,recall@10,map@10,coverage@10",
+            hint="use top-N metrics: `metric` ndcg@10,precision@10,recall@10,map@10,coverage@10",
         )
     ranked = [m for m in metrics if is_topn(m)]
     held = test if test is not None else train
@@ -267,7 +267,7 @@ def cross_validate(
             raise DataError(
                 f"{held.source}: no rating is {relevant_threshold:g} or more, so "
                 f"{', '.join(ranked)} would find no relevant items",
-                hint=f"lower --relevant-threshold (the ratings run {held.ratings.min():g} to "
+                hint=f"lower `relevant_threshold` (the ratings run {held.ratings.min():g} to "
                 f"{held.ratings.max():g})",
             )
     if rating_scale is None and train.feedback == "explicit":
@@ -563,7 +563,7 @@ def per_user_holdout(dataset: Dataset, size: float, seed: int) -> list[Split]:
     """For every user, hold out ``size`` of their ratings: a count when ``size >= 1``, else a
     fraction (rounded). Every user keeps at least one training rating. Drawn from ``seed``."""
     if size <= 0:
-        raise ParameterError("--holdout-per-user must be positive")
+        raise ParameterError("`holdout_per_user` must be positive")
     rng = _split_rng(seed)
     order = np.lexsort((rng.random(dataset.n_ratings), dataset.users))
     counts = np.bincount(dataset.users, minlength=dataset.n_users)
@@ -576,7 +576,7 @@ def per_user_holdout(dataset: Dataset, size: float, seed: int) -> list[Split]:
     if not is_test.any():
         raise DataError(
             f"{dataset.source}: a per-user holdout of {size:g} leaves no test ratings",
-            hint="hold out more per user, or use --folds",
+            hint="hold out more per user, or use `folds`",
         )
     return [Split(0, np.flatnonzero(~is_test), np.flatnonzero(is_test))]
 
@@ -657,19 +657,19 @@ def parse_seeds(text: str) -> list[int]:
         values = [int(p) for p in parts]
     except ValueError:
         raise ParameterError(
-            f"--seeds takes a count or a comma-separated list of integers, not {text!r}"
+            f"`seeds` takes a count or a comma-separated list of integers, not {text!r}"
         ) from None
     if not values:
-        raise ParameterError("--seeds is empty")
+        raise ParameterError("`seeds` is empty")
     if len(values) == 1 and "," not in text:
         if not 1 <= values[0] <= MAX_SEEDS:
             raise ParameterError(
-                f"--seeds: a count must be between 1 and {MAX_SEEDS}",
+                f"`seeds`: a count must be between 1 and {MAX_SEEDS}",
                 hint="give a list (1,7,42) for particular seeds",
             )
         return list(range(values[0]))
     if any(not 0 <= v <= MAX_SEED for v in values):
         raise ParameterError(f"seeds must be between 0 and {MAX_SEED}")
     if len(values) > MAX_SEEDS:
-        raise ParameterError(f"--seeds lists more than {MAX_SEEDS} seeds")
+        raise ParameterError(f"`seeds` lists more than {MAX_SEEDS} seeds")
     return list(dict.fromkeys(values))

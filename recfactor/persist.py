@@ -323,7 +323,7 @@ def _open(
     if not p.exists():
         raise ModelFileError(
             f"{source}: no model file here",
-            hint="train one first: recfactor train DATA (or give --model PATH)",
+            hint="train one first: recfactor train DATA (or give `model` PATH)",
         )
     if p.is_dir():
         raise ModelFileError(f"{source}: is a directory, not a model file")

@@ -21,7 +21,7 @@ def plot_evaluation(report: dict[str, Any], path: Path) -> None:
         import matplotlib.pyplot as plt
     except ImportError:
         raise RecfactorError(
-            "--plot needs matplotlib", hint="pip install 'recfactor[plot]'"
+            "`plot` needs matplotlib", hint="pip install 'recfactor[plot]'"
         ) from None
     import numpy as np
 
@@ -68,7 +68,7 @@ def plot_stability(reports: list[dict[str, Any]], path: Path) -> None:
         import matplotlib.pyplot as plt
     except ImportError:
         raise RecfactorError(
-            "--plot needs matplotlib", hint="pip install 'recfactor[plot]'"
+            "`plot` needs matplotlib", hint="pip install 'recfactor[plot]'"
         ) from None
     from recfactor.report import STABILITY_COLUMNS
 

@@ -65,10 +65,10 @@ def parse_ranks(text: str) -> list[int]:
             ranks = [int(x) for x in text.split(",") if x.strip()]
     except ValueError:
         raise ParameterError(
-            f"--ranks takes LOW..HIGH[:STEP] or a list, not {text!r}", hint="e.g. --ranks 2..30"
+            f"`ranks` takes LOW..HIGH[:STEP] or a list, not {text!r}", hint="e.g. `ranks` 2..30"
         ) from None
     if not ranks or min(ranks) < 1 or max(ranks) > 10_000:
-        raise ParameterError("--ranks must lie between 1 and 10000", hint="e.g. --ranks 2..30")
+        raise ParameterError("`ranks` must lie between 1 and 10000", hint="e.g. `ranks` 2..30")
     return sorted(set(ranks))
 
 
@@ -90,7 +90,7 @@ def sweep(
     from recfactor.models import model_class
 
     if len(seeds) < 2:
-        raise ParameterError("stability compares seeds: give --seeds 2 or more")
+        raise ParameterError("stability compares seeds: give `seeds` 2 or more")
     cls = model_class(algo)
     nonnegative = algo == "nmf" or bool(params.get("nonnegative"))
     whole = data.compact()

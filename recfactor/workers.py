@@ -100,7 +100,7 @@ class Background:
         except EOFError:
             raise DataError(
                 "the process reading the data stopped before it was done (out of memory?)",
-                hint="use --jobs 1 to read the data in this process",
+                hint="use `jobs` 1 to read the data in this process",
             ) from None
         finally:
             self._receive.close()
@@ -171,7 +171,7 @@ class Workers:
         except BrokenProcessPool:
             raise FitError(
                 "a worker process stopped before its fits were done (out of memory?)",
-                hint="use --jobs 1, or fewer jobs, to need less memory at once",
+                hint="use `jobs` 1, or fewer jobs, to need less memory at once",
             ) from None
         return out
 

@@ -99,7 +99,9 @@ def test_divergence_is_a_clear_error():
     train = low_rank(2)[0]
     with pytest.raises(FitError, match="diverged") as err:
         SVD(factors=5, lr=50.0, epochs=5).fit(train)
-    assert "--lr" in err.value.hint
+    # The engine names its parameter; the command line shows it as the flag.
+    assert err.value.hint == "use a smaller lr (now 50) or a larger reg"
+    assert err.value.for_command_line()[1] == "use a smaller --lr (now 50) or a larger --reg"
 
 
 def test_parameters_are_validated():
@@ -111,7 +113,7 @@ def test_parameters_are_validated():
         SVD(solver="magic")
     with pytest.raises(ParameterError, match="seed must be at least 0"):
         SVD(seed=-1)
-    with pytest.raises(ParameterError, match="split-seed must be at least 0"):
+    with pytest.raises(ParameterError, match="split_seed must be at least 0"):
         kfold(10, 2, -1)
 
 

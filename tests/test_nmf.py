@@ -140,7 +140,7 @@ def test_negative_values_are_an_error_naming_the_line(write):
     with pytest.raises(DataError) as err:
         NMF().fit(data)
     assert err.value.message.startswith(str(write("neg.csv", "")) + ", line 3")
-    assert "negative" in err.value.message and "--algo svd" in err.value.hint
+    assert "negative" in err.value.message and "--algo svd" in err.value.for_command_line()[1]
 
 
 def test_biased_nmf_converges_and_factors_stay_non_negative(tmp_path):

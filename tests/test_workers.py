@@ -31,7 +31,7 @@ def test_a_worker_that_dies_is_a_clear_error():
     with pytest.raises(FitError, match="worker process stopped") as err:
         with Workers(2, ["baseline"], None) as workers:
             workers.run(_die, [(3,), (3,)], lambda k, result: None)
-    assert "--jobs 1" in err.value.hint
+    assert "--jobs 1" in err.value.for_command_line()[1]
 
 
 def _fail(message: str) -> None:

@@ -84,16 +84,16 @@ class ALS(Model):
             require_non_negative(
                 dataset,
                 "implicit feedback (confidence 1 + alpha * value)",
-                hint="use --feedback explicit for signed ratings",
+                hint="use `feedback` explicit for signed ratings",
             )
             if p.nonnegative or p.bias:
                 raise ParameterError(
-                    "--nonnegative and --bias apply to explicit ALS only",
-                    hint="drop them, or use --feedback explicit",
+                    "`nonnegative` and `bias` apply to explicit ALS only",
+                    hint="drop them, or use `feedback` explicit",
                 )
         elif p.solver == "cg":
             raise ParameterError(
-                "--solver cg applies to implicit ALS only",
+                "`solver` cg applies to implicit ALS only",
                 hint="explicit ALS solves each row exactly",
             )
 

@@ -394,7 +394,7 @@ class Model:
             side = "user" if u[k] < 0 else "item"
             raise ColdStartError(
                 f"unknown {side} {name(side, k)!r}: not in the training data",
-                hint="drop --strict to fall back to the baseline for unknown users and items",
+                hint="drop `strict` to fall back to the baseline for unknown users and items",
             )
         return Predictions(self.predict_index(u, i), cold)
 
@@ -536,7 +536,7 @@ class Model:
         if self.item_factors_ is None:
             raise ParameterError(
                 f"the {self.name} model has no item factors to compare",
-                hint="train a factor model (--algo svd) for similar items",
+                hint="train a factor model (`algo` svd) for similar items",
             )
         q = self.item_factors_.astype(np.float64)
         norms = np.linalg.norm(q, axis=1)

@@ -90,12 +90,12 @@ class NMF(Model):
 
     def _check_data(self, dataset) -> None:
         require_non_negative(
-            dataset, "NMF", hint="use --algo svd (or als) for data with negative values"
+            dataset, "NMF", hint="use `algo` svd (or als) for data with negative values"
         )
         if dataset.feedback == "explicit" and self.params.solver == "cd":
             raise ParameterError(
-                "nmf on ratings has the multiplicative solver only (--solver mu)",
-                hint="--solver cd is for --feedback implicit (whole-matrix NMF)",
+                "nmf on ratings has the multiplicative solver only (`solver` mu)",
+                hint="`solver` cd is for `feedback` implicit (whole-matrix NMF)",
             )
 
     def _fit(self, dataset, rng: np.random.Generator) -> None:
@@ -225,8 +225,8 @@ def initialise(x, k: int, how: str, rng: np.random.Generator) -> tuple[np.ndarra
 
     if k >= min(n, m):
         raise DataError(
-            f"--init {how} needs --factors below {min(n, m)} for a {n} x {m} matrix",
-            hint="use --init random, or fewer factors",
+            f"`init` {how} needs `factors` below {min(n, m)} for a {n} x {m} matrix",
+            hint="use `init` random, or fewer factors",
         )
     from recfactor import blas
 

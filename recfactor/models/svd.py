@@ -77,9 +77,9 @@ class SVD(Model):
             limit = min(dataset.n_users, dataset.n_items) - 1
             if k > limit:
                 raise DataError(
-                    f"{dataset.source}: --factors {k} is more than a truncated SVD of a "
+                    f"{dataset.source}: `factors` {k} is more than a truncated SVD of a "
                     f"{dataset.n_users} x {dataset.n_items} matrix allows ({limit})",
-                    hint=f"use --factors {max(limit, 1)} or fewer",
+                    hint=f"use `factors` {max(limit, 1)} or fewer",
                 )
 
     def _fit(self, dataset, rng: np.random.Generator) -> None:
@@ -149,7 +149,7 @@ class SVD(Model):
             ):
                 raise FitError(
                     f"training diverged at epoch {first + ran} (factors became infinite or NaN)",
-                    hint=f"use a smaller --lr (now {p.lr:g}) or a larger --reg",
+                    hint=f"use a smaller `lr` (now {p.lr:g}) or a larger `reg`",
                 )
         self.user_factors_ = grid.user_rows(user_factors)
         self.item_factors_ = grid.item_rows(item_factors)
