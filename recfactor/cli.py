@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import inspect as signatures
 import os
 import sys
 from collections.abc import Callable, Iterator
@@ -152,28 +153,6 @@ MissingValue = Annotated[
 ]
 
 AlgoOpt = Annotated[Algo, typer.Option("--algo", help="Algorithm.", rich_help_panel="Model")]
-Factors = Annotated[
-    Optional[int],
-    typer.Option("--factors", "-k", help="Latent factors [svd: 100].", rich_help_panel="Model"),
-]
-Epochs = Annotated[
-    Optional[int],
-    typer.Option(
-        "--epochs", help="Passes over the data [baseline 10, svd 20].", rich_help_panel="Model"
-    ),
-]
-Reg = Annotated[
-    Optional[float],
-    typer.Option(
-        "--reg",
-        help="Regularisation [svd 0.02; baseline: sets reg_u and reg_i, default 15 and 10].",
-        rich_help_panel="Model",
-    ),
-]
-Lr = Annotated[
-    Optional[float],
-    typer.Option("--lr", help="SGD learning rate [0.005].", rich_help_panel="Model"),
-]
 Seed = Annotated[int, typer.Option("--seed", min=0, help="Random seed.", rich_help_panel="Model")]
 Bias = Annotated[
     Optional[bool],
@@ -183,114 +162,43 @@ Bias = Annotated[
         rich_help_panel="Model",
     ),
 ]
-SolverOpt = Annotated[
-    Optional[str],
-    typer.Option(
-        "--solver",
-        help="svd: sgd or lanczos (truncated SVD of the baseline "
-        "residuals); nmf: mu, or cd for --feedback implicit; als: cholesky, or cg for "
-        "--feedback implicit.",
-        rich_help_panel="Model",
-    ),
-]
-InitStd = Annotated[
-    Optional[float],
-    typer.Option(
-        "--init-std", help="svd: std of the initial factors [0.1].", rich_help_panel="Model"
-    ),
-]
-InitOpt = Annotated[
-    Optional[Init],
-    typer.Option("--init", help="nmf, implicit: starting point [random].", rich_help_panel="Model"),
-]
-L1W = Annotated[
-    Optional[float],
-    typer.Option("--l1-w", help="nmf, implicit: L1 penalty on W.", rich_help_panel="Model"),
-]
-L1H = Annotated[
-    Optional[float],
-    typer.Option("--l1-h", help="nmf, implicit: L1 penalty on H.", rich_help_panel="Model"),
-]
-L2W = Annotated[
-    Optional[float],
-    typer.Option("--l2-w", help="nmf, implicit: L2 penalty on W.", rich_help_panel="Model"),
-]
-L2H = Annotated[
-    Optional[float],
-    typer.Option("--l2-h", help="nmf, implicit: L2 penalty on H.", rich_help_panel="Model"),
-]
-Tol = Annotated[
-    Optional[float],
-    typer.Option(
-        "--tol",
-        help="nmf, implicit: stop when the optimality violation falls below "
-        "tol times its first value [1e-4].",
-        rich_help_panel="Model",
-    ),
-]
 
-Alpha = Annotated[
-    Optional[float],
-    typer.Option(
-        "--alpha", help="als, implicit: confidence 1 + alpha * value [40].", rich_help_panel="Model"
-    ),
-]
-Confidence = Annotated[
-    Optional[str],
-    typer.Option(
-        "--confidence",
-        help="als, implicit: scaled (1 + alpha * value / mean value) "
-        "or raw (1 + alpha * value) [scaled].",
-        rich_help_panel="Model",
-    ),
-]
-Nonnegative = Annotated[
-    Optional[bool],
-    typer.Option(
-        "--nonnegative",
-        help="als, explicit: non-negative factors (NNLS rows).",
-        rich_help_panel="Model",
-    ),
-]
 
-# Which parameter of each algorithm a model flag sets (a tuple sets several).
-FLAG_PARAMS: dict[str, dict[str, str | tuple[str, ...]]] = {
-    "factors": {"svd": "factors", "nmf": "factors", "als": "factors"},
-    "epochs": {"baseline": "epochs", "svd": "epochs", "nmf": "epochs", "als": "epochs"},
-    "reg": {
-        "baseline": ("reg_u", "reg_i"),
-        "svd": "reg",
-        "nmf": ("reg_pu", "reg_qi"),
-        "als": "reg",
-    },
-    "lr": {"svd": "lr"},
-    "bias": {"svd": "bias", "nmf": "bias", "als": "bias"},
-    "solver": {"svd": "solver", "nmf": "solver", "als": "solver"},
-    "init_std": {"svd": "init_std", "als": "init_std"},
-    "alpha": {"als": "alpha"},
-    "confidence": {"als": "confidence"},
-    "nonnegative": {"als": "nonnegative"},
-    "init": {"nmf": "init"},
-    "l1_w": {"nmf": "l1_w"},
-    "l1_h": {"nmf": "l1_h"},
-    "l2_w": {"nmf": "l2_w"},
-    "l2_h": {"nmf": "l2_h"},
-    "tol": {"nmf": "tol"},
-}
+def _model_flag_parameters(skip: frozenset[str] = frozenset()) -> list[signatures.Parameter]:
+    """The model flags as command parameters, read off the models' parameter declarations
+    (``recfactor.models.flags``): a parameter declared with help text is a flag, with its
+    help, its models' defaults and its short form; a new parameter needs nothing here."""
+    from recfactor.models.flags import model_flags
 
-# Flags an algorithm takes but does not use with one kind of feedback (PureSVD and popularity
-# have no epochs; whole-matrix NMF has no biases; the confidence of implicit ALS means nothing
-# for ratings). Given there, they would be ignored without a word.
-UNUSED_WITH: dict[tuple[str, str], frozenset[str]] = {
-    ("baseline", "implicit"): frozenset({"epochs", "reg"}),
-    ("svd", "implicit"): frozenset({"epochs", "reg", "lr", "bias", "solver", "init_std"}),
-    ("nmf", "explicit"): frozenset({"init", "l1_w", "l1_h", "l2_w", "l2_h", "tol"}),
-    ("nmf", "implicit"): frozenset({"bias", "reg"}),
-    ("als", "explicit"): frozenset({"alpha", "confidence"}),
-    ("als", "implicit"): frozenset({"nonnegative", "bias"}),
-}
-# svd --solver lanczos: a truncated SVD of the baseline's residuals, no SGD settings.
-UNUSED_BY_LANCZOS = frozenset({"epochs", "reg", "lr", "bias", "init_std"})
+    out = []
+    for flag in model_flags().values():
+        if flag.name in skip:
+            continue
+        names = [flag.option + (f"/--no-{flag.option[2:]}" if flag.switch else "")]
+        names += [flag.short] if flag.short else []
+        option = typer.Option(*names, help=flag.help, rich_help_panel="Model")
+        annotation = Annotated[Optional[flag.kind], option]
+        keyword = signatures.Parameter.KEYWORD_ONLY
+        out.append(signatures.Parameter(flag.name, keyword, default=None, annotation=annotation))
+    return out
+
+
+def _with_model_flags(skip: tuple[str, ...] = ()) -> Callable[[Any], Any]:
+    """Give a command taking ``**model_flags`` the model flags as its own options."""
+
+    def attach(func: Any) -> Any:
+        signature = signatures.signature(func, eval_str=True)
+        kept = [p for p in signature.parameters.values() if p.kind != p.VAR_KEYWORD]
+        added = _model_flag_parameters(frozenset(skip))
+        func.__signature__ = signature.replace(parameters=[*kept, *added])
+        func.__annotations__ = {
+            **{p.name: p.annotation for p in kept},
+            **{p.name: p.annotation for p in added},
+        }
+        return func
+
+    return attach
+
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -402,53 +310,64 @@ def _model_params(
     """Parameters for ``algo`` on ``feedback`` data from the model flags given (None = not
     given).
 
-    A flag that ``algo`` does not take, or does not use with this feedback, is an error when
-    ``strict``; otherwise it is left out (evaluate compares several algorithms with one set of
-    flags, and :func:`_require_used` checks that each flag went somewhere).
+    A flag that ``algo`` does not take, or does not use with this feedback or solver, is an
+    error when ``strict``; otherwise it is left out (evaluate compares several algorithms with
+    one set of flags, and :func:`_require_used` checks that each flag went somewhere). What
+    each flag sets, and where it applies, comes from the models' parameter declarations.
     """
     from recfactor.errors import ParameterError
+    from recfactor.models.flags import model_flags
 
+    table = model_flags()
+    solver = _solver_of(algo, flags)
     params: dict[str, Any] = {}
-    for flag, value in flags.items():
+    for name, value in flags.items():
         if value is None:
             continue
-        target = FLAG_PARAMS[flag].get(algo)
-        if target is None or flag in _unused_flags(algo, feedback, flags):
-            if strict and target is None:
-                raise ParameterError(
-                    f"--{flag.replace('_', '-')} does not apply to --algo {algo}",
-                    hint="applies to --algo " + ", ".join(FLAG_PARAMS[flag]),
-                )
+        flag = table[name]
+        if algo not in flag.targets:
             if strict:
-                lanczos = algo == "svd" and feedback == "explicit"  # the only such svd case
                 raise ParameterError(
-                    f"--{flag.replace('_', '-')} does not apply to --algo {algo} "
-                    + ("with --solver lanczos" if lanczos else f"with --feedback {feedback}"),
-                    hint="drop it; "
-                    + ("it applies to --solver sgd" if lanczos else _what_uses(flag, feedback)),
+                    f"{flag.option} does not apply to --algo {algo}",
+                    hint="applies to --algo " + ", ".join(flag.targets),
                 )
             continue
+        if not flag.applies(algo, feedback, solver):
+            if strict:
+                raise _not_here(flag, algo, feedback, solver)
+            continue
         value = value.value if isinstance(value, Enum) else value
-        for name in target if isinstance(target, tuple) else (target,):
-            params[name] = value
+        for target in flag.targets[algo]:
+            params[target] = value
     return params
 
 
-def _unused_flags(algo: str, feedback: str, flags: dict[str, Any]) -> frozenset[str]:
-    unused = UNUSED_WITH.get((algo, feedback), frozenset())
-    solver = flags.get("solver")
-    solver = solver.value if isinstance(solver, Enum) else solver
-    if algo == "svd" and feedback == "explicit" and solver == "lanczos":
-        unused |= UNUSED_BY_LANCZOS
-    return unused
+def _not_here(flag: Any, algo: str, feedback: str, solver: str | None) -> Exception:
+    """The error for a flag ``algo`` takes but ignores with this feedback or solver."""
+    from recfactor.errors import ParameterError
+
+    if flag.feedback[algo] in (None, feedback):  # the solver, then
+        return ParameterError(
+            f"{flag.option} does not apply to --algo {algo} with --solver {solver}",
+            hint=f"drop it; it applies to --solver {', '.join(flag.solvers[algo])}",
+        )
+    return ParameterError(
+        f"{flag.option} does not apply to --algo {algo} with --feedback {feedback}",
+        hint="drop it; " + _what_uses(flag.name, feedback),
+    )
 
 
-def _what_uses(flag: str, feedback: str) -> str:
-    users = [
-        algo
-        for algo in FLAG_PARAMS[flag]
-        if flag not in UNUSED_WITH.get((algo, feedback), frozenset())
-    ]
+def _solver_of(algo: str, flags: dict[str, Any]) -> str | None:
+    from recfactor.models.flags import default_solver
+
+    return flags.get("solver") or default_solver(algo)
+
+
+def _what_uses(name: str, feedback: str) -> str:
+    from recfactor.models.flags import model_flags
+
+    flag = model_flags()[name]
+    users = [algo for algo in flag.targets if flag.feedback[algo] in (None, feedback)]
     if users:
         return f"with --feedback {feedback} it applies to --algo {', '.join(users)}"
     other = "explicit" if feedback == "implicit" else "implicit"
@@ -458,18 +377,16 @@ def _what_uses(flag: str, feedback: str) -> str:
 def _require_used(takers: list[str], flags: dict[str, Any], feedback: str) -> None:
     """Beside other algorithms, each flag given must still be used by one of ``takers``."""
     from recfactor.errors import ParameterError
+    from recfactor.models.flags import model_flags
 
-    for flag, value in flags.items():
-        used = any(
-            FLAG_PARAMS[flag].get(algo) is not None
-            and flag not in _unused_flags(algo, feedback, flags)
-            for algo in takers
-        )
+    table = model_flags()
+    for name, value in flags.items():
+        used = any(table[name].applies(a, feedback, _solver_of(a, flags)) for a in takers)
         if value is not None and not used:
             raise ParameterError(
-                f"--{flag.replace('_', '-')} applies to none of --algo {','.join(takers)} "
+                f"{table[name].option} applies to none of --algo {','.join(takers)} "
                 f"with --feedback {feedback}",
-                hint=_what_uses(flag, feedback),
+                hint=_what_uses(name, feedback),
             )
 
 
@@ -496,10 +413,6 @@ def _within_rank(
     _note(f"note: svd uses {limit} factors, the most a truncated SVD of this data allows "
           f"(the default is {default}; -k to choose)", quiet)  # fmt: skip
     return {**params, "factors": limit}
-
-
-def _flags(**flags: Any) -> dict[str, Any]:
-    return flags
 
 
 def _build_model(algo: str, params: dict[str, Any], seed: int):
@@ -539,6 +452,7 @@ def _fmt(fmt: Format | None) -> str:
 
 
 @app.command()
+@_with_model_flags()
 @_handle_errors
 def train(
     data: Annotated[
@@ -546,23 +460,7 @@ def train(
     ],
     model: ModelPath = Path(DEFAULT_MODEL),
     algo: AlgoOpt = Algo.svd,
-    factors: Factors = None,
-    epochs: Epochs = None,
-    reg: Reg = None,
-    lr: Lr = None,
     seed: Seed = 0,
-    bias: Bias = None,
-    solver: SolverOpt = None,
-    init_std: InitStd = None,
-    init: InitOpt = None,
-    l1_w: L1W = None,
-    l1_h: L1H = None,
-    l2_w: L2W = None,
-    l2_h: L2H = None,
-    tol: Tol = None,
-    alpha: Alpha = None,
-    confidence: Confidence = None,
-    nonnegative: Nonnegative = None,
     rating_scale: Annotated[
         Optional[str],
         typer.Option(
@@ -581,6 +479,7 @@ def train(
     fmt: FormatOpt = None,
     quiet: Quiet = False,
     verbose: Verbose = False,
+    **model_flags: Any,
 ) -> None:
     """Fit a model on DATA and save it (default ./recfactor.model)."""
     import time
@@ -589,10 +488,7 @@ def train(
     from recfactor.data import read_ratings
     from recfactor.report import progress, write_records
 
-    flags = _flags(factors=factors, epochs=epochs, reg=reg, lr=lr, bias=bias, solver=solver,
-                   init_std=init_std, init=init, l1_w=l1_w, l1_h=l1_h, l2_w=l2_w, l2_h=l2_h,
-                   tol=tol, alpha=alpha, confidence=confidence,
-                   nonnegative=nonnegative)  # fmt: skip
+    flags = dict(model_flags)
     params = _model_params(algo.value, flags, feedback.value)
     # A bad parameter is refused before the data is read.
     prototype = _build_model(algo.value, params, seed)
@@ -967,6 +863,7 @@ def _factor_json(frame: Any, id_column: str) -> str:
 
 
 @app.command()
+@_with_model_flags()
 @_handle_errors
 def evaluate(
     data: Annotated[
@@ -1040,22 +937,6 @@ def evaluate(
         ),
     ] = None,
     model: ModelPath = Path(DEFAULT_MODEL),
-    factors: Factors = None,
-    epochs: Epochs = None,
-    reg: Reg = None,
-    lr: Lr = None,
-    bias: Bias = None,
-    solver: SolverOpt = None,
-    init_std: InitStd = None,
-    init: InitOpt = None,
-    l1_w: L1W = None,
-    l1_h: L1H = None,
-    l2_w: L2W = None,
-    l2_h: L2H = None,
-    tol: Tol = None,
-    alpha: Alpha = None,
-    confidence: Confidence = None,
-    nonnegative: Nonnegative = None,
     sep: Sep = None,
     layout: LayoutOpt = None,
     header: Header = None,
@@ -1068,6 +949,7 @@ def evaluate(
     fmt: FormatOpt = None,
     quiet: Quiet = False,
     verbose: Verbose = False,
+    **model_flags: Any,
 ) -> None:
     """Cross-validated errors (rmse, mae) or top-N quality (ndcg@10, ...) of each algorithm
     under several seeds, and how they spread."""
@@ -1110,10 +992,7 @@ def evaluate(
                 f"unknown algorithm {', '.join(unknown) or algo!r}",
                 hint="choose from " + ", ".join(a.value for a in Algo),
             )
-        flags = _flags(factors=factors, epochs=epochs, reg=reg, lr=lr, bias=bias, solver=solver,
-                       init_std=init_std, init=init, l1_w=l1_w, l1_h=l1_h, l2_w=l2_w,
-                       l2_h=l2_h, tol=tol, alpha=alpha, confidence=confidence,
-                       nonnegative=nonnegative)  # fmt: skip
+        flags = dict(model_flags)
         # With one algorithm every flag must apply to it; beside others, each algorithm takes
         # the flags that apply to it (the baseline keeps its defaults as the reference line).
         single = len(set(names)) == 1
@@ -1333,6 +1212,7 @@ def _recorded_setup(model_path: Path, algo: str | None, quiet: bool):
 
 
 @app.command()
+@_with_model_flags(skip=("factors",))
 @_handle_errors
 def stability(
     data: Annotated[str, typer.Argument(metavar="DATA", help="Ratings file or -.")],
@@ -1379,21 +1259,6 @@ def stability(
         Optional[Path],
         typer.Option("--plot", help="Draw stable components and the metric against k (PNG)."),
     ] = None,
-    epochs: Epochs = None,
-    reg: Reg = None,
-    lr: Lr = None,
-    bias: Bias = None,
-    solver: SolverOpt = None,
-    init_std: InitStd = None,
-    init: InitOpt = None,
-    l1_w: L1W = None,
-    l1_h: L1H = None,
-    l2_w: L2W = None,
-    l2_h: L2H = None,
-    tol: Tol = None,
-    alpha: Alpha = None,
-    confidence: Confidence = None,
-    nonnegative: Nonnegative = None,
     sep: Sep = None,
     layout: LayoutOpt = None,
     header: Header = None,
@@ -1405,6 +1270,7 @@ def stability(
     missing_value: MissingValue = None,
     fmt: FormatOpt = None,
     quiet: Quiet = False,
+    **model_flags: Any,
 ) -> None:
     """How many factors are stable across seeds at each rank k, with the cross-validated
     error beside it: which k to use for prediction, and up to which k to read the factors."""
@@ -1432,10 +1298,7 @@ def stability(
 
         if importlib.util.find_spec("matplotlib") is None:
             raise ParameterError("--plot needs matplotlib", hint="pip install 'recfactor[plot]'")
-    flags = _flags(factors=None, epochs=epochs, reg=reg, lr=lr, bias=bias, solver=solver,
-                   init_std=init_std, init=init, l1_w=l1_w, l1_h=l1_h, l2_w=l2_w, l2_h=l2_h,
-                   tol=tol, alpha=alpha, confidence=confidence,
-                   nonnegative=nonnegative)  # fmt: skip
+    flags = dict(model_flags)
     single = len(names) == 1
     if not single:
         _require_used(names, flags, feedback.value)

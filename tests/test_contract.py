@@ -106,7 +106,17 @@ UNUSED = {
     ("svd", "implicit"): {"epochs", "lr", "reg", "init_mean", "init_std", "bias", "solver"},
     ("svd", "explicit"): set(),
     # reg_bu and reg_bi regularise the biases of bias=True only.
-    ("nmf", "explicit"): {"init", "l1_w", "l1_h", "l2_w", "l2_h", "tol", "reg_bu", "reg_bi"},
+    ("nmf", "explicit"): {
+        "init",
+        "l1_w",
+        "l1_h",
+        "l2_w",
+        "l2_h",
+        "tol",
+        "reg_bu",
+        "reg_bi",
+        "solver",
+    },  # solver="cd" is for implicit data
     ("nmf", "implicit"): {"bias", "reg_pu", "reg_qi", "reg_bu", "reg_bi", "init_low", "init_high"},
     # cg_steps counts the steps of solver="cg", which is for implicit data.
     ("als", "explicit"): {"alpha", "confidence", "cg_steps", "solver"},

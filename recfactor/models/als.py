@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from recfactor.errors import ParameterError
-from recfactor.models.base import Model, Params, at_least, one_of, require_non_negative
+from recfactor.models.base import Model, Params, declare, require_non_negative
 
 # Defaults for implicit feedback, chosen on ML-100K with a per-user holdout (BENCHMARKS.md): a
 # ridge penalty of the implicit library's size (0.01 to 0.05) lets alpha 40 overfit to below
@@ -34,28 +34,28 @@ IMPLICIT_FACTORS = 64
 class ALSParams(Params):
     """Explicit defaults equal Spark's ALS (rank 10, maxIter 10, regParam 0.1)."""
 
-    factors: int | None = None  # explicit 10, implicit 64
-    epochs: int = at_least(1, 10)
-    reg: float | None = None  # explicit 0.1 (times each row's count), implicit 100
-    alpha: float = at_least(0.0, 40.0)
+    # explicit 10, implicit 64
+    factors: int | None = declare(None, low=1, short="-k", help="Latent factors")
+    epochs: int = declare(10, low=1, help="Passes over the data")
+    # explicit 0.1 (times each row's count), implicit 150
+    reg: float | None = declare(None, low=0.0, help="Regularisation")
+    alpha: float = declare(40.0, low=0.0, help="Confidence 1 + alpha * value",
+                           feedback="implicit")  # fmt: skip
     # "scaled": confidence 1 + alpha * value / mean(value), so alpha means the same for 0/1
     # clicks, 1-5 stars and play counts; "raw": 1 + alpha * value, as Hu, Koren and Volinsky.
-    confidence: str = one_of(("scaled", "raw"), "scaled")
-    bias: bool = False
-    nonnegative: bool = False
-    solver: str = one_of(("cholesky", "cg"), "cholesky")
-    cg_steps: int = at_least(1, 3)
+    confidence: str = declare("scaled", choices=("scaled", "raw"), feedback="implicit",
+                              help="scaled (1 + alpha * value / mean value) or raw "
+                              "(1 + alpha * value)")  # fmt: skip
+    bias: bool = declare(False, help="Learn user and item biases", feedback="explicit",
+                         switch=True)  # fmt: skip
+    nonnegative: bool = declare(False, help="Non-negative factors (NNLS rows)",
+                                feedback="explicit")  # fmt: skip
+    solver: str = declare("cholesky", choices=("cholesky", "cg"),
+                          help="cholesky, or cg for implicit data")  # fmt: skip
+    cg_steps: int = declare(3, low=1)
     # None: explicit, non-negative unit-length rows (as Spark); implicit, N(0, 0.1)
-    init_std: float | None = None
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        if self.factors is not None and self.factors < 1:
-            raise ParameterError("factors must be at least 1")
-        if self.reg is not None and self.reg < 0:
-            raise ParameterError("reg must be at least 0")
-        if self.init_std is not None and self.init_std < 0:
-            raise ParameterError("init-std must be at least 0")
+    init_std: float | None = declare(None, low=0.0,
+                                     help="Standard deviation of the initial factors")  # fmt: skip
 
 
 class ALS(Model):

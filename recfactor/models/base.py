@@ -22,16 +22,42 @@ from recfactor.errors import ColdStartError, DataError, FitError, NotFittedError
 from recfactor.kernels import threads_for
 
 
+def declare(
+    default: Any,
+    *,
+    low: float | None = None,
+    above: float | None = None,
+    high: float | None = None,
+    choices: tuple[str, ...] | None = None,
+    help: str | None = None,
+    flag: str | None = None,
+    short: str | None = None,
+    feedback: str | None = None,
+    solvers: tuple[str, ...] | None = None,
+    switch: bool = False,
+) -> Any:
+    """A model parameter, declared once: its default and range, and what the command line
+    makes of it. ``help``: a parameter with help text is a command-line flag (named ``flag``,
+    else after the parameter; several parameters of a model may share one flag); ``short``:
+    its one-letter form; ``feedback`` and ``solvers``: where it applies (elsewhere the flag is
+    refused as ignored); ``switch``: a true/false flag with its ``--no-`` form. ``None`` as the
+    default means "decided by the data" (the feedback kind's own default)."""
+    metadata = {"min": low, "above": above, "max": high, "choices": choices, "help": help,
+                "flag": flag, "short": short, "feedback": feedback, "solvers": solvers,
+                "switch": switch}  # fmt: skip
+    return dataclasses.field(default=default, metadata=metadata)
+
+
 def at_least(low: float, default: Any, most: float | None = None) -> Any:
-    return dataclasses.field(default=default, metadata={"min": low, "max": most})
+    return declare(default, low=low, high=most)
 
 
 def above(low: float, default: Any) -> Any:
-    return dataclasses.field(default=default, metadata={"above": low})
+    return declare(default, above=low)
 
 
 def one_of(choices: tuple[str, ...], default: str) -> Any:
-    return dataclasses.field(default=default, metadata={"choices": choices})
+    return declare(default, choices=choices)
 
 
 # Bounds every parameter of a kind keeps unless its field says otherwise: integers fit the

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from recfactor.models.base import Model, Params, at_least
+from recfactor.models.base import Model, Params, declare
 from recfactor.models.biases import BIAS_EPOCHS, BIAS_REG_I, BIAS_REG_U, fit_biases, warm_up
 
 
@@ -14,9 +14,12 @@ from recfactor.models.biases import BIAS_EPOCHS, BIAS_REG_I, BIAS_REG_U, fit_bia
 class BaselineParams(Params):
     """Defaults as Surprise's BaselineOnly (ALS): 10 epochs, reg_u 15, reg_i 10."""
 
-    epochs: int = at_least(1, BIAS_EPOCHS)
-    reg_u: float = at_least(0.0, BIAS_REG_U)
-    reg_i: float = at_least(0.0, BIAS_REG_I)
+    epochs: int = declare(BIAS_EPOCHS, low=1, help="Passes over the data",
+                          feedback="explicit")  # fmt: skip
+    reg_u: float = declare(BIAS_REG_U, low=0.0, flag="reg", feedback="explicit",
+                           help="Regularisation of the user and item biases")  # fmt: skip
+    reg_i: float = declare(BIAS_REG_I, low=0.0, flag="reg", feedback="explicit",
+                           help="Regularisation of the user and item biases")  # fmt: skip
 
 
 class Baseline(Model):

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from recfactor.errors import DataError, ParameterError
-from recfactor.models.base import Model, Params, at_least, one_of, require_non_negative
+from recfactor.models.base import Model, Params, declare, require_non_negative
 
 INITS = ("random", "nndsvd", "nndsvda")
 
@@ -29,29 +29,33 @@ INITS = ("random", "nndsvd", "nndsvda")
 class NMFParams(Params):
     """Explicit defaults equal Surprise's NMF; implicit ones follow scikit-learn's."""
 
-    factors: int = at_least(1, 15)
-    epochs: int | None = None  # explicit: 50; implicit: at most 200 iterations
-    reg_pu: float = at_least(0.0, 0.06)
-    reg_qi: float = at_least(0.0, 0.06)
-    reg_bu: float = at_least(0.0, 0.02)
-    reg_bi: float = at_least(0.0, 0.02)
-    bias: bool = False
-    init_low: float = at_least(0.0, 0.0)
-    init_high: float = at_least(0.0, 1.0)
-    solver: str | None = None  # explicit: mu (the only one); implicit: cd or mu
-    init: str = one_of(INITS, "random")
-    l1_w: float = at_least(0.0, 0.0)
-    l1_h: float = at_least(0.0, 0.0)
-    l2_w: float = at_least(0.0, 0.0)
-    l2_h: float = at_least(0.0, 0.0)
-    tol: float = at_least(0.0, 1e-4)
+    factors: int = declare(15, low=1, short="-k", help="Latent factors")
+    # explicit: 50; implicit: at most 200 iterations
+    epochs: int | None = declare(None, low=1, help="Passes over the data")
+    reg_pu: float = declare(0.06, low=0.0, flag="reg", help="Regularisation of P and Q",
+                            feedback="explicit")  # fmt: skip
+    reg_qi: float = declare(0.06, low=0.0, flag="reg", help="Regularisation of P and Q",
+                            feedback="explicit")  # fmt: skip
+    reg_bu: float = declare(0.02, low=0.0)
+    reg_bi: float = declare(0.02, low=0.0)
+    bias: bool = declare(False, help="Learn user and item biases", feedback="explicit",
+                         switch=True)  # fmt: skip
+    init_low: float = declare(0.0, low=0.0)
+    init_high: float = declare(1.0, low=0.0)
+    # explicit: mu (the only one); implicit: cd or mu
+    solver: str | None = declare(None, choices=("mu", "cd"),
+                                 help="mu, or cd for implicit data (whole-matrix NMF)")  # fmt: skip
+    init: str = declare("random", choices=INITS, help="Starting point", feedback="implicit")
+    l1_w: float = declare(0.0, low=0.0, help="L1 penalty on W", feedback="implicit")
+    l1_h: float = declare(0.0, low=0.0, help="L1 penalty on H", feedback="implicit")
+    l2_w: float = declare(0.0, low=0.0, help="L2 penalty on W", feedback="implicit")
+    l2_h: float = declare(0.0, low=0.0, help="L2 penalty on H", feedback="implicit")
+    tol: float = declare(1e-4, low=0.0, feedback="implicit",
+                         help="Stop when the optimality violation falls below tol times its "
+                         "first value")  # fmt: skip
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        if self.epochs is not None and self.epochs < 1:
-            raise ParameterError("epochs must be at least 1")
-        if self.solver not in (None, "mu", "cd"):
-            raise ParameterError("solver must be one of mu, cd (nmf)")
         if self.init_high <= self.init_low:
             raise ParameterError("init-high must be above init-low")
 

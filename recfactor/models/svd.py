@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from recfactor.errors import DataError, FitError
-from recfactor.models.base import Model, Params, above, at_least, one_of
+from recfactor.models.base import Model, Params, declare
 from recfactor.models.biases import baseline_estimates
 
 # SGD runs in float32: twice the SIMD width of float64, and its rounding is far below the
@@ -37,14 +37,22 @@ EPOCH_WORK = 4_000_000
 class SVDParams(Params):
     """Defaults equal Surprise's SVD so figures compare one to one."""
 
-    factors: int = at_least(1, 100)
-    epochs: int = at_least(1, 20)
-    lr: float = above(0.0, 0.005)
-    reg: float = at_least(0.0, 0.02)
-    init_mean: float = 0.0
-    init_std: float = at_least(0.0, 0.1)
-    bias: bool = True
-    solver: str = one_of(("sgd", "lanczos"), "sgd")
+    factors: int = declare(100, low=1, short="-k", help="Latent factors")
+    epochs: int = declare(20, low=1, help="Passes over the data", feedback="explicit",
+                          solvers=("sgd",))  # fmt: skip
+    lr: float = declare(0.005, above=0.0, help="SGD learning rate", feedback="explicit",
+                        solvers=("sgd",))  # fmt: skip
+    reg: float = declare(0.02, low=0.0, help="Regularisation", feedback="explicit",
+                         solvers=("sgd",))  # fmt: skip
+    init_mean: float = declare(0.0)
+    init_std: float = declare(0.1, low=0.0, help="Standard deviation of the initial factors",
+                              feedback="explicit", solvers=("sgd",))  # fmt: skip
+    bias: bool = declare(True, help="Learn user and item biases (--no-bias: plain MF)",
+                         feedback="explicit", solvers=("sgd",), switch=True)  # fmt: skip
+    solver: str = declare(
+        "sgd", choices=("sgd", "lanczos"), feedback="explicit",
+        help="sgd, or lanczos (a truncated SVD of the baseline residuals)",
+    )  # fmt: skip
 
 
 class SVD(Model):

@@ -1,0 +1,99 @@
+"""The model flags of the command line, read off the models' parameter declarations.
+
+Each parameter declared with help text (``models.base.declare``) is a flag; parameters of
+several models that share a name (or a declared ``flag``) share one. Where a parameter
+applies (the kind of feedback, the solver) is declared beside it, so the flags a model
+would ignore are known here too, and the command line refuses them. Nothing in this module
+knows a particular model.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any
+
+KINDS = {"bool": bool, "float": float, "int": int, "str": str}
+
+
+@dataclass
+class Flag:
+    """One command-line flag and what it sets in each model that takes it."""
+
+    name: str  # as a parameter: init_std (the flag is --init-std)
+    kind: type
+    short: str | None = None
+    switch: bool = False
+    targets: dict[str, tuple[str, ...]] = field(default_factory=dict)  # algo -> parameters
+    helps: dict[str, str] = field(default_factory=dict)
+    defaults: dict[str, Any] = field(default_factory=dict)
+    feedback: dict[str, str | None] = field(default_factory=dict)  # None: either kind
+    solvers: dict[str, tuple[str, ...] | None] = field(default_factory=dict)
+
+    @property
+    def option(self) -> str:
+        return "--" + self.name.replace("_", "-")
+
+    @property
+    def help(self) -> str:
+        """The help text of every model that takes the flag, and their defaults."""
+        texts = list(dict.fromkeys(self.helps.values()))
+        if len(texts) == 1:
+            text = texts[0]
+        else:
+            text = "; ".join(f"{algo}: {self.helps[algo]}" for algo in self.targets)
+        defaults = ", ".join(
+            f"{algo}{'' if self.feedback[algo] is None else ' (' + self.feedback[algo] + ')'} "
+            f"{_shown(self.defaults[algo])}"
+            for algo in self.targets
+        )
+        return f"{text} [{defaults}]."
+
+    def applies(self, algo: str, feedback: str, solver: str | None) -> bool:
+        """Whether the flag changes ``algo`` on ``feedback`` data with ``solver``."""
+        if algo not in self.targets:
+            return False
+        wanted = self.feedback[algo]
+        solvers = self.solvers[algo]
+        return (wanted is None or wanted == feedback) and (
+            solvers is None or solver is None or solver in solvers
+        )
+
+
+def _shown(value: Any) -> str:
+    if value is None:
+        return "by the data"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def model_flags(algorithms: dict[str, type] | None = None) -> dict[str, Flag]:
+    """Every model flag, in the order the models declare them (``algorithms``: name ->
+    model class; default every registered model)."""
+    if algorithms is None:
+        from recfactor.models import ALGORITHMS, model_class
+
+        algorithms = {name: model_class(name) for name in ALGORITHMS}
+    flags: dict[str, Flag] = {}
+    for algo, cls in algorithms.items():
+        for spec in dataclasses.fields(cls.params_class):
+            meta = spec.metadata
+            if not meta.get("help"):
+                continue
+            name = meta.get("flag") or spec.name
+            kind = next(k for word, k in KINDS.items() if word in str(spec.type))
+            flag = flags.setdefault(name, Flag(name, kind, meta.get("short"), meta["switch"]))
+            flag.targets[algo] = (*flag.targets.get(algo, ()), spec.name)
+            flag.helps.setdefault(algo, meta["help"])
+            flag.defaults.setdefault(algo, spec.default)
+            flag.feedback[algo] = meta.get("feedback")
+            flag.solvers[algo] = meta.get("solvers")
+    return flags
+
+
+def default_solver(algo: str) -> str | None:
+    from recfactor.models import model_class
+
+    fields = {f.name: f for f in dataclasses.fields(model_class(algo).params_class)}
+    return fields["solver"].default if "solver" in fields else None
