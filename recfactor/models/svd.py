@@ -47,7 +47,7 @@ class SVDParams(Params):
     init_mean: float = declare(0.0)
     init_std: float = declare(0.1, low=0.0, help="Standard deviation of the initial factors",
                               feedback="explicit", solvers=("sgd",))  # fmt: skip
-    bias: bool = declare(True, help="Learn user and item biases (--no-bias: plain MF)",
+    bias: bool = declare(True, help="Learn user and item biases",
                          feedback="explicit", solvers=("sgd",), switch=True)  # fmt: skip
     solver: str = declare(
         "sgd", choices=("sgd", "lanczos"), feedback="explicit",

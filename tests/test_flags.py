@@ -1,0 +1,70 @@
+"""A parameter declared on a model is a command-line flag, with its help, its default and
+its refusals, and nothing else needs editing: shown with a model that exists only here."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pytest
+import typer
+from typer.testing import CliRunner
+
+from recfactor import cli
+from recfactor.errors import ParameterError
+from recfactor.models import _REGISTRY
+from recfactor.models.base import Model, Params, declare
+
+
+@dataclass(frozen=True)
+class ShrunkParams(Params):
+    shrinkage: float = declare(0.5, low=0.0, help="Shrink the item means toward the global mean",
+                               feedback="explicit")  # fmt: skip
+
+
+class Shrunk(Model):
+    """Item means shrunk toward the global mean: a model of one parameter."""
+
+    name = "shrunk"
+    params_class = ShrunkParams
+
+    def _fit(self, dataset, rng) -> None:
+        self.global_mean_ = float(dataset.ratings.mean())
+        sums = np.bincount(dataset.items, dataset.ratings, minlength=dataset.n_items)
+        counts = np.bincount(dataset.items, minlength=dataset.n_items)
+        self.item_bias_ = (sums - counts * self.global_mean_) / (counts + self.params.shrinkage)
+
+
+@pytest.fixture
+def registered(monkeypatch):
+    monkeypatch.setitem(_REGISTRY, "shrunk", (__name__, "Shrunk"))
+    monkeypatch.setattr("recfactor.models.ALGORITHMS", (*_REGISTRY,))
+
+
+def test_a_declared_parameter_becomes_a_flag_with_its_rules(registered):
+    from recfactor.models.flags import model_flags
+
+    flag = model_flags()["shrinkage"]
+    assert flag.option == "--shrinkage" and flag.kind is float
+    assert flag.targets == {"shrunk": ("shrinkage",)}
+    assert "Shrink the item means" in flag.help and "shrunk (explicit) 0.5" in flag.help
+    assert cli._model_params("shrunk", {"shrinkage": 2.0}, "explicit") == {"shrinkage": 2.0}
+    with pytest.raises(ParameterError, match="--shrinkage does not apply to --algo shrunk "
+                                             "with --feedback implicit"):  # fmt: skip
+        cli._model_params("shrunk", {"shrinkage": 2.0}, "implicit")
+    with pytest.raises(ParameterError, match="--shrinkage does not apply to --algo svd"):
+        cli._model_params("svd", {"shrinkage": 2.0}, "explicit")
+
+    # A command that takes the model flags shows it, and passes it on.
+    app = typer.Typer()
+    seen = {}
+
+    @app.command()
+    @cli._with_model_flags()
+    def fit(name: str, **model_flags) -> None:
+        seen.update(model_flags)
+
+    result = CliRunner().invoke(app, ["--help"], env={"COLUMNS": "200"})
+    assert "--shrinkage" in result.stdout
+    assert CliRunner().invoke(app, ["x", "--shrinkage", "3"]).exit_code == 0
+    assert seen["shrinkage"] == 3.0
