@@ -7,7 +7,7 @@ import ast
 from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parents[1] / "recfactor"
-CLI = {"recfactor.cli", "recfactor.__main__"}
+CLI_PREFIX = "recfactor.cli"
 RENDERERS = {"recfactor.report", "recfactor.plot"}
 
 
@@ -71,7 +71,13 @@ def test_no_import_cycles():
 
 def test_nothing_imports_the_command_line():
     graph = _graph()
-    users = sorted(name for name, targets in graph.items() if targets & CLI and name not in CLI)
+    users = sorted(
+        name
+        for name, targets in graph.items()
+        if any(t.startswith(CLI_PREFIX) for t in targets)
+        and not name.startswith(CLI_PREFIX)
+        and name != "recfactor.__main__"
+    )
     assert users == []
 
 
@@ -79,7 +85,8 @@ def test_typer_and_rich_stay_in_the_command_line_and_the_renderers():
     modules = _modules()
     for name, path in modules.items():
         imported = {i.split(".")[0] for i in _imports(path, modules)}
+        in_cli = name.startswith(CLI_PREFIX)
         if "typer" in imported or "click" in imported:
-            assert name in CLI, name
+            assert in_cli, name
         if "rich" in imported:
-            assert name in CLI | RENDERERS, name
+            assert in_cli or name in RENDERERS, name

@@ -1,0 +1,19 @@
+"""The ``recfactor`` command line: parse, call the engine, render. No maths here.
+
+One module per command (or pair of commands), each registering its commands on the Typer app
+of ``common`` when imported, in the order ``--help`` lists them; ``main`` is the console
+entry point.
+"""
+
+import importlib
+
+from recfactor.cli.common import _model_params, _with_model_flags, app
+from recfactor.cli.main import main
+
+COMMAND_MODULES = (
+    "train", "predict", "recommend", "export", "evaluate", "stability", "describe", "inspect",
+)  # fmt: skip
+for _module in COMMAND_MODULES:
+    importlib.import_module(f"recfactor.cli.{_module}")
+
+__all__ = ["_model_params", "_with_model_flags", "app", "main"]

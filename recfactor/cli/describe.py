@@ -1,0 +1,118 @@
+"""`recfactor describe` and `recfactor split`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from recfactor.cli.common import (
+    DuplicatesOpt,
+    Feedback,
+    FeedbackOpt,
+    FormatOpt,
+    Header,
+    ItemCol,
+    LayoutOpt,
+    MissingValue,
+    Quiet,
+    RatingCol,
+    Sep,
+    UserCol,
+    _fmt,
+    _handle_errors,
+    _naming,
+    _read_options,
+    app,
+)
+
+
+@app.command()
+@_handle_errors
+def describe(
+    data: Annotated[str, typer.Argument(metavar="DATA", help="Ratings file or -.")],
+    sep: Sep = None,
+    layout: LayoutOpt = None,
+    header: Header = None,
+    user_col: UserCol = None,
+    item_col: ItemCol = None,
+    rating_col: RatingCol = None,
+    feedback: FeedbackOpt = Feedback.explicit,
+    duplicates: DuplicatesOpt = None,
+    missing_value: MissingValue = None,
+    fmt: FormatOpt = None,
+    quiet: Quiet = False,  # every command takes it; this one writes no notes
+) -> None:
+    """Dataset statistics: size, density, rating histogram, long tail."""
+    from recfactor.data import read_ratings
+    from recfactor.describe import describe as stats
+    from recfactor.report import render_description
+
+    options = _read_options(
+        sep, layout, header, user_col, item_col, rating_col, feedback, duplicates, missing_value
+    )
+    render_description(stats(read_ratings(data, options)), _fmt(fmt))
+
+
+@app.command()
+@_handle_errors
+def split(
+    data: Annotated[str, typer.Argument(metavar="DATA", help="Ratings file or -.")],
+    output_dir: Annotated[
+        Path, typer.Option("--output-dir", "-o", help="Where to write the files.")
+    ] = Path("."),
+    prefix: Annotated[
+        Optional[str], typer.Option("--prefix", help="File name prefix [default: DATA's stem].")
+    ] = None,
+    folds: Annotated[
+        Optional[int], typer.Option("--folds", help="k-fold: k train/test pairs.")
+    ] = None,
+    test_fraction: Annotated[
+        float, typer.Option("--test-fraction", help="Holdout fraction (when no --folds).")
+    ] = 0.2,
+    split_seed: Annotated[int, typer.Option("--split-seed", min=0, help="Seed of the split.")] = 0,
+    sep: Sep = None,
+    layout: LayoutOpt = None,
+    header: Header = None,
+    user_col: UserCol = None,
+    item_col: ItemCol = None,
+    rating_col: RatingCol = None,
+    feedback: FeedbackOpt = Feedback.explicit,
+    duplicates: DuplicatesOpt = None,
+    missing_value: MissingValue = None,
+    fmt: FormatOpt = None,
+    quiet: Quiet = False,  # every command takes it; this one writes no notes
+) -> None:
+    """Write reproducible train/test CSV files (holdout or k-fold); lists them on stdout."""
+    from recfactor import evaluation as ev
+    from recfactor.data import read_ratings
+    from recfactor.errors import DataError
+    from recfactor.report import write_records
+
+    options = _read_options(
+        sep, layout, header, user_col, item_col, rating_col, feedback, duplicates, missing_value
+    )
+    dataset = read_ratings(data, options)
+    with _naming(dataset.source):
+        splits = (
+            ev.kfold(dataset.n_ratings, folds, split_seed)
+            if folds is not None
+            else ev.holdout(dataset.n_ratings, test_fraction, split_seed)
+        )
+    stem = prefix or ("stdin" if data == "-" else Path(data).name.split(".")[0])
+    try:
+        output_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise DataError(f"{output_dir}: cannot create ({exc.strerror})") from exc
+    frame = dataset.to_frame().rename(columns={"rating": dataset.rating_column})
+    records = []
+    for s in splits:
+        tag = f".fold{s.fold + 1}" if folds is not None else ""
+        for part, index in (("train", s.train), ("test", s.test)):
+            path = output_dir / f"{stem}{tag}.{part}.csv"
+            frame.iloc[index].to_csv(path, index=False, lineterminator="\n")
+            records.append(
+                {"fold": s.fold + 1, "part": part, "path": str(path), "ratings": len(index)}
+            )
+    write_records(records, ["fold", "part", "path", "ratings"], _fmt(fmt))

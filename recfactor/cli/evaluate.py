@@ -1,0 +1,337 @@
+"""`recfactor evaluate`: algorithms x seeds x folds, the spread, and what changes across seeds."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated, Any, Optional
+
+import typer
+
+from recfactor.cli.common import (
+    DEFAULT_MODEL,
+    Algo,
+    DuplicatesOpt,
+    Feedback,
+    FeedbackOpt,
+    FormatOpt,
+    Header,
+    ItemCol,
+    LayoutOpt,
+    MissingValue,
+    ModelPath,
+    Quiet,
+    RatingCol,
+    Sep,
+    UserCol,
+    Verbose,
+    _check_split_options,
+    _fmt,
+    _handle_errors,
+    _load,
+    _model_params,
+    _naming,
+    _note,
+    _read_options,
+    _require_used,
+    _splits,
+    _with_model_flags,
+    _within_rank,
+    app,
+)
+
+
+@app.command()
+@_with_model_flags()
+@_handle_errors
+def evaluate(
+    data: Annotated[
+        Optional[str],
+        typer.Argument(
+            metavar="DATA", help="Ratings file [default: the data the saved model was trained on]."
+        ),
+    ] = None,
+    algo: Annotated[
+        Optional[str],
+        typer.Option(
+            "--algo",
+            help="Comma-separated algorithms [default: baseline,svd, or the saved model's].",
+            rich_help_panel="Model",
+        ),
+    ] = None,
+    metric: Annotated[
+        Optional[str],
+        typer.Option(
+            "--metric",
+            help="Comma-separated: rmse, mae, precision@K, recall@K, "
+            "ndcg@K, map@K, coverage@K [explicit: rmse,mae; implicit: the top-N "
+            "metrics @10].",
+        ),
+    ] = None,
+    seeds: Annotated[
+        str, typer.Option("--seeds", help="Number of seeds (0..N-1) or a list like 1,7,42.")
+    ] = "3",
+    folds: Annotated[
+        Optional[int], typer.Option("--folds", help="k-fold cross-validation [5].")
+    ] = None,
+    holdout_per_user: Annotated[
+        Optional[float],
+        typer.Option(
+            "--holdout-per-user",
+            help="Hold out N ratings of every user (N >= 1) "
+            "or a fraction of them [implicit feedback: 0.2].",
+        ),
+    ] = None,
+    relevant_threshold: Annotated[
+        float,
+        typer.Option(
+            "--relevant-threshold",
+            help="Top-N metrics on ratings: test items rated at least this are relevant.",
+        ),
+    ] = 4.0,
+    test_fraction: Annotated[
+        Optional[float],
+        typer.Option("--test-fraction", help="One random holdout of this fraction instead."),
+    ] = None,
+    test: Annotated[
+        Optional[str], typer.Option("--test", help="A separate test file instead of folds.")
+    ] = None,
+    split_seed: Annotated[int, typer.Option("--split-seed", min=0, help="Seed of the split.")] = 0,
+    jobs: Annotated[
+        Optional[int],
+        typer.Option(
+            "--jobs",
+            "-j",
+            min=1,
+            help="Worker processes for the runs [all cores; "
+            "small evaluations run in-process]. Results do not depend on it.",
+        ),
+    ] = None,
+    plot: Annotated[
+        Optional[Path],
+        typer.Option(
+            "--plot",
+            help="Also draw the per-seed metrics and the factor agreement "
+            "between seeds to this PNG (needs recfactor[plot]).",
+        ),
+    ] = None,
+    model: ModelPath = Path(DEFAULT_MODEL),
+    sep: Sep = None,
+    layout: LayoutOpt = None,
+    header: Header = None,
+    user_col: UserCol = None,
+    item_col: ItemCol = None,
+    rating_col: RatingCol = None,
+    feedback: FeedbackOpt = Feedback.explicit,
+    duplicates: DuplicatesOpt = None,
+    missing_value: MissingValue = None,
+    fmt: FormatOpt = None,
+    quiet: Quiet = False,
+    verbose: Verbose = False,
+    **model_flags: Any,
+) -> None:
+    """Cross-validated errors (rmse, mae) or top-N quality (ndcg@10, ...) of each algorithm
+    under several seeds, and how they spread."""
+    import time
+
+    from recfactor import evaluation as ev
+    from recfactor.errors import ParameterError
+
+    started = time.perf_counter()
+
+    seed_list = ev.parse_seeds(seeds)
+    if plot is not None:
+        import importlib.util
+
+        if importlib.util.find_spec("matplotlib") is None:
+            raise ParameterError("--plot needs matplotlib", hint="pip install 'recfactor[plot]'")
+        if not plot.parent.is_dir() if str(plot.parent) else False:
+            raise ParameterError(f"--plot {plot}: the folder {plot.parent} does not exist")
+    _check_split_options(folds, test_fraction, holdout_per_user, relevant_threshold)
+    chosen = [x is not None for x in (test, test_fraction, folds, holdout_per_user)]
+    if sum(chosen) > 1:
+        raise ParameterError("give one of --test, --test-fraction, --folds and --holdout-per-user")
+    from recfactor.workers import available_cores
+
+    if jobs is not None and jobs > available_cores():
+        # More processes than cores would only take turns on them, each holding its memory.
+        _note(f"note: --jobs {jobs} capped at the {available_cores()} usable cores", quiet)
+    jobs = min(jobs or available_cores(), available_cores())
+    rating_scale = None
+    if data is None:
+        data, options, algos = _recorded_setup(model, algo, quiet)
+        rating_scale = _load(model)[0].rating_scale_
+        dataset, test_set = _read_pair(data, test, options)
+    else:
+        default_algos = "baseline,svd" if feedback == Feedback.explicit else "baseline,svd,als"
+        names = [a.strip() for a in (algo or default_algos).split(",") if a.strip()]
+        unknown = [a for a in names if a not in {x.value for x in Algo}]
+        if unknown or not names:
+            raise ParameterError(
+                f"unknown algorithm {', '.join(unknown) or algo!r}",
+                hint="choose from " + ", ".join(a.value for a in Algo),
+            )
+        flags = dict(model_flags)
+        # With one algorithm every flag must apply to it; beside others, each algorithm takes
+        # the flags that apply to it (the baseline keeps its defaults as the reference line).
+        single = len(set(names)) == 1
+        takers = [n for n in dict.fromkeys(names) if n != "baseline" or single]
+        if not single:
+            _require_used(takers, flags, feedback.value)
+        algos = [
+            ev.AlgoSpec(
+                name,
+                _model_params(name, flags, feedback.value, strict=single) if name in takers else {},
+            )
+            for name in dict.fromkeys(names)
+        ]
+        # --folds, or one split (--test, --test-fraction, a holdout: implicit data's default).
+        one_split = sum(chosen) > 0 or feedback == Feedback.implicit
+        n_splits = folds if folds is not None else 1 if one_split else 5
+        option_args = (sep, layout, header, user_col, item_col, rating_col, feedback,
+                       duplicates, missing_value)  # fmt: skip
+        if _reader_pays(data, jobs, algos, len(seed_list), n_splits):
+            dataset, test_set = _read_beside_numba(data, test, option_args)
+        else:
+            dataset, test_set = _read_with_flags(data, test, option_args)
+    read_seconds = time.perf_counter() - started
+    from recfactor.metrics import parse_metrics
+    from recfactor.report import progress, render_evaluation
+
+    implicit = dataset.feedback == "implicit"
+    metrics = parse_metrics(
+        metric or ("precision,recall,ndcg,map,coverage" if implicit else "rmse,mae")
+    )
+    if implicit and sum(chosen) == 0:
+        holdout_per_user = 0.2
+    with _naming(dataset.source):
+        splits, split_info = _splits(dataset, folds, test_fraction, test, holdout_per_user,
+                                     split_seed, quiet)  # fmt: skip
+
+    def shapes() -> list[tuple[int, int]]:  # of the whole data and each training fold
+        import numpy as np
+
+        def used(index: np.ndarray, n: int) -> int:
+            return int(np.count_nonzero(np.bincount(index, minlength=n)))
+
+        return [(dataset.n_users, dataset.n_items)] + [
+            (used(dataset.users[s.train], dataset.n_users),
+             used(dataset.items[s.train], dataset.n_items))
+            for s in splits or []
+        ]  # fmt: skip
+
+    algos = [
+        ev.AlgoSpec(a.name, _within_rank(a.name, a.params, dataset.feedback, shapes, quiet))
+        for a in algos
+    ]
+    folds_run = (1 if splits is None else len(splits)) + (1 if len(seed_list) > 1 else 0)
+    total = len(algos) * len(seed_list) * folds_run
+    fitting = time.perf_counter()
+    with progress(total, "evaluating", enabled=not quiet) as advance:
+        report = ev.cross_validate(
+            dataset,
+            algos,
+            seed_list,
+            metrics,
+            splits=splits,
+            test=test_set,
+            split_info=split_info,
+            rating_scale=rating_scale,
+            progress=advance,
+            relevant_threshold=None if implicit else relevant_threshold,
+            jobs=jobs,
+        )
+    if verbose:
+        fit_seconds = time.perf_counter() - fitting
+        _note(f"{data} read (imports included) in {read_seconds:.2f} s; {total} fits and their "
+              f"scores in {fit_seconds:.2f} s with --jobs {jobs}", quiet)  # fmt: skip
+    render_evaluation(report.to_dict(), _fmt(fmt))
+    if plot is not None:
+        from recfactor.plot import plot_evaluation
+
+        plot_evaluation(report.to_dict(), plot)
+        _note(f"wrote {plot}", quiet)
+
+
+# A rough size of one rating in a text file (MovieLens u.data: 20 bytes), to guess before
+# reading whether an evaluation is large enough for worker processes.
+BYTES_PER_RATING = 20
+
+
+# Above this, the data is read in this process: a reader process hands its copy over through a
+# pipe (three copies at the peak), and the second it saves is small beside reading such a file.
+READER_MAX_BYTES = 256 * 2**20
+
+
+def _reader_pays(data: str, jobs: int, algos: list, seeds: int, splits: int) -> bool:
+    """Whether to read the file in a helper process beside numba's loading: a file (not stdin)
+    of at most ``READER_MAX_BYTES``, large enough to look worth worker processes (``splits``:
+    k folds, or 1 for a holdout or a test file; evaluate decides again once it is read)."""
+    from recfactor import evaluation as ev
+    from recfactor.workers import can_fork
+
+    if data == "-" or not os.path.isfile(data) or not can_fork():
+        return False
+    if os.path.getsize(data) > READER_MAX_BYTES:
+        return False
+    train_share = (splits - 1) / splits if splits > 1 else 0.8
+    ratings = os.path.getsize(data) / BYTES_PER_RATING * train_share
+    fits = len(algos) * seeds * (splits + (1 if seeds > 1 else 0))
+    return ev.parallel_pays(ratings, fits, jobs)
+
+
+def _read_pair(data: str, test: str | None, options):
+    """The ratings, and the test file if any, read with ``options``."""
+    from recfactor.data import read_ratings
+
+    return read_ratings(data, options), read_ratings(test, options) if test is not None else None
+
+
+def _read_with_flags(data: str, test: str | None, option_args: tuple):
+    """:func:`_read_pair` with options built from the command's flags (here, not by the
+    caller: they live with the readers, whose module imports pandas)."""
+    return _read_pair(data, test, _read_options(*option_args))
+
+
+def _read_beside_numba(data: str, test: str | None, option_args: tuple):
+    """:func:`_read_with_flags` in a forked process while this one loads numba; the worker
+    processes, forked later from this one, then start with both the data and numba ready."""
+    from recfactor.workers import Background, load_numba
+
+    reader = Background(_read_with_flags, data, test, option_args)
+    load_numba()
+    return reader.result()
+
+
+def _recorded_setup(model_path: Path, algo: str | None, quiet: bool):
+    """The data file, read options and algorithm recorded in a saved model."""
+    from recfactor import persist
+    from recfactor.data import ReadOptions
+    from recfactor.errors import DataError, ParameterError
+    from recfactor.evaluation import AlgoSpec
+
+    manifest = persist.read_manifest(model_path)
+    data = manifest.get("data") or {}
+    path = data.get("path")
+    if not path:
+        raise DataError(
+            f"{model_path}: the model was trained from stdin or a pipe, so there is no file to "
+            "re-evaluate",
+            hint="give the data file: recfactor evaluate DATA",
+        )
+    if not Path(path).exists():
+        raise DataError(
+            f"{path}: the data this model was trained on is gone",
+            hint="give the data file: recfactor evaluate DATA",
+        )
+    if persist.file_fingerprint(path)["sha256"] != data.get("sha256"):
+        _note(f"note: {path} changed since the model was trained", quiet)
+    if algo is not None and algo != manifest["algorithm"]:
+        raise ParameterError(
+            "--algo cannot be combined with re-evaluating a saved model",
+            hint="give DATA to compare algorithms",
+        )
+    read = dict(data.get("read_options") or {})
+    read["missing_values"] = tuple(read.get("missing_values") or ())
+    params = {k: v for k, v in manifest["params"].items() if k != "seed"}
+    return path, ReadOptions(**read), [AlgoSpec(manifest["algorithm"], params)]

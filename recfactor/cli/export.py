@@ -1,0 +1,108 @@
+"""`recfactor export`: the learned factors and biases as CSV, JSON or Parquet."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated, Any, Optional
+
+import typer
+
+from recfactor.cli.common import (
+    DEFAULT_MODEL,
+    Format,
+    ModelPath,
+    Quiet,
+    What,
+    _handle_errors,
+    _load,
+    app,
+)
+
+
+@app.command()
+@_handle_errors
+def export(
+    what: Annotated[What, typer.Option("--what", help="Which factors to write.")] = What.items,
+    output: Annotated[
+        Optional[Path],
+        typer.Option(
+            "--output", "-o", help="File to write (.csv, .json or .parquet) [default: stdout]."
+        ),
+    ] = None,
+    fmt: Annotated[
+        Optional[Format],
+        typer.Option("--format", help="csv or json [default: from -o's suffix, else csv]."),
+    ] = None,
+    model: ModelPath = Path(DEFAULT_MODEL),
+    quiet: Quiet = False,  # every command takes it; this one writes no notes
+) -> None:
+    """Write the learned user or item factors (and biases) as CSV, JSON or Parquet."""
+    import numpy as np
+    import pandas as pd
+
+    from recfactor.errors import DataError, ParameterError
+
+    suffix = output.suffix.lower() if output is not None else ""
+    kind = fmt.value if fmt is not None else {".json": "json", ".parquet": "parquet"}.get(suffix)
+    kind = kind or "csv"
+    if kind == "table":
+        raise ParameterError("export writes csv or json (or Parquet, by the -o suffix)")
+    if output is not None and output.is_file():
+        from recfactor import persist
+
+        if persist.is_model_file(output):
+            raise DataError(
+                f"{output}: is a recfactor model; export will not overwrite it",
+                hint="give -o a .csv, .json or .parquet file name",
+            )
+    fitted, _ = _load(model)
+    ids = fitted.item_ids_ if what == What.items else fitted.user_ids_
+    bias = fitted.item_bias_ if what == What.items else fitted.user_bias_
+    factors = fitted.item_factors_ if what == What.items else fitted.user_factors_
+    columns = {
+        what.value[:-1]: ids,
+        "bias": bias if (bias is not None and fitted.uses_bias_) else np.full(len(ids), np.nan),
+    }
+    if factors is not None:
+        columns.update({f"f{f}": factors[:, f] for f in range(factors.shape[1])})
+    frame = pd.DataFrame(columns)
+    target = sys.stdout if output is None else output
+    try:
+        if kind == "parquet":
+            frame.to_parquet(output, index=False)
+        elif kind == "json":
+            text = _factor_json(frame, what.value[:-1])
+            if output is None:
+                sys.stdout.write(text)
+            else:
+                output.write_text(text)
+        else:
+            frame.to_csv(target, index=False, float_format="%.8g", lineterminator="\n")
+    except ImportError:
+        raise DataError(
+            f"{output}: writing Parquet needs pyarrow", hint="pip install pyarrow, or use .csv"
+        ) from None
+    except OSError as exc:
+        if output is None:
+            raise
+        raise DataError(f"{output}: cannot write ({exc.strerror or exc})") from None
+
+
+def _factor_json(frame: Any, id_column: str) -> str:
+    """The CSV's records as a JSON list, numbers as the CSV writes them (8 significant digits,
+    as short as they can be) and an absent bias as null."""
+    import io
+    import json
+
+    import pandas as pd
+
+    text = frame.to_csv(index=False, float_format="%.8g", lineterminator="\n")
+    back = pd.read_csv(
+        io.StringIO(text),
+        dtype={id_column: str},
+        keep_default_na=False,  # an ID "NA" stays "NA"
+        na_values={"bias": [""]},
+    )
+    back = back.astype(object).where(back.notna(), None)
+    return json.dumps(back.to_dict("records")) + "\n"

@@ -1,0 +1,56 @@
+"""`recfactor inspect`: what a saved model learned, or how it compares with another."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from recfactor.cli.common import (
+    DEFAULT_MODEL,
+    FormatOpt,
+    ModelPath,
+    Quiet,
+    _fmt,
+    _handle_errors,
+    _load,
+    app,
+)
+
+
+@app.command()
+@_handle_errors
+def inspect(
+    model: ModelPath = Path(DEFAULT_MODEL),
+    items: Annotated[
+        Optional[Path],
+        typer.Option(
+            "--items", help="Item names: a file of item ID, name (CSV, or MovieLens u.item)."
+        ),
+    ] = None,
+    top: Annotated[int, typer.Option("--top", min=1, help="Top items per factor.")] = 5,
+    compare: Annotated[
+        Optional[Path],
+        typer.Option(
+            "--compare", help="Another model: align the two and show how alike their factors are."
+        ),
+    ] = None,
+    fmt: FormatOpt = None,
+    quiet: Quiet = False,  # every command takes it; this one writes no notes
+) -> None:
+    """What the saved model learned: settings, fit, factor norms, top items per factor, and
+    (for small models) heatmaps of the factor matrices; or, with --compare, how it agrees
+    with another model."""
+    from recfactor.data import read_item_names
+    from recfactor.report import render_comparison, render_model
+    from recfactor.summary import compare as compare_models
+    from recfactor.summary import heatmaps, summarise
+
+    fitted, manifest = _load(model)
+    names = read_item_names(items) if items is not None else None
+    if compare is not None:
+        other, _ = _load(compare)
+        render_comparison(compare_models(fitted, other, names, top), _fmt(fmt))
+        return
+    render_model(summarise(fitted, manifest, names, top), heatmaps(fitted), _fmt(fmt))

@@ -1,0 +1,96 @@
+"""The console entry point: every way a command can end becomes an exit code and at most two lines
+on stderr."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+from recfactor.cli.common import (
+    _debug,
+    app,
+)
+
+
+def main() -> None:
+    """Console entry point: quiet on broken pipes (``| head``), 130 on Ctrl-C.
+
+    SIGPIPE keeps Python's default (ignored, so a closed pipe raises BrokenPipeError, which
+    Click turns into a quiet exit): restoring the signal's own default would also kill this
+    process silently when a pipe to an evaluate worker process breaks.
+    """
+    # OpenBLAS threads spin for about 0.13 s whenever they start (at numpy's import, and again
+    # in every forked process that sets their count) before they sleep: on a small machine that
+    # is taken from the fits running beside them. Here they sleep at once; a user's own setting
+    # wins. Read when numpy loads OpenBLAS, which the commands import only after this.
+    os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "4")
+    if not _debug() and "--debug" not in sys.argv:
+        # numpy's warnings (a mean of nothing, a division by zero already handled) are not
+        # the user's business: stderr carries notes and error lines only.
+        import warnings
+
+        warnings.simplefilter("ignore", RuntimeWarning)
+    try:
+        sys.exit(_run_app())
+    except KeyboardInterrupt:
+        sys.stderr.write("interrupted\n")
+        sys.exit(130)
+    finally:
+        # Nothing is left to collect on the way out, but the interpreter's shutdown would
+        # still walk every object numba, scipy and pandas made, several times over (0.3 s
+        # after a fit). Frozen, they are skipped; files are closed and flushed before this.
+        import gc
+
+        gc.freeze()
+
+
+def _run_app() -> int:
+    """Run the command; every way it can end becomes an exit code and at most two lines on
+    stderr (``error:`` and ``hint:``), tracebacks only under --debug."""
+    try:
+        outcome = app(standalone_mode=False)
+    except BrokenPipeError:
+        _quiet_stdout()
+        return 1
+    except Exception as exc:
+        # Click's exceptions, by name: typer vendors its own copy of Click from 0.28 on.
+        kinds = {cls.__name__ for cls in type(exc).__mro__}
+        if "NoArgsIsHelpError" in kinds:  # a bare command: its help, as Click prints it
+            sys.stderr.write(exc.ctx.get_help() + "\n")
+            return 2
+        if "UsageError" in kinds:
+            ctx = getattr(exc, "ctx", None)
+            command = ctx.command_path if ctx is not None else "recfactor"
+            message = " ".join(exc.format_message().split())
+            sys.stderr.write(f"error: {message}\nhint: see {command} --help\n")
+            return 2
+        if "Abort" in kinds:
+            raise KeyboardInterrupt from None
+        if "ClickException" in kinds:
+            sys.stderr.write(f"error: {exc.format_message()}\n")
+            return int(exc.exit_code)
+        return _internal_error(exc)
+    if outcome == 130:  # typer's Ctrl-C (KeyboardInterrupt becomes Exit(130)), said here
+        raise KeyboardInterrupt
+    return outcome if isinstance(outcome, int) else 0
+
+
+def _quiet_stdout() -> None:
+    """The reader of stdout went away (``| head``): send what is left nowhere, so that the
+    interpreter's last flush does not complain."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError):
+        pass
+
+
+def _internal_error(exc: BaseException) -> int:
+    if _debug() or "--debug" in sys.argv:
+        raise exc
+    text = " ".join(str(exc).split())[:300]
+    sys.stderr.write(
+        f"error: internal error: {type(exc).__name__}" + (f": {text}" if text else "") + "\n"
+        "hint: run again with --debug for the traceback, and please report it\n"
+    )
+    return 1

@@ -1,0 +1,130 @@
+"""`recfactor predict`: one pair, or a batch of pairs from a file."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from recfactor.cli.common import (
+    DEFAULT_MODEL,
+    FormatOpt,
+    Header,
+    ItemCol,
+    ModelPath,
+    Quiet,
+    Sep,
+    UserCol,
+    _fmt,
+    _handle_errors,
+    _load,
+    _note,
+    app,
+)
+
+
+@app.command()
+@_handle_errors
+def predict(
+    pairs: Annotated[
+        Optional[str],
+        typer.Argument(
+            metavar="PAIRS", help="File of user,item pairs (or -) for batch prediction."
+        ),
+    ] = None,
+    user: Annotated[Optional[str], typer.Option("--user", "-u", help="User ID.")] = None,
+    item: Annotated[Optional[str], typer.Option("--item", "-i", help="Item ID.")] = None,
+    model: ModelPath = Path(DEFAULT_MODEL),
+    strict: Annotated[
+        bool, typer.Option("--strict", help="Unknown users or items are an error.")
+    ] = False,
+    sep: Sep = None,
+    header: Header = None,
+    user_col: UserCol = None,
+    item_col: ItemCol = None,
+    fmt: FormatOpt = None,
+    quiet: Quiet = False,
+) -> None:
+    """Predict ratings: one pair with --user/--item, or a batch from PAIRS (csv on stdout)."""
+    from recfactor.errors import ParameterError
+    from recfactor.report import write_records
+
+    single = user is not None or item is not None
+    if single and pairs is not None:
+        raise ParameterError("give either --user/--item or a PAIRS file, not both")
+    if single and (user is None or item is None):
+        raise ParameterError("a single prediction needs both --user and --item")
+    if not single and pairs is None:
+        raise ParameterError(
+            "nothing to predict", hint="give --user U --item I, or a PAIRS file (- for stdin)"
+        )
+    fitted, _ = _load(model, seen=False)
+    if single:
+        users, items = [user], [item]
+        result = fitted.predict(users, items, strict=strict)
+    else:
+        from recfactor.data import ReadOptions, read_pair_codes
+
+        user_codes, item_codes = read_pair_codes(
+            pairs, ReadOptions(sep=sep, header=header, user_col=user_col, item_col=item_col)
+        )
+        result = fitted.predict_coded(
+            user_codes.ids, user_codes.codes, item_codes.ids, item_codes.codes, strict=strict
+        )
+    if single and result.cold[0]:
+        side = "user" if fitted.user_index([user])[0] < 0 else "item"
+        _note(f"note: unknown {side}; predicted from the baseline", quiet)
+    elif result.cold.any():
+        _note(
+            f"note: {int(result.cold.sum())} pair(s) with an unknown user or item were "
+            "predicted from the baseline (cold=true)",
+            quiet,
+        )
+    output = _fmt(fmt)
+    if output == "csv" and not single:
+        _write_predictions_csv(user_codes, item_codes, result.values, result.cold)
+        return
+    if not single:
+        users = user_codes.ids[user_codes.codes]
+        items = item_codes.ids[item_codes.codes]
+    records = [
+        {"user": u, "item": i, "prediction": float(v), "cold": bool(c)}
+        for u, i, v, c in zip(users, items, result.values, result.cold)
+    ]
+    write_records(records, ["user", "item", "prediction", "cold"], output)
+
+
+def _write_predictions_csv(user_codes, item_codes, values, cold) -> None:
+    import pyarrow as pa
+
+    from recfactor import csvout
+
+    if csvout.plain_ids(user_codes.ids) and csvout.plain_ids(item_codes.ids):
+        sys.stdout.flush()
+        csvout.write_csv(
+            sys.stdout.buffer,
+            {
+                "user": csvout.coded(user_codes.codes, user_codes.ids),
+                "item": csvout.coded(item_codes.codes, item_codes.ids),
+                "prediction": csvout.format_g6(values),
+                "cold": pa.DictionaryArray.from_arrays(
+                    pa.array(cold.astype("int8")), pa.array(["false", "true"])
+                ),
+            },
+        )
+        return
+    import pandas as pd  # IDs that need quotes: pandas quotes them as the csv module would
+
+    users = user_codes.ids[user_codes.codes]
+    items = item_codes.ids[item_codes.codes]
+    frame = pd.DataFrame(
+        {
+            "user": users,
+            "item": items,
+            "prediction": values,
+            "cold": pd.Series(cold).map({True: "true", False: "false"}),
+        }
+    )
+    frame.to_csv(sys.stdout, index=False, float_format="%.6g", lineterminator="\n")

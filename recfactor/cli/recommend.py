@@ -1,0 +1,117 @@
+"""`recfactor recommend` and `recfactor similar`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from recfactor.cli.common import (
+    DEFAULT_MODEL,
+    FormatOpt,
+    ModelPath,
+    Quiet,
+    _fmt,
+    _handle_errors,
+    _load,
+    _note,
+    app,
+)
+
+
+def _read_ids(source: str, what: str) -> list[str]:
+    from recfactor.data import read_id_list
+
+    return read_id_list(source, what)
+
+
+@app.command()
+@_handle_errors
+def recommend(
+    users: Annotated[
+        Optional[str], typer.Argument(metavar="USERS", help="File of user IDs, one a line (or -).")
+    ] = None,
+    user: Annotated[Optional[str], typer.Option("--user", "-u", help="User ID.")] = None,
+    n: Annotated[int, typer.Option("-n", "--n", min=1, help="How many items.")] = 10,
+    all_users: Annotated[bool, typer.Option("--all-users", help="Every user.")] = False,
+    include_seen: Annotated[
+        bool, typer.Option("--include-seen", help="Keep items the user rated in training.")
+    ] = False,
+    model: ModelPath = Path(DEFAULT_MODEL),
+    fmt: FormatOpt = None,
+    quiet: Quiet = False,
+) -> None:
+    """Top-N items for users, excluding what each already rated in training."""
+    from recfactor.errors import ColdStartError, ParameterError
+    from recfactor.report import write_records
+
+    chosen = sum(x for x in (user is not None, users is not None, all_users))
+    if chosen != 1:
+        raise ParameterError("give exactly one of --user U, a USERS file (or -), --all-users")
+    fitted, _ = _load(model)
+    if all_users:
+        ids = [str(x) for x in fitted.user_ids_]
+    elif user is not None:
+        ids = [user]
+    else:
+        ids = _read_ids(users, "user")
+    index = fitted.user_index(ids)
+    unknown = index < 0
+    if unknown.any():
+        if user is not None:
+            raise ColdStartError(f"unknown user {user!r}: not in the training data")
+        _note(f"note: skipped {int(unknown.sum())} unknown user(s)", quiet)
+    top, scores = fitted.recommend_index(index[~unknown], n, exclude_seen=not include_seen)
+    kept = [u for u, bad in zip(ids, unknown) if not bad]
+    records = [
+        {"user": u, "rank": r + 1, "item": str(fitted.item_ids_[j]), "score": float(s)}
+        for u, row, srow in zip(kept, top, scores)
+        for r, (j, s) in enumerate(zip(row, srow))
+        if j >= 0
+    ]
+    exhausted = sum(not (row >= 0).any() for row in top)
+    if exhausted:
+        whom = f"user {kept[0]!r}" if user is not None else f"{exhausted} user(s)"
+        _note(f"note: {whom} rated every item in training: nothing left to recommend "
+              "(--include-seen ranks them all)", quiet)  # fmt: skip
+    write_records(records, ["user", "rank", "item", "score"], _fmt(fmt))
+
+
+@app.command()
+@_handle_errors
+def similar(
+    items: Annotated[
+        Optional[str], typer.Argument(metavar="ITEMS", help="File of item IDs, one a line (or -).")
+    ] = None,
+    item: Annotated[Optional[str], typer.Option("--item", "-i", help="Item ID.")] = None,
+    n: Annotated[int, typer.Option("-n", "--n", min=1, help="How many items.")] = 10,
+    model: ModelPath = Path(DEFAULT_MODEL),
+    fmt: FormatOpt = None,
+    quiet: Quiet = False,
+) -> None:
+    """Items closest to an item in factor space (cosine similarity)."""
+    from recfactor.errors import ColdStartError, ParameterError
+    from recfactor.report import write_records
+
+    if (item is None) == (items is None):
+        raise ParameterError("give exactly one of --item I or an ITEMS file (or -)")
+    fitted, _ = _load(model)
+    ids = [item] if item is not None else _read_ids(items, "item")
+    index = fitted.item_index(ids)
+    unknown = index < 0
+    if unknown.any():
+        if item is not None:
+            raise ColdStartError(f"unknown item {item!r}: not in the training data")
+        _note(f"note: skipped {int(unknown.sum())} unknown item(s)", quiet)
+    top, scores = fitted.similar_index(index[~unknown], n)
+    kept = [i for i, bad in zip(ids, unknown) if not bad]
+    records = [
+        {"item": i, "rank": r + 1, "similar_item": str(fitted.item_ids_[j]), "score": float(s)}
+        for i, row, srow in zip(kept, top, scores)
+        for r, (j, s) in enumerate(zip(row, srow))
+        if j >= 0
+    ]
+    if len(fitted.item_ids_) == 1:
+        _note("note: the model knows no other item to compare with", quiet)
+    write_records(records, ["item", "rank", "similar_item", "score"], _fmt(fmt))

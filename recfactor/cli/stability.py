@@ -1,0 +1,160 @@
+"""`recfactor stability`: stable components at each rank."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any, Optional
+
+import typer
+
+from recfactor.cli.common import (
+    DuplicatesOpt,
+    Feedback,
+    FeedbackOpt,
+    FormatOpt,
+    Header,
+    ItemCol,
+    LayoutOpt,
+    MissingValue,
+    Quiet,
+    RatingCol,
+    Sep,
+    UserCol,
+    _build_model,
+    _check_split_options,
+    _fmt,
+    _handle_errors,
+    _model_params,
+    _naming,
+    _note,
+    _read_options,
+    _require_used,
+    _splits,
+    _with_model_flags,
+    app,
+)
+
+
+@app.command()
+@_with_model_flags(skip=("factors",))
+@_handle_errors
+def stability(
+    data: Annotated[str, typer.Argument(metavar="DATA", help="Ratings file or -.")],
+    algo: Annotated[
+        str,
+        typer.Option(
+            "--algo", help="nmf, svd or als, or several: svd,als.", rich_help_panel="Model"
+        ),
+    ] = "nmf",
+    ranks: Annotated[
+        str, typer.Option("--ranks", help="Ranks to try: LOW..HIGH[:STEP] or a list like 2,4,8.")
+    ] = "2..10",
+    seeds: Annotated[
+        str, typer.Option("--seeds", help="Number of seeds (0..N-1) or a list like 1,7,42.")
+    ] = "10",
+    threshold: Annotated[
+        float,
+        typer.Option(
+            "--threshold", help="Similarity at which a component counts as the same across seeds."
+        ),
+    ] = 0.9,
+    metric: Annotated[
+        Optional[str],
+        typer.Option(
+            "--metric", help="Cross-validated metric beside each k [rmse; implicit: ndcg@10]."
+        ),
+    ] = None,
+    cv: Annotated[
+        bool, typer.Option("--cv/--no-cv", help="Measure the cross-validated metric.")
+    ] = True,
+    folds: Annotated[
+        Optional[int], typer.Option("--folds", help="k-fold cross-validation [5].")
+    ] = None,
+    holdout_per_user: Annotated[
+        Optional[float],
+        typer.Option("--holdout-per-user", help="Per-user holdout [implicit feedback: 0.2]."),
+    ] = None,
+    split_seed: Annotated[int, typer.Option("--split-seed", min=0, help="Seed of the split.")] = 0,
+    jobs: Annotated[
+        Optional[int],
+        typer.Option("--jobs", "-j", min=1, help="Cores for the cross-validation [all]."),
+    ] = None,
+    plot: Annotated[
+        Optional[Path],
+        typer.Option("--plot", help="Draw stable components and the metric against k (PNG)."),
+    ] = None,
+    sep: Sep = None,
+    layout: LayoutOpt = None,
+    header: Header = None,
+    user_col: UserCol = None,
+    item_col: ItemCol = None,
+    rating_col: RatingCol = None,
+    feedback: FeedbackOpt = Feedback.explicit,
+    duplicates: DuplicatesOpt = None,
+    missing_value: MissingValue = None,
+    fmt: FormatOpt = None,
+    quiet: Quiet = False,
+    **model_flags: Any,
+) -> None:
+    """How many factors are stable across seeds at each rank k, with the cross-validated
+    error beside it: which k to use for prediction, and up to which k to read the factors."""
+    from recfactor import evaluation as ev
+    from recfactor import stability as st
+    from recfactor.data import read_ratings
+    from recfactor.errors import ParameterError
+    from recfactor.report import progress, render_stability
+
+    names = list(dict.fromkeys(a.strip() for a in algo.split(",") if a.strip()))
+    wrong = [a for a in names if a not in ("nmf", "svd", "als")]
+    if wrong or not names:
+        raise ParameterError(
+            f"--algo {', '.join(wrong) or algo!r}: stability compares the factors of nmf, svd "
+            "or als",
+            hint="the baseline has no factors",
+        )
+    rank_list = st.parse_ranks(ranks)
+    seed_list = ev.parse_seeds(seeds)
+    if not 0 < threshold <= 1:
+        raise ParameterError("--threshold must be above 0 and at most 1")
+    _check_split_options(folds, None, holdout_per_user, 4.0)
+    if plot is not None:
+        import importlib.util
+
+        if importlib.util.find_spec("matplotlib") is None:
+            raise ParameterError("--plot needs matplotlib", hint="pip install 'recfactor[plot]'")
+    flags = dict(model_flags)
+    single = len(names) == 1
+    if not single:
+        _require_used(names, flags, feedback.value)
+    params = {name: _model_params(name, flags, feedback.value, strict=single) for name in names}
+    for name in names:  # every parameter checked before the data is read
+        for k in rank_list:
+            _build_model(name, {**params[name], "factors": k}, 0)
+    options = _read_options(
+        sep, layout, header, user_col, item_col, rating_col, feedback, duplicates, missing_value
+    )
+    dataset = read_ratings(data, options)
+    implicit = dataset.feedback == "implicit"
+    chosen_metric = (metric or ("ndcg@10" if implicit else "rmse")) if cv else None
+    splits = None
+    if cv:
+        from recfactor.metrics import parse_metrics
+
+        chosen_metric = parse_metrics(chosen_metric)[0]
+        if implicit and folds is None and holdout_per_user is None:
+            holdout_per_user = 0.2
+        with _naming(dataset.source):
+            splits, _ = _splits(dataset, folds, None, None, holdout_per_user, split_seed, True)
+    total = len(names) * len(rank_list) * len(seed_list)
+    reports = []
+    with progress(total, f"stability of {algo}", enabled=not quiet) as update:
+        for name in names:
+            report = st.sweep(dataset, name, params[name], rank_list, seed_list, splits,
+                              chosen_metric, threshold, jobs, update)  # fmt: skip
+            reports.append(report.to_dict())
+    render_stability(reports, _fmt(fmt))
+    if plot is not None:
+        from recfactor.plot import plot_stability
+
+        plot_stability(reports, plot)
+        _note(f"wrote {plot}", quiet)
