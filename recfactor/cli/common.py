@@ -510,3 +510,17 @@ def _splits(dataset, folds, test_fraction, test, holdout_per_user, split_seed, q
         dataset, folds, test_fraction, test, holdout_per_user, split_seed,
         note=lambda text: _note(text, quiet),
     )  # fmt: skip
+
+
+def _check_plot(plot: Path | None) -> None:
+    """--plot refused before any work: without matplotlib, or into a folder that is not."""
+    from recfactor.errors import ParameterError
+
+    if plot is None:
+        return
+    import importlib.util
+
+    if importlib.util.find_spec("matplotlib") is None:
+        raise ParameterError("--plot needs matplotlib", hint="pip install 'recfactor[plot]'")
+    if str(plot.parent) and not plot.parent.is_dir():
+        raise ParameterError(f"--plot {plot}: the folder {plot.parent} does not exist")

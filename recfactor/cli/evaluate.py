@@ -25,6 +25,7 @@ from recfactor.cli.common import (
     Sep,
     UserCol,
     Verbose,
+    _check_plot,
     _check_split_options,
     _fmt,
     _handle_errors,
@@ -135,82 +136,93 @@ def evaluate(
     import time
 
     from recfactor import evaluation as ev
-    from recfactor.errors import ParameterError
 
     started = time.perf_counter()
-
     seed_list = ev.parse_seeds(seeds)
-    if plot is not None:
-        import importlib.util
-
-        if importlib.util.find_spec("matplotlib") is None:
-            raise ParameterError("--plot needs matplotlib", hint="pip install 'recfactor[plot]'")
-        if not plot.parent.is_dir() if str(plot.parent) else False:
-            raise ParameterError(f"--plot {plot}: the folder {plot.parent} does not exist")
+    _check_plot(plot)
     _check_split_options(folds, test_fraction, holdout_per_user, relevant_threshold)
-    chosen = [x is not None for x in (test, test_fraction, folds, holdout_per_user)]
-    if sum(chosen) > 1:
-        raise ParameterError("give one of --test, --test-fraction, --folds and --holdout-per-user")
-    from recfactor.workers import available_cores
+    chosen = sum(x is not None for x in (test, test_fraction, folds, holdout_per_user))
+    if chosen > 1:
+        from recfactor.errors import ParameterError
 
-    if jobs is not None and jobs > available_cores():
-        # More processes than cores would only take turns on them, each holding its memory.
-        _note(f"note: --jobs {jobs} capped at the {available_cores()} usable cores", quiet)
-    jobs = min(jobs or available_cores(), available_cores())
+        raise ParameterError("give one of --test, --test-fraction, --folds and --holdout-per-user")
+    jobs = _capped_jobs(jobs, quiet)
     rating_scale = None
     if data is None:
         data, options, algos = _recorded_setup(model, algo, quiet)
         rating_scale = _load(model)[0].rating_scale_
         dataset, test_set = _read_pair(data, test, options)
     else:
-        default_algos = "baseline,svd" if feedback == Feedback.explicit else "baseline,svd,als"
-        names = [a.strip() for a in (algo or default_algos).split(",") if a.strip()]
-        unknown = [a for a in names if a not in {x.value for x in Algo}]
-        if unknown or not names:
-            raise ParameterError(
-                f"unknown algorithm {', '.join(unknown) or algo!r}",
-                hint="choose from " + ", ".join(a.value for a in Algo),
-            )
-        flags = dict(model_flags)
-        # With one algorithm every flag must apply to it; beside others, each algorithm takes
-        # the flags that apply to it (the baseline keeps its defaults as the reference line).
-        single = len(set(names)) == 1
-        takers = [n for n in dict.fromkeys(names) if n != "baseline" or single]
-        if not single:
-            _require_used(takers, flags, feedback.value)
-        algos = [
-            ev.AlgoSpec(
-                name,
-                _model_params(name, flags, feedback.value, strict=single) if name in takers else {},
-            )
-            for name in dict.fromkeys(names)
-        ]
+        algos = _algo_specs(algo, feedback.value, dict(model_flags))
         # --folds, or one split (--test, --test-fraction, a holdout: implicit data's default).
-        one_split = sum(chosen) > 0 or feedback == Feedback.implicit
+        one_split = chosen > 0 or feedback == Feedback.implicit
         n_splits = folds if folds is not None else 1 if one_split else 5
         option_args = (sep, layout, header, user_col, item_col, rating_col, feedback,
                        duplicates, missing_value)  # fmt: skip
-        if _reader_pays(data, jobs, algos, len(seed_list), n_splits):
-            dataset, test_set = _read_beside_numba(data, test, option_args)
-        else:
-            dataset, test_set = _read_with_flags(data, test, option_args)
+        pays = _reader_pays(data, jobs, algos, len(seed_list), n_splits)
+        read = _read_beside_numba if pays else _read_with_flags
+        dataset, test_set = read(data, test, option_args)
     read_seconds = time.perf_counter() - started
-    from recfactor.metrics import parse_metrics
-    from recfactor.report import progress, render_evaluation
-
-    implicit = dataset.feedback == "implicit"
-    metrics = parse_metrics(
-        metric or ("precision,recall,ndcg,map,coverage" if implicit else "rmse,mae")
-    )
-    if implicit and sum(chosen) == 0:
+    if dataset.feedback == "implicit" and chosen == 0:
         holdout_per_user = 0.2
     with _naming(dataset.source):
         splits, split_info = _splits(dataset, folds, test_fraction, test, holdout_per_user,
                                      split_seed, quiet)  # fmt: skip
+    algos = _within_ranks(algos, dataset, splits, quiet)
+    report, fits, fit_seconds = _run(
+        dataset, test_set, algos, seed_list, metric, splits, split_info, rating_scale,
+        relevant_threshold, jobs, quiet,
+    )  # fmt: skip
+    if verbose:
+        _note(f"{data} read (imports included) in {read_seconds:.2f} s; {fits} fits and their "
+              f"scores in {fit_seconds:.2f} s with --jobs {jobs}", quiet)  # fmt: skip
+    _render(report, fmt, plot, quiet)
+
+
+def _capped_jobs(jobs: int | None, quiet: bool) -> int:
+    """--jobs, at most the usable cores (more processes would only take turns on them, each
+    holding its memory); all of them by default."""
+    from recfactor.workers import available_cores
+
+    if jobs is not None and jobs > available_cores():
+        _note(f"note: --jobs {jobs} capped at the {available_cores()} usable cores", quiet)
+    return min(jobs or available_cores(), available_cores())
+
+
+def _algo_specs(algo: str | None, feedback: str, flags: dict[str, Any]) -> list[Any]:
+    """The algorithms of --algo, each with the model flags that apply to it. With one
+    algorithm every flag must apply to it; beside others, each takes the flags that apply to
+    it (the baseline keeps its defaults as the reference line)."""
+    from recfactor.errors import ParameterError
+    from recfactor.evaluation import AlgoSpec
+
+    default_algos = "baseline,svd" if feedback == "explicit" else "baseline,svd,als"
+    names = [a.strip() for a in (algo or default_algos).split(",") if a.strip()]
+    unknown = [a for a in names if a not in {x.value for x in Algo}]
+    if unknown or not names:
+        raise ParameterError(
+            f"unknown algorithm {', '.join(unknown) or algo!r}",
+            hint="choose from " + ", ".join(a.value for a in Algo),
+        )
+    single = len(set(names)) == 1
+    takers = [n for n in dict.fromkeys(names) if n != "baseline" or single]
+    if not single:
+        _require_used(takers, flags, feedback)
+    return [
+        AlgoSpec(name, _model_params(name, flags, feedback, strict=single) if name in takers
+                 else {})
+        for name in dict.fromkeys(names)
+    ]  # fmt: skip
+
+
+def _within_ranks(algos: list[Any], dataset: Any, splits: Any, quiet: bool) -> list[Any]:
+    """Each algorithm's parameters with svd's default rank lowered where a truncated SVD of
+    the whole data or of a training fold could not take it (see ``_within_rank``)."""
+    import numpy as np
+
+    from recfactor.evaluation import AlgoSpec
 
     def shapes() -> list[tuple[int, int]]:  # of the whole data and each training fold
-        import numpy as np
-
         def used(index: np.ndarray, n: int) -> int:
             return int(np.count_nonzero(np.bincount(index, minlength=n)))
 
@@ -220,31 +232,40 @@ def evaluate(
             for s in splits or []
         ]  # fmt: skip
 
-    algos = [
-        ev.AlgoSpec(a.name, _within_rank(a.name, a.params, dataset.feedback, shapes, quiet))
+    return [
+        AlgoSpec(a.name, _within_rank(a.name, a.params, dataset.feedback, shapes, quiet))
         for a in algos
     ]
-    folds_run = (1 if splits is None else len(splits)) + (1 if len(seed_list) > 1 else 0)
-    total = len(algos) * len(seed_list) * folds_run
-    fitting = time.perf_counter()
+
+
+def _run(dataset, test_set, algos, seeds, metric, splits, split_info, rating_scale,
+         relevant_threshold, jobs, quiet):  # fmt: skip
+    """The evaluation itself, with a progress bar: (report, fits, seconds)."""
+    import time
+
+    from recfactor import evaluation as ev
+    from recfactor.metrics import parse_metrics
+    from recfactor.report import progress
+
+    implicit = dataset.feedback == "implicit"
+    metrics = parse_metrics(
+        metric or ("precision,recall,ndcg,map,coverage" if implicit else "rmse,mae")
+    )
+    folds_run = (1 if splits is None else len(splits)) + (1 if len(seeds) > 1 else 0)
+    total = len(algos) * len(seeds) * folds_run
+    started = time.perf_counter()
     with progress(total, "evaluating", enabled=not quiet) as advance:
         report = ev.cross_validate(
-            dataset,
-            algos,
-            seed_list,
-            metrics,
-            splits=splits,
-            test=test_set,
-            split_info=split_info,
-            rating_scale=rating_scale,
-            progress=advance,
-            relevant_threshold=None if implicit else relevant_threshold,
-            jobs=jobs,
-        )
-    if verbose:
-        fit_seconds = time.perf_counter() - fitting
-        _note(f"{data} read (imports included) in {read_seconds:.2f} s; {total} fits and their "
-              f"scores in {fit_seconds:.2f} s with --jobs {jobs}", quiet)  # fmt: skip
+            dataset, algos, seeds, metrics, splits=splits, test=test_set,
+            split_info=split_info, rating_scale=rating_scale, progress=advance,
+            relevant_threshold=None if implicit else relevant_threshold, jobs=jobs,
+        )  # fmt: skip
+    return report, total, time.perf_counter() - started
+
+
+def _render(report: Any, fmt: Any, plot: Path | None, quiet: bool) -> None:
+    from recfactor.report import render_evaluation
+
     render_evaluation(report.to_dict(), _fmt(fmt))
     if plot is not None:
         from recfactor.plot import plot_evaluation

@@ -21,6 +21,7 @@ from recfactor.cli.common import (
     Sep,
     UserCol,
     _build_model,
+    _check_plot,
     _check_split_options,
     _fmt,
     _handle_errors,
@@ -117,11 +118,7 @@ def stability(
     if not 0 < threshold <= 1:
         raise ParameterError("--threshold must be above 0 and at most 1")
     _check_split_options(folds, None, holdout_per_user, 4.0)
-    if plot is not None:
-        import importlib.util
-
-        if importlib.util.find_spec("matplotlib") is None:
-            raise ParameterError("--plot needs matplotlib", hint="pip install 'recfactor[plot]'")
+    _check_plot(plot)
     flags = dict(model_flags)
     single = len(names) == 1
     if not single:
