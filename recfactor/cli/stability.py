@@ -105,6 +105,37 @@ def stability(
     from recfactor.errors import ParameterError
     from recfactor.report import progress, render_stability
 
+    names = _factor_algos(algo)
+    rank_list = st.parse_ranks(ranks)
+    seed_list = ev.parse_seeds(seeds)
+    if not 0 < threshold <= 1:
+        raise ParameterError("--threshold must be above 0 and at most 1")
+    _check_split_options(folds, None, holdout_per_user, 4.0)
+    _check_plot(plot)
+    params = _checked_params(names, dict(model_flags), feedback.value, rank_list)
+    options = _read_options(
+        sep, layout, header, user_col, item_col, rating_col, feedback, duplicates, missing_value
+    )
+    dataset = read_ratings(data, options)
+    metric, splits = _cross_validation(dataset, cv, metric, folds, holdout_per_user, split_seed)
+    reports = []
+    total = len(names) * len(rank_list) * len(seed_list)
+    with progress(total, f"stability of {algo}", enabled=not quiet) as update:
+        for name in names:
+            report = st.sweep(dataset, name, params[name], rank_list, seed_list, splits, metric,
+                              threshold, jobs, update)  # fmt: skip
+            reports.append(report.to_dict())
+    render_stability(reports, _fmt(fmt))
+    if plot is not None:
+        from recfactor.plot import plot_stability
+
+        plot_stability(reports, plot)
+        _note(f"wrote {plot}", quiet)
+
+
+def _factor_algos(algo: str) -> list[str]:
+    from recfactor.errors import ParameterError
+
     names = list(dict.fromkeys(a.strip() for a in algo.split(",") if a.strip()))
     wrong = [a for a in names if a not in ("nmf", "svd", "als")]
     if wrong or not names:
@@ -113,45 +144,34 @@ def stability(
             "or als",
             hint="the baseline has no factors",
         )
-    rank_list = st.parse_ranks(ranks)
-    seed_list = ev.parse_seeds(seeds)
-    if not 0 < threshold <= 1:
-        raise ParameterError("--threshold must be above 0 and at most 1")
-    _check_split_options(folds, None, holdout_per_user, 4.0)
-    _check_plot(plot)
-    flags = dict(model_flags)
+    return names
+
+
+def _checked_params(
+    names: list[str], flags: dict[str, Any], feedback: str, ranks: list[int]
+) -> dict[str, dict[str, Any]]:
+    """Each algorithm's parameters from the flags, every rank checked before the data is
+    read."""
     single = len(names) == 1
     if not single:
-        _require_used(names, flags, feedback.value)
-    params = {name: _model_params(name, flags, feedback.value, strict=single) for name in names}
-    for name in names:  # every parameter checked before the data is read
-        for k in rank_list:
+        _require_used(names, flags, feedback)
+    params = {name: _model_params(name, flags, feedback, strict=single) for name in names}
+    for name in names:
+        for k in ranks:
             _build_model(name, {**params[name], "factors": k}, 0)
-    options = _read_options(
-        sep, layout, header, user_col, item_col, rating_col, feedback, duplicates, missing_value
-    )
-    dataset = read_ratings(data, options)
+    return params
+
+
+def _cross_validation(dataset, cv, metric, folds, holdout_per_user, split_seed):  # fmt: skip
+    """(metric, splits) of the error beside each rank, or (None, None) with --no-cv."""
+    if not cv:
+        return None, None
+    from recfactor.metrics import parse_metrics
+
     implicit = dataset.feedback == "implicit"
-    chosen_metric = (metric or ("ndcg@10" if implicit else "rmse")) if cv else None
-    splits = None
-    if cv:
-        from recfactor.metrics import parse_metrics
-
-        chosen_metric = parse_metrics(chosen_metric)[0]
-        if implicit and folds is None and holdout_per_user is None:
-            holdout_per_user = 0.2
-        with _naming(dataset.source):
-            splits, _ = _splits(dataset, folds, None, None, holdout_per_user, split_seed, True)
-    total = len(names) * len(rank_list) * len(seed_list)
-    reports = []
-    with progress(total, f"stability of {algo}", enabled=not quiet) as update:
-        for name in names:
-            report = st.sweep(dataset, name, params[name], rank_list, seed_list, splits,
-                              chosen_metric, threshold, jobs, update)  # fmt: skip
-            reports.append(report.to_dict())
-    render_stability(reports, _fmt(fmt))
-    if plot is not None:
-        from recfactor.plot import plot_stability
-
-        plot_stability(reports, plot)
-        _note(f"wrote {plot}", quiet)
+    chosen = parse_metrics(metric or ("ndcg@10" if implicit else "rmse"))[0]
+    if implicit and folds is None and holdout_per_user is None:
+        holdout_per_user = 0.2
+    with _naming(dataset.source):
+        splits, _ = _splits(dataset, folds, None, None, holdout_per_user, split_seed, True)
+    return chosen, splits

@@ -74,10 +74,9 @@ def train(
 
     from recfactor import persist
     from recfactor.data import read_ratings
-    from recfactor.report import progress, write_records
+    from recfactor.report import progress
 
-    flags = dict(model_flags)
-    params = _model_params(algo.value, flags, feedback.value)
+    params = _model_params(algo.value, dict(model_flags), feedback.value)
     # A bad parameter is refused before the data is read.
     prototype = _build_model(algo.value, params, seed)
     scale = _parse_scale(rating_scale)
@@ -99,26 +98,24 @@ def train(
     params = _within_rank(algo.value, params, feedback.value, lambda: [shape], quiet)
     fitted = _build_model(algo.value, params, seed)
     fitted.validate(dataset)  # errors the data holds for this model, before the note
-    _note(
-        f"training {algo.value} on {dataset.n_ratings} ratings "
-        f"({dataset.n_users} users x {dataset.n_items} items)",
-        quiet,
-    )
+    _note(f"training {algo.value} on {dataset.n_ratings} ratings "
+          f"({dataset.n_users} users x {dataset.n_items} items)", quiet)  # fmt: skip
     with progress(None, f"training {algo.value}", enabled=not quiet) as update:
         fitted.fit(dataset, rating_scale=scale, on_epoch=update)
     if verbose:
         _note(f"read {data} in {read_seconds:.3f} s; fit in {fitted.fit_seconds_:.3f} s", quiet)
-    record = {"path": None, "size": None, "sha256": None}
-    if fingerprint is not None:
-        record = fingerprint()
-    persist.save(
-        fitted,
-        model,
-        {"data": {**record, "read_options": _options_dict(options)}},
-    )
+    record = fingerprint() if fingerprint is not None else {"path": None, "size": None,
+                                                           "sha256": None}  # fmt: skip
+    persist.save(fitted, model, {"data": {**record, "read_options": _options_dict(options)}})
+    _write_summary(fitted, dataset, model, algo.value, fmt)
+
+
+def _write_summary(fitted: Any, dataset: Any, model: Path, algo: str, fmt: Any) -> None:
+    from recfactor.report import write_records
+
     summary = {
         "model": str(model),
-        "algo": algo.value,
+        "algo": algo,
         "users": dataset.n_users,
         "items": dataset.n_items,
         "ratings": dataset.n_ratings,
