@@ -38,9 +38,6 @@ def export(
     quiet: Quiet = False,  # every command takes it; this one writes no notes
 ) -> None:
     """Write the learned user or item factors (and biases) as CSV, JSON or Parquet."""
-    import numpy as np
-    import pandas as pd
-
     from recfactor.errors import DataError, ParameterError
 
     suffix = output.suffix.lower() if output is not None else ""
@@ -57,6 +54,15 @@ def export(
                 hint="give -o a .csv, .json or .parquet file name",
             )
     fitted, _ = _load(model)
+    _write_frame(_factor_frame(fitted, what), kind, output, what.value[:-1])
+
+
+def _factor_frame(fitted: Any, what: What) -> Any:
+    """One row per item (or user): its ID, its bias (NaN where the model has none) and its
+    factors."""
+    import numpy as np
+    import pandas as pd
+
     ids = fitted.item_ids_ if what == What.items else fitted.user_ids_
     bias = fitted.item_bias_ if what == What.items else fitted.user_bias_
     factors = fitted.item_factors_ if what == What.items else fitted.user_factors_
@@ -66,13 +72,18 @@ def export(
     }
     if factors is not None:
         columns.update({f"f{f}": factors[:, f] for f in range(factors.shape[1])})
-    frame = pd.DataFrame(columns)
+    return pd.DataFrame(columns)
+
+
+def _write_frame(frame: Any, kind: str, output: Path | None, id_column: str) -> None:
+    from recfactor.errors import DataError
+
     target = sys.stdout if output is None else output
     try:
         if kind == "parquet":
             frame.to_parquet(output, index=False)
         elif kind == "json":
-            text = _factor_json(frame, what.value[:-1])
+            text = _factor_json(frame, id_column)
             if output is None:
                 sys.stdout.write(text)
             else:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, Any, Optional
 
 import typer
 
@@ -48,18 +48,9 @@ def predict(
     quiet: Quiet = False,
 ) -> None:
     """Predict ratings: one pair with --user/--item, or a batch from PAIRS (csv on stdout)."""
-    from recfactor.errors import ParameterError
     from recfactor.report import write_records
 
-    single = user is not None or item is not None
-    if single and pairs is not None:
-        raise ParameterError("give either --user/--item or a PAIRS file, not both")
-    if single and (user is None or item is None):
-        raise ParameterError("a single prediction needs both --user and --item")
-    if not single and pairs is None:
-        raise ParameterError(
-            "nothing to predict", hint="give --user U --item I, or a PAIRS file (- for stdin)"
-        )
+    single = _one_pair(pairs, user, item)
     fitted, _ = _load(model, seen=False)
     if single:
         users, items = [user], [item]
@@ -73,15 +64,7 @@ def predict(
         result = fitted.predict_coded(
             user_codes.ids, user_codes.codes, item_codes.ids, item_codes.codes, strict=strict
         )
-    if single and result.cold[0]:
-        side = "user" if fitted.user_index([user])[0] < 0 else "item"
-        _note(f"note: unknown {side}; predicted from the baseline", quiet)
-    elif result.cold.any():
-        _note(
-            f"note: {int(result.cold.sum())} pair(s) with an unknown user or item were "
-            "predicted from the baseline (cold=true)",
-            quiet,
-        )
+    _note_cold(fitted, result.cold, user if single else None, quiet)
     output = _fmt(fmt)
     if output == "csv" and not single:
         _write_predictions_csv(user_codes, item_codes, result.values, result.cold)
@@ -94,6 +77,36 @@ def predict(
         for u, i, v, c in zip(users, items, result.values, result.cold)
     ]
     write_records(records, ["user", "item", "prediction", "cold"], output)
+
+
+def _one_pair(pairs: str | None, user: str | None, item: str | None) -> bool:
+    """Whether --user/--item ask for one pair (else PAIRS, a file of them); refuses both,
+    half a pair, or neither."""
+    from recfactor.errors import ParameterError
+
+    single = user is not None or item is not None
+    if single and pairs is not None:
+        raise ParameterError("give either --user/--item or a PAIRS file, not both")
+    if single and (user is None or item is None):
+        raise ParameterError("a single prediction needs both --user and --item")
+    if not single and pairs is None:
+        raise ParameterError(
+            "nothing to predict", hint="give --user U --item I, or a PAIRS file (- for stdin)"
+        )
+    return single
+
+
+def _note_cold(fitted: Any, cold: Any, user: str | None, quiet: bool) -> None:
+    """Say on stderr which predictions came from the baseline (an unknown user or item)."""
+    if user is not None and cold[0]:
+        side = "user" if fitted.user_index([user])[0] < 0 else "item"
+        _note(f"note: unknown {side}; predicted from the baseline", quiet)
+    elif cold.any():
+        _note(
+            f"note: {int(cold.sum())} pair(s) with an unknown user or item were "
+            "predicted from the baseline (cold=true)",
+            quiet,
+        )
 
 
 def _write_predictions_csv(user_codes, item_codes, values, cold) -> None:
