@@ -90,3 +90,18 @@ def test_typer_and_rich_stay_in_the_command_line_and_the_renderers():
             assert in_cli, name
         if "rich" in imported:
             assert in_cli or name in RENDERERS, name
+
+
+def test_command_functions_stay_short():
+    """The command line translates: a command whose body grows past about 40 lines is doing
+    the engine's work."""
+    long = []
+    for path in sorted((PACKAGE / "cli").glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.FunctionDef):
+                body = node.body
+                has_doc = isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant)
+                start = body[1].lineno if has_doc and len(body) > 1 else body[0].lineno
+                if node.end_lineno - start + 1 > 45:
+                    long.append(f"{path.name}:{node.name}")
+    assert long == []
