@@ -175,10 +175,20 @@ class EvalConfig:
     jobs: int | None = None
 
 
-def evaluate(data: Dataset, config: EvalConfig | None = None, **settings: Any) -> Report:
+def evaluate(
+    data: Dataset,
+    config: EvalConfig | None = None,
+    *,
+    rating_scale: tuple[float, float] | None = None,
+    progress: Callable[[], None] | None = None,
+    note: Callable[[str], None] | None = None,
+    **settings: Any,
+) -> Report:
     """Every algorithm of ``config`` (or of ``EvalConfig(**settings)``) under every seed on
     every split of ``data``: the report ``recfactor evaluate`` prints (``report.render()``,
-    ``report.to_dict()``)."""
+    ``report.to_dict()``). ``rating_scale`` clips predictions (default: the ratings' range);
+    ``progress()`` is called as each fit ends; ``note(text)`` hears what was changed from what
+    was asked (fewer folds than asked, svd's default rank lowered for a small matrix)."""
     from recfactor.metrics import parse_metrics
 
     if config is None:
@@ -203,13 +213,41 @@ def evaluate(data: Dataset, config: EvalConfig | None = None, **settings: Any) -
         holdout_size = 0.2
     test_name = None if config.test is None else config.test.source
     splits, info = plan_splits(data, config.folds, config.test_fraction, test_name,
-                               holdout_size, config.split_seed)  # fmt: skip
+                               holdout_size, config.split_seed, note)  # fmt: skip
+    algos = _within_ranks([_as_spec(a) for a in config.algos], data, splits, note)
     return cross_validate(
-        data, [_as_spec(a) for a in config.algos], seeds, metrics, splits=splits,
-        test=config.test, split_info=info,
+        data, algos, seeds, metrics, splits=splits, test=config.test, split_info=info,
+        rating_scale=rating_scale, progress=progress,
         relevant_threshold=config.relevant_threshold if data.feedback == "explicit" else None,
         jobs=config.jobs,
     )  # fmt: skip
+
+
+def _within_ranks(
+    algos: list[AlgoSpec], data: Dataset, splits: Sequence[Split] | None, note: Any
+) -> list[AlgoSpec]:
+    """svd's default rank lowered where a truncated SVD of the data, or of a training fold,
+    could not take it (``models.svd.default_rank_within``)."""
+    from recfactor.models.svd import default_rank_within
+
+    def shapes() -> list[tuple[int, int]]:  # of the whole data and each training fold
+        def used(index: np.ndarray, n: int) -> int:
+            return int(np.count_nonzero(np.bincount(index, minlength=n)))
+
+        return [(data.n_users, data.n_items)] + [
+            (used(data.users[s.train], data.n_users), used(data.items[s.train], data.n_items))
+            for s in splits or []
+        ]
+
+    out = []
+    for spec in algos:
+        params = spec.params
+        if spec.name == "svd":
+            params, said = default_rank_within(spec.params, data.feedback, shapes)
+            if said is not None and note is not None:
+                note(said)
+        out.append(AlgoSpec(spec.name, params))
+    return out
 
 
 def _as_spec(algo: Any) -> AlgoSpec:

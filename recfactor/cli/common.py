@@ -410,18 +410,15 @@ def _within_rank(
     --solver lanczos) of a matrix too small for it: the user did not ask for 100, so the most
     the data allows is used, and said. A -k the data cannot take stays an error. ``shapes``
     gives the (users, items) of every matrix to be fitted, computed only when needed."""
-    from recfactor.models.svd import SVDParams
+    from recfactor.errors import as_flags
+    from recfactor.models.svd import default_rank_within
 
-    truncated = feedback == "implicit" or params.get("solver") == "lanczos"
-    if algo != "svd" or not truncated or "factors" in params:
+    if algo != "svd":
         return params
-    limit = min(min(users, items) for users, items in shapes()) - 1
-    default = SVDParams().factors
-    if not 1 <= limit < default:
-        return params  # the default fits, or nothing does (the fit says so)
-    _note(f"note: svd uses {limit} factors, the most a truncated SVD of this data allows "
-          f"(the default is {default}; -k to choose)", quiet)  # fmt: skip
-    return {**params, "factors": limit}
+    params, note = default_rank_within(params, feedback, shapes)
+    if note is not None:
+        _note(as_flags(note).replace("--factors to choose", "-k to choose"), quiet)
+    return params
 
 
 def _build_model(algo: str, params: dict[str, Any], seed: int):

@@ -35,9 +35,7 @@ from recfactor.cli.common import (
     _note,
     _read_options,
     _require_used,
-    _splits,
     _with_model_flags,
-    _within_rank,
     app,
 )
 
@@ -163,16 +161,13 @@ def evaluate(
         read = _read_beside_numba if pays else _read_with_flags
         dataset, test_set = read(data, test, option_args)
     read_seconds = time.perf_counter() - started
-    if dataset.feedback == "implicit" and chosen == 0:
-        holdout_per_user = 0.2
-    with _naming(dataset.source):
-        splits, split_info = _splits(dataset, folds, test_fraction, test, holdout_per_user,
-                                     split_seed, quiet)  # fmt: skip
-    algos = _within_ranks(algos, dataset, splits, quiet)
-    report, fits, fit_seconds = _run(
-        dataset, test_set, algos, seed_list, metric, splits, split_info, rating_scale,
-        relevant_threshold, jobs, quiet,
+    config = ev.EvalConfig(
+        algos=algos, seeds=seed_list, folds=folds, test_fraction=test_fraction,
+        holdout_per_user=holdout_per_user, test=test_set, split_seed=split_seed,
+        metrics=metric.split(",") if metric else None,
+        relevant_threshold=relevant_threshold, jobs=jobs,
     )  # fmt: skip
+    report, fits, fit_seconds = _run(dataset, config, rating_scale, quiet)
     if verbose:
         _note(f"{data} read (imports included) in {read_seconds:.2f} s; {fits} fits and their "
               f"scores in {fit_seconds:.2f} s with --jobs {jobs}", quiet)  # fmt: skip
@@ -215,52 +210,30 @@ def _algo_specs(algo: str | None, feedback: str, flags: dict[str, Any]) -> list[
     ]  # fmt: skip
 
 
-def _within_ranks(algos: list[Any], dataset: Any, splits: Any, quiet: bool) -> list[Any]:
-    """Each algorithm's parameters with svd's default rank lowered where a truncated SVD of
-    the whole data or of a training fold could not take it (see ``_within_rank``)."""
-    import numpy as np
-
-    from recfactor.evaluation import AlgoSpec
-
-    def shapes() -> list[tuple[int, int]]:  # of the whole data and each training fold
-        def used(index: np.ndarray, n: int) -> int:
-            return int(np.count_nonzero(np.bincount(index, minlength=n)))
-
-        return [(dataset.n_users, dataset.n_items)] + [
-            (used(dataset.users[s.train], dataset.n_users),
-             used(dataset.items[s.train], dataset.n_items))
-            for s in splits or []
-        ]  # fmt: skip
-
-    return [
-        AlgoSpec(a.name, _within_rank(a.name, a.params, dataset.feedback, shapes, quiet))
-        for a in algos
-    ]
-
-
-def _run(dataset, test_set, algos, seeds, metric, splits, split_info, rating_scale,
-         relevant_threshold, jobs, quiet):  # fmt: skip
-    """The evaluation itself, with a progress bar: (report, fits, seconds)."""
+def _run(dataset: Any, config: Any, rating_scale: Any, quiet: bool) -> tuple[Any, int, float]:
+    """The evaluation, one engine call with a progress bar: (report, fits, seconds)."""
     import time
 
     from recfactor import evaluation as ev
-    from recfactor.metrics import parse_metrics
     from recfactor.report import progress
 
-    implicit = dataset.feedback == "implicit"
-    metrics = parse_metrics(
-        metric or ("precision,recall,ndcg,map,coverage" if implicit else "rmse,mae")
-    )
-    folds_run = (1 if splits is None else len(splits)) + (1 if len(seeds) > 1 else 0)
-    total = len(algos) * len(seeds) * folds_run
+    one_split = any(x is not None for x in (config.test, config.test_fraction,
+                                             config.holdout_per_user))  # fmt: skip
+    splits = config.folds or (1 if one_split or dataset.feedback == "implicit" else 5)
+    seeds = len(config.seeds)
+    total = len(config.algos) * seeds * (splits + (1 if seeds > 1 else 0))
     started = time.perf_counter()
     with progress(total, "evaluating", enabled=not quiet) as advance:
-        report = ev.cross_validate(
-            dataset, algos, seeds, metrics, splits=splits, test=test_set,
-            split_info=split_info, rating_scale=rating_scale, progress=advance,
-            relevant_threshold=None if implicit else relevant_threshold, jobs=jobs,
-        )  # fmt: skip
+        with _naming(dataset.source):
+            report = ev.evaluate(dataset, config, rating_scale=rating_scale, progress=advance,
+                                 note=lambda text: _note(_as_flags(text), quiet))  # fmt: skip
     return report, total, time.perf_counter() - started
+
+
+def _as_flags(text: str) -> str:
+    from recfactor.errors import as_flags
+
+    return as_flags(text).replace("--factors to choose", "-k to choose")
 
 
 def _render(report: Any, fmt: Any, plot: Path | None, quiet: bool) -> None:

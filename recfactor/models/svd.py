@@ -8,7 +8,9 @@ Implicit feedback: PureSVD (Cremonesi et al. 2010), a truncated SVD of the inter
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -282,3 +284,23 @@ def _balanced_blocks(
     key = dealt_to * n + rng.permutation(n)  # group by block, random order inside
     grouped = np.argsort(key)
     return by_count[grouped], dealt_to[grouped]
+
+
+def default_rank_within(
+    params: dict[str, Any], feedback: str, shapes: Callable[[], list[tuple[int, int]]]
+) -> tuple[dict[str, Any], str | None]:
+    """svd's default of 100 factors, lowered for a truncated SVD (PureSVD on implicit data,
+    ``solver="lanczos"``) of a matrix too small for it: the caller did not ask for 100, so the
+    most the data allows is used, and a note says so. A rank asked for that the data cannot
+    take stays an error (the fit's). ``shapes`` gives the (users, items) of every matrix to be
+    fitted, computed only when needed. Returns (parameters, note or None)."""
+    truncated = feedback == "implicit" or params.get("solver") == "lanczos"
+    if not truncated or "factors" in params:
+        return params, None
+    limit = min(min(users, items) for users, items in shapes()) - 1
+    default = SVDParams().factors
+    if not 1 <= limit < default:
+        return params, None  # the default fits, or nothing does (the fit says so)
+    note = (f"note: svd uses {limit} factors, the most a truncated SVD of this data allows "
+            f"(the default is {default}; `factors` to choose)")  # fmt: skip
+    return {**params, "factors": limit}, note
