@@ -101,16 +101,13 @@ def sweep(
         {"source": data.source, "users": data.n_users, "items": data.n_items,
          "ratings": data.n_ratings, "feedback": data.feedback},
     )  # fmt: skip
+    for k in ranks:  # every parameter checked before the first fit
+        cls(cls.params_class(**{**params, "factors": k}))
+    fitted = _fit_all(whole, algo, params, ranks, seeds, jobs, progress)
     stable_factors: dict[int, np.ndarray] = {}
     for k in ranks:
-        factors, user_factors = [], []
-        for seed in seeds:
-            model = cls(cls.params_class(**{**params, "factors": k, "seed": int(seed)}))
-            model.fit(whole, training_error=False)
-            factors.append(np.asarray(model.item_factors_, dtype=np.float64))
-            user_factors.append(np.asarray(model.user_factors_, dtype=np.float64))
-            if progress is not None:
-                progress()
+        factors = [fitted[(k, int(seed))][0] for seed in seeds]
+        user_factors = [fitted[(k, int(seed))][1] for seed in seeds]
         row: dict[str, Any] = {"algo": algo, "k": k}
         row.update(_stable(factors, nonnegative, threshold))
         row["distinct_solutions"] = _distinct(factors, nonnegative)
@@ -134,6 +131,49 @@ def sweep(
             stable_factors[k] = factors[shown]  # a seed whose every component is stable
     _conclude(report, metric, stable_factors, whole)
     return report
+
+
+def _fit_all(
+    whole: Any,
+    algo: str,
+    params: dict[str, Any],
+    ranks: Sequence[int],
+    seeds: Sequence[int],
+    jobs: int | None,
+    progress: Callable[[], None] | None,
+) -> dict[tuple[int, int], tuple[np.ndarray, np.ndarray]]:
+    """(item factors, user factors) of every (rank, seed) fitted to ``whole``: in worker
+    processes when the work pays for them (evaluate's workers, one thread each; the fits are
+    the same whatever runs them), else here."""
+    from recfactor.evaluation import parallel_pays
+    from recfactor.workers import Workers, available_cores
+
+    calls = [(algo, params, k, int(seed)) for k in ranks for seed in seeds]
+    jobs = min(jobs or available_cores(), available_cores())
+    done = (lambda k, result: progress()) if progress is not None else (lambda k, result: None)
+    if parallel_pays(whole.n_ratings, len(calls), jobs):
+        from recfactor import blas
+
+        with blas.threads(1), Workers(min(jobs, len(calls)), [algo], whole) as workers:
+            results = workers.run(_fit_factors, calls, done)
+    else:
+        results = []
+        for k, call in enumerate(calls):
+            results.append(_fit_factors(*call, whole))
+            done(k, results[-1])
+    return {(call[2], call[3]): result for call, result in zip(calls, results)}
+
+
+def _fit_factors(
+    algo: str, params: dict[str, Any], k: int, seed: int, whole: Any
+) -> tuple[np.ndarray, np.ndarray]:
+    from recfactor.models import model_class
+
+    cls = model_class(algo)
+    model = cls(cls.params_class(**{**params, "factors": k, "seed": seed}))
+    model.fit(whole, training_error=False)
+    return (np.asarray(model.item_factors_, dtype=np.float64),
+            np.asarray(model.user_factors_, dtype=np.float64))  # fmt: skip
 
 
 def _stable(factors: list[np.ndarray], nonnegative: bool, threshold: float) -> dict[str, Any]:

@@ -101,3 +101,26 @@ def test_two_algorithms_share_one_table_and_a_plot(tmp_path):
                                                    ("als", "6")]  # fmt: skip
     assert all(float(r["rmse"]) < 1.0 for r in rows)
     assert picture.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_worker_processes_give_the_table_of_one_process():
+    """--jobs 2 fits the (rank, seed) models in worker processes (forced here on small data);
+    the table is the one a single process gives."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; import recfactor.evaluation as ev; ev.PARALLEL_MIN_WORK = 0; "
+        "from recfactor.cli import main; sys.argv = ['recfactor', 'stability', *sys.argv[1:]]; "
+        "main()"
+    )
+    outputs = []
+    for jobs in ("1", "2"):
+        result = subprocess.run(
+            [sys.executable, "-c", code, str(SAMPLE / "ratings.csv"), "--algo", "als",
+             "--ranks", "2,4", "--seeds", "3", "--no-cv", "--format", "csv", "--jobs", jobs],
+            capture_output=True, text=True, timeout=300,
+        )  # fmt: skip
+        assert result.returncode == 0, result.stderr
+        outputs.append(result.stdout)
+    assert outputs[0] == outputs[1] and outputs[0].count("\n") == 3
