@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from recfactor.errors import ParameterError
+from recfactor.errors import ParameterError, RecfactorError
 
 STABLE_THRESHOLD = 0.9
 
@@ -101,8 +101,14 @@ def sweep(
         {"source": data.source, "users": data.n_users, "items": data.n_items,
          "ratings": data.n_ratings, "feedback": data.feedback},
     )  # fmt: skip
-    for k in ranks:  # every parameter checked before the first fit
-        cls(cls.params_class(**{**params, "factors": k}))
+    for k in ranks:  # every rank checked against the data before the first fit
+        try:
+            cls(cls.params_class(**{**params, "factors": k})).validate(whole)
+        except RecfactorError as exc:
+            raise type(exc)(
+                f"rank {k} of `ranks`: {exc.template}", hint=exc.hint_template
+            ) from None
+
     fitted = _fit_all(whole, algo, params, ranks, seeds, jobs, progress)
     stable_factors: dict[int, np.ndarray] = {}
     for k in ranks:

@@ -124,3 +124,11 @@ def test_worker_processes_give_the_table_of_one_process():
         assert result.returncode == 0, result.stderr
         outputs.append(result.stdout)
     assert outputs[0] == outputs[1] and outputs[0].count("\n") == 3
+
+
+def test_a_rank_the_data_cannot_take_is_refused_before_any_fit():
+    result = CliRunner().invoke(app, ["stability", str(SAMPLE / "food.csv"), "--feedback",
+                                      "implicit", "--algo", "svd", "--ranks", "3..6",
+                                      "--seeds", "3", "--no-cv"])  # fmt: skip
+    assert result.exit_code == 1 and result.stdout == ""
+    assert result.stderr.startswith("error: rank 4 of --ranks:")
