@@ -71,3 +71,9 @@ def test_models_say_their_parameters():
         rf.ALS().predict(["u1"], ["m1"])
     report_type = rf.Report
     assert hasattr(report_type, "render") and "evaluate" in rf.__all__
+
+
+def test_fitting_something_else_than_a_dataset_says_how_to_make_one():
+    with pytest.raises(rf.ParameterError, match="fits a recfactor Dataset, not DataFrame") as err:
+        rf.SVD().fit(pd.DataFrame({"user": ["a"], "item": ["b"], "rating": [1.0]}))
+    assert "Dataset.from_frame" in err.value.hint

@@ -246,6 +246,14 @@ class Model:
     def validate(self, dataset: Any) -> None:
         """Raise what a fit on ``dataset`` would raise before it starts (the data's values,
         the rank it allows, memory), so that a caller can refuse before spending anything."""
+        from recfactor.dataset import Dataset
+
+        if not isinstance(dataset, Dataset):
+            raise ParameterError(
+                f"{self.name} fits a recfactor Dataset, not {type(dataset).__name__}",
+                hint="build one with Dataset.from_frame(df), Dataset.from_arrays(users, items, "
+                "ratings) or read_ratings(path)",
+            )
         if dataset.n_ratings == 0:
             raise DataError(f"{dataset.source}: no ratings to train on")
         if dataset.feedback == "implicit" and not (dataset.ratings > 0).any():
