@@ -657,3 +657,14 @@ def test_jobs_beyond_the_cores_are_capped_with_a_note(tmp_path):
                  "--jobs", "4096", "--folds", "2")  # fmt: skip
     assert result.exit_code == 0, result.output
     assert f"--jobs 4096 capped at the {available_cores()} usable cores" in result.stderr
+
+
+def test_the_spark_engine_refuses_what_it_cannot_train(tmp_path):
+    """Checked before Spark (or pyspark) is needed at all."""
+    svd = run("train", SAMPLE / "ratings.csv", "--engine", "spark", "-m", tmp_path / "m")
+    assert svd.exit_code == 2 and "--algo svd runs on the local engine only" in svd.stderr
+    bias = run("train", SAMPLE / "ratings.csv", "--engine", "spark", "--algo", "als", "--bias",
+               "-m", tmp_path / "m")  # fmt: skip
+    assert bias.exit_code == 2 and "--bias: not available with --engine spark" in bias.stderr
+    local = run("train", SAMPLE / "ratings.csv", "--master", "local[2]", "-m", tmp_path / "m")
+    assert local.exit_code == 2 and "apply to --engine spark" in local.stderr

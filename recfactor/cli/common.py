@@ -39,6 +39,11 @@ class Algo(str, Enum):
     als = "als"
 
 
+class Engine(str, Enum):
+    local = "local"
+    spark = "spark"
+
+
 class Feedback(str, Enum):
     explicit = "explicit"
     implicit = "implicit"

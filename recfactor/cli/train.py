@@ -12,6 +12,7 @@ from recfactor.cli.common import (
     Algo,
     AlgoOpt,
     DuplicatesOpt,
+    Engine,
     Feedback,
     FeedbackOpt,
     FormatOpt,
@@ -67,9 +68,28 @@ def train(
     fmt: FormatOpt = None,
     quiet: Quiet = False,
     verbose: Verbose = False,
+    engine: Annotated[
+        Engine, typer.Option("--engine", help="Where to train: here, or on Spark (als).")
+    ] = Engine.local,
+    master: Annotated[
+        Optional[str],
+        typer.Option("--master", help="Spark master: local[*], spark://HOST:7077, yarn, ..."),
+    ] = None,
+    spark_conf: Annotated[
+        Optional[list[str]],
+        typer.Option("--spark-conf", help="A Spark setting KEY=VALUE (repeatable)."),
+    ] = None,
     **model_flags: Any,
 ) -> None:
     """Fit a model on DATA and save it (default ./recfactor.model)."""
+    options = _read_options(
+        sep, layout, header, user_col, item_col, rating_col, feedback, duplicates, missing_value
+    )
+    if _on_spark(engine, master, spark_conf):
+        return _train_on_spark(
+            data, model, algo.value, seed, feedback.value, master, spark_conf or [], options,
+            dict(model_flags), fmt, quiet,
+        )  # fmt: skip
     import time
 
     from recfactor import persist
@@ -82,9 +102,6 @@ def train(
     scale = _parse_scale(rating_scale)
     # So is a model path that cannot be written, or that holds something else (the data).
     persist.check_target(model)
-    options = _read_options(
-        sep, layout, header, user_col, item_col, rating_col, feedback, duplicates, missing_value
-    )
     # The data file's SHA-256 goes into the model's manifest; hashing a large file takes
     # 0.2-0.5 s, done on the side while the main thread reads and fits (hashlib lets go of
     # the interpreter lock).
@@ -155,3 +172,50 @@ def _options_dict(options) -> dict[str, Any]:
     return {
         k: (list(v) if isinstance(v, tuple) else v) for k, v in dataclasses.asdict(options).items()
     }
+
+
+def _on_spark(engine: Engine, master: str | None, conf: list[str] | None) -> bool:
+    if engine == Engine.spark:
+        return True
+    if master is not None or conf:
+        from recfactor.errors import ParameterError
+
+        raise ParameterError("--master and --spark-conf apply to --engine spark")
+    return False
+
+
+def _train_on_spark(
+    data, model, algo, seed, feedback, master, conf, options, flags, fmt, quiet
+):  # fmt: skip
+    """ALS fitted by Spark MLlib; the model file is the local engine's."""
+    from recfactor import persist, spark_engine
+    from recfactor.errors import ParameterError
+
+    if algo != "als":
+        raise ParameterError(
+            f"--engine spark trains als; --algo {algo} runs on the local engine only",
+            hint="use --algo als, or --engine local",
+        )
+    if options.layout == "wide" or options.duplicates or options.missing_values:
+        raise ParameterError("--layout wide, --duplicates and --missing-value are local only",
+                             hint="use --engine local")  # fmt: skip
+    unsupported = [f"--{name.replace('_', '-')}" for name in ("bias", "solver", "init_std")
+                   if flags.get(name) is not None]  # fmt: skip
+    if unsupported:
+        raise ParameterError(
+            f"{', '.join(unsupported)}: not available with --engine spark yet",
+            hint="drop it, or use --engine local",
+        )
+    params = _build_model(algo, _model_params(algo, flags, feedback), seed).params
+    persist.check_target(model)
+    spark = spark_engine.session(master, conf)
+    frame = spark_engine.read(spark, data, options)
+    _note(f"training als on Spark ({master or 'local[*]'})", quiet)
+    fitted = spark_engine.train_als(spark, frame, params, feedback, data)
+    extra = {"engine": "spark", "spark_version": spark.version, "master": master or "local[*]"}
+    persist.save(fitted, model, {"data": {"path": data, "read_options": _options_dict(options)},
+                                 **extra})  # fmt: skip
+    dataset = type("Shape", (), {"n_users": len(fitted.user_ids_),
+                                 "n_items": len(fitted.item_ids_),
+                                 "n_ratings": int(fitted.seen_indptr_[-1])})()  # fmt: skip
+    _write_summary(fitted, dataset, model, algo, fmt)

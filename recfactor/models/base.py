@@ -243,6 +243,29 @@ class Model:
         self.train_metrics_ = self._train_metrics(dataset) if training_error else {}
         return self
 
+    def adopt(self, dataset: Any, user_factors: np.ndarray, item_factors: np.ndarray) -> Model:
+        """Take factors fitted elsewhere (on a Spark cluster) to ``dataset`` as this model's,
+        with what a model needs besides them: the baseline (or popularity) for unknown users
+        and items, the rating scale, each user's seen items, the training error."""
+        self.validate(dataset)
+        if user_factors.shape != (dataset.n_users, item_factors.shape[1]) or (
+            item_factors.shape[0] != dataset.n_items
+        ):
+            raise ParameterError("the factors do not match the dataset's users and items")
+        self.feedback_ = dataset.feedback
+        self.user_ids_, self.item_ids_ = dataset.user_ids, dataset.item_ids
+        self.user_factors_, self.item_factors_ = user_factors, item_factors
+        if dataset.feedback == "explicit":
+            self.rating_scale_ = (float(dataset.ratings.min()), float(dataset.ratings.max()))
+            self._baseline_fallback(dataset)
+        else:
+            self._popularity_fallback(dataset)
+        self._check_finite()
+        self.params = self.params.resolved(dataset.feedback)
+        self._remember_seen(dataset)
+        self.train_metrics_ = self._train_metrics(dataset)
+        return self
+
     def validate(self, dataset: Any) -> None:
         """Raise what a fit on ``dataset`` would raise before it starts (the data's values,
         the rank it allows, memory), so that a caller can refuse before spending anything."""
