@@ -207,7 +207,7 @@ def evaluate(
     given = (config.test, config.test_fraction, config.folds, config.holdout_per_user)
     chosen = [x is not None for x in given]
     if sum(chosen) > 1:
-        raise ParameterError("give one of test, test_fraction, folds and holdout_per_user")
+        raise ParameterError("give one of `test`, `test_fraction`, `folds` and `holdout_per_user`")
     holdout_size = config.holdout_per_user
     if implicit and sum(chosen) == 0:
         holdout_size = 0.2
@@ -445,12 +445,6 @@ def _bias_only(model: Any, u: np.ndarray, i: np.ndarray) -> np.ndarray | None:
     if model.item_bias_ is not None:
         estimate[known_i] += model.item_bias_[i[known_i]]
     return model._clip(estimate)
-
-
-def _factor_count(spec: AlgoSpec) -> int | None:
-    from recfactor.models import model_class
-
-    return getattr(model_class(spec.name).params_class(**spec.params), "factors", None)
 
 
 def _nonnegative(spec: AlgoSpec) -> bool:

@@ -10,7 +10,7 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from recfactor import cli
+from recfactor.cli import common as cli
 from recfactor.errors import ParameterError
 from recfactor.models import _REGISTRY
 from recfactor.models.base import Model, Params, declare

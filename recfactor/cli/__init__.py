@@ -7,7 +7,7 @@ entry point.
 
 import importlib
 
-from recfactor.cli.common import _model_params, _with_model_flags, app
+from recfactor.cli.common import app
 from recfactor.cli.main import main
 
 COMMAND_MODULES = (
@@ -16,4 +16,4 @@ COMMAND_MODULES = (
 for _module in COMMAND_MODULES:
     importlib.import_module(f"recfactor.cli.{_module}")
 
-__all__ = ["_model_params", "_with_model_flags", "app", "main"]
+__all__ = ["app", "main"]

@@ -124,18 +124,18 @@ def train(
     record = fingerprint() if fingerprint is not None else {"path": None, "size": None,
                                                            "sha256": None}  # fmt: skip
     persist.save(fitted, model, {"data": {**record, "read_options": _options_dict(options)}})
-    _write_summary(fitted, dataset, model, algo.value, fmt)
+    _write_summary(fitted, dataset.n_ratings, model, algo.value, fmt)
 
 
-def _write_summary(fitted: Any, dataset: Any, model: Path, algo: str, fmt: Any) -> None:
+def _write_summary(fitted: Any, ratings: int, model: Path, algo: str, fmt: Any) -> None:
     from recfactor.report import write_records
 
     summary = {
         "model": str(model),
         "algo": algo,
-        "users": dataset.n_users,
-        "items": dataset.n_items,
-        "ratings": dataset.n_ratings,
+        "users": len(fitted.user_ids_),
+        "items": len(fitted.item_ids_),
+        "ratings": ratings,
         "train_rmse": fitted.train_metrics_.get("rmse"),
         "train_mae": fitted.train_metrics_.get("mae"),
         "fit_seconds": round(fitted.fit_seconds_, 4),
@@ -215,7 +215,4 @@ def _train_on_spark(
     extra = {"engine": "spark", "spark_version": spark.version, "master": master or "local[*]"}
     persist.save(fitted, model, {"data": {"path": data, "read_options": _options_dict(options)},
                                  **extra})  # fmt: skip
-    dataset = type("Shape", (), {"n_users": len(fitted.user_ids_),
-                                 "n_items": len(fitted.item_ids_),
-                                 "n_ratings": int(fitted.seen_indptr_[-1])})()  # fmt: skip
-    _write_summary(fitted, dataset, model, algo, fmt)
+    _write_summary(fitted, int(fitted.seen_indptr_[-1]), model, algo, fmt)

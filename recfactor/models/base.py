@@ -48,18 +48,6 @@ def declare(
     return dataclasses.field(default=default, metadata=metadata)
 
 
-def at_least(low: float, default: Any, most: float | None = None) -> Any:
-    return declare(default, low=low, high=most)
-
-
-def above(low: float, default: Any) -> Any:
-    return declare(default, above=low)
-
-
-def one_of(choices: tuple[str, ...], default: str) -> Any:
-    return declare(default, choices=choices)
-
-
 # Bounds every parameter of a kind keeps unless its field says otherwise: integers fit the
 # compiled loops' 32-bit counters, and a real parameter beyond 1e12 (a penalty, a confidence
 # weight, a tolerance) overflows the 32-bit factors rather than meaning anything.
@@ -79,7 +67,7 @@ class Params:
     flag, one of a few words), and its range (the field's own, else the kind's bounds above).
     """
 
-    seed: int = at_least(0, 0, MAX_SEED)
+    seed: int = declare(0, low=0, high=MAX_SEED)
 
     def __post_init__(self) -> None:
         for spec in dataclasses.fields(self):
