@@ -189,21 +189,12 @@ def evaluate(
     ``report.to_dict()``). ``rating_scale`` clips predictions (default: the ratings' range);
     ``progress()`` is called as each fit ends; ``note(text)`` hears what was changed from what
     was asked (fewer folds than asked, svd's default rank lowered for a small matrix)."""
-    from recfactor.metrics import parse_metrics
-
     if config is None:
         config = EvalConfig(**settings)
     elif settings:
         raise ParameterError("give either an EvalConfig or its settings, not both")
-    seeds = (list(range(config.seeds)) if isinstance(config.seeds, int)
-             else list(dict.fromkeys(int(s) for s in config.seeds)))  # fmt: skip
-    if not seeds or any(s < 0 for s in seeds):
-        raise ParameterError("seeds must be a positive count or non-negative integers")
+    seeds, metrics = seed_list(config), metric_list(config, data.feedback)
     implicit = data.feedback == "implicit"
-    metrics = parse_metrics(
-        ",".join(config.metrics) if config.metrics else
-        ("precision,recall,ndcg,map,coverage" if implicit else "rmse,mae")
-    )  # fmt: skip
     given = (config.test, config.test_fraction, config.folds, config.holdout_per_user)
     chosen = [x is not None for x in given]
     if sum(chosen) > 1:
@@ -220,6 +211,26 @@ def evaluate(
         rating_scale=rating_scale, progress=progress,
         relevant_threshold=config.relevant_threshold if data.feedback == "explicit" else None,
         jobs=config.jobs,
+    )  # fmt: skip
+
+
+def seed_list(config: EvalConfig) -> list[int]:
+    """``config``'s seeds: 0..N-1 for a count, else the seeds given (each once)."""
+    seeds = (list(range(config.seeds)) if isinstance(config.seeds, int)
+             else list(dict.fromkeys(int(s) for s in config.seeds)))  # fmt: skip
+    if not seeds or any(s < 0 for s in seeds):
+        raise ParameterError("seeds must be a positive count or non-negative integers")
+    return seeds
+
+
+def metric_list(config: EvalConfig, feedback: str) -> list[str]:
+    """``config``'s metrics (rmse and mae for ratings, the top-N metrics at 10 for implicit
+    feedback by default), checked."""
+    from recfactor.metrics import parse_metrics
+
+    return parse_metrics(
+        ",".join(config.metrics) if config.metrics else
+        ("precision,recall,ndcg,map,coverage" if feedback == "implicit" else "rmse,mae")
     )  # fmt: skip
 
 
@@ -278,6 +289,7 @@ def cross_validate(
     progress: Callable[[], None] | None = None,
     relevant_threshold: float | None = None,
     jobs: int | None = None,
+    fit: Callable[..., None] | None = None,
 ) -> Report:
     """Fit every algorithm under every seed on every split and score the test ratings.
 
@@ -289,6 +301,10 @@ def cross_validate(
     number of cores to use (default all): that many worker processes of one thread each (or,
     for small evaluations, this process with that many threads); every run is deterministic,
     so the report does not depend on it.
+
+    ``fit(model, dataset, fold, rating_scale)`` fits on another engine (Spark) instead of
+    ``model.fit``; ``fold`` is the split's number, or ``WHOLE`` for all the data. Its fits run
+    one at a time, in this process.
     """
     if (splits is None) == (test is None):
         raise ValueError("give exactly one of splits and test")
@@ -325,7 +341,7 @@ def cross_validate(
         # The longer fits to all the data first: in worker processes they then run beside the
         # folds' fits.
         tasks = [(spec, int(seed), WHOLE) for spec in algos for seed in seeds] + tasks
-    context = (folds, metrics, rating_scale, relevant_threshold, whole)
+    context = (folds, metrics, rating_scale, relevant_threshold, whole, fit)
     # Per algorithm and seed: item factors from the fit to all the data, and the factor part
     # p.q on the first fold's test pairs (as the predictions, on data no seed trained on).
     factors: dict[str, dict[int, np.ndarray | None]] = {spec.name: {} for spec in algos}
@@ -356,6 +372,8 @@ def cross_validate(
         from recfactor.workers import available_cores
 
         jobs = available_cores()
+    if fit is not None:
+        jobs = 1
     outcomes = _run_tasks(tasks, context, jobs, on_result)
     runs: list[dict[str, Any]] = []
     test_predictions: dict[str, dict[int, list[np.ndarray]]] = {}
@@ -398,15 +416,20 @@ def _run_one(
     For the ``WHOLE`` position: fit all the data, and return only its factors."""
     from recfactor.models import model_class
 
-    folds, metrics, rating_scale, relevant_threshold, whole = context
+    folds, metrics, rating_scale, relevant_threshold, whole, fit = context
     cls = model_class(spec.name)
     model = cls(cls.params_class(**{**spec.params, "seed": seed}))
+    if fit is None:
+
+        def fit(model: Any, dataset: Dataset, fold: int, rating_scale: Any) -> None:
+            model.fit(dataset, rating_scale=rating_scale, training_error=False)
+
     if position == WHOLE:
-        model.fit(whole, rating_scale=rating_scale, training_error=False)
+        fit(model, whole, WHOLE, rating_scale)
         item_factors = None if model.item_factors_ is None else model.item_factors_.astype(float)
         return None, None, (item_factors, None)
     fold, fold_train, fold_test, (test_users, test_items) = folds[position]
-    model.fit(fold_train, rating_scale=rating_scale, training_error=False)
+    fit(model, fold_train, fold, rating_scale)
     estimate = model.predict_index(test_users, test_items)
     scores = {m: ERROR_METRICS[m](fold_test.ratings, estimate) for m in metrics if not is_topn(m)}
     scores.update(

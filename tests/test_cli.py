@@ -663,8 +663,30 @@ def test_the_spark_engine_refuses_what_it_cannot_train(tmp_path):
     """Checked before Spark (or pyspark) is needed at all."""
     svd = run("train", SAMPLE / "ratings.csv", "--engine", "spark", "-m", tmp_path / "m")
     assert svd.exit_code == 2 and "--algo svd runs on the local engine only" in svd.stderr
-    bias = run("train", SAMPLE / "ratings.csv", "--engine", "spark", "--algo", "als", "--bias",
-               "-m", tmp_path / "m")  # fmt: skip
-    assert bias.exit_code == 2 and "--bias: not available with --engine spark" in bias.stderr
+    cg = run("train", SAMPLE / "ratings.csv", "--engine", "spark", "--algo", "als",
+             "--feedback", "implicit", "--solver", "cg", "-m", tmp_path / "m")  # fmt: skip
+    assert cg.exit_code == 2 and "--solver: the local engine's only" in cg.stderr
     local = run("train", SAMPLE / "ratings.csv", "--master", "local[2]", "-m", tmp_path / "m")
     assert local.exit_code == 2 and "apply to --engine spark" in local.stderr
+    both = run("train", SAMPLE / "ratings.csv", "--engine", "spark", "--algo", "als",
+               "--master", "local[2]", "--remote", "sc://h", "-m", tmp_path / "m")  # fmt: skip
+    assert both.exit_code == 2 and "give --master or --remote, not both" in both.stderr
+    stdin = run("train", "-", "--engine", "spark", "--algo", "als", "-m", tmp_path / "m")
+    assert stdin.exit_code == 2 and "not stdin" in stdin.stderr
+    nmf = run("evaluate", SAMPLE / "ratings.csv", "--engine", "spark", "--algo", "als,nmf")
+    assert nmf.exit_code == 2 and "--algo nmf runs on the local engine only" in nmf.stderr
+    test = run("evaluate", SAMPLE / "ratings.csv", "--engine", "spark", "--algo", "als",
+               "--test", SAMPLE / "ratings.csv")  # fmt: skip
+    assert test.exit_code == 2 and "drop --test" in test.stderr
+    assert not (tmp_path / "m").exists()
+
+
+def test_an_absent_cluster_is_one_error_line_at_once(tmp_path):
+    """Nothing listens on port 1: said from a TCP connection before a JVM starts (Spark's own
+    attempts take a minute and end in a Java stack trace)."""
+    for flag, where in (("--master", "spark://127.0.0.1:1"), ("--remote", "sc://127.0.0.1:1")):
+        result = run("train", SAMPLE / "ratings.csv", "--engine", "spark", "--algo", "als",
+                     flag, where, "-m", tmp_path / "m")  # fmt: skip
+        assert result.exit_code == 1, result.output
+        assert result.stderr.startswith(f"error: cannot reach {where} (127.0.0.1:1: ")
+        assert "hint: check the address" in result.stderr and "Traceback" not in result.output

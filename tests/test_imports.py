@@ -4,9 +4,13 @@ the command line, and only the command line and the renderers import typer and r
 from __future__ import annotations
 
 import ast
+import subprocess
+import sys
 from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parents[1] / "recfactor"
+SAMPLE_FOOD = PACKAGE.parent / "sample_data" / "food.csv"
+SPARK_MODULES = {"recfactor.spark_engine", "recfactor.spark_evaluation"}
 CLI_PREFIX = "recfactor.cli"
 RENDERERS = {"recfactor.report", "recfactor.plot"}
 
@@ -105,3 +109,30 @@ def test_command_functions_stay_short():
                 if node.end_lineno - start + 1 > 45:
                     long.append(f"{path.name}:{node.name}")
     assert long == []
+
+
+def test_predict_imports_neither_spark_nor_the_heavy_libraries(tmp_path):
+    """`recfactor predict` on a saved model starts in about 0.3 s: it loads no pyspark (even
+    for a model trained on Spark, which is an ordinary model file), numba, scipy or pandas."""
+    model = tmp_path / "food.model"
+    trained = subprocess.run([sys.executable, "-m", "recfactor", "train", str(SAMPLE_FOOD), "-m",
+                              str(model), "-q"], capture_output=True, text=True)  # fmt: skip
+    assert trained.returncode == 0, trained.stderr
+    code = (
+        "import sys\nfrom recfactor.cli import main\n"
+        "sys.argv = ['recfactor', 'predict', '--user', '1', '--item', 'pizza', '-m', "
+        f"{str(model)!r}]\n"
+        "try:\n    main()\nexcept SystemExit:\n    pass\n"
+        "print([m for m in ('pyspark', 'numba', 'scipy', 'pandas') if m in sys.modules])\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.strip().splitlines()
+    assert lines[0] == "user,item,prediction,cold" and lines[-1] == "[]"
+
+
+def test_only_the_spark_modules_import_pyspark():
+    modules = _modules()
+    takers = {name for name, path in modules.items()
+              if any(m.split(".")[0] == "pyspark" for m in _imports(path, modules))}  # fmt: skip
+    assert takers == SPARK_MODULES

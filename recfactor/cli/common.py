@@ -90,6 +90,23 @@ Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars or 
 Verbose = Annotated[bool, typer.Option("--verbose", "-v", help="More detail on stderr.")]
 
 
+EngineOpt = Annotated[
+    Engine, typer.Option("--engine", help="Where to fit: here, or on Spark (als).")
+]
+Master = Annotated[
+    Optional[str],
+    typer.Option("--master", help="Spark master: local[*], spark://HOST:7077, yarn, ..."),
+]
+Remote = Annotated[
+    Optional[str],
+    typer.Option("--remote", help="Spark Connect server, sc://HOST:15002 (no local Java)."),
+]
+SparkConf = Annotated[
+    Optional[list[str]],
+    typer.Option("--spark-conf", help="A Spark setting KEY=VALUE (repeatable)."),
+]
+
+
 Sep = Annotated[
     Optional[str],
     typer.Option(

@@ -12,17 +12,22 @@ from recfactor.cli.common import (
     DEFAULT_MODEL,
     Algo,
     DuplicatesOpt,
+    Engine,
+    EngineOpt,
     Feedback,
     FeedbackOpt,
     FormatOpt,
     Header,
     ItemCol,
     LayoutOpt,
+    Master,
     MissingValue,
     ModelPath,
     Quiet,
     RatingCol,
+    Remote,
     Sep,
+    SparkConf,
     UserCol,
     Verbose,
     _check_plot,
@@ -38,6 +43,7 @@ from recfactor.cli.common import (
     _with_model_flags,
     app,
 )
+from recfactor.cli.spark import open_on_spark, refuse_on_spark, spark_target
 
 
 @app.command()
@@ -127,6 +133,10 @@ def evaluate(
     fmt: FormatOpt = None,
     quiet: Quiet = False,
     verbose: Verbose = False,
+    engine: EngineOpt = Engine.local,
+    master: Master = None,
+    remote: Remote = None,
+    spark_conf: SparkConf = None,
     **model_flags: Any,
 ) -> None:
     """Cross-validated errors (rmse, mae) or top-N quality (ndcg@10, ...) of each algorithm
@@ -139,11 +149,19 @@ def evaluate(
     seed_list = ev.parse_seeds(seeds)
     _check_plot(plot)
     _check_split_options(folds, test_fraction, holdout_per_user, relevant_threshold)
-    chosen = sum(x is not None for x in (test, test_fraction, folds, holdout_per_user))
-    if chosen > 1:
-        from recfactor.errors import ParameterError
-
-        raise ParameterError("give one of --test, --test-fraction, --folds and --holdout-per-user")
+    chosen = _splits_chosen(test, test_fraction, folds, holdout_per_user)
+    option_args = (sep, layout, header, user_col, item_col, rating_col, feedback, duplicates,
+                   missing_value)  # fmt: skip
+    cluster = spark_target(engine, master, remote, spark_conf)
+    settings = dict(seeds=seed_list, folds=folds, test_fraction=test_fraction,
+                    holdout_per_user=holdout_per_user, split_seed=split_seed,
+                    metrics=metric.split(",") if metric else None,
+                    relevant_threshold=relevant_threshold)  # fmt: skip
+    if cluster is not None:
+        config = ev.EvalConfig(algos=_algo_specs(algo or "als", feedback.value,
+                                                 dict(model_flags)), **settings)  # fmt: skip
+        return _evaluate_on_spark(data, test, cluster, config, option_args, dict(model_flags),
+                                  (fmt, plot, quiet))  # fmt: skip
     jobs = _capped_jobs(jobs, quiet)
     rating_scale = None
     if data is None:
@@ -155,22 +173,47 @@ def evaluate(
         # --folds, or one split (--test, --test-fraction, a holdout: implicit data's default).
         one_split = chosen > 0 or feedback == Feedback.implicit
         n_splits = folds if folds is not None else 1 if one_split else 5
-        option_args = (sep, layout, header, user_col, item_col, rating_col, feedback,
-                       duplicates, missing_value)  # fmt: skip
         pays = _reader_pays(data, jobs, algos, len(seed_list), n_splits)
         read = _read_beside_numba if pays else _read_with_flags
         dataset, test_set = read(data, test, option_args)
     read_seconds = time.perf_counter() - started
-    config = ev.EvalConfig(
-        algos=algos, seeds=seed_list, folds=folds, test_fraction=test_fraction,
-        holdout_per_user=holdout_per_user, test=test_set, split_seed=split_seed,
-        metrics=metric.split(",") if metric else None,
-        relevant_threshold=relevant_threshold, jobs=jobs,
-    )  # fmt: skip
+    config = ev.EvalConfig(algos=algos, test=test_set, jobs=jobs, **settings)
     report, fits, fit_seconds = _run(dataset, config, rating_scale, quiet)
     if verbose:
         _note(f"{data} read (imports included) in {read_seconds:.2f} s; {fits} fits and their "
               f"scores in {fit_seconds:.2f} s with --jobs {jobs}", quiet)  # fmt: skip
+    _render(report, fmt, plot, quiet)
+
+
+def _splits_chosen(*choices: Any) -> int:
+    """How many of --test, --test-fraction, --folds and --holdout-per-user were given (0 or
+    1; more is a usage error)."""
+    chosen = sum(x is not None for x in choices)
+    if chosen > 1:
+        from recfactor.errors import ParameterError
+
+        raise ParameterError("give one of --test, --test-fraction, --folds and --holdout-per-user")
+    return chosen
+
+
+def _evaluate_on_spark(data, test, cluster, config, option_args, flags, output) -> None:
+    """The evaluation with its splits drawn and its fits run on Spark (ALS)."""
+    from recfactor import spark_evaluation
+    from recfactor.errors import ParameterError
+    from recfactor.report import progress
+
+    if data is None or test is not None:
+        raise ParameterError("--engine spark evaluates DATA by folds or a holdout drawn there",
+                             hint="give DATA; drop --test, or use --engine local")  # fmt: skip
+    fmt, plot, quiet = output
+    options = _read_options(*option_args)
+    feedback = options.feedback
+    refuse_on_spark([a.name for a in config.algos], options, flags)
+    _, frame = open_on_spark(data, cluster, options)
+    _note(f"evaluating als on Spark ({cluster.where})", quiet)
+    with progress(None, "evaluating on Spark", enabled=not quiet) as advance:
+        with _naming(data):
+            report = spark_evaluation.evaluate(frame, config, feedback, data, progress=advance)
     _render(report, fmt, plot, quiet)
 
 

@@ -13,18 +13,22 @@ from recfactor.cli.common import (
     AlgoOpt,
     DuplicatesOpt,
     Engine,
+    EngineOpt,
     Feedback,
     FeedbackOpt,
     FormatOpt,
     Header,
     ItemCol,
     LayoutOpt,
+    Master,
     MissingValue,
     ModelPath,
     Quiet,
     RatingCol,
+    Remote,
     Seed,
     Sep,
+    SparkConf,
     UserCol,
     Verbose,
     _build_model,
@@ -38,6 +42,7 @@ from recfactor.cli.common import (
     _within_rank,
     app,
 )
+from recfactor.cli.spark import open_on_spark, refuse_on_spark, spark_target
 
 
 @app.command()
@@ -68,28 +73,20 @@ def train(
     fmt: FormatOpt = None,
     quiet: Quiet = False,
     verbose: Verbose = False,
-    engine: Annotated[
-        Engine, typer.Option("--engine", help="Where to train: here, or on Spark (als).")
-    ] = Engine.local,
-    master: Annotated[
-        Optional[str],
-        typer.Option("--master", help="Spark master: local[*], spark://HOST:7077, yarn, ..."),
-    ] = None,
-    spark_conf: Annotated[
-        Optional[list[str]],
-        typer.Option("--spark-conf", help="A Spark setting KEY=VALUE (repeatable)."),
-    ] = None,
+    engine: EngineOpt = Engine.local,
+    master: Master = None,
+    remote: Remote = None,
+    spark_conf: SparkConf = None,
     **model_flags: Any,
 ) -> None:
     """Fit a model on DATA and save it (default ./recfactor.model)."""
     options = _read_options(
         sep, layout, header, user_col, item_col, rating_col, feedback, duplicates, missing_value
     )
-    if _on_spark(engine, master, spark_conf):
-        return _train_on_spark(
-            data, model, algo.value, seed, feedback.value, master, spark_conf or [], options,
-            dict(model_flags), fmt, quiet,
-        )  # fmt: skip
+    cluster = spark_target(engine, master, remote, spark_conf)
+    if cluster is not None:
+        return _train_on_spark(data, model, algo.value, seed, feedback.value, cluster, options,
+                               dict(model_flags), fmt, quiet)  # fmt: skip
     import time
 
     from recfactor import persist
@@ -174,45 +171,17 @@ def _options_dict(options) -> dict[str, Any]:
     }
 
 
-def _on_spark(engine: Engine, master: str | None, conf: list[str] | None) -> bool:
-    if engine == Engine.spark:
-        return True
-    if master is not None or conf:
-        from recfactor.errors import ParameterError
-
-        raise ParameterError("--master and --spark-conf apply to --engine spark")
-    return False
-
-
-def _train_on_spark(
-    data, model, algo, seed, feedback, master, conf, options, flags, fmt, quiet
-):  # fmt: skip
+def _train_on_spark(data, model, algo, seed, feedback, cluster, options, flags, fmt, quiet):
     """ALS fitted by Spark MLlib; the model file is the local engine's."""
     from recfactor import persist, spark_engine
-    from recfactor.errors import ParameterError
 
-    if algo != "als":
-        raise ParameterError(
-            f"--engine spark trains als; --algo {algo} runs on the local engine only",
-            hint="use --algo als, or --engine local",
-        )
-    if options.layout == "wide" or options.duplicates or options.missing_values:
-        raise ParameterError("--layout wide, --duplicates and --missing-value are local only",
-                             hint="use --engine local")  # fmt: skip
-    unsupported = [f"--{name.replace('_', '-')}" for name in ("bias", "solver", "init_std")
-                   if flags.get(name) is not None]  # fmt: skip
-    if unsupported:
-        raise ParameterError(
-            f"{', '.join(unsupported)}: not available with --engine spark yet",
-            hint="drop it, or use --engine local",
-        )
+    refuse_on_spark([algo], options, flags)
     params = _build_model(algo, _model_params(algo, flags, feedback), seed).params
     persist.check_target(model)
-    spark = spark_engine.session(master, conf)
-    frame = spark_engine.read(spark, data, options)
-    _note(f"training als on Spark ({master or 'local[*]'})", quiet)
-    fitted = spark_engine.train_als(spark, frame, params, feedback, data)
-    extra = {"engine": "spark", "spark_version": spark.version, "master": master or "local[*]"}
+    spark, frame = open_on_spark(data, cluster, options)
+    _note(f"training als on Spark ({cluster.where})", quiet)
+    fitted = spark_engine.train_als(frame, params, feedback, data)
+    extra = {"engine": "spark", "spark_version": spark.version, "master": cluster.where}
     persist.save(fitted, model, {"data": {"path": data, "read_options": _options_dict(options)},
                                  **extra})  # fmt: skip
     _write_summary(fitted, int(fitted.seen_indptr_[-1]), model, algo, fmt)

@@ -231,10 +231,22 @@ class Model:
         self.train_metrics_ = self._train_metrics(dataset) if training_error else {}
         return self
 
-    def adopt(self, dataset: Any, user_factors: np.ndarray, item_factors: np.ndarray) -> Model:
+    def adopt(
+        self,
+        dataset: Any,
+        user_factors: np.ndarray,
+        item_factors: np.ndarray,
+        biases: tuple[float, np.ndarray, np.ndarray] | None = None,
+        rating_scale: tuple[float, float] | None = None,
+        training_error: bool = True,
+    ) -> Model:
         """Take factors fitted elsewhere (on a Spark cluster) to ``dataset`` as this model's,
         with what a model needs besides them: the baseline (or popularity) for unknown users
-        and items, the rating scale, each user's seen items, the training error."""
+        and items, the rating scale, each user's seen items, the training error.
+
+        ``biases`` (global mean, user biases, item biases), where the factors were fitted to
+        what the biases leave, makes them part of every prediction. ``rating_scale`` and
+        ``training_error`` as in :meth:`fit`."""
         self.validate(dataset)
         if user_factors.shape != (dataset.n_users, item_factors.shape[1]) or (
             item_factors.shape[0] != dataset.n_items
@@ -244,14 +256,21 @@ class Model:
         self.user_ids_, self.item_ids_ = dataset.user_ids, dataset.item_ids
         self.user_factors_, self.item_factors_ = user_factors, item_factors
         if dataset.feedback == "explicit":
-            self.rating_scale_ = (float(dataset.ratings.min()), float(dataset.ratings.max()))
+            self.rating_scale_ = rating_scale or (
+                float(dataset.ratings.min()),
+                float(dataset.ratings.max()),
+            )
             self._baseline_fallback(dataset)
+            if biases is not None:
+                self.uses_bias_ = True
+                self.global_mean_ = float(biases[0])
+                self.user_bias_, self.item_bias_ = biases[1], biases[2]
         else:
             self._popularity_fallback(dataset)
         self._check_finite()
         self.params = self.params.resolved(dataset.feedback)
         self._remember_seen(dataset)
-        self.train_metrics_ = self._train_metrics(dataset)
+        self.train_metrics_ = self._train_metrics(dataset) if training_error else {}
         return self
 
     def validate(self, dataset: Any) -> None:
