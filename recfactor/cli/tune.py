@@ -1,0 +1,204 @@
+"""`recfactor tune`: search a model's parameters by cross-validation, refit the best."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any, Optional
+
+import typer
+
+from recfactor.cli.common import (
+    Algo,
+    AlgoOpt,
+    DuplicatesOpt,
+    Feedback,
+    FeedbackOpt,
+    FormatOpt,
+    Header,
+    ItemCol,
+    LayoutOpt,
+    MissingValue,
+    Quiet,
+    RatingCol,
+    Sep,
+    UserCol,
+    _build_model,
+    _check_split_options,
+    _fmt,
+    _handle_errors,
+    _model_params,
+    _naming,
+    _note,
+    _read_options,
+    _with_model_flags,
+    app,
+)
+
+
+@app.command()
+@_with_model_flags()
+@_handle_errors
+def tune(
+    data: Annotated[str, typer.Argument(metavar="DATA", help="Ratings file or -.")],
+    algo: AlgoOpt = Algo.svd,
+    space: Annotated[
+        Optional[list[str]],
+        typer.Option(
+            "--space",
+            help="A searched parameter: NAME=LOW..HIGH[:log|log2] or "
+            "NAME=A,B,C (repeatable), e.g. k=16..256:log2, reg=1e-3..1:log.",
+        ),
+    ] = None,
+    space_file: Annotated[
+        Optional[Path],
+        typer.Option("--space-file", help='A TOML file of NAME = "LOW..HIGH:log" lines.'),
+    ] = None,
+    search: Annotated[
+        str, typer.Option("--search", help="random, or grid (every point when --trials is 0).")
+    ] = "random",
+    trials: Annotated[int, typer.Option("--trials", min=0, help="Settings to try.")] = 20,
+    halving: Annotated[
+        bool,
+        typer.Option(
+            "--halving/--no-halving", help="Successive halving over epochs (iterative models)."
+        ),
+    ] = True,
+    time_budget: Annotated[
+        Optional[float],
+        typer.Option("--time-budget", min=0, help="Start no trial after this many seconds."),
+    ] = None,
+    metric: Annotated[
+        Optional[str],
+        typer.Option(
+            "--metric",
+            help="What to optimise: rmse, mae, ndcg@10, ... [rmse; implicit: precision@10].",
+        ),
+    ] = None,
+    folds: Annotated[Optional[int], typer.Option("--folds", help="k-fold [5].")] = None,
+    test_fraction: Annotated[
+        Optional[float], typer.Option("--test-fraction", help="One random holdout instead.")
+    ] = None,
+    holdout_per_user: Annotated[
+        Optional[float], typer.Option("--holdout-per-user", help="Per-user holdout instead.")
+    ] = None,
+    split_seed: Annotated[int, typer.Option("--split-seed", min=0, help="Seed of the split.")] = 0,
+    seed: Annotated[int, typer.Option("--seed", min=0, help="Seed of the search.")] = 0,
+    seeds: Annotated[
+        int, typer.Option("--seeds", min=0, help="Re-run the best 3 settings under N seeds.")
+    ] = 0,
+    jobs: Annotated[
+        Optional[int], typer.Option("--jobs", "-j", min=1, help="Cores for each trial [all].")
+    ] = None,
+    model: Annotated[
+        Optional[Path], typer.Option("--model", "-m", help="Refit the best on all DATA, save.")
+    ] = None,
+    sep: Sep = None,
+    layout: LayoutOpt = None,
+    header: Header = None,
+    user_col: UserCol = None,
+    item_col: ItemCol = None,
+    rating_col: RatingCol = None,
+    feedback: FeedbackOpt = Feedback.explicit,
+    duplicates: DuplicatesOpt = None,
+    missing_value: MissingValue = None,
+    fmt: FormatOpt = None,
+    quiet: Quiet = False,
+    **model_flags: Any,
+) -> None:
+    """Search ALGO's parameters by cross-validation: every trial, the best setting, and (with
+    -m) the best refitted on all of DATA."""
+    from recfactor import persist, tuning
+    from recfactor.data import read_ratings
+
+    _check_split_options(folds, test_fraction, holdout_per_user, 4.0)
+    fixed = _model_params(algo.value, dict(model_flags), feedback.value)
+    texts = list(space or []) + _space_file(space_file)
+    dims = tuning.parse_space(texts, algo.value)
+    clash = sorted(set(fixed) & {d.name for d in dims})
+    if clash:
+        from recfactor.errors import ParameterError
+
+        raise ParameterError(f"{', '.join(clash)}: both searched and fixed by a flag")
+    if model is not None:
+        persist.check_target(model)
+    options = _read_options(sep, layout, header, user_col, item_col, rating_col, feedback,
+                            duplicates, missing_value)  # fmt: skip
+    dataset = read_ratings(data, options)
+    split = {"folds": folds, "test_fraction": test_fraction, "holdout_per_user": holdout_per_user,
+             "split_seed": split_seed}  # fmt: skip
+    with _naming(dataset.source):
+        found = tuning.search(
+            dataset, algo.value, dims, fixed=fixed, trials=trials, search_kind=search, seed=seed,
+            halving=halving, metric=metric, time_budget=time_budget, split=split, jobs=jobs,
+            on_trial=_progress_note(quiet or _fmt(fmt) == "table"), space_text=texts,
+        )  # fmt: skip
+    reruns = tuning.across_seeds(dataset, found, seeds, split, jobs) if seeds else []
+    _render(found, reruns, _fmt(fmt), quiet)
+    if model is not None:
+        fitted = _build_model(algo.value, {k: v for k, v in found.best.items()}, seed)
+        fitted.fit(dataset)
+        from recfactor.cli.train import _options_dict
+
+        record = persist.file_fingerprint(data) if data != "-" else {"path": None}
+        persist.save(fitted, model, {"data": {**record, "read_options": _options_dict(options)},
+                                     "tuning": found.to_dict()})  # fmt: skip
+        _note(f"wrote {model}: the best setting refitted on all of {data}", quiet)
+
+
+def _space_file(path: Path | None) -> list[str]:
+    if path is None:
+        return []
+    from recfactor.errors import DataError
+
+    try:
+        import tomllib
+    except ImportError:  # Python 3.10
+        raise DataError(f"{path}: reading TOML needs Python 3.11",
+                        hint="give the space with --space instead") from None  # fmt: skip
+    try:
+        table = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise DataError(f"{path}: not a readable TOML file ({exc})",
+                        hint='write one NAME = "LOW..HIGH:log" a line') from None  # fmt: skip
+    table = table.get("space", table)
+    return [f"{name}={','.join(map(str, value)) if isinstance(value, list) else value}"
+            for name, value in table.items()]  # fmt: skip
+
+
+def _progress_note(quiet: bool):
+    def said(row: dict[str, Any]) -> None:
+        _note(f"trial {row['trial']} (rung {row['rung']}): "
+              + ", ".join(f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}"
+                          for k, v in row.items() if k not in ("trial", "rung", "seconds")),
+              quiet)  # fmt: skip
+
+    return said
+
+
+def _render(found: Any, reruns: list[dict[str, Any]], fmt: str, quiet: bool) -> None:
+    """JSON: one object; CSV: the trials (the best on stderr); a table: trials, the best, and
+    the best settings across seeds."""
+    import json
+    import sys
+
+    from recfactor.report import write_records
+
+    if fmt == "json":
+        sys.stdout.write(json.dumps({**found.to_dict(), "across_seeds": reruns}) + "\n")
+        return
+    columns = list(dict.fromkeys(k for row in found.trials for k in row))
+    shown = [{k: float(f"{v:.6g}") if isinstance(v, float) else v for k, v in row.items()}
+             for row in found.trials]  # fmt: skip
+    write_records(shown, columns, fmt, title=f"Trials ({found.metric}, mean over folds)")
+    best = ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
+                     for k, v in found.best.items())  # fmt: skip
+    if fmt == "csv":
+        _note(f"best: {best} ({found.metric} {found.best_score:.4f})", quiet)
+        return
+    write_records([{"setting": best, found.metric: round(found.best_score, 6)}],
+                  ["setting", found.metric], fmt, title="Best setting")  # fmt: skip
+    if reruns:
+        reruns = [{k: float(f"{v:.6g}") if isinstance(v, float) else v for k, v in row.items()}
+                  for row in reruns]  # fmt: skip
+        write_records(reruns, ["rank", "trial", "setting", "mean", "std", "min", "max"], fmt,
+                      title=f"The best settings across seeds ({found.metric})")  # fmt: skip

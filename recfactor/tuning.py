@@ -1,0 +1,368 @@
+"""Hyper-parameter search: a space over a model's declared parameters, trials drawn at random
+or on a grid from one seed, successive halving over epochs for the iterative models, and each
+trial scored by the evaluation's cross-validation (the same splits as ``evaluate``).
+
+A space is written as the command line writes it: ``factors=16..256:log2`` (integers, powers
+of two), ``reg=1e-3..1:log`` (log-uniform), ``epochs=10..200`` (uniform), ``solver=sgd,lanczos``
+or ``reg=0.01,0.05,0.1`` (choices). Names are parameters or their flags (``k``, ``init-std``),
+and a range must lie within the parameter's declared bounds.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import math
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from recfactor.errors import ParameterError
+
+SCALES = ("linear", "log", "log2")
+# Points per numeric dimension of a grid search (a log2 integer range gives its powers).
+GRID_POINTS = 4
+# Successive halving keeps the best 1/ETA of the settings at each rung, and gives them ETA
+# times the epochs; the first rung runs the settings for 1/ETA^rungs of theirs.
+ETA = 3
+# At least this many settings reach the full epochs (where there are as many).
+FINALISTS = 3
+
+
+@dataclass(frozen=True)
+class Dimension:
+    """One searched parameter: a numeric range on a scale, or a list of choices."""
+
+    name: str
+    kind: type
+    low: float | None = None
+    high: float | None = None
+    scale: str = "linear"
+    choices: tuple[Any, ...] | None = None
+
+    def draw(self, rng: np.random.Generator) -> Any:
+        if self.choices is not None:
+            return self.choices[int(rng.integers(len(self.choices)))]
+        assert self.low is not None and self.high is not None
+        if self.scale == "log2":
+            exponents = np.arange(
+                math.ceil(math.log2(self.low)), math.floor(math.log2(self.high)) + 1
+            )
+            return self._cast(2.0 ** exponents[int(rng.integers(len(exponents)))])
+        if self.scale == "log":
+            return self._cast(math.exp(rng.uniform(math.log(self.low), math.log(self.high))))
+        if self.kind is int:
+            return int(rng.integers(int(self.low), int(self.high) + 1))
+        return float(rng.uniform(self.low, self.high))
+
+    def grid(self) -> list[Any]:
+        if self.choices is not None:
+            return list(self.choices)
+        assert self.low is not None and self.high is not None
+        if self.scale == "log2":
+            top = math.floor(math.log2(self.high))
+            return [self._cast(2.0**e) for e in range(math.ceil(math.log2(self.low)), top + 1)]
+        if self.scale == "log":
+            points = np.geomspace(self.low, self.high, GRID_POINTS)
+        else:
+            points = np.linspace(self.low, self.high, GRID_POINTS)
+        return list(dict.fromkeys(self._cast(p) for p in points))
+
+    def _cast(self, value: float) -> Any:
+        return round(value) if self.kind is int else float(value)
+
+
+def parse_space(texts: Sequence[str], algo: str) -> list[Dimension]:
+    """Dimensions of ``algo``'s parameters from ``name=low..high[:scale]`` or
+    ``name=a,b,c`` texts."""
+    from recfactor.models import model_class
+
+    fields = {f.name: f for f in dataclasses.fields(model_class(algo).params_class)}
+    dims: dict[str, Dimension] = {}
+    for text in texts:
+        name, sep, spec = (part.strip() for part in text.partition("="))
+        if not sep or not name or not spec:
+            raise ParameterError(f"`space` {text!r}: write NAME=LOW..HIGH[:log|log2] or "
+                                 "NAME=A,B,C")  # fmt: skip
+        param = _parameter(name, algo, fields)
+        if param in dims:
+            raise ParameterError(f"`space` gives {param} twice")
+        dims[param] = _dimension(param, spec, fields[param], text)
+    if not dims:
+        raise ParameterError("the search space is empty", hint="give `space` NAME=LOW..HIGH")
+    return list(dims.values())
+
+
+def _parameter(name: str, algo: str, fields: dict[str, Any]) -> str:
+    """The parameter that ``name`` (a parameter, a flag or its short form) sets in ``algo``."""
+    from recfactor.models.flags import model_flags
+
+    plain = name.lstrip("-").replace("-", "_")
+    if plain in fields and plain != "seed":
+        return plain
+    for flag in model_flags().values():
+        if plain == flag.name or (flag.short and flag.short.lstrip("-") == plain):
+            targets = flag.targets.get(algo, ())
+            if len(targets) == 1:
+                return targets[0]
+    searchable = [n for n in fields if n != "seed"]
+    raise ParameterError(f"{algo} has no parameter {name!r} to search",
+                         hint=f"{algo} takes {', '.join(searchable)}")  # fmt: skip
+
+
+def _dimension(param: str, spec: str, field: Any, text: str) -> Dimension:
+    meta = field.metadata
+    kind = next(k for word, k in (("bool", bool), ("float", float), ("int", int), ("str", str))
+                if word in str(field.type))  # fmt: skip
+    if ".." not in spec:
+        choices = tuple(_value(v.strip(), kind, param) for v in spec.split(",") if v.strip())
+        if not choices:
+            raise ParameterError(f"`space` {text!r} lists no values")
+        for value in choices:
+            _within(param, value, meta)
+        return Dimension(param, kind, choices=tuple(dict.fromkeys(choices)))
+    if kind not in (int, float):
+        raise ParameterError(f"{param} takes values, not a range",
+                             hint=f"list them: {param}=A,B")  # fmt: skip
+    bounds, _, scale = spec.partition(":")
+    low_text, _, high_text = bounds.partition("..")
+    low, high = (_value(v.strip(), kind, param) for v in (low_text, high_text))
+    scale = scale.strip() or "linear"
+    if scale not in SCALES:
+        raise ParameterError(f"`space` {text!r}: scale {scale!r}", hint="use log or log2")
+    if not low < high:
+        raise ParameterError(f"`space` {text!r}: LOW must be below HIGH")
+    if scale in ("log", "log2") and low <= 0:
+        raise ParameterError(f"`space` {text!r}: a log scale needs LOW above 0")
+    if scale == "log2" and (kind is not int or 2 ** math.ceil(math.log2(low)) > high):
+        raise ParameterError(f"`space` {text!r}: log2 takes an integer range holding a power "
+                             "of two")  # fmt: skip
+    _within(param, low, meta)
+    _within(param, high, meta)
+    return Dimension(param, kind, float(low), float(high), scale)
+
+
+def _value(text: str, kind: type, param: str) -> Any:
+    try:
+        if kind is bool:
+            if text.lower() not in ("true", "false", "yes", "no", "1", "0"):
+                raise ValueError
+            return text.lower() in ("true", "yes", "1")
+        if kind is int:
+            number = float(text)
+            if not number.is_integer():
+                raise ValueError
+            return int(number)
+        return kind(text)
+    except ValueError:
+        raise ParameterError(f"{param} takes {kind.__name__} values, not {text!r}") from None
+
+
+def _within(param: str, value: Any, meta: Any) -> None:
+    if meta.get("choices") and value not in meta["choices"]:
+        raise ParameterError(f"{param} is one of {', '.join(meta['choices'])}, not {value!r}")
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        low, above, high = meta.get("min"), meta.get("above"), meta.get("max")
+        if (
+            (low is not None and value < low)
+            or (above is not None and value <= above)
+            or (high is not None and value > high)
+        ):
+            limits = " and ".join(
+                text for text in (
+                    None if low is None else f"at least {low:g}",
+                    None if above is None else f"above {above:g}",
+                    None if high is None else f"at most {high:g}",
+                ) if text
+            )  # fmt: skip
+            raise ParameterError(f"{param} must be {limits}; the space reaches {value:g}")
+
+
+def settings(space: Sequence[Dimension], trials: int, search: str, seed: int) -> list[dict]:
+    """The settings to try: ``trials`` random draws from ``seed`` (repeats dropped), or the
+    grid (all of it when ``trials`` is 0, else that many points of it drawn from ``seed``)."""
+    if search == "grid":
+        points = [dict(zip([d.name for d in space], combo))
+                  for combo in itertools.product(*(d.grid() for d in space))]  # fmt: skip
+        if trials and trials < len(points):
+            keep = np.sort(np.random.default_rng(seed).choice(len(points), trials, replace=False))
+            points = [points[k] for k in keep]
+        return points
+    if search != "random":
+        raise ParameterError(f"`search` is random or grid, not {search!r}")
+    if trials < 1:
+        raise ParameterError("`trials` must be at least 1")
+    rng = np.random.default_rng(seed)
+    out: list[dict] = []
+    seen = set()
+    for _ in range(trials * 20):  # a small space has fewer distinct settings than trials
+        setting = {d.name: d.draw(rng) for d in space}
+        key = tuple(sorted(setting.items()))
+        if key not in seen:
+            seen.add(key)
+            out.append(setting)
+        if len(out) == trials:
+            break
+    return out
+
+
+@dataclass
+class Tuning:
+    """What a search found: every trial (one row per setting and rung), the best setting and
+    its cross-validated score, and whether the time budget cut the search short."""
+
+    algo: str
+    metric: str
+    space: list[str]
+    search: str
+    trials: list[dict[str, Any]]
+    best: dict[str, Any]
+    best_score: float
+    halving: bool
+    stopped_early: bool
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+def lower_is_better(metric: str) -> bool:
+    return metric in ("rmse", "mae")
+
+
+def search(
+    data: Any,
+    algo: str,
+    space: Sequence[Dimension],
+    *,
+    fixed: dict[str, Any] | None = None,
+    trials: int = 20,
+    search_kind: str = "random",
+    seed: int = 0,
+    halving: bool = True,
+    metric: str | None = None,
+    time_budget: float | None = None,
+    split: dict[str, Any] | None = None,
+    jobs: int | None = None,
+    on_trial: Callable[[dict[str, Any]], None] | None = None,
+    space_text: Sequence[str] = (),
+) -> Tuning:
+    """Score each setting of ``space`` (over ``fixed`` parameters) by cross-validation on
+    ``data`` (``split``: EvalConfig's split settings), with successive halving over epochs
+    where ``halving`` and the model iterates; return the best at full epochs."""
+    from recfactor import evaluation as ev
+    from recfactor.models import model_class
+
+    fixed = dict(fixed or {})
+    candidates = settings(space, trials, search_kind, seed)
+    config = ev.EvalConfig(algos=[algo], seeds=[0], metrics=[metric] if metric else None,
+                           jobs=jobs, **(split or {}))  # fmt: skip
+    metric = ev.metric_list(config, data.feedback)[0]
+    params_class = model_class(algo).params_class
+    for setting in candidates:  # every setting must build before any fit
+        params_class(**{**fixed, **setting})
+    epochs_of = _epochs(params_class, fixed)
+    rungs = _rungs(len(candidates)) if halving and epochs_of is not None else 0
+    sign = 1.0 if lower_is_better(metric) else -1.0
+    started = time.perf_counter()
+    rows: list[dict[str, Any]] = []
+    alive = list(range(len(candidates)))
+    stopped = False
+    for rung in range(rungs + 1):
+        share = ETA ** (rung - rungs)
+        scores = {}
+        for index in alive:
+            if time_budget is not None and rows and time.perf_counter() - started > time_budget:
+                stopped = True
+                break
+            setting = {**fixed, **candidates[index]}
+            if epochs_of is not None:
+                full = setting.setdefault("epochs", epochs_of)
+                setting["epochs"] = max(1, round(full * share))
+            row = _score(data, algo, setting, config, metric, index, rung)
+            rows.append(row)
+            scores[index] = row[metric]
+            if on_trial is not None:
+                on_trial(row)
+        if stopped or rung == rungs:
+            break
+        keep = max(math.ceil(len(alive) / ETA), min(FINALISTS, len(alive)) if rung == rungs - 1
+                   else 1)  # fmt: skip
+        alive = sorted(scores, key=lambda k: (sign * scores[k], k))[:keep]
+    last = max(row["rung"] for row in rows) if rows else 0
+    finished = [row for row in rows if row["rung"] == last and np.isfinite(row[metric])]
+    if not finished:
+        raise ParameterError("no trial finished", hint="raise `time_budget`")
+    best = min(finished, key=lambda row: (sign * row[metric], row["trial"]))
+    return Tuning(
+        algo=algo, metric=metric, space=list(space_text), search=search_kind, trials=rows,
+        best={**fixed, **candidates[best["trial"]]}, best_score=best[metric],
+        halving=rungs > 0, stopped_early=stopped,
+    )  # fmt: skip
+
+
+def _epochs(params_class: type, fixed: dict[str, Any]) -> int | None:
+    """The default epochs of an iterative model (None for one fitted in closed form)."""
+    names = {f.name: f for f in dataclasses.fields(params_class)}
+    if "epochs" not in names:
+        return None
+    if fixed.get("solver") in ("lanczos", "randomized"):
+        return None
+    return int(fixed.get("epochs", names["epochs"].default))
+
+
+def _rungs(count: int) -> int:
+    """How many times to cut ``count`` settings by ETA before one remains."""
+    rungs = 0
+    while ETA ** (rungs + 1) <= count:
+        rungs += 1
+    return rungs
+
+
+def _score(data: Any, algo: str, setting: dict, config: Any, metric: str, index: int,
+           rung: int) -> dict[str, Any]:  # fmt: skip
+    from recfactor import evaluation as ev
+
+    started = time.perf_counter()
+    report = ev.evaluate(data, dataclasses.replace(config, algos=[ev.AlgoSpec(algo, setting)]))
+    values = [run["metrics"][metric] for run in report.runs]
+    seconds = round(time.perf_counter() - started, 3)
+    return {"trial": index, "rung": rung, **setting, metric: float(np.mean(values)),
+            "fold_std": float(np.std(values)), "seconds": seconds}  # fmt: skip
+
+
+# How many of the best settings ``across_seeds`` re-runs.
+RERUN = 3
+
+
+def across_seeds(
+    data: Any, found: Tuning, seeds: int, split: dict[str, Any] | None = None,
+    jobs: int | None = None,
+) -> list[dict[str, Any]]:  # fmt: skip
+    """The ``RERUN`` best settings of ``found`` (at its last rung), each cross-validated under
+    seeds 0..N-1: the mean, spread and range of the metric across seeds, so that a lead
+    smaller than the seeds' spread reads as one."""
+    from recfactor import evaluation as ev
+
+    last = max(row["rung"] for row in found.trials)
+    sign = 1.0 if lower_is_better(found.metric) else -1.0
+    ranked = sorted((row for row in found.trials if row["rung"] == last),
+                    key=lambda row: (sign * row[found.metric], row["trial"]))  # fmt: skip
+    out = []
+    skip = {"trial", "rung", found.metric, "fold_std", "seconds"}
+    for place, row in enumerate(ranked[:RERUN], start=1):
+        setting = {k: v for k, v in row.items() if k not in skip}
+        config = ev.EvalConfig(algos=[ev.AlgoSpec(found.algo, setting)], seeds=seeds,
+                               metrics=[found.metric], jobs=jobs, **(split or {}))  # fmt: skip
+        means = list(ev.seed_means(ev.evaluate(data, config).runs, found.metric).values())
+        out.append({"rank": place, "trial": row["trial"], "setting": _said(setting),
+                    "mean": float(np.mean(means)), "std": float(np.std(means)),
+                    "min": float(np.min(means)), "max": float(np.max(means))})  # fmt: skip
+    return out
+
+
+def _said(setting: dict[str, Any]) -> str:
+    return " ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
+                    for k, v in setting.items())  # fmt: skip

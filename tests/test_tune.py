@@ -1,0 +1,137 @@
+"""`recfactor tune`: spaces read from the parameter declarations, deterministic trials,
+successive halving, the best setting refitted and saved."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from recfactor import persist, tuning
+from recfactor.cli import app
+from recfactor.dataset import Dataset
+from recfactor.errors import ParameterError
+
+
+def run(*args):
+    return CliRunner().invoke(app, [str(a) for a in args])
+
+
+@pytest.fixture(scope="module")
+def planted(tmp_path_factory):
+    """Rank 3 plus noise 0.1 on a 1-5 scale: 300 users, 120 items, 30% observed."""
+    rng = np.random.default_rng(11)
+    p, q = rng.normal(0, 0.6, (300, 3)), rng.normal(0, 0.6, (120, 3))
+    value = 3.0 + p @ q.T
+    u, i = np.nonzero(rng.random(value.shape) < 0.3)
+    rating = value[u, i] + rng.normal(0, 0.1, len(u))
+    path = tmp_path_factory.mktemp("tune") / "planted.csv"
+    pd.DataFrame({"user": u, "item": i, "rating": rating}).to_csv(path, index=False)
+    return path
+
+
+def test_a_space_is_read_from_the_declarations():
+    dims = tuning.parse_space(["k=16..256:log2", "reg=1e-3..1:log", "epochs=10..200",
+                               "solver=sgd,lanczos"], "svd")  # fmt: skip
+    by_name = {d.name: d for d in dims}
+    assert by_name["factors"].grid() == [16, 32, 64, 128, 256]
+    assert by_name["reg"].scale == "log" and by_name["reg"].kind is float
+    assert by_name["epochs"].kind is int and by_name["solver"].choices == ("sgd", "lanczos")
+    rng = np.random.default_rng(0)
+    draws = [by_name["reg"].draw(rng) for _ in range(2000)]
+    # Log-uniform: as many draws below 0.0316 (the middle of the log range) as above.
+    assert 0.45 < np.mean(np.array(draws) < 10**-1.5) < 0.55
+    assert all(1e-3 <= d <= 1 for d in draws)
+
+
+@pytest.mark.parametrize(
+    ("text", "said"),
+    [
+        ("k=0..8", "factors must be at least 1"),
+        ("colour=1..2", "svd has no parameter 'colour'"),
+        ("reg=1..0.1", "LOW must be below HIGH"),
+        ("reg=0..1:log", "a log scale needs LOW above 0"),
+        ("reg=0.1..1:cubic", "scale 'cubic'"),
+        ("solver=sgd,newton", "solver is one of"),
+        ("k=2.5,4", "factors takes int values, not '2.5'"),
+        ("reg", "write NAME=LOW..HIGH"),
+    ],
+)
+def test_a_bad_space_is_refused_with_its_reason(text, said):
+    with pytest.raises(ParameterError, match=said.replace("(", r"\(")):
+        tuning.parse_space([text], "svd")
+
+
+def test_random_trials_follow_the_seed_and_a_grid_covers_its_points():
+    dims = tuning.parse_space(["k=2..16:log2", "reg=0.01..1:log"], "svd")
+    first = tuning.settings(dims, 10, "random", seed=3)
+    assert first == tuning.settings(dims, 10, "random", seed=3)
+    assert first != tuning.settings(dims, 10, "random", seed=4)
+    grid = tuning.settings(dims, 0, "grid", seed=0)
+    assert len(grid) == 4 * tuning.GRID_POINTS
+    assert {g["factors"] for g in grid} == {2, 4, 8, 16}
+
+
+def test_successive_halving_gives_the_best_settings_more_epochs(planted):
+    data = Dataset.from_frame(pd.read_csv(planted, dtype={"user": str, "item": str}))
+    dims = tuning.parse_space(["k=1..8", "reg=0.005..0.2:log"], "als")
+    found = tuning.search(data, "als", dims, trials=9, seed=0, fixed={"epochs": 27,
+                          "bias": True}, split={"folds": 3})  # fmt: skip
+    per_rung = [[row for row in found.trials if row["rung"] == r] for r in range(3)]
+    assert [len(rows) for rows in per_rung] == [9, 3, 3]
+    assert [rows[0]["epochs"] for rows in per_rung] == [3, 9, 27]
+    # The settings promoted are the best of the rung below.
+    best_first = sorted(per_rung[0], key=lambda row: row["rmse"])[:3]
+    assert {row["trial"] for row in per_rung[1]} == {row["trial"] for row in best_first}
+    # The planted rank is 3: the winner has at least 3 factors and an error near the noise.
+    assert found.best["factors"] >= 3 and found.best_score < 0.2
+
+
+def test_tune_twice_gives_the_same_trials_and_model(planted, tmp_path):
+    models = []
+    outputs = []
+    for name in ("a", "b"):
+        path = tmp_path / f"{name}.model"
+        result = run("tune", planted, "--algo", "svd", "--space", "k=1..6", "--space",
+                     "reg=0.005..0.2:log", "--trials", "6", "--folds", "3", "--format", "json",
+                     "-m", path, "-q")  # fmt: skip
+        assert result.exit_code == 0, result.output
+        outputs.append(json.loads(result.stdout))
+        models.append(persist.load(path))
+    for out in outputs:
+        for row in out["trials"]:
+            row.pop("seconds")
+    assert outputs[0] == outputs[1]
+    (a, manifest), (b, _) = models
+    np.testing.assert_array_equal(a.item_factors_, b.item_factors_)
+    best = outputs[0]["best"]
+    assert a.params.factors == best["factors"] and a.params.reg == best["reg"]
+    assert manifest["tuning"]["best_score"] == outputs[0]["best_score"]
+    assert manifest["tuning"]["space"] == ["k=1..6", "reg=0.005..0.2:log"]
+
+
+def test_the_tuned_model_evaluates_across_seeds_and_tune_reruns_the_best(planted, tmp_path):
+    path = tmp_path / "tuned.model"
+    result = run("tune", planted, "--algo", "als", "--bias", "--space", "k=2,3,4", "--trials", "3",
+                 "--no-halving", "--seeds", "3", "--folds", "3", "--format", "json", "-m", path,
+                 "-q")  # fmt: skip
+    assert result.exit_code == 0, result.output
+    out = json.loads(result.stdout)
+    assert len(out["trials"]) == 3 and {row["rung"] for row in out["trials"]} == {0}
+    assert [r["rank"] for r in out["across_seeds"]] == [1, 2, 3]
+    assert all(r["min"] <= r["mean"] <= r["max"] and r["std"] >= 0 for r in out["across_seeds"])
+    report = run("evaluate", "-m", path, "--seeds", "5", "--folds", "3", "--format", "json", "-q")
+    assert report.exit_code == 0, report.output
+    summary = json.loads(report.stdout)["summary"]
+    rmse = next(s for s in summary if s["metric"] == "rmse")
+    assert rmse["std"] > 0 and rmse["mean"] < 0.3
+
+
+def test_tune_refuses_a_parameter_both_searched_and_fixed(planted):
+    result = run("tune", planted, "--algo", "svd", "--space", "k=1..4", "-k", "3")
+    assert result.exit_code == 2 and "factors: both searched and fixed" in result.stderr
+    empty = run("tune", planted, "--algo", "svd")
+    assert empty.exit_code == 2 and "the search space is empty" in empty.stderr
