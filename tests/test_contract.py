@@ -17,7 +17,8 @@ from recfactor.models import ALGORITHMS, model_class
 FEEDBACKS = ("explicit", "implicit")
 ARRAYS = ("user_bias", "item_bias", "user_factors", "item_factors")
 # Small enough for a truncated SVD of every rank used here, large enough to learn something.
-SMALL = {"svd": {"factors": 3}, "nmf": {"factors": 3}, "als": {"factors": 3}, "baseline": {}}
+SMALL = {"svd": {"factors": 3}, "nmf": {"factors": 3}, "als": {"factors": 3}, "baseline": {},
+         "svdpp": {"factors": 3}}  # fmt: skip
 
 
 @pytest.fixture(scope="module")
@@ -38,7 +39,7 @@ def arrays(model) -> dict[str, np.ndarray | None]:
     return {name: getattr(model, name + "_") for name in ARRAYS}
 
 
-CASES = [(algo, f) for algo in ALGORITHMS for f in FEEDBACKS]
+CASES = [(algo, f) for algo in ALGORITHMS for f in FEEDBACKS if f in model_class(algo).feedbacks]
 
 
 @pytest.mark.parametrize(("algo", "feedback"), CASES)
@@ -121,6 +122,7 @@ UNUSED = {
     # cg_steps counts the steps of solver="cg", which is for implicit data.
     ("als", "explicit"): {"alpha", "confidence", "cg_steps", "solver"},
     ("als", "implicit"): {"bias", "nonnegative", "cg_steps"},
+    ("svdpp", "explicit"): set(),
 }
 
 

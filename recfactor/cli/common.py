@@ -35,6 +35,7 @@ app = typer.Typer(
 class Algo(str, Enum):
     baseline = "baseline"
     svd = "svd"
+    svdpp = "svdpp"
     nmf = "nmf"
     als = "als"
 

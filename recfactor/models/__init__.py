@@ -9,6 +9,7 @@ from recfactor.errors import ParameterError
 _REGISTRY = {
     "baseline": ("recfactor.models.baseline", "Baseline"),
     "svd": ("recfactor.models.svd", "SVD"),
+    "svdpp": ("recfactor.models.svdpp", "SVDpp"),
     "nmf": ("recfactor.models.nmf", "NMF"),
     "als": ("recfactor.models.als", "ALS"),
 }

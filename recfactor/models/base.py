@@ -150,6 +150,8 @@ class Model:
     params_class: ClassVar[type[Params]] = Params
     # Array names a fitted model holds, beyond the shared ones; persist.py checks them.
     fitted_arrays: ClassVar[tuple[str, ...]] = ()
+    # The kinds of feedback the model fits (others are refused by its data checks).
+    feedbacks: ClassVar[tuple[str, ...]] = ("explicit", "implicit")
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         """Each model's signature shows its parameters by name (``help(SVD)``, an editor's
