@@ -205,7 +205,7 @@ def synthetic_job(size: str, workdir: Path):
 def summarise(rows: list[dict], cluster: list[dict], out: Path) -> None:
     print("\nmean over folds (local engine | Spark local[2] | difference; median seconds)")
     frame = pd.DataFrame(rows)
-    keys = ["data" if d.startswith("synthetic") else None for d in frame.data]
+    keys = [d if d.startswith("synthetic") else None for d in frame.data]
     frame["set"] = [k or "ml-100k u1..u5" for k in keys]
     groups = frame.groupby(["set", "feedback", "factors", "bias"], dropna=False)
     summary = []
