@@ -31,8 +31,8 @@ ROOT = Path(__file__).resolve().parents[1]
 ML100K = Path(os.environ.get("RECFACTOR_ML100K", ROOT.parent / "shared/data/ml-100k"))
 
 SPACES = {
-    "svd": ["k=16..256:log2", "reg=0.01..0.3:log", "lr=0.002..0.02:log", "epochs=20..200"],
-    "svdpp": ["k=8..64:log2", "reg=0.01..0.3:log", "lr=0.002..0.02:log", "epochs=20..100"],
+    "svd": ["k=16..256:log2", "reg=0.02..0.3:log", "lr=0.002..0.02:log", "epochs=50..300"],
+    "svdpp": ["k=8..128:log2", "reg=0.005..0.2:log", "lr=0.002..0.015:log", "epochs=20..100"],
     "als": ["k=8..128:log2", "reg=0.02..0.5:log", "epochs=5..30"],
 }
 FIXED = {"als": {"bias": True}}

@@ -30,6 +30,10 @@ GRID_POINTS = 4
 ETA = 3
 # At least this many settings reach the full epochs (where there are as many).
 FINALISTS = 3
+# Rungs below the full epochs, at most: a first rung of 1/27 of 20 epochs is one epoch, which
+# ranks settings by how fast they start, not where they end (measured on ML-100K: svdpp tuned
+# with three rungs chose lr 0.017 at k=8 and scored 0.938, worse than its defaults' 0.923).
+MAX_RUNGS = 2
 
 
 @dataclass(frozen=True)
@@ -181,9 +185,12 @@ def _within(param: str, value: Any, meta: Any) -> None:
             raise ParameterError(f"{param} must be {limits}; the space reaches {value:g}")
 
 
-def settings(space: Sequence[Dimension], trials: int, search: str, seed: int) -> list[dict]:
-    """The settings to try: ``trials`` random draws from ``seed`` (repeats dropped), or the
-    grid (all of it when ``trials`` is 0, else that many points of it drawn from ``seed``)."""
+def settings(
+    space: Sequence[Dimension], trials: int, search: str, seed: int, first: dict | None = None
+) -> list[dict]:
+    """The settings to try: ``first`` (the model's defaults, say) and ``trials - 1`` random
+    draws from ``seed`` (repeats dropped), or the grid (all of it when ``trials`` is 0, else
+    that many points of it drawn from ``seed``)."""
     if search == "grid":
         points = [dict(zip([d.name for d in space], combo))
                   for combo in itertools.product(*(d.grid() for d in space))]  # fmt: skip
@@ -197,7 +204,10 @@ def settings(space: Sequence[Dimension], trials: int, search: str, seed: int) ->
         raise ParameterError("`trials` must be at least 1")
     rng = np.random.default_rng(seed)
     out: list[dict] = []
-    seen = set()
+    seen: set = set()
+    if first is not None:
+        out.append(first)
+        seen.add(tuple(sorted(first.items())))
     for _ in range(trials * 20):  # a small space has fewer distinct settings than trials
         setting = {d.name: d.draw(rng) for d in space}
         key = tuple(sorted(setting.items()))
@@ -256,7 +266,7 @@ def search(
     from recfactor.models import model_class
 
     fixed = dict(fixed or {})
-    candidates = settings(space, trials, search_kind, seed)
+    candidates = settings(space, trials, search_kind, seed, _defaults(model_class(algo), space))
     config = ev.EvalConfig(algos=[algo], seeds=[0], metrics=[metric] if metric else None,
                            jobs=jobs, **(split or {}))  # fmt: skip
     metric = ev.metric_list(config, data.feedback)[0]
@@ -303,6 +313,13 @@ def search(
     )  # fmt: skip
 
 
+def _defaults(cls: type, space: Sequence[Dimension]) -> dict[str, Any]:
+    """The model's own defaults of the searched parameters: always one of the random trials,
+    so that a search cannot do worse than not searching on the data it is scored on."""
+    defaults = dataclasses.asdict(cls.params_class())
+    return {d.name: defaults[d.name] for d in space if defaults.get(d.name) is not None}
+
+
 def _epochs(params_class: type, fixed: dict[str, Any]) -> int | None:
     """The default epochs of an iterative model (None for one fitted in closed form)."""
     names = {f.name: f for f in dataclasses.fields(params_class)}
@@ -314,9 +331,10 @@ def _epochs(params_class: type, fixed: dict[str, Any]) -> int | None:
 
 
 def _rungs(count: int) -> int:
-    """How many times to cut ``count`` settings by ETA before one remains."""
+    """How many times to cut ``count`` settings by ETA before one remains (at most
+    ``MAX_RUNGS``)."""
     rungs = 0
-    while ETA ** (rungs + 1) <= count:
+    while ETA ** (rungs + 1) <= count and rungs < MAX_RUNGS:
         rungs += 1
     return rungs
 

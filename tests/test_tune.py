@@ -135,3 +135,17 @@ def test_tune_refuses_a_parameter_both_searched_and_fixed(planted):
     assert result.exit_code == 2 and "factors: both searched and fixed" in result.stderr
     empty = run("tune", planted, "--algo", "svd")
     assert empty.exit_code == 2 and "the search space is empty" in empty.stderr
+
+
+def test_the_defaults_are_trial_0_and_halving_stops_at_two_rungs(planted):
+    """A search cannot score worse than the model's defaults on its own folds, and the first
+    rung is never under a ninth of the epochs (a 1/27 rung ranked by how fast a setting
+    starts)."""
+    data = Dataset.from_frame(pd.read_csv(planted, dtype={"user": str, "item": str}))
+    dims = tuning.parse_space(["k=1..8", "reg=0.005..0.2:log", "epochs=9..27"], "svd")
+    found = tuning.search(data, "svd", dims, trials=30, seed=1, split={"folds": 2})
+    first = next(row for row in found.trials if row["trial"] == 0 and row["rung"] == 0)
+    assert (first["factors"], first["reg"]) == (100, 0.02)  # svd's declared defaults
+    assert first["epochs"] == round(20 / 9)
+    rungs = [row["rung"] for row in found.trials]
+    assert max(rungs) == 2 and rungs.count(0) == 30 and rungs.count(1) == 10
