@@ -273,6 +273,9 @@ def fit_als(ratings: Any, params: Any, feedback: str, n_users: int, n_items: int
     reg = params.reg
     if feedback == "implicit":
         reg = params.reg / _typical_count(ratings)
+    else:  # the local ALS's factor penalty is in units of the ratings' spread
+        spread = ratings.agg(sf.stddev_pop("rating")).first()[0]
+        reg = params.reg * (spread if spread and spread > 0 else 1.0)
     estimator = SparkALS(
         rank=params.factors, maxIter=params.epochs, regParam=reg,
         implicitPrefs=feedback == "implicit", alpha=params.alpha,

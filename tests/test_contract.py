@@ -121,7 +121,7 @@ UNUSED = {
     ("nmf", "implicit"): {"bias", "reg_pu", "reg_qi", "reg_bu", "reg_bi", "init_low", "init_high"},
     # cg_steps counts the steps of solver="cg", which is for implicit data.
     ("als", "explicit"): {"alpha", "confidence", "cg_steps", "solver"},
-    ("als", "implicit"): {"bias", "nonnegative", "cg_steps"},
+    ("als", "implicit"): {"nonnegative", "cg_steps"},
     ("svdpp", "explicit"): set(),
 }
 
@@ -156,8 +156,8 @@ def test_each_parameter_changes_the_model_where_it_applies(datasets, algo, feedb
 
 @pytest.mark.parametrize(
     ("algo", "feedback", "resolved"),
-    [("als", "explicit", {"factors": 10, "reg": 0.1}),
-     ("als", "implicit", {"factors": 64, "reg": 150.0}),
+    [("als", "explicit", {"factors": 10, "reg": 0.1, "bias": True}),
+     ("als", "implicit", {"factors": 64, "reg": 150.0, "bias": False}),
      ("nmf", "explicit", {"epochs": 50, "solver": "mu"}),
      ("nmf", "implicit", {"epochs": 200, "solver": "cd"})],
 )  # fmt: skip

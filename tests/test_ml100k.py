@@ -42,7 +42,10 @@ def test_accuracy_bands_on_u1(ml100k):
     train = read_ratings(ml100k / "u1.base")
     test = read_ratings(ml100k / "u1.test")
     users, items = test.user_ids[test.users], test.item_ids[test.items]
-    for model, low, high in [(Baseline(), 0.95, 0.97), (SVD(seed=0), 0.935, 0.965)]:
+    # svd's defaults (0.9234 measured) and Surprise's (0.9537), which the benchmarks compare.
+    bands = [(Baseline(), 0.95, 0.97), (SVD(seed=0), 0.915, 0.93),
+             (SVD(seed=0, preset="surprise"), 0.945, 0.96)]  # fmt: skip
+    for model, low, high in bands:
         estimate = model.fit(train).predict(users, items).values
         rmse = float(np.sqrt(np.mean((estimate - test.ratings) ** 2)))
         assert low < rmse < high, (model.name, rmse)

@@ -34,7 +34,7 @@ def run(*args):
 def spark_model(tmp_path_factory):
     path = tmp_path_factory.mktemp("spark") / "spark.model"
     result = run("train", SAMPLE / "ratings.csv", "--engine", "spark", "--master", "local[2]",
-                 "--algo", "als", "-m", path, "-q")  # fmt: skip
+                 "--algo", "als", "--preset", "spark", "-m", path, "-q")  # fmt: skip
     assert result.exit_code == 0, result.output
     return path
 
@@ -126,7 +126,7 @@ def test_parquet_and_a_folder_of_part_files_train_the_same_model(planted, tmp_pa
                          ("parts", parts)):  # fmt: skip
         path = tmp_path / f"{name}.model"
         result = run("train", source, "--engine", "spark", "--master", "local[2]", "--algo",
-                     "als", "-m", path, "-q")  # fmt: skip
+                     "als", "--no-bias", "-m", path, "-q")  # fmt: skip
         assert result.exit_code == 0, (name, result.output)
         models[name] = persist.load(path)[0]
     csv_model = models["csv"]
@@ -141,8 +141,8 @@ def test_parquet_and_a_folder_of_part_files_train_the_same_model(planted, tmp_pa
 def test_evaluate_on_spark_reports_what_the_local_engine_reports(planted):
     """The same sections and the same kind of numbers: splits drawn on the cluster (so not the
     local engine's folds), scored here with the local fallback."""
-    args = ["evaluate", planted / "train.csv", "--algo", "als", "-k", "3", "--seeds", "2",
-            "--folds", "2", "--format", "json", "-q"]  # fmt: skip
+    args = ["evaluate", planted / "train.csv", "--algo", "als", "-k", "3", "--no-bias",
+            "--seeds", "2", "--folds", "2", "--format", "json", "-q"]  # fmt: skip
     spark = run(*args, "--engine", "spark", "--master", "local[2]")
     assert spark.exit_code == 0, spark.output
     local = run(*args)

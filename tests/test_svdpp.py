@@ -71,9 +71,11 @@ def test_svdpp_trains_and_predicts_from_the_command_line(tmp_path):
 
 @pytest.mark.slow
 def test_svdpp_on_ml100k_u1_is_near_surprise_and_beats_svd(ml100k):
-    """Surprise's SVDpp (same defaults) measured 0.9330 on u1 (BENCHMARKS.md)."""
+    """Surprise's SVDpp measured 0.9330 on u1 (BENCHMARKS.md); at its settings recfactor's
+    lands within 0.005, and at recfactor's defaults lower (0.9242)."""
     train = rf.read_ratings(ml100k / "u1.base")
     test = rf.read_ratings(ml100k / "u1.test")
-    pp = _rmse(SVDpp().fit(train), test)
-    svd = _rmse(rf.SVD(factors=20, lr=0.007).fit(train), test)
+    pp = _rmse(SVDpp(preset="surprise").fit(train), test)
+    svd = _rmse(rf.SVD(factors=20, preset="surprise", lr=0.007).fit(train), test)
     assert pp < 0.9330 + 0.005 and pp < svd - 0.01, (pp, svd)
+    assert _rmse(SVDpp().fit(train), test) < 0.926

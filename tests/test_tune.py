@@ -145,7 +145,7 @@ def test_the_defaults_are_trial_0_and_halving_stops_at_two_rungs(planted):
     dims = tuning.parse_space(["k=1..8", "reg=0.005..0.2:log", "epochs=9..27"], "svd")
     found = tuning.search(data, "svd", dims, trials=30, seed=1, split={"folds": 2})
     first = next(row for row in found.trials if row["trial"] == 0 and row["rung"] == 0)
-    assert (first["factors"], first["reg"]) == (100, 0.02)  # svd's declared defaults
-    assert first["epochs"] == round(20 / 9)
+    assert (first["factors"], first["reg"]) == (100, 0.1)  # svd's declared defaults
+    assert first["epochs"] == round(50 / 9)
     rungs = [row["rung"] for row in found.trials]
     assert max(rungs) == 2 and rungs.count(0) == 30 and rungs.count(1) == 10

@@ -215,6 +215,15 @@ def _model_flag_parameters(skip: frozenset[str] = frozenset()) -> list[signature
         annotation = Annotated[Optional[flag.kind], option]
         keyword = signatures.Parameter.KEYWORD_ONLY
         out.append(signatures.Parameter(flag.name, keyword, default=None, annotation=annotation))
+    if "preset" not in skip:
+        from recfactor.models.base import PRESETS
+
+        helps = "; ".join(f"{name}: {text}" for name, text in PRESETS.items())
+        option = typer.Option("--preset", help=f"Start from another tool's defaults ({helps}); "
+                              "flags given still apply.", rich_help_panel="Model")  # fmt: skip
+        annotation = Annotated[Optional[str], option]
+        keyword = signatures.Parameter.KEYWORD_ONLY
+        out.append(signatures.Parameter("preset", keyword, default=None, annotation=annotation))
     return out
 
 
@@ -353,8 +362,12 @@ def _model_params(
     table = model_flags()
     solver = _solver_of(algo, flags)
     params: dict[str, Any] = {}
+    if flags.get("preset") is not None:
+        from recfactor.models import model_class
+
+        params.update(model_class(algo).params_class.preset(flags["preset"]))
     for name, value in flags.items():
-        if value is None:
+        if value is None or name == "preset":
             continue
         flag = table[name]
         if algo not in flag.targets:
@@ -413,6 +426,8 @@ def _require_used(takers: list[str], flags: dict[str, Any], feedback: str) -> No
 
     table = model_flags()
     for name, value in flags.items():
+        if name == "preset":
+            continue
         used = any(table[name].applies(a, feedback, _solver_of(a, flags)) for a in takers)
         if value is not None and not used:
             raise ParameterError(

@@ -114,7 +114,9 @@ def tune(
     fixed = _model_params(algo.value, dict(model_flags), feedback.value)
     texts = list(space or []) + _space_file(space_file)
     dims = tuning.parse_space(texts, algo.value)
-    clash = sorted(set(fixed) & {d.name for d in dims})
+    given = {k: v for k, v in model_flags.items() if k != "preset"}
+    clash = sorted(set(_model_params(algo.value, given, feedback.value)) & {d.name for d in dims})
+    fixed = {k: v for k, v in fixed.items() if k not in {d.name for d in dims}}
     if clash:
         from recfactor.errors import ParameterError
 

@@ -1,9 +1,11 @@
 """Alternating least squares, for ratings and for implicit feedback.
 
-Explicit feedback: ``r ~ p_u . q_i`` (plus ``mu + b_u + b_i`` with ``bias``), each half-step
-solving every user's (then item's) ridge regression exactly, with weighted-lambda
+Explicit feedback: ``r ~ mu + b_u + b_i + p_u . q_i`` (``bias=False``: ``p_u . q_i``), each
+half-step solving every user's (then item's) ridge regression exactly, with weighted-lambda
 regularisation (each row's penalty scaled by its number of ratings: Zhou et al. 2008, as
-Spark's ALS). ``nonnegative`` solves each row as non-negative least squares instead.
+Spark's ALS). The factors' penalty is ``reg`` times the ratings' standard deviation, so that it
+means the same on any rating scale (the Spark engine passes MLlib this product as its
+regParam). ``nonnegative`` solves each row as non-negative least squares instead.
 
 Implicit feedback (Hu, Koren and Volinsky 2008): every (user, item) cell is a preference, 1
 where there was an interaction and 0 elsewhere, weighted by confidence ``1 + alpha * value``
@@ -36,7 +38,8 @@ EXPLICIT_REG = 0.1
 
 @dataclass(frozen=True)
 class ALSParams(Params):
-    """Explicit defaults equal Spark's ALS (rank 10, maxIter 10, regParam 0.1)."""
+    """Explicit defaults: Spark's ALS (rank 10, maxIter 10, regParam 0.1) with user and item
+    biases; ``preset="spark"`` drops the biases, as Spark's."""
 
     # explicit 10, implicit 64
     factors: int | None = declare(None, low=1, short="-k", help="Latent factors")
@@ -50,8 +53,10 @@ class ALSParams(Params):
     confidence: str = declare("scaled", choices=("scaled", "raw"), feedback="implicit",
                               help="scaled (1 + alpha * value / mean value) or raw "
                               "(1 + alpha * value)")  # fmt: skip
-    bias: bool = declare(False, help="Learn user and item biases", feedback="explicit",
-                         switch=True)  # fmt: skip
+    # None: explicit, yes (on a sparse half-star set ALS without biases scored worse than the
+    # biases alone; BENCHMARKS.md, "Defaults"); implicit, no. Spark's ALS has none.
+    bias: bool | None = declare(None, help="Learn user and item biases", feedback="explicit",
+                                switch=True, presets={"spark": False})  # fmt: skip
     nonnegative: bool = declare(False, help="Non-negative factors (NNLS rows)",
                                 feedback="explicit")  # fmt: skip
     solver: str = declare("cholesky", choices=("cholesky", "cg"),
@@ -67,6 +72,7 @@ class ALSParams(Params):
             self,
             factors=self.factors or (EXPLICIT_FACTORS if explicit else IMPLICIT_FACTORS),
             reg=self.reg if self.reg is not None else (EXPLICIT_REG if explicit else IMPLICIT_REG),
+            bias=self.bias if self.bias is not None else explicit,
         )
 
 
@@ -74,8 +80,9 @@ class ALS(Model):
     """Alternating least squares.
 
     On ratings: weighted-lambda regularisation as Spark's ALS (``factors=10, epochs=10,
-    reg=0.1``), with ``bias=True`` for user and item biases and ``nonnegative=True`` for
-    non-negative factors. On implicit data: Hu, Koren and Volinsky's confidence-weighted ALS
+    reg=0.1``), with user and item biases (``bias=False``, or ``preset="spark"``, drops them)
+    and ``nonnegative=True`` for non-negative factors. On implicit data: Hu, Koren and
+    Volinsky's confidence-weighted ALS
     (``factors=64, reg=150, alpha=40``; ``confidence="scaled"`` divides the values by their
     mean first), solved exactly or by conjugate gradient (``solver="cg"``).
     """
@@ -110,6 +117,9 @@ class ALS(Model):
             )
 
     def _fit(self, dataset, rng: np.random.Generator) -> None:
+        # The fit reads the biases' switch as resolved for the data (None: by the feedback).
+        self.params = dataclasses.replace(self.params, bias=self.params.resolved(
+            dataset.feedback).bias)  # fmt: skip
         if dataset.feedback == "implicit":
             self._fit_implicit(dataset, rng)
         else:
@@ -161,6 +171,7 @@ class ALS(Model):
         by_user = csr_layout(dataset.users, dataset.items, values, dataset.n_users)
         by_item = csr_layout(dataset.items, dataset.users, values, dataset.n_items)
         mu = float(values.mean()) if p.bias else 0.0
+        factor_reg = reg * rating_spread(values)
         user_bias = np.zeros(dataset.n_users)
         item_bias = np.zeros(dataset.n_items)
         sweeps = 50
@@ -169,10 +180,12 @@ class ALS(Model):
         for epoch in range(p.epochs):
             for first, last in item_spans:
                 explicit_rows(*by_item, mu, user_bias, user_factors, item_factors, item_bias,
-                              reg, reg, p.bias, p.nonnegative, sweeps, first, last)  # fmt: skip
+                              factor_reg, reg, p.bias, p.nonnegative, sweeps, first,
+                              last)  # fmt: skip
             for first, last in user_spans:
                 explicit_rows(*by_user, mu, item_bias, item_factors, user_factors, user_bias,
-                              reg, reg, p.bias, p.nonnegative, sweeps, first, last)  # fmt: skip
+                              factor_reg, reg, p.bias, p.nonnegative, sweeps, first,
+                              last)  # fmt: skip
             self._on_epoch(epoch + 1, p.epochs)
         self.user_factors_ = user_factors
         self.item_factors_ = item_factors
@@ -211,16 +224,32 @@ class ALS(Model):
         self._popularity_fallback(dataset)
 
 
+def rating_spread(values: np.ndarray) -> float:
+    """The ratings' standard deviation (1 where they do not vary), the unit of explicit ALS's
+    penalty on the factors.
+
+    A rating model's factor penalty does not scale with the ratings: ``p_u . q_i`` grows with
+    their unit while ``|p_u|^2 + |q_i|^2`` grows with its square root, so the same ``reg``
+    on 1-10 stars as on 1-5 is half the regularisation (measured on a sparse half-star set:
+    ALS beat the biases alone on 1-5 and lost to them on 1-10 and -10..10). In units of the
+    spread it means the same on any scale; the biases' penalty needs no unit.
+    """
+    spread = float(np.std(values)) if len(values) else 0.0
+    return spread if spread > 0 and np.isfinite(spread) else 1.0
+
+
 def explicit_objective(model: ALS, dataset) -> float:
     """The explicit ALS objective of ``model`` on ``dataset`` (weighted-lambda penalties)."""
     p: ALSParams = model.params
     reg = EXPLICIT_REG if p.reg is None else p.reg
+    factor_reg = reg * rating_spread(dataset.ratings)
     inner = np.einsum("ij,ij->i", model.user_factors_[dataset.users],
                       model.item_factors_[dataset.items])  # fmt: skip
     estimate = inner
     n_u = np.bincount(dataset.users, minlength=dataset.n_users)
     n_i = np.bincount(dataset.items, minlength=dataset.n_items)
-    penalty = reg * (n_u @ (model.user_factors_**2).sum(1) + n_i @ (model.item_factors_**2).sum(1))
+    penalty = factor_reg * (n_u @ (model.user_factors_**2).sum(1)
+                            + n_i @ (model.item_factors_**2).sum(1))  # fmt: skip
     if p.bias:
         estimate = (
             inner

@@ -35,17 +35,28 @@ def declare(
     feedback: str | None = None,
     solvers: tuple[str, ...] | None = None,
     switch: bool = False,
+    presets: dict[str, Any] | None = None,
 ) -> Any:
     """A model parameter, declared once: its default and range, and what the command line
     makes of it. ``help``: a parameter with help text is a command-line flag (named ``flag``,
     else after the parameter; several parameters of a model may share one flag); ``short``:
     its one-letter form; ``feedback`` and ``solvers``: where it applies (elsewhere the flag is
     refused as ignored); ``switch``: a true/false flag with its ``--no-`` form. ``None`` as the
-    default means "decided by the data" (the feedback kind's own default)."""
+    default means "decided by the data" (the feedback kind's own default). ``presets``: the
+    parameter's value in each named set of other defaults (``PRESETS``)."""
     metadata = {"min": low, "above": above, "max": high, "choices": choices, "help": help,
                 "flag": flag, "short": short, "feedback": feedback, "solvers": solvers,
-                "switch": switch}  # fmt: skip
+                "switch": switch, "presets": presets or {}}  # fmt: skip
     return dataclasses.field(default=default, metadata=metadata)
+
+
+# Named sets of defaults other than recfactor's own, for comparisons one to one with a peer;
+# each parameter declares its value in them (``declare(presets=...)``), and a parameter that
+# declares none keeps recfactor's default.
+PRESETS = {
+    "surprise": "Surprise's defaults (svd: 20 epochs, lr 0.005, reg 0.02; svdpp likewise)",
+    "spark": "Spark MLlib's ALS defaults (als without biases)",
+}
 
 
 # Bounds every parameter of a kind keeps unless its field says otherwise: integers fit the
@@ -94,6 +105,15 @@ class Params:
             choices = spec.metadata.get("choices")
             if choices is not None and value not in choices:
                 raise ParameterError(f"{label} must be one of {', '.join(choices)}")
+
+    @classmethod
+    def preset(cls, name: str) -> dict[str, Any]:
+        """The values that the preset ``name`` gives this model's parameters."""
+        if name not in PRESETS:
+            raise ParameterError(f"unknown preset {name!r}",
+                                 hint="choose one of " + ", ".join(PRESETS))  # fmt: skip
+        return {f.name: f.metadata["presets"][name] for f in dataclasses.fields(cls)
+                if name in f.metadata.get("presets", {})}  # fmt: skip
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -165,9 +185,14 @@ class Model:
             for f in dataclasses.fields(cls.params_class)
         ]
         whole = inspect.Parameter("params", inspect.Parameter.POSITIONAL_OR_KEYWORD, default=None)
-        cls.__signature__ = inspect.Signature([whole, *named])
+        preset = inspect.Parameter("preset", keyword, default=None)
+        cls.__signature__ = inspect.Signature([whole, preset, *named])
 
-    def __init__(self, params: Params | None = None, **kwargs: Any) -> None:
+    def __init__(
+        self, params: Params | None = None, *, preset: str | None = None, **kwargs: Any
+    ) -> None:
+        """``preset``: start from a named set of other defaults (``"surprise"``, ``"spark"``;
+        see ``PRESETS``) instead of recfactor's; ``kwargs`` still override it."""
         known = {f.name for f in dataclasses.fields(self.params_class)}
         unknown = sorted(set(kwargs) - known)
         if unknown:
@@ -175,6 +200,8 @@ class Model:
                 f"{self.name} has no parameter {unknown[0]!r}",
                 hint="its parameters: " + ", ".join(sorted(known)),
             )
+        if preset is not None:
+            kwargs = {**self.params_class.preset(preset), **kwargs}
         if params is None:
             params = self.params_class(**kwargs)
         elif kwargs:
