@@ -137,7 +137,9 @@ def main() -> None:
 
     algos = {
         "recfactor baseline": lambda tr, te, f: run_recfactor(Baseline, tr, te),
-        "recfactor svd": lambda tr, te, f: run_recfactor(lambda: SVD(seed=f), tr, te),
+        "recfactor svd": lambda tr, te, f: run_recfactor(
+            lambda: SVD(seed=f, preset="surprise"), tr, te
+        ),
         "recfactor nmf": lambda tr, te, f: run_recfactor(lambda: NMF(seed=f), tr, te),
     }
     try:
