@@ -100,6 +100,22 @@ def parse_space(texts: Sequence[str], algo: str) -> list[Dimension]:
     return list(dims.values())
 
 
+def default_space(algo: str, feedback: str, fixed: Sequence[str] = ()) -> list[str]:
+    """The space ``tune`` searches when given none: each parameter's declared ``space`` that
+    applies to ``feedback`` (and is not ``fixed`` by a flag)."""
+    from recfactor.models import model_class
+
+    out = []
+    for field in dataclasses.fields(model_class(algo).params_class):
+        meta = field.metadata
+        space = meta.get("space")
+        if isinstance(space, dict):
+            space = space.get(feedback)
+        if space and meta.get("feedback") in (None, feedback) and field.name not in fixed:
+            out.append(f"{field.name}={space}")
+    return out
+
+
 def _parameter(name: str, algo: str, fields: dict[str, Any]) -> str:
     """The parameter that ``name`` (a parameter, a flag or its short form) sets in ``algo``."""
     from recfactor.models.flags import model_flags
@@ -273,7 +289,7 @@ def search(
     params_class = model_class(algo).params_class
     for setting in candidates:  # every setting must build before any fit
         params_class(**{**fixed, **setting})
-    epochs_of = _epochs(params_class, fixed)
+    epochs_of = _epochs(params_class, fixed, data.feedback)
     rungs = _rungs(len(candidates)) if halving and epochs_of is not None else 0
     sign = 1.0 if lower_is_better(metric) else -1.0
     started = time.perf_counter()
@@ -320,14 +336,16 @@ def _defaults(cls: type, space: Sequence[Dimension]) -> dict[str, Any]:
     return {d.name: defaults[d.name] for d in space if defaults.get(d.name) is not None}
 
 
-def _epochs(params_class: type, fixed: dict[str, Any]) -> int | None:
-    """The default epochs of an iterative model (None for one fitted in closed form)."""
+def _epochs(params_class: type, fixed: dict[str, Any], feedback: str) -> int | None:
+    """The epochs of an iterative model on ``feedback`` data, as fixed or by default (None
+    for one fitted in closed form)."""
     names = {f.name: f for f in dataclasses.fields(params_class)}
     if "epochs" not in names:
         return None
     if fixed.get("solver") in ("lanczos", "randomized"):
         return None
-    return int(fixed.get("epochs", names["epochs"].default))
+    epochs = params_class(**fixed).resolved(feedback).epochs
+    return None if epochs is None else int(epochs)
 
 
 def _rungs(count: int) -> int:

@@ -133,8 +133,8 @@ def test_the_tuned_model_evaluates_across_seeds_and_tune_reruns_the_best(planted
 def test_tune_refuses_a_parameter_both_searched_and_fixed(planted):
     result = run("tune", planted, "--algo", "svd", "--space", "k=1..4", "-k", "3")
     assert result.exit_code == 2 and "factors: both searched and fixed" in result.stderr
-    empty = run("tune", planted, "--algo", "svd")
-    assert empty.exit_code == 2 and "the search space is empty" in empty.stderr
+    missing = run("tune", planted, "--algo", "svd", "--space-file", planted.parent / "no.toml")
+    assert missing.exit_code == 1 and "no.toml: not a readable TOML file" in missing.stderr
 
 
 def test_the_defaults_are_trial_0_and_halving_stops_at_two_rungs(planted):
@@ -149,3 +149,16 @@ def test_the_defaults_are_trial_0_and_halving_stops_at_two_rungs(planted):
     assert first["epochs"] == round(50 / 9)
     rungs = [row["rung"] for row in found.trials]
     assert max(rungs) == 2 and rungs.count(0) == 30 and rungs.count(1) == 10
+
+
+def test_without_a_space_tune_searches_the_declared_one(planted):
+    """`recfactor tune DATA --algo svd --trials N` needs no --space: each parameter declares
+    the range worth searching; a flag fixes its parameter out of the space."""
+    result = run("tune", planted, "--algo", "svd", "--trials", "3", "--folds", "2",
+                 "--format", "json", "--reg", "0.05")  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "searching svd's default space: factors=16..256:log2 epochs=20..200" in result.stderr
+    out = json.loads(result.stdout)
+    assert out["space"] == tuning.default_space("svd", "explicit", ["reg"])
+    assert {row["reg"] for row in out["trials"]} == {0.05}
+    assert all(16 <= row["factors"] <= 256 for row in out["trials"][1:])

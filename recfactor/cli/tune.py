@@ -113,6 +113,9 @@ def tune(
     _check_split_options(folds, test_fraction, holdout_per_user, 4.0)
     fixed = _model_params(algo.value, dict(model_flags), feedback.value)
     texts = list(space or []) + _space_file(space_file)
+    if not texts:
+        texts = tuning.default_space(algo.value, feedback.value, list(fixed))
+        _note(f"searching {algo.value}'s default space: {' '.join(texts)}", quiet)
     dims = tuning.parse_space(texts, algo.value)
     given = {k: v for k, v in model_flags.items() if k != "preset"}
     clash = sorted(set(_model_params(algo.value, given, feedback.value)) & {d.name for d in dims})

@@ -42,12 +42,15 @@ class ALSParams(Params):
     biases; ``preset="spark"`` drops the biases, as Spark's."""
 
     # explicit 10, implicit 64
-    factors: int | None = declare(None, low=1, short="-k", help="Latent factors")
-    epochs: int = declare(10, low=1, help="Passes over the data")
+    factors: int | None = declare(None, low=1, short="-k", help="Latent factors",
+                                  space="8..128:log2")  # fmt: skip
+    epochs: int = declare(10, low=1, help="Passes over the data", space="5..30")
     # explicit 0.1 (times each row's count), implicit 150
-    reg: float | None = declare(None, low=0.0, help="Regularisation")
+    reg: float | None = declare(None, low=0.0, help="Regularisation",
+                                space={"explicit": "0.02..0.5:log",
+                                       "implicit": "1..1000:log"})  # fmt: skip
     alpha: float = declare(40.0, low=0.0, help="Confidence 1 + alpha * value",
-                           feedback="implicit")  # fmt: skip
+                           feedback="implicit", space="1..100:log")  # fmt: skip
     # "scaled": confidence 1 + alpha * value / mean(value), so alpha means the same for 0/1
     # clicks, 1-5 stars and play counts; "raw": 1 + alpha * value, as Hu, Koren and Volinsky.
     confidence: str = declare("scaled", choices=("scaled", "raw"), feedback="implicit",

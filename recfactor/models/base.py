@@ -36,6 +36,7 @@ def declare(
     solvers: tuple[str, ...] | None = None,
     switch: bool = False,
     presets: dict[str, Any] | None = None,
+    space: str | dict[str, str] | None = None,
 ) -> Any:
     """A model parameter, declared once: its default and range, and what the command line
     makes of it. ``help``: a parameter with help text is a command-line flag (named ``flag``,
@@ -43,10 +44,12 @@ def declare(
     its one-letter form; ``feedback`` and ``solvers``: where it applies (elsewhere the flag is
     refused as ignored); ``switch``: a true/false flag with its ``--no-`` form. ``None`` as the
     default means "decided by the data" (the feedback kind's own default). ``presets``: the
-    parameter's value in each named set of other defaults (``PRESETS``)."""
+    parameter's value in each named set of other defaults (``PRESETS``); ``space``: the range
+    ``recfactor tune`` searches when given none (``"16..256:log2"``, or one per kind of
+    feedback)."""
     metadata = {"min": low, "above": above, "max": high, "choices": choices, "help": help,
                 "flag": flag, "short": short, "feedback": feedback, "solvers": solvers,
-                "switch": switch, "presets": presets or {}}  # fmt: skip
+                "switch": switch, "presets": presets or {}, "space": space}  # fmt: skip
     return dataclasses.field(default=default, metadata=metadata)
 
 

@@ -17,9 +17,11 @@ class BaselineParams(Params):
     epochs: int = declare(BIAS_EPOCHS, low=1, help="Passes over the data",
                           feedback="explicit")  # fmt: skip
     reg_u: float = declare(BIAS_REG_U, low=0.0, flag="reg", feedback="explicit",
-                           help="Regularisation of the user and item biases")  # fmt: skip
+                           help="Regularisation of the user and item biases",
+                           space="1..50:log")  # fmt: skip
     reg_i: float = declare(BIAS_REG_I, low=0.0, flag="reg", feedback="explicit",
-                           help="Regularisation of the user and item biases")  # fmt: skip
+                           help="Regularisation of the user and item biases",
+                           space="1..50:log")  # fmt: skip
 
 
 class Baseline(Model):

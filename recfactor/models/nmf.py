@@ -33,13 +33,13 @@ IMPLICIT_MAX_ITER = 200
 class NMFParams(Params):
     """Explicit defaults equal Surprise's NMF; implicit ones follow scikit-learn's."""
 
-    factors: int = declare(15, low=1, short="-k", help="Latent factors")
+    factors: int = declare(15, low=1, short="-k", help="Latent factors", space="2..64:log2")
     # explicit: 50; implicit: at most 200 iterations
-    epochs: int | None = declare(None, low=1, help="Passes over the data")
+    epochs: int | None = declare(None, low=1, help="Passes over the data", space="20..200")
     reg_pu: float = declare(0.06, low=0.0, flag="reg", help="Regularisation of P and Q",
-                            feedback="explicit")  # fmt: skip
+                            feedback="explicit", space="0.01..0.5:log")  # fmt: skip
     reg_qi: float = declare(0.06, low=0.0, flag="reg", help="Regularisation of P and Q",
-                            feedback="explicit")  # fmt: skip
+                            feedback="explicit", space="0.01..0.5:log")  # fmt: skip
     reg_bu: float = declare(0.02, low=0.0)
     reg_bi: float = declare(0.02, low=0.0)
     bias: bool = declare(False, help="Learn user and item biases", feedback="explicit",

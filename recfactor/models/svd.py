@@ -42,13 +42,15 @@ class SVDParams(Params):
     MovieLens 100K 0.936 against 0.910, and on a sparse half-star set barely below the
     baseline."""
 
-    factors: int = declare(100, low=1, short="-k", help="Latent factors")
+    factors: int = declare(100, low=1, short="-k", help="Latent factors", space="16..256:log2")
     epochs: int = declare(50, low=1, help="Passes over the data", feedback="explicit",
-                          solvers=("sgd",), presets={"surprise": 20})  # fmt: skip
+                          solvers=("sgd",), presets={"surprise": 20}, space="20..200")  # fmt: skip
     lr: float = declare(0.01, above=0.0, help="SGD learning rate", feedback="explicit",
-                        solvers=("sgd",), presets={"surprise": 0.005})  # fmt: skip
+                        solvers=("sgd",), presets={"surprise": 0.005},
+                        space="0.002..0.02:log")  # fmt: skip
     reg: float = declare(0.1, low=0.0, help="Regularisation", feedback="explicit",
-                         solvers=("sgd",), presets={"surprise": 0.02})  # fmt: skip
+                         solvers=("sgd",), presets={"surprise": 0.02},
+                         space="0.01..0.3:log")  # fmt: skip
     init_mean: float = declare(0.0)
     init_std: float = declare(0.1, low=0.0, help="Standard deviation of the initial factors",
                               feedback="explicit", solvers=("sgd",))  # fmt: skip
