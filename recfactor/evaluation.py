@@ -214,6 +214,36 @@ def evaluate(
     )  # fmt: skip
 
 
+def score_model(
+    model: Any,
+    test: Dataset,
+    metrics: Sequence[str] | None = None,
+    relevant_threshold: float = 4.0,
+) -> dict[str, Any]:
+    """A fitted model's scores on ``test`` as it stands, with no fit: ``metrics`` (default:
+    rmse and mae for ratings, the top-N metrics at 10 for implicit data), and how many test
+    pairs were cold (scored by the fallback, as in use)."""
+    from recfactor.dataset import index_in
+    from recfactor.metrics import parse_metrics
+
+    model._require_fitted()
+    feedback = model.feedback_ or test.feedback
+    wanted = metric_list(EvalConfig(metrics=metrics), feedback) if metrics else parse_metrics(
+        "precision,recall,ndcg,map,coverage" if feedback == "implicit" else "rmse,mae")  # fmt: skip
+    errors = [m for m in wanted if not is_topn(m)]
+    if errors and feedback != "explicit":
+        raise ParameterError(f"{', '.join(errors)} measure rating error, which implicit "
+                             "feedback does not have", hint="use top-N metrics")  # fmt: skip
+    users = index_in(model.user_ids_, test.user_ids)[test.users]
+    items = index_in(model.item_ids_, test.item_ids)[test.items]
+    estimate = model.predict_index(users, items)
+    scores: dict[str, Any] = {m: ERROR_METRICS[m](test.ratings, estimate) for m in errors}
+    threshold = relevant_threshold if feedback == "explicit" else None
+    scores.update(_topn_scores(model, test, users, items, wanted, threshold))
+    return {"metrics": {m: scores[m] for m in wanted}, "pairs": test.n_ratings,
+            "cold": int(((users < 0) | (items < 0)).sum())}  # fmt: skip
+
+
 def seed_list(config: EvalConfig) -> list[int]:
     """``config``'s seeds: 0..N-1 for a count, else the seeds given (each once)."""
     seeds = (list(range(config.seeds)) if isinstance(config.seeds, int)

@@ -91,6 +91,28 @@ Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars or 
 Verbose = Annotated[bool, typer.Option("--verbose", "-v", help="More detail on stderr.")]
 
 
+ItemNames = Annotated[
+    Optional[Path],
+    typer.Option(
+        "--items",
+        metavar="PATH",
+        help="Item names (a CSV of item ID, name, or MovieLens u.item): adds a title column.",
+    ),
+]
+MinRatings = Annotated[
+    int,
+    typer.Option("--min-ratings", min=0, help="Leave out items with fewer training ratings."),
+]
+
+
+def _titles(path: Path | None) -> dict[str, str] | None:
+    if path is None:
+        return None
+    from recfactor.data import read_item_names
+
+    return read_item_names(path)
+
+
 EngineOpt = Annotated[
     Engine, typer.Option("--engine", help="Where to fit: here, or on Spark (als).")
 ]

@@ -153,6 +153,8 @@ def evaluate(
     option_args = (sep, layout, header, user_col, item_col, rating_col, feedback, duplicates,
                    missing_value)  # fmt: skip
     cluster = spark_target(engine, master, remote, spark_conf)
+    if data is None and test is not None and cluster is None:
+        return _score_saved(model, test, metric, relevant_threshold, option_args, (fmt, quiet))
     settings = dict(seeds=seed_list, folds=folds, test_fraction=test_fraction,
                     holdout_per_user=holdout_per_user, split_seed=split_seed,
                     metrics=metric.split(",") if metric else None,
@@ -183,6 +185,24 @@ def evaluate(
         _note(f"{data} read (imports included) in {read_seconds:.2f} s; {fits} fits and their "
               f"scores in {fit_seconds:.2f} s with --jobs {jobs}", quiet)  # fmt: skip
     _render(report, fmt, plot, quiet)
+
+
+def _score_saved(model, test, metric, relevant_threshold, option_args, output) -> None:
+    """The saved model scored on a test file as it stands: no fit."""
+    from recfactor import evaluation as ev
+    from recfactor.data import read_ratings
+    from recfactor.report import write_records
+
+    fmt, quiet = output
+    fitted, _ = _load(model)
+    held = read_ratings(test, _read_options(*option_args))
+    scored = ev.score_model(fitted, held, metric.split(",") if metric else None,
+                            relevant_threshold)  # fmt: skip
+    _note(f"scored {model} as saved (no fit) on {held.n_ratings} test ratings of {test}; "
+          f"{scored['cold']} cold, predicted by the fallback", quiet)  # fmt: skip
+    records = [{"model": str(model), "test": test, "metric": name, "value": value}
+               for name, value in scored["metrics"].items()]  # fmt: skip
+    write_records(records, ["model", "test", "metric", "value"], _fmt(fmt))
 
 
 def _splits_chosen(*choices: Any) -> int:

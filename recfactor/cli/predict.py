@@ -13,6 +13,7 @@ from recfactor.cli.common import (
     FormatOpt,
     Header,
     ItemCol,
+    ItemNames,
     ModelPath,
     Quiet,
     Sep,
@@ -21,6 +22,7 @@ from recfactor.cli.common import (
     _handle_errors,
     _load,
     _note,
+    _titles,
     app,
 )
 
@@ -44,6 +46,7 @@ def predict(
     header: Header = None,
     user_col: UserCol = None,
     item_col: ItemCol = None,
+    items_file: ItemNames = None,
     fmt: FormatOpt = None,
     quiet: Quiet = False,
 ) -> None:
@@ -52,6 +55,7 @@ def predict(
 
     single = _one_pair(pairs, user, item)
     fitted, _ = _load(model, seen=False)
+    names = _titles(items_file)
     if single:
         users, items = [user], [item]
         result = fitted.predict(users, items, strict=strict)
@@ -66,7 +70,7 @@ def predict(
         )
     _note_cold(fitted, result.cold, user if single else None, quiet)
     output = _fmt(fmt)
-    if output == "csv" and not single:
+    if output == "csv" and not single and names is None:
         _write_predictions_csv(user_codes, item_codes, result.values, result.cold)
         return
     if not single:
@@ -76,7 +80,12 @@ def predict(
         {"user": u, "item": i, "prediction": float(v), "cold": bool(c)}
         for u, i, v, c in zip(users, items, result.values, result.cold)
     ]
-    write_records(records, ["user", "item", "prediction", "cold"], output)
+    columns = ["user", "item", "prediction", "cold"]
+    if names is not None:
+        for record in records:
+            record["title"] = names.get(record["item"], "")
+        columns.append("title")
+    write_records(records, columns, output)
 
 
 def _one_pair(pairs: str | None, user: str | None, item: str | None) -> bool:

@@ -10,12 +10,15 @@ import typer
 from recfactor.cli.common import (
     DEFAULT_MODEL,
     FormatOpt,
+    ItemNames,
+    MinRatings,
     ModelPath,
     Quiet,
     _fmt,
     _handle_errors,
     _load,
     _note,
+    _titles,
     app,
 )
 
@@ -24,6 +27,49 @@ def _read_ids(source: str, what: str) -> list[str]:
     from recfactor.data import read_id_list
 
     return read_id_list(source, what)
+
+
+def _allowed(fitted, min_ratings: int):
+    """Which items have at least ``min_ratings`` training ratings (None: all may be shown)."""
+    import numpy as np
+
+    if not min_ratings:
+        return None
+    if fitted.seen_items_ is None:
+        from recfactor.errors import DataError
+
+        raise DataError("the model does not record its training ratings per item",
+                        hint="train it again to use --min-ratings")  # fmt: skip
+    counts = np.bincount(fitted.seen_items_, minlength=len(fitted.item_ids_))
+    return counts >= min_ratings
+
+
+def _widen(n: int, allowed) -> int:
+    """How many to ask for so that ``n`` remain once the items not ``allowed`` are left out."""
+    return n if allowed is None else n + int((~allowed).sum())
+
+
+def _keep(top, scores, allowed, n: int):
+    """Each row's first ``n`` items that are ``allowed`` (-1 padded), and their scores."""
+    import numpy as np
+
+    if allowed is None:
+        return top, scores
+    out, out_scores = np.full((len(top), n), -1), np.zeros((len(top), n))
+    for r, (row, srow) in enumerate(zip(top, scores)):
+        ok = (row >= 0) & allowed[np.maximum(row, 0)]
+        picked = np.flatnonzero(ok)[:n]
+        out[r, : len(picked)], out_scores[r, : len(picked)] = row[picked], srow[picked]
+    return out, out_scores
+
+
+def _with_titles(records: list[dict], key: str, names, columns: list[str]) -> list[str]:
+    """Add the ``title`` of each record's ``key`` item (empty where the file has none)."""
+    if names is None:
+        return columns
+    for record in records:
+        record["title"] = names.get(record[key], "")
+    return [*columns, "title"]
 
 
 @app.command()
@@ -38,6 +84,8 @@ def recommend(
     include_seen: Annotated[
         bool, typer.Option("--include-seen", help="Keep items the user rated in training.")
     ] = False,
+    min_ratings: MinRatings = 0,
+    items: ItemNames = None,
     model: ModelPath = Path(DEFAULT_MODEL),
     fmt: FormatOpt = None,
     quiet: Quiet = False,
@@ -50,6 +98,7 @@ def recommend(
     if chosen != 1:
         raise ParameterError("give exactly one of --user U, a USERS file (or -), --all-users")
     fitted, _ = _load(model)
+    names, allowed = _titles(items), _allowed(fitted, min_ratings)
     if all_users:
         ids = [str(x) for x in fitted.user_ids_]
     elif user is not None:
@@ -62,7 +111,9 @@ def recommend(
         if user is not None:
             raise ColdStartError(f"unknown user {user!r}: not in the training data")
         _note(f"note: skipped {int(unknown.sum())} unknown user(s)", quiet)
-    top, scores = fitted.recommend_index(index[~unknown], n, exclude_seen=not include_seen)
+    top, scores = fitted.recommend_index(index[~unknown], _widen(n, allowed),
+                                         exclude_seen=not include_seen)  # fmt: skip
+    top, scores = _keep(top, scores, allowed, n)
     kept = [u for u, bad in zip(ids, unknown) if not bad]
     records = [
         {"user": u, "rank": r + 1, "item": str(fitted.item_ids_[j]), "score": float(s)}
@@ -75,7 +126,8 @@ def recommend(
         whom = f"user {kept[0]!r}" if user is not None else f"{exhausted} user(s)"
         _note(f"note: {whom} rated every item in training: nothing left to recommend "
               "(--include-seen ranks them all)", quiet)  # fmt: skip
-    write_records(records, ["user", "rank", "item", "score"], _fmt(fmt))
+    columns = _with_titles(records, "item", names, ["user", "rank", "item", "score"])
+    write_records(records, columns, _fmt(fmt))
 
 
 @app.command()
@@ -86,6 +138,8 @@ def similar(
     ] = None,
     item: Annotated[Optional[str], typer.Option("--item", "-i", help="Item ID.")] = None,
     n: Annotated[int, typer.Option("-n", "--n", min=1, help="How many items.")] = 10,
+    min_ratings: MinRatings = 0,
+    names_file: ItemNames = None,
     model: ModelPath = Path(DEFAULT_MODEL),
     fmt: FormatOpt = None,
     quiet: Quiet = False,
@@ -97,6 +151,7 @@ def similar(
     if (item is None) == (items is None):
         raise ParameterError("give exactly one of --item I or an ITEMS file (or -)")
     fitted, _ = _load(model)
+    names, allowed = _titles(names_file), _allowed(fitted, min_ratings)
     ids = [item] if item is not None else _read_ids(items, "item")
     index = fitted.item_index(ids)
     unknown = index < 0
@@ -104,7 +159,8 @@ def similar(
         if item is not None:
             raise ColdStartError(f"unknown item {item!r}: not in the training data")
         _note(f"note: skipped {int(unknown.sum())} unknown item(s)", quiet)
-    top, scores = fitted.similar_index(index[~unknown], n)
+    top, scores = fitted.similar_index(index[~unknown], _widen(n, allowed))
+    top, scores = _keep(top, scores, allowed, n)
     kept = [i for i, bad in zip(ids, unknown) if not bad]
     records = [
         {"item": i, "rank": r + 1, "similar_item": str(fitted.item_ids_[j]), "score": float(s)}
@@ -114,4 +170,5 @@ def similar(
     ]
     if len(fitted.item_ids_) == 1:
         _note("note: the model knows no other item to compare with", quiet)
-    write_records(records, ["item", "rank", "similar_item", "score"], _fmt(fmt))
+    columns = ["item", "rank", "similar_item", "score"]
+    write_records(records, _with_titles(records, "similar_item", names, columns), _fmt(fmt))

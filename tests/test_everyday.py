@@ -1,0 +1,88 @@
+"""Everyday use (issue 16): names in the output, leaving out rarely rated items, and scoring a
+saved model without fitting it again."""
+
+from __future__ import annotations
+
+import csv
+import io
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from recfactor.cli import app
+
+
+def run(*args, **kwargs):
+    return CliRunner().invoke(app, [str(a) for a in args], **kwargs)
+
+
+def rows(text):
+    return list(csv.DictReader(io.StringIO(text)))
+
+
+@pytest.fixture(scope="module")
+def shop(tmp_path_factory):
+    """60 users rating 30 popular items, and one item ("rare") with a single 5-star rating;
+    titles for every item but one."""
+    folder = tmp_path_factory.mktemp("shop")
+    rng = np.random.default_rng(4)
+    lines = ["user,item,rating"]
+    for u in range(60):
+        for i in rng.choice(30, 12, replace=False):
+            lines.append(f"u{u},i{i},{rng.integers(1, 6)}")
+    lines.append("u0,rare,5")
+    (folder / "ratings.csv").write_text("\n".join(lines) + "\n")
+    (folder / "titles.csv").write_text(
+        "item,title\n" + "".join(f"i{i},Item number {i}\n" for i in range(29)) + "rare,Rare\n"
+    )
+    model = folder / "shop.model"
+    result = run("train", folder / "ratings.csv", "--algo", "als", "-k", "4", "-m", model, "-q")
+    assert result.exit_code == 0, result.output
+    return folder, model
+
+
+def test_titles_join_recommend_similar_and_predict(shop):
+    folder, model = shop
+    titles = folder / "titles.csv"
+    top = rows(run("recommend", "--user", "u1", "-n", "3", "--items", titles, "-m", model).stdout)
+    assert len(top) == 3 and all(r["title"] == f"Item number {r['item'][1:]}"
+                                 or r["item"] in ("i29", "rare") for r in top)  # fmt: skip
+    near = rows(run("similar", "--item", "i3", "-n", "30", "--items", titles, "-m", model).stdout)
+    assert {r["similar_item"]: r["title"] for r in near}["i29"] == ""  # no title in the file
+    one = rows(run("predict", "--user", "u1", "--item", "i2", "--items", titles, "-m", model)
+               .stdout)  # fmt: skip
+    assert one[0]["title"] == "Item number 2"
+
+
+def test_min_ratings_leaves_out_rarely_rated_items(shop):
+    _, model = shop
+    every = rows(run("similar", "--item", "i3", "-n", "40", "-m", model).stdout)
+    assert "rare" in {r["similar_item"] for r in every}
+    kept = rows(run("similar", "--item", "i3", "-n", "40", "--min-ratings", "2", "-m", model)
+                .stdout)  # fmt: skip
+    assert "rare" not in {r["similar_item"] for r in kept} and len(kept) == 29
+    for_user = rows(run("recommend", "--user", "u5", "-n", "40", "--min-ratings", "2", "-m",
+                        model).stdout)  # fmt: skip
+    assert "rare" not in {r["item"] for r in for_user} and len(for_user) > 0
+
+
+def test_evaluate_scores_a_saved_model_on_a_test_file_without_fitting(shop, monkeypatch):
+    folder, model = shop
+    test = folder / "test.csv"
+    test.write_text("user,item,rating\nu1,i2,4\nu2,i7,1\nnobody,i3,3\nu4,i9,5\n")
+    from recfactor.models.base import Model
+
+    def no_fit(*args, **kwargs):
+        raise AssertionError("evaluate -m --test must not fit")
+
+    monkeypatch.setattr(Model, "fit", no_fit)
+    result = run("evaluate", "-m", model, "--test", test, "--format", "csv")
+    assert result.exit_code == 0, result.output
+    assert "as saved (no fit) on 4 test ratings" in result.stderr and "1 cold" in result.stderr
+    scores = {r["metric"]: float(r["value"]) for r in rows(result.stdout)}
+    predicted = rows(run("predict", test, "-m", model, "--format", "csv").stdout)
+    estimate = np.array([float(r["prediction"]) for r in predicted])
+    truth = np.array([4, 1, 3, 5])
+    assert scores["rmse"] == pytest.approx(np.sqrt(np.mean((estimate - truth) ** 2)), rel=1e-5)
+    assert scores["mae"] == pytest.approx(np.mean(np.abs(estimate - truth)), rel=1e-5)
