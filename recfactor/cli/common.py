@@ -91,6 +91,32 @@ Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars or 
 Verbose = Annotated[bool, typer.Option("--verbose", "-v", help="More detail on stderr.")]
 
 
+History = Annotated[
+    Optional[str],
+    typer.Option(
+        "--history",
+        metavar="PATH",
+        help="New users' ratings (user,item,rating rows, or -): folded in against the saved "
+        "items, without retraining.",
+    ),
+]
+
+
+def _folded(fitted: Any, history: str | None, quiet: bool) -> tuple[Any, list[str]]:
+    """``fitted`` with the users of ``history`` folded in, and their IDs (none without it)."""
+    if history is None:
+        return fitted, []
+    from recfactor.data import ReadOptions, read_ratings
+    from recfactor.foldin import fold_in
+
+    data = read_ratings(history, ReadOptions(feedback=fitted.feedback_ or "explicit"))
+    folded, ids, unknown = fold_in(fitted, data)
+    if unknown:
+        _note(f"note: {unknown} history row(s) name items the model does not know; left out",
+              quiet)  # fmt: skip
+    return folded, ids
+
+
 ItemNames = Annotated[
     Optional[Path],
     typer.Option(

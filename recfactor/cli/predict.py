@@ -12,6 +12,7 @@ from recfactor.cli.common import (
     DEFAULT_MODEL,
     FormatOpt,
     Header,
+    History,
     ItemCol,
     ItemNames,
     ModelPath,
@@ -19,6 +20,7 @@ from recfactor.cli.common import (
     Sep,
     UserCol,
     _fmt,
+    _folded,
     _handle_errors,
     _load,
     _note,
@@ -47,6 +49,7 @@ def predict(
     user_col: UserCol = None,
     item_col: ItemCol = None,
     items_file: ItemNames = None,
+    history: History = None,
     fmt: FormatOpt = None,
     quiet: Quiet = False,
 ) -> None:
@@ -54,7 +57,7 @@ def predict(
     from recfactor.report import write_records
 
     single = _one_pair(pairs, user, item)
-    fitted, _ = _load(model, seen=False)
+    fitted, _ = _folded(_load(model, seen=False)[0], history, quiet)
     names = _titles(items_file)
     if single:
         users, items = [user], [item]

@@ -10,11 +10,13 @@ import typer
 from recfactor.cli.common import (
     DEFAULT_MODEL,
     FormatOpt,
+    History,
     ItemNames,
     MinRatings,
     ModelPath,
     Quiet,
     _fmt,
+    _folded,
     _handle_errors,
     _load,
     _note,
@@ -86,6 +88,7 @@ def recommend(
     ] = False,
     min_ratings: MinRatings = 0,
     items: ItemNames = None,
+    history: History = None,
     model: ModelPath = Path(DEFAULT_MODEL),
     fmt: FormatOpt = None,
     quiet: Quiet = False,
@@ -95,11 +98,13 @@ def recommend(
     from recfactor.report import write_records
 
     chosen = sum(x for x in (user is not None, users is not None, all_users))
-    if chosen != 1:
+    if chosen != 1 and not (history is not None and chosen == 0):
         raise ParameterError("give exactly one of --user U, a USERS file (or -), --all-users")
-    fitted, _ = _load(model)
+    fitted, folded_users = _folded(_load(model)[0], history, quiet)
     names, allowed = _titles(items), _allowed(fitted, min_ratings)
-    if all_users:
+    if history is not None and chosen == 0:
+        ids = folded_users  # the users of the history, recommended for from their ratings
+    elif all_users:
         ids = [str(x) for x in fitted.user_ids_]
     elif user is not None:
         ids = [user]

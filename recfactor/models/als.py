@@ -196,6 +196,8 @@ class ALS(Model):
             self.global_mean_, self.user_bias_, self.item_bias_ = mu, user_bias, item_bias
         else:
             self._baseline_fallback(dataset)
+        self.fold_in_ = {"kind": "ridge", "factor_reg": factor_reg, "bias_reg": reg,
+                         "per_rating": True, "nonnegative": bool(p.nonnegative)}  # fmt: skip
 
     def _fit_implicit(self, dataset, rng: np.random.Generator) -> None:
         from recfactor.kernels.als import implicit_rows, row_spans
@@ -206,8 +208,10 @@ class ALS(Model):
         reg = IMPLICIT_REG if p.reg is None else p.reg
         user_factors, item_factors = self._start(dataset, rng, k)
         values = dataset.ratings.astype(np.float64)
+        scale = float(values.mean()) if p.confidence == "scaled" else 1.0
         if p.confidence == "scaled":
-            values = values / values.mean()
+            values = values / scale
+        self.fold_in_ = {"kind": "implicit", "reg": reg, "alpha": p.alpha, "value_scale": scale}
         by_user = csr_layout(dataset.users, dataset.items, values, dataset.n_users)
         by_item = csr_layout(dataset.items, dataset.users, values, dataset.n_items)
         steps = p.cg_steps if p.solver == "cg" else 0

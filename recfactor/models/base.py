@@ -227,6 +227,9 @@ class Model:
         self.train_metrics_: dict[str, float] = {}
         # Whether biases take part in known-pair predictions (plain MF keeps them for fallback).
         self.uses_bias_: bool = True
+        # How a new user's row is solved against the saved items (recfactor.foldin): the
+        # penalties the fit used, per rating; None where the model cannot fold users in.
+        self.fold_in_: dict[str, Any] | None = None
         self._on_epoch: Callable[[int, int], None] = lambda done, total: None
 
     # -- fitting ---------------------------------------------------------------------------
@@ -681,6 +684,7 @@ class Model:
             "uses_bias": self.uses_bias_,
             "fit_seconds": self.fit_seconds_,
             "train_metrics": self.train_metrics_,
+            "fold_in": self.fold_in_,
         }
 
     def restore(self, arrays: dict[str, np.ndarray], state: dict[str, Any]) -> None:
@@ -696,6 +700,8 @@ class Model:
         scale = state.get("rating_scale")
         self.rating_scale_ = (float(scale[0]), float(scale[1])) if scale else None
         self.uses_bias_ = bool(state.get("uses_bias", True))
+        fold_in = state.get("fold_in")
+        self.fold_in_ = fold_in if isinstance(fold_in, dict) else None
         self.fit_seconds_ = float(state.get("fit_seconds", 0.0))
         self.train_metrics_ = dict(state.get("train_metrics", {}))
 

@@ -175,6 +175,9 @@ class SVD(Model):
             self.item_bias_ = grid.item_rows(item_bias).astype(np.float64)
         else:
             self._baseline_fallback(dataset)
+        # SGD's penalty applies at each of a user's ratings: a ridge penalty of reg * n.
+        self.fold_in_ = {"kind": "ridge", "factor_reg": p.reg, "bias_reg": p.reg,
+                         "per_rating": True, "nonnegative": False}  # fmt: skip
 
     def _fit_lanczos(self, dataset, rng: np.random.Generator) -> None:
         mu, b_u, b_i = baseline_estimates(dataset)
