@@ -188,6 +188,20 @@ def _render_evaluation_tables(report: dict[str, Any]) -> None:
     _render_nonuniqueness(report, console)
 
 
+def evaluation_message(report: dict[str, Any]) -> list[str]:
+    """The evaluate report's message in plain lines (for a log, beside CSV on stdout): the
+    spread of each metric across seeds, and each algorithm's reading of what changes."""
+    lines = []
+    for row in report["summary"]:
+        lines.append(f"{row['algo']} {row['metric']}: mean {row['mean']:.4f}, std "
+                     f"{row['std']:.4f} across seeds "
+                     f"({row['min']:.4f} to {row['max']:.4f})")  # fmt: skip
+    for r in report["nonuniqueness"]:
+        if r.get("reading"):
+            lines.append(f"{r['algo']}: {r['reading']}")
+    return lines
+
+
 def _render_nonuniqueness(report: dict[str, Any], console) -> None:
     from rich.table import Table
 

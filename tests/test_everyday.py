@@ -86,3 +86,18 @@ def test_evaluate_scores_a_saved_model_on_a_test_file_without_fitting(shop, monk
     truth = np.array([4, 1, 3, 5])
     assert scores["rmse"] == pytest.approx(np.sqrt(np.mean((estimate - truth) ** 2)), rel=1e-5)
     assert scores["mae"] == pytest.approx(np.mean(np.abs(estimate - truth)), rel=1e-5)
+
+
+def test_piped_evaluate_says_its_message_on_stderr(tmp_path):
+    """stdout piped to a file gets the per-run CSV, unchanged; the spread and the reading of
+    what changes across seeds go to stderr, so a log still shows them (not with -q)."""
+    from tests.conftest import SAMPLE
+
+    args = ["evaluate", SAMPLE / "food.csv", "--feedback", "implicit", "--algo", "nmf", "-k",
+            "2", "--seeds", "2", "--holdout-per-user", "1", "--format", "csv"]  # fmt: skip
+    result = run(*args)
+    assert result.exit_code == 0, result.output
+    assert result.stdout.startswith("algo,seed,fold,metric,value,fit_seconds\n")
+    assert "nmf ndcg@10: mean" in result.stderr and "across seeds" in result.stderr
+    assert "nmf: " in result.stderr and "distinct solution" in result.stderr
+    assert run(*args, "-q").stderr == ""

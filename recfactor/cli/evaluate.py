@@ -300,9 +300,17 @@ def _as_flags(text: str) -> str:
 
 
 def _render(report: Any, fmt: Any, plot: Path | None, quiet: bool) -> None:
-    from recfactor.report import render_evaluation
+    """The report on stdout; as CSV (piped), its message goes to stderr too, so that a log
+    of the run still says what changes across seeds."""
+    import sys
 
-    render_evaluation(report.to_dict(), _fmt(fmt))
+    from recfactor.report import evaluation_message, render_evaluation
+
+    output = _fmt(fmt)
+    render_evaluation(report.to_dict(), output)
+    if output == "csv" and not sys.stdout.isatty():
+        for line in evaluation_message(report.to_dict()):
+            _note(line, quiet)
     if plot is not None:
         from recfactor.plot import plot_evaluation
 
