@@ -70,10 +70,17 @@ def holdout(n_ratings: int, fraction: float, seed: int) -> list[Split]:
 
 @dataclass(frozen=True)
 class AlgoSpec:
-    """An algorithm name and the parameters to build it with (the seed is set per run)."""
+    """An algorithm name and the parameters to build it with (the seed is set per run);
+    ``label`` names it in the report where one algorithm runs with several settings
+    (``"svd:k=50"``)."""
 
     name: str
     params: dict[str, Any] = field(default_factory=dict)
+    label: str | None = None
+
+    @property
+    def tag(self) -> str:
+        return self.label or self.name
 
 
 @dataclass
@@ -287,7 +294,7 @@ def _within_ranks(
             params, said = default_rank_within(spec.params, data.feedback, shapes)
             if said is not None and note is not None:
                 note(said)
-        out.append(AlgoSpec(spec.name, params))
+        out.append(AlgoSpec(spec.name, params, spec.label))
     return out
 
 
@@ -374,29 +381,29 @@ def cross_validate(
     context = (folds, metrics, rating_scale, relevant_threshold, whole, fit)
     # Per algorithm and seed: item factors from the fit to all the data, and the factor part
     # p.q on the first fold's test pairs (as the predictions, on data no seed trained on).
-    factors: dict[str, dict[int, np.ndarray | None]] = {spec.name: {} for spec in algos}
-    inner: dict[str, dict[int, np.ndarray | None]] = {spec.name: {} for spec in algos}
+    factors: dict[str, dict[int, np.ndarray | None]] = {spec.tag: {} for spec in algos}
+    inner: dict[str, dict[int, np.ndarray | None]] = {spec.tag: {} for spec in algos}
     comparisons: dict[str, dict[str, Any] | None] = {}
     # The comparisons of an algorithm's seeds are made as soon as their fits are in, while
     # worker processes go on with the other folds.
-    waiting = {spec.name: 0 for spec in algos}
+    waiting = {spec.tag: 0 for spec in algos}
     for spec, _, position in tasks:
-        waiting[spec.name] += position in (WHOLE, 0)
+        waiting[spec.tag] += position in (WHOLE, 0)
 
     def on_result(k: int, result: tuple) -> None:
         spec, seed, position = tasks[k]
         view = result[2]
         if position == WHOLE:
-            factors[spec.name][seed] = view[0]
+            factors[spec.tag][seed] = view[0]
         else:
             if position == 0:
-                inner[spec.name][seed] = view[1]
+                inner[spec.tag][seed] = view[1]
             if progress is not None:
                 progress()
         if position in (WHOLE, 0):
-            waiting[spec.name] -= 1
-            if waiting[spec.name] == 0:
-                comparisons[spec.name] = _compare(spec, seeds, factors[spec.name], inner[spec.name])
+            waiting[spec.tag] -= 1
+            if waiting[spec.tag] == 0:
+                comparisons[spec.tag] = _compare(spec, seeds, factors[spec.tag], inner[spec.tag])
 
     if jobs is None:
         from recfactor.workers import available_cores
@@ -411,7 +418,7 @@ def cross_validate(
         if position == WHOLE:
             continue
         runs.append(run)
-        test_predictions.setdefault(spec.name, {}).setdefault(seed, []).append(estimate)
+        test_predictions.setdefault(spec.tag, {}).setdefault(seed, []).append(estimate)
     joined = {
         name: {seed: np.concatenate(parts) for seed, parts in by_seed.items()}
         for name, by_seed in test_predictions.items()
@@ -430,9 +437,7 @@ def cross_validate(
         runs=runs,
         summary=summary,
         nonuniqueness=[
-            _nonuniqueness(
-                spec, comparisons[spec.name], joined[spec.name], summary, metrics[0], runs
-            )
+            _nonuniqueness(spec, comparisons[spec.tag], joined[spec.tag], summary, metrics[0], runs)
             for spec in algos
         ],
     )
@@ -466,7 +471,7 @@ def _run_one(
         _topn_scores(model, fold_test, test_users, test_items, metrics, relevant_threshold)
     )
     run = {
-        "algo": spec.name,
+        "algo": spec.tag,
         "seed": seed,
         "fold": fold,
         "metrics": {m: scores[m] for m in metrics},
@@ -593,8 +598,8 @@ def _nonuniqueness(
     from recfactor.nonunique import with_reading
 
     disagreement = prediction_disagreement(list(predictions.values()))
-    row = next(r for r in summary if r["algo"] == spec.name and r["metric"] == metric)
-    own = [r for r in runs if r["algo"] == spec.name]
+    row = next(r for r in summary if r["algo"] == spec.tag and r["metric"] == metric)
+    own = [r for r in runs if r["algo"] == spec.tag]
     gain = None
     if own and all(metric in r.get("bias_only_metrics", {}) for r in own):
         gain = float(np.mean([r["bias_only_metrics"][metric] - r["metrics"][metric] for r in own]))
@@ -606,7 +611,7 @@ def _nonuniqueness(
         disagreement["prediction_disagreement"],
         gain,
     )
-    return {"algo": spec.name, **disagreement, **record}
+    return {"algo": spec.tag, **disagreement, **record}
 
 
 def _topn_scores(

@@ -101,3 +101,32 @@ def test_piped_evaluate_says_its_message_on_stderr(tmp_path):
     assert "nmf ndcg@10: mean" in result.stderr and "across seeds" in result.stderr
     assert "nmf: " in result.stderr and "distinct solution" in result.stderr
     assert run(*args, "-q").stderr == ""
+
+
+def test_each_algorithm_takes_its_own_settings_in_one_evaluation(shop):
+    """Two settings of one algorithm are two rows; a flag given once still goes to every
+    algorithm that uses it; settings are checked as tune checks its space."""
+    folder, _ = shop
+    data = folder / "ratings.csv"
+    result = run("evaluate", data, "--algo", "svd:k=2", "--algo", "svd:k=8,reg=0.05",
+                 "--algo", "baseline", "--seeds", "1", "--folds", "2", "--epochs", "5",
+                 "--format", "json", "-q")  # fmt: skip
+    assert result.exit_code == 0, result.output
+    import json
+
+    report = json.loads(result.stdout)
+    labels = [row["algo"] for row in report["summary"] if row["metric"] == "rmse"]
+    assert labels == ["svd:k=2", "svd:k=8,reg=0.05", "baseline"]
+    by_label = {}
+    for run_ in report["runs"]:
+        by_label.setdefault(run_["algo"], []).append(run_["metrics"]["rmse"])
+    assert by_label["svd:k=2"] != by_label["svd:k=8,reg=0.05"]
+    for args, said in [
+        (["--algo", "svd:k=0"], "factors must be at least 1"),
+        (["--algo", "svd:colour=2"], "svd has no parameter 'colour'"),
+        (["--algo", "reg=0.1,svd"], "follows no algorithm's settings"),
+        (["--algo", "svd:k=2..4"], "factors takes one value here"),
+        (["--algo", "baseline,nmf", "--alpha", "3"], "--alpha applies to none of"),
+    ]:
+        bad = run("evaluate", data, *args, "--seeds", "1")
+        assert bad.exit_code == 2 and said in bad.stderr, (args, bad.stderr)

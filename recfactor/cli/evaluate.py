@@ -57,10 +57,11 @@ def evaluate(
         ),
     ] = None,
     algo: Annotated[
-        Optional[str],
+        Optional[list[str]],
         typer.Option(
             "--algo",
-            help="Comma-separated algorithms [default: baseline,svd, or the saved model's].",
+            help="Algorithms, comma-separated or repeated, each with its own settings if "
+            "wanted: svd:k=50,reg=0.05 [default: baseline,svd, or the saved model's].",
             rich_help_panel="Model",
         ),
     ] = None,
@@ -145,7 +146,7 @@ def evaluate(
 
     from recfactor import evaluation as ev
 
-    started = time.perf_counter()
+    started, algo = time.perf_counter(), ",".join(algo) if algo else None
     seed_list = ev.parse_seeds(seeds)
     _check_plot(plot)
     _check_split_options(folds, test_fraction, holdout_per_user, relevant_threshold)
@@ -248,14 +249,16 @@ def _capped_jobs(jobs: int | None, quiet: bool) -> int:
 
 
 def _algo_specs(algo: str | None, feedback: str, flags: dict[str, Any]) -> list[Any]:
-    """The algorithms of --algo, each with the model flags that apply to it. With one
-    algorithm every flag must apply to it; beside others, each takes the flags that apply to
-    it (the baseline keeps its defaults as the reference line)."""
+    """The algorithms of --algo, each with the model flags that apply to it and its own
+    settings (``svd:k=50,reg=0.05``). With one algorithm every flag must apply to it; beside
+    others, each takes the flags that apply to it (the baseline keeps its defaults as the
+    reference line). Two settings of one algorithm are two rows."""
     from recfactor.errors import ParameterError
     from recfactor.evaluation import AlgoSpec
 
     default_algos = "baseline,svd" if feedback == "explicit" else "baseline,svd,als"
-    names = [a.strip() for a in (algo or default_algos).split(",") if a.strip()]
+    chosen = _parse_algos(algo or default_algos)
+    names = [name for name, _ in chosen]
     unknown = [a for a in names if a not in {x.value for x in Algo}]
     if unknown or not names:
         raise ParameterError(
@@ -266,11 +269,47 @@ def _algo_specs(algo: str | None, feedback: str, flags: dict[str, Any]) -> list[
     takers = [n for n in dict.fromkeys(names) if n != "baseline" or single]
     if not single:
         _require_used(takers, flags, feedback)
-    return [
-        AlgoSpec(name, _model_params(name, flags, feedback, strict=single) if name in takers
-                 else {})
-        for name in dict.fromkeys(names)
-    ]  # fmt: skip
+    specs = {}
+    for name, own in chosen:
+        params = _model_params(name, flags, feedback, strict=single) if name in takers else {}
+        label = f"{name}:{','.join(own)}" if own else name
+        specs.setdefault(label, AlgoSpec(name, {**params, **_settings(name, own)},
+                                         label if own else None))  # fmt: skip
+    return list(specs.values())
+
+
+def _parse_algos(text: str) -> list[tuple[str, list[str]]]:
+    """``baseline,svd:k=50,reg=0.05,als`` as (name, settings) pairs: a ``KEY=VALUE`` after an
+    algorithm's ``name:`` belongs to it."""
+    from recfactor.errors import ParameterError
+
+    out: list[tuple[str, list[str]]] = []
+    for token in (t.strip() for t in text.split(",")):
+        if not token:
+            continue
+        if "=" in token and ":" not in token:
+            if not out or not out[-1][1]:
+                raise ParameterError(f"--algo: {token!r} follows no algorithm's settings",
+                                     hint="write ALGO:KEY=VALUE,KEY=VALUE")  # fmt: skip
+            out[-1][1].append(token)
+            continue
+        name, _, first = token.partition(":")
+        out.append((name.strip(), [first.strip()] if first.strip() else []))
+    return out
+
+
+def _settings(algo: str, texts: list[str]) -> dict[str, Any]:
+    """``k=50``-style settings as parameters, checked as `tune` checks its space."""
+    from recfactor import tuning
+    from recfactor.errors import ParameterError
+
+    out = {}
+    for dim in tuning.parse_space(texts, algo) if texts else []:
+        if dim.choices is None or len(dim.choices) != 1:
+            raise ParameterError(f"--algo {algo}: {dim.name} takes one value here",
+                                 hint=f"write {algo}:{dim.name}=VALUE")  # fmt: skip
+        out[dim.name] = dim.choices[0]
+    return out
 
 
 def _run(dataset: Any, config: Any, rating_scale: Any, quiet: bool) -> tuple[Any, int, float]:
