@@ -130,3 +130,14 @@ def test_each_algorithm_takes_its_own_settings_in_one_evaluation(shop):
     ]:
         bad = run("evaluate", data, *args, "--seeds", "1")
         assert bad.exit_code == 2 and said in bad.stderr, (args, bad.stderr)
+
+
+def test_recommend_scores_are_predict_scores(shop):
+    """A recommended item's score is the prediction for that pair: clipped to the rating
+    scale (the raw p.q ran past 5)."""
+    _, model = shop
+    top = rows(run("recommend", "--all-users", "-n", "5", "-m", model).stdout)
+    assert max(float(r["score"]) for r in top) <= 5.0
+    pairs = "".join(f"{r['user']},{r['item']}\n" for r in top)
+    predicted = rows(run("predict", "-", "-m", model, "--format", "csv", input=pairs).stdout)
+    assert [float(r["score"]) for r in top] == [float(p["prediction"]) for p in predicted]

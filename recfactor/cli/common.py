@@ -12,6 +12,7 @@ import contextlib
 import functools
 import inspect as signatures
 import os
+import sys
 from collections.abc import Callable, Iterator
 from enum import Enum
 from pathlib import Path
@@ -321,7 +322,10 @@ def _handle_errors(func: F) -> F:
                 raise
             _fail("out of memory", "use fewer --factors or a smaller data set", 1)
         except BrokenPipeError:
-            raise  # the reader of stdout went away (| head): Click exits quietly
+            # The reader of stdout went away (| head): silently, with GNU tools' 128 +
+            # SIGPIPE (Click's own handling would exit 1, which says the input was bad).
+            _quiet_stdout()
+            raise typer.Exit(BROKEN_PIPE) from None
         except OSError as exc:  # a file the engine could not write or read, found late
             if _debug():
                 raise
@@ -329,6 +333,19 @@ def _handle_errors(func: F) -> F:
             _fail(f"{where}{exc.strerror or exc}", "check the path and its permissions", 1)
 
     return wrapper  # type: ignore[return-value]
+
+
+BROKEN_PIPE = 141
+
+
+def _quiet_stdout() -> None:
+    """The reader of stdout went away (``| head``): send what is left nowhere, so that the
+    interpreter's last flush does not complain."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError):
+        pass
 
 
 def _fail(message: str, hint: str | None, code: int) -> None:

@@ -7,7 +7,9 @@ import os
 import sys
 
 from recfactor.cli.common import (
+    BROKEN_PIPE,
     _debug,
+    _quiet_stdout,
     app,
 )
 
@@ -16,7 +18,7 @@ def main() -> None:
     """Console entry point: quiet on broken pipes (``| head``), 130 on Ctrl-C.
 
     SIGPIPE keeps Python's default (ignored, so a closed pipe raises BrokenPipeError, which
-    Click turns into a quiet exit): restoring the signal's own default would also kill this
+    ends the command quietly with 141): restoring the signal's own default would also kill this
     process silently when a pipe to an evaluate worker process breaks.
     """
     # OpenBLAS threads spin for about 0.13 s whenever they start (at numpy's import, and again
@@ -50,8 +52,8 @@ def _run_app() -> int:
     try:
         outcome = app(standalone_mode=False)
     except BrokenPipeError:
-        _quiet_stdout()
-        return 1
+        _quiet_stdout()  # the reader went away (| head): see common._handle_errors
+        return BROKEN_PIPE
     except Exception as exc:
         # Click's exceptions, by name: typer vendors its own copy of Click from 0.28 on.
         kinds = {cls.__name__ for cls in type(exc).__mro__}
@@ -73,16 +75,6 @@ def _run_app() -> int:
     if outcome == 130:  # typer's Ctrl-C (KeyboardInterrupt becomes Exit(130)), said here
         raise KeyboardInterrupt
     return outcome if isinstance(outcome, int) else 0
-
-
-def _quiet_stdout() -> None:
-    """The reader of stdout went away (``| head``): send what is left nowhere, so that the
-    interpreter's last flush does not complain."""
-    try:
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
-    except (OSError, ValueError, AttributeError):
-        pass
 
 
 def _internal_error(exc: BaseException) -> int:

@@ -119,6 +119,11 @@ def recommend(
     top, scores = fitted.recommend_index(index[~unknown], _widen(n, allowed),
                                          exclude_seen=not include_seen)  # fmt: skip
     top, scores = _keep(top, scores, allowed, n)
+    if fitted.feedback_ == "explicit" and fitted.rating_scale_ is not None:
+        import numpy as np
+
+        # On predict's scale: clipped to the ratings' range, ranked by the unclipped score.
+        scores = np.clip(scores, *fitted.rating_scale_)
     kept = [u for u, bad in zip(ids, unknown) if not bad]
     records = [
         {"user": u, "rank": r + 1, "item": str(fitted.item_ids_[j]), "score": float(s)}
