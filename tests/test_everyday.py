@@ -141,3 +141,23 @@ def test_recommend_scores_are_predict_scores(shop):
     pairs = "".join(f"{r['user']},{r['item']}\n" for r in top)
     predicted = rows(run("predict", "-", "-m", model, "--format", "csv", input=pairs).stdout)
     assert [float(r["score"]) for r in top] == [float(p["prediction"]) for p in predicted]
+
+
+def test_split_writes_the_files_own_lines(tmp_path):
+    """Every column (the timestamp too), the header and the ratings' spelling survive a
+    split, and the parts hold every line once; stdin, which cannot be read twice, gets the
+    ratings as read."""
+    data = tmp_path / "log.tsv"
+    lines = [f"u{k % 7}\ti{k % 11}\t{k % 5 + 1}\t{880000000 + k}" for k in range(77)]
+    data.write_text("user\titem\trating\ttimestamp\n" + "\n".join(lines) + "\n")
+    result = run("split", data, "-o", tmp_path / "out", "--folds", "3", "-q")
+    assert result.exit_code == 0, result.output
+    written = []
+    for fold in (1, 2, 3):
+        test = (tmp_path / "out" / f"log.fold{fold}.test.tsv").read_text().splitlines()
+        assert test[0] == "user\titem\trating\ttimestamp"
+        written += test[1:]
+    assert sorted(written) == sorted(lines)
+    piped = run("split", "-", "-o", tmp_path / "piped", "-q", input=data.read_text())
+    assert piped.exit_code == 0, piped.output
+    assert (tmp_path / "piped" / "stdin.test.csv").read_text().startswith("user,item,rating\n")

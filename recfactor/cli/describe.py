@@ -105,14 +105,33 @@ def split(
         output_dir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise DataError(f"{output_dir}: cannot create ({exc.strerror})") from exc
-    frame = dataset.to_frame().rename(columns={"rating": dataset.rating_column})
+    from recfactor.rows import RawRows
+
+    # The file's own lines where each rating is one (every column, as written); else the
+    # ratings as read.
+    rows = RawRows.of(data, dataset)
+    frame = dataset.to_frame() if rows is None else None
+    suffix = _text_suffix(data) if rows is not None else ".csv"
     records = []
     for s in splits:
         tag = f".fold{s.fold + 1}" if folds is not None else ""
         for part, index in (("train", s.train), ("test", s.test)):
-            path = output_dir / f"{stem}{tag}.{part}.csv"
-            frame.iloc[index].to_csv(path, index=False, lineterminator="\n")
+            path = output_dir / f"{stem}{tag}.{part}{suffix}"
+            if rows is not None:
+                rows.write(index, path)
+            else:
+                frame.iloc[index].to_csv(path, index=False, lineterminator="\n")
             records.append(
                 {"fold": s.fold + 1, "part": part, "path": str(path), "ratings": len(index)}
             )
     write_records(records, ["fold", "part", "path", "ratings"], _fmt(fmt))
+
+
+COMPRESSED = (".gz", ".bz2", ".xz", ".zip")
+
+
+def _text_suffix(data: str) -> str:
+    """The data file's own suffix, less a compression one (``u.data`` -> ``.data``; the
+    split files hold its lines as they are); ``.csv`` where it has none."""
+    suffixes = [s for s in Path(data).suffixes if s.lower() not in COMPRESSED]
+    return suffixes[-1] if suffixes else ".csv"
