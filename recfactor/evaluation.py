@@ -212,7 +212,8 @@ def evaluate(
     test_name = None if config.test is None else config.test.source
     splits, info = plan_splits(data, config.folds, config.test_fraction, test_name,
                                holdout_size, config.split_seed, note)  # fmt: skip
-    algos = _within_ranks([_as_spec(a) for a in config.algos], data, splits, note)
+    algos = _accepted(_within_ranks([_as_spec(a) for a in config.algos], data, splits, note),
+                      data, note)  # fmt: skip
     return cross_validate(
         data, algos, seeds, metrics, splits=splits, test=config.test, split_info=info,
         rating_scale=rating_scale, progress=progress,
@@ -249,6 +250,29 @@ def score_model(
     scores.update(_topn_scores(model, test, users, items, wanted, threshold))
     return {"metrics": {m: scores[m] for m in wanted}, "pairs": test.n_ratings,
             "cold": int(((users < 0) | (items < 0)).sum())}  # fmt: skip
+
+
+def _accepted(algos: list[AlgoSpec], data: Dataset, note: Any) -> list[AlgoSpec]:
+    """The algorithms that accept ``data`` (NMF refuses negative ratings, ...): beside others,
+    one that refuses is left out, and ``note`` hears which and why; alone, its refusal is the
+    error."""
+    from recfactor.errors import RecfactorError
+    from recfactor.models import model_class
+
+    kept, refusals = [], []
+    for spec in algos:
+        cls = model_class(spec.name)
+        try:
+            cls(cls.params_class(**spec.params)).validate(data)
+            kept.append(spec)
+        except RecfactorError as exc:
+            refusals.append((spec, exc))
+    if not kept:
+        raise refusals[0][1]
+    for spec, exc in refusals:
+        if note is not None:
+            note(f"note: left out {spec.tag}: {exc.message}")
+    return kept
 
 
 def seed_list(config: EvalConfig) -> list[int]:

@@ -161,3 +161,25 @@ def test_split_writes_the_files_own_lines(tmp_path):
     piped = run("split", "-", "-o", tmp_path / "piped", "-q", input=data.read_text())
     assert piped.exit_code == 0, piped.output
     assert (tmp_path / "piped" / "stdin.test.csv").read_text().startswith("user,item,rating\n")
+
+
+def test_an_algorithm_that_refuses_the_data_is_left_out_with_a_note(tmp_path):
+    data = tmp_path / "signed.csv"
+    rng = np.random.default_rng(0)
+    data.write_text("user,item,rating\n" + "".join(
+        f"u{k % 40},i{k % 23},{rng.integers(-5, 6)}\n" for k in range(600)))  # fmt: skip
+    result = run("evaluate", data, "--algo", "svd,nmf,baseline", "--seeds", "1", "--folds", "2",
+                 "--format", "json")  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "note: left out nmf: " in result.stderr and "non-negative" in result.stderr
+    import json
+
+    assert {r["algo"] for r in json.loads(result.stdout)["runs"]} == {"svd", "baseline"}
+    alone = run("evaluate", data, "--algo", "nmf", "--seeds", "1", "--folds", "2")
+    assert alone.exit_code == 1 and alone.stderr.startswith("error: ")
+
+
+def test_dash_h_is_help_everywhere():
+    for args in ([], ["train"], ["predict"], ["evaluate"], ["tune"]):
+        result = run(*args, "-h")
+        assert result.exit_code == 0 and result.stdout.startswith("Usage: "), args
