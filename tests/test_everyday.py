@@ -183,3 +183,10 @@ def test_dash_h_is_help_everywhere():
     for args in ([], ["train"], ["predict"], ["evaluate"], ["tune"]):
         result = run(*args, "-h")
         assert result.exit_code == 0 and result.stdout.startswith("Usage: "), args
+
+
+def test_export_help_offers_only_the_formats_it_writes(shop):
+    _, model = shop
+    assert "--format <csv|json>" in run("export", "--help").stdout
+    result = run("export", "--format", "table", "-m", model)
+    assert result.exit_code == 2 and "'table' is not one of 'csv', 'json'" in result.stderr

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from enum import Enum
 from pathlib import Path
 from typing import Annotated, Any, Optional
 
@@ -10,7 +11,6 @@ import typer
 
 from recfactor.cli.common import (
     DEFAULT_MODEL,
-    Format,
     ModelPath,
     Quiet,
     What,
@@ -31,20 +31,18 @@ def export(
         ),
     ] = None,
     fmt: Annotated[
-        Optional[Format],
+        Optional[ExportFormat],
         typer.Option("--format", help="csv or json [default: from -o's suffix, else csv]."),
     ] = None,
     model: ModelPath = Path(DEFAULT_MODEL),
     quiet: Quiet = False,  # every command takes it; this one writes no notes
 ) -> None:
     """Write the learned user or item factors (and biases) as CSV, JSON or Parquet."""
-    from recfactor.errors import DataError, ParameterError
+    from recfactor.errors import DataError
 
     suffix = output.suffix.lower() if output is not None else ""
     kind = fmt.value if fmt is not None else {".json": "json", ".parquet": "parquet"}.get(suffix)
     kind = kind or "csv"
-    if kind == "table":
-        raise ParameterError("export writes csv or json (or Parquet, by the -o suffix)")
     if output is not None and output.is_file():
         from recfactor import persist
 
@@ -55,6 +53,13 @@ def export(
             )
     fitted, _ = _load(model)
     _write_frame(_factor_frame(fitted, what), kind, output, what.value[:-1])
+
+
+class ExportFormat(str, Enum):
+    """What export writes to stdout (Parquet goes to a file: -o NAME.parquet)."""
+
+    csv = "csv"
+    json = "json"
 
 
 def _factor_frame(fitted: Any, what: What) -> Any:
