@@ -71,6 +71,15 @@ def write_records(
     from rich.table import Table
 
     table = Table(title=title, title_justify="left")
+    if len(records) == 1 and len(columns) > 3:
+        # One result of many fields (train's summary): a field a row, so that an 80-column
+        # terminal shows every number whole instead of cutting them to fit the columns.
+        table.add_column("field")
+        table.add_column("value", overflow="fold")
+        for column in columns:
+            table.add_row(column, _cell(records[0].get(column)))
+        _console().print(table)
+        return
     for column in columns:
         table.add_column(column, justify="right" if _numeric(records, column) else "left")
     for r in records:

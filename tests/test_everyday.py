@@ -190,3 +190,17 @@ def test_export_help_offers_only_the_formats_it_writes(shop):
     assert "--format <csv|json>" in run("export", "--help").stdout
     result = run("export", "--format", "table", "-m", model)
     assert result.exit_code == 2 and "'table' is not one of 'csv', 'json'" in result.stderr
+
+
+def test_a_one_row_result_fits_80_columns_whole(tmp_path, monkeypatch):
+    """train's summary as a table: a field a row, every number whole in 80 columns (the
+    eight columns were cut to "0.57…")."""
+    from tests.conftest import SAMPLE
+
+    monkeypatch.setenv("COLUMNS", "80")
+    result = run("train", SAMPLE / "ratings.csv", "-m", tmp_path / "m.model", "-q",
+                 "--format", "table")  # fmt: skip
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    assert max(len(line) for line in lines) <= 80 and "…" not in result.stdout
+    assert any("train_rmse" in line and "0.5772" in line for line in lines)
