@@ -232,12 +232,10 @@ def score_model(
     rmse and mae for ratings, the top-N metrics at 10 for implicit data), and how many test
     pairs were cold (scored by the fallback, as in use)."""
     from recfactor.dataset import index_in
-    from recfactor.metrics import parse_metrics
 
     model._require_fitted()
     feedback = model.feedback_ or test.feedback
-    wanted = metric_list(EvalConfig(metrics=metrics), feedback) if metrics else parse_metrics(
-        "precision,recall,ndcg,map,coverage" if feedback == "implicit" else "rmse,mae")  # fmt: skip
+    wanted = metric_list(EvalConfig(metrics=metrics), feedback)
     errors = [m for m in wanted if not is_topn(m)]
     if errors and feedback != "explicit":
         raise ParameterError(f"{', '.join(errors)} measure rating error, which implicit "

@@ -71,13 +71,14 @@ def _ridge_row(model: Any, setting: dict, items: np.ndarray, ratings: np.ndarray
     if biased:
         penalty[-1] = setting["bias_reg"] * n
     # Floored as the fit floors its pivots: a user of one rating at reg 0 stays solvable.
-    system = q.T @ q + np.diag(np.maximum(penalty, 1e-9))
-    solution = np.linalg.solve(system, q.T @ target)
+    penalty = np.maximum(penalty, 1e-9)
     if setting.get("nonnegative"):
         from scipy.optimize import nnls
 
-        solution = nnls(np.vstack([q, np.diag(np.sqrt(np.maximum(penalty, 1e-9)))]),
+        solution = nnls(np.vstack([q, np.diag(np.sqrt(penalty))]),
                         np.r_[target, np.zeros(len(penalty))])[0]  # fmt: skip
+    else:
+        solution = np.linalg.solve(q.T @ q + np.diag(penalty), q.T @ target)
     if biased:
         return solution[:-1], solution[-1]
     return solution, 0.0

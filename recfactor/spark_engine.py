@@ -348,10 +348,13 @@ def train_als(frame: Any, params: Any, feedback: str, source: str) -> Any:
     params = params.resolved(feedback)
     indexed = index(frame)
     fitted = fit_als(indexed.frame, params, feedback, len(indexed.users), len(indexed.items))
-    return adopt(ALS(params), local_dataset(indexed, feedback, source), fitted, indexed)
+    dataset, _ = local_dataset(indexed, feedback, source)
+    return adopt(ALS(params), dataset, fitted, indexed)
 
 
-def local_dataset(indexed: Indexed, feedback: str, source: str, *extra: str) -> Any:
+def local_dataset(
+    indexed: Indexed, feedback: str, source: str, *extra: str
+) -> tuple[Any, list[np.ndarray]]:
     """The indexed ratings as a local Dataset (three Arrow columns, for the baseline fallback,
     each user's seen items and the training error), in a fixed order whatever the cluster's
     partitions; ``extra`` columns come back beside it, in the same order."""
@@ -364,8 +367,6 @@ def local_dataset(indexed: Indexed, feedback: str, source: str, *extra: str) -> 
     order = np.lexsort((r, i, u))
     dataset = build_dataset(indexed.users, indexed.items, u[order], i[order], r[order], None,
                             feedback, source, "rating")  # fmt: skip
-    if not extra:
-        return dataset
     return dataset, [table.column(name).to_numpy()[order] for name in extra]
 
 

@@ -134,9 +134,10 @@ def _parameter(name: str, algo: str, fields: dict[str, Any]) -> str:
 
 
 def _dimension(param: str, spec: str, field: Any, text: str) -> Dimension:
+    from recfactor.models.flags import KINDS
+
     meta = field.metadata
-    kind = next(k for word, k in (("bool", bool), ("float", float), ("int", int), ("str", str))
-                if word in str(field.type))  # fmt: skip
+    kind = next(k for word, k in KINDS.items() if word in str(field.type))
     if ".." not in spec:
         choices = tuple(_value(v.strip(), kind, param) for v in spec.split(",") if v.strip())
         if not choices:

@@ -66,7 +66,8 @@ def test_svdpp_trains_and_predicts_from_the_command_line(tmp_path):
     assert predicted.exit_code == 0 and "u1,m002," in predicted.stdout
     implicit = runner.invoke(app, ["train", sample, "--algo", "svdpp", "--feedback",
                                    "implicit", "-m", str(tmp_path / "x")])  # fmt: skip
-    assert implicit.exit_code == 2 and "svdpp models ratings" in implicit.stderr
+    assert implicit.exit_code == 2
+    assert "svdpp fits explicit feedback, not implicit" in implicit.stderr
 
 
 @pytest.mark.slow

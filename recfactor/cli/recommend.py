@@ -57,12 +57,12 @@ def _keep(top, scores, allowed, n: int):
 
     if allowed is None:
         return top, scores
-    out, out_scores = np.full((len(top), n), -1), np.zeros((len(top), n))
-    for r, (row, srow) in enumerate(zip(top, scores)):
-        ok = (row >= 0) & allowed[np.maximum(row, 0)]
-        picked = np.flatnonzero(ok)[:n]
-        out[r, : len(picked)], out_scores[r, : len(picked)] = row[picked], srow[picked]
-    return out, out_scores
+    ok = (top >= 0) & allowed[np.maximum(top, 0)]
+    # Each row's allowed items first, in their order: a stable sort on "not allowed".
+    order = np.argsort(~ok, axis=1, kind="stable")[:, :n]
+    kept = np.take_along_axis(ok, order, axis=1)
+    out = np.where(kept, np.take_along_axis(top, order, axis=1), -1)
+    return out, np.where(kept, np.take_along_axis(scores, order, axis=1), 0.0)
 
 
 def _with_titles(records: list[dict], key: str, names, columns: list[str]) -> list[str]:

@@ -140,7 +140,7 @@ def tune(
     reruns = tuning.across_seeds(dataset, found, seeds, split, jobs) if seeds else []
     _render(found, reruns, _fmt(fmt), quiet)
     if model is not None:
-        fitted = _build_model(algo.value, {k: v for k, v in found.best.items()}, seed)
+        fitted = _build_model(algo.value, found.best, seed)
         fitted.fit(dataset)
         from recfactor.cli.train import _options_dict
 

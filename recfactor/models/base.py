@@ -321,6 +321,11 @@ class Model:
             )
         if dataset.n_ratings == 0:
             raise DataError(f"{dataset.source}: no ratings to train on")
+        if dataset.feedback not in self.feedbacks:
+            raise ParameterError(
+                f"{self.name} fits {' or '.join(self.feedbacks)} feedback, not {dataset.feedback}",
+                hint="use `algo` als or svd on implicit data",
+            )
         if dataset.feedback == "implicit" and not (dataset.ratings > 0).any():
             # Zero means "no interaction": nothing is left to learn from (and PureSVD or the
             # scaled confidence of ALS would divide by zero).

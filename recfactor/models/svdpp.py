@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from recfactor.errors import FitError, ParameterError
+from recfactor.errors import FitError
 from recfactor.models.base import Model, Params, declare
 from recfactor.models.svd import EPOCH_WORK, FACTOR_DTYPE, _normal
 
@@ -47,13 +47,6 @@ class SVDpp(Model):
 
         warm_up_sgd()
         warm_up()
-
-    def _check_data(self, dataset) -> None:
-        if dataset.feedback != "explicit":
-            raise ParameterError(
-                "svdpp models ratings; implicit feedback has no rating to predict",
-                hint="use `algo` als or svd on implicit data",
-            )
 
     def _fit(self, dataset, rng: np.random.Generator) -> None:
         from recfactor.kernels.svdpp import implicit_parts, svdpp_epochs
