@@ -9,6 +9,7 @@ text the careful way, which either reads it or says where the problem is.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -96,16 +97,23 @@ def read_table(raw: bytes, kind: str, name: str) -> pa.Table:
 
 
 def parse_csv(
-    raw: bytes | memoryview, sep: str, columns: list[int], width: int, numeric: int | None
+    raw: bytes | memoryview,
+    sep: str,
+    columns: list[int],
+    width: int,
+    numeric: int | None,
+    text: Sequence[int] = (),
 ) -> dict[int, pa.ChunkedArray] | None:
     """The chosen ``columns`` of CSV text (no header, ``width`` fields a row), IDs as
-    dictionaries and column ``numeric`` as float64; None when Arrow cannot read the text
-    exactly as the careful reader would."""
+    dictionaries, column ``numeric`` as float64 and columns ``text`` as the strings written;
+    None when Arrow cannot read the text exactly as the careful reader would."""
     import pyarrow.csv as pacsv
 
     names = [f"c{c}" for c in range(width)]
     types: dict[str, pa.DataType] = {
-        names[c]: pa.dictionary(pa.int32(), pa.string()) for c in columns if c != numeric
+        names[c]: pa.string() if c in text else pa.dictionary(pa.int32(), pa.string())
+        for c in columns
+        if c != numeric
     }
     if numeric is not None:
         types[names[numeric]] = pa.float64()

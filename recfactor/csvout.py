@@ -59,6 +59,24 @@ def plain_ids(ids: np.ndarray) -> bool:
     return not any(mark in "".join(ids.tolist()) for mark in _NEEDS_QUOTES) if len(ids) else True
 
 
+def plain_columns(columns: dict[str, pa.Array | pa.ChunkedArray]) -> bool:
+    """Whether every text value (a dictionary's distinct values, for one) can be written
+    without quotes: numbers and booleans always can."""
+    import pyarrow.compute as pc
+
+    for values in columns.values():
+        if isinstance(values, pa.ChunkedArray):
+            values = values.combine_chunks()
+        if pa.types.is_dictionary(values.type):
+            values = values.dictionary
+        if not (pa.types.is_string(values.type) or pa.types.is_large_string(values.type)):
+            continue
+        for mark in _NEEDS_QUOTES:
+            if pc.any(pc.match_substring(values, mark)).as_py():
+                return False
+    return True
+
+
 def write_csv(stream: BinaryIO, columns: dict[str, pa.Array]) -> None:
     """A header and the columns (already strings, or dictionaries of strings), unquoted."""
     import pyarrow.csv as pacsv

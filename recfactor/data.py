@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
+import pyarrow as pa
 
 from recfactor.columnar import (
     Codes,
@@ -947,12 +948,27 @@ def read_pair_codes(
 ) -> tuple[Codes, Codes]:
     """:func:`read_pairs` as codes into each column's distinct IDs: a million pairs hold a
     few thousand distinct IDs, looked up in a model once each."""
-    options = options or ReadOptions()
+    users, items, _ = _read_pairs(source, options or ReadOptions(), keep_others=False)
+    return users, items
+
+
+def read_pair_table(
+    source: str | os.PathLike, options: ReadOptions | None = None
+) -> tuple[Codes, Codes, dict[str, pa.ChunkedArray]]:
+    """:func:`read_pair_codes` and the file's other columns, by name, in file order (text as
+    written; Parquet's own types): what batch predict writes back beside its predictions. A
+    headerless file's first other column is named ``rating``, as the ratings reader reads it."""
+    return _read_pairs(source, options or ReadOptions(), keep_others=True)
+
+
+def _read_pairs(
+    source: str | os.PathLike, options: ReadOptions, keep_others: bool
+) -> tuple[Codes, Codes, dict[str, pa.ChunkedArray]]:
     name = "<stdin>" if str(source) == "-" else str(source)
     raw = _read_bytes(source, name)
     kind = table_kind(raw)
     if kind is not None:
-        return _read_table_pairs(raw, kind, name, options)
+        return _read_table_pairs(raw, kind, name, options, keep_others)
     raw, sample = _text_and_sample(raw, name, "give user,item pairs, one a line")
     sep = options.sep and _parse_sep(options.sep)
     sep = sep or _sniff_sep(sample, name, "long", expected="user and item columns")
@@ -967,9 +983,11 @@ def read_pair_codes(
     )
     cols = choose_columns(names, header, pair_options, name)
     cols = Columns(cols.user, cols.item, None, names)
-    fast = _read_pairs_arrow(raw, sep, header, cols, width)
+    others = [c for c in range(width) if c not in (cols.user, cols.item)] if keep_others else []
+    fast = _read_pairs_arrow(raw, sep, header, cols, width, others)
     if fast is not None:
-        return fast
+        users, items, columns = fast
+        return users, items, _other_names(columns, names, header)
     import pandas as pd
 
     parse_text, parse_sep = _pandas_sep(_decode(raw, name), sep)
@@ -990,26 +1008,41 @@ def read_pair_codes(
     for c in (cols.user, cols.item):
         found, ids = pd.factorize(frame[c].str.strip(), sort=False)
         codes.append(Codes(found.astype(np.int32), id_array([str(x) for x in ids])))
-    return codes[0], codes[1]
+    columns = {c: pa.chunked_array([pa.array(frame[c].fillna(""), pa.string())]) for c in others}
+    return codes[0], codes[1], _other_names(columns, names, header)
+
+
+def _other_names(
+    columns: dict[int, pa.ChunkedArray], names: list[str], header: bool
+) -> dict[str, pa.ChunkedArray]:
+    """The other columns of a pairs file by name: the header's, else ``rating`` for the
+    first and ``column N`` for the rest."""
+    out = {}
+    for k, (c, values) in enumerate(sorted(columns.items())):
+        out[names[c] if header else ("rating" if k == 0 else f"column{c + 1}")] = values
+    return out
 
 
 def _read_pairs_arrow(
-    raw: bytes, sep: str, header: bool, cols: Columns, width: int
-) -> tuple[Codes, Codes] | None:
+    raw: bytes, sep: str, header: bool, cols: Columns, width: int, others: list[int]
+) -> tuple[Codes, Codes, dict[int, pa.ChunkedArray]] | None:
     found = _arrow_body(raw, sep, header)
     if found is None:
         return None
     raw, sep, _, start = found
-    parsed = parse_csv(memoryview(raw)[start:], sep, [cols.user, cols.item], width, None)
+    chosen = [cols.user, cols.item]
+    parsed = parse_csv(memoryview(raw)[start:], sep, chosen + others, width, None, text=others)
     if parsed is None:
         return None
     users, items = encode(parsed[cols.user]), encode(parsed[cols.item])
     if users is None or items is None:
         return None
-    return users, items
+    return users, items, {c: parsed[c] for c in others}
 
 
-def _read_table_pairs(raw: bytes, kind: str, name: str, opt: ReadOptions) -> tuple[Codes, Codes]:
+def _read_table_pairs(
+    raw: bytes, kind: str, name: str, opt: ReadOptions, keep_others: bool
+) -> tuple[Codes, Codes, dict[str, pa.ChunkedArray]]:
     table = read_table(raw, kind, name)
     names = [str(n) for n in table.column_names]
     pair_options = ReadOptions(user_col=opt.user_col, item_col=opt.item_col, feedback="implicit")
@@ -1023,13 +1056,23 @@ def _read_table_pairs(raw: bytes, kind: str, name: str, opt: ReadOptions) -> tup
                 hint="every row needs a user and an item",
             )
         out.append(encode(table.column(c), strict_text=False))
-    return out[0], out[1]
+    others = {
+        names[c]: table.column(c)
+        for c in range(len(names))
+        if keep_others and c not in (cols.user, cols.item)
+    }
+    return out[0], out[1], others
 
 
 def read_id_list(source: str | os.PathLike, what: str) -> list[str]:
     """IDs one a line (the first field of a CSV/TSV line); a header naming the kind is skipped."""
     name = "<stdin>" if str(source) == "-" else str(source)
-    text = _read_text(source, name)
+    raw = _read_bytes(source, name)
+    kind = table_kind(raw)
+    if kind is not None:
+        return _table_ids(read_table(raw, kind, name), what, name)
+    _refuse_binary(raw, name)
+    text = _decode(_line_ends(raw), name)
     ids = []
     for line in text.splitlines():
         field_ = re.split(r"[,\t]", line, maxsplit=1)[0].strip()
@@ -1043,13 +1086,31 @@ def read_id_list(source: str | os.PathLike, what: str) -> list[str]:
     return ids
 
 
+def _table_ids(table: pa.Table, what: str, name: str) -> list[str]:
+    """The IDs of a Parquet/Arrow table: the column named for ``what``, else the first."""
+    known = USER_NAMES if what == "user" else ITEM_NAMES
+    names = [str(n).lower() for n in table.column_names]
+    column = next((k for k, n in enumerate(names) if n in known), 0)
+    values = table.column(column).cast(pa.string()).drop_null().to_pylist()
+    ids = [v.strip() for v in values if v.strip()]
+    if not ids:
+        raise DataError(f"{name}: holds no {what} IDs", hint=f"give {what} IDs, one a row")
+    return ids
+
+
 def read_item_names(source: str | os.PathLike) -> dict[str, str]:
     """Item ID -> name from a file whose first column is the ID and second the name (a CSV
-    such as ``sample_data/items.csv``, or MovieLens' ``|``-separated ``u.item``)."""
+    such as ``sample_data/items.csv``, MovieLens' ``|``-separated ``u.item``, or Parquet
+    with item and title columns)."""
     import pandas as pd
 
     name = str(source)
-    text = _read_text(source, name)
+    raw = _read_bytes(source, name)
+    kind = table_kind(raw)
+    if kind is not None:
+        return _table_names(read_table(raw, kind, name), name)
+    _refuse_binary(raw, name)
+    text = _decode(_line_ends(raw), name)
     sample = [ln for ln in _head_lines(text) if ln.strip()]
     if not sample:
         raise DataError(f"{name}: the file is empty", hint="give item ID and name columns")
@@ -1068,3 +1129,17 @@ def read_item_names(source: str | os.PathLike) -> dict[str, str]:
     except (ValueError, pd.errors.ParserError) as exc:
         raise DataError(f"{name}: cannot read item names ({exc})") from exc
     return dict(zip(frame[0].str.strip(), frame[1].str.strip()))
+
+
+def _table_names(table: pa.Table, name: str) -> dict[str, str]:
+    """Item ID -> name from a table: the item column (else the first) and the name or title
+    column (else the next)."""
+    names = [str(n).lower() for n in table.column_names]
+    if len(names) < 2:
+        raise DataError(f"{name}: needs an item ID and a name column", hint="give two columns")
+    item = next((k for k, n in enumerate(names) if n in ITEM_NAMES - {"title"}), 0)
+    title = next((k for k, n in enumerate(names) if n in {"name", "title"} and k != item),
+                 1 if item == 0 else 0)  # fmt: skip
+    ids = table.column(item).cast(pa.string()).to_pylist()
+    titles = table.column(title).cast(pa.string()).to_pylist()
+    return {str(i).strip(): (t or "").strip() for i, t in zip(ids, titles) if i is not None}

@@ -26,6 +26,7 @@ from recfactor.cli.common import (
     _read_options,
     app,
 )
+from recfactor.cli.output import OutputOpt, Target
 
 
 @app.command()
@@ -42,6 +43,7 @@ def describe(
     duplicates: DuplicatesOpt = None,
     missing_value: MissingValue = None,
     fmt: FormatOpt = None,
+    output: OutputOpt = None,
     quiet: Quiet = False,  # every command takes it; this one writes no notes
 ) -> None:
     """Dataset statistics: size, density, rating histogram, long tail."""
@@ -52,7 +54,11 @@ def describe(
     options = _read_options(
         sep, layout, header, user_col, item_col, rating_col, feedback, duplicates, missing_value
     )
-    render_description(stats(read_ratings(data, options)), _fmt(fmt))
+    target = Target(output, fmt)
+    target.check()
+    found = stats(read_ratings(data, options))
+    with target.open() as kind:
+        render_description(found, kind)
 
 
 @app.command()

@@ -32,7 +32,6 @@ from recfactor.cli.common import (
     Verbose,
     _check_plot,
     _check_split_options,
-    _fmt,
     _handle_errors,
     _load,
     _model_params,
@@ -43,6 +42,7 @@ from recfactor.cli.common import (
     _with_model_flags,
     app,
 )
+from recfactor.cli.output import OutputOpt, Target
 from recfactor.cli.spark import open_on_spark, refuse_on_spark, spark_target
 
 
@@ -132,6 +132,7 @@ def evaluate(
     duplicates: DuplicatesOpt = None,
     missing_value: MissingValue = None,
     fmt: FormatOpt = None,
+    output: OutputOpt = None,
     quiet: Quiet = False,
     verbose: Verbose = False,
     engine: EngineOpt = Engine.local,
@@ -147,7 +148,8 @@ def evaluate(
     from recfactor import evaluation as ev
 
     started, algo = time.perf_counter(), ",".join(algo) if algo else None
-    seed_list = ev.parse_seeds(seeds)
+    seed_list, target = ev.parse_seeds(seeds), Target(output, fmt)
+    target.check()
     _check_plot(plot)
     _check_split_options(folds, test_fraction, holdout_per_user, relevant_threshold)
     chosen = _splits_chosen(test, test_fraction, folds, holdout_per_user)
@@ -155,7 +157,7 @@ def evaluate(
                    missing_value)  # fmt: skip
     cluster = spark_target(engine, master, remote, spark_conf)
     if data is None and test is not None and cluster is None:
-        return _score_saved(model, test, metric, relevant_threshold, option_args, (fmt, quiet))
+        return _score_saved(model, test, metric, relevant_threshold, option_args, (target, quiet))
     settings = dict(seeds=seed_list, folds=folds, test_fraction=test_fraction,
                     holdout_per_user=holdout_per_user, split_seed=split_seed,
                     metrics=metric.split(",") if metric else None,
@@ -164,7 +166,7 @@ def evaluate(
         config = ev.EvalConfig(algos=_algo_specs(algo or "als", feedback.value,
                                                  dict(model_flags)), **settings)  # fmt: skip
         return _evaluate_on_spark(data, test, cluster, config, option_args, dict(model_flags),
-                                  (fmt, plot, quiet))  # fmt: skip
+                                  (target, plot, quiet))  # fmt: skip
     jobs = _capped_jobs(jobs, quiet)
     rating_scale = None
     if data is None:
@@ -185,7 +187,7 @@ def evaluate(
     if verbose:
         _note(f"{data} read (imports included) in {read_seconds:.2f} s; {fits} fits and their "
               f"scores in {fit_seconds:.2f} s with --jobs {jobs}", quiet)  # fmt: skip
-    _render(report, fmt, plot, quiet)
+    _render(report, target, plot, quiet)
 
 
 def _score_saved(model, test, metric, relevant_threshold, option_args, output) -> None:
@@ -194,7 +196,7 @@ def _score_saved(model, test, metric, relevant_threshold, option_args, output) -
     from recfactor.data import read_ratings
     from recfactor.report import write_records
 
-    fmt, quiet = output
+    target, quiet = output
     fitted, _ = _load(model)
     held = read_ratings(test, _read_options(*option_args))
     scored = ev.score_model(fitted, held, metric.split(",") if metric else None,
@@ -203,7 +205,8 @@ def _score_saved(model, test, metric, relevant_threshold, option_args, output) -
           f"{scored['cold']} cold, predicted by the fallback", quiet)  # fmt: skip
     records = [{"model": str(model), "test": test, "metric": name, "value": value}
                for name, value in scored["metrics"].items()]  # fmt: skip
-    write_records(records, ["model", "test", "metric", "value"], _fmt(fmt))
+    with target.open() as kind:
+        write_records(records, ["model", "test", "metric", "value"], kind)
 
 
 def _splits_chosen(*choices: Any) -> int:
@@ -226,7 +229,7 @@ def _evaluate_on_spark(data, test, cluster, config, option_args, flags, output) 
     if data is None or test is not None:
         raise ParameterError("--engine spark evaluates DATA by folds or a holdout drawn there",
                              hint="give DATA; drop --test, or use --engine local")  # fmt: skip
-    fmt, plot, quiet = output
+    target, plot, quiet = output
     options = _read_options(*option_args)
     feedback = options.feedback
     refuse_on_spark([a.name for a in config.algos], options, flags)
@@ -235,7 +238,7 @@ def _evaluate_on_spark(data, test, cluster, config, option_args, flags, output) 
     with progress(None, "evaluating on Spark", enabled=not quiet) as advance:
         with _naming(data):
             report = spark_evaluation.evaluate(frame, config, feedback, data, progress=advance)
-    _render(report, fmt, plot, quiet)
+    _render(report, target, plot, quiet)
 
 
 def _capped_jobs(jobs: int | None, quiet: bool) -> int:
@@ -338,16 +341,17 @@ def _as_flags(text: str) -> str:
     return as_flags(text).replace("--factors to choose", "-k to choose")
 
 
-def _render(report: Any, fmt: Any, plot: Path | None, quiet: bool) -> None:
+def _render(report: Any, target: Target, plot: Path | None, quiet: bool) -> None:
     """The report on stdout; as CSV (piped), its message goes to stderr too, so that a log
     of the run still says what changes across seeds."""
     import sys
 
     from recfactor.report import evaluation_message, render_evaluation
 
-    output = _fmt(fmt)
-    render_evaluation(report.to_dict(), output)
-    if output == "csv" and not sys.stdout.isatty():
+    with target.open() as kind:
+        render_evaluation(report.to_dict(), kind)
+        logged = kind == "csv" and not sys.stdout.isatty()
+    if logged:
         for line in evaluation_message(report.to_dict()):
             _note(line, quiet)
     if plot is not None:

@@ -12,11 +12,11 @@ from recfactor.cli.common import (
     FormatOpt,
     ModelPath,
     Quiet,
-    _fmt,
     _handle_errors,
     _load,
     app,
 )
+from recfactor.cli.output import OutputOpt, Target
 
 
 @app.command()
@@ -37,6 +37,7 @@ def inspect(
         ),
     ] = None,
     fmt: FormatOpt = None,
+    output: OutputOpt = None,
     quiet: Quiet = False,  # every command takes it; this one writes no notes
 ) -> None:
     """What the saved model learned: settings, fit, factor norms, top items per factor, and
@@ -47,10 +48,16 @@ def inspect(
     from recfactor.summary import compare as compare_models
     from recfactor.summary import heatmaps, summarise
 
+    target = Target(output, fmt)
+    target.check()
     fitted, manifest = _load(model)
     names = read_item_names(items) if items is not None else None
     if compare is not None:
         other, _ = _load(compare)
-        render_comparison(compare_models(fitted, other, names, top), _fmt(fmt))
+        found = compare_models(fitted, other, names, top)
+        with target.open() as kind:
+            render_comparison(found, kind)
         return
-    render_model(summarise(fitted, manifest, names, top), heatmaps(fitted), _fmt(fmt))
+    found, maps = summarise(fitted, manifest, names, top), heatmaps(fitted)
+    with target.open() as kind:
+        render_model(found, maps, kind)

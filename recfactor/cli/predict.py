@@ -19,7 +19,6 @@ from recfactor.cli.common import (
     Quiet,
     Sep,
     UserCol,
-    _fmt,
     _folded,
     _handle_errors,
     _load,
@@ -27,6 +26,7 @@ from recfactor.cli.common import (
     _titles,
     app,
 )
+from recfactor.cli.output import OutputOpt
 
 
 @app.command()
@@ -51,44 +51,38 @@ def predict(
     items_file: ItemNames = None,
     history: History = None,
     fmt: FormatOpt = None,
+    output: OutputOpt = None,
     quiet: Quiet = False,
 ) -> None:
-    """Predict ratings: one pair with --user/--item, or a batch from PAIRS (csv on stdout)."""
+    """Predict ratings: one pair with --user/--item, or a batch from PAIRS (csv on stdout),
+    each row with the input's other columns (the true rating survives a pipeline)."""
+    from recfactor.cli.output import refuse_early, to_output
     from recfactor.report import write_records
 
     single = _one_pair(pairs, user, item)
+    refuse_early(output, fmt)
     fitted, _ = _folded(_load(model, seen=False)[0], history, quiet)
     names = _titles(items_file)
     if single:
-        users, items = [user], [item]
-        result = fitted.predict(users, items, strict=strict)
-    else:
-        from recfactor.data import ReadOptions, read_pair_codes
-
-        user_codes, item_codes = read_pair_codes(
-            pairs, ReadOptions(sep=sep, header=header, user_col=user_col, item_col=item_col)
-        )
-        result = fitted.predict_coded(
-            user_codes.ids, user_codes.codes, item_codes.ids, item_codes.codes, strict=strict
-        )
-    _note_cold(fitted, result.cold, user if single else None, quiet)
-    output = _fmt(fmt)
-    if output == "csv" and not single and names is None:
-        _write_predictions_csv(user_codes, item_codes, result.values, result.cold)
+        result = fitted.predict([user], [item], strict=strict)
+        _note_cold(fitted, result.cold, user, quiet)
+        record = {"user": user, "item": item, "prediction": float(result.values[0]),
+                  "cold": bool(result.cold[0])}  # fmt: skip
+        if names is not None:
+            record["title"] = names.get(item, "")
+        with to_output(output, fmt) as kind:
+            write_records([record], list(record), kind)
         return
-    if not single:
-        users = user_codes.ids[user_codes.codes]
-        items = item_codes.ids[item_codes.codes]
-    records = [
-        {"user": u, "item": i, "prediction": float(v), "cold": bool(c)}
-        for u, i, v, c in zip(users, items, result.values, result.cold)
-    ]
-    columns = ["user", "item", "prediction", "cold"]
-    if names is not None:
-        for record in records:
-            record["title"] = names.get(record["item"], "")
-        columns.append("title")
-    write_records(records, columns, output)
+    from recfactor.data import ReadOptions, read_pair_table
+
+    options = ReadOptions(sep=sep, header=header, user_col=user_col, item_col=item_col)
+    user_codes, item_codes, others = read_pair_table(pairs, options)
+    result = fitted.predict_coded(
+        user_codes.ids, user_codes.codes, item_codes.ids, item_codes.codes, strict=strict
+    )
+    _note_cold(fitted, result.cold, None, quiet)
+    with to_output(output, fmt) as kind:
+        _write_batch(user_codes, item_codes, others, result, names, kind)
 
 
 def _one_pair(pairs: str | None, user: str | None, item: str | None) -> bool:
@@ -121,35 +115,53 @@ def _note_cold(fitted: Any, cold: Any, user: str | None, quiet: bool) -> None:
         )
 
 
-def _write_predictions_csv(user_codes, item_codes, values, cold) -> None:
+def _typed(values):
+    """A text column as whole numbers or numbers where every value is one (JSON writes 5, not
+    "5"); as it was otherwise."""
+    import pyarrow as pa
+
+    if not pa.types.is_string(values.type):
+        return values
+    for kind in (pa.int64(), pa.float64()):
+        try:
+            return values.cast(kind)
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            continue
+    return values
+
+
+def _write_batch(user_codes, item_codes, others, result, names, kind: str) -> None:
+    """The pairs, the input's other columns, the predictions and whether each was cold (and
+    the item's title, given names)."""
+    import numpy as np
     import pyarrow as pa
 
     from recfactor import csvout
+    from recfactor.report import write_records
 
-    if csvout.plain_ids(user_codes.ids) and csvout.plain_ids(item_codes.ids):
-        sys.stdout.flush()
-        csvout.write_csv(
-            sys.stdout.buffer,
-            {
-                "user": csvout.coded(user_codes.codes, user_codes.ids),
-                "item": csvout.coded(item_codes.codes, item_codes.ids),
-                "prediction": csvout.format_g6(values),
-                "cold": pa.DictionaryArray.from_arrays(
-                    pa.array(cold.astype("int8")), pa.array(["false", "true"])
-                ),
-            },
+    columns = {"user": csvout.coded(user_codes.codes, user_codes.ids),
+               "item": csvout.coded(item_codes.codes, item_codes.ids)}  # fmt: skip
+    for name, values in others.items():
+        taken = name in ("user", "item", "prediction", "cold", "title")
+        columns[f"input_{name}" if taken else name] = values if kind == "csv" else _typed(values)
+    if kind == "csv":
+        columns["prediction"] = csvout.format_g6(result.values)
+        cold = pa.array(result.cold.astype("int8"))
+        columns["cold"] = pa.DictionaryArray.from_arrays(cold, pa.array(["false", "true"]))
+    else:
+        columns["prediction"] = pa.array(result.values, pa.float64())
+        columns["cold"] = pa.array(result.cold)
+    if names is not None:
+        titles = np.array([names.get(i, "") for i in item_codes.ids.tolist()], dtype=object)
+        columns["title"] = pa.DictionaryArray.from_arrays(
+            pa.array(item_codes.codes, pa.int32()), pa.array(titles, pa.string())
         )
+    if kind == "csv" and csvout.plain_columns(columns):
+        sys.stdout.flush()
+        csvout.write_csv(sys.stdout.buffer, columns)
         return
-    import pandas as pd  # IDs that need quotes: pandas quotes them as the csv module would
-
-    users = user_codes.ids[user_codes.codes]
-    items = item_codes.ids[item_codes.codes]
-    frame = pd.DataFrame(
-        {
-            "user": users,
-            "item": items,
-            "prediction": values,
-            "cold": pd.Series(cold).map({True: "true", False: "false"}),
-        }
-    )
-    frame.to_csv(sys.stdout, index=False, float_format="%.6g", lineterminator="\n")
+    frame = pa.table(columns).to_pandas()
+    if kind == "csv":  # values that need quotes: pandas quotes them as the csv module would
+        frame.to_csv(sys.stdout, index=False, lineterminator="\n")
+        return
+    write_records(frame.to_dict("records"), list(columns), kind)

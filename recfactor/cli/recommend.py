@@ -15,7 +15,6 @@ from recfactor.cli.common import (
     MinRatings,
     ModelPath,
     Quiet,
-    _fmt,
     _folded,
     _handle_errors,
     _load,
@@ -23,6 +22,7 @@ from recfactor.cli.common import (
     _titles,
     app,
 )
+from recfactor.cli.output import OutputOpt, refuse_early, to_output
 
 
 def _read_ids(source: str, what: str) -> list[str]:
@@ -91,15 +91,16 @@ def recommend(
     history: History = None,
     model: ModelPath = Path(DEFAULT_MODEL),
     fmt: FormatOpt = None,
+    output: OutputOpt = None,
     quiet: Quiet = False,
 ) -> None:
     """Top-N items for users, excluding what each already rated in training."""
     from recfactor.errors import ColdStartError, ParameterError
-    from recfactor.report import write_records
 
     chosen = sum(x for x in (user is not None, users is not None, all_users))
     if chosen != 1 and not (history is not None and chosen == 0):
         raise ParameterError("give exactly one of --user U, a USERS file (or -), --all-users")
+    refuse_early(output, fmt)
     fitted, folded_users = _folded(_load(model)[0], history, quiet)
     names, allowed = _titles(items), _allowed(fitted, min_ratings)
     if history is not None and chosen == 0:
@@ -137,7 +138,7 @@ def recommend(
         _note(f"note: {whom} rated every item in training: nothing left to recommend "
               "(--include-seen ranks them all)", quiet)  # fmt: skip
     columns = _with_titles(records, "item", names, ["user", "rank", "item", "score"])
-    write_records(records, columns, _fmt(fmt))
+    _write(records, columns, output, fmt)
 
 
 @app.command()
@@ -152,14 +153,15 @@ def similar(
     names_file: ItemNames = None,
     model: ModelPath = Path(DEFAULT_MODEL),
     fmt: FormatOpt = None,
+    output: OutputOpt = None,
     quiet: Quiet = False,
 ) -> None:
     """Items closest to an item in factor space (cosine similarity)."""
     from recfactor.errors import ColdStartError, ParameterError
-    from recfactor.report import write_records
 
     if (item is None) == (items is None):
         raise ParameterError("give exactly one of --item I or an ITEMS file (or -)")
+    refuse_early(output, fmt)
     fitted, _ = _load(model)
     names, allowed = _titles(names_file), _allowed(fitted, min_ratings)
     ids = [item] if item is not None else _read_ids(items, "item")
@@ -181,4 +183,11 @@ def similar(
     if len(fitted.item_ids_) == 1:
         _note("note: the model knows no other item to compare with", quiet)
     columns = ["item", "rank", "similar_item", "score"]
-    write_records(records, _with_titles(records, "similar_item", names, columns), _fmt(fmt))
+    _write(records, _with_titles(records, "similar_item", names, columns), output, fmt)
+
+
+def _write(records, columns, output, fmt) -> None:
+    from recfactor.report import write_records
+
+    with to_output(output, fmt) as kind:
+        write_records(records, columns, kind)

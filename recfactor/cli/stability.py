@@ -23,7 +23,6 @@ from recfactor.cli.common import (
     _build_model,
     _check_plot,
     _check_split_options,
-    _fmt,
     _handle_errors,
     _model_params,
     _naming,
@@ -34,6 +33,7 @@ from recfactor.cli.common import (
     _with_model_flags,
     app,
 )
+from recfactor.cli.output import OutputOpt, Target
 
 
 @app.command()
@@ -94,6 +94,7 @@ def stability(
     duplicates: DuplicatesOpt = None,
     missing_value: MissingValue = None,
     fmt: FormatOpt = None,
+    output: OutputOpt = None,
     quiet: Quiet = False,
     **model_flags: Any,
 ) -> None:
@@ -112,6 +113,8 @@ def stability(
         raise ParameterError("--threshold must be above 0 and at most 1")
     _check_split_options(folds, None, holdout_per_user, 4.0)
     _check_plot(plot)
+    target = Target(output, fmt)
+    target.check()
     params = _checked_params(names, dict(model_flags), feedback.value, rank_list)
     options = _read_options(
         sep, layout, header, user_col, item_col, rating_col, feedback, duplicates, missing_value
@@ -125,7 +128,8 @@ def stability(
             report = st.sweep(dataset, name, params[name], rank_list, seed_list, splits, metric,
                               threshold, jobs, update)  # fmt: skip
             reports.append(report.to_dict())
-    render_stability(reports, _fmt(fmt))
+    with target.open() as kind:
+        render_stability(reports, kind)
     if plot is not None:
         from recfactor.plot import plot_stability
 

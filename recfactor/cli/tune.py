@@ -24,7 +24,6 @@ from recfactor.cli.common import (
     UserCol,
     _build_model,
     _check_split_options,
-    _fmt,
     _handle_errors,
     _model_params,
     _naming,
@@ -33,6 +32,7 @@ from recfactor.cli.common import (
     _with_model_flags,
     app,
 )
+from recfactor.cli.output import OutputOpt, Target
 
 
 @app.command()
@@ -102,6 +102,7 @@ def tune(
     duplicates: DuplicatesOpt = None,
     missing_value: MissingValue = None,
     fmt: FormatOpt = None,
+    output: OutputOpt = None,
     quiet: Quiet = False,
     **model_flags: Any,
 ) -> None:
@@ -111,6 +112,8 @@ def tune(
     from recfactor.data import read_ratings
 
     _check_split_options(folds, test_fraction, holdout_per_user, 4.0)
+    target = Target(output, fmt)
+    target.check()
     fixed = _model_params(algo.value, dict(model_flags), feedback.value)
     texts = list(space or []) + _space_file(space_file)
     if not texts:
@@ -135,10 +138,11 @@ def tune(
         found = tuning.search(
             dataset, algo.value, dims, fixed=fixed, trials=trials, search_kind=search, seed=seed,
             halving=halving, metric=metric, time_budget=time_budget, split=split, jobs=jobs,
-            on_trial=_progress_note(quiet or _fmt(fmt) == "table"), space_text=texts,
+            on_trial=_progress_note(quiet or target.kind() == "table"), space_text=texts,
         )  # fmt: skip
     reruns = tuning.across_seeds(dataset, found, seeds, split, jobs) if seeds else []
-    _render(found, reruns, _fmt(fmt), quiet)
+    with target.open() as kind:
+        _render(found, reruns, kind, quiet)
     if model is not None:
         fitted = _build_model(algo.value, found.best, seed)
         fitted.fit(dataset)

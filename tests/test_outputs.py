@@ -1,0 +1,171 @@
+"""Every output can go to a file (-o, format from the suffix, written atomically), batch predict
+keeps the input's other columns, and Parquet input works wherever CSV does (issue 16)."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from recfactor.cli import app
+
+
+def run(*args, **kwargs):
+    return CliRunner().invoke(app, [str(a) for a in args], **kwargs)
+
+
+def rows(text):
+    return list(csv.DictReader(io.StringIO(text)))
+
+
+@pytest.fixture(scope="module")
+def shop(tmp_path_factory):
+    """40 users and 20 items with zero-padded item IDs ("007" must stay text), the ratings
+    as CSV and as Parquet, a model trained on them, and titles as Parquet."""
+    folder = tmp_path_factory.mktemp("outputs")
+    rng = np.random.default_rng(8)
+    pairs = [(f"u{u}", f"{i:03d}") for u in range(40) for i in rng.choice(20, 8, replace=False)]
+    frame = pd.DataFrame(pairs, columns=["user", "item"])
+    frame["rating"] = rng.integers(1, 6, len(frame))
+    frame["timestamp"] = np.arange(len(frame)) + 880000000
+    frame.to_csv(folder / "ratings.csv", index=False)
+    frame.to_parquet(folder / "ratings.parquet", index=False)
+    names = pd.DataFrame({"item": [f"{i:03d}" for i in range(20)],
+                          "title": [f"Film {i}" for i in range(20)]})  # fmt: skip
+    names.to_parquet(folder / "titles.parquet", index=False)
+    model = folder / "shop.model"
+    trained = run("train", folder / "ratings.parquet", "--algo", "als", "-k", "3", "-m", model,
+                  "-q")  # fmt: skip
+    assert trained.exit_code == 0, trained.output
+    return folder, model, frame
+
+
+def test_batch_predict_keeps_the_inputs_other_columns(shop):
+    folder, model, frame = shop
+    result = run("predict", folder / "ratings.csv", "-m", model, "--format", "csv")
+    assert result.exit_code == 0, result.output
+    got = rows(result.stdout)
+    assert list(got[0]) == ["user", "item", "rating", "timestamp", "prediction", "cold"]
+    assert [r["rating"] for r in got] == [str(v) for v in frame["rating"]]  # as written: 3
+    assert [r["item"] for r in got[:3]] == list(frame["item"][:3])  # "007", not 7
+    from_parquet = rows(run("predict", folder / "ratings.parquet", "-m", model).stdout)
+    assert [r["prediction"] for r in from_parquet] == [r["prediction"] for r in got]
+    as_json = json.loads(run("predict", folder / "ratings.csv", "-m", model, "--format",
+                             "json").stdout)  # fmt: skip
+    assert as_json[0]["rating"] == int(frame["rating"][0])
+    assert as_json[0]["item"] == frame["item"][0]
+
+
+def test_a_headerless_file_keeps_its_columns_with_the_readers_names(shop, tmp_path):
+    _, model, _ = shop
+    pairs = tmp_path / "u.test"
+    pairs.write_text("u1\t003\t4\t881250949\nu2\t015\t2\t891717742\n")
+    got = rows(run("predict", pairs, "-m", model, "--format", "csv").stdout)
+    assert list(got[0]) == ["user", "item", "rating", "column4", "prediction", "cold"]
+    assert [(r["rating"], r["column4"]) for r in got] == [("4", "881250949"), ("2", "891717742")]
+
+
+def test_an_input_column_named_like_an_output_column_is_kept_apart(shop, tmp_path):
+    _, model, _ = shop
+    pairs = tmp_path / "p.csv"
+    pairs.write_text("user_id,item_id,prediction\nu1,003,old\n")
+    got = rows(run("predict", pairs, "-m", model, "--format", "csv").stdout)
+    assert got[0]["input_prediction"] == "old" and float(got[0]["prediction"]) > 0
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".json", ".parquet"])
+def test_dash_o_writes_what_stdout_would_in_the_suffixs_format(shop, tmp_path, suffix):
+    folder, model, _ = shop
+    target = tmp_path / f"recs{suffix}"
+    args = ("recommend", "--all-users", "-n", "3", "--items", folder / "titles.parquet",
+            "-m", model)  # fmt: skip
+    result = run(*args, "-o", target)
+    assert result.exit_code == 0, result.output
+    assert result.stdout == ""
+    expected = pd.read_csv(io.StringIO(run(*args, "--format", "csv").stdout),
+                           dtype={"item": str})  # fmt: skip
+    if suffix == ".csv":
+        got = pd.read_csv(target, dtype={"item": str})
+    elif suffix == ".json":
+        got = pd.DataFrame(json.loads(target.read_text()))
+    else:
+        got = pd.read_parquet(target)
+        assert got["item"].dtype != np.int64  # "007" stayed text
+    assert len(got) == 40 * 3
+    assert list(got["item"]) == list(expected["item"])
+    assert list(got["title"]) == [f"Film {int(i)}" for i in expected["item"]]
+    np.testing.assert_allclose(got["score"], expected["score"], rtol=1e-5)
+
+
+def test_dash_o_on_each_command_that_writes_data(shop, tmp_path):
+    folder, model, _ = shop
+    data = folder / "ratings.parquet"
+    commands = {
+        "predict": ("predict", folder / "ratings.csv", "-m", model),
+        "similar": ("similar", "--item", "003", "-m", model),
+        "evaluate": ("evaluate", data, "--algo", "baseline", "--folds", "2", "-q"),
+        "tune": ("tune", data, "--algo", "baseline", "--trials", "2", "-q"),
+        "describe": ("describe", data),
+        "inspect": ("inspect", "-m", model),
+        "stability": ("stability", data, "--algo", "nmf", "--ranks", "2", "--seeds", "2", "-q"),
+    }
+    for name, args in commands.items():
+        target = tmp_path / f"{name}.parquet"
+        result = run(*args, "-o", target)
+        assert result.exit_code == 0, (name, result.output)
+        assert pd.read_parquet(target).shape[0] > 0, name
+
+
+def test_dash_o_refuses_what_it_cannot_write_before_any_work(shop, tmp_path):
+    _, model, _ = shop
+    before = model.read_bytes()
+    result = run("recommend", "--user", "u1", "-m", model, "--format", "csv", "-o", model)
+    assert result.exit_code == 1 and "is a recfactor model" in result.output
+    assert model.read_bytes() == before
+    result = run("recommend", "--user", "u1", "-m", model, "-o", tmp_path / "recs.txt")
+    assert result.exit_code == 2 and "cannot tell the format" in result.output
+    result = run("recommend", "--user", "u1", "-m", model, "--format", "json",
+                 "-o", tmp_path / "recs.csv")  # fmt: skip
+    assert result.exit_code == 2 and "does not match" in result.output
+    result = run("recommend", "--user", "u1", "-m", model, "-o", tmp_path / "no" / "r.csv")
+    assert result.exit_code == 1 and "does not exist" in result.output
+
+
+def test_a_failed_command_leaves_the_old_output_whole(shop, tmp_path):
+    _, model, _ = shop
+    target = tmp_path / "recs.csv"
+    target.write_text("precious\n")
+    result = run("recommend", "--user", "nobody", "-m", model, "-o", target)
+    assert result.exit_code == 1 and "unknown user" in result.output
+    assert target.read_text() == "precious\n"
+    assert [p.name for p in tmp_path.iterdir()] == ["recs.csv"]  # no temporary file left
+
+
+def test_parquet_inputs_round_trip_everywhere(shop, tmp_path):
+    _, model, frame = shop
+    users = tmp_path / "users.parquet"
+    pd.DataFrame({"user": ["u3", "u5"]}).to_parquet(users, index=False)
+    recs = rows(run("recommend", users, "-n", "2", "-m", model, "--format", "csv").stdout)
+    assert [r["user"] for r in recs] == ["u3", "u3", "u5", "u5"]
+    history = tmp_path / "history.parquet"
+    frame[frame.user == "u1"].assign(user="newcomer").to_parquet(history, index=False)
+    folded = rows(run("recommend", "--history", history, "-n", "2", "-m", model,
+                      "--format", "csv").stdout)  # fmt: skip
+    assert [r["user"] for r in folded] == ["newcomer", "newcomer"]
+    held = tmp_path / "held.parquet"
+    frame.iloc[:30].to_parquet(held, index=False)
+    scored = rows(run("evaluate", "-m", model, "--test", held, "--format", "csv", "-q").stdout)
+    assert {r["metric"] for r in scored} == {"rmse", "mae"}
+    out = tmp_path / "preds.parquet"
+    assert run("predict", held, "-m", model, "-o", out).exit_code == 0
+    back = pd.read_parquet(out)
+    assert list(back.columns) == ["user", "item", "rating", "timestamp", "prediction", "cold"]
+    assert list(back["rating"]) == list(frame["rating"][:30])
+    again = tmp_path / "again.parquet"
+    assert run("predict", out, "-m", model, "-o", again).exit_code == 0  # Parquet in, out
+    np.testing.assert_array_equal(pd.read_parquet(again)["prediction"], back["prediction"])
