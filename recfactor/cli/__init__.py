@@ -11,8 +11,8 @@ from recfactor.cli.common import app
 from recfactor.cli.main import main
 
 COMMAND_MODULES = (
-    "train", "predict", "recommend", "export", "evaluate", "tune", "stability", "describe",
-    "inspect",
+    "train", "update", "predict", "recommend", "export", "evaluate", "tune", "stability",
+    "describe", "inspect",
 )  # fmt: skip
 for _module in COMMAND_MODULES:
     importlib.import_module(f"recfactor.cli.{_module}")

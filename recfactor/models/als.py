@@ -154,7 +154,12 @@ class ALS(Model):
         if p.nonnegative:
             np.abs(user_factors, out=user_factors)
             np.abs(item_factors, out=item_factors)
-        return user_factors, item_factors
+        return (self._warm_rows("user", dataset.user_ids, user_factors),
+                self._warm_rows("item", dataset.item_ids, item_factors))  # fmt: skip
+
+    @property
+    def warm_starts(self) -> bool:
+        return True
 
     def _divergence_hint(self) -> str:
         if self.feedback_ == "explicit":
@@ -175,8 +180,8 @@ class ALS(Model):
         by_item = csr_layout(dataset.items, dataset.users, values, dataset.n_items)
         mu = float(values.mean()) if p.bias else 0.0
         factor_reg = reg * rating_spread(values)
-        user_bias = np.zeros(dataset.n_users)
-        item_bias = np.zeros(dataset.n_items)
+        user_bias = self._warm_rows("user_bias", dataset.user_ids, np.zeros(dataset.n_users))
+        item_bias = self._warm_rows("item_bias", dataset.item_ids, np.zeros(dataset.n_items))
         sweeps = 50
         # Items first: the user rows then start from item factors fitted to the data.
         item_spans, user_spans = row_spans(by_item[0], k), row_spans(by_user[0], k)

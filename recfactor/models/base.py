@@ -230,6 +230,7 @@ class Model:
         # How a new user's row is solved against the saved items (recfactor.foldin): the
         # penalties the fit used, per rating; None where the model cannot fold users in.
         self.fold_in_: dict[str, Any] | None = None
+        self._warm: Model | None = None  # a fit's warm start, while it runs
         self._on_epoch: Callable[[int, int], None] = lambda done, total: None
 
     # -- fitting ---------------------------------------------------------------------------
@@ -240,14 +241,19 @@ class Model:
         rating_scale: tuple[float, float] | None = None,
         on_epoch: Callable[[int, int], None] | None = None,
         training_error: bool = True,
+        warm_start: Model | None = None,
     ) -> Model:
         """Learn from a :class:`recfactor.data.Dataset`; returns ``self``.
 
         ``rating_scale`` clips predictions (default: the range seen in ``dataset`` for explicit
         feedback); ``on_epoch(done, total)`` is called after each training epoch, for progress;
         ``training_error``: also measure the fit to the training data (``train_metrics_``).
+        ``warm_start``: a fitted model of the same kind and rank whose factors (and biases)
+        start the users and items it knows, by ID; the others start as usual (see
+        :attr:`warm_starts`).
         """
         self.validate(dataset)
+        self._warm = self._checked_warm_start(warm_start, dataset)
         self._prepare()  # loads or compiles kernels, so fit_seconds_ times the fit alone
         started = time.perf_counter()
         self.feedback_ = dataset.feedback
@@ -257,14 +263,57 @@ class Model:
             rating_scale = (float(dataset.ratings.min()), float(dataset.ratings.max()))
         self.rating_scale_ = rating_scale
         self._on_epoch = on_epoch or (lambda done, total: None)
-        with threads_for(dataset.n_ratings):
-            self._fit(dataset, np.random.default_rng(self.params.seed))
+        try:
+            with threads_for(dataset.n_ratings):
+                self._fit(dataset, np.random.default_rng(self.params.seed))
+        finally:
+            self._warm = None
         self.fit_seconds_ = time.perf_counter() - started
         self._check_finite()
         self.params = self.params.resolved(dataset.feedback)
         self._remember_seen(dataset)
         self.train_metrics_ = self._train_metrics(dataset) if training_error else {}
         return self
+
+    @property
+    def warm_starts(self) -> bool:
+        """Whether this model's fit can start from another's factors (iterative solvers:
+        ALS, SGD); the others are refitted from their own start."""
+        return False
+
+    def _checked_warm_start(self, warm: Model | None, dataset: Any) -> Model | None:
+        if warm is None:
+            return None
+        warm._require_fitted()
+        if not self.warm_starts:
+            raise ParameterError(f"{self.name} with these settings cannot start from a model",
+                                 hint="fit it from its own start")  # fmt: skip
+        rank = None if warm.item_factors_ is None else warm.item_factors_.shape[1]
+        own = self.params.resolved(dataset.feedback).factors
+        if warm.name != self.name or warm.feedback_ != dataset.feedback or rank != own:
+            raise ParameterError(
+                f"a warm start needs a {self.name} model of rank {own} on "
+                f"{dataset.feedback} data, not {warm.name} of rank {rank} on {warm.feedback_}"
+            )
+        return warm
+
+    def _warm_rows(self, side: str, ids: np.ndarray, rows: np.ndarray) -> np.ndarray:
+        """``rows`` (one per ID, in ``ids`` order) with the warm start's rows where it knows
+        the ID: its factors (``side`` "user" or "item"), or its biases ("user_bias", ...)."""
+        warm = getattr(self, "_warm", None)
+        if warm is None:
+            return rows
+        from recfactor.dataset import index_in
+
+        known_ids = warm.user_ids_ if side.startswith("user") else warm.item_ids_
+        source = {"user": warm.user_factors_, "item": warm.item_factors_,
+                  "user_bias": warm.user_bias_, "item_bias": warm.item_bias_}[side]  # fmt: skip
+        if source is None or (side.endswith("bias") and not warm.uses_bias_):
+            return rows
+        where = index_in(known_ids, ids)
+        known = where >= 0
+        rows[known] = source[where[known]]
+        return rows
 
     def adopt(
         self,

@@ -107,6 +107,10 @@ class SVD(Model):
         else:
             self._fit_sgd(dataset, rng)
 
+    @property
+    def warm_starts(self) -> bool:
+        return self.params.solver == "sgd"
+
     def _fit_sgd(self, dataset, rng: np.random.Generator) -> None:
         from recfactor.kernels.sgd import sgd_epochs
 
@@ -114,6 +118,8 @@ class SVD(Model):
         k = p.factors
         user_factors = _normal(rng, p.init_mean, p.init_std, (dataset.n_users, k))
         item_factors = _normal(rng, p.init_mean, p.init_std, (dataset.n_items, k))
+        user_factors = self._warm_rows("user", dataset.user_ids, user_factors)
+        item_factors = self._warm_rows("item", dataset.item_ids, item_factors)
         blocks = grid_blocks(dataset.n_users, dataset.n_items, k)
         grid = _Grid(dataset, blocks, rng)
         # Rows are trained in grid order, so that each block's rows (and biases) are
@@ -122,6 +128,10 @@ class SVD(Model):
         item_factors = item_factors[grid.item_perm]
         user_bias = np.zeros(dataset.n_users, dtype=FACTOR_DTYPE)
         item_bias = np.zeros(dataset.n_items, dtype=FACTOR_DTYPE)
+        if p.bias:
+            user_bias = self._warm_rows("user_bias", dataset.user_ids, user_bias)
+            item_bias = self._warm_rows("item_bias", dataset.item_ids, item_bias)
+        user_bias, item_bias = user_bias[grid.user_perm], item_bias[grid.item_perm]
         mu = FACTOR_DTYPE(dataset.ratings.mean()) if p.bias else FACTOR_DTYPE(0)
         f = FACTOR_DTYPE
         # Every epoch's draws are made up front, in one order, so that how the epochs are
