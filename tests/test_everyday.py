@@ -187,7 +187,7 @@ def test_dash_h_is_help_everywhere():
 
 def test_export_help_offers_only_the_formats_it_writes(shop):
     _, model = shop
-    assert "--format <csv|json>" in run("export", "--help").stdout
+    assert "--format [csv|json]" in run("export", "--help").stdout
     result = run("export", "--format", "table", "-m", model)
     assert result.exit_code == 2 and "'table' is not one of 'csv', 'json'" in result.stderr
 
@@ -204,3 +204,54 @@ def test_a_one_row_result_fits_80_columns_whole(tmp_path, monkeypatch):
     lines = result.stdout.splitlines()
     assert max(len(line) for line in lines) <= 80 and "…" not in result.stdout
     assert any("train_rmse" in line and "0.5772" in line for line in lines)
+
+
+COMMANDS = ("train", "update", "predict", "recommend", "similar", "export", "evaluate", "tune",
+            "stability", "describe", "split", "inspect")  # fmt: skip
+
+
+def test_every_help_fits_80_columns_with_groups_examples_and_plain_metavars(monkeypatch):
+    monkeypatch.setenv("COLUMNS", "80")
+    root = run("--help").stdout
+    assert "Examples:" in root and max(map(len, root.splitlines())) <= 80
+    for command in COMMANDS:
+        text = run(command, "--help").stdout
+        assert max(map(len, text.splitlines())) <= 80, command
+        assert "Examples:\n  $ recfactor " + command in text, command
+        assert "<" not in text.replace("<stdin>", ""), command  # no <str>, <int range>
+        assert "Output options:" in text, command
+    train = run("train", "--help").stdout
+    for heading in ("Model options:", "Input options:", "Spark options:"):
+        assert heading in train
+    assert "--seed N " in train and "--sep SEP " in train and "--reg X " in train
+    assert "-m, --model PATH " in train
+    assert "als 10 explicit / 64 implicit" in " ".join(train.split())  # by the data's kind
+    assert "Evaluation options:" in run("evaluate", "--help").stdout
+
+
+def test_debug_is_taken_anywhere_on_the_line(tmp_path):
+    missing = tmp_path / "missing.csv"
+    plain = run("describe", missing)
+    assert plain.exit_code == 1 and "Traceback" not in plain.output
+    from recfactor.errors import DataError
+
+    for args in (("--debug", "describe", missing), ("describe", missing, "--debug")):
+        result = run(*args)
+        assert isinstance(result.exception, DataError), args  # raised, for the traceback
+
+
+def test_completion_installs_and_completes(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "HOME": str(tmp_path), "SHELL": "/bin/bash"}
+    entry = [sys.executable, "-m", "recfactor"]
+    installed = subprocess.run([*entry, "--install-completion", "bash"], env=env,
+                               capture_output=True, text=True)  # fmt: skip
+    assert installed.returncode == 0, installed.stderr
+    assert "recfactor" in (tmp_path / ".bashrc").read_text()
+    env.update(_RECFACTOR_COMPLETE="complete_bash", COMP_WORDS="recfactor train x --algo ",
+               COMP_CWORD="4")  # fmt: skip
+    completed = subprocess.run(entry, env=env, capture_output=True, text=True)
+    assert completed.stdout.split() == ["baseline", "svd", "svdpp", "nmf", "als"]

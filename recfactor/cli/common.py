@@ -20,14 +20,18 @@ from typing import Annotated, Any, Optional, TypeVar
 
 import typer
 
+from recfactor.cli.helptext import Group
+from recfactor.cli.helptext import state as _state
+
 DEFAULT_MODEL = "recfactor.model"
 
 
 app = typer.Typer(
     name="recfactor",
+    cls=Group,
     help="Train, save and use matrix-factorization recommenders on rating files.",
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,
     pretty_exceptions_enable=False,
     rich_markup_mode=None,
     context_settings={"help_option_names": ["-h", "--help"]},
@@ -301,9 +305,6 @@ def _debug() -> bool:
     return os.environ.get("RECFACTOR_DEBUG", "") not in ("", "0") or _state.get("debug", False)
 
 
-_state: dict[str, Any] = {}
-
-
 def _handle_errors(func: F) -> F:
     """Turn the engine's errors into 'error:' / 'hint:' lines and exit 1 (2 for bad flags)."""
 
@@ -382,7 +383,7 @@ def _main(
     ] = False,
 ) -> None:
     """Train, save and use matrix-factorization recommenders on rating files."""
-    _state["debug"] = debug
+    _state["debug"] = debug or _state.get("debug", False)  # taken off the line already
 
 
 def _read_options(

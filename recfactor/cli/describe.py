@@ -26,10 +26,11 @@ from recfactor.cli.common import (
     _read_options,
     app,
 )
+from recfactor.cli.helptext import Command
 from recfactor.cli.output import OutputOpt, Target
 
 
-@app.command()
+@app.command(cls=Command)
 @_handle_errors
 def describe(
     data: Annotated[str, typer.Argument(metavar="DATA", help="Ratings file or -.")],
@@ -61,7 +62,7 @@ def describe(
         render_description(found, kind)
 
 
-@app.command()
+@app.command(cls=Command)
 @_handle_errors
 def split(
     data: Annotated[str, typer.Argument(metavar="DATA", help="Ratings file or -.")],

@@ -42,11 +42,12 @@ from recfactor.cli.common import (
     _with_model_flags,
     app,
 )
+from recfactor.cli.helptext import Command
 from recfactor.cli.output import OutputOpt, Target
 from recfactor.cli.spark import open_on_spark, refuse_on_spark, spark_target
 
 
-@app.command()
+@app.command(cls=Command)
 @_with_model_flags()
 @_handle_errors
 def evaluate(

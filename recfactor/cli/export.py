@@ -18,9 +18,10 @@ from recfactor.cli.common import (
     _load,
     app,
 )
+from recfactor.cli.helptext import Command
 
 
-@app.command()
+@app.command(cls=Command)
 @_handle_errors
 def export(
     what: Annotated[What, typer.Option("--what", help="Which factors to write.")] = What.items,

@@ -16,10 +16,11 @@ from recfactor.cli.common import (
     _load,
     app,
 )
+from recfactor.cli.helptext import Command
 from recfactor.cli.output import OutputOpt, Target
 
 
-@app.command()
+@app.command(cls=Command)
 @_handle_errors
 def inspect(
     model: ModelPath = Path(DEFAULT_MODEL),

@@ -50,7 +50,7 @@ def _run_app() -> int:
     """Run the command; every way it can end becomes an exit code and at most two lines on
     stderr (``error:`` and ``hint:``), tracebacks only under --debug."""
     try:
-        outcome = app(standalone_mode=False)
+        outcome = app(prog_name="recfactor", standalone_mode=False)
     except BrokenPipeError:
         _quiet_stdout()  # the reader went away (| head): see common._handle_errors
         return BROKEN_PIPE

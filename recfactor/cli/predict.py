@@ -26,10 +26,11 @@ from recfactor.cli.common import (
     _titles,
     app,
 )
+from recfactor.cli.helptext import Command
 from recfactor.cli.output import OutputOpt
 
 
-@app.command()
+@app.command(cls=Command)
 @_handle_errors
 def predict(
     pairs: Annotated[

@@ -22,6 +22,7 @@ from recfactor.cli.common import (
     _titles,
     app,
 )
+from recfactor.cli.helptext import Command
 from recfactor.cli.output import OutputOpt, refuse_early, to_output
 
 
@@ -74,7 +75,7 @@ def _with_titles(records: list[dict], key: str, names, columns: list[str]) -> li
     return [*columns, "title"]
 
 
-@app.command()
+@app.command(cls=Command)
 @_handle_errors
 def recommend(
     users: Annotated[
@@ -141,7 +142,7 @@ def recommend(
     _write(records, columns, output, fmt)
 
 
-@app.command()
+@app.command(cls=Command)
 @_handle_errors
 def similar(
     items: Annotated[

@@ -33,10 +33,11 @@ from recfactor.cli.common import (
     _with_model_flags,
     app,
 )
+from recfactor.cli.helptext import Command
 from recfactor.cli.output import OutputOpt, Target
 
 
-@app.command()
+@app.command(cls=Command)
 @_with_model_flags(skip=("factors",))
 @_handle_errors
 def stability(

@@ -42,10 +42,11 @@ from recfactor.cli.common import (
     _within_rank,
     app,
 )
+from recfactor.cli.helptext import Command
 from recfactor.cli.spark import open_on_spark, refuse_on_spark, spark_target
 
 
-@app.command()
+@app.command(cls=Command)
 @_with_model_flags()
 @_handle_errors
 def train(

@@ -32,10 +32,11 @@ from recfactor.cli.common import (
     _with_model_flags,
     app,
 )
+from recfactor.cli.helptext import Command
 from recfactor.cli.output import OutputOpt, Target
 
 
-@app.command()
+@app.command(cls=Command)
 @_with_model_flags()
 @_handle_errors
 def tune(

@@ -23,9 +23,10 @@ from recfactor.cli.common import (
     _note,
     app,
 )
+from recfactor.cli.helptext import Command
 
 
-@app.command()
+@app.command(cls=Command)
 @_handle_errors
 def update(
     data: Annotated[str, typer.Argument(metavar="NEW", help="New ratings (a file, or -).")],

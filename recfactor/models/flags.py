@@ -29,6 +29,8 @@ class Flag:
     defaults: dict[str, Any] = field(default_factory=dict)
     feedback: dict[str, str | None] = field(default_factory=dict)  # None: either kind
     solvers: dict[str, tuple[str, ...] | None] = field(default_factory=dict)
+    # algo -> {feedback: the value a "decided by the data" (None) default takes there}
+    by_feedback: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     @property
     def option(self) -> str:
@@ -44,10 +46,24 @@ class Flag:
             text = "; ".join(f"{algo}: {self.helps[algo]}" for algo in self.targets)
         defaults = ", ".join(
             f"{algo}{'' if self.feedback[algo] is None else ' (' + self.feedback[algo] + ')'} "
-            f"{_shown(self.defaults[algo])}"
+            f"{self._default(algo)}"
             for algo in self.targets
         )
         return f"{text} [{defaults}]."
+
+    def _default(self, algo: str) -> str:
+        """The default as the help shows it: one value, or where the kind of feedback decides
+        it, the value on each ("10 explicit, 50 implicit")."""
+        if self.defaults[algo] is not None:
+            return _shown(self.defaults[algo])
+        found = {fb: v for fb, v in self.by_feedback.get(algo, {}).items() if v is not None}
+        wanted = self.feedback[algo]
+        found = {fb: v for fb, v in found.items() if wanted in (None, fb)}
+        if not found or (wanted is None and len(found) < 2):
+            return "by the data"
+        if len(set(map(str, found.values()))) == 1:
+            return _shown(next(iter(found.values())))
+        return " / ".join(f"{_shown(v)} {fb}" for fb, v in found.items())
 
     def applies(self, algo: str, feedback: str, solver: str | None) -> bool:
         """Whether the flag changes ``algo`` on ``feedback`` data with ``solver``."""
@@ -89,7 +105,20 @@ def model_flags(algorithms: dict[str, type] | None = None) -> dict[str, Flag]:
             flag.defaults.setdefault(algo, spec.default)
             flag.feedback[algo] = meta.get("feedback")
             flag.solvers[algo] = meta.get("solvers")
+            if spec.default is None:
+                flag.by_feedback[algo] = _resolved(cls, spec.name)
     return flags
+
+
+def _resolved(cls: type, name: str) -> dict[str, Any]:
+    """What a None default of ``name`` becomes on each kind of feedback the model fits."""
+    out = {}
+    for feedback in getattr(cls, "feedbacks", ("explicit", "implicit")):
+        try:
+            out[feedback] = getattr(cls.params_class().resolved(feedback), name)
+        except Exception:  # a value only the data decides
+            out[feedback] = None
+    return out
 
 
 def default_solver(algo: str) -> str | None:
