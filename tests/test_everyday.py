@@ -255,3 +255,23 @@ def test_completion_installs_and_completes(tmp_path):
                COMP_CWORD="4")  # fmt: skip
     completed = subprocess.run(entry, env=env, capture_output=True, text=True)
     assert completed.stdout.split() == ["baseline", "svd", "svdpp", "nmf", "als"]
+
+
+def test_the_first_run_that_compiles_kernels_says_so_once(tmp_path):
+    """With an empty kernel cache the first fit says it compiles (it takes seconds); the next
+    run, and any run with -q, says nothing of it."""
+    import os
+    import subprocess
+    import sys
+
+    from tests.conftest import SAMPLE
+
+    env = {**os.environ, "NUMBA_CACHE_DIR": str(tmp_path / "cache")}
+    env.pop("RECFACTOR_COMPILE_NOTED", None)
+    train = [sys.executable, "-m", "recfactor", "train", str(SAMPLE / "ratings.csv"), "--algo",
+             "baseline", "-m", str(tmp_path / "m.model")]  # fmt: skip
+    first = subprocess.run(train, env=env, capture_output=True, text=True)
+    assert first.returncode == 0, first.stderr
+    assert first.stderr.count("compiling kernels, first run only") == 1
+    again = subprocess.run(train, env=env, capture_output=True, text=True)
+    assert again.returncode == 0 and "compiling" not in again.stderr

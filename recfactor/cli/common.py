@@ -310,8 +310,13 @@ def _handle_errors(func: F) -> F:
 
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
+        from recfactor import kernels
         from recfactor.errors import ParameterError, RecfactorError
 
+        if not kwargs.get("quiet"):
+            kernels.compile_note = lambda: _note(
+                "note: compiling kernels, first run only (a few seconds)", False
+            )
         try:
             return func(*args, **kwargs)
         except RecfactorError as exc:

@@ -94,6 +94,26 @@ def _private_folder(name: str) -> str | None:
         return None
 
 
+# Said once, before the first kernel this machine has never compiled is compiled: set by the
+# command line (recfactor.cli), which owns stderr. Child processes inherit the mark.
+compile_note: Any = None
+NOTED = "RECFACTOR_COMPILE_NOTED"
+
+
+def _note_compiling(kernel: Any) -> None:
+    """Call :data:`compile_note` when ``kernel`` is not in numba's on-disk cache (its first
+    run here: seconds of compiling), once in this process and its children."""
+    if compile_note is None or os.environ.get(NOTED):
+        return
+    try:
+        cached = os.path.exists(kernel._cache._cache_file._index_path)
+    except AttributeError:  # caching off, or a numba whose cache is laid out otherwise
+        return
+    if not cached:
+        os.environ[NOTED] = "1"
+        compile_note()
+
+
 def load(kernel: Any, *example: Any) -> None:
     """Load ``kernel`` compiled for the types of ``example`` (from numba's on-disk cache, or
     compile it the first time) without running it, so that a fit's timing leaves the load out.
@@ -104,6 +124,7 @@ def load(kernel: Any, *example: Any) -> None:
     """
     import numba
 
+    _note_compiling(kernel)
     types = tuple(numba.typeof(value) for value in example)
     if "numba.np.arraymath" in sys.modules or _BLAS_PROBE in sys.modules:
         kernel.compile(types)
