@@ -54,8 +54,12 @@ def kfold(n_ratings: int, folds: int, seed: int) -> list[Split]:
     return splits
 
 
-def holdout(n_ratings: int, fraction: float, seed: int) -> list[Split]:
-    """One random test set of about ``fraction`` of the ratings (at least one rating)."""
+def holdout(
+    n_ratings: int, fraction: float, seed: int, latest: np.ndarray | None = None
+) -> list[Split]:
+    """One random test set of about ``fraction`` of the ratings (at least one rating); with
+    ``latest`` (an order of the ratings, latest first: :func:`latest_first`), the latest
+    ``fraction`` instead."""
     if not 0.0 < fraction < 1.0:
         raise ParameterError("`test_fraction` must be between 0 and 1")
     n_test = round(n_ratings * fraction)
@@ -64,8 +68,18 @@ def holdout(n_ratings: int, fraction: float, seed: int) -> list[Split]:
             f"a test fraction of {fraction:g} of {n_ratings} ratings leaves an empty side",
             hint="use more data or another `test_fraction`",
         )
-    order = _split_rng(seed).permutation(n_ratings)
+    order = _split_rng(seed).permutation(n_ratings) if latest is None else latest
     return [Split(0, np.sort(order[n_test:]), np.sort(order[:n_test]))]
+
+
+def latest_first(dataset: Dataset, times: np.ndarray) -> np.ndarray:
+    """The ratings in order of time, latest first; of two at the same time, the later line
+    first (a log is written in the order things happen)."""
+    lines = dataset.line_numbers()
+    lines = np.arange(dataset.n_ratings) if lines is None else lines
+    if len(times) != dataset.n_ratings:
+        raise ParameterError("`times` needs one time per rating")
+    return np.lexsort((-lines, -np.asarray(times, dtype=np.float64)))
 
 
 @dataclass(frozen=True)
@@ -117,25 +131,34 @@ def plan_splits(
     holdout_per_user: float | None = None,
     split_seed: int = 0,
     note: Callable[[str], None] | None = None,
+    times: np.ndarray | None = None,
 ) -> tuple[list[Split] | None, dict[str, Any]]:
     """The train/test splits asked for (k-fold, 5 folds, by default) and how to describe them;
     ``test`` names a separate test set (then no splits). ``note`` hears of a change to what was
-    asked (fewer folds than ratings)."""
+    asked (fewer folds than ratings). ``times`` (one per rating) makes a holdout hold out the
+    latest ratings (of all, or of each user) instead of random ones."""
     if test is not None:
         return None, {"kind": "test-file", "test": test, "description": f"test file {test}"}
+    if times is not None and test_fraction is None and holdout_per_user is None:
+        raise ParameterError("a time-ordered split is a holdout",
+                             hint="give `test_fraction` or `holdout_per_user`")  # fmt: skip
+    drawn = f"split seed {split_seed}" if times is None else "the latest held out"
     if test_fraction is not None:
-        return holdout(dataset.n_ratings, test_fraction, split_seed), {
+        latest = None if times is None else latest_first(dataset, times)
+        return holdout(dataset.n_ratings, test_fraction, split_seed, latest), {
             "kind": "holdout",
             "test_fraction": test_fraction,
             "split_seed": split_seed,
-            "description": f"holdout {test_fraction:g}, split seed {split_seed}",
+            "time_ordered": times is not None,
+            "description": f"holdout {test_fraction:g}, {drawn}",
         }
     if holdout_per_user is not None:
-        return per_user_holdout(dataset, holdout_per_user, split_seed), {
+        return per_user_holdout(dataset, holdout_per_user, split_seed, times), {
             "kind": "per-user holdout",
             "holdout_per_user": holdout_per_user,
             "split_seed": split_seed,
-            "description": f"per-user holdout {holdout_per_user:g}, split seed {split_seed}",
+            "time_ordered": times is not None,
+            "description": f"per-user holdout {holdout_per_user:g}, {drawn}",
         }
     wanted = 5 if folds is None else folds
     if wanted < 2:
@@ -180,6 +203,8 @@ class EvalConfig:
     metrics: Sequence[str] | None = None
     relevant_threshold: float = 4.0
     jobs: int | None = None
+    # Each rating's time (recfactor.times.read_times): a holdout then holds out the latest.
+    times: np.ndarray | None = None
 
 
 def evaluate(
@@ -211,7 +236,7 @@ def evaluate(
         holdout_size = 0.2
     test_name = None if config.test is None else config.test.source
     splits, info = plan_splits(data, config.folds, config.test_fraction, test_name,
-                               holdout_size, config.split_seed, note)  # fmt: skip
+                               holdout_size, config.split_seed, note, config.times)  # fmt: skip
     algos = _accepted(_within_ranks([_as_spec(a) for a in config.algos], data, splits, note),
                       data, note)  # fmt: skip
     return cross_validate(
@@ -671,13 +696,20 @@ def _topn_scores(
     return out
 
 
-def per_user_holdout(dataset: Dataset, size: float, seed: int) -> list[Split]:
+def per_user_holdout(
+    dataset: Dataset, size: float, seed: int, times: np.ndarray | None = None
+) -> list[Split]:
     """For every user, hold out ``size`` of their ratings: a count when ``size >= 1``, else a
-    fraction (rounded). Every user keeps at least one training rating. Drawn from ``seed``."""
+    fraction (rounded). Every user keeps at least one training rating. Drawn from ``seed``;
+    with ``times`` (one per rating), each user's latest ratings instead."""
     if size <= 0:
         raise ParameterError("`holdout_per_user` must be positive")
-    rng = _split_rng(seed)
-    order = np.lexsort((rng.random(dataset.n_ratings), dataset.users))
+    if times is None:
+        rank = _split_rng(seed).random(dataset.n_ratings)
+    else:
+        rank = np.empty(dataset.n_ratings)
+        rank[latest_first(dataset, times)] = np.arange(dataset.n_ratings)
+    order = np.lexsort((rank, dataset.users))
     counts = np.bincount(dataset.users, minlength=dataset.n_users)
     starts = np.r_[0, np.cumsum(counts)[:-1]]
     position = np.empty(dataset.n_ratings, dtype=np.int64)

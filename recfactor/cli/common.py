@@ -247,6 +247,40 @@ MissingValue = Annotated[
 ]
 
 
+TimeOrdered = Annotated[
+    bool,
+    typer.Option(
+        "--time-ordered",
+        help="A holdout holds out the latest ratings (of all, or of each user), by the time "
+        "column, instead of random ones.",
+        rich_help_panel="Evaluation",
+    ),
+]
+TimeCol = Annotated[
+    Optional[str],
+    typer.Option(
+        "--time-col",
+        metavar="COLUMN",
+        help="Time column: name or 1-based position [default: a header's timestamp/time/date, "
+        "else the column after the rating].",
+        rich_help_panel="Evaluation",
+    ),
+]
+
+
+def _times(data: str, options: Any, dataset: Any, time_ordered: bool, time_col: str | None):
+    """Each rating's time for a time-ordered holdout (None without --time-ordered)."""
+    from recfactor.errors import ParameterError
+
+    if not time_ordered:
+        if time_col is not None:
+            raise ParameterError("--time-col needs --time-ordered")
+        return None
+    from recfactor.times import read_times
+
+    return read_times(data, options, dataset, time_col)
+
+
 AlgoOpt = Annotated[Algo, typer.Option("--algo", help="Algorithm.", rich_help_panel="Model")]
 
 

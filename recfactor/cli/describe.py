@@ -19,11 +19,15 @@ from recfactor.cli.common import (
     Quiet,
     RatingCol,
     Sep,
+    TimeCol,
+    TimeOrdered,
     UserCol,
+    _check_split_options,
     _fmt,
     _handle_errors,
     _naming,
     _read_options,
+    _times,
     app,
 )
 from recfactor.cli.helptext import Command
@@ -78,7 +82,17 @@ def split(
     test_fraction: Annotated[
         float, typer.Option("--test-fraction", help="Holdout fraction (when no --folds).")
     ] = 0.2,
+    holdout_per_user: Annotated[
+        Optional[float],
+        typer.Option(
+            "--holdout-per-user",
+            help="Hold out N ratings of every user (N >= 1) or a fraction of them, as "
+            "evaluate does.",
+        ),
+    ] = None,
     split_seed: Annotated[int, typer.Option("--split-seed", min=0, help="Seed of the split.")] = 0,
+    time_ordered: TimeOrdered = False,
+    time_col: TimeCol = None,
     sep: Sep = None,
     layout: LayoutOpt = None,
     header: Header = None,
@@ -92,36 +106,53 @@ def split(
     quiet: Quiet = False,  # every command takes it; this one writes no notes
 ) -> None:
     """Write reproducible train/test CSV files (holdout or k-fold); lists them on stdout."""
-    from recfactor import evaluation as ev
     from recfactor.data import read_ratings
-    from recfactor.errors import DataError
+    from recfactor.errors import DataError, ParameterError
     from recfactor.report import write_records
 
     options = _read_options(
         sep, layout, header, user_col, item_col, rating_col, feedback, duplicates, missing_value
     )
-    dataset = read_ratings(data, options)
-    with _naming(dataset.source):
-        splits = (
-            ev.kfold(dataset.n_ratings, folds, split_seed)
-            if folds is not None
-            else ev.holdout(dataset.n_ratings, test_fraction, split_seed)
+    _check_split_options(folds, test_fraction, holdout_per_user, 4.0)
+    if folds is not None and (holdout_per_user is not None or time_ordered):
+        raise ParameterError(
+            "--folds draws k random folds", hint="drop --holdout-per-user or --time-ordered"
         )
+    dataset = read_ratings(data, options)
+    times = _times(data, options, dataset, time_ordered, time_col)
+    splits = _drawn(dataset, folds, test_fraction, holdout_per_user, split_seed, times)
     stem = prefix or ("stdin" if data == "-" else Path(data).name.split(".")[0])
     try:
         output_dir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise DataError(f"{output_dir}: cannot create ({exc.strerror})") from exc
+    records = _write_splits(data, dataset, splits, output_dir, stem, folds is not None)
+    write_records(records, ["fold", "part", "path", "ratings"], _fmt(fmt))
+
+
+def _drawn(dataset, folds, test_fraction, holdout_per_user, split_seed, times):
+    from recfactor import evaluation as ev
+
+    with _naming(dataset.source):
+        if folds is not None:  # exactly k, or an error: no quiet change of the files asked for
+            return ev.kfold(dataset.n_ratings, folds, split_seed)
+        fraction = None if holdout_per_user is not None else test_fraction
+        splits, _ = ev.plan_splits(dataset, None, fraction, None, holdout_per_user, split_seed,
+                                   times=times)  # fmt: skip
+        return splits
+
+
+def _write_splits(data, dataset, splits, output_dir, stem, kfold) -> list[dict]:
+    """Each split's train and test files: the file's own lines where each rating is one
+    (every column, as written); else the ratings as read."""
     from recfactor.rows import RawRows
 
-    # The file's own lines where each rating is one (every column, as written); else the
-    # ratings as read.
     rows = RawRows.of(data, dataset)
     frame = dataset.to_frame() if rows is None else None
     suffix = _text_suffix(data) if rows is not None else ".csv"
     records = []
     for s in splits:
-        tag = f".fold{s.fold + 1}" if folds is not None else ""
+        tag = f".fold{s.fold + 1}" if kfold else ""
         for part, index in (("train", s.train), ("test", s.test)):
             path = output_dir / f"{stem}{tag}.{part}{suffix}"
             if rows is not None:
@@ -131,7 +162,7 @@ def split(
             records.append(
                 {"fold": s.fold + 1, "part": part, "path": str(path), "ratings": len(index)}
             )
-    write_records(records, ["fold", "part", "path", "ratings"], _fmt(fmt))
+    return records
 
 
 COMPRESSED = (".gz", ".bz2", ".xz", ".zip")

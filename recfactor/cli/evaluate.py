@@ -28,6 +28,8 @@ from recfactor.cli.common import (
     Remote,
     Sep,
     SparkConf,
+    TimeCol,
+    TimeOrdered,
     UserCol,
     Verbose,
     _check_plot,
@@ -39,6 +41,7 @@ from recfactor.cli.common import (
     _note,
     _read_options,
     _require_used,
+    _times,
     _with_model_flags,
     app,
 )
@@ -104,6 +107,8 @@ def evaluate(
         Optional[str], typer.Option("--test", help="A separate test file instead of folds.")
     ] = None,
     split_seed: Annotated[int, typer.Option("--split-seed", min=0, help="Seed of the split.")] = 0,
+    time_ordered: TimeOrdered = False,
+    time_col: TimeCol = None,
     jobs: Annotated[
         Optional[int],
         typer.Option(
@@ -152,8 +157,8 @@ def evaluate(
     seed_list, target = ev.parse_seeds(seeds), Target(output, fmt)
     target.check()
     _check_plot(plot)
-    _check_split_options(folds, test_fraction, holdout_per_user, relevant_threshold)
-    chosen = _splits_chosen(test, test_fraction, folds, holdout_per_user)
+    chosen = _splits_chosen(test, test_fraction, folds, holdout_per_user, time_ordered,
+                            relevant_threshold)  # fmt: skip
     option_args = (sep, layout, header, user_col, item_col, rating_col, feedback, duplicates,
                    missing_value)  # fmt: skip
     cluster = spark_target(engine, master, remote, spark_conf)
@@ -168,14 +173,13 @@ def evaluate(
                                                  dict(model_flags)), **settings)  # fmt: skip
         return _evaluate_on_spark(data, test, cluster, config, option_args, dict(model_flags),
                                   (target, plot, quiet))  # fmt: skip
-    jobs = _capped_jobs(jobs, quiet)
-    rating_scale = None
+    jobs, rating_scale = _capped_jobs(jobs, quiet), None
     if data is None:
         data, options, algos = _recorded_setup(model, algo, quiet)
         rating_scale = _load(model)[0].rating_scale_
         dataset, test_set = _read_pair(data, test, options)
     else:
-        algos = _algo_specs(algo, feedback.value, dict(model_flags))
+        algos, options = _algo_specs(algo, feedback.value, dict(model_flags)), None
         # --folds, or one split (--test, --test-fraction, a holdout: implicit data's default).
         one_split = chosen > 0 or feedback == Feedback.implicit
         n_splits = folds if folds is not None else 1 if one_split else 5
@@ -183,7 +187,8 @@ def evaluate(
         read = _read_beside_numba if pays else _read_with_flags
         dataset, test_set = read(data, test, option_args)
     read_seconds = time.perf_counter() - started
-    config = ev.EvalConfig(algos=algos, test=test_set, jobs=jobs, **settings)
+    times = _times(data, options or _read_options(*option_args), dataset, time_ordered, time_col)
+    config = ev.EvalConfig(algos=algos, test=test_set, jobs=jobs, times=times, **settings)
     report, fits, fit_seconds = _run(dataset, config, rating_scale, quiet)
     if verbose:
         _note(f"{data} read (imports included) in {read_seconds:.2f} s; {fits} fits and their "
@@ -210,13 +215,20 @@ def _score_saved(model, test, metric, relevant_threshold, option_args, output) -
         write_records(records, ["model", "test", "metric", "value"], kind)
 
 
-def _splits_chosen(*choices: Any) -> int:
+def _splits_chosen(
+    test, test_fraction, folds, holdout_per_user, time_ordered=False, relevant_threshold=4.0
+) -> int:
     """How many of --test, --test-fraction, --folds and --holdout-per-user were given (0 or
-    1; more is a usage error)."""
+    1; more is a usage error), each checked; --time-ordered needs a holdout."""
+    from recfactor.errors import ParameterError
+
+    _check_split_options(folds, test_fraction, holdout_per_user, relevant_threshold)
+    if time_ordered and test_fraction is None and holdout_per_user is None:
+        raise ParameterError("--time-ordered needs a holdout",
+                             hint="give --test-fraction F or --holdout-per-user N")  # fmt: skip
+    choices = (test, test_fraction, folds, holdout_per_user)
     chosen = sum(x is not None for x in choices)
     if chosen > 1:
-        from recfactor.errors import ParameterError
-
         raise ParameterError("give one of --test, --test-fraction, --folds and --holdout-per-user")
     return chosen
 
