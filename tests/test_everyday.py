@@ -275,3 +275,25 @@ def test_the_first_run_that_compiles_kernels_says_so_once(tmp_path):
     assert first.stderr.count("compiling kernels, first run only") == 1
     again = subprocess.run(train, env=env, capture_output=True, text=True)
     assert again.returncode == 0 and "compiling" not in again.stderr
+
+
+def test_similar_says_once_when_another_seed_would_change_the_neighbours(tmp_path):
+    """train measures, for a quick fit, how many of each item's 10 nearest neighbours a
+    second seed keeps; similar says so on stderr when fewer than half stay (NMF's
+    multiplicative updates from a random start), and nothing for a truncated SVD, whose
+    factors do not depend on the start."""
+    from recfactor import persist
+    from tests.conftest import SAMPLE
+
+    unstable, stable = tmp_path / "nmf.model", tmp_path / "lanczos.model"
+    data = SAMPLE / "ratings.csv"
+    assert run("train", data, "--algo", "nmf", "-k", "8", "-m", unstable, "-q").exit_code == 0
+    assert run("train", data, "--algo", "svd", "--solver", "lanczos", "-k", "8", "-m", stable,
+               "-q").exit_code == 0  # fmt: skip
+    record = persist.read_manifest(unstable)["neighbours"]
+    assert record["k"] == 10 and record["seeds"] == [0, 1] and record["shared"] < 0.5
+    assert persist.read_manifest(stable)["neighbours"]["shared"] > 0.95
+    said = run("similar", "--item", "m001", "-m", unstable)
+    assert said.exit_code == 0 and said.stderr.count("not stable across seeds") == 1
+    assert run("similar", "--item", "m001", "-m", unstable, "-q").stderr == ""
+    assert "not stable" not in run("similar", "--item", "m001", "-m", stable).stderr

@@ -163,7 +163,8 @@ def similar(
     if (item is None) == (items is None):
         raise ParameterError("give exactly one of --item I or an ITEMS file (or -)")
     refuse_early(output, fmt)
-    fitted, _ = _load(model)
+    fitted, manifest = _load(model)
+    _note_unstable(manifest, quiet)
     names, allowed = _titles(names_file), _allowed(fitted, min_ratings)
     ids = [item] if item is not None else _read_ids(items, "item")
     index = fitted.item_index(ids)
@@ -185,6 +186,14 @@ def similar(
         _note("note: the model knows no other item to compare with", quiet)
     columns = ["item", "rank", "similar_item", "score"]
     _write(records, _with_titles(records, "similar_item", names, columns), output, fmt)
+
+
+def _note_unstable(manifest, quiet: bool) -> None:
+    from recfactor.neighbours import unstable_note
+
+    note = unstable_note(manifest.get("neighbours"))
+    if note is not None:
+        _note(note, quiet)
 
 
 def _write(records, columns, output, fmt) -> None:

@@ -119,10 +119,35 @@ def train(
         fitted.fit(dataset, rating_scale=scale, on_epoch=update)
     if verbose:
         _note(f"read {data} in {read_seconds:.3f} s; fit in {fitted.fit_seconds_:.3f} s", quiet)
-    record = fingerprint() if fingerprint is not None else {"path": None, "size": None,
-                                                           "sha256": None}  # fmt: skip
-    persist.save(fitted, model, {"data": {**record, "read_options": _options_dict(options)}})
+    persist.save(fitted, model, _manifest_extra(fingerprint, options, fitted, dataset, scale))
     _write_summary(fitted, dataset.n_ratings, model, algo.value, fmt)
+
+
+# A second fit from another seed measures whether `similar`'s lists would survive it, when the
+# first fit took at most this long (seconds): a small cost beside the user's own wait.
+NEIGHBOURS_CHECK_SECONDS = 1.0
+
+
+def _manifest_extra(fingerprint, options, fitted, dataset, scale) -> dict[str, Any]:
+    """What the model file records besides the model: its data (path, size, SHA-256 and how it
+    was read) and the stability of its neighbours."""
+    record = fingerprint() if fingerprint is not None else dict.fromkeys(("path", "size", "sha256"))
+    return {"data": {**record, "read_options": _options_dict(options)},
+            "neighbours": _neighbours_check(fitted, dataset, scale)}  # fmt: skip
+
+
+def _neighbours_check(fitted: Any, dataset: Any, scale: Any) -> dict[str, Any] | None:
+    """How many of each item's nearest neighbours another seed keeps (recfactor.neighbours),
+    measured when the fit was quick; None otherwise."""
+    from recfactor.neighbours import neighbour_stability
+
+    if fitted.item_factors_ is None or fitted.fit_seconds_ > NEIGHBOURS_CHECK_SECONDS:
+        return None
+    import dataclasses
+
+    params = dataclasses.replace(fitted.params, seed=fitted.params.seed + 1)
+    other = type(fitted)(params).fit(dataset, rating_scale=scale, training_error=False)
+    return neighbour_stability(fitted, other)
 
 
 def _write_summary(fitted: Any, ratings: int, model: Path, algo: str, fmt: Any) -> None:
