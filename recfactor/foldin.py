@@ -33,7 +33,7 @@ def fold_in(model: Any, history: Any) -> tuple[Any, list[str], int]:
             f"this {model.name} model cannot fold new users in"
             + (" (it was saved by an older recfactor, or fitted by truncated SVD)"
                if saved_before else ""),
-            hint="fold-in works on svd (sgd) and als models; train one again",
+            hint="fold-in works on svd (sgd), als and nmf (ratings) models; train one again",
         )  # fmt: skip
     from recfactor.dataset import index_in
 
@@ -73,10 +73,16 @@ def _ridge_row(model: Any, setting: dict, items: np.ndarray, ratings: np.ndarray
     # Floored as the fit floors its pivots: a user of one rating at reg 0 stays solvable.
     penalty = np.maximum(penalty, 1e-9)
     if setting.get("nonnegative"):
-        from scipy.optimize import nnls
+        # Non-negative factors, a bias of either sign (as the fits keep them): bounded least
+        # squares on the penalised system.
+        from scipy.optimize import lsq_linear
 
-        solution = nnls(np.vstack([q, np.diag(np.sqrt(penalty))]),
-                        np.r_[target, np.zeros(len(penalty))])[0]  # fmt: skip
+        low = np.zeros(q.shape[1])
+        if biased:
+            low[-1] = -np.inf
+        system = np.vstack([q, np.diag(np.sqrt(penalty))])
+        solution = lsq_linear(system, np.r_[target, np.zeros(len(penalty))], bounds=(low, np.inf),
+                              method="bvls").x  # fmt: skip
     else:
         solution = np.linalg.solve(q.T @ q + np.diag(penalty), q.T @ target)
     if biased:

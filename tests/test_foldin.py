@@ -90,6 +90,27 @@ def test_recommend_and_predict_take_a_history_file(planted, tmp_path):
 
 def test_models_that_cannot_fold_in_say_so(planted):
     data = rf.Dataset.from_frame(planted.assign(rating=planted.rating.clip(lower=0)))
-    for model in (rf.NMF(factors=3).fit(data), rf.SVD(factors=3, solver="lanczos").fit(data)):
+    implicit = rf.Dataset.from_frame(planted.assign(rating=1.0), feedback="implicit")
+    for model in (rf.NMF(factors=3).fit(implicit), rf.SVD(factors=3, solver="lanczos").fit(data)):
         with pytest.raises(ParameterError, match="cannot fold new users in"):
             fold_in(model, data)
+
+
+@pytest.mark.parametrize("bias", [False, True])
+def test_nmf_folds_users_in_by_non_negative_least_squares(planted, bias):
+    """A user already in an NMF model, folded in again from their own ratings, gets back
+    (nearly) the row the fit gave them: the fit's multiplicative updates stop at the same
+    penalised non-negative least squares. Their factors stay non-negative; a bias may be
+    negative."""
+    ratings = planted.assign(rating=planted.rating.clip(lower=0))
+    model = rf.NMF(factors=3, epochs=400, bias=bias, seed=0).fit(rf.Dataset.from_frame(ratings))
+    users = [f"u{k}" for k in range(10)]
+    history = rf.Dataset.from_frame(ratings[ratings.user.isin(users)])
+    folded, _, _ = fold_in(model, history)
+    pairs = [(u, f"i{i}") for u in users for i in range(80)]
+    u, i = map(list, zip(*pairs))
+    gap = folded.predict(u, i).values - model.predict(u, i).values
+    assert np.sqrt(np.mean(gap**2)) < 0.03
+    assert (folded.user_factors_ >= 0).all()
+    if bias:
+        assert (folded.user_bias_[folded.user_index(users)] < 0).any()

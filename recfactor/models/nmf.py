@@ -149,6 +149,10 @@ class NMF(Model):
             self.global_mean_, self.user_bias_, self.item_bias_ = mu, user_bias, item_bias
         else:
             self._baseline_fallback(dataset)
+        # The multiplicative updates' fixed point for one user, items held: non-negative
+        # least squares with a penalty of reg per rating (and the bias's, per rating).
+        self.fold_in_ = {"kind": "ridge", "factor_reg": p.reg_pu, "bias_reg": p.reg_bu,
+                         "per_rating": True, "nonnegative": True}  # fmt: skip
 
     # -- interactions: the whole matrix ----------------------------------------------------
 
