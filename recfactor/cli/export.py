@@ -84,25 +84,27 @@ def _factor_frame(fitted: Any, what: What) -> Any:
 def _write_frame(frame: Any, kind: str, output: Path | None, id_column: str) -> None:
     from recfactor.errors import DataError
 
-    target = sys.stdout if output is None else output
-    try:
-        if kind == "parquet":
-            frame.to_parquet(output, index=False)
-        elif kind == "json":
-            text = _factor_json(frame, id_column)
-            if output is None:
-                sys.stdout.write(text)
-            else:
-                output.write_text(text)
+    if output is None:
+        if kind == "json":
+            sys.stdout.write(_factor_json(frame, id_column))
         else:
-            frame.to_csv(target, index=False, float_format="%.8g", lineterminator="\n")
+            frame.to_csv(sys.stdout, index=False, float_format="%.8g", lineterminator="\n")
+        return
+    from recfactor.cli.output import atomic_path
+
+    try:
+        with atomic_path(output) as path:  # the old file stays whole if the write fails
+            if kind == "parquet":
+                frame.to_parquet(path, index=False)
+            elif kind == "json":
+                path.write_text(_factor_json(frame, id_column))
+            else:
+                frame.to_csv(path, index=False, float_format="%.8g", lineterminator="\n")
     except ImportError:
         raise DataError(
             f"{output}: writing Parquet needs pyarrow", hint="pip install pyarrow, or use .csv"
         ) from None
     except OSError as exc:
-        if output is None:
-            raise
         raise DataError(f"{output}: cannot write ({exc.strerror or exc})") from None
 
 

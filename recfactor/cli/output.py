@@ -94,11 +94,9 @@ def to_output(output: Path | None, fmt: Any) -> Iterator[str]:
         yield resolve_format(kind)
         return
     check_output(output)
-    target = output.resolve()
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     stdout = sys.stdout
-    try:
-        with os.fdopen(fd, "wb") as raw:
+    with atomic_path(output) as tmp:
+        with open(tmp, "wb") as raw:
             sys.stdout = io.TextIOWrapper(raw, encoding="utf-8", newline="", write_through=True)
             try:
                 yield "csv" if kind == "parquet" else kind
@@ -107,7 +105,18 @@ def to_output(output: Path | None, fmt: Any) -> Iterator[str]:
                 sys.stdout.detach()
                 sys.stdout = stdout
         if kind == "parquet":
-            _csv_to_parquet(Path(tmp))
+            _csv_to_parquet(tmp)
+
+
+@contextlib.contextmanager
+def atomic_path(output: Path) -> Iterator[Path]:
+    """A temporary path beside ``output`` to write to; it replaces ``output`` when the block
+    ends without an error, and is removed otherwise."""
+    target = output.resolve()
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    os.close(fd)
+    try:
+        yield Path(tmp)
         os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, target)
     except BaseException:
