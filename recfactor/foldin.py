@@ -94,7 +94,8 @@ def _implicit_row(model: Any, setting: dict, items: np.ndarray, values: np.ndarr
     y = model.item_factors_.astype(np.float64)
     confidence = setting["alpha"] * values / setting["value_scale"]
     q = y[items]
-    system = y.T @ y + (q.T * confidence) @ q + setting["reg"] * np.eye(y.shape[1])
+    reg = setting["reg"] * (len(items) if setting.get("per_rating", False) else 1)
+    system = y.T @ y + (q.T * confidence) @ q + reg * np.eye(y.shape[1])
     return np.linalg.solve(system, q.T @ (1.0 + confidence)), 0.0
 
 

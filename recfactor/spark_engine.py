@@ -271,8 +271,8 @@ def fit_als(ratings: Any, params: Any, feedback: str, n_users: int, n_items: int
 
     started = time.perf_counter()
     reg = params.reg
-    if feedback == "implicit":
-        reg = params.reg / _typical_count(ratings)
+    if feedback == "implicit" and not params.weighted_reg:
+        reg = params.reg / _typical_count(ratings)  # the local engine's constant penalty
     else:  # the local ALS's factor penalty is in units of the ratings' spread
         spread = ratings.agg(sf.stddev_pop("rating")).first()[0]
         reg = params.reg * (spread if spread and spread > 0 else 1.0)
@@ -341,11 +341,26 @@ def adopt(
     return model
 
 
+def spark_params(params: Any, feedback: str) -> Any:
+    """``params`` as MLlib runs them, resolved for ``feedback``: its start is Spark's own
+    (unit rows from the whole sphere: ``init="sphere"``), and explicit ALS's penalty is always
+    weighted by each row's count; what MLlib cannot do is refused."""
+    import dataclasses
+
+    if params.init not in (None, "sphere"):
+        raise ParameterError(f"Spark's ALS starts from unit rows of any sign, not `init` "
+                             f"{params.init}", hint="drop it, or give `init` sphere")  # fmt: skip
+    if feedback == "explicit" and params.weighted_reg is False:
+        raise ParameterError("Spark's explicit ALS weights each row's penalty by its count",
+                             hint="drop `weighted_reg`, or use the local engine")  # fmt: skip
+    return dataclasses.replace(params, init="sphere").resolved(feedback)
+
+
 def train_als(frame: Any, params: Any, feedback: str, source: str) -> Any:
     """Fit MLlib's ALS to ``frame`` and return a fitted recfactor ALS model."""
     from recfactor.models.als import ALS
 
-    params = params.resolved(feedback)
+    params = spark_params(params, feedback)
     indexed = index(frame)
     fitted = fit_als(indexed.frame, params, feedback, len(indexed.users), len(indexed.items))
     dataset, _ = local_dataset(indexed, feedback, source)

@@ -64,7 +64,8 @@ def evaluate(
         ratings = parted.frame
         if fold != ev.WHOLE:
             ratings = ratings.filter(sf.col("part") != fold)
-        params = model.params.resolved(feedback)
+        params = spark_engine.spark_params(model.params, feedback)
+        model.params = params
         fitted = spark_engine.fit_als(ratings.select("u", "i", "rating"), params, feedback,
                                       n_users, n_items)  # fmt: skip
         spark_engine.adopt(model, dataset, fitted, indexed, scale, training_error=False)

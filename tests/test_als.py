@@ -123,3 +123,55 @@ def test_half_steps_cut_into_row_spans_give_the_same_factors(monkeypatch, feedba
     spans = ALS(factors=8, seed=1).fit(data)
     np.testing.assert_array_equal(whole.user_factors_, spans.user_factors_)
     np.testing.assert_array_equal(whole.item_factors_, spans.item_factors_)
+
+
+def test_the_starts_are_unit_rows_from_the_orthant_or_the_sphere_or_small_normals():
+    data = Dataset.from_arrays([str(u % 40) for u in range(400)],
+                               [str(u % 37) for u in range(400)], np.ones(400) * 3)  # fmt: skip
+    for init, signs in (("orthant", False), ("sphere", True)):
+        model = ALS(factors=6, init=init)
+        users, items = model._start(data, np.random.default_rng(0), 6)
+        for rows in (users, items):
+            np.testing.assert_allclose(np.linalg.norm(rows, axis=1), 1.0)
+            assert (rows < 0).any() == signs
+    users, _ = ALS(factors=6, init="normal", init_std=0.01)._start(
+        data, np.random.default_rng(0), 6)  # fmt: skip
+    assert 0.005 < users.std() < 0.015
+    with pytest.raises(ParameterError, match="init_std applies to init normal"):
+        ALS(init="sphere", init_std=0.1).fit(data)
+
+
+@pytest.mark.parametrize("feedback", ["explicit", "implicit"])
+def test_one_half_step_solves_each_rows_penalised_least_squares(feedback):
+    """The kernels against numpy's solve, row by row, with the penalty weighted by the row's
+    count (weighted lambda) and without: the same sums, so they agree to rounding."""
+    from recfactor.kernels.als import explicit_rows, implicit_rows
+    from recfactor.kernels.linalg import csr_layout, gram
+
+    rng = np.random.default_rng(5)
+    users = rng.integers(0, 30, 300).astype(np.int32)
+    items = rng.integers(0, 20, 300).astype(np.int32)
+    keep = np.unique(users.astype(np.int64) * 20 + items, return_index=True)[1]
+    users, items = users[keep], items[keep]
+    values = rng.integers(1, 6, len(users)).astype(np.float64)
+    layout = csr_layout(users, items, values, 30)
+    other = rng.normal(size=(20, 4))
+    for weighted in (True, False):
+        own = np.zeros((30, 4))
+        if feedback == "explicit":
+            zeros = np.zeros(30)
+            explicit_rows(*layout, 0.0, np.zeros(20), other, own, zeros, 0.3, 0.3, False, False,
+                          50, 0, 30, weighted)  # fmt: skip
+        else:
+            implicit_rows(*layout, other, gram(other), own, 0.3, 2.0, 0, 0, 30, weighted)
+        indptr, cols, vals = layout
+        for r in range(30):
+            q, v = other[cols[indptr[r] : indptr[r + 1]]], vals[indptr[r] : indptr[r + 1]]
+            reg = 0.3 * (len(v) if weighted else 1)
+            if feedback == "explicit":
+                expected = np.linalg.solve(q.T @ q + reg * np.eye(4), q.T @ v)
+            else:
+                c = 1 + 2.0 * v
+                system = other.T @ other + (q.T * (c - 1)) @ q + reg * np.eye(4)
+                expected = np.linalg.solve(system, q.T @ c)
+            np.testing.assert_allclose(own[r], expected, rtol=1e-8, atol=1e-10)

@@ -114,3 +114,18 @@ def test_nmf_folds_users_in_by_non_negative_least_squares(planted, bias):
     assert (folded.user_factors_ >= 0).all()
     if bias:
         assert (folded.user_bias_[folded.user_index(users)] < 0).any()
+
+
+@pytest.mark.parametrize("weighted", [False, True])
+def test_implicit_fold_in_uses_the_fits_penalty(planted, weighted):
+    """At convergence a user's row is the solve against the items; folded in again from the
+    user's own interactions it comes back, with the penalty weighted by the count or not as
+    the fit's was."""
+    data = rf.Dataset.from_frame(planted.assign(rating=1.0), feedback="implicit")
+    model = rf.ALS(factors=3, reg=2.0, epochs=500, weighted_reg=weighted, seed=0).fit(data)
+    users = [f"u{k}" for k in range(10)]
+    mine = planted[planted.user.isin(users)].assign(rating=1.0)
+    folded, _, _ = fold_in(model, rf.Dataset.from_frame(mine, feedback="implicit"))
+    rows = folded.user_index(users)
+    before = model.user_factors_[model.user_index(users)]
+    np.testing.assert_allclose(folded.user_factors_[rows], before, atol=2e-3)

@@ -203,6 +203,7 @@ def _train_on_spark(data, model, algo, seed, feedback, cluster, options, flags, 
 
     refuse_on_spark([algo], options, flags)
     params = _build_model(algo, _model_params(algo, flags, feedback), seed).params
+    spark_engine.spark_params(params, feedback)  # what MLlib cannot run, refused before Spark
     persist.check_target(model)
     spark, frame = open_on_spark(data, cluster, options)
     _note(f"training als on Spark ({cluster.where})", quiet)

@@ -62,7 +62,7 @@ def _cholesky_solve(a, b, x, floor):
 @nb.njit(cache=CACHE, parallel=True, fastmath=FASTMATH)
 def explicit_rows(
     indptr, cols, values, mu, other_bias, other, own, own_bias, reg, reg_bias, fit_bias,
-    nonnegative, sweeps, first, last,
+    nonnegative, sweeps, first, last, per_count=True,
 ):  # fmt: skip
     """One explicit half-step: for each row ``r`` with ratings ``values[j]`` of columns
     ``cols[j]`` (``j`` in ``indptr[r]:indptr[r + 1]``), set ``own[r]`` (and ``own_bias[r]``)
@@ -71,9 +71,9 @@ def explicit_rows(
         sum_j (values[j] - mu - other_bias[c] - b_r - own[r] . other[c])^2
             + reg * n_r * |own[r]|^2 + reg_bias * n_r * b_r^2
 
-    (weighted-lambda regularisation: Zhou et al. 2008, as Spark). The bias, when fitted, is one
-    more unknown of the same system. ``nonnegative`` keeps the factors at or above zero.
-    Rows ``first`` to ``last`` only (see :func:`row_spans`).
+    (weighted-lambda regularisation: Zhou et al. 2008, as Spark; ``per_count=False`` drops the
+    ``n_r``). The bias, when fitted, is one more unknown of the same system. ``nonnegative``
+    keeps the factors at or above zero. Rows ``first`` to ``last`` only (see :func:`row_spans`).
     """
     k = other.shape[1]
     size = k + 1 if fit_bias else k
@@ -89,6 +89,7 @@ def explicit_rows(
             n = hi - lo
             if n == 0:
                 continue
+            scale = n if per_count else 1
             a[:, :] = 0.0
             b[:] = 0.0
             for j in range(lo, hi):
@@ -105,9 +106,9 @@ def explicit_rows(
             for f in range(size):
                 for g in range(f):
                     a[g, f] = a[f, g]
-                a[f, f] += reg * n
+                a[f, f] += reg * scale
             if fit_bias:
-                a[k, k] += (reg_bias - reg) * n
+                a[k, k] += (reg_bias - reg) * scale
             if nonnegative:
                 for f in range(k):
                     x[f] = own[r, f]
@@ -115,7 +116,7 @@ def explicit_rows(
                     x[k] = own_bias[r]
                 _nonnegative_solve(a, b, x, k, fit_bias, sweeps)
             else:
-                _cholesky_solve(a, b, x, min(reg, reg_bias) * n)
+                _cholesky_solve(a, b, x, min(reg, reg_bias) * scale)
             for f in range(k):
                 own[r, f] = x[f]
             if fit_bias:
@@ -153,15 +154,19 @@ def _nonnegative_solve(a, b, x, k, fit_bias, sweeps):
 
 
 @nb.njit(cache=CACHE, parallel=True, fastmath=FASTMATH)
-def implicit_rows(indptr, cols, values, other, gram, own, reg, alpha, cg_steps, first, last):
+def implicit_rows(
+    indptr, cols, values, other, gram, own, reg_all, alpha, cg_steps, first, last, per_count=False
+):  # fmt: skip
     """One implicit half-step (Hu, Koren and Volinsky 2008): for each row, preference 1 on its
     observed columns (0 elsewhere) with confidence ``1 + alpha * value``, solve
 
         (Y'Y + sum_j (c_j - 1) y_j y_j' + reg I) x = sum_j c_j y_j
 
-    where ``gram = Y'Y`` was computed once for the half-step. ``cg_steps = 0`` solves exactly
-    (Cholesky, O(n k^2 + k^3) per row); otherwise that many conjugate-gradient steps start from
-    the current row (Takacs et al. 2011), O(n k + k^2) each. Rows ``first`` to ``last`` only.
+    with ``reg = reg_all``, or ``reg_all`` times the row's count with ``per_count`` (Spark's
+    weighted lambda), where ``gram = Y'Y`` was computed once for the half-step.
+    ``cg_steps = 0`` solves exactly (Cholesky, O(n k^2 + k^3) per row); otherwise that many
+    conjugate-gradient steps start from the current row (Takacs et al. 2011), O(n k + k^2)
+    each. Rows ``first`` to ``last`` only.
     """
     k = other.shape[1]
     n_chunks = max(min(last - first, 64), 1)
@@ -175,6 +180,7 @@ def implicit_rows(indptr, cols, values, other, gram, own, reg, alpha, cg_steps, 
         for r in range(first + chunk, last, n_chunks):
             lo = indptr[r]
             hi = indptr[r + 1]
+            reg = reg_all * (hi - lo) if per_count else reg_all
             if cg_steps == 0:
                 for f in range(k):
                     b[f] = 0.0
@@ -276,5 +282,5 @@ def warm_up() -> None:
     block = np.ones((1, 1))
     for fit_bias in (True, False):
         load(explicit_rows, indptr, cols, one, 0.0, one.copy(), block, block.copy(),
-             one.copy(), 0.1, 0.1, fit_bias, False, 10, 0, 1)  # fmt: skip
-    load(implicit_rows, indptr, cols, one, block, block, block.copy(), 0.1, 1.0, 0, 0, 1)
+             one.copy(), 0.1, 0.1, fit_bias, False, 10, 0, 1, True)  # fmt: skip
+    load(implicit_rows, indptr, cols, one, block, block, block.copy(), 0.1, 1.0, 0, 0, 1, False)

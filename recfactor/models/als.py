@@ -65,17 +65,28 @@ class ALSParams(Params):
     solver: str = declare("cholesky", choices=("cholesky", "cg"),
                           help="cholesky, or cg for implicit data")  # fmt: skip
     cg_steps: int = declare(3, low=1)
-    # None: explicit, non-negative unit-length rows (as Spark); implicit, N(0, 0.1)
+    # None: explicit, "orthant"; implicit (or with init_std), "normal".
+    init: str | None = declare(None, choices=("orthant", "sphere", "normal"),
+                               help="orthant: unit rows, non-negative; sphere: unit rows of "
+                               "any sign (Spark's start); normal: N(0, init-std)")  # fmt: skip
+    # None: 0.1 (init "normal" only)
     init_std: float | None = declare(None, low=0.0,
                                      help="Standard deviation of the initial factors")  # fmt: skip
+    # None: explicit, yes (Zhou et al., as Spark); implicit, no (Hu et al.; Spark: yes).
+    weighted_reg: bool | None = declare(None, switch=True,
+                                        help="Each row's penalty times its count of ratings "
+                                        "(weighted lambda, as Spark's ALS)")  # fmt: skip
 
     def resolved(self, feedback: str) -> ALSParams:
         explicit = feedback == "explicit"
+        start = "orthant" if explicit and self.init_std is None else "normal"
         return dataclasses.replace(
             self,
             factors=self.factors or (EXPLICIT_FACTORS if explicit else IMPLICIT_FACTORS),
             reg=self.reg if self.reg is not None else (EXPLICIT_REG if explicit else IMPLICIT_REG),
             bias=self.bias if self.bias is not None else explicit,
+            init=self.init or start,
+            weighted_reg=self.weighted_reg if self.weighted_reg is not None else explicit,
         )
 
 
@@ -118,6 +129,9 @@ class ALS(Model):
                 "`solver` cg applies to implicit ALS only",
                 hint="explicit ALS solves each row exactly",
             )
+        if p.init_std is not None and p.init in ("orthant", "sphere"):
+            raise ParameterError(f"`init_std` applies to `init` normal, not {p.init}",
+                                 hint="drop one of them")  # fmt: skip
 
     def _fit(self, dataset, rng: np.random.Generator) -> None:
         # The fit reads the biases' switch as resolved for the data (None: by the feedback).
@@ -129,28 +143,27 @@ class ALS(Model):
             self._fit_explicit(dataset, rng)
 
     def _start(self, dataset, rng, k: int) -> tuple[np.ndarray, np.ndarray]:
-        p: ALSParams = self.params
+        p: ALSParams = self.params.resolved(dataset.feedback)
         user_factors = rng.normal(0.0, 1.0, (dataset.n_users, k))
         item_factors = rng.normal(0.0, 1.0, (dataset.n_items, k))
-        if p.init_std is None and dataset.feedback == "implicit":
+        if p.init == "normal":
             # Small signed values, as the implicit library: measured on the synthetic
-            # benchmark, ndcg@10 0.0345 against 0.0338 from the explicit start below.
-            user_factors *= 0.1
-            item_factors *= 0.1
-        elif p.init_std is None:
-            # Random unit vectors from the non-negative orthant (what Spark's code comment
-            # says its ALS does; its code draws them from the whole sphere). Factors far
-            # smaller than the weighted-lambda penalty shrink the first solves, and a start
-            # with every user alike in sign lets the first item solve find the common
-            # direction (the mean rating) at once; measured on ML-100K after 10 iterations:
-            # RMSE 0.9349 from N(0, 0.1), 0.9286 from signed unit rows (Spark's 0.937).
-            np.abs(user_factors, out=user_factors)
-            np.abs(item_factors, out=item_factors)
+            # benchmark, ndcg@10 0.0345 against 0.0338 from the unit rows below.
+            user_factors *= 0.1 if p.init_std is None else p.init_std
+            item_factors *= 0.1 if p.init_std is None else p.init_std
+        else:
+            # Random unit vectors; by default from the non-negative orthant (what Spark's code
+            # comment says its ALS does; its code draws them from the whole sphere, init
+            # "sphere"). Factors far smaller than the weighted-lambda penalty shrink the first
+            # solves, and a start with every user alike in sign lets the first item solve find
+            # the common direction (the mean rating) at once; measured on ML-100K after 10
+            # iterations: RMSE 0.9349 from N(0, 0.1), 0.9286 from signed unit rows (Spark's
+            # 0.937).
+            if p.init == "orthant":
+                np.abs(user_factors, out=user_factors)
+                np.abs(item_factors, out=item_factors)
             user_factors /= np.linalg.norm(user_factors, axis=1, keepdims=True)
             item_factors /= np.linalg.norm(item_factors, axis=1, keepdims=True)
-        else:
-            user_factors *= p.init_std
-            item_factors *= p.init_std
         if p.nonnegative:
             np.abs(user_factors, out=user_factors)
             np.abs(item_factors, out=item_factors)
@@ -182,6 +195,7 @@ class ALS(Model):
         factor_reg = reg * rating_spread(values)
         user_bias = self._warm_rows("user_bias", dataset.user_ids, np.zeros(dataset.n_users))
         item_bias = self._warm_rows("item_bias", dataset.item_ids, np.zeros(dataset.n_items))
+        weighted = bool(p.resolved("explicit").weighted_reg)
         sweeps = 50
         # Items first: the user rows then start from item factors fitted to the data.
         item_spans, user_spans = row_spans(by_item[0], k), row_spans(by_user[0], k)
@@ -189,11 +203,11 @@ class ALS(Model):
             for first, last in item_spans:
                 explicit_rows(*by_item, mu, user_bias, user_factors, item_factors, item_bias,
                               factor_reg, reg, p.bias, p.nonnegative, sweeps, first,
-                              last)  # fmt: skip
+                              last, weighted)  # fmt: skip
             for first, last in user_spans:
                 explicit_rows(*by_user, mu, item_bias, item_factors, user_factors, user_bias,
                               factor_reg, reg, p.bias, p.nonnegative, sweeps, first,
-                              last)  # fmt: skip
+                              last, weighted)  # fmt: skip
             self._on_epoch(epoch + 1, p.epochs)
         self.user_factors_ = user_factors
         self.item_factors_ = item_factors
@@ -202,7 +216,7 @@ class ALS(Model):
         else:
             self._baseline_fallback(dataset)
         self.fold_in_ = {"kind": "ridge", "factor_reg": factor_reg, "bias_reg": reg,
-                         "per_rating": True, "nonnegative": bool(p.nonnegative)}  # fmt: skip
+                         "per_rating": weighted, "nonnegative": bool(p.nonnegative)}  # fmt: skip
 
     def _fit_implicit(self, dataset, rng: np.random.Generator) -> None:
         from recfactor.kernels.als import implicit_rows, row_spans
@@ -216,7 +230,9 @@ class ALS(Model):
         scale = float(values.mean()) if p.confidence == "scaled" else 1.0
         if p.confidence == "scaled":
             values = values / scale
-        self.fold_in_ = {"kind": "implicit", "reg": reg, "alpha": p.alpha, "value_scale": scale}
+        weighted = bool(p.resolved("implicit").weighted_reg)
+        self.fold_in_ = {"kind": "implicit", "reg": reg, "alpha": p.alpha, "value_scale": scale,
+                         "per_rating": weighted}  # fmt: skip
         by_user = csr_layout(dataset.users, dataset.items, values, dataset.n_users)
         by_item = csr_layout(dataset.items, dataset.users, values, dataset.n_items)
         steps = p.cg_steps if p.solver == "cg" else 0
@@ -225,11 +241,11 @@ class ALS(Model):
             products = gram(item_factors)
             for first, last in user_spans:
                 implicit_rows(*by_user, item_factors, products, user_factors, reg, p.alpha,
-                              steps, first, last)  # fmt: skip
+                              steps, first, last, weighted)  # fmt: skip
             products = gram(user_factors)
             for first, last in item_spans:
                 implicit_rows(*by_item, user_factors, products, item_factors, reg, p.alpha,
-                              steps, first, last)  # fmt: skip
+                              steps, first, last, weighted)  # fmt: skip
             self._on_epoch(epoch + 1, p.epochs)
         self.user_factors_ = user_factors
         self.item_factors_ = item_factors
