@@ -18,7 +18,8 @@ FEEDBACKS = ("explicit", "implicit")
 ARRAYS = ("user_bias", "item_bias", "user_factors", "item_factors")
 # Small enough for a truncated SVD of every rank used here, large enough to learn something.
 SMALL = {"svd": {"factors": 3}, "nmf": {"factors": 3}, "als": {"factors": 3}, "baseline": {},
-         "svdpp": {"factors": 3}}  # fmt: skip
+         "svdpp": {"factors": 3}, "bpmf": {"factors": 3, "epochs": 12, "burn_in": 4,
+                                           "samples": 4}}  # fmt: skip
 
 
 @pytest.fixture(scope="module")
@@ -123,6 +124,7 @@ UNUSED = {
     ("als", "explicit"): {"alpha", "confidence", "cg_steps", "solver"},
     ("als", "implicit"): {"nonnegative", "cg_steps"},
     ("svdpp", "explicit"): set(),
+    ("bpmf", "explicit"): set(),
 }
 
 

@@ -44,6 +44,7 @@ class Algo(str, Enum):
     svdpp = "svdpp"
     nmf = "nmf"
     als = "als"
+    bpmf = "bpmf"
 
 
 class Engine(str, Enum):

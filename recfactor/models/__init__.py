@@ -12,6 +12,7 @@ _REGISTRY = {
     "svdpp": ("recfactor.models.svdpp", "SVDpp"),
     "nmf": ("recfactor.models.nmf", "NMF"),
     "als": ("recfactor.models.als", "ALS"),
+    "bpmf": ("recfactor.models.bpmf", "BPMF"),
 }
 
 ALGORITHMS = tuple(_REGISTRY)

@@ -1,0 +1,133 @@
+"""Bayesian probabilistic matrix factorization (Salakhutdinov and Mnih 2008), by Gibbs sampling.
+
+``r_ui ~ N(mu + p_u . q_i, 1 / alpha)``, each user's ``p_u ~ N(mu_U, Lambda_U^-1)`` and each
+item's ``q_i ~ N(mu_V, Lambda_V^-1)``, with Gaussian-Wishart priors on ``(mu_U, Lambda_U)`` and
+``(mu_V, Lambda_V)`` (``beta_0 = 2``, ``nu_0 = k``, ``W_0 = I``, as the paper). Each sweep draws
+the hyperparameters, then every user's factors, then every item's, from their conditionals
+(``kernels/bpmf.py``). A prediction is the average of ``mu + p_u . q_i`` over the sweeps kept
+after the burn-in: the regularisation is learned from the data instead of tuned, and the
+averaging over the posterior, not one point of it, is what lowers the error (MovieLens 100K:
+BENCHMARKS.md).
+
+The ``samples`` draws kept, scaled by ``1 / sqrt(samples)`` and set side by side, are the
+saved factors (``samples * factors`` columns), so that their dot product is that average and
+predict, recommend and export use them as any factor model's. ``mu`` is the global mean; a pair
+with an unknown user or item is predicted as ``mu``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from recfactor.errors import ParameterError
+from recfactor.models.base import Model, Params, declare
+
+BETA0 = 2.0
+
+
+@dataclass(frozen=True)
+class BPMFParams(Params):
+    """``factors=10, epochs=150`` sweeps of which ``burn_in=20`` are discarded, ``samples=50``
+    kept (evenly spaced), noise precision ``alpha=2`` in units of the ratings' variance."""
+
+    factors: int = declare(10, low=1, short="-k", help="Latent factors", space="5..40")
+    epochs: int = declare(150, low=1, help="Gibbs sweeps, the burn-in included",
+                          space="60..300")  # fmt: skip
+    burn_in: int = declare(20, low=0, help="Sweeps discarded before any is kept")
+    samples: int = declare(50, low=1, help="Sweeps kept for the average (saved side by side)")
+    alpha: float = declare(2.0, above=0.0, help="Precision of the ratings' noise, in units of "
+                           "their variance (2: noise of half their variance)",
+                           space="1..4:log")  # fmt: skip
+
+
+class BPMF(Model):
+    """Bayesian PMF by Gibbs sampling (``factors=10, epochs=150, burn_in=20, samples=50,
+    alpha=2``). Explicit feedback only."""
+
+    name = "bpmf"
+    params_class = BPMFParams
+    feedbacks = ("explicit",)
+
+    def _prepare(self) -> None:
+        from recfactor.kernels.bpmf import warm_up
+
+        warm_up()
+
+    def _check_data(self, dataset) -> None:
+        p: BPMFParams = self.params
+        if p.burn_in >= p.epochs:
+            raise ParameterError(
+                f"`burn_in` {p.burn_in} leaves none of the {p.epochs} `epochs` to keep",
+                hint="give more epochs than burn_in",
+            )
+
+    def _fit(self, dataset, rng: np.random.Generator) -> None:
+        from recfactor.kernels.bpmf import sample_rows
+        from recfactor.kernels.linalg import csr_layout
+
+        p: BPMFParams = self.params
+        k = p.factors
+        mu = float(dataset.ratings.mean())
+        values = dataset.ratings - mu
+        # alpha is in units of the ratings' variance, so that it means the same on any scale.
+        alpha = p.alpha / max(float(values.var()), 1e-12)
+        by_user = csr_layout(dataset.users, dataset.items, values, dataset.n_users)
+        by_item = csr_layout(dataset.items, dataset.users, values, dataset.n_items)
+        users = rng.normal(0.0, 0.1, (dataset.n_users, k))
+        items = rng.normal(0.0, 0.1, (dataset.n_items, k))
+        kept = _kept_sweeps(p.burn_in, p.epochs, p.samples)
+        scale = 1.0 / np.sqrt(len(kept))
+        saved_users = np.empty((dataset.n_users, k * len(kept)), dtype=np.float32)
+        saved_items = np.empty((dataset.n_items, k * len(kept)), dtype=np.float32)
+        for sweep in range(p.epochs):
+            mean, precision = _hyper(users, rng)
+            sample_rows(*by_user, items, users, precision @ mean, precision, alpha,
+                        rng.standard_normal((dataset.n_users, k)))  # fmt: skip
+            mean, precision = _hyper(items, rng)
+            sample_rows(*by_item, users, items, precision @ mean, precision, alpha,
+                        rng.standard_normal((dataset.n_items, k)))  # fmt: skip
+            if sweep in kept:
+                at = kept[sweep] * k
+                saved_users[:, at : at + k] = users * scale
+                saved_items[:, at : at + k] = items * scale
+            self._on_epoch(sweep + 1, p.epochs)
+        self.user_factors_, self.item_factors_ = saved_users, saved_items
+        self.global_mean_ = mu
+        self.user_bias_ = np.zeros(dataset.n_users)
+        self.item_bias_ = np.zeros(dataset.n_items)
+
+
+def _kept_sweeps(burn_in: int, epochs: int, samples: int) -> dict[int, int]:
+    """The sweeps kept (sweep -> its slot): ``samples`` of those after the burn-in, evenly
+    spaced and ending at the last."""
+    after = np.arange(burn_in, epochs)
+    if samples < len(after):
+        after = after[np.unique(np.round(np.linspace(len(after) - 1, 0, samples)).astype(int))]
+    return {int(s): slot for slot, s in enumerate(sorted(after))}
+
+
+def _hyper(rows: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """A draw of (mean, precision) of the rows' Gaussian from its Gaussian-Wishart posterior
+    (prior: mean 0, ``beta_0``, ``nu_0 = k``, ``W_0 = I``)."""
+    n, k = rows.shape
+    centre = rows.mean(axis=0)
+    spread = (rows - centre).T @ (rows - centre)
+    beta = BETA0 + n
+    scale = np.linalg.inv(np.eye(k) + spread + (BETA0 * n / beta) * np.outer(centre, centre))
+    precision = _wishart(scale, k + n, rng)
+    mean = n * centre / beta
+    lower = np.linalg.cholesky(beta * precision)
+    return mean + np.linalg.solve(lower.T, rng.standard_normal(k)), precision
+
+
+def _wishart(scale: np.ndarray, df: float, rng: np.random.Generator) -> np.ndarray:
+    """A Wishart draw by Bartlett's decomposition: ``L A A' L'`` with ``scale = L L'``, ``A``
+    lower triangular, chi-distributed diagonal and standard normal below it."""
+    k = len(scale)
+    lower = np.linalg.cholesky((scale + scale.T) / 2)
+    a = np.tril(rng.standard_normal((k, k)), -1)
+    a[np.diag_indices(k)] = np.sqrt(rng.chisquare(df - np.arange(k)))
+    la = lower @ a
+    return la @ la.T
