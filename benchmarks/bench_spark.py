@@ -2,7 +2,7 @@
 on 127.0.0.1) against its local engine: test RMSE (ndcg@10 for implicit ALS) and wall time.
 
     python benchmarks/bench_spark.py [--folds 1,2,3,4,5] [--ranks 10,50] [--no-bias]
-        [--implicit] [--cluster-folds 1] [--synthetic 1m|10m]
+        [--implicit] [--cluster-folds 1] [--synthetic 1m|10m] [--same-start]
 
 For each MovieLens 100K fold u1..u5 (``--folds``) and each setting (rank x with and without
 ``bias``; 10 iterations, reg 0.1, seed 0), the local engine's ALS and Spark's (``local[2]``)
@@ -13,7 +13,9 @@ scripts (``bin/spark-class``), the ``--cluster-folds`` fits are repeated through
 ``spark://127.0.0.1:7077``, and their factors are compared with local mode's. ``--implicit``
 adds implicit ALS on u1 (every rating an interaction; ndcg@10 on u1.test's items).
 ``--synthetic 1m|10m`` adds benchmarks/scale_data.py's synthetic set of that size (rank 10,
-its own test rows), one fit per engine. Results go to benchmarks/results/spark.json.
+its own test rows), one fit per engine. ``--same-start`` runs the local engine at MLlib's own
+settings (``init="sphere"``; implicit: ``weighted_reg`` with reg 1.25 on both engines), so that
+the two differ by their random draws alone. Results go to benchmarks/results/spark.json.
 """
 
 from __future__ import annotations
@@ -132,6 +134,10 @@ def main() -> None:
     parser.add_argument("--implicit", action="store_true")
     parser.add_argument("--cluster-folds", default="1")
     parser.add_argument("--synthetic", choices=["1m", "10m"], default=None)
+    parser.add_argument("--same-start", action="store_true",
+                        help="the local engine at MLlib's own settings: its start (init sphere) "
+                        "and, for implicit ALS, its count-weighted penalty (weighted_reg, reg "
+                        "1.25) on both engines")  # fmt: skip
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks/results/spark.json")
     args = parser.parse_args()
     from recfactor import spark_engine
@@ -141,7 +147,10 @@ def main() -> None:
     jobs = [(f"u{f}", ML100K / f"u{f}.base", read_test(ML100K / f"u{f}.test"), s, "explicit")
             for f in args.folds.split(",") if f for s in settings]  # fmt: skip
     if args.implicit:
-        jobs.append(("u1", ML100K / "u1.base", read_test(ML100K / "u1.test"), {}, "implicit"))
+        implicit = {"weighted_reg": True, "reg": 1.25} if args.same_start else {}
+        jobs.append(("u1", ML100K / "u1.base", read_test(ML100K / "u1.test"), implicit,
+                     "implicit"))  # fmt: skip
+    local_extra = {"init": "sphere"} if args.same_start else {}
     workdir = Path(tempfile.mkdtemp(prefix="recfactor-bench-spark-"))
     if args.synthetic:
         jobs.append(synthetic_job(args.synthetic, workdir))
@@ -149,10 +158,10 @@ def main() -> None:
     spark = spark_engine.session("local[2]")
     for name, base, test, params, feedback in jobs:
         score = ndcg10 if feedback == "implicit" else rmse
-        row = {"data": name, "feedback": feedback, **params}
+        row = {"data": name, "feedback": feedback, **params, "same_start": args.same_start}
         for engine in ("local", "spark"):  # A B, fold after fold
             if engine == "local":
-                model, seconds = fit_local(str(base), params, feedback)
+                model, seconds = fit_local(str(base), {**params, **local_extra}, feedback)
             else:
                 model, seconds = fit_spark(spark, str(base), params, feedback)
                 models[(name, feedback, json.dumps(params))] = model
