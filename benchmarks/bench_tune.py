@@ -1,7 +1,7 @@
 """Tuned models on MovieLens 100K, the test folds touched once; SVD++ against Surprise's; and
 successive halving against the full search.
 
-    python benchmarks/bench_tune.py [--algos svd,svdpp,als] [--trials 40] [--folds 1,2,3,4,5]
+    python benchmarks/bench_tune.py [--algos svd,svdpp,als,bpmf] [--trials 40] [--folds 1,2,3,4,5]
         [--inner-folds 3] [--surprise PYTHON] [--halving-check]
 
 For each algorithm and each fold u1..u5, ``recfactor.tuning.search`` tunes on u{f}.base alone
@@ -34,6 +34,7 @@ SPACES = {
     "svd": ["k=16..256:log2", "reg=0.02..0.3:log", "lr=0.002..0.02:log", "epochs=50..300"],
     "svdpp": ["k=8..128:log2", "reg=0.005..0.2:log", "lr=0.002..0.015:log", "epochs=20..100"],
     "als": ["k=8..128:log2", "reg=0.02..0.5:log", "epochs=5..30"],
+    "bpmf": ["k=5..40", "alpha=1..4:log"],
 }
 FIXED = {"als": {"bias": True}}
 

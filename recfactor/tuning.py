@@ -291,7 +291,8 @@ def search(
     for setting in candidates:  # every setting must build before any fit
         params_class(**{**fixed, **setting})
     epochs_of = _epochs(params_class, fixed, data.feedback)
-    rungs = _rungs(len(candidates)) if halving and epochs_of is not None else 0
+    halves = halving and epochs_of is not None and model_class(algo).epochs_halve
+    rungs = _rungs(len(candidates)) if halves else 0
     sign = 1.0 if lower_is_better(metric) else -1.0
     started = time.perf_counter()
     rows: list[dict[str, Any]] = []

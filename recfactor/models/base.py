@@ -275,6 +275,10 @@ class Model:
         self.train_metrics_ = self._train_metrics(dataset) if training_error else {}
         return self
 
+    # Whether a fit of a third of the epochs ranks settings as the full fit would (successive
+    # halving in `tune` relies on it): an iterative fit's early point, yes.
+    epochs_halve = True
+
     @property
     def warm_starts(self) -> bool:
         """Whether this model's fit can start from another's factors (iterative solvers:

@@ -49,6 +49,9 @@ class BPMF(Model):
     name = "bpmf"
     params_class = BPMFParams
     feedbacks = ("explicit",)
+    # Its sweeps are draws from a posterior, not steps towards a point: a third of them is a
+    # noisier average after most of the burn-in, which ranks settings by their noise.
+    epochs_halve = False
 
     def _prepare(self) -> None:
         from recfactor.kernels.bpmf import warm_up
