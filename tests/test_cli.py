@@ -679,6 +679,12 @@ def test_the_spark_engine_refuses_what_it_cannot_train(tmp_path):
     test = run("evaluate", SAMPLE / "ratings.csv", "--engine", "spark", "--algo", "als",
                "--test", SAMPLE / "ratings.csv")  # fmt: skip
     assert test.exit_code == 2 and "drop --test" in test.stderr
+    orthant = run("train", SAMPLE / "ratings.csv", "--engine", "spark", "--algo", "als",
+                  "--init", "orthant", "-m", tmp_path / "m")  # fmt: skip
+    assert orthant.exit_code == 2 and "not --init orthant" in orthant.stderr
+    constant = run("train", SAMPLE / "ratings.csv", "--engine", "spark", "--algo", "als",
+                   "--no-weighted-reg", "-m", tmp_path / "m")  # fmt: skip
+    assert constant.exit_code == 2 and "weights each row's penalty" in constant.stderr
     assert not (tmp_path / "m").exists()
 
 
