@@ -137,6 +137,8 @@ def test_update_reads_the_recorded_ratings_and_refuses_changed_ones(days, tmp_pa
     assert "changed since" in refused.output and "--base" in refused.output
     given = run("update", folder / "day.csv", "-m", model, "--base", folder / "all.csv", "-q")
     assert given.exit_code == 0, given.output
+    again = run("evaluate", "-m", model, "-q")  # re-evaluating its data: there is no one file
+    assert again.exit_code == 1 and "was updated with 1 more file" in again.stderr
 
 
 def test_a_model_whose_solver_cannot_start_from_factors_is_refitted_and_says_so(days, tmp_path):

@@ -445,6 +445,10 @@ def _recorded_setup(model_path: Path, algo: str | None, quiet: bool):
             f"{path}: the data this model was trained on is gone",
             hint="give the data file: recfactor evaluate DATA",
         )
+    if manifest.get("updates"):
+        raise DataError(f"{model_path}: was updated with {len(manifest['updates'])} more "
+                        f"file(s) of ratings since it was trained on {path}",
+                        hint="give the data to evaluate on: recfactor evaluate DATA")  # fmt: skip
     if persist.file_fingerprint(path)["sha256"] != data.get("sha256"):
         _note(f"note: {path} changed since the model was trained", quiet)
     if algo is not None and algo != manifest["algorithm"]:
