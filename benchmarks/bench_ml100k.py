@@ -1,6 +1,6 @@
 """Accuracy and speed on MovieLens 100K splits u1..u5, beside Surprise in the same run.
 
-    python benchmarks/bench_ml100k.py [--data DIR] [--folds 1,2,3,4,5] [--out FILE.json]
+    python benchmarks/bench_ml100k.py [--data DIR] [--folds 1,2,3,4,5] [--out FILE.json] [--bpmf]
 
 Prints one row per algorithm (means over the folds) and writes every figure to JSON
 (default benchmarks/results/ml100k.json). Surprise's BaselineOnly and SVD run when
@@ -124,6 +124,7 @@ def main() -> None:
     parser.add_argument("--data", type=Path, default=default_data())
     parser.add_argument("--folds", default="1,2,3,4,5")
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "ml100k.json")
+    parser.add_argument("--bpmf", action="store_true", help="add bpmf at its defaults")
     args = parser.parse_args()
     if not (args.data / "u1.base").exists():
         sys.exit(f"MovieLens 100K not found at {args.data}; set RECFACTOR_ML100K or --data")
@@ -142,6 +143,10 @@ def main() -> None:
         ),
         "recfactor nmf": lambda tr, te, f: run_recfactor(lambda: NMF(seed=f), tr, te),
     }
+    if args.bpmf:  # recfactor's own most accurate model, at its defaults
+        from recfactor.models.bpmf import BPMF
+
+        algos["recfactor bpmf"] = lambda tr, te, f: run_recfactor(lambda: BPMF(seed=f), tr, te)
     try:
         import surprise
 
