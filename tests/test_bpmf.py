@@ -84,3 +84,20 @@ def test_the_command_line_trains_and_evaluates_bpmf(tmp_path):
     assert one.exit_code == 0 and one.stdout.strip().endswith(",false")
     bad = runner.invoke(app, ["train", data, "--algo", "bpmf", "--epochs", "5", "--burn-in", "5"])
     assert bad.exit_code == 2 and "burn_in" in bad.stderr.replace("-", "_")
+
+
+def test_the_model_is_the_same_on_any_rating_scale(planted):
+    """Sampled in units of the ratings' spread: ratings times 1000 (or plus 50) give the same
+    predictions times 1000 (plus 50), to float32 rounding; constant ratings predict the
+    constant instead of diverging."""
+    data, tu, ti, _ = planted
+    settings = dict(factors=3, epochs=10, burn_in=3, samples=4, seed=1)
+    wide = (-1e9, 1e9)  # no clipping, which would differ by scale
+    base = BPMF(**settings).fit(data, rating_scale=wide).predict(tu, ti).values
+    for scale, shift in ((1000.0, 0.0), (1.0, 50.0)):
+        moved = Dataset.from_arrays(data.user_ids[data.users], data.item_ids[data.items],
+                                    data.ratings * scale + shift)  # fmt: skip
+        again = BPMF(**settings).fit(moved, rating_scale=wide).predict(tu, ti).values
+        np.testing.assert_allclose(again, base * scale + shift, rtol=1e-5, atol=1e-4 * scale)
+    flat = Dataset.from_arrays(["a", "b", "a"], ["x", "y", "y"], [3.0, 3.0, 3.0])
+    assert BPMF(**settings).fit(flat).predict(["b"], ["x"]).values.tolist() == [3.0]

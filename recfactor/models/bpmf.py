@@ -73,15 +73,18 @@ class BPMF(Model):
         p: BPMFParams = self.params
         k = p.factors
         mu = float(dataset.ratings.mean())
-        values = dataset.ratings - mu
-        # alpha is in units of the ratings' variance, so that it means the same on any scale.
-        alpha = p.alpha / max(float(values.var()), 1e-12)
+        # Sampled in units of the ratings' standard deviation: alpha, and the priors (W_0 = I),
+        # then mean the same on any scale, and 1e9 stars stay as well conditioned as 5.
+        spread = float(dataset.ratings.std())
+        spread = spread if spread > 0 and np.isfinite(spread) else 1.0
+        values = (dataset.ratings - mu) / spread
+        alpha = p.alpha
         by_user = csr_layout(dataset.users, dataset.items, values, dataset.n_users)
         by_item = csr_layout(dataset.items, dataset.users, values, dataset.n_items)
         users = rng.normal(0.0, 0.1, (dataset.n_users, k))
         items = rng.normal(0.0, 0.1, (dataset.n_items, k))
         kept = _kept_sweeps(p.burn_in, p.epochs, p.samples)
-        scale = 1.0 / np.sqrt(len(kept))
+        scale = np.sqrt(spread / len(kept))  # the average's 1/S, and the unit back, in halves
         saved_users = np.empty((dataset.n_users, k * len(kept)), dtype=np.float32)
         saved_items = np.empty((dataset.n_items, k * len(kept)), dtype=np.float32)
         for sweep in range(p.epochs):
