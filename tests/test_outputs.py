@@ -121,6 +121,13 @@ def test_dash_o_on_each_command_that_writes_data(shop, tmp_path):
         assert pd.read_parquet(target).shape[0] > 0, name
 
 
+def test_dash_o_dash_is_stdout(shop):
+    _, model, _ = shop
+    plain = run("recommend", "--user", "u1", "-m", model, "--format", "csv")
+    dashed = run("recommend", "--user", "u1", "-m", model, "--format", "csv", "-o", "-")
+    assert dashed.exit_code == 0 and dashed.stdout == plain.stdout != ""
+
+
 def test_dash_o_refuses_what_it_cannot_write_before_any_work(shop, tmp_path):
     _, model, _ = shop
     before = model.read_bytes()

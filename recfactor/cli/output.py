@@ -22,7 +22,7 @@ OutputOpt = Annotated[
         "--output",
         "-o",
         metavar="PATH",
-        help="Write to PATH instead of stdout (.csv, .json or .parquet).",
+        help="Write to PATH instead of stdout (.csv, .json or .parquet; - for stdout).",
     ),
 ]
 
@@ -38,7 +38,7 @@ def output_format(output: Path | None, fmt: str | None) -> str | None:
     suffix), else the suffix's; None without -o (stdout's own rule applies)."""
     from recfactor.errors import ParameterError
 
-    if output is None:
+    if output is None or str(output) == "-":
         return fmt
     by_suffix = SUFFIX_FORMATS.get(output.suffix.lower())
     if fmt == "table":
@@ -62,7 +62,7 @@ def check_output(output: Path | None) -> None:
     from recfactor import persist
     from recfactor.errors import DataError
 
-    if output is None:
+    if output is None or str(output) == "-":
         return
     if output.is_dir():
         raise DataError(f"-o {output}: is a folder", hint="give a file name")
@@ -90,7 +90,7 @@ def to_output(output: Path | None, fmt: Any) -> Iterator[str]:
     from recfactor.report import resolve_format
 
     kind = output_format(output, _text(fmt))
-    if output is None:
+    if output is None or str(output) == "-":  # -o -: stdout, as without -o
         yield resolve_format(kind)
         return
     check_output(output)
