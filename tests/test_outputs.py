@@ -121,6 +121,19 @@ def test_dash_o_on_each_command_that_writes_data(shop, tmp_path):
         assert pd.read_parquet(target).shape[0] > 0, name
 
 
+def test_codes_with_leading_zeros_stay_text_in_json_and_parquet(shop, tmp_path):
+    _, model, _ = shop
+    pairs = tmp_path / "p.csv"
+    pairs.write_text("user,item,rating,zip\nu1,003,4.0,02134\nu2,005,3.5,10001\n")
+    out = tmp_path / "p.parquet"
+    assert run("predict", pairs, "-m", model, "-o", out).exit_code == 0
+    back = pd.read_parquet(out)
+    assert list(back["zip"]) == ["02134", "10001"] and list(back["item"]) == ["003", "005"]
+    assert list(back["rating"]) == [4.0, 3.5]
+    as_json = json.loads(run("predict", pairs, "-m", model, "--format", "json").stdout)
+    assert as_json[0]["zip"] == "02134" and as_json[0]["rating"] == 4.0
+
+
 def test_dash_o_dash_is_stdout(shop):
     _, model, _ = shop
     plain = run("recommend", "--user", "u1", "-m", model, "--format", "csv")

@@ -83,10 +83,11 @@ def refuse_early(output: Path | None, fmt: Any) -> None:
 
 
 @contextlib.contextmanager
-def to_output(output: Path | None, fmt: Any) -> Iterator[str]:
+def to_output(output: Path | None, fmt: Any, parquet: bool = False) -> Iterator[str]:
     """Inside, stdout goes to ``output`` (when given); yields the format to write in: CSV
-    where ``output`` is Parquet (converted on the way out), the suffix's or --format's, and
-    without -o stdout's own (a table on a terminal, else CSV)."""
+    where ``output`` is Parquet (converted on the way out) unless the caller writes Parquet
+    itself (``parquet``: to ``sys.stdout.buffer``), the suffix's or --format's, and without -o
+    stdout's own (a table on a terminal, else CSV)."""
     from recfactor.report import resolve_format
 
     kind = output_format(output, _text(fmt))
@@ -99,12 +100,12 @@ def to_output(output: Path | None, fmt: Any) -> Iterator[str]:
         with open(tmp, "wb") as raw:
             sys.stdout = io.TextIOWrapper(raw, encoding="utf-8", newline="", write_through=True)
             try:
-                yield "csv" if kind == "parquet" else kind
+                yield "csv" if kind == "parquet" and not parquet else kind
                 sys.stdout.flush()
             finally:
                 sys.stdout.detach()
                 sys.stdout = stdout
-        if kind == "parquet":
+        if kind == "parquet" and not parquet:
             _csv_to_parquet(tmp)
 
 

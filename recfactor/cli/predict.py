@@ -82,7 +82,7 @@ def predict(
         user_codes.ids, user_codes.codes, item_codes.ids, item_codes.codes, strict=strict
     )
     _note_cold(fitted, result.cold, None, quiet)
-    with to_output(output, fmt) as kind:
+    with to_output(output, fmt, parquet=True) as kind:
         _write_batch(user_codes, item_codes, others, result, names, kind)
 
 
@@ -117,11 +117,15 @@ def _note_cold(fitted: Any, cold: Any, user: str | None, quiet: bool) -> None:
 
 
 def _typed(values):
-    """A text column as whole numbers or numbers where every value is one (JSON writes 5, not
-    "5"); as it was otherwise."""
+    """A text column as whole numbers, or numbers, where every value is one (JSON and Parquet
+    get 5, not "5"); as it was otherwise, and where a value has a leading zero ("007", a
+    code, not a number)."""
     import pyarrow as pa
+    import pyarrow.compute as pc
 
     if not pa.types.is_string(values.type):
+        return values
+    if pc.any(pc.match_substring_regex(values, r"^\s*[-+]?0\d")).as_py():
         return values
     for kind in (pa.int64(), pa.float64()):
         try:
@@ -160,6 +164,11 @@ def _write_batch(user_codes, item_codes, others, result, names, kind: str) -> No
     if kind == "csv" and csvout.plain_columns(columns):
         sys.stdout.flush()
         csvout.write_csv(sys.stdout.buffer, columns)
+        return
+    if kind == "parquet":  # the columns' own types: IDs stay text, "007" stays "007"
+        import pyarrow.parquet as pq
+
+        pq.write_table(pa.table(columns), sys.stdout.buffer)
         return
     frame = pa.table(columns).to_pandas()
     if kind == "csv":  # values that need quotes: pandas quotes them as the csv module would
