@@ -42,8 +42,11 @@ class Flag:
         texts = list(dict.fromkeys(self.helps.values()))
         if len(texts) == 1:
             text = texts[0]
-        else:
-            text = "; ".join(f"{algo}: {self.helps[algo]}" for algo in self.targets)
+        else:  # models that say the same, named together
+            takers: dict[str, list[str]] = {}
+            for algo in self.targets:
+                takers.setdefault(self.helps[algo], []).append(algo)
+            text = "; ".join(f"{', '.join(algos)}: {help_}" for help_, algos in takers.items())
         defaults = ", ".join(
             f"{algo}{'' if self.feedback[algo] is None else ' (' + self.feedback[algo] + ')'} "
             f"{self._default(algo)}"
