@@ -20,6 +20,7 @@ def summarise(
     """
     names = names or {}
     state = manifest.get("state", {})
+    latent = model.latent_factors()
     info: dict[str, Any] = {
         "algorithm": manifest["algorithm"],
         "feedback": state.get("feedback"),
@@ -27,7 +28,7 @@ def summarise(
         "params": manifest["params"],
         "users": len(model.user_ids_),
         "items": len(model.item_ids_),
-        "factors": 0 if model.item_factors_ is None else int(model.item_factors_.shape[1]),
+        "factors": 0 if model.item_factors_ is None else int(latent[1].shape[1]),
         "training": {
             **state.get("train_metrics", {}),
             **{k: state[k] for k in ("n_iter", "objective") if state.get(k) is not None},
@@ -38,9 +39,8 @@ def summarise(
         "recfactor_version": manifest.get("recfactor_version"),
     }
     factors = []
-    if model.item_factors_ is not None:
-        q = model.item_factors_.astype(np.float64)
-        p = model.user_factors_.astype(np.float64)
+    if latent is not None:
+        p, q = (side.astype(np.float64) for side in latent)
         order = np.argsort(-q, axis=0, kind="stable")
         for f in range(q.shape[1]):
             # Items under 1% of the factor's largest weight say nothing about it.
@@ -67,15 +67,16 @@ def summarise(
 
 def heatmaps(model: Any) -> list[tuple[str, list[str], list[str], np.ndarray]] | None:
     """(title, row labels, column labels, matrix) for W and H when the model is small."""
-    if model.item_factors_ is None:
+    latent = model.latent_factors()
+    if latent is None:
         return None
     users, items = len(model.user_ids_), len(model.item_ids_)
     if max(users, items) > HEATMAP_MAX_ROWS:
         return None
-    k = model.item_factors_.shape[1]
+    k = latent[1].shape[1]
     labels = [f"f{f}" for f in range(k)]
-    w = model.user_factors_.astype(np.float64)
-    h = model.item_factors_.astype(np.float64).T
+    w = latent[0].astype(np.float64)
+    h = latent[1].astype(np.float64).T
     return [
         ("W (users x factors)", [str(u) for u in model.user_ids_], labels, w),
         ("H (factors x items)", labels, [str(i) for i in model.item_ids_], h),

@@ -82,6 +82,11 @@ def test_the_command_line_trains_and_evaluates_bpmf(tmp_path):
     assert trained.exit_code == 0, trained.output
     one = runner.invoke(app, ["predict", "--user", "u1", "--item", "m002", "-m", model])
     assert one.exit_code == 0 and one.stdout.strip().endswith(",false")
+    shown = runner.invoke(app, ["inspect", "-m", model, "--format", "json"])
+    import json
+
+    info = json.loads(shown.stdout)  # the last draw's 4 factors, not 5 draws x 4 columns
+    assert info["factors"] == 4 and len(info["latent_factors"]) == 4
     bad = runner.invoke(app, ["train", data, "--algo", "bpmf", "--epochs", "5", "--burn-in", "5"])
     assert bad.exit_code == 2 and "burn_in" in bad.stderr.replace("-", "_")
 

@@ -693,6 +693,13 @@ class Model:
         idx, val = self.recommend_index(u, n, exclude_seen)
         return [(str(self.item_ids_[j]), float(v)) for j, v in zip(idx[0], val[0]) if j >= 0]
 
+    def latent_factors(self) -> tuple[np.ndarray, np.ndarray] | None:
+        """The user and item factors of one fit, to read factor by factor (``inspect``): the
+        saved ones, for most models; None without factors."""
+        if self.user_factors_ is None or self.item_factors_ is None:
+            return None
+        return self.user_factors_, self.item_factors_
+
     def similar_index(self, i: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
         """Top-``n`` items by cosine similarity of item factors, the item itself excluded."""
         self._require_fitted()

@@ -104,6 +104,16 @@ class BPMF(Model):
         self.user_bias_ = np.zeros(dataset.n_users)
         self.item_bias_ = np.zeros(dataset.n_items)
 
+    def latent_factors(self) -> tuple[np.ndarray, np.ndarray] | None:
+        """The last kept draw's factors (the saved columns are every kept draw's, side by
+        side: their factors are not one set to read one by one)."""
+        if self.user_factors_ is None or self.item_factors_ is None:
+            return None
+        k = self.params.factors
+        draws = self.item_factors_.shape[1] // k
+        unscale = np.sqrt(draws)  # undo the average's share, not the ratings' unit
+        return (self.user_factors_[:, -k:] * unscale, self.item_factors_[:, -k:] * unscale)
+
 
 def _kept_sweeps(burn_in: int, epochs: int, samples: int) -> dict[int, int]:
     """The sweeps kept (sweep -> its slot): ``samples`` of those after the burn-in, evenly
