@@ -106,3 +106,17 @@ def test_the_model_is_the_same_on_any_rating_scale(planted):
         np.testing.assert_allclose(again, base * scale + shift, rtol=1e-5, atol=1e-4 * scale)
     flat = Dataset.from_arrays(["a", "b", "a"], ["x", "y", "y"], [3.0, 3.0, 3.0])
     assert BPMF(**settings).fit(flat).predict(["b"], ["x"]).values.tolist() == [3.0]
+
+
+def test_a_pair_with_one_unknown_side_takes_the_known_sides_lean(planted):
+    """A new item for a known user: mu + p_u . (the items' mean factors), the posterior's
+    guess for a new row; two unknowns: mu."""
+    data = planted[0]
+    model = BPMF(factors=3, epochs=20, burn_in=5, samples=5, seed=0).fit(data)
+    users = ["0", "1", "2", "nobody"]
+    got = model.predict(users, ["new item"] * 4)
+    assert got.cold.all()
+    p = model.user_factors_[model.user_index(users[:3])].astype(np.float64)
+    lean = model.global_mean_ + p @ model.item_factors_.astype(np.float64).mean(axis=0)
+    np.testing.assert_allclose(got.values[:3], np.clip(lean, *model.rating_scale_), rtol=1e-6)
+    assert len(set(np.round(got.values[:3], 6))) == 3 and got.values[3] == model.global_mean_

@@ -12,7 +12,8 @@ BENCHMARKS.md).
 The ``samples`` draws kept, scaled by ``1 / sqrt(samples)`` and set side by side, are the
 saved factors (``samples * factors`` columns), so that their dot product is that average and
 predict, recommend and export use them as any factor model's. ``mu`` is the global mean; a pair
-with an unknown user or item is predicted as ``mu``.
+with an unknown item takes the user's factors against the items' mean (and the other way),
+the posterior's guess for a new row; a pair of two unknowns is ``mu``.
 """
 
 from __future__ import annotations
@@ -103,6 +104,21 @@ class BPMF(Model):
         self.global_mean_ = mu
         self.user_bias_ = np.zeros(dataset.n_users)
         self.item_bias_ = np.zeros(dataset.n_items)
+
+    def predict_index(self, u: np.ndarray, i: np.ndarray) -> np.ndarray:
+        """As any factor model's; a pair with one side unknown takes the other side against
+        the known rows' mean, the posterior's guess for a new row (a new item: ``mu + p_u .
+        mean q``, the user's own lean), instead of ``mu`` alone."""
+        u, i = np.asarray(u), np.asarray(i)
+        est = super().predict_index(u, i)
+        half = (u < 0) != (i < 0)
+        if not half.any() or self.user_factors_ is None:
+            return est
+        users, items = half & (u >= 0), half & (i >= 0)
+        lean = np.zeros(len(est))
+        lean[users] = self.user_factors_[u[users]] @ self.item_factors_.mean(axis=0)
+        lean[items] = self.item_factors_[i[items]] @ self.user_factors_.mean(axis=0)
+        return self._clip(est + lean)
 
     def latent_factors(self) -> tuple[np.ndarray, np.ndarray] | None:
         """The last kept draw's factors (the saved columns are every kept draw's, side by
