@@ -508,8 +508,8 @@ def _run_one(
 
     if position == WHOLE:
         fit(model, whole, WHOLE, rating_scale)
-        item_factors = None if model.item_factors_ is None else model.item_factors_.astype(float)
-        return None, None, (item_factors, None)
+        latent = model.latent_factors()
+        return None, None, (None if latent is None else latent[1].astype(float), None)
     fold, fold_train, fold_test, (test_users, test_items) = folds[position]
     fit(model, fold_train, fold, rating_scale)
     estimate = model.predict_index(test_users, test_items)
@@ -616,7 +616,9 @@ def _factor_view(
     # As the predictions compute it, a block of pairs at a time: a float64 copy of every
     # test pair's factor rows took 1 GB and 2 s per seed on a million ratings.
     inner = pair_dots(model.user_factors_, model.item_factors_, u[known], i[known])
-    return model.item_factors_.astype(np.float64), inner
+    # The factors compared across seeds are one fit's (bpmf: its last draw's); the factor
+    # part is what the model predicts with.
+    return model.latent_factors()[1].astype(np.float64), inner
 
 
 def _compare(

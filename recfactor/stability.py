@@ -178,8 +178,8 @@ def _fit_factors(
     cls = model_class(algo)
     model = cls(cls.params_class(**{**params, "factors": k, "seed": seed}))
     model.fit(whole, training_error=False)
-    return (np.asarray(model.item_factors_, dtype=np.float64),
-            np.asarray(model.user_factors_, dtype=np.float64))  # fmt: skip
+    users, items = model.latent_factors()  # one fit's factors (bpmf: its last draw's)
+    return np.asarray(items, dtype=np.float64), np.asarray(users, dtype=np.float64)
 
 
 def _stable(factors: list[np.ndarray], nonnegative: bool, threshold: float) -> dict[str, Any]:
