@@ -2,14 +2,16 @@
 successive halving against the full search.
 
     python benchmarks/bench_tune.py [--algos svd,svdpp,als,bpmf] [--trials 40] [--folds 1,2,3,4,5]
-        [--inner-folds 3] [--surprise PYTHON] [--halving-check]
+        [--inner-folds 3] [--surprise PYTHON [--grid-search]] [--halving-check]
 
 For each algorithm and each fold u1..u5, ``recfactor.tuning.search`` tunes on u{f}.base alone
 (``--inner-folds``-fold cross-validation inside it, split seed 0, search seed 0, successive
 halving); the best setting is refitted on u{f}.base and scored once on u{f}.test. Printed: each
 algorithm's mean test RMSE over the folds, and the settings chosen. ``--surprise PYTHON`` runs
 Surprise's SVD and SVDpp at their defaults on the same folds in that interpreter (a venv with
-scikit-surprise), alternating with recfactor's svdpp (A B per fold), for fit time and RMSE.
+scikit-surprise), alternating with recfactor's svdpp (A B per fold), for fit time and RMSE;
+with ``--grid-search``, Surprise's GridSearchCV over SVD (27 settings) against recfactor's svd
+tuned with 27 trials, A B per fold, each scored once on the test file.
 ``--halving-check`` tunes svd on u1.base with and without successive halving from the same
 trials, and compares the best cross-validated RMSE and the wall time. Results go to
 benchmarks/results/tune.json.
@@ -54,6 +56,31 @@ print(json.dumps({"rmse": accuracy.rmse(algo.test(test), verbose=False), "second
 """
 
 
+# Surprise's GridSearchCV over its SVD: 27 settings (3-fold on the base file, refitted on all of
+# it, scored once on the test file), against recfactor's svd tuned with 27 trials.
+SURPRISE_GRID = """
+import json, sys, time
+from surprise import SVD, Dataset, Reader, accuracy
+from surprise.model_selection import GridSearchCV, PredefinedKFold
+root, fold = sys.argv[1], sys.argv[2]
+reader = Reader(line_format="user item rating timestamp", sep="\\t", rating_scale=(1, 5))
+base = Dataset.load_from_file(f"{root}/u{fold}.base", reader)
+grid = {"n_epochs": [20, 50, 100], "lr_all": [0.002, 0.005, 0.01], "reg_all": [0.02, 0.05, 0.1]}
+started = time.perf_counter()
+search = GridSearchCV(SVD, grid, measures=["rmse"], cv=3, n_jobs=2, joblib_verbose=0)
+search.fit(base)
+best = search.best_params["rmse"]
+algo = SVD(random_state=0, **best)
+algo.fit(base.build_full_trainset())
+seconds = time.perf_counter() - started
+folds = Dataset.load_from_folds([(f"{root}/u{fold}.base", f"{root}/u{fold}.test")], reader)
+_, test = next(PredefinedKFold().split(folds))
+print(json.dumps({"rmse": accuracy.rmse(algo.test(test), verbose=False), "seconds": seconds,
+                  "best": best, "cv_rmse": search.best_score["rmse"]}))
+"""
+GRID_TRIALS = 27
+
+
 def rmse(model, test) -> float:
     estimate = model.predict(test.user_ids[test.users], test.item_ids[test.items]).values
     return float(np.sqrt(np.mean((estimate - test.ratings) ** 2)))
@@ -86,6 +113,9 @@ def main() -> None:
     parser.add_argument("--inner-folds", type=int, default=3)
     parser.add_argument("--surprise", default=None, metavar="PYTHON")
     parser.add_argument("--halving-check", action="store_true")
+    parser.add_argument("--grid-search", action="store_true",
+                        help="with --surprise: its GridSearchCV (27 settings) against "
+                        "recfactor's svd tuned with 27 trials, A B per fold")  # fmt: skip
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks/results/tune.json")
     args = parser.parse_args()
     import recfactor as rf
@@ -105,6 +135,8 @@ def main() -> None:
             print(row, flush=True)
     if args.surprise:
         results["surprise"] = surprise_rows(args.surprise, folds, data)
+    if args.surprise and args.grid_search:
+        results["grid"] = grid_rows(args.surprise, folds, data, args.inner_folds)
     if args.halving_check:
         results["halving"] = halving_check(data[folds[0]][0], args.trials, args.inner_folds)
     summarise(results)
@@ -135,6 +167,26 @@ def surprise_rows(python: str, folds: list[str], data: dict) -> list[dict]:
     return rows
 
 
+def grid_rows(python: str, folds: list[str], data: dict, inner: int) -> list[dict]:
+    """Surprise's GridSearchCV over SVD and recfactor's tune of svd on the same budget (27
+    settings, 3-fold inside each base file), A B per fold; both scored once on the test file."""
+    rows = []
+    for f in folds:
+        train, test = data[f]
+        out = subprocess.run([python, "-c", SURPRISE_GRID, str(ML100K), f], capture_output=True,
+                             text=True, check=True)  # fmt: skip
+        rows.append({"system": "Surprise GridSearchCV SVD", "fold": f, **json.loads(out.stdout)})
+        print(rows[-1], flush=True)
+        started = time.perf_counter()
+        found, _ = tuned("svd", train, GRID_TRIALS, inner)
+        model, _ = fit("svd", found.best, train)
+        rows.append({"system": "recfactor tune svd", "fold": f, "rmse": rmse(model, test),
+                     "seconds": time.perf_counter() - started, "best": found.best,
+                     "cv_rmse": found.best_score})  # fmt: skip
+        print(rows[-1], flush=True)
+    return rows
+
+
 def halving_check(train, trials: int, inner: int) -> dict:
     """svd tuned from the same trials with and without successive halving, A B."""
     out = {}
@@ -154,7 +206,7 @@ def summarise(results: dict) -> None:
     for algo, values in by_algo.items():
         print(f"  {algo:6s} {np.mean(values):.4f}  folds {[round(v, 4) for v in values]}")
     systems: dict[str, list[dict]] = {}
-    for row in results["surprise"]:
+    for row in results["surprise"] + results.get("grid", []):
         systems.setdefault(row["system"], []).append(row)
     for system, rows in systems.items():
         print(f"  {system:16s} rmse {np.mean([r['rmse'] for r in rows]):.4f}  median fit "
