@@ -679,6 +679,9 @@ def test_the_spark_engine_refuses_what_it_cannot_train(tmp_path):
     test = run("evaluate", SAMPLE / "ratings.csv", "--engine", "spark", "--algo", "als",
                "--test", SAMPLE / "ratings.csv")  # fmt: skip
     assert test.exit_code == 2 and "drop --test" in test.stderr
+    timed = run("evaluate", SAMPLE / "ratings.csv", "--engine", "spark", "--algo", "als",
+                "--test-fraction", "0.2", "--time-ordered")  # fmt: skip
+    assert timed.exit_code == 2 and "drawn by the local engine" in timed.stderr
     orthant = run("train", SAMPLE / "ratings.csv", "--engine", "spark", "--algo", "als",
                   "--init", "orthant", "-m", tmp_path / "m")  # fmt: skip
     assert orthant.exit_code == 2 and "not --init orthant" in orthant.stderr

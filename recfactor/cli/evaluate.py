@@ -158,7 +158,7 @@ def evaluate(
     target.check()
     _check_plot(plot)
     chosen = _splits_chosen(test, test_fraction, folds, holdout_per_user, time_ordered,
-                            relevant_threshold)  # fmt: skip
+                            relevant_threshold, engine)  # fmt: skip
     option_args = (sep, layout, header, user_col, item_col, rating_col, feedback, duplicates,
                    missing_value)  # fmt: skip
     cluster = spark_target(engine, master, remote, spark_conf)
@@ -216,13 +216,17 @@ def _score_saved(model, test, metric, relevant_threshold, option_args, output) -
 
 
 def _splits_chosen(
-    test, test_fraction, folds, holdout_per_user, time_ordered=False, relevant_threshold=4.0
-) -> int:
+    test, test_fraction, folds, holdout_per_user, time_ordered=False, relevant_threshold=4.0,
+    engine=Engine.local,
+) -> int:  # fmt: skip
     """How many of --test, --test-fraction, --folds and --holdout-per-user were given (0 or
-    1; more is a usage error), each checked; --time-ordered needs a holdout."""
+    1; more is a usage error), each checked; --time-ordered needs a holdout, drawn here."""
     from recfactor.errors import ParameterError
 
     _check_split_options(folds, test_fraction, holdout_per_user, relevant_threshold)
+    if time_ordered and engine == Engine.spark:
+        raise ParameterError("--time-ordered holdouts are drawn by the local engine",
+                             hint="use --engine local, or drop --time-ordered")  # fmt: skip
     if time_ordered and test_fraction is None and holdout_per_user is None:
         raise ParameterError("--time-ordered needs a holdout",
                              hint="give --test-fraction F or --holdout-per-user N")  # fmt: skip
