@@ -1019,7 +1019,10 @@ def _other_names(
     first and ``column N`` for the rest."""
     out = {}
     for k, (c, values) in enumerate(sorted(columns.items())):
-        out[names[c] if header else ("rating" if k == 0 else f"column{c + 1}")] = values
+        name = names[c] if header else ("rating" if k == 0 else f"column{c + 1}")
+        if name in out:  # a header naming two columns alike: the second is numbered
+            name = f"{name}_{c + 1}"
+        out[name] = values
     return out
 
 

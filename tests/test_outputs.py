@@ -76,6 +76,10 @@ def test_an_input_column_named_like_an_output_column_is_kept_apart(shop, tmp_pat
     pairs.write_text("user_id,item_id,prediction\nu1,003,old\n")
     got = rows(run("predict", pairs, "-m", model, "--format", "csv").stdout)
     assert got[0]["input_prediction"] == "old" and float(got[0]["prediction"]) > 0
+    twice = tmp_path / "twice.csv"
+    twice.write_text("user,item,note,note\nu1,003,a,b\n")
+    got = rows(run("predict", twice, "-m", model, "--format", "csv").stdout)
+    assert (got[0]["note"], got[0]["note_4"]) == ("a", "b")  # neither column lost
 
 
 @pytest.mark.parametrize("suffix", [".csv", ".json", ".parquet"])
