@@ -69,6 +69,9 @@ def check_output(output: Path | None) -> None:
     folder = output.parent if str(output.parent) else Path(".")
     if not folder.is_dir():
         raise DataError(f"-o {output}: the folder {folder} does not exist")
+    if not os.access(folder, os.W_OK):
+        raise DataError(f"-o {output}: cannot write in the folder {folder}",
+                        hint="choose a folder you can write to")  # fmt: skip
     if output.is_file() and persist.is_model_file(output):
         raise DataError(
             f"{output}: is a recfactor model; refusing to replace it with a table",
