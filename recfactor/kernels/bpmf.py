@@ -6,6 +6,7 @@ import numba as nb
 import numpy as np
 
 from recfactor.kernels import cache_enabled, load
+from recfactor.kernels.als import _cholesky_solve
 
 CACHE = cache_enabled()
 
@@ -43,34 +44,15 @@ def sample_rows(indptr, cols, values, other, own, prior_rhs, prior_precision, al
                     scaled = alpha * y
                     for g in range(f + 1):
                         a[f, g] += scaled * other[c, g]
-            for f in range(k):
-                for g in range(f):
-                    a[g, f] = a[f, g]
-            # Cholesky, lower: a = L L'
-            for j in range(k):
-                s = a[j, j]
-                for m in range(j):
-                    s -= a[j, m] * a[j, m]
-                d = np.sqrt(max(s, 1e-300))
-                a[j, j] = d
-                for i in range(j + 1, k):
-                    t = a[i, j]
-                    for m in range(j):
-                        t -= a[i, m] * a[j, m]
-                    a[i, j] = t / d
-            # mean: L y = b, then L' x = y + noise (adds L'^-1 noise to the mean)
-            for i in range(k):
-                t = b[i]
-                for m in range(i):
-                    t -= a[i, m] * x[m]
-                x[i] = t / a[i, i]
-            for i in range(k):
-                x[i] += noise[r, i]
+            # The mean, P^-1 b, leaving P's Cholesky factor L in a; then L'^-1 noise.
+            _cholesky_solve(a, b, x, 0.0)
             for i in range(k - 1, -1, -1):
-                t = x[i]
+                t = noise[r, i]
                 for m in range(i + 1, k):
                     t -= a[m, i] * own[r, m]
                 own[r, i] = t / a[i, i]
+            for f in range(k):
+                own[r, f] += x[f]
 
 
 def warm_up() -> None:
