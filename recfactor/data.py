@@ -364,6 +364,18 @@ def _detect_header(first: list[str], rest: list[list[str]]) -> bool:
 # long layout
 
 
+def head_layout(sample: list[str], name: str, opt: ReadOptions) -> tuple[str, bool, list[str]]:
+    """The delimiter, whether the first line is a header, and the column names (``column N``
+    without a header) of a long text file, from the non-blank lines of its head: what the
+    readers beside this one (the Spark engine, the time column) find as this one does."""
+    sep = _parse_sep(opt.sep) if opt.sep else _sniff_sep(sample, name, "long")
+    rows = [_split(line, sep) for line in sample]
+    header = opt.header if opt.header is not None else _detect_header(rows[0], rows[1:])
+    width = len(rows[0])
+    names = [t.strip() for t in rows[0]] if header else [f"column {c + 1}" for c in range(width)]
+    return sep, header, names
+
+
 def _read_long(text: _Input, name: str, sep: str, sample: list[str], opt: ReadOptions) -> Dataset:
     rows = [_split(line, sep) for line in sample if line.strip()]
     header = opt.header

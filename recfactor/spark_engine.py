@@ -164,14 +164,8 @@ def read(spark: Any, path: str, options: Any) -> Any:
     else:
         from recfactor import data
 
-        sample = _head(spark, path)
-        sep = data._parse_sep(options.sep) if options.sep else data._sniff_sep(sample, path, "long")
-        rows = [data._split(line, sep) for line in sample]
-        header = options.header
-        if header is None:
-            header = data._detect_header(rows[0], rows[1:])
-        width = len(rows[0])
-        names = [t.strip() for t in rows[0]] if header else [f"_c{c}" for c in range(width)]
+        sep, header, names = data.head_layout(_head(spark, path), path, options)
+        width = len(names)
         cols = choose_columns(names, header, options, path)
         schema = ", ".join(f"`c{c}` STRING" for c in range(width))
         frame = _spark_call(lambda: spark.read.csv(path, sep=sep, header=header, schema=schema),

@@ -77,13 +77,8 @@ def _text_times(
     from recfactor import data
 
     raw, sample = data._text_and_sample(raw, name, "give a file with one rating per line")
-    sep = data._parse_sep(options.sep) if options.sep else data._sniff_sep(sample, name, "long")
-    rows = [data._split(line, sep) for line in sample]
-    header = options.header
-    if header is None:
-        header = data._detect_header(rows[0], rows[1:])
-    width = len(rows[0])
-    names = [t.strip() for t in rows[0]] if header else [f"column {c + 1}" for c in range(width)]
+    sep, header, names = data.head_layout(sample, name, options)
+    width = len(names)
     column = _time_column(names, header, options, name, time_col)
     found = data._arrow_body(raw, sep, header)
     if found is not None:
