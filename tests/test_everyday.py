@@ -3,22 +3,10 @@ saved model without fitting it again."""
 
 from __future__ import annotations
 
-import csv
-import io
-
 import numpy as np
 import pytest
-from typer.testing import CliRunner
 
-from recfactor.cli import app
-
-
-def run(*args, **kwargs):
-    return CliRunner().invoke(app, [str(a) for a in args], **kwargs)
-
-
-def rows(text):
-    return list(csv.DictReader(io.StringIO(text)))
+from tests.cli import rows, run
 
 
 @pytest.fixture(scope="module")

@@ -3,24 +3,14 @@ keeps the input's other columns, and Parquet input works wherever CSV does (issu
 
 from __future__ import annotations
 
-import csv
 import io
 import json
 
 import numpy as np
 import pandas as pd
 import pytest
-from typer.testing import CliRunner
 
-from recfactor.cli import app
-
-
-def run(*args, **kwargs):
-    return CliRunner().invoke(app, [str(a) for a in args], **kwargs)
-
-
-def rows(text):
-    return list(csv.DictReader(io.StringIO(text)))
+from tests.cli import rows, run
 
 
 @pytest.fixture(scope="module")

@@ -14,20 +14,15 @@ import shutil
 import numpy as np
 import pandas as pd
 import pytest
-from typer.testing import CliRunner
 
 import recfactor as rf
 from recfactor import persist
-from recfactor.cli import app
+from tests.cli import run
 from tests.conftest import SAMPLE
 
 pyspark = pytest.importorskip("pyspark", reason="pyspark is not installed (recfactor[spark])")
 if shutil.which("java") is None:
     pytest.skip("Spark needs Java, and there is none here", allow_module_level=True)
-
-
-def run(*args):
-    return CliRunner().invoke(app, [str(a) for a in args])
 
 
 @pytest.fixture(scope="module")

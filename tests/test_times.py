@@ -9,17 +9,12 @@ import io
 import numpy as np
 import pandas as pd
 import pytest
-from typer.testing import CliRunner
 
 from recfactor import read_ratings
-from recfactor.cli import app
 from recfactor.data import ReadOptions
 from recfactor.evaluation import latest_first, plan_splits
 from recfactor.times import read_times
-
-
-def run(*args, **kwargs):
-    return CliRunner().invoke(app, [str(a) for a in args], **kwargs)
+from tests.cli import run
 
 
 @pytest.fixture

@@ -8,16 +8,11 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
-from typer.testing import CliRunner
 
 from recfactor import persist, tuning
-from recfactor.cli import app
 from recfactor.dataset import Dataset
 from recfactor.errors import ParameterError
-
-
-def run(*args):
-    return CliRunner().invoke(app, [str(a) for a in args])
+from tests.cli import run
 
 
 @pytest.fixture(scope="module")

@@ -3,27 +3,15 @@
 
 from __future__ import annotations
 
-import csv
-import io
-
 import numpy as np
 import pandas as pd
 import pytest
-from typer.testing import CliRunner
 
 from recfactor import persist
-from recfactor.cli import app
 from recfactor.dataset import Dataset
 from recfactor.models import model_class
 from recfactor.update import combine, update
-
-
-def run(*args, **kwargs):
-    return CliRunner().invoke(app, [str(a) for a in args], **kwargs)
-
-
-def rows(text):
-    return list(csv.DictReader(io.StringIO(text)))
+from tests.cli import rows, run
 
 
 def planted(seed: int = 3, users: int = 150, items: int = 80) -> pd.DataFrame:
