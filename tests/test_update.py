@@ -134,16 +134,9 @@ def test_a_model_whose_solver_cannot_start_from_factors_is_refitted_and_says_so(
     model = tmp_path / "lanczos.model"
     assert run("train", folder / "before.csv", "--algo", "svd", "--solver", "lanczos", "-k", "3",
                "-q", "-m", model).exit_code == 0  # fmt: skip
+    refused = run("update", folder / "day.csv", "-m", model, "--epochs", "3")
+    assert refused.exit_code == 2 and "--epochs does not apply" in refused.output
     result = run("update", folder / "day.csv", "-m", model, "--format", "csv")
     assert result.exit_code == 0, result.output
     assert rows(result.stdout)[0]["warm_start"] == "false"
     assert "refitted" in result.stderr
-
-
-def test_update_refuses_an_epochs_flag_the_model_does_not_take(days, tmp_path):
-    folder, _, _ = days
-    model = tmp_path / "lanczos.model"
-    assert run("train", folder / "before.csv", "--algo", "svd", "--solver", "lanczos", "-k", "3",
-               "-q", "-m", model).exit_code == 0  # fmt: skip
-    result = run("update", folder / "day.csv", "-m", model, "--epochs", "3")
-    assert result.exit_code == 2 and "--epochs does not apply" in result.output
