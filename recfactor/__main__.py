@@ -1,3 +1,3 @@
-from recfactor.cli import main
+from recfactor.cli import entry
 
-main()
+entry()

@@ -96,6 +96,85 @@ def read_table(raw: bytes, kind: str, name: str) -> pa.Table:
         ) from exc
 
 
+def column_names(table: pa.Table, name: str) -> list[str]:
+    """The table's column names; refused where one is not UTF-8 (Arrow stores bytes)."""
+    names = []
+    for c in range(table.num_columns):
+        try:
+            names.append(str(table.schema.field(c).name))
+        except UnicodeDecodeError:
+            raise DataError(f"{name}: the name of column {c + 1} is not UTF-8",
+                            hint="rename the file's columns in UTF-8") from None  # fmt: skip
+    return names
+
+
+# ---------------------------------------------------------------------------------------------
+# One rule for the Arrow types a table's columns may carry: each is converted or refused with
+# the column's name and type, never passed on to fail somewhere later.
+
+
+def _is_text(t: pa.DataType) -> bool:
+    return pa.types.is_string(t) or pa.types.is_large_string(t) or _is_view(t, "string")
+
+
+def _is_binary(t: pa.DataType) -> bool:
+    return (
+        pa.types.is_binary(t)
+        or pa.types.is_large_binary(t)
+        or pa.types.is_fixed_size_binary(t)
+        or _is_view(t, "binary")
+    )
+
+
+def _is_view(t: pa.DataType, kind: str) -> bool:
+    test = getattr(pa.types, f"is_{kind}_view", None)
+    return bool(test is not None and test(t))
+
+
+def _is_nested(t: pa.DataType) -> bool:
+    return pa.types.is_nested(t) or pa.types.is_union(t) or isinstance(t, pa.ExtensionType)
+
+
+def id_column(column: pa.ChunkedArray, name: str, label: str) -> pa.ChunkedArray:
+    """An ID column as :func:`encode` takes it: text and integers as they are, other scalars
+    (numbers, dates, decimals) written as text, binary decoded as UTF-8. Refused: lists,
+    structs, maps and unions (no single ID per row), binary that is not UTF-8."""
+    t = column.type.value_type if pa.types.is_dictionary(column.type) else column.type
+    if pa.types.is_null(t) or pa.types.is_integer(t) or _is_text(t):
+        return column
+    if _is_nested(t):
+        raise DataError(f"{name}, column {label}: holds {t}, not one ID a row",
+                        hint="IDs are text or integers")  # fmt: skip
+    if pa.types.is_dictionary(column.type):
+        column = column.cast(t)
+    if _is_binary(t):
+        return _utf8(column, name, label)
+    try:
+        return column.cast(pa.string())
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        raise DataError(f"{name}, column {label}: holds {t}, which cannot be read as IDs",
+                        hint="IDs are text or integers") from None  # fmt: skip
+
+
+def _utf8(column: pa.ChunkedArray, name: str, label: str) -> pa.ChunkedArray:
+    """Binary values as text; the first row that is not UTF-8 is named."""
+    try:
+        return column.cast(pa.string())
+    except pa.ArrowInvalid:
+        pass
+    row = 0
+    for chunk in column.chunks:
+        for value in chunk.to_pylist():
+            try:
+                if value is not None:
+                    value.decode("utf-8")
+            except UnicodeDecodeError:
+                raise DataError(f"{name}, row {row + 1}, column {label}: the ID is not UTF-8",
+                                hint="IDs are text in UTF-8") from None  # fmt: skip
+            row += 1
+    raise DataError(f"{name}, column {label}: the IDs are not UTF-8", hint="IDs are UTF-8 text")
+
+
 def parse_csv(
     raw: bytes | memoryview,
     sep: str,
@@ -155,13 +234,14 @@ def encode(column: pa.ChunkedArray, strict_text: bool = True) -> Codes | None:
     dictionary = column.chunk(0).dictionary
     if not pa.types.is_string(dictionary.type) and not pa.types.is_large_string(dictionary.type):
         dictionary = dictionary.cast(pa.string())
+    codes = to_numpy(pa.chunked_array([chunk.indices for chunk in column.chunks]))
+    codes = codes.astype(np.int32, copy=False)
+    dictionary, codes = _distinct(dictionary, codes)
     if strict_text and len(dictionary):
         if (to_numpy(pc.utf8_length(dictionary)) == 0).any():
             return None
         if not pc.all(pc.equal(pc.utf8_trim_whitespace(dictionary), dictionary)).as_py():
             return None
-    codes = to_numpy(pa.chunked_array([chunk.indices for chunk in column.chunks]))
-    codes = codes.astype(np.int32, copy=False)
     ids = id_array(dictionary.to_pylist())  # one object per distinct ID, briefly
     if strict_text:  # a CSV column's dictionary holds what its rows hold, nothing more
         return Codes(np.ascontiguousarray(codes), ids)
@@ -173,6 +253,20 @@ def encode(column: pa.ChunkedArray, strict_text: bool = True) -> Codes | None:
         codes = position[codes].astype(np.int32)
         ids = ids[used]
     return Codes(np.ascontiguousarray(codes), ids)
+
+
+def _distinct(dictionary: pa.Array, codes: np.ndarray) -> tuple[pa.Array, np.ndarray]:
+    """A dictionary that holds a value twice (Arrow allows it; so does one cast to text, 1 and
+    1.0 both become "1") made distinct, the codes following: else one ID would be two users."""
+    import pyarrow.compute as pc
+
+    if dictionary.null_count:  # entries no row uses (a null row was refused before)
+        dictionary = dictionary.fill_null("")
+    if pc.count_distinct(dictionary).as_py() == len(dictionary):
+        return dictionary, codes
+    unique = pc.unique(dictionary)  # in order of first appearance
+    remap = to_numpy(pc.index_in(dictionary, value_set=unique).cast(pa.int32()))
+    return unique, remap[codes]
 
 
 def bad_id_row(column: pa.ChunkedArray) -> int | None:
@@ -201,12 +295,16 @@ def nul_id_row(column: pa.ChunkedArray) -> int | None:
 
 def numbers(column: pa.ChunkedArray) -> np.ndarray | None:
     """A numeric column as float64, or None when it is not numeric (or has nulls)."""
+    if pa.types.is_dictionary(column.type):
+        column = column.cast(column.type.value_type)
     if not (pa.types.is_integer(column.type) or pa.types.is_floating(column.type)):
         if not pa.types.is_decimal(column.type) and not pa.types.is_boolean(column.type):
             return None
     if column.null_count:
         return None
-    return to_numpy(column.cast(pa.float64()))
+    # Unchecked: integers beyond 2^53 round to the nearest float (and are then refused as
+    # out of range by the caller), where a checked cast would raise.
+    return to_numpy(column.cast(pa.float64(), safe=False))
 
 
 def release_memory() -> None:

@@ -25,10 +25,13 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pyarrow as pa
 
+from recfactor import targets
 from recfactor.columnar import (
     Codes,
     bad_id_row,
+    column_names,
     encode,
+    id_column,
     nul_id_row,
     numbers,
     parse_csv,
@@ -99,7 +102,7 @@ class ReadOptions:
 def read_ratings(source: str | os.PathLike, options: ReadOptions | None = None) -> Dataset:
     """Read ratings from a path (``-`` for stdin), plain or compressed, long or wide."""
     options = options or ReadOptions()
-    _check_options(options)
+    check_read_options(options)
     name = "<stdin>" if str(source) == "-" else str(source)
     raw = _read_bytes(source, name)
     kind = table_kind(raw)
@@ -160,6 +163,7 @@ def _read_bytes(source: str | os.PathLike, name: str) -> bytes:
             raw = path.read_bytes()
         except OSError as exc:
             raise DataError(f"{name}: cannot read ({exc.strerror})") from exc
+        targets.note_input(path)
     raw = _decompress(raw, name)
     if raw.startswith(b"\xef\xbb\xbf"):
         raw = raw[3:]
@@ -223,7 +227,10 @@ _UTF8_MULTIBYTE = re.compile(
 
 def _decode(raw: bytes, name: str = "<data>", head: bool = False) -> str:
     """UTF-8 text; a file with no UTF-8 character beyond ASCII and some byte UTF-8 cannot
-    read is Latin-1 (older data sets, MovieLens 100K among them).
+    read is Windows-1252 or Latin-1 (older data sets, MovieLens 100K among them): the two
+    differ only in bytes 0x80-0x9F, printable in Windows-1252 (curly quotes, the euro sign,
+    dashes) and control characters in Latin-1, which no text holds, so Windows-1252 is read
+    where it can be.
 
     A file that mixes the two is an error naming the first line that is not UTF-8: decoding
     it all as Latin-1 would turn every UTF-8 name into mojibake without a word. ``head``: the
@@ -235,7 +242,10 @@ def _decode(raw: bytes, name: str = "<data>", head: bool = False) -> str:
         if head and exc.start >= len(raw) - 3 and exc.reason == "unexpected end of data":
             return raw[: exc.start].decode("utf-8")
         if _UTF8_MULTIBYTE.search(raw) is None:
-            return raw.decode("latin-1")
+            try:
+                return raw.decode("cp1252")
+            except UnicodeDecodeError:  # one of the five bytes Windows-1252 leaves undefined
+                return raw.decode("latin-1")
         line = raw.count(b"\n", 0, exc.start) + 1
         column = exc.start - (raw.rfind(b"\n", 0, exc.start) + 1) + 1
         raise DataError(
@@ -530,10 +540,10 @@ def _read_table(raw: bytes, kind: str, name: str, opt: ReadOptions) -> Dataset:
             hint="store the ratings in long form (user, item, rating columns)",
         )
     table = read_table(raw, kind, name)
-    names = [str(n) for n in table.column_names]
+    names = column_names(table, name)
     cols = choose_columns(names, True, opt, name)
-    users_col = table.column(cols.user)
-    items_col = table.column(cols.item)
+    users_col = id_column(table.column(cols.user), name, names[cols.user])
+    items_col = id_column(table.column(cols.item), name, names[cols.item])
     for c, column in ((cols.user, users_col), (cols.item, items_col)):
         row = bad_id_row(column)
         if row is not None:
@@ -924,7 +934,8 @@ def _has_row_labels(cells: np.ndarray, header: bool) -> bool:
     return any(t and not _is_number(t) for t in column)
 
 
-def _check_options(opt: ReadOptions) -> None:
+def check_read_options(opt: ReadOptions) -> None:
+    """Refuse option values no reader takes (an unknown feedback, layout or policy)."""
     from recfactor.errors import ParameterError
 
     if opt.feedback not in FEEDBACKS:
@@ -1059,18 +1070,19 @@ def _read_table_pairs(
     raw: bytes, kind: str, name: str, opt: ReadOptions, keep_others: bool
 ) -> tuple[Codes, Codes, dict[str, pa.ChunkedArray]]:
     table = read_table(raw, kind, name)
-    names = [str(n) for n in table.column_names]
+    names = column_names(table, name)
     pair_options = ReadOptions(user_col=opt.user_col, item_col=opt.item_col, feedback="implicit")
     cols = choose_columns(names, True, pair_options, name)
     out = []
     for c, role in ((cols.user, "user"), (cols.item, "item")):
-        row = bad_id_row(table.column(c))
+        column = id_column(table.column(c), name, names[c])
+        row = bad_id_row(column)
         if row is not None:
             raise DataError(
                 f"{name}, row {row + 1}, column {names[c]}: missing {role}",
                 hint="every row needs a user and an item",
             )
-        out.append(encode(table.column(c), strict_text=False))
+        out.append(encode(column, strict_text=False))
     others = {
         names[c]: table.column(c)
         for c in range(len(names))
@@ -1104,9 +1116,13 @@ def read_id_list(source: str | os.PathLike, what: str) -> list[str]:
 def _table_ids(table: pa.Table, what: str, name: str) -> list[str]:
     """The IDs of a Parquet/Arrow table: the column named for ``what``, else the first."""
     known = USER_NAMES if what == "user" else ITEM_NAMES
-    names = [str(n).lower() for n in table.column_names]
+    given = column_names(table, name)
+    names = [n.lower() for n in given]
     column = next((k for k, n in enumerate(names) if n in known), 0)
-    values = table.column(column).cast(pa.string()).drop_null().to_pylist()
+    if not names:
+        raise DataError(f"{name}: holds no columns", hint=f"give {what} IDs, one a row")
+    ids_column = id_column(table.column(column), name, given[column])
+    values = ids_column.cast(pa.string()).drop_null().to_pylist()
     ids = [v.strip() for v in values if v.strip()]
     if not ids:
         raise DataError(f"{name}: holds no {what} IDs", hint=f"give {what} IDs, one a row")
@@ -1149,12 +1165,13 @@ def read_item_names(source: str | os.PathLike) -> dict[str, str]:
 def _table_names(table: pa.Table, name: str) -> dict[str, str]:
     """Item ID -> name from a table: the item column (else the first) and the name or title
     column (else the next)."""
-    names = [str(n).lower() for n in table.column_names]
+    given = column_names(table, name)
+    names = [n.lower() for n in given]
     if len(names) < 2:
         raise DataError(f"{name}: needs an item ID and a name column", hint="give two columns")
     item = next((k for k, n in enumerate(names) if n in ITEM_NAMES - {"title"}), 0)
     title = next((k for k, n in enumerate(names) if n in {"name", "title"} and k != item),
                  1 if item == 0 else 0)  # fmt: skip
-    ids = table.column(item).cast(pa.string()).to_pylist()
-    titles = table.column(title).cast(pa.string()).to_pylist()
+    ids = id_column(table.column(item), name, given[item]).cast(pa.string()).to_pylist()
+    titles = id_column(table.column(title), name, given[title]).cast(pa.string()).to_pylist()
     return {str(i).strip(): (t or "").strip() for i, t in zip(ids, titles) if i is not None}

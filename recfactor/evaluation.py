@@ -300,10 +300,13 @@ def _accepted(algos: list[AlgoSpec], data: Dataset, note: Any) -> list[AlgoSpec]
 
 def seed_list(config: EvalConfig) -> list[int]:
     """``config``'s seeds: 0..N-1 for a count, else the seeds given (each once)."""
+    if isinstance(config.seeds, int) and not 1 <= config.seeds <= MAX_SEEDS:
+        raise ParameterError(f"`seeds`: a count must be between 1 and {MAX_SEEDS}")
     seeds = (list(range(config.seeds)) if isinstance(config.seeds, int)
              else list(dict.fromkeys(int(s) for s in config.seeds)))  # fmt: skip
-    if not seeds or any(s < 0 for s in seeds):
-        raise ParameterError("seeds must be a positive count or non-negative integers")
+    if not seeds or any(not 0 <= s <= MAX_SEED for s in seeds) or len(seeds) > MAX_SEEDS:
+        raise ParameterError(f"seeds must be a count up to {MAX_SEEDS} or as many integers "
+                             f"between 0 and {MAX_SEED}")  # fmt: skip
     return seeds
 
 

@@ -8,13 +8,9 @@ interrupted save leaves the previous model intact.
 
 from __future__ import annotations
 
-import datetime as _dt
-import hashlib
 import json
 import os
-import tempfile
 import zipfile
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -48,55 +44,6 @@ ID_ARRAYS = ("user_ids", "item_ids")
 _REQUIRED = ("user_ids", "item_ids", "global_mean", "seen_indptr", "seen_items")
 
 
-def file_fingerprint(path: str | os.PathLike) -> dict[str, Any]:
-    """Size and SHA-256 of a data file, recorded so a model says what it was trained on."""
-    p = Path(path)
-    digest = hashlib.sha256()
-    with p.open("rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return {"path": str(p.resolve()), "size": p.stat().st_size, "sha256": digest.hexdigest()}
-
-
-def fingerprint_in_background(path: str | os.PathLike) -> Callable[[], dict[str, Any]]:
-    """Start :func:`file_fingerprint` on a thread; the returned function waits for it (and
-    raises what it raised).
-
-    Only a regular file can be read twice: a pipe (``<(zcat ...)``) holds its data once, for
-    the reader (a second reader would split it, or wait forever for a writer after it), so it
-    is recorded like stdin, with no path or hash. The thread is a daemon, so an error in the
-    data does not wait for the hash.
-    """
-    import stat
-    import threading
-
-    try:
-        regular = stat.S_ISREG(os.stat(path).st_mode)
-    except OSError:
-        regular = False
-    if not regular:
-        return lambda: {"path": None, "size": None, "sha256": None}
-    outcome: list[Any] = []
-
-    def run() -> None:
-        try:
-            outcome.append((True, file_fingerprint(path)))
-        except BaseException as exc:  # handed to the caller
-            outcome.append((False, exc))
-
-    thread = threading.Thread(target=run, name="recfactor-fingerprint", daemon=True)
-    thread.start()
-
-    def result() -> dict[str, Any]:
-        thread.join()
-        ok, value = outcome[0]
-        if not ok:
-            raise value
-        return value
-
-    return result
-
-
 def is_model_file(path: str | os.PathLike) -> bool:
     """Whether ``path`` holds a recfactor model (its manifest alone is read)."""
     try:
@@ -108,17 +55,12 @@ def is_model_file(path: str | os.PathLike) -> bool:
 
 def check_target(path: str | os.PathLike) -> Path:
     """Where a model to ``path`` goes (a symbolic link's target: the link stays a link),
-    refused before any work is spent on the model: a folder that does not exist or cannot be
-    written, or a file there that is not a model (``-m ratings.csv`` would replace the data)."""
-    target = Path(os.path.realpath(path))
-    if target.is_dir():
-        raise ModelFileError(f"{path}: is a directory", hint="give a file name for the model")
-    if not target.parent.is_dir():
-        raise ModelFileError(
-            f"{path}: the folder {target.parent} does not exist", hint="create it first"
-        )
-    if not os.access(target.parent, os.W_OK):
-        raise ModelFileError(f"{path}: cannot write in the folder {target.parent}")
+    refused before any work is spent on the model: whatever targets.check refuses (a device,
+    a FIFO, a folder, a read-only file, the command's own data), and a file there that is not
+    a model (``-m ratings.csv`` would replace the data); an empty file may be replaced."""
+    from recfactor import targets
+
+    target = targets.check(path, ModelFileError)
     if target.exists() and target.stat().st_size and not is_model_file(target):
         raise ModelFileError(
             f"{path}: exists and is not a recfactor model; refusing to replace it",
@@ -131,9 +73,47 @@ def save(model: Any, path: str | os.PathLike, extra: dict[str, Any] | None = Non
     """Write ``model`` to ``path`` atomically; ``extra`` is merged into the manifest.
 
     The file gets the permissions a new file gets (the umask), or keeps those of the model it
-    replaces; a symbolic link is followed, so the model it points to is replaced.
+    replaces; a symbolic link is followed, so the model it points to is replaced. The file
+    written is loaded back, by the loader's own checks, before it replaces anything: a model
+    that exits 0 always loads.
     """
+    from recfactor import targets
+
     target = check_target(path)
+    payload = _payload(model, extra)
+    with targets.replacing(target, ModelFileError) as tmp:
+        with open(tmp, "wb") as fh:
+            _write_members(fh, payload)
+            fh.flush()
+            os.fsync(fh.fileno())
+        try:
+            load(tmp)
+        except ModelFileError as exc:
+            reason = exc.message.split(": ", 1)[-1]
+            raise ModelFileError(
+                f"{path}: refusing to save a model that would not load again ({reason})",
+                hint="this is a bug in recfactor; please report it with the data",
+            ) from None
+    return target
+
+
+# Every member's date in the archive: a fixed one (zip's earliest), so that the same model
+# always gives the same bytes (np.savez stamps each member with the time it was written).
+MEMBER_DATE = (1980, 1, 1, 0, 0, 0)
+
+
+def _write_members(fh: Any, payload: dict[str, np.ndarray]) -> None:
+    """The arrays as np.savez lays them out (one NAME.npy member each, stored), in order."""
+    with zipfile.ZipFile(fh, "w", compression=zipfile.ZIP_STORED, allowZip64=True) as zf:
+        for name, value in payload.items():
+            info = zipfile.ZipInfo(f"{name}.npy", date_time=MEMBER_DATE)
+            info.external_attr = 0o644 << 16
+            with zf.open(info, "w", force_zip64=True) as member:
+                np.lib.format.write_array(member, np.asanyarray(value), allow_pickle=False)
+
+
+def _payload(model: Any, extra: dict[str, Any] | None) -> dict[str, np.ndarray]:
+    """The model's arrays and its manifest, as the members of the file."""
     arrays = model.to_arrays()
     manifest = {
         "format": FORMAT,
@@ -142,7 +122,6 @@ def save(model: Any, path: str | os.PathLike, extra: dict[str, Any] | None = Non
         "algorithm": model.name,
         "params": model.params.to_dict(),
         "state": model.state(),
-        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         **(extra or {}),
     }
     payload = {}
@@ -157,25 +136,7 @@ def save(model: Any, path: str | os.PathLike, extra: dict[str, Any] | None = Non
         for name, value in payload.items()
     }
     payload[MANIFEST_KEY] = np.frombuffer(json.dumps(manifest).encode("utf-8"), dtype=np.uint8)
-    directory = target.parent if str(target.parent) else Path(".")
-    try:
-        fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=directory)
-    except OSError as exc:
-        raise ModelFileError(f"{target}: cannot write the model ({exc.strerror})") from exc
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            # Writing to an open file object stops numpy appending '.npz' to the name.
-            np.savez(fh, **payload)
-            fh.flush()
-            os.chmod(tmp_name, _mode_for(target))  # mkstemp's own is 0600
-            os.fsync(fh.fileno())
-        os.replace(tmp_name, target)
-    except BaseException as exc:
-        Path(tmp_name).unlink(missing_ok=True)
-        if isinstance(exc, OSError):
-            raise ModelFileError(f"{target}: cannot write the model ({exc.strerror})") from exc
-        raise
-    return target
+    return payload
 
 
 def _packed_ids(ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -195,15 +156,6 @@ def _unpacked_ids(blob: np.ndarray, ends: np.ndarray, source: str, name: str) ->
         return id_array([raw[a:b].decode("utf-8") for a, b in zip(starts, ends)])
     except UnicodeDecodeError:
         raise ModelFileError(f"{source}: the array {name!r} is not UTF-8") from None
-
-
-def _mode_for(target: Path) -> int:
-    try:
-        return target.stat().st_mode & 0o777
-    except OSError:
-        umask = os.umask(0)
-        os.umask(umask)
-        return 0o666 & ~umask
 
 
 def _plain(value: np.ndarray) -> np.ndarray:
@@ -256,6 +208,10 @@ def load(path: str | os.PathLike, seen: bool = True) -> tuple[Any, dict[str, Any
     except Exception as exc:
         raise ModelFileError(f"{source}: the manifest does not match the arrays ({exc})") from None
     _check_model(model, arrays, source)
+    from recfactor.lineage import Lineage, check_neighbours
+
+    Lineage.of(manifest, source)
+    check_neighbours(manifest.get("neighbours"), source)
     return model, manifest
 
 

@@ -50,12 +50,7 @@ def plot_evaluation(report: dict[str, Any], path: Path) -> None:
         ax.set_ylabel("seed")
         fig.colorbar(image, ax=ax, fraction=0.046)
     fig.tight_layout()
-    try:
-        fig.savefig(path, dpi=110)
-    except OSError as exc:
-        raise RecfactorError(f"{path}: cannot write the plot ({exc.strerror})") from exc
-    finally:
-        plt.close(fig)
+    _save(fig, path, 110)
 
 
 def plot_stability(reports: list[dict[str, Any]], path: Path) -> None:
@@ -94,5 +89,17 @@ def plot_stability(reports: list[dict[str, Any]], path: Path) -> None:
     if right is not None:
         right.legend(loc="lower right", fontsize="small")
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    _save(fig, path, 120)
+
+
+def _save(fig: Any, path: Path, dpi: int) -> None:
+    """The figure as PNG, through the rule every write follows (recfactor.targets)."""
+    import matplotlib.pyplot as plt
+
+    from recfactor import targets
+
+    try:
+        with targets.replacing(path, RecfactorError, "--plot") as tmp:
+            fig.savefig(tmp, dpi=dpi, format="png")
+    finally:
+        plt.close(fig)

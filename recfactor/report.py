@@ -314,7 +314,11 @@ def render_model(info: dict[str, Any], maps: list | None, fmt: str) -> None:
             if data.get("path")
             else "stdin",
         ),
-        ("created", f"{info['created']} by recfactor {info['recfactor_version']}"),
+        (
+            "written by",
+            f"recfactor {info['recfactor_version']}"
+            + (f" on {info['created']}" if info.get("created") else ""),
+        ),
     ):
         settings.add_row(field, _cell(value))
     console.print(settings)

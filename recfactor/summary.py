@@ -32,7 +32,8 @@ def summarise(
         "training": {
             **state.get("train_metrics", {}),
             **{k: state[k] for k in ("n_iter", "objective") if state.get(k) is not None},
-            "fit_seconds": state.get("fit_seconds"),
+            # Files written before the file held only what the fit decides.
+            **{k: state[k] for k in ("fit_seconds",) if state.get(k) is not None},
         },
         "data": {k: v for k, v in (manifest.get("data") or {}).items() if k != "read_options"},
         "created": manifest.get("created"),

@@ -23,8 +23,9 @@ from recfactor.errors import DataError
 def read_times(
     source: str | os.PathLike, options: Any, dataset: Dataset, time_col: str | None = None
 ) -> np.ndarray:
-    """The time of each of ``dataset``'s ratings (float64: seconds, or nanoseconds for
-    dates), read again from ``source`` with the ``options`` that read ``dataset``."""
+    """The time of each of ``dataset``'s ratings (float64: numbers as written, dates and
+    timestamps as Unix seconds), read again from ``source`` with the ``options`` that read
+    ``dataset``."""
     from recfactor import data
 
     name = "<stdin>" if str(source) == "-" else str(source)
@@ -37,13 +38,15 @@ def read_times(
     kind = data.table_kind(raw)
     if kind is not None:
         table = data.read_table(raw, kind, name)
-        names = [str(n) for n in table.column_names]
+        names = data.column_names(table, name)
         column = _time_column(names, True, options, name, time_col)
         values = table.column(column).combine_chunks()
         rows = np.arange(table.num_rows, dtype=np.int64)
+        label = f"{name}, column {names[column]}"
     else:
         values, rows = _text_times(raw, name, options, time_col)
-    times = _as_numbers(values, name)
+        label = name
+    times = _as_numbers(values, label)
     lines = dataset.line_numbers()
     position = np.searchsorted(rows, lines - 1 if kind is not None else lines)
     return times[np.minimum(position, len(times) - 1)]
@@ -96,31 +99,75 @@ def _text_times(
 
 
 def _as_numbers(values: pa.Array, name: str) -> np.ndarray:
-    """Times as float64: numbers as they are, dates as nanoseconds since 1970."""
+    """Times as float64, for their order alone: numbers as they are, points in time (dates,
+    timestamps of any unit and zone, date strings) as seconds since 1970 (any year Arrow
+    holds), durations as their count. Refused, naming ``name`` (the file and column) and the
+    type: times of day, and lists, structs and other values that are no point in time."""
     import pyarrow.compute as pc
 
-    if pa.types.is_timestamp(values.type) or pa.types.is_date(values.type):
-        values = values.cast(pa.timestamp("ns")).cast(pa.int64())
-    if not pa.types.is_string(values.type):
-        # Unchecked: nanoseconds since 1970 exceed the integers a float holds exactly, and
-        # an order needs no more.
+    t = values.type
+    if pa.types.is_dictionary(t):
+        values, t = values.cast(t.value_type), t.value_type
+    if pa.types.is_large_string(t) or _is_string_view(t):
+        values, t = values.cast(pa.string()), pa.string()
+    if pa.types.is_date32(t):
+        out = pc.cast(values, pa.int32()).to_numpy(zero_copy_only=False) * 86400.0
+    elif pa.types.is_date64(t):
+        out = pc.cast(values, pa.int64()).to_numpy(zero_copy_only=False) / 1000.0
+    elif pa.types.is_timestamp(t) or pa.types.is_duration(t):
+        per_second = {"s": 1.0, "ms": 1e3, "us": 1e6, "ns": 1e9}[t.unit]
+        out = pc.cast(values, pa.int64()).to_numpy(zero_copy_only=False) / per_second
+    elif pa.types.is_string(t):
+        out = _text_as_numbers(values, name)
+    elif (
+        pa.types.is_integer(t)
+        or pa.types.is_floating(t)
+        or pa.types.is_decimal(t)
+        or pa.types.is_boolean(t)
+        or pa.types.is_null(t)
+    ):
+        # Unchecked: integers beyond 2^53 round, which an order survives.
         out = pc.cast(values, pa.float64(), safe=False).to_numpy(zero_copy_only=False)
     else:
-        try:
-            out = pc.cast(values, pa.float64()).to_numpy(zero_copy_only=False)
-        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-            import pandas as pd
-
-            parsed = pd.to_datetime(pd.Series(values.to_pandas()), errors="coerce",
-                                    utc=True, format="mixed")  # fmt: skip
-            bad = parsed.isna().to_numpy()
-            if bad.any():
-                raise DataError(
-                    f"{name}: time {values[int(np.argmax(bad))].as_py()!r} is neither a "
-                    "number nor a date",
-                    hint="give Unix seconds or ISO dates",
-                ) from None
-            out = parsed.astype("int64").to_numpy().astype(np.float64)
+        what = "a time of day, not a point in time" if pa.types.is_time(t) else "not times"
+        raise DataError(f"{name}: the time column holds {t}, {what}",
+                        hint="give Unix seconds, dates or timestamps; or name another "
+                        "column with --time-col")  # fmt: skip
+    out = np.asarray(out, dtype=np.float64)
     if np.isnan(out).any():
         raise DataError(f"{name}: a rating has no time", hint="give every rating a time")
     return out
+
+
+def _is_string_view(t: pa.DataType) -> bool:
+    test = getattr(pa.types, "is_string_view", None)
+    return bool(test is not None and test(t))
+
+
+def _text_as_numbers(values: pa.Array, name: str) -> np.ndarray:
+    """Times written as text: numbers, else ISO dates (Arrow's parser: any year), else any
+    date pandas can read."""
+    import pyarrow.compute as pc
+
+    for target in (pa.float64(), pa.timestamp("s")):
+        try:
+            parsed = pc.cast(values, target)
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            continue
+        if target == pa.float64():
+            return parsed.to_numpy(zero_copy_only=False)
+        return pc.cast(parsed, pa.int64()).to_numpy(zero_copy_only=False).astype(np.float64)
+    import pandas as pd
+
+    parsed = pd.to_datetime(pd.Series(values.to_pandas()), errors="coerce",
+                            utc=True, format="mixed")  # fmt: skip
+    bad = parsed.isna().to_numpy() & values.is_valid().to_numpy(zero_copy_only=False)
+    if bad.any():
+        raise DataError(
+            f"{name}: time {values[int(np.argmax(bad))].as_py()!r} is neither a number nor a "
+            "date (between the years 1677 and 2262 where it is not ISO 8601)",
+            hint="give Unix seconds or ISO dates",
+        )
+    seconds = parsed.astype("int64").to_numpy().astype(np.float64) / 1e9
+    seconds[parsed.isna().to_numpy()] = np.nan  # a missing time, refused by the caller
+    return seconds

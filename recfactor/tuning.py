@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from recfactor.errors import ParameterError
+from recfactor.models.base import MAX_SEED
 
 SCALES = ("linear", "log", "log2")
 # Points per numeric dimension of a grid search (a log2 integer range gives its powers).
@@ -34,6 +35,11 @@ FINALISTS = 3
 # ranks settings by how fast they start, not where they end (measured on ML-100K: svdpp tuned
 # with three rungs chose lr 0.017 at k=8 and scored 0.938, worse than its defaults' 0.923).
 MAX_RUNGS = 2
+# Settings a search may be asked for: each is at least one cross-validated fit, and the list
+# is drawn before the first (a billion would fill memory before anything ran).
+MAX_TRIALS = 100_000
+# Integer bounds of a space: far beyond any rank, epoch count or seed a fit could use.
+MAX_INTEGER = 2**62
 
 
 @dataclass(frozen=True)
@@ -61,6 +67,24 @@ class Dimension:
         if self.kind is int:
             return int(rng.integers(int(self.low), int(self.high) + 1))
         return float(rng.uniform(self.low, self.high))
+
+    def size(self) -> float:
+        """How many distinct values the dimension holds (infinite for a float range)."""
+        if self.choices is not None:
+            return len(self.choices)
+        assert self.low is not None and self.high is not None
+        if self.scale == "log2":
+            return len(self.grid())
+        if self.kind is int:
+            return int(self.high) - int(self.low) + 1
+        return math.inf
+
+    def every(self) -> list[Any]:
+        """Each of the dimension's values, where they are finitely many (``size``)."""
+        if self.choices is not None or self.scale == "log2":
+            return self.grid()
+        assert self.kind is int and self.low is not None and self.high is not None
+        return list(range(int(self.low), int(self.high) + 1))
 
     def grid(self) -> list[Any]:
         if self.choices is not None:
@@ -156,6 +180,8 @@ def _dimension(param: str, spec: str, field: Any, text: str) -> Dimension:
         raise ParameterError(f"`space` {text!r}: scale {scale!r}", hint="use log or log2")
     if not low < high:
         raise ParameterError(f"`space` {text!r}: LOW must be below HIGH")
+    if not math.isfinite(high - low):
+        raise ParameterError(f"`space` {text!r}: the range is wider than a float holds")
     if scale in ("log", "log2") and low <= 0:
         raise ParameterError(f"`space` {text!r}: a log scale needs LOW above 0")
     if scale == "log2" and (kind is not int or 2 ** math.ceil(math.log2(low)) > high):
@@ -176,8 +202,15 @@ def _value(text: str, kind: type, param: str) -> Any:
             number = float(text)
             if not number.is_integer():
                 raise ValueError
+            if abs(number) > MAX_INTEGER:
+                raise ParameterError(f"{param}: {text} is beyond the integers a search takes",
+                                     hint=f"keep it within ±{MAX_INTEGER:.3g}")  # fmt: skip
             return int(number)
-        return kind(text)
+        value = kind(text)
+        if kind is float and not math.isfinite(value):
+            raise ParameterError(f"{param} takes finite values, not {text!r}",
+                                 hint="give a finite bound")  # fmt: skip
+        return value
     except ValueError:
         raise ParameterError(f"{param} takes {kind.__name__} values, not {text!r}") from None
 
@@ -207,7 +240,15 @@ def settings(
 ) -> list[dict]:
     """The settings to try: ``first`` (the model's defaults, say) and ``trials - 1`` random
     draws from ``seed`` (repeats dropped), or the grid (all of it when ``trials`` is 0, else
-    that many points of it drawn from ``seed``)."""
+    that many points of it drawn from ``seed``). A space with no more distinct settings than
+    ``trials`` gives each of them once (at most ``trials`` with the defaults), without
+    drawing."""
+    size = math.prod(d.size() for d in space)
+    if trials < 0 or (trials > MAX_TRIALS and size > MAX_TRIALS):
+        raise ParameterError(f"`trials` must be between 0 and {MAX_TRIALS:,}",
+                             hint="each trial is a cross-validated fit")  # fmt: skip
+    if not 0 <= seed <= MAX_SEED:
+        raise ParameterError(f"`seed` must be between 0 and {MAX_SEED}")
     if search == "grid":
         points = [dict(zip([d.name for d in space], combo))
                   for combo in itertools.product(*(d.grid() for d in space))]  # fmt: skip
@@ -225,7 +266,17 @@ def settings(
     if first is not None:
         out.append(first)
         seen.add(tuple(sorted(first.items())))
-    for _ in range(trials * 20):  # a small space has fewer distinct settings than trials
+    if size <= trials:  # every setting there is, the defaults first, then in a random order
+        points = [dict(zip([d.name for d in space], combo))
+                  for combo in itertools.product(*(d.every() for d in space))]  # fmt: skip
+        order = rng.permutation(len(points))
+        for k in order:
+            key = tuple(sorted(points[k].items()))
+            if key not in seen:
+                seen.add(key)
+                out.append(points[k])
+        return out[:trials]
+    for _ in range(trials * 20):  # repeats of a space barely larger than trials: dropped
         setting = {d.name: d.draw(rng) for d in space}
         key = tuple(sorted(setting.items()))
         if key not in seen:
@@ -295,6 +346,7 @@ def search(
     rungs = _rungs(len(candidates)) if halves else 0
     sign = 1.0 if lower_is_better(metric) else -1.0
     started = time.perf_counter()
+    deadline = None if time_budget is None else started + time_budget
     rows: list[dict[str, Any]] = []
     alive = list(range(len(candidates)))
     stopped = False
@@ -302,14 +354,18 @@ def search(
         share = ETA ** (rung - rungs)
         scores = {}
         for index in alive:
-            if time_budget is not None and rows and time.perf_counter() - started > time_budget:
+            if deadline is not None and time.perf_counter() > deadline:
                 stopped = True
                 break
             setting = {**fixed, **candidates[index]}
             if epochs_of is not None:
                 full = setting.setdefault("epochs", epochs_of)
                 setting["epochs"] = max(1, round(full * share))
-            row = _score(data, algo, setting, config, metric, index, rung)
+            try:
+                row = _score(data, algo, setting, config, metric, index, rung, deadline)
+            except _OutOfTime:  # the trial running at the deadline is dropped, not waited for
+                stopped = True
+                break
             rows.append(row)
             scores[index] = row[metric]
             if on_trial is not None:
@@ -322,7 +378,8 @@ def search(
     last = max(row["rung"] for row in rows) if rows else 0
     finished = [row for row in rows if row["rung"] == last and np.isfinite(row[metric])]
     if not finished:
-        raise ParameterError("no trial finished", hint="raise `time_budget`")
+        within = "" if time_budget is None else f" within `time_budget` ({time_budget:g} s)"
+        raise ParameterError(f"no trial finished{within}", hint="raise `time_budget`")
     best = min(finished, key=lambda row: (sign * row[metric], row["trial"]))
     return Tuning(
         algo=algo, metric=metric, space=list(space_text), search=search_kind, trials=rows,
@@ -359,12 +416,23 @@ def _rungs(count: int) -> int:
     return rungs
 
 
+class _OutOfTime(Exception):
+    """The search's time budget ran out during a trial."""
+
+
 def _score(data: Any, algo: str, setting: dict, config: Any, metric: str, index: int,
-           rung: int) -> dict[str, Any]:  # fmt: skip
+           rung: int, deadline: float | None = None) -> dict[str, Any]:  # fmt: skip
+    """One setting's cross-validated score; past ``deadline`` (checked as each fold's fit
+    ends, so at most one fit later) the trial stops with _OutOfTime."""
     from recfactor import evaluation as ev
 
+    def in_time() -> None:
+        if deadline is not None and time.perf_counter() > deadline:
+            raise _OutOfTime
+
     started = time.perf_counter()
-    report = ev.evaluate(data, dataclasses.replace(config, algos=[ev.AlgoSpec(algo, setting)]))
+    config = dataclasses.replace(config, algos=[ev.AlgoSpec(algo, setting)])
+    report = ev.evaluate(data, config, progress=in_time)
     values = [run["metrics"][metric] for run in report.runs]
     seconds = round(time.perf_counter() - started, 3)
     return {"trial": index, "rung": rung, **setting, metric: float(np.mean(values)),

@@ -198,6 +198,11 @@ def _warm_up(algos: tuple[str, ...], state: Any, parent: int) -> None:
     processes share the cores), the kernels loaded, the tasks' shared state kept."""
     global _STATE
     die_with_parent(parent)
+    import signal
+
+    # Ctrl-C reaches the whole process group: the parent stops the workers and says
+    # 'interrupted'; a worker of its own would print a KeyboardInterrupt traceback.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     import numba
 
     from recfactor import blas

@@ -292,7 +292,8 @@ def command_cases(seed: int = 0) -> list[Case]:
         (["describe", "{dir}/absent.csv"], r"absent\.csv"),
         (["split", "{dir}/absent.csv", "-o", "{dir}/out"], r"absent\.csv"),
         (["inspect", "-m", "{dir}/absent.model"], r"absent"),
-        (["export", "-m", "{dir}/model", "-o", "{dir}/model"], r"is a recfactor model"),
+        (["export", "-m", "{dir}/model", "-o", "{dir}/model", "--format", "csv"],
+         r"is a recfactor model"),
         (["export", "-m", "{dir}/absent.model"], r"absent"),
     ]:  # fmt: skip
         add([*args, "-q"], 1, where)

@@ -107,7 +107,7 @@ def test_recommend_similar_export(trained):
     assert run("export", "-o", "items.json").exit_code == 0
     assert json.loads((trained / "items.json").read_text()) == records
     result = run("export", "-o", trained / "missing" / "items.csv")
-    assert result.exit_code == 1 and "items.csv: cannot write" in result.stderr
+    assert result.exit_code == 1 and "missing does not exist" in result.stderr
 
 
 def test_evaluate_json_contract(tmp_path):

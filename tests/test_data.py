@@ -321,3 +321,16 @@ def test_an_id_with_a_nul_is_refused_not_merged(tmp_path):
     (tmp_path / "r.csv").write_text(text + "u1\x00,b,2\n")
     with pytest.raises(DataError, match="line 1002: holds a NUL byte"):
         read_ratings(tmp_path / "r.csv")
+
+
+def test_windows_1252_text_reads_as_windows_1252_not_latin_1(tmp_path):
+    """Bytes 0x80-0x9F are curly quotes and dashes in Windows-1252, control characters in
+    Latin-1: a title file saved by Windows shows its quotes, not invisible characters."""
+    from recfactor.data import read_item_names
+
+    titles = tmp_path / "titles.csv"
+    titles.write_bytes(b"item,title\n1,Caf\xe9 \x93Noir\x94 \x96 1995\n2,Na\xefve\n")
+    assert read_item_names(titles) == {"1": "Café “Noir” – 1995", "2": "Naïve"}  # noqa: RUF001
+    latin = tmp_path / "latin.csv"  # a byte Windows-1252 leaves undefined: Latin-1 then
+    latin.write_bytes(b"item,title\n1,Caf\xe9\x81\n")
+    assert read_item_names(latin) == {"1": "Café\x81"}

@@ -141,3 +141,29 @@ def test_a_closed_stdin_is_an_error_line(tmp_path):
     assert result.returncode == 1, result.stderr
     assert result.stderr.startswith("error: <stdin>: standard input is closed")
     assert "Traceback" not in result.stderr and not (tmp_path / "m").exists()
+
+
+def test_the_program_ends_with_its_commands_code_and_output_whole(tmp_path):
+    """`python -m recfactor` (the console script's own entry): stdout flushed before the
+    process ends without tearing down the native libraries (whose thread pools aborted some
+    exits with code 134), and the command's exit code kept: 0, 2 for a refused fold-in, 141
+    for a closed pipe."""
+    model = tmp_path / "m.model"
+    base = [sys.executable, "-m", "recfactor"]
+    train = [*base, "train", str(SAMPLE / "ratings.csv"), "-m", str(model), "-q", "--algo",
+             "baseline"]  # fmt: skip
+    done = subprocess.run(train, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    done = subprocess.run([*base, "recommend", "--all-users", "-m", str(model)],
+                          capture_output=True, text=True, timeout=300)  # fmt: skip
+    assert done.returncode == 0 and len(done.stdout.splitlines()) == 1 + 10 * 1000
+    history = tmp_path / "history.csv"
+    history.write_text("user,item,rating\nnew,1,5\n")
+    done = subprocess.run([*base, "recommend", "--history", str(history), "-m", str(model)],
+                          capture_output=True, text=True, timeout=300)  # fmt: skip
+    assert done.returncode == 2 and done.stderr.startswith("error: this baseline model"), done
+    pipe = subprocess.Popen([*base, "recommend", "--all-users", "-m", str(model)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)  # fmt: skip
+    assert pipe.stdout.readline().startswith(b"user,rank,item")
+    pipe.stdout.close()
+    assert pipe.wait(timeout=300) == 141 and b"Traceback" not in pipe.stderr.read()

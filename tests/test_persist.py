@@ -49,7 +49,7 @@ def test_save_writes_exact_name_and_keeps_old_file_on_failure(tmp_path, data, mo
     def broken(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(np, "savez", broken)
+    monkeypatch.setattr(np.lib.format, "write_array", broken)
     with pytest.raises(KeyboardInterrupt):
         persist.save(SVD(factors=2).fit(data), path)
     assert path.read_bytes() == before

@@ -157,3 +157,70 @@ def test_without_a_space_tune_searches_the_declared_one(planted):
     assert out["space"] == tuning.default_space("svd", "explicit", ["reg"])
     assert {row["reg"] for row in out["trials"]} == {0.05}
     assert all(16 <= row["factors"] <= 256 for row in out["trials"][1:])
+
+
+def test_a_small_space_gives_each_setting_once_however_many_trials():
+    """k=2..4 by reg in {0.01, 0.02} holds 6 settings: asking for a million trials gives those
+    6 (the defaults first, where they are one), at once, instead of drawing forever."""
+    dims = tuning.parse_space(["k=2..4", "reg=0.01,0.02"], "svd")
+    drawn = tuning.settings(dims, 1_000_000, "random", 0, {"factors": 3, "reg": 0.02})
+    assert drawn[0] == {"factors": 3, "reg": 0.02}
+    assert sorted((s["factors"], s["reg"]) for s in drawn) == sorted(
+        (k, r) for k in (2, 3, 4) for r in (0.01, 0.02)
+    )
+    assert tuning.settings(dims, 6, "random", 0) == tuning.settings(dims, 6, "random", 0)
+    with pytest.raises(ParameterError, match="trials"):
+        tuning.settings(tuning.parse_space(["reg=0.01..0.1"], "svd"), 10**9, "random", 0)
+
+
+@pytest.mark.parametrize(
+    ("space", "match"),
+    [("reg=0.01..inf", "finite"), ("reg=nan,0.1", "finite"), ("reg=1e-3..1e400", "finite"),
+     ("k=1..1e300", "beyond"), ("lr=-1e308..1.7e308", "wider")],
+)  # fmt: skip
+def test_a_space_with_bounds_no_draw_can_use_is_refused(space, match):
+    with pytest.raises(ParameterError, match=match):
+        tuning.parse_space([space], "svd")
+
+
+def test_seeds_beyond_int64_are_refused_before_any_fit(planted):
+    for args in (["--seed", str(2**63)], ["--seeds", str(10**30)]):
+        result = run("tune", planted, "--algo", "baseline", "--trials", "2", "-q", *args)
+        assert result.exit_code == 2 and "seed" in result.stderr, result.stderr
+        assert "internal error" not in result.stderr
+
+
+def test_the_time_budget_stops_the_trial_running_at_the_deadline(monkeypatch):
+    """A fake clock that moves one second per fold's fit: with 5 folds a trial, a budget of
+    7.5 s finishes trial 0 (t = 5), starts trial 1 and drops it after its third fit (t = 8,
+    within the budget plus one fit), instead of finishing it at t = 10."""
+    import time
+
+    from recfactor import evaluation as ev
+
+    clock = [0.0]
+    fits = []
+    real_run_one = ev._run_one
+
+    def run_one(*args):
+        out = real_run_one(*args)
+        clock[0] += 1.0
+        fits.append(clock[0])
+        return out
+
+    monkeypatch.setattr(ev, "_run_one", run_one)
+    monkeypatch.setattr(time, "perf_counter", lambda: clock[0])
+    rng = np.random.default_rng(0)
+    users = rng.integers(0, 30, 600)
+    items = rng.integers(0, 20, 600)
+    data = Dataset.from_arrays(users, items, rng.integers(1, 6, 600).astype(float),
+                               duplicates="last")  # fmt: skip
+    dims = tuning.parse_space(["reg_u=1..20", "reg_i=1..20"], "baseline")
+    found = tuning.search(data, "baseline", dims, trials=5, halving=False, time_budget=7.5,
+                          split={"folds": 5}, jobs=1)  # fmt: skip
+    assert fits == [1, 2, 3, 4, 5, 6, 7, 8] and found.stopped_early
+    assert [row["trial"] for row in found.trials] == [0]
+    with pytest.raises(ParameterError, match="no trial finished within"):
+        clock[0] = 0.0
+        tuning.search(data, "baseline", dims, trials=5, halving=False, time_budget=2.5,
+                      split={"folds": 5}, jobs=1)  # fmt: skip

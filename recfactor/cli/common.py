@@ -345,9 +345,10 @@ def _handle_errors(func: F) -> F:
 
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        from recfactor import kernels
+        from recfactor import kernels, targets
         from recfactor.errors import ParameterError, RecfactorError
 
+        targets.forget_inputs()
         if not kwargs.get("quiet"):
             kernels.compile_note = lambda: _note(
                 "note: compiling kernels, first run only (a few seconds)", False
@@ -655,8 +656,10 @@ def _splits(dataset, folds, test_fraction, test, holdout_per_user, split_seed, q
 
 
 def _check_plot(plot: Path | None) -> None:
-    """--plot refused before any work: without matplotlib, or into a folder that is not."""
-    from recfactor.errors import ParameterError
+    """--plot refused before any work: without matplotlib, a name that is not .png, or a
+    target that targets.check refuses (a folder, a device, a read-only file, an input)."""
+    from recfactor import targets
+    from recfactor.errors import DataError, ParameterError
 
     if plot is None:
         return
@@ -664,5 +667,7 @@ def _check_plot(plot: Path | None) -> None:
 
     if importlib.util.find_spec("matplotlib") is None:
         raise ParameterError("--plot needs matplotlib", hint="pip install 'recfactor[plot]'")
-    if str(plot.parent) and not plot.parent.is_dir():
-        raise ParameterError(f"--plot {plot}: the folder {plot.parent} does not exist")
+    if plot.suffix.lower() != ".png" and not plot.is_dir():
+        raise ParameterError(f"--plot {plot}: the plot is a PNG file",
+                             hint="give --plot a name ending in .png")  # fmt: skip
+    targets.check(plot, DataError, "--plot")

@@ -144,24 +144,32 @@ def _drawn(dataset, folds, test_fraction, holdout_per_user, split_seed, times):
 
 def _write_splits(data, dataset, splits, output_dir, stem, kfold) -> list[dict]:
     """Each split's train and test files: the file's own lines where each rating is one
-    (every column, as written); else the ratings as read."""
+    (every column, as written); else the ratings as read. Every file is checked before the
+    first is written (no device, read-only file or the data itself replaced), and each is
+    written whole or not at all."""
+    from recfactor import targets
+    from recfactor.errors import DataError
     from recfactor.rows import RawRows
 
     rows = RawRows.of(data, dataset)
     frame = dataset.to_frame() if rows is None else None
     suffix = _text_suffix(data) if rows is not None else ".csv"
+    planned = [
+        (s.fold, part, index, output_dir / f"{stem}{tag}.{part}{suffix}")
+        for s in splits
+        for tag in [f".fold{s.fold + 1}" if kfold else ""]
+        for part, index in (("train", s.train), ("test", s.test))
+    ]
+    for *_, path in planned:
+        targets.check(path, DataError)
     records = []
-    for s in splits:
-        tag = f".fold{s.fold + 1}" if kfold else ""
-        for part, index in (("train", s.train), ("test", s.test)):
-            path = output_dir / f"{stem}{tag}.{part}{suffix}"
+    for fold, part, index, path in planned:
+        with targets.replacing(path, DataError) as tmp:
             if rows is not None:
-                rows.write(index, path)
+                rows.write(index, tmp)
             else:
-                frame.iloc[index].to_csv(path, index=False, lineterminator="\n")
-            records.append(
-                {"fold": s.fold + 1, "part": part, "path": str(path), "ratings": len(index)}
-            )
+                frame.iloc[index].to_csv(tmp, index=False, lineterminator="\n")
+        records.append({"fold": fold + 1, "part": part, "path": str(path), "ratings": len(index)})
     return records
 
 

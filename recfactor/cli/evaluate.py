@@ -431,13 +431,14 @@ def _read_beside_numba(data: str, test: str | None, option_args: tuple):
 def _recorded_setup(model_path: Path, algo: str | None, quiet: bool):
     """The data file, read options and algorithm recorded in a saved model."""
     from recfactor import persist
-    from recfactor.data import ReadOptions
-    from recfactor.errors import DataError, ParameterError
+    from recfactor.errors import DataError, ModelFileError, ParameterError
     from recfactor.evaluation import AlgoSpec
+    from recfactor.lineage import DataRecord, Lineage, file_fingerprint
 
     manifest = persist.read_manifest(model_path)
-    data = manifest.get("data") or {}
-    path = data.get("path")
+    lineage = Lineage.of(manifest, str(model_path))
+    data = lineage.data or DataRecord()
+    path = data.path
     if not path:
         raise DataError(
             f"{model_path}: the model was trained from stdin or a pipe, so there is no file to "
@@ -449,18 +450,21 @@ def _recorded_setup(model_path: Path, algo: str | None, quiet: bool):
             f"{path}: the data this model was trained on is gone",
             hint="give the data file: recfactor evaluate DATA",
         )
-    if manifest.get("updates"):
-        raise DataError(f"{model_path}: was updated with {len(manifest['updates'])} more "
+    if lineage.updates:
+        raise DataError(f"{model_path}: was updated with {len(lineage.updates)} more "
                         f"file(s) of ratings since it was trained on {path}",
                         hint="give the data to evaluate on: recfactor evaluate DATA")  # fmt: skip
-    if persist.file_fingerprint(path)["sha256"] != data.get("sha256"):
+    if Path(path).is_file() and file_fingerprint(path)["sha256"] != data.sha256:
         _note(f"note: {path} changed since the model was trained", quiet)
     if algo is not None and algo != manifest["algorithm"]:
         raise ParameterError(
             "--algo cannot be combined with re-evaluating a saved model",
             hint="give DATA to compare algorithms",
         )
-    read = dict(data.get("read_options") or {})
-    read["missing_values"] = tuple(read.get("missing_values") or ())
-    params = {k: v for k, v in manifest["params"].items() if k != "seed"}
-    return path, ReadOptions(**read), [AlgoSpec(manifest["algorithm"], params)]
+    params = manifest["params"]
+    if not isinstance(params, dict):
+        raise ModelFileError(f"{model_path}: the manifest's params is not a table")
+    feedback = data.read_options.get("feedback", "explicit")
+    options = data.options(feedback if isinstance(feedback, str) else "", str(model_path))
+    params = {k: v for k, v in params.items() if k != "seed"}
+    return path, options, [AlgoSpec(manifest["algorithm"], params)]

@@ -39,19 +39,14 @@ def export(
     quiet: Quiet = False,  # every command takes it; this one writes no notes
 ) -> None:
     """Write the learned user or item factors (and biases) as CSV, JSON or Parquet."""
-    from recfactor.errors import DataError
+    from recfactor.cli.output import check_output, output_format
 
-    suffix = output.suffix.lower() if output is not None else ""
-    kind = fmt.value if fmt is not None else {".json": "json", ".parquet": "parquet"}.get(suffix)
-    kind = kind or "csv"
-    if output is not None and output.is_file():
-        from recfactor import persist
-
-        if persist.is_model_file(output):
-            raise DataError(
-                f"{output}: is a recfactor model; export will not overwrite it",
-                hint="give -o a .csv, .json or .parquet file name",
-            )
+    # -o's rules are every command's: - for stdout, the format from the suffix (an unknown
+    # one refused), and no device, FIFO, read-only file, input or model replaced.
+    kind = output_format(output, fmt.value if fmt is not None else None) or "csv"
+    if output is not None and str(output) == "-":
+        output = None
+    check_output(output)
     fitted, _ = _load(model)
     _write_frame(_factor_frame(fitted, what), kind, output, what.value[:-1])
 

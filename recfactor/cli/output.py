@@ -7,9 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import io
-import os
 import sys
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated, Any, NamedTuple, Optional
@@ -57,22 +55,16 @@ def output_format(output: Path | None, fmt: str | None) -> str | None:
 
 
 def check_output(output: Path | None) -> None:
-    """Refused before any work: a folder that does not exist, or a model file (the command's
-    table would replace the model)."""
-    from recfactor import persist
+    """Refused before any work: whatever targets.check refuses (a folder, a device, a FIFO, a
+    read-only file, the command's own input, a folder that does not exist), and a model file
+    (the command's table would replace the model)."""
+    from recfactor import persist, targets
     from recfactor.errors import DataError
 
     if output is None or str(output) == "-":
         return
-    if output.is_dir():
-        raise DataError(f"-o {output}: is a folder", hint="give a file name")
-    folder = output.parent if str(output.parent) else Path(".")
-    if not folder.is_dir():
-        raise DataError(f"-o {output}: the folder {folder} does not exist")
-    if not os.access(folder, os.W_OK):
-        raise DataError(f"-o {output}: cannot write in the folder {folder}",
-                        hint="choose a folder you can write to")  # fmt: skip
-    if output.is_file() and persist.is_model_file(output):
+    target = targets.check(output, DataError, "-o")
+    if target.is_file() and persist.is_model_file(target):
         raise DataError(
             f"{output}: is a recfactor model; refusing to replace it with a table",
             hint="give -o a .csv, .json or .parquet file name",
@@ -115,29 +107,17 @@ def to_output(output: Path | None, fmt: Any, parquet: bool = False) -> Iterator[
 @contextlib.contextmanager
 def atomic_path(output: Path) -> Iterator[Path]:
     """A temporary path beside ``output`` to write to; it replaces ``output`` when the block
-    ends without an error, and is removed otherwise."""
-    target = output.resolve()
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    os.close(fd)
-    try:
-        yield Path(tmp)
-        os.chmod(tmp, 0o666 & ~_umask())
-        os.replace(tmp, target)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
+    ends without an error, and is removed otherwise (targets.replacing, for -o)."""
+    from recfactor import targets
+    from recfactor.errors import DataError
+
+    with targets.replacing(output, DataError, "-o") as tmp:
+        yield tmp
 
 
 def _text(fmt: Any) -> str | None:
     """--format's value (an Enum member, a string or None) as a string."""
     return getattr(fmt, "value", fmt)
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
 
 
 def _csv_to_parquet(path: Path) -> None:

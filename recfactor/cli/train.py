@@ -92,6 +92,7 @@ def train(
 
     from recfactor import persist
     from recfactor.data import read_ratings
+    from recfactor.lineage import fingerprint_in_background
     from recfactor.report import progress
 
     params = _model_params(algo.value, dict(model_flags), feedback.value)
@@ -103,7 +104,7 @@ def train(
     # The data file's SHA-256 goes into the model's manifest; hashing a large file takes
     # 0.2-0.5 s, done on the side while the main thread reads and fits (hashlib lets go of
     # the interpreter lock).
-    fingerprint = persist.fingerprint_in_background(data) if data != "-" else None
+    fingerprint = fingerprint_in_background(data) if data != "-" else None
     loading = _load_kernels_beside(prototype)
     started = time.perf_counter()
     dataset = read_ratings(data, options)
@@ -123,25 +124,29 @@ def train(
     _write_summary(fitted, dataset.n_ratings, model, algo.value, fmt)
 
 
-# A second fit from another seed measures whether `similar`'s lists would survive it, when the
-# first fit took at most this long (seconds): a small cost beside the user's own wait.
-NEIGHBOURS_CHECK_SECONDS = 1.0
+# A second fit from another seed measures whether `similar`'s lists would survive it: on sets up
+# to this size, where a fit takes about a second, a small cost beside the user's own wait.
+# Decided by the data, not the clock, so that the same command always writes the same file
+# whatever the machine's load.
+NEIGHBOURS_CHECK_RATINGS = 200_000
 
 
 def _manifest_extra(fingerprint, options, fitted, dataset, scale) -> dict[str, Any]:
     """What the model file records besides the model: its data (path, size, SHA-256 and how it
     was read) and the stability of its neighbours."""
-    record = fingerprint() if fingerprint is not None else dict.fromkeys(("path", "size", "sha256"))
-    return {"data": {**record, "read_options": _options_dict(options)},
+    from recfactor.lineage import DataRecord
+
+    found = fingerprint() if fingerprint is not None else {}
+    return {"data": DataRecord.from_fingerprint(found, options).to_dict(),
             "neighbours": _neighbours_check(fitted, dataset, scale)}  # fmt: skip
 
 
 def _neighbours_check(fitted: Any, dataset: Any, scale: Any) -> dict[str, Any] | None:
     """How many of each item's nearest neighbours another seed keeps (recfactor.neighbours),
-    measured when the fit was quick; None otherwise."""
+    measured on small sets (NEIGHBOURS_CHECK_RATINGS); None otherwise."""
     from recfactor.neighbours import neighbour_stability
 
-    if fitted.item_factors_ is None or fitted.fit_seconds_ > NEIGHBOURS_CHECK_SECONDS:
+    if fitted.item_factors_ is None or dataset.n_ratings > NEIGHBOURS_CHECK_RATINGS:
         return None
     import dataclasses
 
@@ -189,14 +194,6 @@ def _load_kernels_beside(model: Any) -> Any:
     return thread
 
 
-def _options_dict(options) -> dict[str, Any]:
-    import dataclasses
-
-    return {
-        k: (list(v) if isinstance(v, tuple) else v) for k, v in dataclasses.asdict(options).items()
-    }
-
-
 def _train_on_spark(data, model, algo, seed, feedback, cluster, options, flags, fmt, quiet):
     """ALS fitted by Spark MLlib; the model file is the local engine's."""
     from recfactor import persist, spark_engine
@@ -209,6 +206,9 @@ def _train_on_spark(data, model, algo, seed, feedback, cluster, options, flags, 
     _note(f"training als on Spark ({cluster.where})", quiet)
     fitted = spark_engine.train_als(frame, params, feedback, data)
     extra = {"engine": "spark", "spark_version": spark.version, "master": cluster.where}
-    persist.save(fitted, model, {"data": {"path": data, "read_options": _options_dict(options)},
-                                 **extra})  # fmt: skip
+    from recfactor.lineage import DataRecord
+
+    # A local file is hashed, so that `update` can tell whether it changed; a folder of parts
+    # or a cluster's path is named alone.
+    persist.save(fitted, model, {"data": DataRecord.of_file(data, options).to_dict(), **extra})
     _write_summary(fitted, int(fitted.seen_indptr_[-1]), model, algo, fmt)

@@ -66,7 +66,12 @@ def tune(
     ] = True,
     time_budget: Annotated[
         Optional[float],
-        typer.Option("--time-budget", min=0, help="Start no trial after this many seconds."),
+        typer.Option(
+            "--time-budget",
+            min=0,
+            help="Stop the search after this many seconds (a trial still running then is "
+            "dropped after its current fit).",
+        ),
     ] = None,
     metric: Annotated[
         Optional[str],
@@ -147,11 +152,10 @@ def tune(
     if model is not None:
         fitted = _build_model(algo.value, found.best, seed)
         fitted.fit(dataset)
-        from recfactor.cli.train import _options_dict
+        from recfactor.lineage import DataRecord
 
-        record = persist.file_fingerprint(data) if data != "-" else {"path": None}
-        persist.save(fitted, model, {"data": {**record, "read_options": _options_dict(options)},
-                                     "tuning": found.to_dict()})  # fmt: skip
+        record = DataRecord.of_file(data, options).to_dict()
+        persist.save(fitted, model, {"data": record, "tuning": found.to_dict()})
         _note(f"wrote {model}: the best setting refitted on all of {data}", quiet)
 
 

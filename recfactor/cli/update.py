@@ -65,6 +65,7 @@ def update(
     from recfactor import persist
     from recfactor import update as updating
     from recfactor.data import ReadOptions, read_ratings
+    from recfactor.lineage import DataRecord, Lineage
     from recfactor.report import progress
 
     target = output or model
@@ -80,9 +81,9 @@ def update(
     _check_epochs(fitted, params)
     with progress(None, f"updating {fitted.name}", enabled=not quiet) as advance:
         done = updating.update(fitted, dataset, extra, params, on_epoch=advance)
-    record = _fingerprint(data, read)
-    lineage = {"data": sources[0][2], "updates": [s[2] for s in sources[1:]] + [record]}
-    persist.save(done.model, target, {**lineage, "updated_from": str(model)})
+    lineage = Lineage(sources[0][2], tuple(s[2] for s in sources[1:]))
+    lineage = lineage.then(DataRecord.of_file(data, read))
+    persist.save(done.model, target, {**lineage.to_manifest(), "updated_from": str(model)})
     how = "warm-started from" if done.warm else "refitted (its solver cannot start from a model):"
     _note(f"{how} {model}; saved to {target}", quiet)
     _write_summary(done, target, dataset.n_ratings, fmt)
@@ -102,27 +103,30 @@ def _check_epochs(fitted: Any, params: dict[str, Any]) -> None:
 def _base_sources(model: Path, manifest: dict[str, Any], base: str | None, feedback: str):
     """(path, read options, record) of each file of ratings the model was trained on: --base,
     or the data and updates its manifest names, each checked against its SHA-256."""
-    from recfactor import persist
     from recfactor.data import ReadOptions
     from recfactor.errors import DataError
+    from recfactor.lineage import DataRecord, Lineage, file_fingerprint
 
     if base is not None:
         options = ReadOptions(feedback=feedback)
-        return [(base, options, _fingerprint(base, options))]
-    records = [manifest.get("data") or {}, *manifest.get("updates", [])]
+        return [(base, options, DataRecord.of_file(base, options))]
+    lineage = Lineage.of(manifest, str(model))
+    records = lineage.records() or [DataRecord()]
     sources = []
-    for record in records:
-        path = record.get("path")
-        hint = "give the ratings it was trained on (all of them) with --base FILE"
+    hint = "give the ratings it was trained on (all of them) with --base FILE"
+    for k, record in enumerate(records):
+        path = record.path
         if not path:
             raise DataError(f"{model}: was trained from stdin or a pipe", hint=hint)
         if not Path(path).is_file():
             raise DataError(f"{path}: the ratings {model} was trained on are gone", hint=hint)
-        if persist.file_fingerprint(path)["sha256"] != record.get("sha256"):
+        if record.sha256 is None:
+            raise DataError(f"{path}: {model} recorded no SHA-256 of it, so it cannot be "
+                            "checked for changes", hint=hint)  # fmt: skip
+        if file_fingerprint(path)["sha256"] != record.sha256:
             raise DataError(f"{path}: changed since {model} was trained on it", hint=hint)
-        read = dict(record.get("read_options") or {})
-        read["missing_values"] = tuple(read.get("missing_values") or ())
-        sources.append((path, ReadOptions(**{**read, "feedback": feedback}), record))
+        where = "data" if k == 0 else f"updates[{k - 1}]"
+        sources.append((path, record.options(feedback, str(model), where), record))
     return sources
 
 
@@ -134,15 +138,6 @@ def _read_base(sources):
     for path, options, _ in sources[1:]:
         dataset = combine(dataset, read_ratings(path, options))
     return dataset
-
-
-def _fingerprint(path: str, options: Any) -> dict[str, Any]:
-    from recfactor import persist
-    from recfactor.cli.train import _options_dict
-
-    record = persist.file_fingerprint(path) if path != "-" else {"path": None, "size": None,
-                                                                 "sha256": None}  # fmt: skip
-    return {**record, "read_options": _options_dict(options)}
 
 
 def _write_summary(done: Any, target: Path, base_ratings: int, fmt: Any) -> None:

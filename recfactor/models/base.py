@@ -742,12 +742,12 @@ class Model:
         return arrays
 
     def state(self) -> dict[str, Any]:
-        """JSON-able fitted state that is not an array."""
+        """JSON-able fitted state that is not an array: what the data, the parameters and the
+        seed decide (no clock readings), so that the same fit gives the same file."""
         return {
             "feedback": self.feedback_,
             "rating_scale": list(self.rating_scale_) if self.rating_scale_ else None,
             "uses_bias": self.uses_bias_,
-            "fit_seconds": self.fit_seconds_,
             "train_metrics": self.train_metrics_,
             "fold_in": self.fold_in_,
         }

@@ -120,6 +120,20 @@ class BPMF(Model):
         lean[items] = self.item_factors_[i[items]] @ self.user_factors_.mean(axis=0)
         return self._clip(est + lean)
 
+    def restore(self, arrays: dict[str, np.ndarray], state: dict) -> None:
+        """As every model's, and the saved columns must be the kept draws' factors side by
+        side: a file whose ``factors`` or ``samples`` disagree with its columns would read as
+        other draws (zero weights in inspect, a last draw that is not one)."""
+        super().restore(arrays, state)
+        p = self.params
+        # As many draws as _kept_sweeps keeps, counted without listing the sweeps (an edited
+        # file's epochs may be any number).
+        expected = p.factors * min(p.samples, max(p.epochs - p.burn_in, 0))
+        for side in (self.user_factors_, self.item_factors_):
+            if side is not None and side.shape[1] != expected:
+                raise ValueError(f"{side.shape[1]} factor columns, where factors={p.factors} "
+                                 f"and the kept draws give {expected}")  # fmt: skip
+
     def latent_factors(self) -> tuple[np.ndarray, np.ndarray] | None:
         """The last kept draw's factors (the saved columns are every kept draw's, side by
         side: their factors are not one set to read one by one)."""

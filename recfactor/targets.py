@@ -1,0 +1,123 @@
+"""Where a command writes: one rule for every file recfactor replaces (a model with -m, a table
+with -o, a plot, split's files).
+
+Only a regular file or a new name is written: never a device, FIFO, socket or folder (as root,
+``-m /dev/null`` would otherwise delete the device node), never a read-only file, never a file
+this process has read its data from (``describe d.csv -o d.csv``), links resolved and files
+compared by device and inode. The bytes go to a temporary file beside the target, which takes
+the old file's mode and replaces it only once complete, after the rule is checked again (the
+inputs read meanwhile count too).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import stat
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+from recfactor.errors import DataError, RecfactorError
+
+# (device, inode) of every regular file this process has read data from, with its name.
+_inputs: dict[tuple[int, int], str] = {}
+
+_KINDS = {
+    stat.S_ISCHR: "character device",
+    stat.S_ISBLK: "block device",
+    stat.S_ISFIFO: "FIFO (named pipe)",
+    stat.S_ISSOCK: "socket",
+}
+
+
+def note_input(path: str | os.PathLike) -> None:
+    """Remember that this process reads ``path``: no write may replace it."""
+    with contextlib.suppress(OSError, ValueError):
+        info = os.stat(path)
+        if stat.S_ISREG(info.st_mode):
+            _inputs[(info.st_dev, info.st_ino)] = str(path)
+
+
+def forget_inputs() -> None:
+    """A new command begins (the tests run many in one process)."""
+    _inputs.clear()
+
+
+def check(path: str | os.PathLike, error: type[RecfactorError] = DataError, what: str = "") -> Path:
+    """The resolved path a write to ``path`` goes to, or ``error`` naming why it may not:
+    checked before any work is spent. ``what`` names the option (``-o``) in the message."""
+    label = f"{what} {path}".strip()
+    target = Path(os.path.realpath(path))
+    try:
+        info = os.stat(target)
+    except FileNotFoundError:
+        info = None
+    except OSError as exc:
+        raise error(f"{label}: cannot write here ({exc.strerror})") from None
+    if info is not None:
+        _check_existing(label, target, info, error)
+    folder = target.parent
+    if not folder.is_dir():
+        raise error(f"{label}: the folder {folder} does not exist", hint="create it first")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise error(f"{label}: cannot write in the folder {folder}",
+                    hint="choose a folder you can write to")  # fmt: skip
+    return target
+
+
+def _check_existing(label: str, target: Path, info: os.stat_result, error: type) -> None:
+    mode = info.st_mode
+    if stat.S_ISDIR(mode):
+        raise error(f"{label}: is a folder", hint="give a file name")
+    for test, kind in _KINDS.items():
+        if test(mode):
+            raise error(f"{label}: is a {kind}, not a regular file; refusing to replace it",
+                        hint="give the name of a regular file, or a new one")  # fmt: skip
+    if not stat.S_ISREG(mode):
+        raise error(f"{label}: is not a regular file; refusing to replace it")
+    # Root may write anything: the mode bits say what the file's owner meant.
+    if not mode & 0o222 or not os.access(target, os.W_OK):
+        raise error(f"{label}: is read-only; refusing to replace it",
+                    hint="make it writable (chmod u+w), or give another name")  # fmt: skip
+    source = _inputs.get((info.st_dev, info.st_ino))
+    if source is not None:
+        raise error(f"{label}: is this command's input ({source}); refusing to replace it",
+                    hint="write to another file")  # fmt: skip
+
+
+@contextlib.contextmanager
+def replacing(
+    path: str | os.PathLike, error: type[RecfactorError] = DataError, what: str = ""
+) -> Iterator[Path]:
+    """A temporary path beside ``path`` to write to. When the block ends without an error
+    it takes the mode of the file it replaces (a new file: what the umask allows) and is
+    renamed over ``path``; otherwise it is removed and ``path`` is untouched."""
+    target = check(path, error, what)
+    mode = _mode_for(target)
+    try:
+        fd, name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    except OSError as exc:
+        raise error(f"{what} {path}: cannot write ({exc.strerror})".strip()) from None
+    os.close(fd)
+    tmp = Path(name)
+    try:
+        yield tmp
+        os.chmod(tmp, mode)
+        check(path, error, what)  # what was read since, or put there meanwhile
+        os.replace(tmp, target)
+    except BaseException as exc:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        if isinstance(exc, OSError):
+            raise error(f"{what} {path}: cannot write ({exc.strerror})".strip()) from None
+        raise
+
+
+def _mode_for(target: Path) -> int:
+    try:
+        return target.stat().st_mode & 0o777
+    except OSError:
+        mask = os.umask(0)
+        os.umask(mask)
+        return 0o666 & ~mask
