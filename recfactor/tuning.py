@@ -277,13 +277,13 @@ def settings(
                 out.append(points[k])
         return out[:trials]
     for _ in range(trials * 20):  # repeats of a space barely larger than trials: dropped
+        if len(out) >= trials:  # the defaults may already be all that was asked for
+            break
         setting = {d.name: d.draw(rng) for d in space}
         key = tuple(sorted(setting.items()))
         if key not in seen:
             seen.add(key)
             out.append(setting)
-        if len(out) == trials:
-            break
     return out
 
 

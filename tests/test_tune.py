@@ -224,3 +224,10 @@ def test_the_time_budget_stops_the_trial_running_at_the_deadline(monkeypatch):
         clock[0] = 0.0
         tuning.search(data, "baseline", dims, trials=5, halving=False, time_budget=2.5,
                       split={"folds": 5}, jobs=1)  # fmt: skip
+
+
+def test_one_trial_is_the_defaults_alone():
+    dims = tuning.parse_space(["k=8..128:log2", "reg=0.02..0.5:log"], "als")
+    defaults = {"reg": 0.1}
+    assert tuning.settings(dims, 1, "random", 0, defaults) == [defaults]
+    assert len(tuning.settings(dims, 2, "random", 0, defaults)) == 2
