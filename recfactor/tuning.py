@@ -350,6 +350,7 @@ def search(
     rows: list[dict[str, Any]] = []
     alive = list(range(len(candidates)))
     stopped = False
+    dropped: _OutOfTime | None = None
     for rung in range(rungs + 1):
         share = ETA ** (rung - rungs)
         scores = {}
@@ -363,8 +364,8 @@ def search(
                 setting["epochs"] = max(1, round(full * share))
             try:
                 row = _score(data, algo, setting, config, metric, index, rung, deadline)
-            except _OutOfTime:  # the trial running at the deadline is dropped, not waited for
-                stopped = True
+            except _OutOfTime as cut:  # the trial running at the deadline is dropped
+                stopped, dropped = True, cut
                 break
             rows.append(row)
             scores[index] = row[metric]
@@ -379,7 +380,9 @@ def search(
     finished = [row for row in rows if row["rung"] == last and np.isfinite(row[metric])]
     if not finished:
         within = "" if time_budget is None else f" within `time_budget` ({time_budget:g} s)"
-        raise ParameterError(f"no trial finished{within}", hint="raise `time_budget`")
+        said = "" if dropped is None else (f"; the trial cut short had fitted {dropped.fits} "
+                                           f"of its folds in {dropped.seconds:.1f} s")  # fmt: skip
+        raise ParameterError(f"no trial finished{within}{said}", hint="raise `time_budget`")
     best = min(finished, key=lambda row: (sign * row[metric], row["trial"]))
     return Tuning(
         algo=algo, metric=metric, space=list(space_text), search=search_kind, trials=rows,
@@ -417,7 +420,12 @@ def _rungs(count: int) -> int:
 
 
 class _OutOfTime(Exception):
-    """The search's time budget ran out during a trial."""
+    """The search's time budget ran out during a trial, after ``fits`` of its fold fits and
+    ``seconds``."""
+
+    def __init__(self, fits: int, seconds: float) -> None:
+        super().__init__(fits, seconds)
+        self.fits, self.seconds = fits, seconds
 
 
 def _score(data: Any, algo: str, setting: dict, config: Any, metric: str, index: int,
@@ -426,9 +434,12 @@ def _score(data: Any, algo: str, setting: dict, config: Any, metric: str, index:
     ends, so at most one fit later) the trial stops with _OutOfTime."""
     from recfactor import evaluation as ev
 
+    fits = [0]
+
     def in_time() -> None:
+        fits[0] += 1
         if deadline is not None and time.perf_counter() > deadline:
-            raise _OutOfTime
+            raise _OutOfTime(fits[0], time.perf_counter() - started)
 
     started = time.perf_counter()
     config = dataclasses.replace(config, algos=[ev.AlgoSpec(algo, setting)])
