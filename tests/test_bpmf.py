@@ -120,3 +120,34 @@ def test_a_pair_with_one_unknown_side_takes_the_known_sides_lean(planted):
     lean = model.global_mean_ + p @ model.item_factors_.astype(np.float64).mean(axis=0)
     np.testing.assert_allclose(got.values[:3], np.clip(lean, *model.rating_scale_), rtol=1e-6)
     assert len(set(np.round(got.values[:3], 6))) == 3 and got.values[3] == model.global_mean_
+
+
+def test_a_file_whose_factors_disagree_with_its_columns_is_refused(tmp_path):
+    """The saved columns are the kept draws side by side: a manifest that says factors=5 over
+    a file of 10-factor draws would read as other draws (zero weights in inspect)."""
+    import io
+    import json
+
+    from recfactor import persist
+    from recfactor.errors import ModelFileError
+    from tests.corpus import npy, rezip
+
+    rng = np.random.default_rng(0)
+    stars = rng.integers(1, 6, 300).astype(float)
+    data = Dataset.from_arrays(rng.integers(0, 20, 300), rng.integers(0, 15, 300), stars,
+                               duplicates="last")  # fmt: skip
+    model = model_class("bpmf")(factors=4, epochs=12, burn_in=4, samples=5).fit(data)
+    persist.save(model, tmp_path / "good")
+    assert persist.load(tmp_path / "good")[0].item_factors_.shape[1] == 4 * 5
+    for key, value in (("factors", 2), ("samples", 3), ("burn_in", 10)):
+
+        def edit(name, raw, key=key, value=value):
+            if name != "manifest.npy":
+                return name, raw
+            manifest = json.loads(np.load(io.BytesIO(raw)).tobytes())
+            manifest["params"][key] = value
+            return name, npy(np.frombuffer(json.dumps(manifest).encode(), dtype=np.uint8))
+
+        (tmp_path / "bad").write_bytes(rezip((tmp_path / "good").read_bytes(), edit))
+        with pytest.raises(ModelFileError, match="factor columns"):
+            persist.load(tmp_path / "bad")

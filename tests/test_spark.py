@@ -7,6 +7,7 @@ which is missing, where either is. One Spark session serves them all (the CLI's
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import json
 import shutil
@@ -34,9 +35,17 @@ def spark_model(tmp_path_factory):
     return path
 
 
-def test_a_spark_model_is_an_ordinary_model(spark_model):
+def test_a_spark_model_is_an_ordinary_model(spark_model, tmp_path):
     model, manifest = persist.load(spark_model)
     assert manifest["engine"] == "spark" and manifest["master"] == "local[2]"
+    # The local file it was trained from is hashed, so update can tell it has not changed.
+    digest = hashlib.sha256((SAMPLE / "ratings.csv").read_bytes()).hexdigest()
+    assert manifest["data"]["sha256"] == digest
+    (tmp_path / "new.csv").write_text("user,item,rating\nu1,m003,5\nnewcomer,m002,4\n")
+    updated = run("update", tmp_path / "new.csv", "-m", spark_model, "-o", tmp_path / "u.model",
+                  "-q")  # fmt: skip
+    assert updated.exit_code == 0, updated.output
+    assert "newcomer" in persist.load(tmp_path / "u.model")[0].user_ids_
     assert (len(model.user_ids_), len(model.item_ids_)) == (1000, 500)
     assert model.user_factors_.shape == (1000, 10)  # Spark's rank 10 by default, as ours
     assert model.train_metrics_["rmse"] < 0.7
