@@ -77,7 +77,11 @@ def build_libmf(given: Path | None, tmp: Path) -> Path | None:
 
 
 def rmse_of(predictions_csv: str, truth: np.ndarray) -> float:
-    values = np.loadtxt(predictions_csv.splitlines()[1:], delimiter=",", usecols=2)
+    # By name: batch predict keeps the input's own columns (the test file's ratings) before
+    # its prediction, and reading the third column scored the ratings against themselves.
+    lines = predictions_csv.splitlines()
+    column = lines[0].split(",").index("prediction")
+    values = np.loadtxt(lines[1:], delimiter=",", usecols=column)
     return float(np.sqrt(np.mean((values - truth) ** 2)))
 
 
