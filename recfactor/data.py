@@ -159,6 +159,10 @@ def _read_bytes(source: str | os.PathLike, name: str) -> bytes:
             raise DataError(f"{name}: no such file", hint="check the path, or use - for stdin")
         if path.is_dir():
             raise DataError(f"{name}: is a directory, not a ratings file")
+        if path.is_char_device() or path.is_block_device():
+            # /dev/zero or a disk would be read for ever; a terminal has its own name, -.
+            raise DataError(f"{name}: is a device, not a data file",
+                            hint="give a file, or - for stdin")  # fmt: skip
         try:
             raw = path.read_bytes()
         except OSError as exc:

@@ -283,6 +283,9 @@ def _open(
         )
     if p.is_dir():
         raise ModelFileError(f"{source}: is a directory, not a model file")
+    if not p.is_file():  # a FIFO would wait for a writer, a device be read for ever
+        raise ModelFileError(f"{source}: is not a regular file, so not a model file",
+                             hint="give the path of a model file")  # fmt: skip
     loaded: dict[str, np.ndarray] = {}
     try:
         with p.open("rb") as fh:

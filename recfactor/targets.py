@@ -22,6 +22,8 @@ from recfactor.errors import DataError, RecfactorError
 
 # (device, inode) of every regular file this process has read data from, with its name.
 _inputs: dict[tuple[int, int], str] = {}
+# The resolved paths this command has written or will write: no write may replace another.
+_outputs: dict[str, str] = {}
 
 _KINDS = {
     stat.S_ISCHR: "character device",
@@ -42,6 +44,17 @@ def note_input(path: str | os.PathLike) -> None:
 def forget_inputs() -> None:
     """A new command begins (the tests run many in one process)."""
     _inputs.clear()
+    _outputs.clear()
+
+
+def claim(path: str | os.PathLike, error: type[RecfactorError] = DataError, what: str = "") -> None:
+    """Say before any work that this command writes ``path``: a second output of the same
+    command to the same file (``tune -m X -o X``, also through a link) is refused."""
+    target = os.path.realpath(path)
+    label = f"{what} {path}".strip()
+    if target in _outputs and _outputs[target] != label:
+        raise error(f"{label}: is also this command's {_outputs[target]}; give each its own file")
+    _outputs[target] = label
 
 
 def check(path: str | os.PathLike, error: type[RecfactorError] = DataError, what: str = "") -> Path:

@@ -183,3 +183,38 @@ def test_export_follows_every_commands_output_rules(tmp_path, model_bytes):
     import pyarrow.parquet as pq
 
     assert pq.read_table(folder / "items.pq").column_names[:2] == ["item", "bias"]
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["train", "/dev/zero", "-m", "{d}/new.model", "-q"],
+        ["predict", "-m", "/dev/zero", "--user", "u1", "--item", "i1"],
+        ["predict", "-m", "{d}/fifo", "--user", "u1", "--item", "i1"],
+        ["recommend", "-m", "{d}/model", "--user", "u1", "--items", "/dev/zero"],
+        ["recommend", "-m", "{d}/model", "--history", "/dev/zero"],
+        ["tune", "{d}/data.csv", "--space-file", "/dev/zero", "-q"],
+        ["tune", "{d}/data.csv", "--space-file", "{d}/fifo", "-q"],
+    ],
+    ids=["data", "model", "model-fifo", "items", "history", "space-file", "space-file-fifo"],
+)
+def test_a_device_or_fifo_where_a_file_is_read_is_refused_not_read_for_ever(
+    tmp_path, model_bytes, args
+):
+    """/dev/zero never ends and a FIFO without a writer never starts: where recfactor reads a
+    file (data, a model, titles, a space), either is refused at once."""
+    folder = _folder(tmp_path, model_bytes)
+    os.mkfifo(folder / "fifo")
+    code, _, err = invoke([a.replace("{d}", str(folder)) for a in args])
+    assert code == 1 and err.startswith("error: ") and "internal error" not in err, err
+
+
+def test_two_outputs_of_one_command_to_one_file_are_refused_before_any_work(tmp_path):
+    (tmp_path / "data.csv").write_text(RATINGS)
+    (tmp_path / "link.csv").symlink_to(tmp_path / "same.csv")
+    base = ["tune", str(tmp_path / "data.csv"), "--algo", "baseline", "--trials", "1", "-q"]
+    for output in ("same.csv", "link.csv"):
+        code, _, err = invoke([*base, "-m", str(tmp_path / "same.csv"), "-o",
+                               str(tmp_path / output)])  # fmt: skip
+        assert code == 2 and "is also this command's -m" in err, err
+        assert not (tmp_path / "same.csv").exists()

@@ -135,6 +135,12 @@ def tune(
         raise ParameterError(f"{', '.join(clash)}: both searched and fixed by a flag")
     if model is not None:
         persist.check_target(model)
+        from recfactor import targets
+        from recfactor.errors import ParameterError
+
+        targets.claim(model, ParameterError, "-m")
+        if output is not None and str(output) != "-":
+            targets.claim(output, ParameterError, "-o")
     options = _read_options(sep, layout, header, user_col, item_col, rating_col, feedback,
                             duplicates, missing_value)  # fmt: skip
     dataset = read_ratings(data, options)
@@ -169,6 +175,11 @@ def _space_file(path: Path | None) -> list[str]:
     except ImportError:  # Python 3.10
         raise DataError(f"{path}: reading TOML needs Python 3.11",
                         hint="give the space with --space instead") from None  # fmt: skip
+    if not path.exists():
+        raise DataError(f"{path}: no such file", hint="check the path")
+    if not path.is_file():  # a device would be read for ever, a FIFO wait for a writer
+        raise DataError(f"{path}: not a regular file",
+                        hint='write one NAME = "LOW..HIGH:log" a line')  # fmt: skip
     try:
         table = tomllib.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
