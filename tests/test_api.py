@@ -29,9 +29,12 @@ def data() -> rf.Dataset:
     return rf.Dataset.from_frame(frame)
 
 
-@pytest.mark.parametrize("algo", ["baseline", "svd", "nmf", "als"])
+NAMES = {"baseline": "Baseline", "svdpp": "SVDpp", "bpmf": "BPMF"}
+
+
+@pytest.mark.parametrize("algo", ["baseline", "svd", "nmf", "als", "svdpp", "bpmf"])
 def test_a_model_fitted_in_python_answers_as_the_command_line(tmp_path, data, algo):
-    model = getattr(rf, {"baseline": "Baseline"}.get(algo, algo.upper()))(seed=0).fit(data)
+    model = getattr(rf, NAMES.get(algo, algo.upper()))(seed=0).fit(data)
     path = tmp_path / "m.model"
     cli("train", RATINGS, "--algo", algo, "-m", path, "-q")
     printed = json.loads(cli("predict", "--user", "u1", "--item", "m002", "-m", path,
@@ -77,3 +80,19 @@ def test_fitting_something_else_than_a_dataset_says_how_to_make_one():
     with pytest.raises(rf.ParameterError, match="fits a recfactor Dataset, not DataFrame") as err:
         rf.SVD().fit(pd.DataFrame({"user": ["a"], "item": ["b"], "rating": [1.0]}))
     assert "Dataset.from_frame" in err.value.hint
+
+
+def test_fold_in_from_python_answers_as_recommend_history(tmp_path, data):
+    """rf.fold_in is what `recommend --history` runs: the same list for a new user."""
+    path = tmp_path / "m.model"
+    cli("train", RATINGS, "--algo", "svd", "-k", "50", "--seed", "1", "-m", path, "-q")
+    model, _ = rf.load(path)
+    history = pd.DataFrame({"user": ["new"] * 2, "item": ["m002", "m091"], "rating": [5.0, 4.0]})
+    folded, users, unknown = rf.fold_in(model, rf.Dataset.from_frame(history))
+    assert users == ["new"] and unknown == 0
+    ours = folded.recommend("new", n=3)
+    (tmp_path / "h.csv").write_text(history.to_csv(index=False))
+    printed = json.loads(cli("recommend", "--history", tmp_path / "h.csv", "-n", "3", "-m", path,
+                             "--format", "json", "-q"))  # fmt: skip
+    assert [r["item"] for r in printed] == [item for item, _ in ours]
+    assert [r["score"] for r in printed] == pytest.approx([s for _, s in ours], abs=5e-6)

@@ -68,3 +68,35 @@ def test_a_declared_parameter_becomes_a_flag_with_its_rules(registered):
     assert "--shrinkage" in result.stdout
     assert CliRunner().invoke(app, ["x", "--shrinkage", "3"]).exit_code == 0
     assert seen["shrinkage"] == 3.0
+
+
+@pytest.mark.parametrize(
+    ("args", "said"),
+    [
+        (["predict", "-u", "1", "--user", "2", "--item", "3"], "-u is given twice (as --user)"),
+        (["train", "d.csv", "--algo", "svd", "--algo", "als"], "--algo is given twice"),
+        (["tune", "d.csv", "--halving", "--no-halving"], "--halving is given twice"),
+        (["recommend", "--user=-1", "--user", "2"], "--user is given twice"),
+        (["train", "d.csv", "-k5", "-k", "6"], "-k is given twice"),
+    ],
+)
+def test_a_single_valued_option_given_twice_is_a_usage_error(args, said):
+    """Click keeps the last of a repeated option without a word; the user meant one of them.
+    Repeatable options (evaluate's --algo, --space) stay repeatable."""
+    from tests.test_corpus import invoke
+
+    code, out, err = invoke(args)
+    assert code == 2 and said in err and out == "", err
+
+
+def test_a_value_that_looks_like_an_option_is_not_counted_as_one():
+    import typer.main
+
+    from recfactor.cli.common import app
+    from recfactor.cli.helptext import _repeated_option
+
+    params = typer.main.get_command(app).commands["predict"].params
+    # --user takes "--item" as its value; one --item follows.
+    assert _repeated_option(params, ["--user", "--item", "--item", "x"]) is None
+    assert _repeated_option(params, ["--", "--user", "--user"]) is None
+    assert _repeated_option(params, ["--user", "a", "--user", "b"]) == "--user is given twice"

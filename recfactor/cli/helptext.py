@@ -99,11 +99,47 @@ def _write_examples(lines: list[str], formatter: Any) -> None:
             formatter.write_text("$ " + line)
 
 
+def _repeated_option(params: list[Any], args: list[str]) -> str | None:
+    """The first single-valued option ``args`` give twice (``-u a -u b``: Click would keep the
+    last without a word), by any of its names (``--halving`` and ``--no-halving`` are one)."""
+    by_name = {}
+    for param in params:
+        if param.param_type_name == "option" and not (param.multiple or param.count):
+            for name in (*param.opts, *param.secondary_opts):
+                by_name[name] = param
+    seen: dict[int, str] = {}
+    k = 0
+    end = args.index("--") if "--" in args else len(args)
+    while k < end:
+        token = args[k]
+        k += 1
+        if not token.startswith("-") or token == "-":
+            continue
+        name = token.split("=", 1)[0] if token.startswith("--") else token[:2]
+        param = by_name.get(name)
+        if param is None:
+            continue
+        if id(param) in seen:
+            return f"{seen[id(param)]} is given twice" + (
+                f" (as {name})" if name != seen[id(param)] else ""
+            )
+        seen[id(param)] = name
+        attached = "=" in token or (not token.startswith("--") and len(token) > 2)
+        if not param.is_flag and not attached:
+            k += 1  # its value, which may itself begin with '-'
+    return None
+
+
 class Command(TyperCommand):
-    """A command whose help groups its options and ends with examples."""
+    """A command whose help groups its options and ends with examples; a single-valued option
+    given twice is a usage error."""
 
     def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
-        return super().parse_args(ctx, take_debug(args))
+        args = take_debug(args)
+        repeated = _repeated_option(self.get_params(ctx), args)
+        if repeated is not None:
+            ctx.fail(f"{repeated}; give it once")
+        return super().parse_args(ctx, args)
 
     def format_options(self, ctx: Any, formatter: Any) -> None:
         arguments, groups = [], {name: [] for name in ORDER}

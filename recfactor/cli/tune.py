@@ -133,14 +133,7 @@ def tune(
         from recfactor.errors import ParameterError
 
         raise ParameterError(f"{', '.join(clash)}: both searched and fixed by a flag")
-    if model is not None:
-        persist.check_target(model)
-        from recfactor import targets
-        from recfactor.errors import ParameterError
-
-        targets.claim(model, ParameterError, "-m")
-        if output is not None and str(output) != "-":
-            targets.claim(output, ParameterError, "-o")
+    _check_model_target(model, output)
     options = _read_options(sep, layout, header, user_col, item_col, rating_col, feedback,
                             duplicates, missing_value)  # fmt: skip
     dataset = read_ratings(data, options)
@@ -163,6 +156,19 @@ def tune(
         record = DataRecord.of_file(data, options).to_dict()
         persist.save(fitted, model, {"data": record, "tuning": found.to_dict()})
         _note(f"wrote {model}: the best setting refitted on all of {data}", quiet)
+
+
+def _check_model_target(model: Path | None, output: Path | None) -> None:
+    """-m refused before the search: a path no model may go to, or -o's own file."""
+    if model is None:
+        return
+    from recfactor import persist, targets
+    from recfactor.errors import ParameterError
+
+    persist.check_target(model)
+    targets.claim(model, ParameterError, "-m")
+    if output is not None and str(output) != "-":
+        targets.claim(output, ParameterError, "-o")
 
 
 def _space_file(path: Path | None) -> list[str]:
