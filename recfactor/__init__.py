@@ -29,6 +29,8 @@ _API = {
     "SVDpp": "recfactor.models.svdpp",
     "BPMF": "recfactor.models.bpmf",
     "fold_in": "recfactor.foldin",
+    "train_file": "recfactor.workflows",
+    "update_saved": "recfactor.workflows",
     "save": "recfactor.persist",
     "load": "recfactor.persist",
     "evaluate": "recfactor.evaluation",

@@ -96,3 +96,23 @@ def test_fold_in_from_python_answers_as_recommend_history(tmp_path, data):
                              "--format", "json", "-q"))  # fmt: skip
     assert [r["item"] for r in printed] == [item for item, _ in ours]
     assert [r["score"] for r in printed] == pytest.approx([s for _, s in ours], abs=5e-6)
+
+
+@pytest.mark.parametrize("algo", ["svd", "als"])
+def test_the_commands_and_the_workflows_write_the_same_files(tmp_path, algo):
+    """`recfactor train` and `rf.train_file`, `recfactor update` and `rf.update_saved`: one
+    code path, so the model files are byte for byte the same."""
+    cli("train", RATINGS, "--algo", algo, "--seed", "3", "-m", tmp_path / "cli.model", "-q")
+    rf.train_file(RATINGS, algo, seed=3, model_path=tmp_path / "rf.model")
+    assert (tmp_path / "cli.model").read_bytes() == (tmp_path / "rf.model").read_bytes()
+    new = tmp_path / "new.csv"
+    new.write_text("user,item,rating\nu1,m003,5\nnewcomer,m002,4\n")
+    cli("update", new, "-m", tmp_path / "cli.model", "-q")
+    done = rf.update_saved(new, tmp_path / "rf.model")
+    assert "newcomer" in done.model.user_ids_
+    cli_manifest = rf.load(tmp_path / "cli.model")[1]
+    rf_manifest = rf.load(tmp_path / "rf.model")[1]
+    # The same but for the path each was updated from, which names its own file.
+    assert {**cli_manifest, "updated_from": None} == {**rf_manifest, "updated_from": None}
+    assert np.array_equal(rf.load(tmp_path / "cli.model")[0].item_factors_,
+                          done.model.item_factors_)  # fmt: skip

@@ -39,7 +39,6 @@ from recfactor.cli.common import (
     _parse_scale,
     _read_options,
     _with_model_flags,
-    _within_rank,
     app,
 )
 from recfactor.cli.helptext import Command
@@ -88,71 +87,24 @@ def train(
     if cluster is not None:
         return _train_on_spark(data, model, algo.value, seed, feedback.value, cluster, options,
                                dict(model_flags), fmt, quiet)  # fmt: skip
-    import time
-
-    from recfactor import persist
-    from recfactor.data import read_ratings
-    from recfactor.lineage import fingerprint_in_background
+    from recfactor import workflows
     from recfactor.report import progress
 
     params = _model_params(algo.value, dict(model_flags), feedback.value)
-    # A bad parameter is refused before the data is read.
-    prototype = _build_model(algo.value, params, seed)
-    scale = _parse_scale(rating_scale)
-    # So is a model path that cannot be written, or that holds something else (the data).
-    persist.check_target(model)
-    # The data file's SHA-256 goes into the model's manifest; hashing a large file takes
-    # 0.2-0.5 s, done on the side while the main thread reads and fits (hashlib lets go of
-    # the interpreter lock).
-    fingerprint = fingerprint_in_background(data) if data != "-" else None
-    loading = _load_kernels_beside(prototype)
-    started = time.perf_counter()
-    dataset = read_ratings(data, options)
-    read_seconds = time.perf_counter() - started
-    loading.join()
-    shape = (dataset.n_users, dataset.n_items)
-    params = _within_rank(algo.value, params, feedback.value, lambda: [shape], quiet)
-    fitted = _build_model(algo.value, params, seed)
-    fitted.validate(dataset)  # errors the data holds for this model, before the note
-    _note(f"training {algo.value} on {dataset.n_ratings} ratings "
-          f"({dataset.n_users} users x {dataset.n_items} items)", quiet)  # fmt: skip
-    with progress(None, f"training {algo.value}", enabled=not quiet) as update:
-        fitted.fit(dataset, rating_scale=scale, on_epoch=update)
-    if verbose:
-        _note(f"read {data} in {read_seconds:.3f} s; fit in {fitted.fit_seconds_:.3f} s", quiet)
-    persist.save(fitted, model, _manifest_extra(fingerprint, options, fitted, dataset, scale))
-    _write_summary(fitted, dataset.n_ratings, model, algo.value, fmt)
+    fitted = workflows.train_file(
+        data, algo.value, params, seed=seed, read=options, model_path=model,
+        rating_scale=_parse_scale(rating_scale), note=lambda text: _say(text, quiet),
+        detail=lambda text: _note(text, quiet or not verbose),
+        progress=lambda title: progress(None, title, enabled=not quiet),
+    )  # fmt: skip
+    _write_summary(fitted, int(fitted.seen_indptr_[-1]), model, algo.value, fmt)
 
 
-# A second fit from another seed measures whether `similar`'s lists would survive it: on sets up
-# to this size, where a fit takes about a second, a small cost beside the user's own wait.
-# Decided by the data, not the clock, so that the same command always writes the same file
-# whatever the machine's load.
-NEIGHBOURS_CHECK_RATINGS = 200_000
+def _say(text: str, quiet: bool) -> None:
+    """An engine's note with its `parameters` as flags (-k for factors)."""
+    from recfactor.errors import as_flags
 
-
-def _manifest_extra(fingerprint, options, fitted, dataset, scale) -> dict[str, Any]:
-    """What the model file records besides the model: its data (path, size, SHA-256 and how it
-    was read) and the stability of its neighbours."""
-    from recfactor.lineage import DataRecord
-
-    found = fingerprint() if fingerprint is not None else {}
-    return {"data": DataRecord.from_fingerprint(found, options).to_dict(),
-            "neighbours": _neighbours_check(fitted, dataset, scale)}  # fmt: skip
-
-
-def _neighbours_check(fitted: Any, dataset: Any, scale: Any) -> dict[str, Any] | None:
-    """How many of each item's nearest neighbours another seed keeps (recfactor.neighbours),
-    measured on small sets (NEIGHBOURS_CHECK_RATINGS); None otherwise."""
-    from recfactor.neighbours import neighbour_stability
-
-    if fitted.item_factors_ is None or dataset.n_ratings > NEIGHBOURS_CHECK_RATINGS:
-        return None
-    import dataclasses
-
-    params = dataclasses.replace(fitted.params, seed=fitted.params.seed + 1)
-    other = type(fitted)(params).fit(dataset, rating_scale=scale, training_error=False)
-    return neighbour_stability(fitted, other)
+    _note(as_flags(text).replace("--factors to choose", "-k to choose"), quiet)
 
 
 def _write_summary(fitted: Any, ratings: int, model: Path, algo: str, fmt: Any) -> None:
@@ -169,29 +121,6 @@ def _write_summary(fitted: Any, ratings: int, model: Path, algo: str, fmt: Any) 
         "fit_seconds": round(fitted.fit_seconds_, 4),
     }
     write_records([summary], list(summary), _fmt(fmt), title="Trained")
-
-
-def _load_kernels_beside(model: Any) -> Any:
-    """Load the fit's compiled kernels on a thread while this one reads the data.
-
-    Loading them is mostly Python (numba's import and cache), Arrow's parse is not, so on two
-    cores the two overlap (0.6 s of a 7.5 s train on 9 million ratings). A failure here is left
-    for the fit, which loads them again and reports it.
-    """
-    import threading
-
-    def load() -> None:
-        try:
-            model._prepare()
-            from recfactor.kernels import pairs
-
-            pairs.warm_up()
-        except Exception:
-            pass
-
-    thread = threading.Thread(target=load, name="recfactor-load-kernels", daemon=True)
-    thread.start()
-    return thread
 
 
 def _train_on_spark(data, model, algo, seed, feedback, cluster, options, flags, fmt, quiet):

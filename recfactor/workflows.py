@@ -1,0 +1,217 @@
+"""What the commands do, as Python calls: the command line and ``import recfactor as rf`` run the
+same code, so a model trained either way is the same file, byte for byte.
+
+- :func:`train_file`: read a ratings file, fit a model, save it with its lineage (the file's
+  SHA-256 and how it was read) and the check of its neighbours across seeds.
+- :func:`update_saved`: bring a saved model up to date with a file of new ratings, from the
+  files its lineage names (each checked against its SHA-256) or a given base.
+
+Each takes ``note`` (what a command says on stderr) and ``progress`` (a progress bar around
+the fit: called with its title, it gives a context whose value is called after each epoch);
+neither is needed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import os
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from recfactor.errors import DataError, ParameterError
+
+Note = Callable[[str], None]
+Progress = Callable[[str], contextlib.AbstractContextManager[Any]]
+
+# A second fit from another seed measures whether `similar`'s lists would survive it: on sets up
+# to this size, where a fit takes about a second, a small cost beside the user's own wait.
+# Decided by the data, not the clock, so that the same command always writes the same file
+# whatever the machine's load.
+NEIGHBOURS_CHECK_RATINGS = 200_000
+
+
+def _quiet(_: str) -> None:
+    pass
+
+
+def _no_bar(_: str) -> contextlib.AbstractContextManager[Any]:
+    return contextlib.nullcontext(None)
+
+
+def build(algo: str, params: dict[str, Any] | None = None, seed: int = 0) -> Any:
+    """An unfitted ``algo`` model with ``params`` (by name) and ``seed``."""
+    from recfactor.models import model_class
+
+    cls = model_class(algo)
+    return cls(cls.params_class(**(params or {}), seed=seed))
+
+
+def train_file(
+    source: str | os.PathLike,
+    algo: str = "svd",
+    params: dict[str, Any] | None = None,
+    *,
+    seed: int = 0,
+    read: Any = None,
+    model_path: str | os.PathLike | None = None,
+    rating_scale: tuple[float, float] | None = None,
+    note: Note = _quiet,
+    detail: Note = _quiet,
+    progress: Progress = _no_bar,
+) -> Any:
+    """Read ``source`` (a path, or ``-`` for stdin) with ``read`` (a ReadOptions), fit ``algo``
+    with ``params`` and ``seed``, and save it to ``model_path`` (when given) with the file's
+    lineage and the neighbour check: ``recfactor train``. Returns the fitted model.
+
+    Everything that can be refused (the parameters, the model path) is refused before the
+    data is read; the file is hashed on a thread while it is read and fitted. ``detail``
+    hears the seconds spent reading and fitting."""
+    from recfactor import persist
+    from recfactor.data import ReadOptions, read_ratings
+    from recfactor.lineage import DataRecord, fingerprint_in_background
+    from recfactor.models.svd import default_rank_within
+
+    read = read or ReadOptions()
+    params = dict(params or {})
+    prototype = build(algo, params, seed)
+    if model_path is not None:
+        persist.check_target(model_path)
+    fingerprint = fingerprint_in_background(source) if str(source) != "-" else None
+    loading = _load_kernels_beside(prototype)
+    started = time.perf_counter()
+    dataset = read_ratings(source, read)
+    read_seconds = time.perf_counter() - started
+    loading.join()
+    if algo == "svd":  # its default rank, lowered for a matrix too small for a truncated SVD
+        shape = (dataset.n_users, dataset.n_items)
+        params, said = default_rank_within(params, read.feedback, lambda: [shape])
+        if said is not None:
+            note(said)
+    fitted = build(algo, params, seed)
+    fitted.validate(dataset)
+    note(f"training {algo} on {dataset.n_ratings} ratings "
+         f"({dataset.n_users} users x {dataset.n_items} items)")  # fmt: skip
+    with progress(f"training {algo}") as step:
+        fitted.fit(dataset, rating_scale=rating_scale, on_epoch=step)
+    detail(f"read {source} in {read_seconds:.3f} s; fit in {fitted.fit_seconds_:.3f} s")
+    if model_path is not None:
+        found = fingerprint() if fingerprint is not None else {}
+        extra = {"data": DataRecord.from_fingerprint(found, read).to_dict(),
+                 "neighbours": neighbours_check(fitted, dataset, rating_scale)}  # fmt: skip
+        persist.save(fitted, model_path, extra)
+    return fitted
+
+
+def neighbours_check(fitted: Any, dataset: Any, scale: Any) -> dict[str, Any] | None:
+    """How many of each item's nearest neighbours another seed keeps (recfactor.neighbours),
+    measured on small sets (NEIGHBOURS_CHECK_RATINGS); None otherwise."""
+    from recfactor.neighbours import neighbour_stability
+
+    if fitted.item_factors_ is None or dataset.n_ratings > NEIGHBOURS_CHECK_RATINGS:
+        return None
+    params = dataclasses.replace(fitted.params, seed=fitted.params.seed + 1)
+    other = type(fitted)(params).fit(dataset, rating_scale=scale, training_error=False)
+    return neighbour_stability(fitted, other)
+
+
+def _load_kernels_beside(model: Any) -> Any:
+    """Load the fit's compiled kernels on a thread while this one reads the data.
+
+    Loading them is mostly Python (numba's import and cache), Arrow's parse is not, so on two
+    cores the two overlap (0.6 s of a 7.5 s train on 9 million ratings). A failure here is left
+    for the fit, which loads them again and reports it.
+    """
+    import threading
+
+    def load() -> None:
+        try:
+            model._prepare()
+            from recfactor.kernels import pairs
+
+            pairs.warm_up()
+        except Exception:
+            pass
+
+    thread = threading.Thread(target=load, name="recfactor-load-kernels", daemon=True)
+    thread.start()
+    return thread
+
+
+def update_saved(
+    new: str | os.PathLike,
+    model_path: str | os.PathLike,
+    *,
+    output: str | os.PathLike | None = None,
+    base: str | os.PathLike | None = None,
+    epochs: int | None = None,
+    read: Any = None,
+    progress: Progress = _no_bar,
+) -> Any:
+    """The model at ``model_path`` brought up to date with the ratings of ``new`` (read with
+    ``read``; its feedback is the model's) and saved to ``output`` (default: in place,
+    atomically), with its lineage extended: ``recfactor update``. The ratings it was trained
+    on come from the files its lineage names (each checked against its SHA-256) or from
+    ``base``. Returns the :class:`recfactor.update.Update`."""
+    from recfactor import persist
+    from recfactor import update as updating
+    from recfactor.data import ReadOptions, read_ratings
+    from recfactor.lineage import DataRecord, Lineage
+
+    target = output or model_path
+    persist.check_target(target)
+    fitted, manifest = persist.load(model_path)
+    read = dataclasses.replace(read or ReadOptions(), feedback=fitted.feedback_)
+    extra = read_ratings(new, read)
+    sources = _base_sources(model_path, manifest, base, fitted.feedback_)
+    dataset = read_ratings(sources[0][0], sources[0][1])
+    for path, options, _ in sources[1:]:
+        dataset = updating.combine(dataset, read_ratings(path, options))
+    params = {} if epochs is None else {"epochs": epochs}
+    _check_epochs(fitted, params)
+    with progress(f"updating {fitted.name}") as step:
+        done = updating.update(fitted, dataset, extra, params, on_epoch=step)
+    lineage = Lineage(sources[0][2], tuple(s[2] for s in sources[1:]))
+    lineage = lineage.then(DataRecord.of_file(new, read))
+    persist.save(done.model, target, {**lineage.to_manifest(), "updated_from": str(model_path)})
+    return done
+
+
+def _check_epochs(fitted: Any, params: dict[str, Any]) -> None:
+    """``epochs`` where the model's declarations say its fit uses them."""
+    from recfactor.models.flags import model_flags
+
+    solver = getattr(fitted.params, "solver", None)
+    if params and not model_flags()["epochs"].applies(fitted.name, fitted.feedback_, solver):
+        raise ParameterError(f"`epochs` does not apply to this {fitted.name} model",
+                             hint="drop it: the model is refitted as it was trained")  # fmt: skip
+
+
+def _base_sources(model: str | os.PathLike, manifest: dict[str, Any], base: Any, feedback: str):
+    """(path, read options, record) of each file of ratings the model was trained on: ``base``,
+    or the data and updates its lineage names, each checked against its SHA-256."""
+    from recfactor.data import ReadOptions
+    from recfactor.lineage import DataRecord, Lineage, file_fingerprint
+
+    if base is not None:
+        options = ReadOptions(feedback=feedback)
+        return [(str(base), options, DataRecord.of_file(base, options))]
+    records = Lineage.of(manifest, str(model)).records() or [DataRecord()]
+    sources = []
+    hint = "give the ratings it was trained on (all of them) with `base` FILE"
+    for k, record in enumerate(records):
+        path = record.path
+        if not path:
+            raise DataError(f"{model}: was trained from stdin or a pipe", hint=hint)
+        if not Path(path).is_file():
+            raise DataError(f"{path}: the ratings {model} was trained on are gone", hint=hint)
+        if record.sha256 is None:
+            raise DataError(f"{path}: {model} recorded no SHA-256 of it, so it cannot be "
+                            "checked for changes", hint=hint)  # fmt: skip
+        if file_fingerprint(path)["sha256"] != record.sha256:
+            raise DataError(f"{path}: changed since {model} was trained on it", hint=hint)
+        where = "data" if k == 0 else f"updates[{k - 1}]"
+        sources.append((path, record.options(feedback, str(model), where), record))
+    return sources
