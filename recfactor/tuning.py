@@ -319,6 +319,7 @@ def search(
     trials: int = 20,
     search_kind: str = "random",
     seed: int = 0,
+    model_seed: int = 0,
     halving: bool = True,
     metric: str | None = None,
     time_budget: float | None = None,
@@ -329,13 +330,16 @@ def search(
 ) -> Tuning:
     """Score each setting of ``space`` (over ``fixed`` parameters) by cross-validation on
     ``data`` (``split``: EvalConfig's split settings), with successive halving over epochs
-    where ``halving`` and the model iterates; return the best at full epochs."""
+    where ``halving`` and the model iterates; return the best at full epochs. ``seed`` draws
+    the settings; ``model_seed`` seeds every trial's fits."""
     from recfactor import evaluation as ev
     from recfactor.models import model_class
 
     fixed = dict(fixed or {})
     candidates = settings(space, trials, search_kind, seed, _defaults(model_class(algo), space))
-    config = ev.EvalConfig(algos=[algo], seeds=[0], metrics=[metric] if metric else None,
+    if not 0 <= model_seed <= MAX_SEED:
+        raise ParameterError(f"`seed` must be between 0 and {MAX_SEED}")
+    config = ev.EvalConfig(algos=[algo], seeds=[model_seed], metrics=[metric] if metric else None,
                            jobs=jobs, **(split or {}))  # fmt: skip
     metric = ev.metric_list(config, data.feedback)[0]
     params_class = model_class(algo).params_class

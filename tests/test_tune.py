@@ -184,7 +184,8 @@ def test_a_space_with_bounds_no_draw_can_use_is_refused(space, match):
 
 
 def test_seeds_beyond_int64_are_refused_before_any_fit(planted):
-    for args in (["--seed", str(2**63)], ["--seeds", str(10**30)]):
+    for args in (["--seed", str(2**63)], ["--seeds", str(10**30)],
+                 ["--search-seed", str(2**63)]):  # fmt: skip
         result = run("tune", planted, "--algo", "baseline", "--trials", "2", "-q", *args)
         assert result.exit_code == 2 and "seed" in result.stderr, result.stderr
         assert "internal error" not in result.stderr
@@ -231,3 +232,21 @@ def test_one_trial_is_the_defaults_alone():
     defaults = {"reg": 0.1}
     assert tuning.settings(dims, 1, "random", 0, defaults) == [defaults]
     assert len(tuning.settings(dims, 2, "random", 0, defaults)) == 2
+
+
+def test_search_seed_draws_the_settings_and_seed_seeds_the_models(planted):
+    """One vocabulary: --seed is the model's seed in tune as in train; --search-seed draws."""
+
+    def trials(*args):
+        result = run("tune", planted, "--algo", "svd", "--space", "k=2..8", "--space",
+                     "reg=0.01..0.1:log", "--trials", "3", "--no-halving", "--folds", "2",
+                     "--epochs", "5", "--format", "json", "-q", *args)  # fmt: skip
+        assert result.exit_code == 0, result.output
+        return json.loads(result.stdout)["trials"]
+
+    base = trials()
+    drawn = trials("--search-seed", "1")
+    assert [r.get("factors") for r in drawn] != [r.get("factors") for r in base]
+    seeded = trials("--seed", "1")
+    assert [r.get("factors") for r in seeded] == [r.get("factors") for r in base]
+    assert [r["rmse"] for r in seeded] != [r["rmse"] for r in base]

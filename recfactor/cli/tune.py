@@ -88,7 +88,12 @@ def tune(
         Optional[float], typer.Option("--holdout-per-user", help="Per-user holdout instead.")
     ] = None,
     split_seed: Annotated[int, typer.Option("--split-seed", min=0, help="Seed of the split.")] = 0,
-    seed: Annotated[int, typer.Option("--seed", min=0, help="Seed of the search.")] = 0,
+    search_seed: Annotated[
+        int, typer.Option("--search-seed", min=0, help="Seed of the random search's draws.")
+    ] = 0,
+    seed: Annotated[
+        int, typer.Option("--seed", min=0, help="The model's seed: the trials' fits and -m's.")
+    ] = 0,
     seeds: Annotated[
         int, typer.Option("--seeds", min=0, help="Re-run the best 3 settings under N seeds.")
     ] = 0,
@@ -141,8 +146,9 @@ def tune(
              "split_seed": split_seed}  # fmt: skip
     with _naming(dataset.source):
         found = tuning.search(
-            dataset, algo.value, dims, fixed=fixed, trials=trials, search_kind=search, seed=seed,
-            halving=halving, metric=metric, time_budget=time_budget, split=split, jobs=jobs,
+            dataset, algo.value, dims, fixed=fixed, trials=trials, search_kind=search,
+            seed=search_seed, model_seed=seed, halving=halving, metric=metric,
+            time_budget=time_budget, split=split, jobs=jobs,
             on_trial=_progress_note(quiet or target.kind() == "table"), space_text=texts,
         )  # fmt: skip
     reruns = tuning.across_seeds(dataset, found, seeds, split, jobs) if seeds else []
