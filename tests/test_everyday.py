@@ -104,11 +104,15 @@ def test_each_algorithm_takes_its_own_settings_in_one_evaluation(shop):
 
     report = json.loads(result.stdout)
     labels = [row["algo"] for row in report["summary"] if row["metric"] == "rmse"]
-    assert labels == ["svd:k=2", "svd:k=8,reg=0.05", "baseline"]
+    # Settings joined by ';': a CSV cell that `cut -d,` keeps whole.
+    assert labels == ["svd:k=2", "svd:k=8;reg=0.05", "baseline"]
     by_label = {}
     for run_ in report["runs"]:
         by_label.setdefault(run_["algo"], []).append(run_["metrics"]["rmse"])
-    assert by_label["svd:k=2"] != by_label["svd:k=8,reg=0.05"]
+    assert by_label["svd:k=2"] != by_label["svd:k=8;reg=0.05"]
+    again = run("evaluate", data, "--algo", "svd:k=8;reg=0.05", "--seeds", "1", "--folds", "2",
+                "--epochs", "5", "-q")  # fmt: skip
+    assert again.exit_code == 0 and again.stdout.splitlines()[1].startswith("svd:k=8;reg=0.05,")
     for args, said in [
         (["--algo", "svd:k=0"], "factors must be at least 1"),
         (["--algo", "svd:colour=2"], "svd has no parameter 'colour'"),

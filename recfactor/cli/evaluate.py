@@ -292,7 +292,9 @@ def _algo_specs(algo: str | None, feedback: str, flags: dict[str, Any]) -> list[
     specs = {}
     for name, own in chosen:
         params = _model_params(name, flags, feedback, strict=single) if name in takers else {}
-        label = f"{name}:{','.join(own)}" if own else name
+        # Settings joined by ';' in the label: a CSV cell without quotes, which `cut -d,` keeps
+        # whole (--algo reads it back).
+        label = f"{name}:{';'.join(own)}" if own else name
         specs.setdefault(label, AlgoSpec(name, {**params, **_settings(name, own)},
                                          label if own else None))  # fmt: skip
     return list(specs.values())
@@ -300,11 +302,11 @@ def _algo_specs(algo: str | None, feedback: str, flags: dict[str, Any]) -> list[
 
 def _parse_algos(text: str) -> list[tuple[str, list[str]]]:
     """``baseline,svd:k=50,reg=0.05,als`` as (name, settings) pairs: a ``KEY=VALUE`` after an
-    algorithm's ``name:`` belongs to it."""
+    algorithm's ``name:`` belongs to it (``;`` separates settings too, as labels write them)."""
     from recfactor.errors import ParameterError
 
     out: list[tuple[str, list[str]]] = []
-    for token in (t.strip() for t in text.split(",")):
+    for token in (t.strip() for t in text.replace(";", ",").split(",")):
         if not token:
             continue
         if "=" in token and ":" not in token:
