@@ -31,6 +31,7 @@ _API = {
     "fold_in": "recfactor.foldin",
     "train_file": "recfactor.workflows",
     "update_saved": "recfactor.workflows",
+    "reevaluate": "recfactor.workflows",
     "save": "recfactor.persist",
     "load": "recfactor.persist",
     "evaluate": "recfactor.evaluation",

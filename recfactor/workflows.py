@@ -5,6 +5,8 @@ same code, so a model trained either way is the same file, byte for byte.
   SHA-256 and how it was read) and the check of its neighbours across seeds.
 - :func:`update_saved`: bring a saved model up to date with a file of new ratings, from the
   files its lineage names (each checked against its SHA-256) or a given base.
+- :func:`reevaluate`: a saved model's algorithm and settings evaluated again on the data its
+  lineage names, under several seeds and folds (``recfactor evaluate -m MODEL``).
 
 Each takes ``note`` (what a command says on stderr) and ``progress`` (a progress bar around
 the fit: called with its title, it gives a context whose value is called after each epoch);
@@ -215,3 +217,51 @@ def _base_sources(model: str | os.PathLike, manifest: dict[str, Any], base: Any,
         where = "data" if k == 0 else f"updates[{k - 1}]"
         sources.append((path, record.options(feedback, str(model), where), record))
     return sources
+
+
+def recorded_setup(model_path: str | os.PathLike, note: Note = _quiet) -> tuple[str, Any, Any]:
+    """The data file, read options and algorithm (an AlgoSpec, the seed left to the
+    evaluation) a saved model was trained with, from its lineage; a model trained from stdin
+    or updated since has no one file to re-evaluate, and says so."""
+    from recfactor import persist
+    from recfactor.errors import ModelFileError
+    from recfactor.evaluation import AlgoSpec
+    from recfactor.lineage import DataRecord, Lineage, file_fingerprint
+
+    manifest = persist.read_manifest(model_path)
+    lineage = Lineage.of(manifest, str(model_path))
+    data = lineage.data or DataRecord()
+    path = data.path
+    hint = "give the data file: recfactor evaluate DATA"
+    if not path:
+        raise DataError(f"{model_path}: the model was trained from stdin or a pipe, so there is "
+                        "no file to re-evaluate", hint=hint)  # fmt: skip
+    if not Path(path).exists():
+        raise DataError(f"{path}: the data this model was trained on is gone", hint=hint)
+    if lineage.updates:
+        raise DataError(f"{model_path}: was updated with {len(lineage.updates)} more "
+                        f"file(s) of ratings since it was trained on {path}",
+                        hint="give the data to evaluate on: recfactor evaluate DATA")  # fmt: skip
+    if Path(path).is_file() and file_fingerprint(path)["sha256"] != data.sha256:
+        note(f"note: {path} changed since the model was trained")
+    params = manifest["params"]
+    if not isinstance(params, dict):
+        raise ModelFileError(f"{model_path}: the manifest's params is not a table")
+    feedback = data.read_options.get("feedback", "explicit")
+    options = data.options(feedback if isinstance(feedback, str) else "", str(model_path))
+    params = {k: v for k, v in params.items() if k != "seed"}
+    return path, options, AlgoSpec(manifest["algorithm"], params)
+
+
+def reevaluate(model_path: str | os.PathLike, *, note: Note = _quiet, **settings: Any) -> Any:
+    """The saved model's algorithm and settings evaluated again on the file it was trained on,
+    clipped to its rating scale: ``recfactor evaluate -m MODEL``. ``settings`` are
+    EvalConfig's (``seeds``, ``folds``, ``metrics``, ``jobs``, ...); returns the Report."""
+    from recfactor import persist
+    from recfactor.data import read_ratings
+    from recfactor.evaluation import EvalConfig, evaluate
+
+    path, options, spec = recorded_setup(model_path, note)
+    dataset = read_ratings(path, options)
+    scale = persist.load(model_path, seen=False)[0].rating_scale_
+    return evaluate(dataset, EvalConfig(algos=[spec], **settings), rating_scale=scale, note=note)

@@ -116,3 +116,15 @@ def test_the_commands_and_the_workflows_write_the_same_files(tmp_path, algo):
     assert {**cli_manifest, "updated_from": None} == {**rf_manifest, "updated_from": None}
     assert np.array_equal(rf.load(tmp_path / "cli.model")[0].item_factors_,
                           done.model.item_factors_)  # fmt: skip
+
+
+def test_reevaluate_from_python_reports_what_evaluate_m_prints(tmp_path):
+    path = tmp_path / "m.model"
+    cli("train", RATINGS, "--algo", "als", "-m", path, "-q")
+    printed = json.loads(cli("evaluate", "-m", path, "--seeds", "2", "--folds", "2",
+                             "--format", "json", "-q"))  # fmt: skip
+    report = rf.reevaluate(path, seeds=2, folds=2).to_dict()
+    assert [r["mean"] for r in report["summary"]] == pytest.approx(
+        [r["mean"] for r in printed["summary"]], abs=1e-9
+    )
+    assert report["dataset"] == printed["dataset"]

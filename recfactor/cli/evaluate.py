@@ -432,41 +432,13 @@ def _read_beside_numba(data: str, test: str | None, option_args: tuple):
 
 def _recorded_setup(model_path: Path, algo: str | None, quiet: bool):
     """The data file, read options and algorithm recorded in a saved model."""
-    from recfactor import persist
-    from recfactor.errors import DataError, ModelFileError, ParameterError
-    from recfactor.evaluation import AlgoSpec
-    from recfactor.lineage import DataRecord, Lineage, file_fingerprint
+    from recfactor import persist, workflows
+    from recfactor.errors import ParameterError
 
-    manifest = persist.read_manifest(model_path)
-    lineage = Lineage.of(manifest, str(model_path))
-    data = lineage.data or DataRecord()
-    path = data.path
-    if not path:
-        raise DataError(
-            f"{model_path}: the model was trained from stdin or a pipe, so there is no file to "
-            "re-evaluate",
-            hint="give the data file: recfactor evaluate DATA",
-        )
-    if not Path(path).exists():
-        raise DataError(
-            f"{path}: the data this model was trained on is gone",
-            hint="give the data file: recfactor evaluate DATA",
-        )
-    if lineage.updates:
-        raise DataError(f"{model_path}: was updated with {len(lineage.updates)} more "
-                        f"file(s) of ratings since it was trained on {path}",
-                        hint="give the data to evaluate on: recfactor evaluate DATA")  # fmt: skip
-    if Path(path).is_file() and file_fingerprint(path)["sha256"] != data.sha256:
-        _note(f"note: {path} changed since the model was trained", quiet)
-    if algo is not None and algo != manifest["algorithm"]:
+    if algo is not None and algo != persist.read_manifest(model_path)["algorithm"]:
         raise ParameterError(
             "--algo cannot be combined with re-evaluating a saved model",
             hint="give DATA to compare algorithms",
         )
-    params = manifest["params"]
-    if not isinstance(params, dict):
-        raise ModelFileError(f"{model_path}: the manifest's params is not a table")
-    feedback = data.read_options.get("feedback", "explicit")
-    options = data.options(feedback if isinstance(feedback, str) else "", str(model_path))
-    params = {k: v for k, v in params.items() if k != "seed"}
-    return path, options, [AlgoSpec(manifest["algorithm"], params)]
+    path, options, spec = workflows.recorded_setup(model_path, lambda t: _note(t, quiet))
+    return path, options, [spec]
