@@ -32,6 +32,7 @@ _API = {
     "train_file": "recfactor.workflows",
     "update_saved": "recfactor.workflows",
     "reevaluate": "recfactor.workflows",
+    "tune_file": "recfactor.workflows",
     "save": "recfactor.persist",
     "load": "recfactor.persist",
     "evaluate": "recfactor.evaluation",

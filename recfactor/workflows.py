@@ -7,6 +7,8 @@ same code, so a model trained either way is the same file, byte for byte.
   files its lineage names (each checked against its SHA-256) or a given base.
 - :func:`reevaluate`: a saved model's algorithm and settings evaluated again on the data its
   lineage names, under several seeds and folds (``recfactor evaluate -m MODEL``).
+- :func:`tune_file`: search a model's parameters by cross-validation on a file, re-run the best
+  under several seeds, refit the best on all of it and save it (``recfactor tune -m``).
 
 Each takes ``note`` (what a command says on stderr) and ``progress`` (a progress bar around
 the fit: called with its title, it gives a context whose value is called after each epoch);
@@ -265,3 +267,69 @@ def reevaluate(model_path: str | os.PathLike, *, note: Note = _quiet, **settings
     dataset = read_ratings(path, options)
     scale = persist.load(model_path, seen=False)[0].rating_scale_
     return evaluate(dataset, EvalConfig(algos=[spec], **settings), rating_scale=scale, note=note)
+
+
+@dataclasses.dataclass(frozen=True)
+class Tuned:
+    """What :func:`tune_file` found: the search (every trial, the best setting), the best
+    settings re-run across seeds (empty without ``rerun_seeds``), and the best refitted on
+    all the data (None without ``model_path``)."""
+
+    search: Any
+    across_seeds: list[dict[str, Any]]
+    model: Any = None
+
+
+def tune_file(
+    source: str | os.PathLike,
+    algo: str = "svd",
+    space: list[str] | None = None,
+    *,
+    fixed: dict[str, Any] | None = None,
+    read: Any = None,
+    split: dict[str, Any] | None = None,
+    seed: int = 0,
+    rerun_seeds: int = 0,
+    model_path: str | os.PathLike | None = None,
+    note: Note = _quiet,
+    **search: Any,
+) -> Tuned:
+    """``recfactor tune``: ``algo``'s parameters searched over ``space`` (texts such as
+    ``k=16..256:log2``; default: the declared space of the parameters not ``fixed``) by
+    cross-validation on ``source``, read with ``read``; ``split`` takes EvalConfig's split
+    settings, ``search`` tuning.search's (``trials``, ``search_kind``, ``halving``,
+    ``metric``, ``time_budget``, ``jobs``, ``on_trial``) and ``seed_of_draws`` (the random
+    search's seed). ``seed`` is the models' seed. With ``model_path`` the best is refitted on
+    all of ``source`` and saved with its lineage and the search."""
+    from recfactor import persist, tuning
+    from recfactor.data import ReadOptions, read_ratings
+    from recfactor.lineage import DataRecord
+
+    read = read or ReadOptions()
+    fixed = dict(fixed or {})
+    texts = list(space or [])
+    if not texts:
+        texts = tuning.default_space(algo, read.feedback, list(fixed))
+        note(f"searching {algo}'s default space: {' '.join(texts)}")
+    dims = tuning.parse_space(texts, algo)
+    clash = sorted(set(fixed) & {d.name for d in dims})
+    if clash:
+        raise ParameterError(f"{', '.join(clash)}: both searched and fixed")
+    if model_path is not None:
+        persist.check_target(model_path)
+    dataset = read_ratings(source, read)
+    draws = search.pop("seed_of_draws", 0)
+    found = tuning.search(dataset, algo, dims, fixed=fixed, split=split, seed=draws,
+                          model_seed=seed, space_text=texts, **search)  # fmt: skip
+    jobs = search.get("jobs")
+    reruns = tuning.across_seeds(dataset, found, rerun_seeds, split, jobs) if rerun_seeds else []
+    fitted = None
+    if model_path is not None:
+        fitted = build(algo, found.best, seed).fit(dataset)
+        record = DataRecord.of_file(source, read).to_dict()
+        # The search as the file keeps it: without the trials' seconds (no clock in a file).
+        search_record = found.to_dict()
+        search_record["trials"] = [{k: v for k, v in row.items() if k != "seconds"}
+                                   for row in search_record["trials"]]  # fmt: skip
+        persist.save(fitted, model_path, {"data": record, "tuning": search_record})
+    return Tuned(found, reruns, fitted)

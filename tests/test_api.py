@@ -128,3 +128,13 @@ def test_reevaluate_from_python_reports_what_evaluate_m_prints(tmp_path):
         [r["mean"] for r in printed["summary"]], abs=1e-9
     )
     assert report["dataset"] == printed["dataset"]
+
+
+def test_tune_file_from_python_saves_what_tune_m_saves(tmp_path):
+    args = ["--algo", "svd", "--space", "k=2..8", "--trials", "3", "--no-halving", "--folds",
+            "2", "--epochs", "5"]  # fmt: skip
+    cli("tune", RATINGS, *args, "-m", tmp_path / "cli.model", "-q")
+    tuned = rf.tune_file(RATINGS, "svd", ["k=2..8"], fixed={"epochs": 5}, split={"folds": 2},
+                         trials=3, halving=False, model_path=tmp_path / "rf.model")  # fmt: skip
+    assert tuned.model is not None and tuned.search.best["factors"] in range(2, 9)
+    assert (tmp_path / "cli.model").read_bytes() == (tmp_path / "rf.model").read_bytes()

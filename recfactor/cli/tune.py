@@ -22,7 +22,6 @@ from recfactor.cli.common import (
     RatingCol,
     Sep,
     UserCol,
-    _build_model,
     _check_split_options,
     _handle_errors,
     _model_params,
@@ -119,8 +118,7 @@ def tune(
 ) -> None:
     """Search ALGO's parameters by cross-validation: every trial, the best setting, and (with
     -m) the best refitted on all of DATA."""
-    from recfactor import persist, tuning
-    from recfactor.data import read_ratings
+    from recfactor import tuning
 
     _check_split_options(folds, test_fraction, holdout_per_user, 4.0)
     target = Target(output, fmt)
@@ -139,28 +137,22 @@ def tune(
 
         raise ParameterError(f"{', '.join(clash)}: both searched and fixed by a flag")
     _check_model_target(model, output)
+    from recfactor import workflows
+
     options = _read_options(sep, layout, header, user_col, item_col, rating_col, feedback,
                             duplicates, missing_value)  # fmt: skip
-    dataset = read_ratings(data, options)
     split = {"folds": folds, "test_fraction": test_fraction, "holdout_per_user": holdout_per_user,
              "split_seed": split_seed}  # fmt: skip
-    with _naming(dataset.source):
-        found = tuning.search(
-            dataset, algo.value, dims, fixed=fixed, trials=trials, search_kind=search,
-            seed=search_seed, model_seed=seed, halving=halving, metric=metric,
-            time_budget=time_budget, split=split, jobs=jobs,
-            on_trial=_progress_note(quiet or target.kind() == "table"), space_text=texts,
+    with _naming(data if data != "-" else "<stdin>"):
+        tuned = workflows.tune_file(
+            data, algo.value, texts, fixed=fixed, read=options, split=split, seed=seed,
+            rerun_seeds=seeds, model_path=model, trials=trials, search_kind=search,
+            seed_of_draws=search_seed, halving=halving, metric=metric, time_budget=time_budget,
+            jobs=jobs, on_trial=_progress_note(quiet or target.kind() == "table"),
         )  # fmt: skip
-    reruns = tuning.across_seeds(dataset, found, seeds, split, jobs) if seeds else []
     with target.open() as kind:
-        _render(found, reruns, kind, quiet)
+        _render(tuned.search, tuned.across_seeds, kind, quiet)
     if model is not None:
-        fitted = _build_model(algo.value, found.best, seed)
-        fitted.fit(dataset)
-        from recfactor.lineage import DataRecord
-
-        record = DataRecord.of_file(data, options).to_dict()
-        persist.save(fitted, model, {"data": record, "tuning": found.to_dict()})
         _note(f"wrote {model}: the best setting refitted on all of {data}", quiet)
 
 
