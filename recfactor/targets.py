@@ -53,7 +53,8 @@ def claim(path: str | os.PathLike, error: type[RecfactorError] = DataError, what
     target = os.path.realpath(path)
     label = f"{what} {path}".strip()
     if target in _outputs and _outputs[target] != label:
-        raise error(f"{label}: is also this command's {_outputs[target]}; give each its own file")
+        raise error(f"{label}: is also this command's {_outputs[target]}",
+                    hint="give each output its own file")  # fmt: skip
     _outputs[target] = label
 
 
@@ -67,7 +68,8 @@ def check(path: str | os.PathLike, error: type[RecfactorError] = DataError, what
     except FileNotFoundError:
         info = None
     except OSError as exc:
-        raise error(f"{label}: cannot write here ({exc.strerror})") from None
+        raise error(f"{label}: cannot write here ({exc.strerror})",
+                    hint="check the path and its folders") from None  # fmt: skip
     if info is not None:
         _check_existing(label, target, info, error)
     folder = target.parent
@@ -88,7 +90,8 @@ def _check_existing(label: str, target: Path, info: os.stat_result, error: type)
             raise error(f"{label}: is a {kind}, not a regular file; refusing to replace it",
                         hint="give the name of a regular file, or a new one")  # fmt: skip
     if not stat.S_ISREG(mode):
-        raise error(f"{label}: is not a regular file; refusing to replace it")
+        raise error(f"{label}: is not a regular file; refusing to replace it",
+                    hint="give the name of a regular file, or a new one")  # fmt: skip
     # Root may write anything: the mode bits say what the file's owner meant.
     if not mode & 0o222 or not os.access(target, os.W_OK):
         raise error(f"{label}: is read-only; refusing to replace it",
@@ -111,7 +114,8 @@ def replacing(
     try:
         fd, name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     except OSError as exc:
-        raise error(f"{what} {path}: cannot write ({exc.strerror})".strip()) from None
+        raise error(f"{what} {path}: cannot write ({exc.strerror})".strip(),
+                    hint="check the folder: its space, its permissions") from None  # fmt: skip
     os.close(fd)
     tmp = Path(name)
     try:
@@ -123,7 +127,8 @@ def replacing(
         with contextlib.suppress(OSError):
             tmp.unlink()
         if isinstance(exc, OSError):
-            raise error(f"{what} {path}: cannot write ({exc.strerror})".strip()) from None
+            raise error(f"{what} {path}: cannot write ({exc.strerror})".strip(),
+                        hint="check the folder: its space, its permissions") from None  # fmt: skip
         raise
 
 

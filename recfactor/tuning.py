@@ -181,7 +181,8 @@ def _dimension(param: str, spec: str, field: Any, text: str) -> Dimension:
     if not low < high:
         raise ParameterError(f"`space` {text!r}: LOW must be below HIGH")
     if not math.isfinite(high - low):
-        raise ParameterError(f"`space` {text!r}: the range is wider than a float holds")
+        raise ParameterError(f"`space` {text!r}: the range is wider than a float holds",
+                             hint="narrow the bounds")  # fmt: skip
     if scale in ("log", "log2") and low <= 0:
         raise ParameterError(f"`space` {text!r}: a log scale needs LOW above 0")
     if scale == "log2" and (kind is not int or 2 ** math.ceil(math.log2(low)) > high):
@@ -247,8 +248,9 @@ def settings(
     if trials < 0 or (trials > MAX_TRIALS and size > MAX_TRIALS):
         raise ParameterError(f"`trials` must be between 0 and {MAX_TRIALS:,}",
                              hint="each trial is a cross-validated fit")  # fmt: skip
-    if not 0 <= seed <= MAX_SEED:
-        raise ParameterError(f"`seed` must be between 0 and {MAX_SEED}")
+    if not 0 <= seed <= MAX_SEED:  # the draws' seed: `search_seed` to workflows and the CLI
+        raise ParameterError(f"`search_seed` must be between 0 and {MAX_SEED}",
+                             hint="seeds are non-negative 64-bit integers")  # fmt: skip
     if search == "grid":
         points = [dict(zip([d.name for d in space], combo))
                   for combo in itertools.product(*(d.grid() for d in space))]  # fmt: skip
@@ -338,7 +340,8 @@ def search(
     fixed = dict(fixed or {})
     candidates = settings(space, trials, search_kind, seed, _defaults(model_class(algo), space))
     if not 0 <= model_seed <= MAX_SEED:
-        raise ParameterError(f"`seed` must be between 0 and {MAX_SEED}")
+        raise ParameterError(f"`seed` must be between 0 and {MAX_SEED}",
+                             hint="seeds are non-negative 64-bit integers")  # fmt: skip
     config = ev.EvalConfig(algos=[algo], seeds=[model_seed], metrics=[metric] if metric else None,
                            jobs=jobs, **(split or {}))  # fmt: skip
     metric = ev.metric_list(config, data.feedback)[0]

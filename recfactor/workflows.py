@@ -298,8 +298,8 @@ def tune_file(
     ``k=16..256:log2``; default: the declared space of the parameters not ``fixed``) by
     cross-validation on ``source``, read with ``read``; ``split`` takes EvalConfig's split
     settings, ``search`` tuning.search's (``trials``, ``search_kind``, ``halving``,
-    ``metric``, ``time_budget``, ``jobs``, ``on_trial``) and ``seed_of_draws`` (the random
-    search's seed). ``seed`` is the models' seed. With ``model_path`` the best is refitted on
+    ``metric``, ``time_budget``, ``jobs``, ``on_trial``) and ``search_seed`` (the random
+    search's draws). ``seed`` is the models' seed. With ``model_path`` the best is refitted on
     all of ``source`` and saved with its lineage and the search."""
     from recfactor import persist, tuning
     from recfactor.data import ReadOptions, read_ratings
@@ -318,7 +318,7 @@ def tune_file(
     if model_path is not None:
         persist.check_target(model_path)
     dataset = read_ratings(source, read)
-    draws = search.pop("seed_of_draws", 0)
+    draws = search.pop("search_seed", 0)
     found = tuning.search(dataset, algo, dims, fixed=fixed, split=split, seed=draws,
                           model_seed=seed, space_text=texts, **search)  # fmt: skip
     jobs = search.get("jobs")

@@ -184,10 +184,11 @@ def test_a_space_with_bounds_no_draw_can_use_is_refused(space, match):
 
 
 def test_seeds_beyond_int64_are_refused_before_any_fit(planted):
-    for args in (["--seed", str(2**63)], ["--seeds", str(10**30)],
-                 ["--search-seed", str(2**63)]):  # fmt: skip
+    for args, said in ((["--seed", str(2**63)], "--seed must be"),
+                       (["--seeds", str(10**30)], "--seeds"),
+                       (["--search-seed", str(2**63)], "--search-seed must be")):  # fmt: skip
         result = run("tune", planted, "--algo", "baseline", "--trials", "2", "-q", *args)
-        assert result.exit_code == 2 and "seed" in result.stderr, result.stderr
+        assert result.exit_code == 2 and said in result.stderr, result.stderr
         assert "internal error" not in result.stderr
 
 

@@ -147,7 +147,7 @@ def tune(
         tuned = workflows.tune_file(
             data, algo.value, texts, fixed=fixed, read=options, split=split, seed=seed,
             rerun_seeds=seeds, model_path=model, trials=trials, search_kind=search,
-            seed_of_draws=search_seed, halving=halving, metric=metric, time_budget=time_budget,
+            search_seed=search_seed, halving=halving, metric=metric, time_budget=time_budget,
             jobs=jobs, on_trial=_progress_note(quiet or target.kind() == "table"),
         )  # fmt: skip
     with target.open() as kind:
