@@ -22,12 +22,6 @@ _API = {
     "read_ratings": "recfactor.data",
     "ReadOptions": "recfactor.data",
     "Dataset": "recfactor.dataset",
-    "Baseline": "recfactor.models.baseline",
-    "SVD": "recfactor.models.svd",
-    "NMF": "recfactor.models.nmf",
-    "ALS": "recfactor.models.als",
-    "SVDpp": "recfactor.models.svdpp",
-    "BPMF": "recfactor.models.bpmf",
     "fold_in": "recfactor.foldin",
     "train_file": "recfactor.workflows",
     "update_saved": "recfactor.workflows",
@@ -47,6 +41,16 @@ _API = {
     "ColdStartError": "recfactor.errors",
     "NotFittedError": "recfactor.errors",
 }
+
+
+def _models() -> dict[str, str]:
+    """Every model of the registry (declared there once), by its class name."""
+    from recfactor.models import _REGISTRY
+
+    return {cls: module for module, cls in _REGISTRY.values()}
+
+
+_API.update(_models())
 __all__ = ["__version__", *_API]
 
 

@@ -138,3 +138,18 @@ def test_tune_file_from_python_saves_what_tune_m_saves(tmp_path):
                          trials=3, halving=False, model_path=tmp_path / "rf.model")  # fmt: skip
     assert tuned.model is not None and tuned.search.best["factors"] in range(2, 9)
     assert (tmp_path / "cli.model").read_bytes() == (tmp_path / "rf.model").read_bytes()
+
+
+def test_the_algorithm_list_is_declared_once():
+    """The model registry names every algorithm; rf exports each class, --algo offers each,
+    and stability takes every one with factors (its own list had drifted)."""
+    from recfactor.cli.common import Algo
+    from recfactor.cli.stability import _factor_algos
+    from recfactor.models import _REGISTRY, ALGORITHMS
+
+    assert [a.value for a in Algo] == list(ALGORITHMS)
+    for name, (_, cls) in _REGISTRY.items():
+        assert getattr(rf, cls).name == name and cls in rf.__all__
+    assert _factor_algos(",".join(ALGORITHMS[1:])) == list(ALGORITHMS[1:])
+    with pytest.raises(rf.ParameterError, match="stability compares the factors of svd, svdpp"):
+        _factor_algos("baseline")

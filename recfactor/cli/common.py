@@ -22,6 +22,7 @@ import typer
 
 from recfactor.cli.helptext import Group
 from recfactor.cli.helptext import state as _state
+from recfactor.models import ALGORITHMS
 
 DEFAULT_MODEL = "recfactor.model"
 
@@ -38,13 +39,8 @@ app = typer.Typer(
 )
 
 
-class Algo(str, Enum):
-    baseline = "baseline"
-    svd = "svd"
-    svdpp = "svdpp"
-    nmf = "nmf"
-    als = "als"
-    bpmf = "bpmf"
+# The algorithms the command line offers: the model registry's, declared there once.
+Algo = Enum("Algo", [(name, name) for name in ALGORITHMS], type=str)  # type: ignore[misc]
 
 
 class Engine(str, Enum):

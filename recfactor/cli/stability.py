@@ -45,7 +45,7 @@ def stability(
     algo: Annotated[
         str,
         typer.Option(
-            "--algo", help="nmf, svd or als, or several: svd,als.", rich_help_panel="Model"
+            "--algo", help="Any model with factors, or several: svd,als.", rich_help_panel="Model"
         ),
     ] = "nmf",
     ranks: Annotated[
@@ -140,13 +140,15 @@ def stability(
 
 def _factor_algos(algo: str) -> list[str]:
     from recfactor.errors import ParameterError
+    from recfactor.models import ALGORITHMS
 
+    factored = [a for a in ALGORITHMS if a != "baseline"]  # every model with factors
     names = list(dict.fromkeys(a.strip() for a in algo.split(",") if a.strip()))
-    wrong = [a for a in names if a not in ("nmf", "svd", "als")]
+    wrong = [a for a in names if a not in factored]
     if wrong or not names:
         raise ParameterError(
-            f"--algo {', '.join(wrong) or algo!r}: stability compares the factors of nmf, svd "
-            "or als",
+            f"--algo {', '.join(wrong) or algo!r}: stability compares the factors of "
+            + ", ".join(factored),
             hint="the baseline has no factors",
         )
     return names
