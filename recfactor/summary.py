@@ -18,6 +18,8 @@ def summarise(
     For each latent factor: the norms of its user and item columns, and the items with the
     largest weights in it (for factors that can be negative, the largest positive weights).
     """
+    from recfactor.models.flags import applying
+
     names = names or {}
     state = manifest.get("state", {})
     latent = model.latent_factors()
@@ -25,7 +27,8 @@ def summarise(
         "algorithm": manifest["algorithm"],
         "feedback": state.get("feedback"),
         "seed": manifest["params"].get("seed"),
-        "params": manifest["params"],
+        # What the fit used: settings that do not apply to it (svd's lr under lanczos) left out.
+        "params": applying(manifest["algorithm"], state.get("feedback"), manifest["params"]),
         "users": len(model.user_ids_),
         "items": len(model.item_ids_),
         "factors": 0 if model.item_factors_ is None else int(latent[1].shape[1]),

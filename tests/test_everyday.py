@@ -289,3 +289,22 @@ def test_similar_says_once_when_another_seed_would_change_the_neighbours(tmp_pat
     assert said.exit_code == 0 and said.stderr.count("not stable across seeds") == 1
     assert run("similar", "--item", "m001", "-m", unstable, "-q").stderr == ""
     assert "not stable" not in run("similar", "--item", "m001", "-m", stable).stderr
+
+
+def test_inspect_lists_only_the_settings_the_fit_used(tmp_path):
+    """svd under the lanczos solver takes no learning rate or epochs; ALS on ratings no
+    alpha: inspect leaves out what did not apply."""
+    import json
+
+    from tests.conftest import SAMPLE
+
+    model = tmp_path / "m.model"
+    assert run("train", SAMPLE / "food.csv", "--solver", "lanczos", "-k", "2", "-m", model,
+               "-q").exit_code == 0  # fmt: skip
+    shown = json.loads(run("inspect", "-m", model, "--format", "json").stdout)["params"]
+    assert shown["solver"] == "lanczos" and shown["factors"] == 2
+    assert "lr" not in shown and "epochs" not in shown
+    assert run("train", SAMPLE / "food.csv", "--algo", "als", "-k", "2", "-m", model,
+               "-q").exit_code == 0  # fmt: skip
+    shown = json.loads(run("inspect", "-m", model, "--format", "json").stdout)["params"]
+    assert "alpha" not in shown and shown["reg"] == 0.1

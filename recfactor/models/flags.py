@@ -79,6 +79,19 @@ class Flag:
         )
 
 
+def applying(algo: str, feedback: str, params: dict[str, Any]) -> dict[str, Any]:
+    """``params`` of an ``algo`` model on ``feedback`` data less those its fit does not use
+    (svd's lr and epochs under the lanczos solver, ALS's alpha on ratings)."""
+    solver = params.get("solver")
+    unused = {
+        target
+        for flag in model_flags().values()
+        if not flag.applies(algo, feedback, solver)
+        for target in flag.targets.get(algo, ())
+    }
+    return {k: v for k, v in params.items() if k not in unused}
+
+
 def _shown(value: Any) -> str:
     if value is None:
         return "by the data"
