@@ -51,6 +51,10 @@ def _column(values: list[Any]) -> list[str]:
     return [_cell(v) for v in values]
 
 
+# A table too wide for the terminal is turned on its side up to this many records.
+TRANSPOSE_UP_TO = 8
+
+
 def write_records(
     records: Sequence[dict[str, Any]],
     columns: Sequence[str],
@@ -80,11 +84,27 @@ def write_records(
             table.add_row(column, _cell(records[0].get(column)))
         _console().print(table)
         return
+    console = _console()
+    cells = [[_cell(r.get(c)) for c in columns] for r in records]
+    # Each column as wide as its widest cell, plus its border and padding (3).
+    needed = sum(max([len(c), *(len(row[k]) for row in cells)]) + 3 for k, c in enumerate(columns))
+    if needed > console.width and len(records) <= TRANSPOSE_UP_TO:
+        # Too wide for the terminal (stability's 13 columns on 80): a field a row, a record a
+        # column, so that every number shows whole instead of as '0.…'.
+        table.add_column("field")
+        for k in range(len(records)):
+            table.add_column(str(k + 1), justify="right", overflow="fold")
+        for k, column in enumerate(columns):
+            table.add_row(column, *(row[k] for row in cells))
+        console.print(table)
+        return
     for column in columns:
-        table.add_column(column, justify="right" if _numeric(records, column) else "left")
-    for r in records:
-        table.add_row(*(_cell(r.get(c)) for c in columns))
-    _console().print(table)
+        # Folded, not cut, where the terminal is too narrow still: a digit per line at worst.
+        table.add_column(column, justify="right" if _numeric(records, column) else "left",
+                         overflow="fold")  # fmt: skip
+    for row in cells:
+        table.add_row(*row)
+    console.print(table)
 
 
 def write_json(obj: Any) -> None:

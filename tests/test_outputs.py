@@ -183,3 +183,19 @@ def test_parquet_inputs_round_trip_everywhere(shop, tmp_path):
     again = tmp_path / "again.parquet"
     assert run("predict", out, "-m", model, "-o", again).exit_code == 0  # Parquet in, out
     np.testing.assert_array_equal(pd.read_parquet(again)["prediction"], back["prediction"])
+
+
+def test_a_table_too_wide_for_the_terminal_shows_every_number_whole(monkeypatch, capsys):
+    """Thirteen columns on 80: a few records turn on their side (a field a row); many fold
+    their cells. No number is cut to '0.…'."""
+    from recfactor import report
+
+    monkeypatch.setenv("COLUMNS", "80")
+    columns = [f"measure_{k}" for k in range(13)]
+    few = [{c: 0.123456 + k for c in columns} for k in range(2)]
+    report.write_records(few, columns, "table")
+    text = capsys.readouterr().out
+    assert "…" not in text and text.count("0.123456") == 13 and "measure_12" in text
+    many = [{c: 0.123456 + k for c in columns} for k in range(20)]
+    report.write_records(many, columns, "table")
+    assert "…" not in capsys.readouterr().out
