@@ -39,9 +39,10 @@ def summarise(
             **{k: state[k] for k in ("fit_seconds",) if state.get(k) is not None},
         },
         "data": {k: v for k, v in (manifest.get("data") or {}).items() if k != "read_options"},
-        "created": manifest.get("created"),
         "recfactor_version": manifest.get("recfactor_version"),
     }
+    if manifest.get("created"):  # files written before the file held no clock
+        info["created"] = manifest["created"]
     factors = []
     if latent is not None:
         p, q = (side.astype(np.float64) for side in latent)
