@@ -153,6 +153,7 @@ def _read_bytes(source: str | os.PathLike, name: str) -> bytes:
     """The file's bytes, decompressed, without a byte-order mark."""
     if str(source) == "-":
         raw = _stdin_bytes()
+        targets.note_input("-")
     else:
         path = Path(source)
         if not path.exists():

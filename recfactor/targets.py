@@ -34,11 +34,12 @@ _KINDS = {
 
 
 def note_input(path: str | os.PathLike) -> None:
-    """Remember that this process reads ``path``: no write may replace it."""
+    """Remember that this process reads ``path`` (``-``: stdin, where it is a file, as in
+    ``< ratings.csv``): no write may replace it."""
     with contextlib.suppress(OSError, ValueError):
-        info = os.stat(path)
+        info = os.fstat(0) if str(path) == "-" else os.stat(path)
         if stat.S_ISREG(info.st_mode):
-            _inputs[(info.st_dev, info.st_ino)] = str(path)
+            _inputs[(info.st_dev, info.st_ino)] = "<stdin>" if str(path) == "-" else str(path)
 
 
 def forget_inputs() -> None:
@@ -97,9 +98,22 @@ def _check_existing(label: str, target: Path, info: os.stat_result, error: type)
         raise error(f"{label}: is read-only; refusing to replace it",
                     hint="make it writable (chmod u+w), or give another name")  # fmt: skip
     source = _inputs.get((info.st_dev, info.st_ino))
+    if source is not None and not _still(source, info):
+        # The input was removed since and its inode reused (a long Python session): forgotten.
+        del _inputs[(info.st_dev, info.st_ino)]
+        source = None
     if source is not None:
         raise error(f"{label}: is this command's input ({source}); refusing to replace it",
                     hint="write to another file")  # fmt: skip
+
+
+def _still(source: str, info: os.stat_result) -> bool:
+    """Whether the input named ``source`` is still the file ``info`` describes."""
+    try:
+        now = os.fstat(0) if source == "<stdin>" else os.stat(source)
+    except OSError:
+        return False
+    return (now.st_dev, now.st_ino) == (info.st_dev, info.st_ino)
 
 
 @contextlib.contextmanager

@@ -218,3 +218,17 @@ def test_two_outputs_of_one_command_to_one_file_are_refused_before_any_work(tmp_
                                str(tmp_path / output)])  # fmt: skip
         assert code == 2 and "is also this command's -m" in err, err
         assert not (tmp_path / "same.csv").exists()
+
+
+def test_stdin_redirected_from_a_file_is_an_input_too(tmp_path):
+    """`recfactor describe - -o d.csv < d.csv` would replace the data it read."""
+    import subprocess
+    import sys
+
+    data = tmp_path / "d.csv"
+    data.write_text(RATINGS)
+    with data.open("rb") as stdin:
+        done = subprocess.run([sys.executable, "-m", "recfactor", "describe", "-", "-o",
+                               str(data)], stdin=stdin, capture_output=True, text=True)  # fmt: skip
+    assert done.returncode == 1 and "is this command's input (<stdin>)" in done.stderr
+    assert data.read_text() == RATINGS
