@@ -94,3 +94,24 @@ def test_a_threshold_no_rating_reaches_is_an_error_before_any_fit():
         cross_validate(data, [AlgoSpec("baseline")], [0], ["ndcg@2"], splits=kfold(4, 2, 0),
                  relevant_threshold=6.0)  # fmt: skip
     assert "ratings run 1 to 5" in err.value.hint
+
+
+def test_recommend_and_similar_leave_out_rarely_rated_items_by_default(tmp_path):
+    """The default floor is 5% of the mean ratings per item: here 2, so the item rated once
+    is left out (and that is said); --min-ratings 0 keeps it."""
+    from tests.cli import rows, run
+
+    lines = ["user,item,rating"]
+    lines += [f"u{u},i{i},{1 + (u * i) % 5}" for u in range(60) for i in range(8)]
+    lines += ["u0,rare,5"]  # 8 items of 60 ratings and one of 1: mean 53.4, floor 3
+    data = tmp_path / "d.csv"
+    data.write_text("\n".join(lines) + "\n")
+    model = tmp_path / "m.model"
+    assert run("train", data, "--algo", "als", "-k", "2", "-m", model, "-q").exit_code == 0
+    result = run("recommend", "--user", "u1", "-n", "9", "-m", model)
+    assert "rare" not in {r["item"] for r in rows(result.stdout)}
+    assert "left out 1 item(s) with fewer than 3 training ratings" in result.stderr
+    kept = run("recommend", "--user", "u1", "-n", "9", "-m", model, "--min-ratings", "0")
+    assert "rare" in {r["item"] for r in rows(kept.stdout)} and "left out" not in kept.stderr
+    similar = run("similar", "--item", "i1", "-n", "8", "-m", model, "-q")
+    assert "rare" not in {r["similar_item"] for r in rows(similar.stdout)}

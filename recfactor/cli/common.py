@@ -129,8 +129,13 @@ ItemNames = Annotated[
     ),
 ]
 MinRatings = Annotated[
-    int,
-    typer.Option("--min-ratings", min=0, help="Leave out items with fewer training ratings."),
+    Optional[int],
+    typer.Option(
+        "--min-ratings",
+        min=0,
+        help="Leave out items with fewer training ratings [default: 5% of the mean ratings "
+        "per item, at least 1; 0 keeps every item].",
+    ),
 ]
 
 

@@ -32,19 +32,27 @@ def _read_ids(source: str, what: str) -> list[str]:
     return read_id_list(source, what)
 
 
-def _allowed(fitted, min_ratings: int):
-    """Which items have at least ``min_ratings`` training ratings (None: all may be shown)."""
-    import numpy as np
+def _allowed(fitted, min_ratings: int | None, quiet: bool):
+    """Which items have at least ``min_ratings`` training ratings (None: all may be shown);
+    without it, the data's own floor (recfactor.popularity), said when it leaves items out."""
+    from recfactor import popularity
 
-    if not min_ratings:
+    if min_ratings == 0:
         return None
-    if fitted.seen_items_ is None:
+    counts = popularity.item_counts(fitted)
+    if counts is None:
+        if min_ratings is None:
+            return None
         from recfactor.errors import DataError
 
         raise DataError("the model does not record its training ratings per item",
                         hint="train it again to use --min-ratings")  # fmt: skip
-    counts = np.bincount(fitted.seen_items_, minlength=len(fitted.item_ids_))
-    return counts >= min_ratings
+    floor = popularity.default_floor(counts) if min_ratings is None else min_ratings
+    allowed = counts >= floor
+    if min_ratings is None and not allowed.all():
+        _note(f"note: left out {int((~allowed).sum())} item(s) with fewer than {floor} "
+              "training ratings (--min-ratings 0 keeps them)", quiet)  # fmt: skip
+    return allowed
 
 
 def _widen(n: int, allowed) -> int:
@@ -87,7 +95,7 @@ def recommend(
     include_seen: Annotated[
         bool, typer.Option("--include-seen", help="Keep items the user rated in training.")
     ] = False,
-    min_ratings: MinRatings = 0,
+    min_ratings: MinRatings = None,
     items: ItemNames = None,
     history: History = None,
     model: ModelPath = Path(DEFAULT_MODEL),
@@ -103,7 +111,7 @@ def recommend(
         raise ParameterError("give exactly one of --user U, a USERS file (or -), --all-users")
     refuse_early(output, fmt)
     fitted, folded_users = _folded(_load(model)[0], history, quiet)
-    names, allowed = _titles(items), _allowed(fitted, min_ratings)
+    names, allowed = _titles(items), _allowed(fitted, min_ratings, quiet)
     if history is not None and chosen == 0:
         ids = folded_users  # the users of the history, recommended for from their ratings
     elif all_users:
@@ -150,7 +158,7 @@ def similar(
     ] = None,
     item: Annotated[Optional[str], typer.Option("--item", "-i", help="Item ID.")] = None,
     n: Annotated[int, typer.Option("-n", "--n", min=1, help="How many items.")] = 10,
-    min_ratings: MinRatings = 0,
+    min_ratings: MinRatings = None,
     names_file: ItemNames = None,
     model: ModelPath = Path(DEFAULT_MODEL),
     fmt: FormatOpt = None,
@@ -165,7 +173,7 @@ def similar(
     refuse_early(output, fmt)
     fitted, manifest = _load(model)
     _note_unstable(manifest, quiet)
-    names, allowed = _titles(names_file), _allowed(fitted, min_ratings)
+    names, allowed = _titles(names_file), _allowed(fitted, min_ratings, quiet)
     ids = [item] if item is not None else _read_ids(items, "item")
     index = fitted.item_index(ids)
     unknown = index < 0
