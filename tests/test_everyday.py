@@ -308,3 +308,16 @@ def test_inspect_lists_only_the_settings_the_fit_used(tmp_path):
                "-q").exit_code == 0  # fmt: skip
     shown = json.loads(run("inspect", "-m", model, "--format", "json").stdout)["params"]
     assert "alpha" not in shown and shown["reg"] == 0.1
+
+
+def test_titles_are_read_with_titles_and_still_with_items(tmp_path):
+    """--titles says what the file holds (beside similar's --item and ITEMS of IDs); --items,
+    its first name, still reads it."""
+    from tests.conftest import SAMPLE
+
+    model = tmp_path / "m.model"
+    assert run("train", SAMPLE / "ratings.csv", "-k", "4", "--epochs", "3", "-m", model,
+               "-q").exit_code == 0  # fmt: skip
+    outputs = [run("similar", "--item", "m002", "-n", "2", flag, SAMPLE / "items.csv", "-m",
+                   model, "-q").stdout for flag in ("--titles", "--items")]  # fmt: skip
+    assert outputs[0] == outputs[1] and "title" in outputs[0].splitlines()[0]

@@ -123,9 +123,10 @@ def _folded(fitted: Any, history: str | None, quiet: bool) -> tuple[Any, list[st
 ItemNames = Annotated[
     Optional[Path],
     typer.Option(
-        "--items",
+        "--titles",
+        "--items",  # its first name, kept: --titles says what it holds beside --item
         metavar="PATH",
-        help="Item names (a CSV of item ID, name, or MovieLens u.item): adds a title column.",
+        help="Item titles (a CSV of item ID, title, or MovieLens u.item): adds a title column.",
     ),
 ]
 MinRatings = Annotated[

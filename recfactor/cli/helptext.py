@@ -39,10 +39,10 @@ EXAMPLES = {
     "predict": ["recfactor predict --user 1 --item 50",
                 "recfactor predict test.csv -o predictions.parquet",
                 "recfactor predict --history me.csv --user newbie --item 50"],
-    "recommend": ["recfactor recommend --user 1 -n 5 --items u.item --min-ratings 20",
+    "recommend": ["recfactor recommend --user 1 -n 5 --titles u.item --min-ratings 20",
                   "recfactor recommend --all-users -o top10.csv",
                   "recfactor recommend --history me.csv"],
-    "similar": ["recfactor similar --item 1 --items u.item",
+    "similar": ["recfactor similar --item 1 --titles u.item",
                 "recfactor similar items.txt -n 5 --min-ratings 50"],
     "export": ["recfactor export --what items -o items.parquet",
                "recfactor export --what users --format json"],
@@ -56,7 +56,7 @@ EXAMPLES = {
     "describe": ["recfactor describe u.data", "recfactor describe ratings.parquet -o stats.json"],
     "split": ["recfactor split u.data --folds 5 -o folds/",
               "recfactor split u.data --test-fraction 0.2 --split-seed 1"],
-    "inspect": ["recfactor inspect -m model --items u.item",
+    "inspect": ["recfactor inspect -m model --titles u.item",
                 "recfactor inspect -m a.model --compare b.model"],
 }  # fmt: skip
 ROOT_EXAMPLES = [

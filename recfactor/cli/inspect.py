@@ -27,7 +27,9 @@ def inspect(
     items: Annotated[
         Optional[Path],
         typer.Option(
-            "--items", help="Item names: a file of item ID, name (CSV, or MovieLens u.item)."
+            "--titles",
+            "--items",
+            help="Item titles: a file of item ID, title (CSV, or MovieLens u.item).",
         ),
     ] = None,
     top: Annotated[int, typer.Option("--top", min=1, help="Top items per factor.")] = 5,
