@@ -48,19 +48,19 @@ def test_a_declared_parameter_becomes_a_flag_with_its_rules(registered):
     assert flag.option == "--shrinkage" and flag.kind is float
     assert flag.targets == {"shrunk": ("shrinkage",)}
     assert "Shrink the item means" in flag.help and "shrunk (explicit) 0.5" in flag.help
-    assert cli._model_params("shrunk", {"shrinkage": 2.0}, "explicit") == {"shrinkage": 2.0}
+    assert cli.model_params("shrunk", {"shrinkage": 2.0}, "explicit") == {"shrinkage": 2.0}
     with pytest.raises(ParameterError, match="--shrinkage does not apply to --algo shrunk "
                                              "with --feedback implicit"):  # fmt: skip
-        cli._model_params("shrunk", {"shrinkage": 2.0}, "implicit")
+        cli.model_params("shrunk", {"shrinkage": 2.0}, "implicit")
     with pytest.raises(ParameterError, match="--shrinkage does not apply to --algo svd"):
-        cli._model_params("svd", {"shrinkage": 2.0}, "explicit")
+        cli.model_params("svd", {"shrinkage": 2.0}, "explicit")
 
     # A command that takes the model flags shows it, and passes it on.
     app = typer.Typer()
     seen = {}
 
     @app.command()
-    @cli._with_model_flags()
+    @cli.with_model_flags()
     def fit(name: str, **model_flags) -> None:
         seen.update(model_flags)
 

@@ -136,3 +136,16 @@ def test_only_the_spark_modules_import_pyspark():
     takers = {name for name, path in modules.items()
               if any(m.split(".")[0] == "pyspark" for m in _imports(path, modules))}  # fmt: skip
     assert takers == SPARK_MODULES
+
+
+def test_no_cli_module_imports_a_private_name_of_another():
+    """What the commands share is cli/common.py's public surface; a private name imported
+    across modules is a helper that belongs in the engine or in common's public part."""
+    crossing = []
+    for path in sorted((PACKAGE / "cli").glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith(
+                "recfactor.cli."
+            ):
+                crossing += [f"{path.name}: {a.name}" for a in node.names if a.name[0] == "_"]
+    assert crossing == []

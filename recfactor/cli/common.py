@@ -105,7 +105,7 @@ History = Annotated[
 ]
 
 
-def _folded(fitted: Any, history: str | None, quiet: bool) -> tuple[Any, list[str]]:
+def fold_history(fitted: Any, history: str | None, quiet: bool) -> tuple[Any, list[str]]:
     """``fitted`` with the users of ``history`` folded in, and their IDs (none without it)."""
     if history is None:
         return fitted, []
@@ -115,7 +115,7 @@ def _folded(fitted: Any, history: str | None, quiet: bool) -> tuple[Any, list[st
     data = read_ratings(history, ReadOptions(feedback=fitted.feedback_ or "explicit"))
     folded, ids, unknown = fold_in(fitted, data)
     if unknown:
-        _note(f"note: {unknown} history row(s) name items the model does not know; left out",
+        tell(f"note: {unknown} history row(s) name items the model does not know; left out",
               quiet)  # fmt: skip
     return folded, ids
 
@@ -140,7 +140,7 @@ MinRatings = Annotated[
 ]
 
 
-def _titles(path: Path | None) -> dict[str, str] | None:
+def read_titles(path: Path | None) -> dict[str, str] | None:
     if path is None:
         return None
     from recfactor.data import read_item_names
@@ -271,7 +271,7 @@ TimeCol = Annotated[
 ]
 
 
-def _times(data: str, options: Any, dataset: Any, time_ordered: bool, time_col: str | None):
+def times_of(data: str, options: Any, dataset: Any, time_ordered: bool, time_col: str | None):
     """Each rating's time for a time-ordered holdout (None without --time-ordered)."""
     from recfactor.errors import ParameterError
 
@@ -318,7 +318,7 @@ def _model_flag_parameters(skip: frozenset[str] = frozenset()) -> list[signature
     return out
 
 
-def _with_model_flags(skip: tuple[str, ...] = ()) -> Callable[[Any], Any]:
+def with_model_flags(skip: tuple[str, ...] = ()) -> Callable[[Any], Any]:
     """Give a command taking ``**model_flags`` the model flags as its own options."""
 
     def attach(func: Any) -> Any:
@@ -338,11 +338,11 @@ def _with_model_flags(skip: tuple[str, ...] = ()) -> Callable[[Any], Any]:
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-def _debug() -> bool:
+def debug_on() -> bool:
     return os.environ.get("RECFACTOR_DEBUG", "") not in ("", "0") or _state.get("debug", False)
 
 
-def _handle_errors(func: F) -> F:
+def handle_errors(func: F) -> F:
     """Turn the engine's errors into 'error:' / 'hint:' lines and exit 1 (2 for bad flags)."""
 
     @functools.wraps(func)
@@ -352,27 +352,27 @@ def _handle_errors(func: F) -> F:
 
         targets.forget_inputs()
         if not kwargs.get("quiet"):
-            kernels.compile_note = lambda: _note(
+            kernels.compile_note = lambda: tell(
                 "note: compiling kernels, first run only (a few seconds)", False
             )
         try:
             return func(*args, **kwargs)
         except RecfactorError as exc:
-            if _debug():
+            if debug_on():
                 raise
             message, hint = exc.for_command_line()  # the engine's parameters as flags
             _fail(message, hint, 2 if isinstance(exc, ParameterError) else 1)
         except MemoryError:
-            if _debug():
+            if debug_on():
                 raise
             _fail("out of memory", "use fewer --factors or a smaller data set", 1)
         except BrokenPipeError:
             # The reader of stdout went away (| head): silently, with GNU tools' 128 +
             # SIGPIPE (Click's own handling would exit 1, which says the input was bad).
-            _quiet_stdout()
+            quiet_stdout()
             raise typer.Exit(BROKEN_PIPE) from None
         except OSError as exc:  # a file the engine could not write or read, found late
-            if _debug():
+            if debug_on():
                 raise
             where = f"{exc.filename}: " if exc.filename else ""
             _fail(f"{where}{exc.strerror or exc}", "check the path and its permissions", 1)
@@ -383,7 +383,7 @@ def _handle_errors(func: F) -> F:
 BROKEN_PIPE = 141
 
 
-def _quiet_stdout() -> None:
+def quiet_stdout() -> None:
     """The reader of stdout went away (``| head``): send what is left nowhere, so that the
     interpreter's last flush does not complain."""
     try:
@@ -400,7 +400,7 @@ def _fail(message: str, hint: str | None, code: int) -> None:
     raise typer.Exit(code)
 
 
-def _note(text: str, quiet: bool) -> None:
+def tell(text: str, quiet: bool) -> None:
     if not quiet:
         typer.echo(text, err=True)
 
@@ -429,7 +429,7 @@ def _main(
     _state["debug"] = debug or _state.get("debug", False)  # taken off the line already
 
 
-def _read_options(
+def read_options(
     sep: str | None,
     layout: Layout | None,
     header: bool | None,
@@ -455,7 +455,7 @@ def _read_options(
     )
 
 
-def _model_params(
+def model_params(
     algo: str, flags: dict[str, Any], feedback: str, strict: bool = True
 ) -> dict[str, Any]:
     """Parameters for ``algo`` on ``feedback`` data from the model flags given (None = not
@@ -463,7 +463,7 @@ def _model_params(
 
     A flag that ``algo`` does not take, or does not use with this feedback or solver, is an
     error when ``strict``; otherwise it is left out (evaluate compares several algorithms with
-    one set of flags, and :func:`_require_used` checks that each flag went somewhere). What
+    one set of flags, and :func:`require_used` checks that each flag went somewhere). What
     each flag sets, and where it applies, comes from the models' parameter declarations.
     """
     from recfactor.errors import ParameterError
@@ -529,7 +529,7 @@ def _what_uses(name: str, feedback: str) -> str:
     return f"it applies with --feedback {other}"
 
 
-def _require_used(takers: list[str], flags: dict[str, Any], feedback: str) -> None:
+def require_used(takers: list[str], flags: dict[str, Any], feedback: str) -> None:
     """Beside other algorithms, each flag given must still be used by one of ``takers``."""
     from recfactor.errors import ParameterError
     from recfactor.models.flags import model_flags
@@ -565,18 +565,18 @@ def _within_rank(
         return params
     params, note = default_rank_within(params, feedback, shapes)
     if note is not None:
-        _note(as_flags(note).replace("--factors to choose", "-k to choose"), quiet)
+        tell(as_flags(note).replace("--factors to choose", "-k to choose"), quiet)
     return params
 
 
-def _build_model(algo: str, params: dict[str, Any], seed: int):
+def build_model(algo: str, params: dict[str, Any], seed: int):
     from recfactor.models import model_class
 
     cls = model_class(algo)
     return cls(cls.params_class(**params, seed=seed))
 
 
-def _parse_scale(text: str | None) -> tuple[float, float] | None:
+def parse_scale(text: str | None) -> tuple[float, float] | None:
     from recfactor.errors import ParameterError
 
     if text is None:
@@ -590,20 +590,20 @@ def _parse_scale(text: str | None) -> tuple[float, float] | None:
     return low, high
 
 
-def _load(model_path: Path, seen: bool = True):
+def load_model(model_path: Path, seen: bool = True):
     from recfactor import persist
 
     return persist.load(model_path, seen=seen)
 
 
-def _fmt(fmt: Format | None) -> str:
+def resolved_format(fmt: Format | None) -> str:
     from recfactor.report import resolve_format
 
     return resolve_format(fmt.value if fmt else None)
 
 
 @contextlib.contextmanager
-def _naming(source: str) -> Iterator[None]:
+def naming(source: str) -> Iterator[None]:
     """Data errors raised inside (a split with too few ratings, ...) name ``source``."""
     from recfactor.errors import DataError
 
@@ -615,7 +615,7 @@ def _naming(source: str) -> Iterator[None]:
         raise DataError(f"{source}: {exc.template}", hint=exc.hint_template) from None
 
 
-def _check_split_options(
+def check_split_options(
     folds: int | None,
     test_fraction: float | None,
     holdout_per_user: float | None,
@@ -647,17 +647,17 @@ def _check_split_options(
         raise ParameterError("--relevant-threshold must be a finite number")
 
 
-def _splits(dataset, folds, test_fraction, test, holdout_per_user, split_seed, quiet):
+def split_plan(dataset, folds, test_fraction, test, holdout_per_user, split_seed, quiet):
     """The train/test splits evaluate asked for (k-fold by default), and how to describe them."""
     from recfactor import evaluation as ev
 
     return ev.plan_splits(
         dataset, folds, test_fraction, test, holdout_per_user, split_seed,
-        note=lambda text: _note(text, quiet),
+        note=lambda text: tell(text, quiet),
     )  # fmt: skip
 
 
-def _check_plot(plot: Path | None) -> None:
+def check_plot(plot: Path | None) -> None:
     """--plot refused before any work: without matplotlib, a name that is not .png, or a
     target that targets.check refuses (a folder, a device, a read-only file, an input)."""
     from recfactor import targets

@@ -22,20 +22,20 @@ from recfactor.cli.common import (
     TimeCol,
     TimeOrdered,
     UserCol,
-    _check_split_options,
-    _fmt,
-    _handle_errors,
-    _naming,
-    _read_options,
-    _times,
     app,
+    check_split_options,
+    handle_errors,
+    naming,
+    read_options,
+    resolved_format,
+    times_of,
 )
 from recfactor.cli.helptext import Command
 from recfactor.cli.output import OutputOpt, Target
 
 
 @app.command(cls=Command)
-@_handle_errors
+@handle_errors
 def describe(
     data: Annotated[str, typer.Argument(metavar="DATA", help="Ratings file or -.")],
     sep: Sep = None,
@@ -56,7 +56,7 @@ def describe(
     from recfactor.describe import describe as stats
     from recfactor.report import render_description
 
-    options = _read_options(
+    options = read_options(
         sep, layout, header, user_col, item_col, rating_col, feedback, duplicates, missing_value
     )
     target = Target(output, fmt)
@@ -67,7 +67,7 @@ def describe(
 
 
 @app.command(cls=Command)
-@_handle_errors
+@handle_errors
 def split(
     data: Annotated[str, typer.Argument(metavar="DATA", help="Ratings file or -.")],
     output_dir: Annotated[
@@ -110,16 +110,16 @@ def split(
     from recfactor.errors import DataError, ParameterError
     from recfactor.report import write_records
 
-    options = _read_options(
+    options = read_options(
         sep, layout, header, user_col, item_col, rating_col, feedback, duplicates, missing_value
     )
-    _check_split_options(folds, test_fraction, holdout_per_user, 4.0)
+    check_split_options(folds, test_fraction, holdout_per_user, 4.0)
     if folds is not None and (holdout_per_user is not None or time_ordered):
         raise ParameterError(
             "--folds draws k random folds", hint="drop --holdout-per-user or --time-ordered"
         )
     dataset = read_ratings(data, options)
-    times = _times(data, options, dataset, time_ordered, time_col)
+    times = times_of(data, options, dataset, time_ordered, time_col)
     splits = _drawn(dataset, folds, test_fraction, holdout_per_user, split_seed, times)
     stem = prefix or ("stdin" if data == "-" else Path(data).name.split(".")[0])
     try:
@@ -127,13 +127,13 @@ def split(
     except OSError as exc:
         raise DataError(f"{output_dir}: cannot create ({exc.strerror})") from exc
     records = _write_splits(data, dataset, splits, output_dir, stem, folds is not None)
-    write_records(records, ["fold", "part", "path", "ratings"], _fmt(fmt))
+    write_records(records, ["fold", "part", "path", "ratings"], resolved_format(fmt))
 
 
 def _drawn(dataset, folds, test_fraction, holdout_per_user, split_seed, times):
     from recfactor import evaluation as ev
 
-    with _naming(dataset.source):
+    with naming(dataset.source):
         if folds is not None:  # exactly k, or an error: no quiet change of the files asked for
             return ev.kfold(dataset.n_ratings, folds, split_seed)
         fraction = None if holdout_per_user is not None else test_fraction

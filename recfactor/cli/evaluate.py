@@ -32,18 +32,18 @@ from recfactor.cli.common import (
     TimeOrdered,
     UserCol,
     Verbose,
-    _check_plot,
-    _check_split_options,
-    _handle_errors,
-    _load,
-    _model_params,
-    _naming,
-    _note,
-    _read_options,
-    _require_used,
-    _times,
-    _with_model_flags,
     app,
+    check_plot,
+    check_split_options,
+    handle_errors,
+    load_model,
+    model_params,
+    naming,
+    read_options,
+    require_used,
+    tell,
+    times_of,
+    with_model_flags,
 )
 from recfactor.cli.helptext import Command
 from recfactor.cli.output import OutputOpt, Target
@@ -51,8 +51,8 @@ from recfactor.cli.spark import open_on_spark, refuse_on_spark, spark_target
 
 
 @app.command(cls=Command)
-@_with_model_flags()
-@_handle_errors
+@with_model_flags()
+@handle_errors
 def evaluate(
     data: Annotated[
         Optional[str],
@@ -156,7 +156,7 @@ def evaluate(
     started, algo = time.perf_counter(), ",".join(algo) if algo else None
     seed_list, target = ev.parse_seeds(seeds), Target(output, fmt)
     target.check()
-    _check_plot(plot)
+    check_plot(plot)
     chosen = _splits_chosen(test, test_fraction, folds, holdout_per_user, time_ordered,
                             relevant_threshold, engine)  # fmt: skip
     option_args = (sep, layout, header, user_col, item_col, rating_col, feedback, duplicates,
@@ -176,7 +176,7 @@ def evaluate(
     jobs, rating_scale = _capped_jobs(jobs, quiet), None
     if data is None:
         data, options, algos = _recorded_setup(model, algo, quiet)
-        rating_scale = _load(model)[0].rating_scale_
+        rating_scale = load_model(model)[0].rating_scale_
         dataset, test_set = _read_pair(data, test, options)
     else:
         algos, options = _algo_specs(algo, feedback.value, dict(model_flags)), None
@@ -187,12 +187,12 @@ def evaluate(
         read = _read_beside_numba if pays else _read_with_flags
         dataset, test_set = read(data, test, option_args)
     read_seconds = time.perf_counter() - started
-    times = _times(data, options or _read_options(*option_args), dataset, time_ordered, time_col)
+    times = times_of(data, options or read_options(*option_args), dataset, time_ordered, time_col)
     config = ev.EvalConfig(algos=algos, test=test_set, jobs=jobs, times=times, **settings)
     report, fits, fit_seconds = _run(dataset, config, rating_scale, quiet)
     if verbose:
-        _note(f"{data} read (imports included) in {read_seconds:.2f} s; {fits} fits and their "
-              f"scores in {fit_seconds:.2f} s with --jobs {jobs}", quiet)  # fmt: skip
+        tell(f"{data} read (imports included) in {read_seconds:.2f} s; {fits} fits and their "
+             f"scores in {fit_seconds:.2f} s with --jobs {jobs}", quiet)  # fmt: skip
     _render(report, target, plot, quiet)
 
 
@@ -203,11 +203,11 @@ def _score_saved(model, test, metric, relevant_threshold, option_args, output) -
     from recfactor.report import write_records
 
     target, quiet = output
-    fitted, _ = _load(model)
-    held = read_ratings(test, _read_options(*option_args))
+    fitted, _ = load_model(model)
+    held = read_ratings(test, read_options(*option_args))
     scored = ev.score_model(fitted, held, metric.split(",") if metric else None,
                             relevant_threshold)  # fmt: skip
-    _note(f"scored {model} as saved (no fit) on {held.n_ratings} test ratings of {test}; "
+    tell(f"scored {model} as saved (no fit) on {held.n_ratings} test ratings of {test}; "
           f"{scored['cold']} cold, predicted by the fallback", quiet)  # fmt: skip
     records = [{"model": str(model), "test": test, "metric": name, "value": value}
                for name, value in scored["metrics"].items()]  # fmt: skip
@@ -223,7 +223,7 @@ def _splits_chosen(
     1; more is a usage error), each checked; --time-ordered needs a holdout, drawn here."""
     from recfactor.errors import ParameterError
 
-    _check_split_options(folds, test_fraction, holdout_per_user, relevant_threshold)
+    check_split_options(folds, test_fraction, holdout_per_user, relevant_threshold)
     if time_ordered and engine == Engine.spark:
         raise ParameterError("--time-ordered holdouts are drawn by the local engine",
                              hint="use --engine local, or drop --time-ordered")  # fmt: skip
@@ -247,13 +247,13 @@ def _evaluate_on_spark(data, test, cluster, config, option_args, flags, output) 
         raise ParameterError("--engine spark evaluates DATA by folds or a holdout drawn there",
                              hint="give DATA; drop --test, or use --engine local")  # fmt: skip
     target, plot, quiet = output
-    options = _read_options(*option_args)
+    options = read_options(*option_args)
     feedback = options.feedback
     refuse_on_spark([a.name for a in config.algos], options, flags)
     _, frame = open_on_spark(data, cluster, options)
-    _note(f"evaluating als on Spark ({cluster.where})", quiet)
+    tell(f"evaluating als on Spark ({cluster.where})", quiet)
     with progress(None, "evaluating on Spark", enabled=not quiet) as advance:
-        with _naming(data):
+        with naming(data):
             report = spark_evaluation.evaluate(frame, config, feedback, data, progress=advance)
     _render(report, target, plot, quiet)
 
@@ -264,7 +264,7 @@ def _capped_jobs(jobs: int | None, quiet: bool) -> int:
     from recfactor.workers import available_cores
 
     if jobs is not None and jobs > available_cores():
-        _note(f"note: --jobs {jobs} capped at the {available_cores()} usable cores", quiet)
+        tell(f"note: --jobs {jobs} capped at the {available_cores()} usable cores", quiet)
     return min(jobs or available_cores(), available_cores())
 
 
@@ -288,10 +288,10 @@ def _algo_specs(algo: str | None, feedback: str, flags: dict[str, Any]) -> list[
     single = len(set(names)) == 1
     takers = [n for n in dict.fromkeys(names) if n != "baseline" or single]
     if not single:
-        _require_used(takers, flags, feedback)
+        require_used(takers, flags, feedback)
     specs = {}
     for name, own in chosen:
-        params = _model_params(name, flags, feedback, strict=single) if name in takers else {}
+        params = model_params(name, flags, feedback, strict=single) if name in takers else {}
         # Settings joined by ';' in the label: a CSV cell without quotes, which `cut -d,` keeps
         # whole (--algo reads it back).
         label = f"{name}:{';'.join(own)}" if own else name
@@ -348,9 +348,9 @@ def _run(dataset: Any, config: Any, rating_scale: Any, quiet: bool) -> tuple[Any
     total = len(config.algos) * seeds * (splits + (1 if seeds > 1 else 0))
     started = time.perf_counter()
     with progress(total, "evaluating", enabled=not quiet) as advance:
-        with _naming(dataset.source):
+        with naming(dataset.source):
             report = ev.evaluate(dataset, config, rating_scale=rating_scale, progress=advance,
-                                 note=lambda text: _note(_as_flags(text), quiet))  # fmt: skip
+                                 note=lambda text: tell(_as_flags(text), quiet))  # fmt: skip
     return report, total, time.perf_counter() - started
 
 
@@ -372,12 +372,12 @@ def _render(report: Any, target: Target, plot: Path | None, quiet: bool) -> None
         logged = kind == "csv" and not sys.stdout.isatty()
     if logged:
         for line in evaluation_message(report.to_dict()):
-            _note(line, quiet)
+            tell(line, quiet)
     if plot is not None:
         from recfactor.plot import plot_evaluation
 
         plot_evaluation(report.to_dict(), plot)
-        _note(f"wrote {plot}", quiet)
+        tell(f"wrote {plot}", quiet)
 
 
 # A rough size of one rating in a text file (MovieLens u.data: 20 bytes), to guess before
@@ -417,7 +417,7 @@ def _read_pair(data: str, test: str | None, options):
 def _read_with_flags(data: str, test: str | None, option_args: tuple):
     """:func:`_read_pair` with options built from the command's flags (here, not by the
     caller: they live with the readers, whose module imports pandas)."""
-    return _read_pair(data, test, _read_options(*option_args))
+    return _read_pair(data, test, read_options(*option_args))
 
 
 def _read_beside_numba(data: str, test: str | None, option_args: tuple):
@@ -440,5 +440,5 @@ def _recorded_setup(model_path: Path, algo: str | None, quiet: bool):
             "--algo cannot be combined with re-evaluating a saved model",
             hint="give DATA to compare algorithms",
         )
-    path, options, spec = workflows.recorded_setup(model_path, lambda t: _note(t, quiet))
+    path, options, spec = workflows.recorded_setup(model_path, lambda t: tell(t, quiet))
     return path, options, [spec]

@@ -14,15 +14,15 @@ from recfactor.cli.common import (
     ModelPath,
     Quiet,
     What,
-    _handle_errors,
-    _load,
     app,
+    handle_errors,
+    load_model,
 )
 from recfactor.cli.helptext import Command
 
 
 @app.command(cls=Command)
-@_handle_errors
+@handle_errors
 def export(
     what: Annotated[What, typer.Option("--what", help="Which factors to write.")] = What.items,
     output: Annotated[
@@ -47,7 +47,7 @@ def export(
     if output is not None and str(output) == "-":
         output = None
     check_output(output)
-    fitted, _ = _load(model)
+    fitted, _ = load_model(model)
     _write_frame(_factor_frame(fitted, what), kind, output, what.value[:-1])
 
 

@@ -12,16 +12,16 @@ from recfactor.cli.common import (
     FormatOpt,
     ModelPath,
     Quiet,
-    _handle_errors,
-    _load,
     app,
+    handle_errors,
+    load_model,
 )
 from recfactor.cli.helptext import Command
 from recfactor.cli.output import OutputOpt, Target
 
 
 @app.command(cls=Command)
-@_handle_errors
+@handle_errors
 def inspect(
     model: ModelPath = Path(DEFAULT_MODEL),
     items: Annotated[
@@ -53,10 +53,10 @@ def inspect(
 
     target = Target(output, fmt)
     target.check()
-    fitted, manifest = _load(model)
+    fitted, manifest = load_model(model)
     names = read_item_names(items) if items is not None else None
     if compare is not None:
-        other, _ = _load(compare)
+        other, _ = load_model(compare)
         found = compare_models(fitted, other, names, top)
         with target.open() as kind:
             render_comparison(found, kind)

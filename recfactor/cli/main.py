@@ -8,9 +8,9 @@ import sys
 
 from recfactor.cli.common import (
     BROKEN_PIPE,
-    _debug,
-    _quiet_stdout,
     app,
+    debug_on,
+    quiet_stdout,
 )
 
 
@@ -26,7 +26,7 @@ def main() -> None:
     # is taken from the fits running beside them. Here they sleep at once; a user's own setting
     # wins. Read when numpy loads OpenBLAS, which the commands import only after this.
     os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "4")
-    if not _debug() and "--debug" not in sys.argv:
+    if not debug_on() and "--debug" not in sys.argv:
         # numpy's warnings (a mean of nothing, a division by zero already handled) are not
         # the user's business: stderr carries notes and error lines only.
         import warnings
@@ -70,7 +70,7 @@ def entry() -> None:
     try:
         sys.stdout.flush()
     except (BrokenPipeError, ValueError):
-        _quiet_stdout()
+        quiet_stdout()
         code = code or BROKEN_PIPE
     try:
         sys.stderr.flush()
@@ -86,7 +86,7 @@ def _run_app() -> int:
     try:
         outcome = app(prog_name="recfactor", standalone_mode=False)
     except BrokenPipeError:
-        _quiet_stdout()  # the reader went away (| head): see common._handle_errors
+        quiet_stdout()  # the reader went away (| head): see common.handle_errors
         return BROKEN_PIPE
     except Exception as exc:
         # Click's exceptions, by name: typer vendors its own copy of Click from 0.28 on.
@@ -112,7 +112,7 @@ def _run_app() -> int:
 
 
 def _internal_error(exc: BaseException) -> int:
-    if _debug() or "--debug" in sys.argv:
+    if debug_on() or "--debug" in sys.argv:
         raise exc
     text = " ".join(str(exc).split())[:300]
     sys.stderr.write(

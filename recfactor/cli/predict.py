@@ -19,19 +19,19 @@ from recfactor.cli.common import (
     Quiet,
     Sep,
     UserCol,
-    _folded,
-    _handle_errors,
-    _load,
-    _note,
-    _titles,
     app,
+    fold_history,
+    handle_errors,
+    load_model,
+    read_titles,
+    tell,
 )
 from recfactor.cli.helptext import Command
 from recfactor.cli.output import OutputOpt
 
 
 @app.command(cls=Command)
-@_handle_errors
+@handle_errors
 def predict(
     pairs: Annotated[
         Optional[str],
@@ -62,8 +62,8 @@ def predict(
 
     single = _one_pair(pairs, user, item)
     refuse_early(output, fmt)
-    fitted, _ = _folded(_load(model, seen=False)[0], history, quiet)
-    names = _titles(items_file)
+    fitted, _ = fold_history(load_model(model, seen=False)[0], history, quiet)
+    names = read_titles(items_file)
     if single:
         result = fitted.predict([user], [item], strict=strict)
         _note_cold(fitted, result.cold, user, quiet)
@@ -107,9 +107,9 @@ def _note_cold(fitted: Any, cold: Any, user: str | None, quiet: bool) -> None:
     """Say on stderr which predictions came from the baseline (an unknown user or item)."""
     if user is not None and cold[0]:
         side = "user" if fitted.user_index([user])[0] < 0 else "item"
-        _note(f"note: unknown {side}; predicted from the baseline", quiet)
+        tell(f"note: unknown {side}; predicted from the baseline", quiet)
     elif cold.any():
-        _note(
+        tell(
             f"note: {int(cold.sum())} pair(s) with an unknown user or item were "
             "predicted from the baseline (cold=true)",
             quiet,

@@ -15,12 +15,12 @@ from recfactor.cli.common import (
     MinRatings,
     ModelPath,
     Quiet,
-    _folded,
-    _handle_errors,
-    _load,
-    _note,
-    _titles,
     app,
+    fold_history,
+    handle_errors,
+    load_model,
+    read_titles,
+    tell,
 )
 from recfactor.cli.helptext import Command
 from recfactor.cli.output import OutputOpt, refuse_early, to_output
@@ -50,7 +50,7 @@ def _allowed(fitted, min_ratings: int | None, quiet: bool):
     floor = popularity.default_floor(counts) if min_ratings is None else min_ratings
     allowed = counts >= floor
     if min_ratings is None and not allowed.all():
-        _note(f"note: left out {int((~allowed).sum())} item(s) with fewer than {floor} "
+        tell(f"note: left out {int((~allowed).sum())} item(s) with fewer than {floor} "
               "training ratings (--min-ratings 0 keeps them)", quiet)  # fmt: skip
     return allowed
 
@@ -84,7 +84,7 @@ def _with_titles(records: list[dict], key: str, names, columns: list[str]) -> li
 
 
 @app.command(cls=Command)
-@_handle_errors
+@handle_errors
 def recommend(
     users: Annotated[
         Optional[str], typer.Argument(metavar="USERS", help="File of user IDs, one a line (or -).")
@@ -110,8 +110,8 @@ def recommend(
     if chosen != 1 and not (history is not None and chosen == 0):
         raise ParameterError("give exactly one of --user U, a USERS file (or -), --all-users")
     refuse_early(output, fmt)
-    fitted, folded_users = _folded(_load(model)[0], history, quiet)
-    names, allowed = _titles(items), _allowed(fitted, min_ratings, quiet)
+    fitted, folded_users = fold_history(load_model(model)[0], history, quiet)
+    names, allowed = read_titles(items), _allowed(fitted, min_ratings, quiet)
     if history is not None and chosen == 0:
         ids = folded_users  # the users of the history, recommended for from their ratings
     elif all_users:
@@ -125,7 +125,7 @@ def recommend(
     if unknown.any():
         if user is not None:
             raise ColdStartError(f"unknown user {user!r}: not in the training data")
-        _note(f"note: skipped {int(unknown.sum())} unknown user(s)", quiet)
+        tell(f"note: skipped {int(unknown.sum())} unknown user(s)", quiet)
     top, scores = fitted.recommend_index(index[~unknown], _widen(n, allowed),
                                          exclude_seen=not include_seen)  # fmt: skip
     top, scores = _keep(top, scores, allowed, n)
@@ -144,14 +144,14 @@ def recommend(
     exhausted = sum(not (row >= 0).any() for row in top)
     if exhausted:
         whom = f"user {kept[0]!r}" if user is not None else f"{exhausted} user(s)"
-        _note(f"note: {whom} rated every item in training: nothing left to recommend "
+        tell(f"note: {whom} rated every item in training: nothing left to recommend "
               "(--include-seen ranks them all)", quiet)  # fmt: skip
     columns = _with_titles(records, "item", names, ["user", "rank", "item", "score"])
     _write(records, columns, output, fmt)
 
 
 @app.command(cls=Command)
-@_handle_errors
+@handle_errors
 def similar(
     items: Annotated[
         Optional[str], typer.Argument(metavar="ITEMS", help="File of item IDs, one a line (or -).")
@@ -171,16 +171,16 @@ def similar(
     if (item is None) == (items is None):
         raise ParameterError("give exactly one of --item I or an ITEMS file (or -)")
     refuse_early(output, fmt)
-    fitted, manifest = _load(model)
+    fitted, manifest = load_model(model)
     _note_unstable(manifest, quiet)
-    names, allowed = _titles(names_file), _allowed(fitted, min_ratings, quiet)
+    names, allowed = read_titles(names_file), _allowed(fitted, min_ratings, quiet)
     ids = [item] if item is not None else _read_ids(items, "item")
     index = fitted.item_index(ids)
     unknown = index < 0
     if unknown.any():
         if item is not None:
             raise ColdStartError(f"unknown item {item!r}: not in the training data")
-        _note(f"note: skipped {int(unknown.sum())} unknown item(s)", quiet)
+        tell(f"note: skipped {int(unknown.sum())} unknown item(s)", quiet)
     top, scores = fitted.similar_index(index[~unknown], _widen(n, allowed))
     top, scores = _keep(top, scores, allowed, n)
     kept = [i for i, bad in zip(ids, unknown) if not bad]
@@ -191,7 +191,7 @@ def similar(
         if j >= 0
     ]
     if len(fitted.item_ids_) == 1:
-        _note("note: the model knows no other item to compare with", quiet)
+        tell("note: the model knows no other item to compare with", quiet)
     columns = ["item", "rank", "similar_item", "score"]
     _write(records, _with_titles(records, "similar_item", names, columns), output, fmt)
 
@@ -201,7 +201,7 @@ def _note_unstable(manifest, quiet: bool) -> None:
 
     note = unstable_note(manifest.get("neighbours"))
     if note is not None:
-        _note(note, quiet)
+        tell(note, quiet)
 
 
 def _write(records, columns, output, fmt) -> None:

@@ -20,26 +20,26 @@ from recfactor.cli.common import (
     RatingCol,
     Sep,
     UserCol,
-    _build_model,
-    _check_plot,
-    _check_split_options,
-    _handle_errors,
-    _model_params,
-    _naming,
-    _note,
-    _read_options,
-    _require_used,
-    _splits,
-    _with_model_flags,
     app,
+    build_model,
+    check_plot,
+    check_split_options,
+    handle_errors,
+    model_params,
+    naming,
+    read_options,
+    require_used,
+    split_plan,
+    tell,
+    with_model_flags,
 )
 from recfactor.cli.helptext import Command
 from recfactor.cli.output import OutputOpt, Target
 
 
 @app.command(cls=Command)
-@_with_model_flags(skip=("factors",))
-@_handle_errors
+@with_model_flags(skip=("factors",))
+@handle_errors
 def stability(
     data: Annotated[str, typer.Argument(metavar="DATA", help="Ratings file or -.")],
     algo: Annotated[
@@ -112,12 +112,12 @@ def stability(
     seed_list = ev.parse_seeds(seeds)
     if not 0 < threshold <= 1:
         raise ParameterError("--threshold must be above 0 and at most 1")
-    _check_split_options(folds, None, holdout_per_user, 4.0)
-    _check_plot(plot)
+    check_split_options(folds, None, holdout_per_user, 4.0)
+    check_plot(plot)
     target = Target(output, fmt)
     target.check()
     params = _checked_params(names, dict(model_flags), feedback.value, rank_list)
-    options = _read_options(
+    options = read_options(
         sep, layout, header, user_col, item_col, rating_col, feedback, duplicates, missing_value
     )
     dataset = read_ratings(data, options)
@@ -135,7 +135,7 @@ def stability(
         from recfactor.plot import plot_stability
 
         plot_stability(reports, plot)
-        _note(f"wrote {plot}", quiet)
+        tell(f"wrote {plot}", quiet)
 
 
 def _factor_algos(algo: str) -> list[str]:
@@ -161,11 +161,11 @@ def _checked_params(
     read."""
     single = len(names) == 1
     if not single:
-        _require_used(names, flags, feedback)
-    params = {name: _model_params(name, flags, feedback, strict=single) for name in names}
+        require_used(names, flags, feedback)
+    params = {name: model_params(name, flags, feedback, strict=single) for name in names}
     for name in names:
         for k in ranks:
-            _build_model(name, {**params[name], "factors": k}, 0)
+            build_model(name, {**params[name], "factors": k}, 0)
     return params
 
 
@@ -179,6 +179,6 @@ def _cross_validation(dataset, cv, metric, folds, holdout_per_user, split_seed):
     chosen = parse_metrics(metric or ("ndcg@10" if implicit else "rmse"))[0]
     if implicit and folds is None and holdout_per_user is None:
         holdout_per_user = 0.2
-    with _naming(dataset.source):
-        splits, _ = _splits(dataset, folds, None, None, holdout_per_user, split_seed, True)
+    with naming(dataset.source):
+        splits, _ = split_plan(dataset, folds, None, None, holdout_per_user, split_seed, True)
     return chosen, splits

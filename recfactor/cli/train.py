@@ -31,23 +31,23 @@ from recfactor.cli.common import (
     SparkConf,
     UserCol,
     Verbose,
-    _build_model,
-    _fmt,
-    _handle_errors,
-    _model_params,
-    _note,
-    _parse_scale,
-    _read_options,
-    _with_model_flags,
     app,
+    build_model,
+    handle_errors,
+    model_params,
+    parse_scale,
+    read_options,
+    resolved_format,
+    tell,
+    with_model_flags,
 )
 from recfactor.cli.helptext import Command
 from recfactor.cli.spark import open_on_spark, refuse_on_spark, spark_target
 
 
 @app.command(cls=Command)
-@_with_model_flags()
-@_handle_errors
+@with_model_flags()
+@handle_errors
 def train(
     data: Annotated[
         str, typer.Argument(metavar="DATA", help="Ratings file (CSV/TSV, .gz/.bz2/.xz/.zip) or -.")
@@ -80,7 +80,7 @@ def train(
     **model_flags: Any,
 ) -> None:
     """Fit a model on DATA and save it (default ./recfactor.model)."""
-    options = _read_options(
+    options = read_options(
         sep, layout, header, user_col, item_col, rating_col, feedback, duplicates, missing_value
     )
     cluster = spark_target(engine, master, remote, spark_conf)
@@ -90,11 +90,11 @@ def train(
     from recfactor import workflows
     from recfactor.report import progress
 
-    params = _model_params(algo.value, dict(model_flags), feedback.value)
+    params = model_params(algo.value, dict(model_flags), feedback.value)
     fitted = workflows.train_file(
         data, algo.value, params, seed=seed, read=options, model_path=model,
-        rating_scale=_parse_scale(rating_scale), note=lambda text: _say(text, quiet),
-        detail=lambda text: _note(text, quiet or not verbose),
+        rating_scale=parse_scale(rating_scale), note=lambda text: _say(text, quiet),
+        detail=lambda text: tell(text, quiet or not verbose),
         progress=lambda title: progress(None, title, enabled=not quiet),
     )  # fmt: skip
     _write_summary(fitted, int(fitted.seen_indptr_[-1]), model, algo.value, fmt)
@@ -104,7 +104,7 @@ def _say(text: str, quiet: bool) -> None:
     """An engine's note with its `parameters` as flags (-k for factors)."""
     from recfactor.errors import as_flags
 
-    _note(as_flags(text).replace("--factors to choose", "-k to choose"), quiet)
+    tell(as_flags(text).replace("--factors to choose", "-k to choose"), quiet)
 
 
 def _write_summary(fitted: Any, ratings: int, model: Path, algo: str, fmt: Any) -> None:
@@ -120,7 +120,7 @@ def _write_summary(fitted: Any, ratings: int, model: Path, algo: str, fmt: Any) 
         "train_mae": fitted.train_metrics_.get("mae"),
         "fit_seconds": round(fitted.fit_seconds_, 4),
     }
-    write_records([summary], list(summary), _fmt(fmt), title="Trained")
+    write_records([summary], list(summary), resolved_format(fmt), title="Trained")
 
 
 def _train_on_spark(data, model, algo, seed, feedback, cluster, options, flags, fmt, quiet):
@@ -128,11 +128,11 @@ def _train_on_spark(data, model, algo, seed, feedback, cluster, options, flags, 
     from recfactor import persist, spark_engine
 
     refuse_on_spark([algo], options, flags)
-    params = _build_model(algo, _model_params(algo, flags, feedback), seed).params
+    params = build_model(algo, model_params(algo, flags, feedback), seed).params
     spark_engine.spark_params(params, feedback)  # what MLlib cannot run, refused before Spark
     persist.check_target(model)
     spark, frame = open_on_spark(data, cluster, options)
-    _note(f"training als on Spark ({cluster.where})", quiet)
+    tell(f"training als on Spark ({cluster.where})", quiet)
     fitted = spark_engine.train_als(frame, params, feedback, data)
     extra = {"engine": "spark", "spark_version": spark.version, "master": cluster.where}
     from recfactor.lineage import DataRecord

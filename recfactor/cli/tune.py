@@ -22,22 +22,22 @@ from recfactor.cli.common import (
     RatingCol,
     Sep,
     UserCol,
-    _check_split_options,
-    _handle_errors,
-    _model_params,
-    _naming,
-    _note,
-    _read_options,
-    _with_model_flags,
     app,
+    check_split_options,
+    handle_errors,
+    model_params,
+    naming,
+    read_options,
+    tell,
+    with_model_flags,
 )
 from recfactor.cli.helptext import Command
 from recfactor.cli.output import OutputOpt, Target
 
 
 @app.command(cls=Command)
-@_with_model_flags()
-@_handle_errors
+@with_model_flags()
+@handle_errors
 def tune(
     data: Annotated[str, typer.Argument(metavar="DATA", help="Ratings file or -.")],
     algo: AlgoOpt = Algo.svd,
@@ -120,17 +120,17 @@ def tune(
     -m) the best refitted on all of DATA."""
     from recfactor import tuning
 
-    _check_split_options(folds, test_fraction, holdout_per_user, 4.0)
+    check_split_options(folds, test_fraction, holdout_per_user, 4.0)
     target = Target(output, fmt)
     target.check()
-    fixed = _model_params(algo.value, dict(model_flags), feedback.value)
+    fixed = model_params(algo.value, dict(model_flags), feedback.value)
     texts = list(space or []) + _space_file(space_file)
     if not texts:
         texts = tuning.default_space(algo.value, feedback.value, list(fixed))
-        _note(f"searching {algo.value}'s default space: {' '.join(texts)}", quiet)
+        tell(f"searching {algo.value}'s default space: {' '.join(texts)}", quiet)
     dims = tuning.parse_space(texts, algo.value)
     given = {k: v for k, v in model_flags.items() if k != "preset"}
-    clash = sorted(set(_model_params(algo.value, given, feedback.value)) & {d.name for d in dims})
+    clash = sorted(set(model_params(algo.value, given, feedback.value)) & {d.name for d in dims})
     fixed = {k: v for k, v in fixed.items() if k not in {d.name for d in dims}}
     if clash:
         from recfactor.errors import ParameterError
@@ -139,11 +139,11 @@ def tune(
     _check_model_target(model, output)
     from recfactor import workflows
 
-    options = _read_options(sep, layout, header, user_col, item_col, rating_col, feedback,
+    options = read_options(sep, layout, header, user_col, item_col, rating_col, feedback,
                             duplicates, missing_value)  # fmt: skip
     split = {"folds": folds, "test_fraction": test_fraction, "holdout_per_user": holdout_per_user,
              "split_seed": split_seed}  # fmt: skip
-    with _naming(data if data != "-" else "<stdin>"):
+    with naming(data if data != "-" else "<stdin>"):
         tuned = workflows.tune_file(
             data, algo.value, texts, fixed=fixed, read=options, split=split, seed=seed,
             rerun_seeds=seeds, model_path=model, trials=trials, search_kind=search,
@@ -153,7 +153,7 @@ def tune(
     with target.open() as kind:
         _render(tuned.search, tuned.across_seeds, kind, quiet)
     if model is not None:
-        _note(f"wrote {model}: the best setting refitted on all of {data}", quiet)
+        tell(f"wrote {model}: the best setting refitted on all of {data}", quiet)
 
 
 def _check_model_target(model: Path | None, output: Path | None) -> None:
@@ -196,7 +196,7 @@ def _space_file(path: Path | None) -> list[str]:
 
 def _progress_note(quiet: bool):
     def said(row: dict[str, Any]) -> None:
-        _note(f"trial {row['trial']} (rung {row['rung']}): "
+        tell(f"trial {row['trial']} (rung {row['rung']}): "
               + ", ".join(f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}"
                           for k, v in row.items() if k not in ("trial", "rung", "seconds")),
               quiet)  # fmt: skip
@@ -222,7 +222,7 @@ def _render(found: Any, reruns: list[dict[str, Any]], fmt: str, quiet: bool) -> 
     best = ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
                      for k, v in found.best.items())  # fmt: skip
     if fmt == "csv":
-        _note(f"best: {best} ({found.metric} {found.best_score:.4f})", quiet)
+        tell(f"best: {best} ({found.metric} {found.best_score:.4f})", quiet)
         return
     write_records([{"setting": best, found.metric: round(found.best_score, 6)}],
                   ["setting", found.metric], fmt, title="Best setting")  # fmt: skip

@@ -19,15 +19,15 @@ from recfactor.cli.common import (
     RatingCol,
     Sep,
     UserCol,
-    _handle_errors,
-    _note,
     app,
+    handle_errors,
+    tell,
 )
 from recfactor.cli.helptext import Command
 
 
 @app.command(cls=Command)
-@_handle_errors
+@handle_errors
 def update(
     data: Annotated[str, typer.Argument(metavar="NEW", help="New ratings (a file, or -).")],
     model: ModelPath = Path(DEFAULT_MODEL),
@@ -75,12 +75,12 @@ def update(
     )  # fmt: skip
     target = output or model
     how = "warm-started from" if done.warm else "refitted (its solver cannot start from a model):"
-    _note(f"{how} {model}; saved to {target}", quiet)
+    tell(f"{how} {model}; saved to {target}", quiet)
     _write_summary(done, target, fmt)
 
 
 def _write_summary(done: Any, target: Path, fmt: Any) -> None:
-    from recfactor.cli.common import _fmt
+    from recfactor.cli.common import resolved_format
     from recfactor.report import write_records
 
     fitted = done.model
@@ -94,4 +94,4 @@ def _write_summary(done: Any, target: Path, fmt: Any) -> None:
         "train_rmse": fitted.train_metrics_.get("rmse"),
         "fit_seconds": round(fitted.fit_seconds_, 4),
     }
-    write_records([summary], list(summary), _fmt(fmt), title="Updated")
+    write_records([summary], list(summary), resolved_format(fmt), title="Updated")
