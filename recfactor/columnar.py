@@ -113,7 +113,8 @@ def column_names(table: pa.Table, name: str) -> list[str]:
 # the column's name and type, never passed on to fail somewhere later.
 
 
-def _is_text(t: pa.DataType) -> bool:
+def is_text(t: pa.DataType) -> bool:
+    """Whether ``t`` is one of Arrow's string types (string, large_string, string_view)."""
     return pa.types.is_string(t) or pa.types.is_large_string(t) or _is_view(t, "string")
 
 
@@ -140,7 +141,7 @@ def id_column(column: pa.ChunkedArray, name: str, label: str) -> pa.ChunkedArray
     (numbers, dates, decimals) written as text, binary decoded as UTF-8. Refused: lists,
     structs, maps and unions (no single ID per row), binary that is not UTF-8."""
     t = column.type.value_type if pa.types.is_dictionary(column.type) else column.type
-    if pa.types.is_null(t) or pa.types.is_integer(t) or _is_text(t):
+    if pa.types.is_null(t) or pa.types.is_integer(t) or is_text(t):
         return column
     if _is_nested(t):
         raise DataError(f"{name}, column {label}: holds {t}, not one ID a row",
@@ -234,18 +235,19 @@ def encode(column: pa.ChunkedArray, strict_text: bool = True) -> Codes | None:
     dictionary = column.chunk(0).dictionary
     if not pa.types.is_string(dictionary.type) and not pa.types.is_large_string(dictionary.type):
         dictionary = dictionary.cast(pa.string())
-    codes = to_numpy(pa.chunked_array([chunk.indices for chunk in column.chunks]))
-    codes = codes.astype(np.int32, copy=False)
-    dictionary, codes = _distinct(dictionary, codes)
     if strict_text and len(dictionary):
         if (to_numpy(pc.utf8_length(dictionary)) == 0).any():
             return None
         if not pc.all(pc.equal(pc.utf8_trim_whitespace(dictionary), dictionary)).as_py():
             return None
+    codes = to_numpy(pa.chunked_array([chunk.indices for chunk in column.chunks]))
+    codes = codes.astype(np.int32, copy=False)
+    if strict_text:  # a CSV column's dictionary, Arrow's own: each value once, each one used
+        return Codes(np.ascontiguousarray(codes), id_array(dictionary.to_pylist()))
+    # A table's dictionary is the writer's: it may repeat a value, or hold values no row uses
+    # (Parquet's dictionary pages).
+    dictionary, codes = _distinct(dictionary, codes)
     ids = id_array(dictionary.to_pylist())  # one object per distinct ID, briefly
-    if strict_text:  # a CSV column's dictionary holds what its rows hold, nothing more
-        return Codes(np.ascontiguousarray(codes), ids)
-    # A table's dictionary can hold values no row uses (Parquet's dictionary pages): left out.
     used = np.zeros(len(ids), dtype=bool)
     used[codes] = True
     if not used.all():

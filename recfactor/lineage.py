@@ -42,6 +42,24 @@ def file_fingerprint(path: str | os.PathLike) -> dict[str, Any]:
     return {"path": str(p.resolve()), "size": p.stat().st_size, "sha256": digest.hexdigest()}
 
 
+def _regular(path: str | os.PathLike) -> bool:
+    """Whether ``path`` is a regular file (which can be read a second time, to be hashed)."""
+    import stat
+
+    try:
+        return stat.S_ISREG(os.stat(path).st_mode)
+    except OSError:
+        return False
+
+
+def _options_record(options: Any) -> dict[str, Any]:
+    """A ReadOptions as the manifest records it (tuples as lists)."""
+    import dataclasses
+
+    return {k: list(v) if isinstance(v, tuple) else v
+            for k, v in dataclasses.asdict(options).items()}  # fmt: skip
+
+
 def fingerprint_in_background(path: str | os.PathLike) -> Callable[[], dict[str, Any]]:
     """Start :func:`file_fingerprint` on a thread; the returned function waits for it (and
     raises what it raised).
@@ -51,14 +69,9 @@ def fingerprint_in_background(path: str | os.PathLike) -> Callable[[], dict[str,
     is recorded like stdin, with no path or hash. The thread is a daemon, so an error in the
     data does not wait for the hash.
     """
-    import stat
     import threading
 
-    try:
-        regular = stat.S_ISREG(os.stat(path).st_mode)
-    except OSError:
-        regular = False
-    if not regular:
+    if not _regular(path):
         return lambda: {"path": None, "size": None, "sha256": None}
     outcome: list[Any] = []
 
@@ -110,28 +123,17 @@ class DataRecord:
     def of_file(cls, path: str | os.PathLike | None, options: Any) -> DataRecord:
         """The record of ``path`` (hashed where it is a regular file) read with ``options``
         (a ReadOptions)."""
-        import dataclasses
-        import stat
-
-        read = {k: list(v) if isinstance(v, tuple) else v
-                for k, v in dataclasses.asdict(options).items()}  # fmt: skip
         if path is None or str(path) == "-":
-            return cls(read_options=read)
-        try:
-            regular = stat.S_ISREG(os.stat(path).st_mode)
-        except OSError:
-            regular = False
-        if not regular:  # a folder of parts, a cluster's path: named, not hashed
-            return cls(path=str(path), read_options=read)
+            return cls(read_options=_options_record(options))
+        if not _regular(path):  # a folder of parts, a cluster's path: named, not hashed
+            return cls(path=str(path), read_options=_options_record(options))
         return cls.from_fingerprint(file_fingerprint(path), options)
 
     @classmethod
     def from_fingerprint(cls, found: dict[str, Any], options: Any) -> DataRecord:
-        import dataclasses
-
-        read = {k: list(v) if isinstance(v, tuple) else v
-                for k, v in dataclasses.asdict(options).items()}  # fmt: skip
-        return cls(found.get("path"), found.get("size"), found.get("sha256"), read)
+        found = found or {}
+        return cls(found.get("path"), found.get("size"), found.get("sha256"),
+                   _options_record(options))  # fmt: skip
 
     @classmethod
     def parse(cls, raw: Any, source: str, where: str) -> DataRecord:

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
+from recfactor.columnar import is_text
 from recfactor.columns import TIMESTAMP_NAMES, choose_columns
 from recfactor.dataset import Dataset
 from recfactor.errors import DataError
@@ -108,7 +109,7 @@ def _as_numbers(values: pa.Array, name: str) -> np.ndarray:
     t = values.type
     if pa.types.is_dictionary(t):
         values, t = values.cast(t.value_type), t.value_type
-    if pa.types.is_large_string(t) or _is_string_view(t):
+    if is_text(t) and not pa.types.is_string(t):
         values, t = values.cast(pa.string()), pa.string()
     if pa.types.is_date32(t):
         out = pc.cast(values, pa.int32()).to_numpy(zero_copy_only=False) * 86400.0
@@ -137,11 +138,6 @@ def _as_numbers(values: pa.Array, name: str) -> np.ndarray:
     if np.isnan(out).any():
         raise DataError(f"{name}: a rating has no time", hint="give every rating a time")
     return out
-
-
-def _is_string_view(t: pa.DataType) -> bool:
-    test = getattr(pa.types, "is_string_view", None)
-    return bool(test is not None and test(t))
 
 
 def _text_as_numbers(values: pa.Array, name: str) -> np.ndarray:

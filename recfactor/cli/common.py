@@ -547,35 +547,6 @@ def require_used(takers: list[str], flags: dict[str, Any], feedback: str) -> Non
             )
 
 
-def _within_rank(
-    algo: str,
-    params: dict[str, Any],
-    feedback: str,
-    shapes: Callable[[], list[tuple[int, int]]],
-    quiet: bool,
-) -> dict[str, Any]:
-    """svd's default of 100 factors, lowered for a truncated SVD (PureSVD on implicit data,
-    --solver lanczos) of a matrix too small for it: the user did not ask for 100, so the most
-    the data allows is used, and said. A -k the data cannot take stays an error. ``shapes``
-    gives the (users, items) of every matrix to be fitted, computed only when needed."""
-    from recfactor.errors import as_flags
-    from recfactor.models.svd import default_rank_within
-
-    if algo != "svd":
-        return params
-    params, note = default_rank_within(params, feedback, shapes)
-    if note is not None:
-        tell(as_flags(note).replace("--factors to choose", "-k to choose"), quiet)
-    return params
-
-
-def build_model(algo: str, params: dict[str, Any], seed: int):
-    from recfactor.models import model_class
-
-    cls = model_class(algo)
-    return cls(cls.params_class(**params, seed=seed))
-
-
 def parse_scale(text: str | None) -> tuple[float, float] | None:
     from recfactor.errors import ParameterError
 

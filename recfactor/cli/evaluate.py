@@ -176,7 +176,7 @@ def evaluate(
     jobs, rating_scale = _capped_jobs(jobs, quiet), None
     if data is None:
         data, options, algos = _recorded_setup(model, algo, quiet)
-        rating_scale = load_model(model)[0].rating_scale_
+        rating_scale = load_model(model, seen=False)[0].rating_scale_
         dataset, test_set = _read_pair(data, test, options)
     else:
         algos, options = _algo_specs(algo, feedback.value, dict(model_flags)), None

@@ -21,7 +21,6 @@ from recfactor.cli.common import (
     Sep,
     UserCol,
     app,
-    build_model,
     check_plot,
     check_split_options,
     handle_errors,
@@ -159,13 +158,15 @@ def _checked_params(
 ) -> dict[str, dict[str, Any]]:
     """Each algorithm's parameters from the flags, every rank checked before the data is
     read."""
+    from recfactor import workflows
+
     single = len(names) == 1
     if not single:
         require_used(names, flags, feedback)
     params = {name: model_params(name, flags, feedback, strict=single) for name in names}
     for name in names:
         for k in ranks:
-            build_model(name, {**params[name], "factors": k}, 0)
+            workflows.build(name, {**params[name], "factors": k}, 0)
     return params
 
 

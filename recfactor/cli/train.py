@@ -32,7 +32,6 @@ from recfactor.cli.common import (
     UserCol,
     Verbose,
     app,
-    build_model,
     handle_errors,
     model_params,
     parse_scale,
@@ -125,10 +124,10 @@ def _write_summary(fitted: Any, ratings: int, model: Path, algo: str, fmt: Any) 
 
 def _train_on_spark(data, model, algo, seed, feedback, cluster, options, flags, fmt, quiet):
     """ALS fitted by Spark MLlib; the model file is the local engine's."""
-    from recfactor import persist, spark_engine
+    from recfactor import persist, spark_engine, workflows
 
     refuse_on_spark([algo], options, flags)
-    params = build_model(algo, model_params(algo, flags, feedback), seed).params
+    params = workflows.build(algo, model_params(algo, flags, feedback), seed).params
     spark_engine.spark_params(params, feedback)  # what MLlib cannot run, refused before Spark
     persist.check_target(model)
     spark, frame = open_on_spark(data, cluster, options)

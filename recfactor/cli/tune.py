@@ -157,13 +157,13 @@ def tune(
 
 
 def _check_model_target(model: Path | None, output: Path | None) -> None:
-    """-m refused before the search: a path no model may go to, or -o's own file."""
+    """-m and -o refused before the search where they name one file (the model path itself
+    is checked by the workflow, before it reads the data)."""
     if model is None:
         return
-    from recfactor import persist, targets
+    from recfactor import targets
     from recfactor.errors import ParameterError
 
-    persist.check_target(model)
     targets.claim(model, ParameterError, "-m")
     if output is not None and str(output) != "-":
         targets.claim(output, ParameterError, "-o")
