@@ -32,9 +32,9 @@ import scipy.sparse as sp
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from recfactor.data import Dataset, ReadOptions, read_ratings  # noqa: E402
-from recfactor.evaluation import _topn_scores, per_user_holdout  # noqa: E402
-from recfactor.metrics import topn  # noqa: E402
+from recfactor.evaluation.metrics import topn  # noqa: E402
+from recfactor.evaluation.runner import _topn_scores, per_user_holdout  # noqa: E402
+from recfactor.io.ratings import Dataset, ReadOptions, read_ratings  # noqa: E402
 from recfactor.models import model_class  # noqa: E402
 from recfactor.models.als import rating_spread  # noqa: E402
 

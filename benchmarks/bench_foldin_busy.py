@@ -30,7 +30,7 @@ RUN = """
 import sys
 if sys.argv[1] == "default":
     import contextlib
-    from recfactor import blas
+    from recfactor.running import blas
     blas.threads = lambda n: contextlib.nullcontext()
 sys.argv = ["recfactor", *sys.argv[2:]]
 from recfactor.cli import entry

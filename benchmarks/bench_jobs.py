@@ -28,10 +28,10 @@ ROOT = Path(__file__).resolve().parents[1]
 
 ENGINE = """
 import sys, time
-from recfactor.data import read_ratings
+from recfactor.io.ratings import read_ratings
 from recfactor.evaluation import AlgoSpec, cross_validate, kfold
 from recfactor.models.svd import SVD
-from recfactor.workers import load_numba
+from recfactor.running.workers import load_numba
 data, jobs = read_ratings(sys.argv[1]), int(sys.argv[2])
 if jobs == 1:
     SVD()._prepare()

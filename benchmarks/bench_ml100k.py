@@ -25,7 +25,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from recfactor.data import read_ratings  # noqa: E402
+from recfactor.io.ratings import read_ratings  # noqa: E402
 from recfactor.models.baseline import Baseline  # noqa: E402
 from recfactor.models.nmf import NMF  # noqa: E402
 from recfactor.models.svd import SVD  # noqa: E402

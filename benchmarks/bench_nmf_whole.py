@@ -26,7 +26,7 @@ import scipy.sparse as sp
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from recfactor.data import Dataset  # noqa: E402
+from recfactor.io.ratings import Dataset  # noqa: E402
 from recfactor.models.nmf import NMF, objective  # noqa: E402
 
 

@@ -94,7 +94,7 @@ def rmse(model, test: pd.DataFrame) -> float:
 
 def ndcg10(model, test: pd.DataFrame) -> float:
     from recfactor.dataset import Dataset
-    from recfactor.evaluation import _topn_scores
+    from recfactor.evaluation.runner import _topn_scores
 
     held = Dataset.from_frame(test, feedback="implicit")
     users = pd.Index(model.user_ids_).get_indexer(held.user_ids[held.users])

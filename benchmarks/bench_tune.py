@@ -4,7 +4,7 @@ successive halving against the full search.
     python benchmarks/bench_tune.py [--algos svd,svdpp,als,bpmf] [--trials 40] [--folds 1,2,3,4,5]
         [--inner-folds 3] [--surprise PYTHON [--grid-search]] [--halving-check]
 
-For each algorithm and each fold u1..u5, ``recfactor.tuning.search`` tunes on u{f}.base alone
+For each algorithm and each fold u1..u5, ``tuning.search`` tunes on u{f}.base alone
 (``--inner-folds``-fold cross-validation inside it, split seed 0, search seed 0, successive
 halving); the best setting is refitted on u{f}.base and scored once on u{f}.test. Printed: each
 algorithm's mean test RMSE over the folds, and the settings chosen. ``--surprise PYTHON`` runs
@@ -87,7 +87,7 @@ def rmse(model, test) -> float:
 
 
 def tuned(algo: str, train, trials: int, inner: int, halving: bool = True):
-    from recfactor import tuning
+    from recfactor.evaluation import tuning
 
     dims = tuning.parse_space(SPACES[algo], algo)
     started = time.perf_counter()

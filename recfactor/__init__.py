@@ -19,14 +19,20 @@ __version__ = "0.1.0"
 # The public API, imported on first use: `import recfactor` stays as light as the command line
 # needs it to be (`recfactor predict` must not pay for numba, pandas or the models).
 _API = {
-    "read_ratings": "recfactor.data",
-    "ReadOptions": "recfactor.data",
+    "read_ratings": "recfactor.io.ratings",
+    "ReadOptions": "recfactor.io.options",
     "Dataset": "recfactor.dataset",
     "fold_in": "recfactor.foldin",
     "train_file": "recfactor.workflows",
     "update_saved": "recfactor.workflows",
     "reevaluate": "recfactor.workflows",
     "tune_file": "recfactor.workflows",
+    "evaluate_file": "recfactor.workflows",
+    "score_saved": "recfactor.workflows",
+    "train_on_spark": "recfactor.workflows",
+    "evaluate_on_spark": "recfactor.workflows",
+    "SplitSpec": "recfactor.evaluation.splits",
+    "Cluster": "recfactor.cluster",
     "save": "recfactor.persist",
     "load": "recfactor.persist",
     "evaluate": "recfactor.evaluation",
@@ -47,7 +53,7 @@ def _models() -> dict[str, str]:
     """Every model of the registry (declared there once), by its class name."""
     from recfactor.models import _REGISTRY
 
-    return {cls: module for module, cls in _REGISTRY.values()}
+    return {entry[1]: entry[0] for entry in _REGISTRY.values()}
 
 
 _API.update(_models())

@@ -174,7 +174,7 @@ class Dataset:
         them (a missing ``rating`` column on implicit data counts each row as 1)."""
         from types import SimpleNamespace
 
-        from recfactor.columns import choose_columns
+        from recfactor.io.columns import choose_columns
 
         names = [str(c) for c in frame.columns]
         options = SimpleNamespace(

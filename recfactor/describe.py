@@ -6,7 +6,7 @@ from typing import Any
 
 import numpy as np
 
-from recfactor.data import Dataset
+from recfactor.io.ratings import Dataset
 
 
 def describe(dataset: Dataset) -> dict[str, Any]:

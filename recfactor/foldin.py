@@ -50,7 +50,7 @@ def fold_in(model: Any, history: Any) -> tuple[Any, list[str], int]:
     ends = np.r_[starts[1:], len(users)]
     solve = _implicit_row if setting["kind"] == "implicit" else _ridge_row
     rows, biases = [], []
-    from recfactor import blas
+    from recfactor.running import blas
 
     # One BLAS thread: each solve is small, and a second thread only adds a hand-over per
     # solve, which on a busy machine waits for a core every time (2,000 users: 75 s with two

@@ -167,8 +167,8 @@ class DataRecord:
 
     def options(self, feedback: str, source: str, where: str = "data") -> Any:
         """The ReadOptions this file was read with (for ``feedback``), checked."""
-        from recfactor.data import ReadOptions, check_read_options
         from recfactor.errors import RecfactorError
+        from recfactor.io.ratings import ReadOptions, check_read_options
 
         read = {**self.read_options, "feedback": feedback}
         read["missing_values"] = tuple(read.get("missing_values") or ())

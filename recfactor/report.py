@@ -136,13 +136,21 @@ def progress(total: int | None, description: str, enabled: bool) -> Iterator[Cal
     if not enabled or not sys.stderr.isatty():
         yield lambda done=None, total=None: None
         return
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
 
     bar = Progress(
         "[progress.description]{task.description}",
         BarColumn(),
         MofNCompleteColumn(),
         TimeElapsedColumn(),
+        "left",
+        TimeRemainingColumn(),  # the ETA, once a step has ended
         console=_console(stderr=True),
         redirect_stdout=False,
         redirect_stderr=False,

@@ -155,14 +155,14 @@ def read(spark: Any, path: str, options: Any) -> Any:
     """The ratings at ``path`` as a DataFrame of (user string, item string, rating double)."""
     from pyspark.sql import functions as sf
 
-    from recfactor.columns import choose_columns
+    from recfactor.io.columns import choose_columns
 
     if _is_parquet(path):
         frame = _spark_call(lambda: spark.read.parquet(path), path)
         names = list(frame.columns)
         cols = choose_columns(names, True, options, path)
     else:
-        from recfactor import data
+        from recfactor.io import ratings as data
 
         sep, header, names = data.head_layout(_head(spark, path), path, options)
         width = len(names)
@@ -255,9 +255,12 @@ def index(frame: Any) -> Indexed:
     return Indexed(frame, labels["user"], labels["item"])
 
 
-def fit_als(ratings: Any, params: Any, feedback: str, n_users: int, n_items: int) -> Factors:
+def fit_als(
+    ratings: Any, params: Any, feedback: str, n_users: int, n_items: int, steps: Any = None
+) -> Factors:
     """MLlib's ALS on ``ratings`` (``u``, ``i``, ``rating``) with ``params`` (resolved for
-    ``feedback``); with ``bias``, biases and factors fitted in turn."""
+    ``feedback``); with ``bias``, biases and factors fitted in turn. ``steps`` (a
+    :class:`Steps`) hears each fit of the factors end."""
     import time
 
     from pyspark.ml.recommendation import ALS as SparkALS
@@ -278,13 +281,15 @@ def fit_als(ratings: Any, params: Any, feedback: str, n_users: int, n_items: int
     )  # fmt: skip
     biases = None
     if feedback == "explicit" and params.bias:
-        fitted, (mu, users, items) = _fit_with_biases(ratings, estimator, params.reg)
+        fitted, (mu, users, items) = _fit_with_biases(ratings, estimator, params.reg, steps)
         biases = (mu, _column(users, "u", "b", n_users), _column(items, "i", "b", n_items))
     else:
         if feedback == "implicit" and params.confidence == "scaled":
             mean = ratings.agg(sf.avg("rating")).first()[0]
             ratings = ratings.withColumn("rating", sf.col("rating") / mean)
         fitted = estimator.fit(ratings)
+        if steps is not None:
+            steps.done()
     users = _factors(fitted.userFactors, n_users)
     items = _factors(fitted.itemFactors, n_items)
     return Factors(users, items, biases, time.perf_counter() - started)
@@ -350,15 +355,34 @@ def spark_params(params: Any, feedback: str) -> Any:
     return dataclasses.replace(params, init="sphere").resolved(feedback)
 
 
-def train_als(frame: Any, params: Any, feedback: str, source: str) -> Any:
-    """Fit MLlib's ALS to ``frame`` and return a fitted recfactor ALS model."""
+def train_als(frame: Any, params: Any, feedback: str, source: str, progress: Any = None) -> Any:
+    """Fit MLlib's ALS to ``frame`` and return a fitted recfactor ALS model. ``progress(done,
+    total)`` hears each step's end (indexing, each fit of the factors, the collection), so a
+    bar can say how far the cluster is and how long is left."""
     from recfactor.models.als import ALS
 
     params = spark_params(params, feedback)
+    fits = BIAS_REFITS if feedback == "explicit" and params.bias else 1
+    steps = Steps(fits + 2, progress)
     indexed = index(frame)
-    fitted = fit_als(indexed.frame, params, feedback, len(indexed.users), len(indexed.items))
+    steps.done()
+    fitted = fit_als(indexed.frame, params, feedback, len(indexed.users), len(indexed.items),
+                     steps)  # fmt: skip
     dataset, _ = local_dataset(indexed, feedback, source)
+    steps.done()
     return adopt(ALS(params), dataset, fitted, indexed)
+
+
+class Steps:
+    """Steps of a Spark job counted for a progress bar: ``done()`` after each."""
+
+    def __init__(self, total: int, progress: Any = None) -> None:
+        self.total, self.count, self.progress = total, 0, progress
+
+    def done(self) -> None:
+        self.count += 1
+        if self.progress is not None:
+            self.progress(min(self.count, self.total), self.total)
 
 
 def local_dataset(
@@ -391,7 +415,9 @@ BIAS_ROUNDS = 3
 BIAS_ROUNDS_WARM = 1
 
 
-def _fit_with_biases(ratings: Any, estimator: Any, reg: float) -> tuple[Any, tuple]:
+def _fit_with_biases(
+    ratings: Any, estimator: Any, reg: float, steps: Any = None
+) -> tuple[Any, tuple]:
     """ALS with user and item biases: the biases by DataFrame aggregations on what the
     factors leave, then the factors on what the biases leave, ``BIAS_REFITS`` times. Returns
     the last ALS model and (global mean, user biases, item biases) as DataFrames."""
@@ -407,6 +433,8 @@ def _fit_with_biases(ratings: Any, estimator: Any, reg: float) -> tuple[Any, tup
                     .join(items.withColumnRenamed("b", "bi"), "i")
                     .select("u", "i", left.alias("rating")))  # fmt: skip
         fitted = estimator.fit(residual)
+        if steps is not None:
+            steps.done()
         if refit + 1 < BIAS_REFITS:
             work = _with_factor_part(work, fitted).localCheckpoint()
     return fitted, (mu, users, items)

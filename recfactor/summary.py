@@ -96,7 +96,7 @@ def compare(a: Any, b: Any, names: dict[str, str] | None = None, top: int = 5) -
     factor parts ``p . q`` correlated on every pair of up to 500 shared users and all shared
     items. Chance levels: the same comparison with each of B's columns shuffled over the items.
     """
-    from recfactor.nonunique import (
+    from recfactor.evaluation.nonunique import (
         _unit_columns,
         chance_levels,
         correlation,

@@ -4,8 +4,8 @@ import numba
 import numpy as np
 import pytest
 
-from recfactor.data import Dataset
 from recfactor.errors import ParameterError
+from recfactor.io.ratings import Dataset
 from recfactor.models.als import ALS, explicit_objective, rating_spread
 
 

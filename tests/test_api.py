@@ -130,6 +130,45 @@ def test_reevaluate_from_python_reports_what_evaluate_m_prints(tmp_path):
     assert report["dataset"] == printed["dataset"]
 
 
+def test_evaluate_file_from_python_reports_what_evaluate_prints():
+    """The split as a type: a per-user holdout with its seed, and one algorithm with its own
+    settings, give the command's numbers."""
+    printed = json.loads(cli("evaluate", RATINGS, "--algo", "baseline,svd:k=8", "--seeds", "2",
+                             "--holdout-per-user", "3", "--split-seed", "4", "--format", "json",
+                             "-q"))  # fmt: skip
+    split = rf.SplitSpec(holdout_per_user=3, split_seed=4)
+    algos = [rf.AlgoSpec("baseline"), rf.AlgoSpec("svd", {"factors": 8}, "svd:k=8")]
+    report = rf.evaluate_file(RATINGS, algos, split=split, seeds=2).to_dict()
+    assert report["split"] == printed["split"] and report["split"]["kind"] == "per-user holdout"
+    assert [(r["algo"], r["metric"]) for r in report["summary"]] == [
+        (r["algo"], r["metric"]) for r in printed["summary"]
+    ]
+    assert [r["mean"] for r in report["summary"]] == pytest.approx(
+        [r["mean"] for r in printed["summary"]], abs=1e-12
+    )
+
+
+def test_score_saved_from_python_reports_what_evaluate_m_test_prints(tmp_path):
+    path = tmp_path / "m.model"
+    cli("train", RATINGS, "-k", "8", "-m", path, "-q")
+    printed = cli("evaluate", "-m", path, "--test", RATINGS, "--metric", "rmse,mae", "-q")
+    scored = rf.score_saved(path, RATINGS, metrics=["rmse", "mae"])
+    values = {row.split(",")[2]: float(row.split(",")[3]) for row in printed.splitlines()[1:]}
+    assert scored["metrics"] == pytest.approx(values, abs=1e-6)
+    assert scored["ratings"] == 50_000 and scored["cold"] == 0
+
+
+def test_split_spec_refuses_what_no_split_is():
+    with pytest.raises(rf.ParameterError, match="give one of"):
+        rf.SplitSpec(folds=5, test_fraction=0.2)
+    with pytest.raises(rf.ParameterError, match="needs a holdout"):
+        rf.SplitSpec(time_ordered=True)
+    with pytest.raises(rf.ParameterError, match="a count must be a whole number"):
+        rf.SplitSpec(holdout_per_user=2.5)
+    assert rf.SplitSpec().for_data("implicit").holdout_per_user == 0.2
+    assert rf.SplitSpec().for_data("explicit").folds == 5
+
+
 def test_tune_file_from_python_saves_what_tune_m_saves(tmp_path):
     args = ["--algo", "svd", "--space", "k=2..8", "--trials", "3", "--no-halving", "--folds",
             "2", "--epochs", "5"]  # fmt: skip
@@ -144,12 +183,12 @@ def test_the_algorithm_list_is_declared_once():
     """The model registry names every algorithm; rf exports each class, --algo offers each,
     and stability takes every one with factors (its own list had drifted)."""
     from recfactor.cli.common import Algo
-    from recfactor.cli.stability import _factor_algos
+    from recfactor.evaluation.stability import factor_algos
     from recfactor.models import _REGISTRY, ALGORITHMS
 
     assert [a.value for a in Algo] == list(ALGORITHMS)
-    for name, (_, cls) in _REGISTRY.items():
+    for name, (_, cls, *_) in _REGISTRY.items():
         assert getattr(rf, cls).name == name and cls in rf.__all__
-    assert _factor_algos(",".join(ALGORITHMS[1:])) == list(ALGORITHMS[1:])
+    assert factor_algos(",".join(ALGORITHMS[1:])) == list(ALGORITHMS[1:])
     with pytest.raises(rf.ParameterError, match="stability compares the factors of svd, svdpp"):
-        _factor_algos("baseline")
+        factor_algos("baseline")

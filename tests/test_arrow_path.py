@@ -12,10 +12,11 @@ import pyarrow.feather as feather
 import pyarrow.parquet as pq
 import pytest
 
-import recfactor.data as data_module
-from recfactor import csvout
-from recfactor.data import read_pair_codes, read_pairs, read_ratings
+import recfactor.io.ratings as data_module
 from recfactor.errors import DataError
+from recfactor.io import csvout
+from recfactor.io.pairs import read_pair_codes, read_pairs
+from recfactor.io.ratings import read_ratings
 from recfactor.models import model_class
 
 FIELDS = ("user_ids", "item_ids", "users", "items", "ratings")
@@ -158,7 +159,7 @@ MODELS = [("svd", {}), ("svd", {"bias": False}), ("als", {}), ("nmf", {}), ("bas
 
 @pytest.mark.parametrize(("algo", "options"), MODELS)
 def test_compiled_predictions_equal_numpys(algo, options, monkeypatch):
-    import recfactor.models.base as base
+    import recfactor.models.scoring as base
     from recfactor.dataset import Dataset
 
     rng = np.random.default_rng(1)

@@ -7,7 +7,7 @@ import sys
 import numpy as np
 import pytest
 
-from recfactor import blas
+from recfactor.running import blas
 
 
 @pytest.mark.skipif(sys.platform != "linux", reason="OpenBLAS is found through /proc")
@@ -27,7 +27,7 @@ def test_threads_are_limited_inside_the_block_and_restored_after():
 FORKED_COUNTS = """
 import os
 import numpy
-from recfactor import blas
+from recfactor.running import blas
 
 def threads_in_child(n):
     read, write = os.pipe()

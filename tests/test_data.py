@@ -9,8 +9,9 @@ import zipfile
 import numpy as np
 import pytest
 
-from recfactor.data import Dataset, ReadOptions, read_pairs, read_ratings
 from recfactor.errors import DataError
+from recfactor.io.pairs import read_pairs
+from recfactor.io.ratings import Dataset, ReadOptions, read_ratings
 
 ROWS = [("1", "A", 4.5), ("2", "B", 3.0), ("1", "C", 5.0), ("3", "A", 2.5)]
 
@@ -326,7 +327,7 @@ def test_an_id_with_a_nul_is_refused_not_merged(tmp_path):
 def test_windows_1252_text_reads_as_windows_1252_not_latin_1(tmp_path):
     """Bytes 0x80-0x9F are curly quotes and dashes in Windows-1252, control characters in
     Latin-1: a title file saved by Windows shows its quotes, not invisible characters."""
-    from recfactor.data import read_item_names
+    from recfactor.io.pairs import read_item_names
 
     titles = tmp_path / "titles.csv"
     titles.write_bytes(b"item,title\n1,Caf\xe9 \x93Noir\x94 \x96 1995\n2,Na\xefve\n")

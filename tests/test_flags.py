@@ -14,6 +14,7 @@ from recfactor.cli import common as cli
 from recfactor.errors import ParameterError
 from recfactor.models import _REGISTRY
 from recfactor.models.base import Model, Params, declare
+from recfactor.models.flags import model_params
 
 
 @dataclass(frozen=True)
@@ -48,12 +49,12 @@ def test_a_declared_parameter_becomes_a_flag_with_its_rules(registered):
     assert flag.option == "--shrinkage" and flag.kind is float
     assert flag.targets == {"shrunk": ("shrinkage",)}
     assert "Shrink the item means" in flag.help and "shrunk (explicit) 0.5" in flag.help
-    assert cli.model_params("shrunk", {"shrinkage": 2.0}, "explicit") == {"shrinkage": 2.0}
+    assert model_params("shrunk", {"shrinkage": 2.0}, "explicit") == {"shrinkage": 2.0}
     with pytest.raises(ParameterError, match="--shrinkage does not apply to --algo shrunk "
                                              "with --feedback implicit"):  # fmt: skip
-        cli.model_params("shrunk", {"shrinkage": 2.0}, "implicit")
+        model_params("shrunk", {"shrinkage": 2.0}, "implicit")
     with pytest.raises(ParameterError, match="--shrinkage does not apply to --algo svd"):
-        cli.model_params("svd", {"shrinkage": 2.0}, "explicit")
+        model_params("svd", {"shrinkage": 2.0}, "explicit")
 
     # A command that takes the model flags shows it, and passes it on.
     app = typer.Typer()

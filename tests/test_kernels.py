@@ -99,7 +99,7 @@ def test_result_does_not_depend_on_thread_count(threaded_small_fits, row_bytes, 
     """On the default 8 x 8 grid, and on the finer grid of large data (forced here)."""
     import numba
 
-    from recfactor.data import Dataset
+    from recfactor.io.ratings import Dataset
     from recfactor.models.svd import SVD
 
     rng = np.random.default_rng(5)
@@ -157,7 +157,7 @@ def test_grouping_epochs_into_kernel_calls_does_not_change_the_model(monkeypatch
     """Small data runs every epoch in one kernel call, large data one call per few epochs:
     the draws are made up front, so both give the same bytes."""
     import recfactor.models.svd as svd
-    from recfactor.data import Dataset
+    from recfactor.io.ratings import Dataset
 
     rng = np.random.default_rng(8)
     data = Dataset.from_arrays(

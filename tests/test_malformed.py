@@ -7,8 +7,9 @@ import random
 
 import pytest
 
-from recfactor.data import ReadOptions, read_pairs, read_ratings
 from recfactor.errors import RecfactorError
+from recfactor.io.pairs import read_pairs
+from recfactor.io.ratings import ReadOptions, read_ratings
 
 TOKENS = [
     "1", "2", "u1", "A", "B", "5", "4.5", "-1", "nan", "inf", "", " ", '"', '""', "'", "x,y",

@@ -10,7 +10,7 @@ import pytest
 from typer.testing import CliRunner
 
 from recfactor.cli import app
-from recfactor.data import read_ratings
+from recfactor.io.ratings import read_ratings
 from recfactor.models.baseline import Baseline
 from recfactor.models.svd import SVD
 

@@ -3,9 +3,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from recfactor.data import Dataset
 from recfactor.errors import ColdStartError, DataError, FitError, ParameterError
 from recfactor.evaluation import kfold
+from recfactor.io.ratings import Dataset
 from recfactor.models import model_class
 from recfactor.models.baseline import Baseline
 from recfactor.models.biases import fit_biases
@@ -177,7 +177,7 @@ def test_implicit_data_with_no_positive_value_is_a_clear_error(algo):
 
 def test_truncated_svd_is_the_same_whatever_the_blas_thread_count():
     """ARPACK's products ran on every BLAS thread: 1 and 2 threads gave factors 3e-17 apart."""
-    from recfactor import blas
+    from recfactor.running import blas
 
     rng = np.random.default_rng(0)
     keys = rng.choice(943 * 1682, size=100_000, replace=False)

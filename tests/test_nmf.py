@@ -6,8 +6,8 @@ import scipy.sparse as sp
 from scipy.optimize import linear_sum_assignment
 
 from recfactor import persist
-from recfactor.data import Dataset, ReadOptions, read_ratings
 from recfactor.errors import DataError, ParameterError
+from recfactor.io.ratings import Dataset, ReadOptions, read_ratings
 from recfactor.models.nmf import NMF, initialise, objective
 from tests.conftest import SAMPLE
 

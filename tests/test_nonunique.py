@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from scipy.stats import ortho_group
 
-from recfactor.nonunique import (
+from recfactor.evaluation.nonunique import (
     chance_levels,
     distinct_solutions,
     matched_similarity,
@@ -123,7 +123,7 @@ def test_biases_are_said_to_carry_the_predictions_only_when_measured():
      (0.65, 0.2, "partly alike"), (0.995, 0.5, "the same"), (1.0, 0.97, "not informative")],
 )  # fmt: skip
 def test_readings_are_graded_by_the_distance_from_chance(value, chance, words):
-    from recfactor.nonunique import grade
+    from recfactor.evaluation.nonunique import grade
 
     assert grade(value, chance) == words
 
@@ -137,7 +137,7 @@ def test_baseline_has_no_factors_to_compare():
 def test_assignment_finds_the_optimum_of_scipy():
     from scipy.optimize import linear_sum_assignment
 
-    from recfactor.nonunique import assignment, pairing
+    from recfactor.evaluation.nonunique import assignment, pairing
 
     rng = np.random.default_rng(7)
     for n in (1, 2, 3, 8, 40):

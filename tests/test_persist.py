@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from recfactor import persist
-from recfactor.data import Dataset
 from recfactor.errors import ModelFileError
+from recfactor.io.ratings import Dataset
 from recfactor.models.baseline import Baseline
 from recfactor.models.svd import SVD
 
@@ -125,7 +125,7 @@ def test_missing_model_file_says_how_to_make_one(tmp_path):
 def test_one_long_id_does_not_blow_up_the_vocabulary_or_the_model_file(tmp_path):
     """Fixed-width strings gave each of 2,000 IDs the width of the longest (10,000
     characters): 80 MB in memory and in the file for 50 KB of IDs."""
-    from recfactor.data import read_ratings
+    from recfactor.io.ratings import read_ratings
 
     long_id = "x" * 10_000
     rows = [f"{long_id if u == 0 else f'u{u}'},i{(u * 7 + j) % 40},{(u + j) % 5 + 1}"

@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from recfactor import stability
 from recfactor.cli import app
-from recfactor.data import Dataset, ReadOptions, read_ratings
 from recfactor.errors import ParameterError
+from recfactor.evaluation import stability
+from recfactor.io.ratings import Dataset, ReadOptions, read_ratings
 from tests.conftest import SAMPLE
 
 
@@ -110,7 +110,7 @@ def test_worker_processes_give_the_table_of_one_process():
     import sys
 
     code = (
-        "import sys; import recfactor.evaluation as ev; ev.PARALLEL_MIN_WORK = 0; "
+        "import sys; import recfactor.evaluation.runner as ev; ev.PARALLEL_MIN_WORK = 0; "
         "from recfactor.cli import main; sys.argv = ['recfactor', 'stability', *sys.argv[1:]]; "
         "main()"
     )

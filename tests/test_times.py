@@ -11,9 +11,9 @@ import pandas as pd
 import pytest
 
 from recfactor import read_ratings
-from recfactor.data import ReadOptions
 from recfactor.evaluation import latest_first, plan_splits
-from recfactor.times import read_times
+from recfactor.io.ratings import ReadOptions
+from recfactor.io.times import read_times
 from tests.cli import run
 
 

@@ -7,9 +7,9 @@ import math
 import numpy as np
 import pytest
 
-from recfactor.data import Dataset
 from recfactor.evaluation import per_user_holdout
-from recfactor.metrics import parse_metrics, topn
+from recfactor.evaluation.metrics import parse_metrics, topn
+from recfactor.io.ratings import Dataset
 
 D2, D3 = 1 / math.log2(3), 1 / math.log2(4)
 
@@ -39,13 +39,13 @@ def test_cutoff_below_list_length_and_all_hits():
 
 def test_tied_scores_rank_by_item_index():
     """Ties in the scores are broken by the lower item index, so a list is reproducible."""
-    from recfactor.models.base import _top_n
+    from recfactor.models.scoring import top_n
 
     scores = np.array([[0.5, 0.9, 0.5, 0.9, 0.1]])
-    idx, vals = _top_n(scores, 3)
+    idx, vals = top_n(scores, 3)
     assert idx.tolist() == [[1, 3, 0]] and vals.tolist() == [[0.9, 0.9, 0.5]]
     scores[0, 4] = -np.inf  # excluded items never appear, even when k is larger
-    idx, _ = _top_n(scores, 5)
+    idx, _ = top_n(scores, 5)
     assert idx.tolist() == [[1, 3, 0, 2, -1]]
 
 

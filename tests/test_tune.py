@@ -9,9 +9,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from recfactor import persist, tuning
+from recfactor import persist
 from recfactor.dataset import Dataset
 from recfactor.errors import ParameterError
+from recfactor.evaluation import tuning
 from tests.cli import run
 
 
@@ -198,7 +199,7 @@ def test_the_time_budget_stops_the_trial_running_at_the_deadline(monkeypatch):
     within the budget plus one fit), instead of finishing it at t = 10."""
     import time
 
-    from recfactor import evaluation as ev
+    from recfactor.evaluation import runner as ev
 
     clock = [0.0]
     fits = []

@@ -8,7 +8,7 @@ import sys
 import pytest
 
 from recfactor.errors import DataError, FitError
-from recfactor.workers import Background, Workers, can_fork
+from recfactor.running.workers import Background, Workers, can_fork
 
 
 def _scaled(k: int, state: dict) -> int:
@@ -55,7 +55,7 @@ def test_the_default_jobs_are_the_cores_this_process_may_use():
 
     script = (
         "import os; os.sched_setaffinity(0, {sorted(os.sched_getaffinity(0))[0]}); "
-        "from recfactor.workers import available_cores; print(available_cores())"
+        "from recfactor.running.workers import available_cores; print(available_cores())"
     )
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
     assert done.stdout.strip() == "1", done.stderr

@@ -3,35 +3,30 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, Any, Optional
 
 import typer
 
 from recfactor.cli.common import (
     DEFAULT_MODEL,
-    FormatOpt,
+    ItemNames,
     ModelPath,
     Quiet,
     app,
     handle_errors,
     load_model,
+    read_titles,
 )
+from recfactor.cli.groups import OUTPUT, with_groups
 from recfactor.cli.helptext import Command
-from recfactor.cli.output import OutputOpt, Target
 
 
 @app.command(cls=Command)
 @handle_errors
+@with_groups
 def inspect(
     model: ModelPath = Path(DEFAULT_MODEL),
-    items: Annotated[
-        Optional[Path],
-        typer.Option(
-            "--titles",
-            "--items",
-            help="Item titles: a file of item ID, title (CSV, or MovieLens u.item).",
-        ),
-    ] = None,
+    items: ItemNames = None,
     top: Annotated[int, typer.Option("--top", min=1, help="Top items per factor.")] = 5,
     compare: Annotated[
         Optional[Path],
@@ -39,22 +34,18 @@ def inspect(
             "--compare", help="Another model: align the two and show how alike their factors are."
         ),
     ] = None,
-    fmt: FormatOpt = None,
-    output: OutputOpt = None,
+    target: Any = OUTPUT,
     quiet: Quiet = False,  # every command takes it; this one writes no notes
 ) -> None:
     """What the saved model learned: settings, fit, factor norms, top items per factor, and
     (for small models) heatmaps of the factor matrices; or, with --compare, how it agrees
     with another model."""
-    from recfactor.data import read_item_names
     from recfactor.report import render_comparison, render_model
     from recfactor.summary import compare as compare_models
     from recfactor.summary import heatmaps, summarise
 
-    target = Target(output, fmt)
-    target.check()
     fitted, manifest = load_model(model)
-    names = read_item_names(items) if items is not None else None
+    names = read_titles(items)
     if compare is not None:
         other, _ = load_model(compare)
         found = compare_models(fitted, other, names, top)

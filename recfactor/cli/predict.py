@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 from typing import Annotated, Any, Optional
 
@@ -10,15 +9,10 @@ import typer
 
 from recfactor.cli.common import (
     DEFAULT_MODEL,
-    FormatOpt,
-    Header,
     History,
-    ItemCol,
     ItemNames,
     ModelPath,
     Quiet,
-    Sep,
-    UserCol,
     app,
     fold_history,
     handle_errors,
@@ -26,12 +20,13 @@ from recfactor.cli.common import (
     read_titles,
     tell,
 )
+from recfactor.cli.groups import OUTPUT, READ, with_groups
 from recfactor.cli.helptext import Command
-from recfactor.cli.output import OutputOpt
 
 
 @app.command(cls=Command)
 @handle_errors
+@with_groups
 def predict(
     pairs: Annotated[
         Optional[str],
@@ -45,45 +40,44 @@ def predict(
     strict: Annotated[
         bool, typer.Option("--strict", help="Unknown users or items are an error.")
     ] = False,
-    sep: Sep = None,
-    header: Header = None,
-    user_col: UserCol = None,
-    item_col: ItemCol = None,
     items_file: ItemNames = None,
     history: History = None,
-    fmt: FormatOpt = None,
-    output: OutputOpt = None,
+    read: Any = READ.only("sep", "header", "user_col", "item_col"),
+    out: Any = OUTPUT,
     quiet: Quiet = False,
 ) -> None:
     """Predict ratings: one pair with --user/--item, or a batch from PAIRS (csv on stdout),
     each row with the input's other columns (the true rating survives a pipeline)."""
-    from recfactor.cli.output import refuse_early, to_output
-    from recfactor.report import write_records
+    from recfactor.cli.output import to_output
 
     single = _one_pair(pairs, user, item)
-    refuse_early(output, fmt)
     fitted, _ = fold_history(load_model(model, seen=False)[0], history, quiet)
     names = read_titles(items_file)
     if single:
-        result = fitted.predict([user], [item], strict=strict)
-        _note_cold(fitted, result.cold, user, quiet)
-        record = {"user": user, "item": item, "prediction": float(result.values[0]),
-                  "cold": bool(result.cold[0])}  # fmt: skip
-        if names is not None:
-            record["title"] = names.get(item, "")
-        with to_output(output, fmt) as kind:
-            write_records([record], list(record), kind)
-        return
-    from recfactor.data import ReadOptions, read_pair_table
+        return _predict_one(fitted, user, item, strict, names, out, quiet)
+    from recfactor.io.pairs import read_pair_table
+    from recfactor.io.predictions import write_predictions
 
-    options = ReadOptions(sep=sep, header=header, user_col=user_col, item_col=item_col)
-    user_codes, item_codes, others = read_pair_table(pairs, options)
+    user_codes, item_codes, others = read_pair_table(pairs, read)
     result = fitted.predict_coded(
         user_codes.ids, user_codes.codes, item_codes.ids, item_codes.codes, strict=strict
     )
     _note_cold(fitted, result.cold, None, quiet)
-    with to_output(output, fmt, parquet=True) as kind:
-        _write_batch(user_codes, item_codes, others, result, names, kind)
+    with to_output(out.output, out.fmt, parquet=True) as kind:
+        write_predictions(user_codes, item_codes, others, result, names, kind)
+
+
+def _predict_one(fitted, user: str, item: str, strict: bool, names, out, quiet: bool) -> None:
+    from recfactor.report import write_records
+
+    result = fitted.predict([user], [item], strict=strict)
+    _note_cold(fitted, result.cold, user, quiet)
+    record = {"user": user, "item": item, "prediction": float(result.values[0]),
+              "cold": bool(result.cold[0])}  # fmt: skip
+    if names is not None:
+        record["title"] = names.get(item, "")
+    with out.open() as kind:
+        write_records([record], list(record), kind)
 
 
 def _one_pair(pairs: str | None, user: str | None, item: str | None) -> bool:
@@ -114,64 +108,3 @@ def _note_cold(fitted: Any, cold: Any, user: str | None, quiet: bool) -> None:
             "predicted from the baseline (cold=true)",
             quiet,
         )
-
-
-def _typed(values):
-    """A text column as whole numbers, or numbers, where every value is one (JSON and Parquet
-    get 5, not "5"); as it was otherwise, and where a value has a leading zero ("007", a
-    code, not a number)."""
-    import pyarrow as pa
-    import pyarrow.compute as pc
-
-    if not pa.types.is_string(values.type):
-        return values
-    if pc.any(pc.match_substring_regex(values, r"^\s*[-+]?0\d")).as_py():
-        return values
-    for kind in (pa.int64(), pa.float64()):
-        try:
-            return values.cast(kind)
-        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-            continue
-    return values
-
-
-def _write_batch(user_codes, item_codes, others, result, names, kind: str) -> None:
-    """The pairs, the input's other columns, the predictions and whether each was cold (and
-    the item's title, given names)."""
-    import numpy as np
-    import pyarrow as pa
-
-    from recfactor import csvout
-    from recfactor.report import write_records
-
-    columns = {"user": csvout.coded(user_codes.codes, user_codes.ids),
-               "item": csvout.coded(item_codes.codes, item_codes.ids)}  # fmt: skip
-    for name, values in others.items():
-        taken = name in ("user", "item", "prediction", "cold", "title")
-        columns[f"input_{name}" if taken else name] = values if kind == "csv" else _typed(values)
-    if kind == "csv":
-        columns["prediction"] = csvout.format_g6(result.values)
-        cold = pa.array(result.cold.astype("int8"))
-        columns["cold"] = pa.DictionaryArray.from_arrays(cold, pa.array(["false", "true"]))
-    else:
-        columns["prediction"] = pa.array(result.values, pa.float64())
-        columns["cold"] = pa.array(result.cold)
-    if names is not None:
-        titles = np.array([names.get(i, "") for i in item_codes.ids.tolist()], dtype=object)
-        columns["title"] = pa.DictionaryArray.from_arrays(
-            pa.array(item_codes.codes, pa.int32()), pa.array(titles, pa.string())
-        )
-    if kind == "csv" and csvout.plain_columns(columns):
-        sys.stdout.flush()
-        csvout.write_csv(sys.stdout.buffer, columns)
-        return
-    if kind == "parquet":  # the columns' own types: IDs stay text, "007" stays "007"
-        import pyarrow.parquet as pq
-
-        pq.write_table(pa.table(columns), sys.stdout.buffer)
-        return
-    frame = pa.table(columns).to_pandas()
-    if kind == "csv":  # values that need quotes: pandas quotes them as the csv module would
-        frame.to_csv(sys.stdout, index=False, lineterminator="\n")
-        return
-    write_records(frame.to_dict("records"), list(columns), kind)

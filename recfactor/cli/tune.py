@@ -10,36 +10,24 @@ import typer
 from recfactor.cli.common import (
     Algo,
     AlgoOpt,
-    DuplicatesOpt,
-    Feedback,
-    FeedbackOpt,
-    FormatOpt,
-    Header,
-    ItemCol,
-    LayoutOpt,
-    MissingValue,
+    DataArg,
     Quiet,
-    RatingCol,
-    Sep,
-    UserCol,
     app,
-    check_split_options,
     handle_errors,
-    model_params,
     naming,
-    read_options,
     tell,
     with_model_flags,
 )
+from recfactor.cli.groups import OUTPUT, READ, SPLIT, with_groups
 from recfactor.cli.helptext import Command
-from recfactor.cli.output import OutputOpt, Target
 
 
 @app.command(cls=Command)
-@with_model_flags()
 @handle_errors
+@with_groups
+@with_model_flags()
 def tune(
-    data: Annotated[str, typer.Argument(metavar="DATA", help="Ratings file or -.")],
+    data: DataArg,
     algo: AlgoOpt = Algo.svd,
     space: Annotated[
         Optional[list[str]],
@@ -79,14 +67,6 @@ def tune(
             help="What to optimise: rmse, mae, ndcg@10, ... [rmse; implicit: precision@10].",
         ),
     ] = None,
-    folds: Annotated[Optional[int], typer.Option("--folds", help="k-fold [5].")] = None,
-    test_fraction: Annotated[
-        Optional[float], typer.Option("--test-fraction", help="One random holdout instead.")
-    ] = None,
-    holdout_per_user: Annotated[
-        Optional[float], typer.Option("--holdout-per-user", help="Per-user holdout instead.")
-    ] = None,
-    split_seed: Annotated[int, typer.Option("--split-seed", min=0, help="Seed of the split.")] = 0,
     search_seed: Annotated[
         int, typer.Option("--search-seed", min=0, help="Seed of the random search's draws.")
     ] = 0,
@@ -102,55 +82,32 @@ def tune(
     model: Annotated[
         Optional[Path], typer.Option("--model", "-m", help="Refit the best on all DATA, save.")
     ] = None,
-    sep: Sep = None,
-    layout: LayoutOpt = None,
-    header: Header = None,
-    user_col: UserCol = None,
-    item_col: ItemCol = None,
-    rating_col: RatingCol = None,
-    feedback: FeedbackOpt = Feedback.explicit,
-    duplicates: DuplicatesOpt = None,
-    missing_value: MissingValue = None,
-    fmt: FormatOpt = None,
-    output: OutputOpt = None,
+    split: Any = SPLIT.without("test", "time_ordered", "time_col"),
+    read: Any = READ,
+    out: Any = OUTPUT,
     quiet: Quiet = False,
     **model_flags: Any,
 ) -> None:
     """Search ALGO's parameters by cross-validation: every trial, the best setting, and (with
     -m) the best refitted on all of DATA."""
-    from recfactor import tuning
-
-    check_split_options(folds, test_fraction, holdout_per_user, 4.0)
-    target = Target(output, fmt)
-    target.check()
-    fixed = model_params(algo.value, dict(model_flags), feedback.value)
-    texts = list(space or []) + _space_file(space_file)
-    if not texts:
-        texts = tuning.default_space(algo.value, feedback.value, list(fixed))
-        tell(f"searching {algo.value}'s default space: {' '.join(texts)}", quiet)
-    dims = tuning.parse_space(texts, algo.value)
-    given = {k: v for k, v in model_flags.items() if k != "preset"}
-    clash = sorted(set(model_params(algo.value, given, feedback.value)) & {d.name for d in dims})
-    fixed = {k: v for k, v in fixed.items() if k not in {d.name for d in dims}}
-    if clash:
-        from recfactor.errors import ParameterError
-
-        raise ParameterError(f"{', '.join(clash)}: both searched and fixed by a flag")
-    _check_model_target(model, output)
     from recfactor import workflows
+    from recfactor.evaluation.tuning import read_space_file
+    from recfactor.models.flags import model_params
 
-    options = read_options(sep, layout, header, user_col, item_col, rating_col, feedback,
-                            duplicates, missing_value)  # fmt: skip
-    split = {"folds": folds, "test_fraction": test_fraction, "holdout_per_user": holdout_per_user,
-             "split_seed": split_seed}  # fmt: skip
+    given = {k: v for k, v in model_flags.items() if k != "preset"}
+    fixed = model_params(algo.value, given, read.feedback)
+    preset = model_params(algo.value, dict(model_flags), read.feedback)
+    texts = list(space or []) + read_space_file(space_file)
+    _check_model_target(model, out.output)
     with naming(data if data != "-" else "<stdin>"):
         tuned = workflows.tune_file(
-            data, algo.value, texts, fixed=fixed, read=options, split=split, seed=seed,
+            data, algo.value, texts, fixed=fixed, preset=preset, read=read, split=split, seed=seed,
             rerun_seeds=seeds, model_path=model, trials=trials, search_kind=search,
             search_seed=search_seed, halving=halving, metric=metric, time_budget=time_budget,
-            jobs=jobs, on_trial=_progress_note(quiet or target.kind() == "table"),
+            jobs=jobs, on_trial=_progress_note(quiet or out.kind() == "table"),
+            note=lambda text: tell(text, quiet),
         )  # fmt: skip
-    with target.open() as kind:
+    with out.open() as kind:
         _render(tuned.search, tuned.across_seeds, kind, quiet)
     if model is not None:
         tell(f"wrote {model}: the best setting refitted on all of {data}", quiet)
@@ -167,31 +124,6 @@ def _check_model_target(model: Path | None, output: Path | None) -> None:
     targets.claim(model, ParameterError, "-m")
     if output is not None and str(output) != "-":
         targets.claim(output, ParameterError, "-o")
-
-
-def _space_file(path: Path | None) -> list[str]:
-    if path is None:
-        return []
-    from recfactor.errors import DataError
-
-    try:
-        import tomllib
-    except ImportError:  # Python 3.10
-        raise DataError(f"{path}: reading TOML needs Python 3.11",
-                        hint="give the space with --space instead") from None  # fmt: skip
-    if not path.exists():
-        raise DataError(f"{path}: no such file", hint="check the path")
-    if not path.is_file():  # a device would be read for ever, a FIFO wait for a writer
-        raise DataError(f"{path}: not a regular file",
-                        hint='write one NAME = "LOW..HIGH:log" a line')  # fmt: skip
-    try:
-        table = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
-        raise DataError(f"{path}: not a readable TOML file ({exc})",
-                        hint='write one NAME = "LOW..HIGH:log" a line') from None  # fmt: skip
-    table = table.get("space", table)
-    return [f"{name}={','.join(map(str, value)) if isinstance(value, list) else value}"
-            for name, value in table.items()]  # fmt: skip
 
 
 def _progress_note(quiet: bool):

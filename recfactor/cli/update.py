@@ -8,26 +8,14 @@ from typing import Annotated, Any, Optional
 
 import typer
 
-from recfactor.cli.common import (
-    DEFAULT_MODEL,
-    DuplicatesOpt,
-    FormatOpt,
-    Header,
-    ItemCol,
-    ModelPath,
-    Quiet,
-    RatingCol,
-    Sep,
-    UserCol,
-    app,
-    handle_errors,
-    tell,
-)
+from recfactor.cli.common import DEFAULT_MODEL, ModelPath, Quiet, app, handle_errors, tell
+from recfactor.cli.groups import OUTPUT, READ, with_groups
 from recfactor.cli.helptext import Command
 
 
 @app.command(cls=Command)
 @handle_errors
+@with_groups
 def update(
     data: Annotated[str, typer.Argument(metavar="NEW", help="New ratings (a file, or -).")],
     model: ModelPath = Path(DEFAULT_MODEL),
@@ -50,25 +38,16 @@ def update(
         Optional[int],
         typer.Option("--epochs", min=1, help="Passes of the update [default: the model's]."),
     ] = None,
-    sep: Sep = None,
-    header: Header = None,
-    user_col: UserCol = None,
-    item_col: ItemCol = None,
-    rating_col: RatingCol = None,
-    duplicates: DuplicatesOpt = None,
-    fmt: FormatOpt = None,
+    read: Any = READ.only("sep", "header", "user_col", "item_col", "rating_col", "duplicates"),
+    out: Any = OUTPUT.only("fmt"),
     quiet: Quiet = False,
 ) -> None:
     """Add NEW ratings (new users, items, or new ratings of known pairs, which replace the old
     ones) to a saved model: it is fitted again on all the ratings, starting from its own
     factors (ALS, svd), and saved to -o (default: in place, atomically)."""
     from recfactor import workflows
-    from recfactor.data import ReadOptions
     from recfactor.report import progress
 
-    read = ReadOptions(sep=sep, header=header, user_col=user_col, item_col=item_col,
-                       rating_col=rating_col,
-                       duplicates=duplicates.value if duplicates else None)  # fmt: skip
     done = workflows.update_saved(
         data, model, output=output, base=base, epochs=epochs, read=read,
         progress=lambda title: progress(None, title, enabled=not quiet),
@@ -76,7 +55,7 @@ def update(
     target = output or model
     how = "warm-started from" if done.warm else "refitted (its solver cannot start from a model):"
     tell(f"{how} {model}; saved to {target}", quiet)
-    _write_summary(done, target, fmt)
+    _write_summary(done, target, out.fmt)
 
 
 def _write_summary(done: Any, target: Path, fmt: Any) -> None:

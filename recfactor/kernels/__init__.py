@@ -120,7 +120,7 @@ def load(kernel: Any, *example: Any) -> None:
 
     Loading a parallel kernel starts numba's thread pool, after which this process can no
     longer fork worker processes safely: before forking, evaluate's parent loads serial
-    kernels only (see ``recfactor.workers.load_numba`` and ``start_method``).
+    kernels only (see ``recfactor.running.workers.load_numba`` and ``start_method``).
     """
     import numba
 

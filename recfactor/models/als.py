@@ -19,75 +19,18 @@ half-step so each row costs O(n_u k^2 + k^3) (or O(n_u k) per CG step).
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass
 
 import numpy as np
 
 from recfactor.errors import ParameterError
-from recfactor.models.base import Model, Params, declare, require_non_negative
-
-# Defaults for implicit feedback, chosen on ML-100K with a per-user holdout (BENCHMARKS.md): a
-# ridge penalty of the implicit library's size (0.01 to 0.05) lets alpha 40 overfit to below
-# popularity's ndcg@10.
-IMPLICIT_REG = 150.0
-IMPLICIT_FACTORS = 64
-# Spark's: rank 10, regParam 0.1.
-EXPLICIT_FACTORS = 10
-EXPLICIT_REG = 0.1
-
-
-@dataclass(frozen=True)
-class ALSParams(Params):
-    """Explicit defaults: Spark's ALS (rank 10, maxIter 10, regParam 0.1) with user and item
-    biases; ``preset="spark"`` drops the biases, as Spark's."""
-
-    # explicit 10, implicit 64
-    factors: int | None = declare(None, low=1, short="-k", help="Latent factors",
-                                  space="8..128:log2")  # fmt: skip
-    epochs: int = declare(10, low=1, help="Passes over the data", space="5..30")
-    # explicit 0.1 (times each row's count), implicit 150
-    reg: float | None = declare(None, low=0.0, help="Regularisation",
-                                space={"explicit": "0.02..0.5:log",
-                                       "implicit": "1..1000:log"})  # fmt: skip
-    alpha: float = declare(40.0, low=0.0, help="Confidence 1 + alpha * value",
-                           feedback="implicit", space="1..100:log")  # fmt: skip
-    # "scaled": confidence 1 + alpha * value / mean(value), so alpha means the same for 0/1
-    # clicks, 1-5 stars and play counts; "raw": 1 + alpha * value, as Hu, Koren and Volinsky.
-    confidence: str = declare("scaled", choices=("scaled", "raw"), feedback="implicit",
-                              help="scaled (1 + alpha * value / mean value) or raw "
-                              "(1 + alpha * value)")  # fmt: skip
-    # None: explicit, yes (on a sparse half-star set ALS without biases scored worse than the
-    # biases alone; BENCHMARKS.md, "Defaults"); implicit, no. Spark's ALS has none.
-    bias: bool | None = declare(None, help="Learn user and item biases", feedback="explicit",
-                                switch=True, presets={"spark": False})  # fmt: skip
-    nonnegative: bool = declare(False, help="Non-negative factors (NNLS rows)",
-                                feedback="explicit")  # fmt: skip
-    solver: str = declare("cholesky", choices=("cholesky", "cg"),
-                          help="cholesky, or cg for implicit data")  # fmt: skip
-    cg_steps: int = declare(3, low=1)
-    # None: explicit, "orthant"; implicit (or with init_std), "normal".
-    init: str | None = declare(None, choices=("orthant", "sphere", "normal"),
-                               help="orthant: unit rows, non-negative; sphere: unit rows of "
-                               "any sign (Spark's start); normal: N(0, init-std)")  # fmt: skip
-    # None: 0.1 (init "normal" only)
-    init_std: float | None = declare(None, low=0.0,
-                                     help="Standard deviation of the initial factors")  # fmt: skip
-    # None: explicit, yes (Zhou et al., as Spark); implicit, no (Hu et al.; Spark: yes).
-    weighted_reg: bool | None = declare(None, switch=True,
-                                        help="Each row's penalty times its count of ratings "
-                                        "(weighted lambda, as Spark's ALS)")  # fmt: skip
-
-    def resolved(self, feedback: str) -> ALSParams:
-        explicit = feedback == "explicit"
-        start = "orthant" if explicit and self.init_std is None else "normal"
-        return dataclasses.replace(
-            self,
-            factors=self.factors or (EXPLICIT_FACTORS if explicit else IMPLICIT_FACTORS),
-            reg=self.reg if self.reg is not None else (EXPLICIT_REG if explicit else IMPLICIT_REG),
-            bias=self.bias if self.bias is not None else explicit,
-            init=self.init or start,
-            weighted_reg=self.weighted_reg if self.weighted_reg is not None else explicit,
-        )
+from recfactor.models.base import Model, require_non_negative
+from recfactor.models.declarations import (
+    EXPLICIT_FACTORS,
+    EXPLICIT_REG,
+    IMPLICIT_FACTORS,
+    IMPLICIT_REG,
+    ALSParams,
+)
 
 
 class ALS(Model):

@@ -2,26 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 
-from recfactor.models.base import Model, Params, declare
-from recfactor.models.biases import BIAS_EPOCHS, BIAS_REG_I, BIAS_REG_U, fit_biases, warm_up
-
-
-@dataclass(frozen=True)
-class BaselineParams(Params):
-    """Defaults as Surprise's BaselineOnly (ALS): 10 epochs, reg_u 15, reg_i 10."""
-
-    epochs: int = declare(BIAS_EPOCHS, low=1, help="Passes over the data",
-                          feedback="explicit")  # fmt: skip
-    reg_u: float = declare(BIAS_REG_U, low=0.0, flag="reg", feedback="explicit",
-                           help="Regularisation of the user and item biases",
-                           space="1..50:log")  # fmt: skip
-    reg_i: float = declare(BIAS_REG_I, low=0.0, flag="reg", feedback="explicit",
-                           help="Regularisation of the user and item biases",
-                           space="1..50:log")  # fmt: skip
+from recfactor.models.base import Model
+from recfactor.models.biases import fit_biases, warm_up
+from recfactor.models.declarations import BaselineParams
 
 
 class Baseline(Model):

@@ -5,10 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-# Surprise's BaselineOnly defaults (ALS): 10 epochs, reg_u 15, reg_i 10.
-BIAS_EPOCHS = 10
-BIAS_REG_U = 15.0
-BIAS_REG_I = 10.0
+from recfactor.models.declarations import BIAS_EPOCHS, BIAS_REG_I, BIAS_REG_U
 
 
 def warm_up() -> None:

@@ -18,29 +18,13 @@ the posterior's guess for a new row; a pair of two unknowns is ``mu``.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 
 from recfactor.errors import ParameterError
-from recfactor.models.base import Model, Params, declare
+from recfactor.models.base import Model
+from recfactor.models.declarations import BPMFParams
 
 BETA0 = 2.0
-
-
-@dataclass(frozen=True)
-class BPMFParams(Params):
-    """``factors=10, epochs=150`` sweeps of which ``burn_in=20`` are discarded, ``samples=50``
-    kept (evenly spaced), noise precision ``alpha=2`` in units of the ratings' variance."""
-
-    factors: int = declare(10, low=1, short="-k", help="Latent factors", space="5..40")
-    epochs: int = declare(150, low=1, help="Gibbs sweeps, the burn-in included",
-                          space="60..300")  # fmt: skip
-    burn_in: int = declare(20, low=0, help="Sweeps discarded before any is kept")
-    samples: int = declare(50, low=1, help="Sweeps kept for the average (saved side by side)")
-    alpha: float = declare(2.0, above=0.0, help="Precision of the ratings' noise, in units of "
-                           "their variance (2: noise of half their variance)",
-                           space="1..4:log")  # fmt: skip
 
 
 class BPMF(Model):
@@ -49,7 +33,6 @@ class BPMF(Model):
 
     name = "bpmf"
     params_class = BPMFParams
-    feedbacks = ("explicit",)
     # Its sweeps are draws from a posterior, not steps towards a point: a third of them is a
     # noisier average after most of the burn-in, which ranks settings by their noise.
     epochs_halve = False

@@ -13,6 +13,8 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
+from recfactor.errors import ParameterError
+
 KINDS = {"bool": bool, "float": float, "int": int, "str": str}
 
 
@@ -102,14 +104,14 @@ def _shown(value: Any) -> str:
 
 def model_flags(algorithms: dict[str, type] | None = None) -> dict[str, Flag]:
     """Every model flag, in the order the models declare them (``algorithms``: name ->
-    model class; default every registered model)."""
+    parameter class; default every registered model's, read without loading the models)."""
     if algorithms is None:
-        from recfactor.models import ALGORITHMS, model_class
+        from recfactor.models import ALGORITHMS, params_class
 
-        algorithms = {name: model_class(name) for name in ALGORITHMS}
+        algorithms = {name: params_class(name) for name in ALGORITHMS}
     flags: dict[str, Flag] = {}
     for algo, cls in algorithms.items():
-        for spec in dataclasses.fields(cls.params_class):
+        for spec in dataclasses.fields(cls):
             meta = spec.metadata
             if not meta.get("help"):
                 continue
@@ -129,16 +131,100 @@ def model_flags(algorithms: dict[str, type] | None = None) -> dict[str, Flag]:
 def _resolved(cls: type, name: str) -> dict[str, Any]:
     """What a None default of ``name`` becomes on each kind of feedback the model fits."""
     out = {}
-    for feedback in getattr(cls, "feedbacks", ("explicit", "implicit")):
+    for feedback in cls.feedbacks:
         try:
-            out[feedback] = getattr(cls.params_class().resolved(feedback), name)
+            out[feedback] = getattr(cls().resolved(feedback), name)
         except Exception:  # a value only the data decides
             out[feedback] = None
     return out
 
 
 def default_solver(algo: str) -> str | None:
-    from recfactor.models import model_class
+    from recfactor.models import params_class
 
-    fields = {f.name: f for f in dataclasses.fields(model_class(algo).params_class)}
+    fields = {f.name: f for f in dataclasses.fields(params_class(algo))}
     return fields["solver"].default if "solver" in fields else None
+
+
+def model_params(
+    algo: str, flags: dict[str, Any], feedback: str, strict: bool = True
+) -> dict[str, Any]:
+    """Parameters for ``algo`` on ``feedback`` data from the model flags given (None = not
+    given).
+
+    A flag that ``algo`` does not take, or does not use with this feedback or solver, is an
+    error when ``strict``; otherwise it is left out (evaluate compares several algorithms with
+    one set of flags, and :func:`require_used` checks that each flag went somewhere). What
+    each flag sets, and where it applies, comes from the models' parameter declarations.
+    """
+
+    table = model_flags()
+    solver = _solver_of(algo, flags)
+    params: dict[str, Any] = {}
+    if flags.get("preset") is not None:
+        from recfactor.models import model_class
+
+        params.update(model_class(algo).params_class.preset(flags["preset"]))
+    for name, value in flags.items():
+        if value is None or name == "preset":
+            continue
+        flag = table[name]
+        if algo not in flag.targets:
+            if strict:
+                raise ParameterError(
+                    f"{flag.option} does not apply to --algo {algo}",
+                    hint="applies to --algo " + ", ".join(flag.targets),
+                )
+            continue
+        if not flag.applies(algo, feedback, solver):
+            if strict:
+                raise _not_here(flag, algo, feedback, solver)
+            continue
+        value = getattr(value, "value", value)  # an Enum choice: its text
+        for target in flag.targets[algo]:
+            params[target] = value
+    return params
+
+
+def _not_here(flag: Any, algo: str, feedback: str, solver: str | None) -> Exception:
+    """The error for a flag ``algo`` takes but ignores with this feedback or solver."""
+
+    if flag.feedback[algo] in (None, feedback):  # the solver, then
+        return ParameterError(
+            f"{flag.option} does not apply to --algo {algo} with --solver {solver}",
+            hint=f"drop it; it applies to --solver {', '.join(flag.solvers[algo])}",
+        )
+    return ParameterError(
+        f"{flag.option} does not apply to --algo {algo} with --feedback {feedback}",
+        hint="drop it; " + _what_uses(flag.name, feedback),
+    )
+
+
+def _solver_of(algo: str, flags: dict[str, Any]) -> str | None:
+    return flags.get("solver") or default_solver(algo)
+
+
+def _what_uses(name: str, feedback: str) -> str:
+
+    flag = model_flags()[name]
+    users = [algo for algo in flag.targets if flag.feedback[algo] in (None, feedback)]
+    if users:
+        return f"with --feedback {feedback} it applies to --algo {', '.join(users)}"
+    other = "explicit" if feedback == "implicit" else "implicit"
+    return f"it applies with --feedback {other}"
+
+
+def require_used(takers: list[str], flags: dict[str, Any], feedback: str) -> None:
+    """Beside other algorithms, each flag given must still be used by one of ``takers``."""
+
+    table = model_flags()
+    for name, value in flags.items():
+        if name == "preset":
+            continue
+        used = any(table[name].applies(a, feedback, _solver_of(a, flags)) for a in takers)
+        if value is not None and not used:
+            raise ParameterError(
+                f"{table[name].option} applies to none of --algo {','.join(takers)} "
+                f"with --feedback {feedback}",
+                hint=_what_uses(name, feedback),
+            )

@@ -15,61 +15,11 @@ random or NNDSVD(a) start, until the objective's relative decrease falls below `
 
 from __future__ import annotations
 
-import dataclasses
-from dataclasses import dataclass
-
 import numpy as np
 
 from recfactor.errors import DataError, ParameterError
-from recfactor.models.base import Model, Params, declare, require_non_negative
-
-INITS = ("random", "nndsvd", "nndsvda")
-# Surprise's epochs on ratings; scikit-learn's iteration cap on a whole matrix.
-EXPLICIT_EPOCHS = 50
-IMPLICIT_MAX_ITER = 200
-
-
-@dataclass(frozen=True)
-class NMFParams(Params):
-    """Explicit defaults equal Surprise's NMF; implicit ones follow scikit-learn's."""
-
-    factors: int = declare(15, low=1, short="-k", help="Latent factors", space="2..64:log2")
-    # explicit: 50; implicit: at most 200 iterations
-    epochs: int | None = declare(None, low=1, help="Passes over the data", space="20..200")
-    reg_pu: float = declare(0.06, low=0.0, flag="reg", help="Regularisation of P and Q",
-                            feedback="explicit", space="0.01..0.5:log")  # fmt: skip
-    reg_qi: float = declare(0.06, low=0.0, flag="reg", help="Regularisation of P and Q",
-                            feedback="explicit", space="0.01..0.5:log")  # fmt: skip
-    reg_bu: float = declare(0.02, low=0.0)
-    reg_bi: float = declare(0.02, low=0.0)
-    bias: bool = declare(False, help="Learn user and item biases", feedback="explicit",
-                         switch=True)  # fmt: skip
-    init_low: float = declare(0.0, low=0.0)
-    init_high: float = declare(1.0, low=0.0)
-    # explicit: mu (the only one); implicit: cd or mu
-    solver: str | None = declare(None, choices=("mu", "cd"),
-                                 help="mu, or cd for implicit data (whole-matrix NMF)")  # fmt: skip
-    init: str = declare("random", choices=INITS, help="Starting point", feedback="implicit")
-    l1_w: float = declare(0.0, low=0.0, help="L1 penalty on W", feedback="implicit")
-    l1_h: float = declare(0.0, low=0.0, help="L1 penalty on H", feedback="implicit")
-    l2_w: float = declare(0.0, low=0.0, help="L2 penalty on W", feedback="implicit")
-    l2_h: float = declare(0.0, low=0.0, help="L2 penalty on H", feedback="implicit")
-    tol: float = declare(1e-4, low=0.0, feedback="implicit",
-                         help="Stop when the optimality violation falls below tol times its "
-                         "first value")  # fmt: skip
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        if self.init_high <= self.init_low:
-            raise ParameterError("init-high must be above init-low")
-
-    def resolved(self, feedback: str) -> NMFParams:
-        explicit = feedback == "explicit"
-        return dataclasses.replace(
-            self,
-            epochs=self.epochs or (EXPLICIT_EPOCHS if explicit else IMPLICIT_MAX_ITER),
-            solver=self.solver or ("mu" if explicit else "cd"),
-        )
+from recfactor.models.base import Model, require_non_negative
+from recfactor.models.declarations import EXPLICIT_EPOCHS, IMPLICIT_MAX_ITER, NMFParams
 
 
 class NMF(Model):
@@ -248,7 +198,7 @@ def initialise(x, k: int, how: str, rng: np.random.Generator) -> tuple[np.ndarra
             f"`init` {how} needs `factors` below {min(n, m)} for a {n} x {m} matrix",
             hint="use `init` random, or fewer factors",
         )
-    from recfactor import blas
+    from recfactor.running import blas
 
     with blas.threads(1):  # as svd's truncated SVD: the same bits whatever the thread count
         u, s, vt = svds(x.astype(np.float64), k=k, v0=rng.uniform(-1, 1, min(n, m)))

@@ -9,14 +9,14 @@ Implicit feedback: PureSVD (Cremonesi et al. 2010), a truncated SVD of the inter
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from recfactor.errors import DataError, FitError
-from recfactor.models.base import Model, Params, declare
+from recfactor.models.base import Model
 from recfactor.models.biases import baseline_estimates
+from recfactor.models.declarations import SVDParams
 
 # SGD runs in float32: twice the SIMD width of float64, and its rounding is far below the
 # noise of rating data (ml-100k RMSE agrees with float64 to 1e-6).
@@ -33,33 +33,6 @@ BLOCK_ROW_BYTES = 8 << 20
 # Ratings x epochs per kernel call: small data sets run every epoch in one call, large ones
 # return to Python often enough for the progress bar to move.
 EPOCH_WORK = 4_000_000
-
-
-@dataclass(frozen=True)
-class SVDParams(Params):
-    """Defaults chosen on six rating sets (BENCHMARKS.md, "Defaults"); ``preset="surprise"``
-    gives Surprise's (20 epochs, lr 0.005, reg 0.02), which stop far from the optimum: on
-    MovieLens 100K 0.936 against 0.910, and on a sparse half-star set barely below the
-    baseline."""
-
-    factors: int = declare(100, low=1, short="-k", help="Latent factors", space="16..256:log2")
-    epochs: int = declare(50, low=1, help="Passes over the data", feedback="explicit",
-                          solvers=("sgd",), presets={"surprise": 20}, space="20..200")  # fmt: skip
-    lr: float = declare(0.01, above=0.0, help="SGD learning rate", feedback="explicit",
-                        solvers=("sgd",), presets={"surprise": 0.005},
-                        space="0.002..0.02:log")  # fmt: skip
-    reg: float = declare(0.1, low=0.0, help="Regularisation", feedback="explicit",
-                         solvers=("sgd",), presets={"surprise": 0.02},
-                         space="0.01..0.3:log")  # fmt: skip
-    init_mean: float = declare(0.0)
-    init_std: float = declare(0.1, low=0.0, help="Standard deviation of the initial factors",
-                              feedback="explicit", solvers=("sgd",))  # fmt: skip
-    bias: bool = declare(True, help="Learn user and item biases",
-                         feedback="explicit", solvers=("sgd",), switch=True)  # fmt: skip
-    solver: str = declare(
-        "sgd", choices=("sgd", "lanczos"), feedback="explicit",
-        help="sgd, or lanczos (a truncated SVD of the baseline residuals)",
-    )  # fmt: skip
 
 
 class SVD(Model):
@@ -211,7 +184,7 @@ class SVD(Model):
         import scipy.sparse as sp
         from scipy.sparse.linalg import svds
 
-        from recfactor import blas
+        from recfactor.running import blas
 
         k = self.params.factors
         matrix = sp.csr_matrix(

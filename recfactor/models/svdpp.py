@@ -8,29 +8,12 @@ recommend, similar and export use it as any factor model's.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 
 from recfactor.errors import FitError
-from recfactor.models.base import Model, Params, declare
+from recfactor.models.base import Model
+from recfactor.models.declarations import SVDppParams
 from recfactor.models.svd import EPOCH_WORK, FACTOR_DTYPE, _normal
-
-
-@dataclass(frozen=True)
-class SVDppParams(Params):
-    """Defaults as svd's (50 epochs, lr 0.01, reg 0.1) at Surprise's 20 factors;
-    ``preset="surprise"`` gives Surprise's SVDpp (20 epochs, lr 0.007, reg 0.02)."""
-
-    factors: int = declare(20, low=1, short="-k", help="Latent factors", space="8..128:log2")
-    epochs: int = declare(50, low=1, help="Passes over the data", presets={"surprise": 20},
-                          space="20..100")  # fmt: skip
-    lr: float = declare(0.01, above=0.0, help="SGD learning rate", presets={"surprise": 0.007},
-                        space="0.002..0.02:log")  # fmt: skip
-    reg: float = declare(0.1, low=0.0, help="Regularisation", presets={"surprise": 0.02},
-                         space="0.01..0.3:log")  # fmt: skip
-    init_mean: float = declare(0.0)
-    init_std: float = declare(0.1, low=0.0, help="Standard deviation of the initial factors")
 
 
 class SVDpp(Model):
@@ -39,7 +22,6 @@ class SVDpp(Model):
 
     name = "svdpp"
     params_class = SVDppParams
-    feedbacks = ("explicit",)
 
     def _prepare(self) -> None:
         from recfactor.kernels.sgd import warm_up as warm_up_sgd

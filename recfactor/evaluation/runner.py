@@ -1,210 +1,28 @@
-"""Splits, the algorithms x seeds x folds loop, and the summary across seeds.
-
-Splits are drawn from ``split_seed`` alone and shared by every model seed, so any difference
-between seeds comes from the model, never from the data it saw.
-"""
+"""The algorithms x seeds x folds loop: each run fitted and scored (in worker processes where
+that pays), then the summary across seeds and what changes between them."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from recfactor.errors import DataError, ParameterError
-from recfactor.metrics import ERROR_METRICS, cutoff, is_topn, topn
-from recfactor.models.base import MAX_SEED
+from recfactor.evaluation.config import (
+    AlgoSpec,
+    EvalConfig,
+    Report,
+    as_spec,
+    metric_list,
+    seed_list,
+)
+from recfactor.evaluation.metrics import ERROR_METRICS, cutoff, is_topn, topn
+from recfactor.evaluation.seeds import prediction_disagreement, summarise
+from recfactor.evaluation.splits import Split, plan_splits
 
-if TYPE_CHECKING:  # imported for annotations only: importing data.py imports pandas
-    from recfactor.data import Dataset
-
-
-@dataclass(frozen=True)
-class Split:
-    """One train/test partition of a dataset (indices into its ratings)."""
-
-    fold: int
-    train: np.ndarray
-    test: np.ndarray
-
-
-def _split_rng(seed: int) -> np.random.Generator:
-    if seed < 0:
-        raise ParameterError("`split_seed` must be at least 0")
-    return np.random.default_rng(seed)
-
-
-def kfold(n_ratings: int, folds: int, seed: int) -> list[Split]:
-    """``folds`` disjoint test sets covering every rating once, drawn from ``seed``."""
-    if folds < 2:
-        raise ParameterError("`folds` must be at least 2")
-    if n_ratings < folds:
-        raise DataError(
-            f"{n_ratings} ratings cannot be cut into {folds} folds",
-            hint=f"use `folds` {max(n_ratings, 2)} or fewer",
-        )
-    order = _split_rng(seed).permutation(n_ratings)
-    bounds = np.linspace(0, n_ratings, folds + 1).round().astype(np.int64)
-    splits = []
-    for f in range(folds):
-        test = np.sort(order[bounds[f] : bounds[f + 1]])
-        train = np.sort(np.concatenate([order[: bounds[f]], order[bounds[f + 1] :]]))
-        splits.append(Split(f, train, test))
-    return splits
-
-
-def holdout(
-    n_ratings: int, fraction: float, seed: int, latest: np.ndarray | None = None
-) -> list[Split]:
-    """One random test set of about ``fraction`` of the ratings (at least one rating); with
-    ``latest`` (an order of the ratings, latest first: :func:`latest_first`), the latest
-    ``fraction`` instead."""
-    if not 0.0 < fraction < 1.0:
-        raise ParameterError("`test_fraction` must be between 0 and 1")
-    n_test = round(n_ratings * fraction)
-    if n_test < 1 or n_test >= n_ratings:
-        raise DataError(
-            f"a test fraction of {fraction:g} of {n_ratings} ratings leaves an empty side",
-            hint="use more data or another `test_fraction`",
-        )
-    order = _split_rng(seed).permutation(n_ratings) if latest is None else latest
-    return [Split(0, np.sort(order[n_test:]), np.sort(order[:n_test]))]
-
-
-def latest_first(dataset: Dataset, times: np.ndarray) -> np.ndarray:
-    """The ratings in order of time, latest first; of two at the same time, the later line
-    first (a log is written in the order things happen)."""
-    lines = dataset.line_numbers()
-    lines = np.arange(dataset.n_ratings) if lines is None else lines
-    if len(times) != dataset.n_ratings:
-        raise ParameterError("`times` needs one time per rating")
-    return np.lexsort((-lines, -np.asarray(times, dtype=np.float64)))
-
-
-@dataclass(frozen=True)
-class AlgoSpec:
-    """An algorithm name and the parameters to build it with (the seed is set per run);
-    ``label`` names it in the report where one algorithm runs with several settings
-    (``"svd:k=50"``)."""
-
-    name: str
-    params: dict[str, Any] = field(default_factory=dict)
-    label: str | None = None
-
-    @property
-    def tag(self) -> str:
-        return self.label or self.name
-
-
-@dataclass
-class Report:
-    """What ``evaluate`` found; ``to_dict`` is the JSON contract of DESIGN section 2."""
-
-    dataset: dict[str, Any]
-    split: dict[str, Any]
-    runs: list[dict[str, Any]]
-    summary: list[dict[str, Any]]
-    nonuniqueness: list[dict[str, Any]]
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "dataset": self.dataset,
-            "split": self.split,
-            "runs": self.runs,
-            "summary": self.summary,
-            "nonuniqueness": self.nonuniqueness,
-        }
-
-    def render(self, fmt: str = "table") -> None:
-        """Print the report as ``recfactor evaluate`` does: ``table``, ``csv`` or ``json``."""
-        from recfactor.report import render_evaluation
-
-        render_evaluation(self.to_dict(), fmt)
-
-
-def plan_splits(
-    dataset: Dataset,
-    folds: int | None = None,
-    test_fraction: float | None = None,
-    test: str | None = None,
-    holdout_per_user: float | None = None,
-    split_seed: int = 0,
-    note: Callable[[str], None] | None = None,
-    times: np.ndarray | None = None,
-) -> tuple[list[Split] | None, dict[str, Any]]:
-    """The train/test splits asked for (k-fold, 5 folds, by default) and how to describe them;
-    ``test`` names a separate test set (then no splits). ``note`` hears of a change to what was
-    asked (fewer folds than ratings). ``times`` (one per rating) makes a holdout hold out the
-    latest ratings (of all, or of each user) instead of random ones."""
-    if test is not None:
-        return None, {"kind": "test-file", "test": test, "description": f"test file {test}"}
-    if times is not None and test_fraction is None and holdout_per_user is None:
-        raise ParameterError("a time-ordered split is a holdout",
-                             hint="give `test_fraction` or `holdout_per_user`")  # fmt: skip
-    drawn = f"split seed {split_seed}" if times is None else "the latest held out"
-    if test_fraction is not None:
-        latest = None if times is None else latest_first(dataset, times)
-        return holdout(dataset.n_ratings, test_fraction, split_seed, latest), {
-            "kind": "holdout",
-            "test_fraction": test_fraction,
-            "split_seed": split_seed,
-            "time_ordered": times is not None,
-            "description": f"holdout {test_fraction:g}, {drawn}",
-        }
-    if holdout_per_user is not None:
-        return per_user_holdout(dataset, holdout_per_user, split_seed, times), {
-            "kind": "per-user holdout",
-            "holdout_per_user": holdout_per_user,
-            "split_seed": split_seed,
-            "time_ordered": times is not None,
-            "description": f"per-user holdout {holdout_per_user:g}, {drawn}",
-        }
-    wanted = 5 if folds is None else folds
-    if wanted < 2:
-        raise ParameterError("`folds` must be at least 2")
-    if dataset.n_ratings < 2:
-        raise DataError(
-            f"{dataset.source}: {dataset.n_ratings} rating is too few to hold any out",
-            hint="evaluate needs at least two ratings",
-        )
-    k = min(wanted, dataset.n_ratings)
-    if k < wanted and note is not None:
-        note(f"note: only {dataset.n_ratings} ratings; using {k} folds")
-    return kfold(dataset.n_ratings, k, split_seed), {
-        "kind": "kfold",
-        "folds": k,
-        "split_seed": split_seed,
-        "description": f"{k}-fold, split seed {split_seed}",
-    }
-
-
-@dataclass(frozen=True)
-class EvalConfig:
-    """What :func:`evaluate` runs.
-
-    ``algos``: algorithm names (``"svd"``), :class:`AlgoSpec` (a name and parameters) or
-    unfitted models (``SVD(factors=50)``: their parameters, the seed aside). ``seeds``: a count
-    (0..N-1) or the seeds themselves. The split: ``folds`` (k-fold; 5 by default for ratings),
-    ``test_fraction`` (one random holdout), ``holdout_per_user`` (N ratings, or a fraction, of
-    every user; 0.2 by default for implicit data) or ``test`` (a separate Dataset), drawn from
-    ``split_seed``. ``metrics``: ``rmse``, ``mae``, ``ndcg@10``, ... (default: rmse and mae for
-    ratings, the top-N metrics at 10 for implicit data). ``jobs``: cores (default all); the
-    report does not depend on it.
-    """
-
-    algos: Sequence[Any] = ("baseline", "svd")
-    seeds: int | Sequence[int] = 3
-    folds: int | None = None
-    test_fraction: float | None = None
-    holdout_per_user: float | None = None
-    test: Dataset | None = None
-    split_seed: int = 0
-    metrics: Sequence[str] | None = None
-    relevant_threshold: float = 4.0
-    jobs: int | None = None
-    # Each rating's time (recfactor.times.read_times): a holdout then holds out the latest.
-    times: np.ndarray | None = None
+if TYPE_CHECKING:  # imported for annotations only: importing the readers imports pandas
+    from recfactor.dataset import Dataset
 
 
 def evaluate(
@@ -237,7 +55,7 @@ def evaluate(
     test_name = None if config.test is None else config.test.source
     splits, info = plan_splits(data, config.folds, config.test_fraction, test_name,
                                holdout_size, config.split_seed, note, config.times)  # fmt: skip
-    algos = _accepted(_within_ranks([_as_spec(a) for a in config.algos], data, splits, note),
+    algos = _accepted(_within_ranks([as_spec(a) for a in config.algos], data, splits, note),
                       data, note)  # fmt: skip
     return cross_validate(
         data, algos, seeds, metrics, splits=splits, test=config.test, split_info=info,
@@ -298,29 +116,6 @@ def _accepted(algos: list[AlgoSpec], data: Dataset, note: Any) -> list[AlgoSpec]
     return kept
 
 
-def seed_list(config: EvalConfig) -> list[int]:
-    """``config``'s seeds: 0..N-1 for a count, else the seeds given (each once)."""
-    if isinstance(config.seeds, int) and not 1 <= config.seeds <= MAX_SEEDS:
-        raise ParameterError(f"`seeds`: a count must be between 1 and {MAX_SEEDS}")
-    seeds = (list(range(config.seeds)) if isinstance(config.seeds, int)
-             else list(dict.fromkeys(int(s) for s in config.seeds)))  # fmt: skip
-    if not seeds or any(not 0 <= s <= MAX_SEED for s in seeds) or len(seeds) > MAX_SEEDS:
-        raise ParameterError(f"seeds must be a count up to {MAX_SEEDS} or as many integers "
-                             f"between 0 and {MAX_SEED}")  # fmt: skip
-    return seeds
-
-
-def metric_list(config: EvalConfig, feedback: str) -> list[str]:
-    """``config``'s metrics (rmse and mae for ratings, the top-N metrics at 10 for implicit
-    feedback by default), checked."""
-    from recfactor.metrics import parse_metrics
-
-    return parse_metrics(
-        ",".join(config.metrics) if config.metrics else
-        ("precision,recall,ndcg,map,coverage" if feedback == "implicit" else "rmse,mae")
-    )  # fmt: skip
-
-
 def _within_ranks(
     algos: list[AlgoSpec], data: Dataset, splits: Sequence[Split] | None, note: Any
 ) -> list[AlgoSpec]:
@@ -346,22 +141,6 @@ def _within_ranks(
                 note(said)
         out.append(AlgoSpec(spec.name, params, spec.label))
     return out
-
-
-def _as_spec(algo: Any) -> AlgoSpec:
-    if isinstance(algo, AlgoSpec):
-        return algo
-    if isinstance(algo, str):
-        from recfactor.models import model_class
-
-        model_class(algo)  # an unknown name fails here, with the names that exist
-        return AlgoSpec(algo)
-    params = getattr(algo, "params", None)
-    if params is None or not hasattr(algo, "name"):
-        raise ParameterError(f"not an algorithm: {algo!r}", hint="give a name such as 'svd'")
-    settings = params.to_dict()
-    settings.pop("seed", None)
-    return AlgoSpec(algo.name, settings)
 
 
 def cross_validate(
@@ -456,7 +235,7 @@ def cross_validate(
                 comparisons[spec.tag] = _compare(spec, seeds, factors[spec.tag], inner[spec.tag])
 
     if jobs is None:
-        from recfactor.workers import available_cores
+        from recfactor.running.workers import available_cores
 
         jobs = available_cores()
     if fit is not None:
@@ -580,7 +359,7 @@ def _run_tasks(
         # BLAS runs one thread, as in the workers, so that results do not depend on --jobs.
         import numba
 
-        from recfactor import blas
+        from recfactor.running import blas
 
         before = numba.get_num_threads()
         numba.set_num_threads(max(1, min(jobs, numba.config.NUMBA_NUM_THREADS)))
@@ -593,8 +372,8 @@ def _run_tasks(
         finally:
             numba.set_num_threads(before)
         return out
-    from recfactor import blas
-    from recfactor.workers import Workers
+    from recfactor.running import blas
+    from recfactor.running.workers import Workers
 
     # The workers get the folds once, when they start (by inheritance where they are forked),
     # and each task names only its algorithm, seed and fold. One BLAS thread here before they
@@ -611,7 +390,7 @@ def _factor_view(
 ) -> tuple[np.ndarray | None, np.ndarray | None]:
     """A model's item factors and its factor part p_u . q_i on the test pairs (user and item
     indices in the model, -1 unknown) it knows."""
-    from recfactor.models.base import pair_dots
+    from recfactor.models.scoring import pair_dots
 
     if model.item_factors_ is None:
         return None, None
@@ -631,8 +410,8 @@ def _compare(
     inner: dict[int, np.ndarray | None],
 ) -> dict[str, Any] | None:
     """The agreement measures of one algorithm's seeds (see ``nonunique.compare``)."""
-    from recfactor import blas
-    from recfactor.nonunique import compare
+    from recfactor.evaluation.nonunique import compare
+    from recfactor.running import blas
 
     item_factors = [factors.get(int(seed)) for seed in seeds]
     with blas.threads(1):  # as the tasks, so that nothing in a report depends on --jobs
@@ -647,7 +426,7 @@ def _nonuniqueness(
     metric: str,
     runs: list[dict[str, Any]],
 ) -> dict[str, Any]:
-    from recfactor.nonunique import with_reading
+    from recfactor.evaluation.nonunique import with_reading
 
     disagreement = prediction_disagreement(list(predictions.values()))
     row = next(r for r in summary if r["algo"] == spec.tag and r["metric"] == metric)
@@ -701,35 +480,6 @@ def _topn_scores(
     return out
 
 
-def per_user_holdout(
-    dataset: Dataset, size: float, seed: int, times: np.ndarray | None = None
-) -> list[Split]:
-    """For every user, hold out ``size`` of their ratings: a count when ``size >= 1``, else a
-    fraction (rounded). Every user keeps at least one training rating. Drawn from ``seed``;
-    with ``times`` (one per rating), each user's latest ratings instead."""
-    if size <= 0:
-        raise ParameterError("`holdout_per_user` must be positive")
-    if times is None:
-        rank = _split_rng(seed).random(dataset.n_ratings)
-    else:
-        rank = np.empty(dataset.n_ratings)
-        rank[latest_first(dataset, times)] = np.arange(dataset.n_ratings)
-    order = np.lexsort((rank, dataset.users))
-    counts = np.bincount(dataset.users, minlength=dataset.n_users)
-    starts = np.r_[0, np.cumsum(counts)[:-1]]
-    position = np.empty(dataset.n_ratings, dtype=np.int64)
-    position[order] = np.arange(dataset.n_ratings) - starts[dataset.users[order]]
-    wanted = np.full(dataset.n_users, int(size)) if size >= 1 else np.rint(counts * size)
-    n_test = np.minimum(wanted.astype(np.int64), counts - 1)
-    is_test = position < n_test[dataset.users]
-    if not is_test.any():
-        raise DataError(
-            f"{dataset.source}: a per-user holdout of {size:g} leaves no test ratings",
-            hint="hold out more per user, or use `folds`",
-        )
-    return [Split(0, np.flatnonzero(~is_test), np.flatnonzero(is_test))]
-
-
 def _materialise(
     train: Dataset, splits: Sequence[Split] | None, test: Dataset | None
 ) -> list[tuple[int, Dataset, Dataset, tuple[np.ndarray, np.ndarray]]]:
@@ -742,83 +492,3 @@ def _materialise(
         assert splits is not None
         pairs = [(s.fold, train.subset(s.train).compact(), train.subset(s.test)) for s in splits]
     return [(fold, fit, held, held.positions_in(fit)) for fold, fit, held in pairs]
-
-
-def seed_means(runs: Sequence[dict[str, Any]], metric: str) -> dict[tuple[str, int], float]:
-    """Each (algo, seed)'s metric averaged over folds."""
-    grouped: dict[tuple[str, int], list[float]] = {}
-    for run in runs:
-        grouped.setdefault((run["algo"], run["seed"]), []).append(run["metrics"][metric])
-    return {key: float(np.mean(values)) for key, values in grouped.items()}
-
-
-def summarise(runs: Sequence[dict[str, Any]], metrics: Sequence[str]) -> list[dict[str, Any]]:
-    """Mean, standard deviation, min and max across seeds of the fold-averaged metrics."""
-    summary = []
-    algos = list(dict.fromkeys(run["algo"] for run in runs))
-    for metric in metrics:
-        means = seed_means(runs, metric)
-        for algo in algos:
-            values = np.array([v for (a, _), v in means.items() if a == algo])
-            summary.append(
-                {
-                    "algo": algo,
-                    "metric": metric,
-                    "mean": float(values.mean()),
-                    "std": float(values.std(ddof=1)) if len(values) > 1 else 0.0,
-                    "min": float(values.min()),
-                    "max": float(values.max()),
-                }
-            )
-    return summary
-
-
-def prediction_disagreement(predictions: Sequence[np.ndarray]) -> dict[str, float | None]:
-    """How far the seeds' predictions on the same test ratings are from each other.
-
-    ``prediction_disagreement`` is the RMS difference averaged over all pairs of seeds;
-    ``max_prediction_spread`` the largest spread (max - min over seeds) of any single prediction.
-    Both are None with a single seed.
-    """
-    if len(predictions) < 2:
-        return {"prediction_disagreement": None, "max_prediction_spread": None}
-    stack = np.vstack(predictions)
-    pairs = [
-        float(np.sqrt(np.mean((stack[a] - stack[b]) ** 2)))
-        for a in range(len(stack))
-        for b in range(a + 1, len(stack))
-    ]
-    spread = stack.max(axis=0) - stack.min(axis=0)
-    return {
-        "prediction_disagreement": float(np.mean(pairs)),
-        "max_prediction_spread": float(spread.max()),
-    }
-
-
-# Each seed is a model fitted per fold: beyond this, a count is a typo.
-MAX_SEEDS = 10_000
-
-
-def parse_seeds(text: str) -> list[int]:
-    """``"5"`` means seeds 0..4; ``"1,7,42"`` means those seeds."""
-    parts = [p.strip() for p in text.split(",") if p.strip()]
-    try:
-        values = [int(p) for p in parts]
-    except ValueError:
-        raise ParameterError(
-            f"`seeds` takes a count or a comma-separated list of integers, not {text!r}"
-        ) from None
-    if not values:
-        raise ParameterError("`seeds` is empty")
-    if len(values) == 1 and "," not in text:
-        if not 1 <= values[0] <= MAX_SEEDS:
-            raise ParameterError(
-                f"`seeds`: a count must be between 1 and {MAX_SEEDS}",
-                hint="give a list (1,7,42) for particular seeds",
-            )
-        return list(range(values[0]))
-    if any(not 0 <= v <= MAX_SEED for v in values):
-        raise ParameterError(f"seeds must be between 0 and {MAX_SEED}")
-    if len(values) > MAX_SEEDS:
-        raise ParameterError(f"`seeds` lists more than {MAX_SEEDS} seeds")
-    return list(dict.fromkeys(values))

@@ -1,7 +1,7 @@
 """How many factors are stable at each rank: the rank sweep behind ``recfactor stability``.
 
 For every rank k, each seed is fitted to all the data and its item factors compared with the
-other seeds' (the matching of :mod:`recfactor.nonunique`):
+other seeds' (the matching of :mod:`recfactor.evaluation.nonunique`):
 
 - stable components: for NMF (determined up to permutation and scale), a component is stable
   when its median best match among the other seeds' components is at or above the threshold
@@ -152,13 +152,13 @@ def _fit_all(
     processes when the work pays for them (evaluate's workers, one thread each; the fits are
     the same whatever runs them), else here."""
     from recfactor.evaluation import parallel_pays
-    from recfactor.workers import Workers, available_cores
+    from recfactor.running.workers import Workers, available_cores
 
     calls = [(algo, params, k, int(seed)) for k in ranks for seed in seeds]
     jobs = min(jobs or available_cores(), available_cores())
     done = (lambda k, result: progress()) if progress is not None else (lambda k, result: None)
     if parallel_pays(whole.n_ratings, len(calls), jobs):
-        from recfactor import blas
+        from recfactor.running import blas
 
         with blas.threads(1), Workers(min(jobs, len(calls)), [algo], whole) as workers:
             results = workers.run(_fit_factors, calls, done)
@@ -185,7 +185,7 @@ def _fit_factors(
 def _stable(factors: list[np.ndarray], nonnegative: bool, threshold: float) -> dict[str, Any]:
     """Stable components (NMF) or the stable dimension (rotation-ambiguous models) of the
     seeds' item factors, and the median similarity behind it."""
-    from recfactor.nonunique import _unit_columns, orthonormal_basis
+    from recfactor.evaluation.nonunique import _unit_columns, orthonormal_basis
 
     k = factors[0].shape[1]
     if nonnegative:
@@ -229,7 +229,7 @@ def _distinct(factors: list[np.ndarray], nonnegative: bool) -> int | None:
     """Distinct solutions among the seeds at ``nonunique.THRESHOLD`` (as evaluate counts
     them): by matched similarity for NMF, by subspace similarity otherwise; None where that
     measure cannot tell solutions apart (k at least the number of items)."""
-    from recfactor.nonunique import (
+    from recfactor.evaluation.nonunique import (
         THRESHOLD,
         distinct_solutions,
         matched_similarity,
@@ -307,7 +307,7 @@ def _conclude(
 ) -> None:
     rows = report.rows
     if metric is not None and rows and metric in rows[0]:
-        from recfactor.metrics import is_topn
+        from recfactor.evaluation.metrics import is_topn
 
         values = [r[metric] for r in rows]
         pick = int(np.argmax(values) if is_topn(metric) else np.argmin(values))
@@ -342,3 +342,48 @@ def _top_items(column: np.ndarray, item_ids: np.ndarray, share: float = 0.5) -> 
         return ["(unused)"]
     order = np.argsort(-weight, kind="stable")[:5]
     return [str(item_ids[j]) for j in order if weight[j] >= share * weight.max()]
+
+
+def factor_algos(algo: str) -> list[str]:
+    """The models of ``algo`` (``svd,als``), each one with factors."""
+    from recfactor.models import ALGORITHMS
+
+    factored = [a for a in ALGORITHMS if a != "baseline"]  # every model with factors
+    names = list(dict.fromkeys(a.strip() for a in algo.split(",") if a.strip()))
+    wrong = [a for a in names if a not in factored]
+    if wrong or not names:
+        raise ParameterError(
+            f"`algo` {', '.join(wrong) or algo!r}: stability compares the factors of "
+            + ", ".join(factored),
+            hint="the baseline has no factors",
+        )
+    return names
+
+
+def checked_params(
+    names: list[str], flags: dict[str, Any], feedback: str, ranks: list[int]
+) -> dict[str, dict[str, Any]]:
+    """Each algorithm's parameters from the flags, every rank checked before the data is
+    read."""
+    from recfactor.models import model_class
+    from recfactor.models.flags import model_params, require_used
+
+    single = len(names) == 1
+    if not single:
+        require_used(names, flags, feedback)
+    params = {name: model_params(name, flags, feedback, strict=single) for name in names}
+    for name in names:
+        for k in ranks:
+            model_class(name).params_class(**{**params[name], "factors": k})
+    return params
+
+
+def cross_validation(dataset: Any, metric: str | None, split: Any) -> tuple[str, Any]:
+    """(metric, splits) of the error measured beside each rank: ``metric`` (rmse; ndcg@10 on
+    implicit data) on the splits of ``split`` (a SplitSpec, its default rule applied)."""
+    from recfactor.evaluation.metrics import parse_metrics
+
+    implicit = dataset.feedback == "implicit"
+    chosen = parse_metrics(metric or ("ndcg@10" if implicit else "rmse"))[0]
+    splits, _ = split.plan(dataset)
+    return chosen, splits

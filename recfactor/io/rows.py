@@ -28,14 +28,14 @@ class RawRows:
     def of(cls, source: str, dataset: Any) -> RawRows | None:
         """The rows of ``source`` behind ``dataset``, or None where its ratings are not one
         line each (stdin, wide or binary layouts, merged duplicates, quoted line breaks)."""
-        from recfactor.data import _read_bytes
+        from recfactor.io.text import read_bytes
 
         lines = dataset.line_numbers()
         if source == "-" or dataset.unit != "line" or lines is None:
             return None
         if len(np.unique(lines)) != len(lines):
             return None
-        raw = _read_bytes(source, source).replace(b"\r\n", b"\n")
+        raw = read_bytes(source, source).replace(b"\r\n", b"\n")
         if raw.count(b"\n") + (not raw.endswith(b"\n")) < int(lines.max()):
             return None
         first = int(lines.min()) - 1  # the lines before the first rating: a header, comments

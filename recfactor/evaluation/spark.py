@@ -34,10 +34,10 @@ def evaluate(
     only), with ``frame``'s splits drawn and its fits run on Spark."""
     from dataclasses import replace
 
-    from recfactor import evaluation as ev
     from recfactor import spark_engine
+    from recfactor.evaluation import runner as ev
 
-    specs = [ev._as_spec(a) for a in config.algos]
+    specs = [ev.as_spec(a) for a in config.algos]
     others = sorted({s.name for s in specs if s.name != "als"})
     if others:
         raise ParameterError(

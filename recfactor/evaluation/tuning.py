@@ -16,11 +16,12 @@ import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from recfactor.errors import ParameterError
+from recfactor.errors import DataError, ParameterError
 from recfactor.models.base import MAX_SEED
 
 SCALES = ("linear", "log", "log2")
@@ -490,3 +491,28 @@ def across_seeds(
 def _said(setting: dict[str, Any]) -> str:
     return " ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
                     for k, v in setting.items())  # fmt: skip
+
+
+def read_space_file(path: Path | None) -> list[str]:
+    """The space a TOML file of ``NAME = \"LOW..HIGH:log\"`` lines (or a ``[space]`` table)
+    declares, as ``NAME=...`` texts; none without a file."""
+    if path is None:
+        return []
+    try:
+        import tomllib
+    except ImportError:  # Python 3.10
+        raise DataError(f"{path}: reading TOML needs Python 3.11",
+                        hint="give the space with --space instead") from None  # fmt: skip
+    if not path.exists():
+        raise DataError(f"{path}: no such file", hint="check the path")
+    if not path.is_file():  # a device would be read for ever, a FIFO wait for a writer
+        raise DataError(f"{path}: not a regular file",
+                        hint='write one NAME = "LOW..HIGH:log" a line')  # fmt: skip
+    try:
+        table = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise DataError(f"{path}: not a readable TOML file ({exc})",
+                        hint='write one NAME = "LOW..HIGH:log" a line') from None  # fmt: skip
+    table = table.get("space", table)
+    return [f"{name}={','.join(map(str, value)) if isinstance(value, list) else value}"
+            for name, value in table.items()]  # fmt: skip

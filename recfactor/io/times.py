@@ -15,10 +15,10 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from recfactor.columnar import is_text
-from recfactor.columns import TIMESTAMP_NAMES, choose_columns
 from recfactor.dataset import Dataset
 from recfactor.errors import DataError
+from recfactor.io.columnar import is_text
+from recfactor.io.columns import TIMESTAMP_NAMES, choose_columns
 
 
 def read_times(
@@ -27,7 +27,7 @@ def read_times(
     """The time of each of ``dataset``'s ratings (float64: numbers as written, dates and
     timestamps as Unix seconds), read again from ``source`` with the ``options`` that read
     ``dataset``."""
-    from recfactor import data
+    from recfactor.io import columnar, text
 
     name = "<stdin>" if str(source) == "-" else str(source)
     if name == "<stdin>":
@@ -35,11 +35,11 @@ def read_times(
                         hint="give the data as a file")  # fmt: skip
     if options.layout == "wide":
         raise DataError(f"{name}: a matrix has no times", hint="give user,item,rating,time rows")
-    raw = data._read_bytes(source, name)
-    kind = data.table_kind(raw)
+    raw = text.read_bytes(source, name)
+    kind = columnar.table_kind(raw)
     if kind is not None:
-        table = data.read_table(raw, kind, name)
-        names = data.column_names(table, name)
+        table = columnar.read_table(raw, kind, name)
+        names = columnar.column_names(table, name)
         column = _time_column(names, True, options, name, time_col)
         values = table.column(column).combine_chunks()
         rows = np.arange(table.num_rows, dtype=np.int64)
@@ -78,24 +78,24 @@ def _text_times(
     raw: bytes, name: str, options: Any, time_col: str | None
 ) -> tuple[pa.Array, np.ndarray]:
     """The time column's values and the 1-based line of each."""
-    from recfactor import data
+    from recfactor.io import columnar, diagnose, frames, ratings, text
 
-    raw, sample = data._text_and_sample(raw, name, "give a file with one rating per line")
-    sep, header, names = data.head_layout(sample, name, options)
+    raw, sample = text.text_and_sample(raw, name, "give a file with one rating per line")
+    sep, header, names = ratings.head_layout(sample, name, options)
     width = len(names)
     column = _time_column(names, header, options, name, time_col)
-    found = data._arrow_body(raw, sep, header)
+    found = text.arrow_body(raw, sep, header)
     if found is not None:
         body, arrow_sep, skip, start = found
-        parsed = data.parse_csv(memoryview(body)[start:], arrow_sep, [column], width, None,
+        parsed = columnar.parse_csv(memoryview(body)[start:], arrow_sep, [column], width, None,
                                 text=[column])  # fmt: skip
         if parsed is not None:
-            lines = data._nonblank_lines(memoryview(body)[start:], skip + 1)
+            lines = text.nonblank_lines(memoryview(body)[start:], skip + 1)
             return parsed[column].combine_chunks(), lines[: len(parsed[column])]
-    parse_text, parse_sep = data._pandas_sep(data._decode(raw, name), sep)
-    frame = data._parse(parse_text, parse_sep, skiprows=data._header_skip(parse_text)
+    parse_text, parse_sep = frames.pandas_sep(text.decode(raw, name), sep)
+    frame = frames.parse_frame(parse_text, parse_sep, skiprows=frames.header_skip(parse_text)
                         if header else 0, dtype=str, skip_blank_lines=True)  # fmt: skip
-    lines = data._physical_lines(parse_text, len(frame), header)
+    lines = diagnose.physical_lines(parse_text, len(frame), header)
     return pa.array(frame[column].fillna("").str.strip(), pa.string()), lines
 
 

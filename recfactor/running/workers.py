@@ -205,8 +205,8 @@ def _warm_up(algos: tuple[str, ...], state: Any, parent: int) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     import numba
 
-    from recfactor import blas
     from recfactor.models import model_class
+    from recfactor.running import blas
 
     _STATE = state
     numba.set_num_threads(1)
@@ -217,3 +217,11 @@ def _warm_up(algos: tuple[str, ...], state: Any, parent: int) -> None:
 
 def _call_with_state(function: Callable[..., Any], call: tuple) -> Any:
     return function(*call, _STATE)
+
+
+def capped_jobs(jobs: int | None, note: Callable[[str], None] | None = None) -> int:
+    """``jobs`` worker processes, at most the usable cores (more would only take turns on them,
+    each holding its memory); all of them by default. ``note`` hears of a cap."""
+    if jobs is not None and jobs > available_cores() and note is not None:
+        note(f"note: `jobs` {jobs} capped at the {available_cores()} usable cores")
+    return min(jobs or available_cores(), available_cores())

@@ -37,11 +37,11 @@ Progress = Callable[[str], contextlib.AbstractContextManager[Any]]
 NEIGHBOURS_CHECK_RATINGS = 200_000
 
 
-def _quiet(_: str) -> None:
+def silent(_: str) -> None:
     pass
 
 
-def _no_bar(_: str) -> contextlib.AbstractContextManager[Any]:
+def no_bar(_: str) -> contextlib.AbstractContextManager[Any]:
     return contextlib.nullcontext(None)
 
 
@@ -62,9 +62,9 @@ def train_file(
     read: Any = None,
     model_path: str | os.PathLike | None = None,
     rating_scale: tuple[float, float] | None = None,
-    note: Note = _quiet,
-    detail: Note = _quiet,
-    progress: Progress = _no_bar,
+    note: Note = silent,
+    detail: Note = silent,
+    progress: Progress = no_bar,
 ) -> Any:
     """Read ``source`` (a path, or ``-`` for stdin) with ``read`` (a ReadOptions), fit ``algo``
     with ``params`` and ``seed``, and save it to ``model_path`` (when given) with the file's
@@ -74,7 +74,7 @@ def train_file(
     data is read; the file is hashed on a thread while it is read and fitted. ``detail``
     hears the seconds spent reading and fitting."""
     from recfactor import persist
-    from recfactor.data import ReadOptions, read_ratings
+    from recfactor.io.ratings import ReadOptions, read_ratings
     from recfactor.lineage import DataRecord, fingerprint_in_background
     from recfactor.models.svd import default_rank_within
 
@@ -106,6 +106,44 @@ def train_file(
         extra = {"data": DataRecord.from_fingerprint(found, read).to_dict(),
                  "neighbours": neighbours_check(fitted, dataset, rating_scale)}  # fmt: skip
         persist.save(fitted, model_path, extra)
+    return fitted
+
+
+def train_on_spark(
+    source: str,
+    cluster: Any,
+    algo: str = "als",
+    params: dict[str, Any] | None = None,
+    *,
+    seed: int = 0,
+    read: Any = None,
+    model_path: str | os.PathLike | None = None,
+    note: Note = silent,
+    progress: Progress = no_bar,
+) -> Any:
+    """:func:`train_file` with the fit on ``cluster`` (a :class:`recfactor.cluster.Cluster`):
+    MLlib's ALS, saved as the local engine's model file with the data's lineage (a local
+    file's SHA-256; a folder of parts or a cluster's path named alone)."""
+    from recfactor import persist, spark_engine
+    from recfactor.cluster import refuse_on_spark
+    from recfactor.io.options import ReadOptions
+    from recfactor.lineage import DataRecord
+
+    read = read or ReadOptions()
+    refuse_on_spark([algo], read, params or {})
+    model = build(algo, params, seed)
+    spark_engine.spark_params(model.params, read.feedback)  # refused before Spark starts
+    if model_path is not None:
+        persist.check_target(model_path)
+    spark, frame = cluster.open(str(source), read)
+    note(f"training als on Spark ({cluster.where})")
+    with progress("training on Spark") as advance:
+        fitted = spark_engine.train_als(frame, model.params, read.feedback, str(source),
+                                        progress=advance)  # fmt: skip
+    if model_path is not None:
+        extra = {"engine": "spark", "spark_version": spark.version, "master": cluster.where}
+        record = DataRecord.of_file(str(source), read).to_dict()
+        persist.save(fitted, model_path, {"data": record, **extra})
     return fitted
 
 
@@ -152,7 +190,7 @@ def update_saved(
     base: str | os.PathLike | None = None,
     epochs: int | None = None,
     read: Any = None,
-    progress: Progress = _no_bar,
+    progress: Progress = no_bar,
 ) -> Any:
     """The model at ``model_path`` brought up to date with the ratings of ``new`` (read with
     ``read``; its feedback is the model's) and saved to ``output`` (default: in place,
@@ -161,7 +199,7 @@ def update_saved(
     ``base``. Returns the :class:`recfactor.update.Update`."""
     from recfactor import persist
     from recfactor import update as updating
-    from recfactor.data import ReadOptions, read_ratings
+    from recfactor.io.ratings import ReadOptions, read_ratings
     from recfactor.lineage import DataRecord, Lineage
 
     target = output or model_path
@@ -196,7 +234,7 @@ def _check_epochs(fitted: Any, params: dict[str, Any]) -> None:
 def _base_sources(model: str | os.PathLike, manifest: dict[str, Any], base: Any, feedback: str):
     """(path, read options, record) of each file of ratings the model was trained on: ``base``,
     or the data and updates its lineage names, each checked against its SHA-256."""
-    from recfactor.data import ReadOptions
+    from recfactor.io.ratings import ReadOptions
     from recfactor.lineage import DataRecord, Lineage, file_fingerprint
 
     if base is not None:
@@ -219,117 +257,3 @@ def _base_sources(model: str | os.PathLike, manifest: dict[str, Any], base: Any,
         where = "data" if k == 0 else f"updates[{k - 1}]"
         sources.append((path, record.options(feedback, str(model), where), record))
     return sources
-
-
-def recorded_setup(model_path: str | os.PathLike, note: Note = _quiet) -> tuple[str, Any, Any]:
-    """The data file, read options and algorithm (an AlgoSpec, the seed left to the
-    evaluation) a saved model was trained with, from its lineage; a model trained from stdin
-    or updated since has no one file to re-evaluate, and says so."""
-    from recfactor import persist
-    from recfactor.errors import ModelFileError
-    from recfactor.evaluation import AlgoSpec
-    from recfactor.lineage import DataRecord, Lineage, file_fingerprint
-
-    manifest = persist.read_manifest(model_path)
-    lineage = Lineage.of(manifest, str(model_path))
-    data = lineage.data or DataRecord()
-    path = data.path
-    hint = "give the data file: recfactor evaluate DATA"
-    if not path:
-        raise DataError(f"{model_path}: the model was trained from stdin or a pipe, so there is "
-                        "no file to re-evaluate", hint=hint)  # fmt: skip
-    if not Path(path).exists():
-        raise DataError(f"{path}: the data this model was trained on is gone", hint=hint)
-    if lineage.updates:
-        raise DataError(f"{model_path}: was updated with {len(lineage.updates)} more "
-                        f"file(s) of ratings since it was trained on {path}",
-                        hint="give the data to evaluate on: recfactor evaluate DATA")  # fmt: skip
-    if Path(path).is_file() and file_fingerprint(path)["sha256"] != data.sha256:
-        note(f"note: {path} changed since the model was trained")
-    params = manifest["params"]
-    if not isinstance(params, dict):
-        raise ModelFileError(f"{model_path}: the manifest's params is not a table")
-    feedback = data.read_options.get("feedback", "explicit")
-    options = data.options(feedback if isinstance(feedback, str) else "", str(model_path))
-    params = {k: v for k, v in params.items() if k != "seed"}
-    return path, options, AlgoSpec(manifest["algorithm"], params)
-
-
-def reevaluate(model_path: str | os.PathLike, *, note: Note = _quiet, **settings: Any) -> Any:
-    """The saved model's algorithm and settings evaluated again on the file it was trained on,
-    clipped to its rating scale: ``recfactor evaluate -m MODEL``. ``settings`` are
-    EvalConfig's (``seeds``, ``folds``, ``metrics``, ``jobs``, ...); returns the Report."""
-    from recfactor import persist
-    from recfactor.data import read_ratings
-    from recfactor.evaluation import EvalConfig, evaluate
-
-    path, options, spec = recorded_setup(model_path, note)
-    dataset = read_ratings(path, options)
-    scale = persist.load(model_path, seen=False)[0].rating_scale_
-    return evaluate(dataset, EvalConfig(algos=[spec], **settings), rating_scale=scale, note=note)
-
-
-@dataclasses.dataclass(frozen=True)
-class Tuned:
-    """What :func:`tune_file` found: the search (every trial, the best setting), the best
-    settings re-run across seeds (empty without ``rerun_seeds``), and the best refitted on
-    all the data (None without ``model_path``)."""
-
-    search: Any
-    across_seeds: list[dict[str, Any]]
-    model: Any = None
-
-
-def tune_file(
-    source: str | os.PathLike,
-    algo: str = "svd",
-    space: list[str] | None = None,
-    *,
-    fixed: dict[str, Any] | None = None,
-    read: Any = None,
-    split: dict[str, Any] | None = None,
-    seed: int = 0,
-    rerun_seeds: int = 0,
-    model_path: str | os.PathLike | None = None,
-    note: Note = _quiet,
-    **search: Any,
-) -> Tuned:
-    """``recfactor tune``: ``algo``'s parameters searched over ``space`` (texts such as
-    ``k=16..256:log2``; default: the declared space of the parameters not ``fixed``) by
-    cross-validation on ``source``, read with ``read``; ``split`` takes EvalConfig's split
-    settings, ``search`` tuning.search's (``trials``, ``search_kind``, ``halving``,
-    ``metric``, ``time_budget``, ``jobs``, ``on_trial``) and ``search_seed`` (the random
-    search's draws). ``seed`` is the models' seed. With ``model_path`` the best is refitted on
-    all of ``source`` and saved with its lineage and the search."""
-    from recfactor import persist, tuning
-    from recfactor.data import ReadOptions, read_ratings
-    from recfactor.lineage import DataRecord
-
-    read = read or ReadOptions()
-    fixed = dict(fixed or {})
-    texts = list(space or [])
-    if not texts:
-        texts = tuning.default_space(algo, read.feedback, list(fixed))
-        note(f"searching {algo}'s default space: {' '.join(texts)}")
-    dims = tuning.parse_space(texts, algo)
-    clash = sorted(set(fixed) & {d.name for d in dims})
-    if clash:
-        raise ParameterError(f"{', '.join(clash)}: both searched and fixed")
-    if model_path is not None:
-        persist.check_target(model_path)
-    dataset = read_ratings(source, read)
-    draws = search.pop("search_seed", 0)
-    found = tuning.search(dataset, algo, dims, fixed=fixed, split=split, seed=draws,
-                          model_seed=seed, space_text=texts, **search)  # fmt: skip
-    jobs = search.get("jobs")
-    reruns = tuning.across_seeds(dataset, found, rerun_seeds, split, jobs) if rerun_seeds else []
-    fitted = None
-    if model_path is not None:
-        fitted = build(algo, found.best, seed).fit(dataset)
-        record = DataRecord.of_file(source, read).to_dict()
-        # The search as the file keeps it: without the trials' seconds (no clock in a file).
-        search_record = found.to_dict()
-        search_record["trials"] = [{k: v for k, v in row.items() if k != "seconds"}
-                                   for row in search_record["trials"]]  # fmt: skip
-        persist.save(fitted, model_path, {"data": record, "tuning": search_record})
-    return Tuned(found, reruns, fitted)

@@ -1,0 +1,64 @@
+"""Where a fit runs when it is not here: a Spark cluster (a master or a Spark Connect server),
+what the Spark engine cannot do (refused before Spark starts, each pointing to the local
+engine), and the data opened there."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from recfactor.errors import ParameterError
+
+
+@dataclass(frozen=True)
+class Cluster:
+    """A Spark master (``local[*]``, ``spark://...``, ``yarn``) or a Spark Connect server
+    (``sc://...``), and settings for the session (``KEY=VALUE``)."""
+
+    master: str | None = None
+    remote: str | None = None
+    conf: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.master is not None and self.remote is not None:
+            raise ParameterError(
+                "give `master` or `remote`, not both",
+                hint="`remote` sc://HOST:15002 is a Spark Connect server",
+            )
+
+    @property
+    def where(self) -> str:
+        return self.remote or self.master or "local[*]"
+
+    def open(self, data: str, read: Any) -> tuple[Any, Any]:
+        """A session on the cluster and ``data`` read there as (user, item, rating)."""
+        from recfactor import spark_engine
+
+        if data == "-":
+            raise ParameterError(
+                "Spark reads its data from a path, not stdin",
+                hint="give the file's path (file://, hdfs://, s3a://)",
+            )
+        spark = spark_engine.session(self.master, self.conf, self.remote)
+        return spark, spark_engine.read(spark, data, read)
+
+
+# Parameters that only the local engine's ALS has.
+LOCAL_ONLY = ("solver", "init_std")
+
+
+def refuse_on_spark(algos: list[str], read: Any, params: dict[str, Any]) -> None:
+    """What the Spark engine cannot do, said before Spark starts."""
+    others = sorted(set(algos) - {"als"})
+    if others:
+        raise ParameterError(
+            f"`engine` spark fits als; `algo` {','.join(others)} runs on the local engine only",
+            hint="use `algo` als, or `engine` local",
+        )
+    if read.layout == "wide" or read.duplicates or read.missing_values:
+        raise ParameterError("`layout` wide, `duplicates` and `missing_value` are local only",
+                             hint="use `engine` local")  # fmt: skip
+    unsupported = [f"`{name}`" for name in LOCAL_ONLY if params.get(name) is not None]
+    if unsupported:
+        raise ParameterError(f"{', '.join(unsupported)}: the local engine's only",
+                             hint="drop it, or use `engine` local")  # fmt: skip

@@ -1,0 +1,118 @@
+"""The lists `recommend` and `similar` give: each user's top-N items, each item's nearest
+items, with the items below the floor of training ratings left out
+(:mod:`recfactor.popularity`) and unknown users or items skipped, said through ``note``."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+
+from recfactor.errors import ColdStartError, DataError
+
+Note = Callable[[str], None]
+
+
+def _silent(_: str) -> None:
+    pass
+
+
+def allowed_items(model: Any, min_ratings: int | None, note: Note = _silent) -> Any:
+    """Which items have at least ``min_ratings`` training ratings (None: all may be shown);
+    with ``min_ratings`` None, the data's own floor, said when it leaves items out."""
+    from recfactor import popularity
+
+    if min_ratings == 0:
+        return None
+    counts = popularity.item_counts(model)
+    if counts is None:
+        if min_ratings is None:
+            return None
+        raise DataError("the model does not record its training ratings per item",
+                        hint="train it again to use `min_ratings`")  # fmt: skip
+    floor = popularity.default_floor(counts) if min_ratings is None else min_ratings
+    allowed = counts >= floor
+    if min_ratings is None and not allowed.all():
+        note(f"note: left out {int((~allowed).sum())} item(s) with fewer than {floor} "
+             "training ratings (`min_ratings` 0 keeps them)")  # fmt: skip
+    return allowed
+
+
+def _keep(top: np.ndarray, scores: np.ndarray, allowed: Any, n: int):
+    """Each row's first ``n`` items that are ``allowed`` (-1 padded), and their scores."""
+    if allowed is None:
+        return top, scores
+    ok = (top >= 0) & allowed[np.maximum(top, 0)]
+    # Each row's allowed items first, in their order: a stable sort on "not allowed".
+    order = np.argsort(~ok, axis=1, kind="stable")[:, :n]
+    kept = np.take_along_axis(ok, order, axis=1)
+    out = np.where(kept, np.take_along_axis(top, order, axis=1), -1)
+    return out, np.where(kept, np.take_along_axis(scores, order, axis=1), 0.0)
+
+
+def _known(index: np.ndarray, ids: Sequence[str], what: str, single: bool, note: Note):
+    """The known of ``ids`` (an unknown one alone is an error; among many, skipped)."""
+    unknown = index < 0
+    if unknown.any():
+        if single:
+            raise ColdStartError(f"unknown {what} {ids[0]!r}: not in the training data")
+        note(f"note: skipped {int(unknown.sum())} unknown {what}(s)")
+    return index[~unknown], [x for x, bad in zip(ids, unknown) if not bad]
+
+
+def _rows(keys: list[str], top, scores, item_ids, key: str, other: str) -> list[dict]:
+    return [
+        {key: k, "rank": r + 1, other: str(item_ids[j]), "score": float(s)}
+        for k, row, srow in zip(keys, top, scores)
+        for r, (j, s) in enumerate(zip(row, srow))
+        if j >= 0
+    ]
+
+
+def recommendations(
+    model: Any,
+    users: Sequence[str],
+    n: int = 10,
+    *,
+    include_seen: bool = False,
+    min_ratings: int | None = None,
+    single: bool = False,
+    note: Note = _silent,
+) -> list[dict[str, Any]]:
+    """Each known user's top ``n`` items (user, rank, item, score), on predict's scale for
+    ratings; ``single``: one user asked for by name, whom not knowing is an error."""
+    allowed = allowed_items(model, min_ratings, note)
+    index, kept = _known(model.user_index(list(users)), list(users), "user", single, note)
+    wider = n if allowed is None else n + int((~allowed).sum())
+    top, scores = model.recommend_index(index, wider, exclude_seen=not include_seen)
+    top, scores = _keep(top, scores, allowed, n)
+    if model.feedback_ == "explicit" and model.rating_scale_ is not None:
+        # On predict's scale: clipped to the ratings' range, ranked by the unclipped score.
+        scores = np.clip(scores, *model.rating_scale_)
+    exhausted = sum(not (row >= 0).any() for row in top)
+    if exhausted:
+        whom = f"user {kept[0]!r}" if single else f"{exhausted} user(s)"
+        note(f"note: {whom} rated every item in training: nothing left to recommend "
+             "(`include_seen` ranks them all)")  # fmt: skip
+    return _rows(kept, top, scores, model.item_ids_, "user", "item")
+
+
+def neighbours(
+    model: Any,
+    items: Sequence[str],
+    n: int = 10,
+    *,
+    min_ratings: int | None = None,
+    single: bool = False,
+    note: Note = _silent,
+) -> list[dict[str, Any]]:
+    """Each known item's ``n`` nearest items in factor space (item, rank, similar_item,
+    score); ``single``: one item asked for by name, whom not knowing is an error."""
+    allowed = allowed_items(model, min_ratings, note)
+    index, kept = _known(model.item_index(list(items)), list(items), "item", single, note)
+    wider = n if allowed is None else n + int((~allowed).sum())
+    top, scores = _keep(*model.similar_index(index, wider), allowed, n)
+    if len(model.item_ids_) == 1:
+        note("note: the model knows no other item to compare with")
+    return _rows(kept, top, scores, model.item_ids_, "item", "similar_item")

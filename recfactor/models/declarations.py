@@ -1,0 +1,205 @@
+"""Every model's parameters, declared once (``recfactor.models.params.declare``): the models
+fit with them, the command line offers them as flags, ``tune`` searches their spaces. Kept
+apart from the models, which load numpy and the kernels, so that ``recfactor --help`` and the
+flags cost nothing to read."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import ClassVar
+
+from recfactor.errors import ParameterError
+from recfactor.models.params import Params, declare
+
+# Surprise's BaselineOnly defaults (ALS): 10 epochs, reg_u 15, reg_i 10.
+BIAS_EPOCHS = 10
+BIAS_REG_U = 15.0
+BIAS_REG_I = 10.0
+
+INITS = ("random", "nndsvd", "nndsvda")
+# Surprise's epochs on ratings; scikit-learn's iteration cap on a whole matrix.
+EXPLICIT_EPOCHS = 50
+IMPLICIT_MAX_ITER = 200
+
+# Defaults for implicit feedback, chosen on ML-100K with a per-user holdout (BENCHMARKS.md): a
+# ridge penalty of the implicit library's size (0.01 to 0.05) lets alpha 40 overfit to below
+# popularity's ndcg@10.
+IMPLICIT_REG = 150.0
+IMPLICIT_FACTORS = 64
+# Spark's: rank 10, regParam 0.1.
+EXPLICIT_FACTORS = 10
+EXPLICIT_REG = 0.1
+
+
+@dataclass(frozen=True)
+class BaselineParams(Params):
+    """Defaults as Surprise's BaselineOnly (ALS): 10 epochs, reg_u 15, reg_i 10."""
+
+    epochs: int = declare(BIAS_EPOCHS, low=1, help="Passes over the data",
+                          feedback="explicit")  # fmt: skip
+    reg_u: float = declare(BIAS_REG_U, low=0.0, flag="reg", feedback="explicit",
+                           help="Regularisation of the user and item biases",
+                           space="1..50:log")  # fmt: skip
+    reg_i: float = declare(BIAS_REG_I, low=0.0, flag="reg", feedback="explicit",
+                           help="Regularisation of the user and item biases",
+                           space="1..50:log")  # fmt: skip
+
+
+@dataclass(frozen=True)
+class SVDParams(Params):
+    """Defaults chosen on six rating sets (BENCHMARKS.md, "Defaults"); ``preset="surprise"``
+    gives Surprise's (20 epochs, lr 0.005, reg 0.02), which stop far from the optimum: on
+    MovieLens 100K 0.936 against 0.910, and on a sparse half-star set barely below the
+    baseline."""
+
+    factors: int = declare(100, low=1, short="-k", help="Latent factors", space="16..256:log2")
+    epochs: int = declare(50, low=1, help="Passes over the data", feedback="explicit",
+                          solvers=("sgd",), presets={"surprise": 20}, space="20..200")  # fmt: skip
+    lr: float = declare(0.01, above=0.0, help="SGD learning rate", feedback="explicit",
+                        solvers=("sgd",), presets={"surprise": 0.005},
+                        space="0.002..0.02:log")  # fmt: skip
+    reg: float = declare(0.1, low=0.0, help="Regularisation", feedback="explicit",
+                         solvers=("sgd",), presets={"surprise": 0.02},
+                         space="0.01..0.3:log")  # fmt: skip
+    init_mean: float = declare(0.0)
+    init_std: float = declare(0.1, low=0.0, help="Standard deviation of the initial factors",
+                              feedback="explicit", solvers=("sgd",))  # fmt: skip
+    bias: bool = declare(True, help="Learn user and item biases",
+                         feedback="explicit", solvers=("sgd",), switch=True)  # fmt: skip
+    solver: str = declare(
+        "sgd", choices=("sgd", "lanczos"), feedback="explicit",
+        help="sgd, or lanczos (a truncated SVD of the baseline residuals)",
+    )  # fmt: skip
+
+
+@dataclass(frozen=True)
+class SVDppParams(Params):
+    """Defaults as svd's (50 epochs, lr 0.01, reg 0.1) at Surprise's 20 factors;
+    ``preset="surprise"`` gives Surprise's SVDpp (20 epochs, lr 0.007, reg 0.02)."""
+
+    feedbacks: ClassVar[tuple[str, ...]] = ("explicit",)
+
+    factors: int = declare(20, low=1, short="-k", help="Latent factors", space="8..128:log2")
+    epochs: int = declare(50, low=1, help="Passes over the data", presets={"surprise": 20},
+                          space="20..100")  # fmt: skip
+    lr: float = declare(0.01, above=0.0, help="SGD learning rate", presets={"surprise": 0.007},
+                        space="0.002..0.02:log")  # fmt: skip
+    reg: float = declare(0.1, low=0.0, help="Regularisation", presets={"surprise": 0.02},
+                         space="0.01..0.3:log")  # fmt: skip
+    init_mean: float = declare(0.0)
+    init_std: float = declare(0.1, low=0.0, help="Standard deviation of the initial factors")
+
+
+@dataclass(frozen=True)
+class NMFParams(Params):
+    """Explicit defaults equal Surprise's NMF; implicit ones follow scikit-learn's."""
+
+    factors: int = declare(15, low=1, short="-k", help="Latent factors", space="2..64:log2")
+    # explicit: 50; implicit: at most 200 iterations
+    epochs: int | None = declare(None, low=1, help="Passes over the data", space="20..200")
+    reg_pu: float = declare(0.06, low=0.0, flag="reg", help="Regularisation of P and Q",
+                            feedback="explicit", space="0.01..0.5:log")  # fmt: skip
+    reg_qi: float = declare(0.06, low=0.0, flag="reg", help="Regularisation of P and Q",
+                            feedback="explicit", space="0.01..0.5:log")  # fmt: skip
+    reg_bu: float = declare(0.02, low=0.0)
+    reg_bi: float = declare(0.02, low=0.0)
+    bias: bool = declare(False, help="Learn user and item biases", feedback="explicit",
+                         switch=True)  # fmt: skip
+    init_low: float = declare(0.0, low=0.0)
+    init_high: float = declare(1.0, low=0.0)
+    # explicit: mu (the only one); implicit: cd or mu
+    solver: str | None = declare(None, choices=("mu", "cd"),
+                                 help="mu, or cd for implicit data (whole-matrix NMF)")  # fmt: skip
+    init: str = declare("random", choices=INITS, help="Starting point", feedback="implicit")
+    l1_w: float = declare(0.0, low=0.0, help="L1 penalty on W", feedback="implicit")
+    l1_h: float = declare(0.0, low=0.0, help="L1 penalty on H", feedback="implicit")
+    l2_w: float = declare(0.0, low=0.0, help="L2 penalty on W", feedback="implicit")
+    l2_h: float = declare(0.0, low=0.0, help="L2 penalty on H", feedback="implicit")
+    tol: float = declare(1e-4, low=0.0, feedback="implicit",
+                         help="Stop when the optimality violation falls below tol times its "
+                         "first value")  # fmt: skip
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.init_high <= self.init_low:
+            raise ParameterError("init-high must be above init-low")
+
+    def resolved(self, feedback: str) -> NMFParams:
+        explicit = feedback == "explicit"
+        return dataclasses.replace(
+            self,
+            epochs=self.epochs or (EXPLICIT_EPOCHS if explicit else IMPLICIT_MAX_ITER),
+            solver=self.solver or ("mu" if explicit else "cd"),
+        )
+
+
+@dataclass(frozen=True)
+class ALSParams(Params):
+    """Explicit defaults: Spark's ALS (rank 10, maxIter 10, regParam 0.1) with user and item
+    biases; ``preset="spark"`` drops the biases, as Spark's."""
+
+    # explicit 10, implicit 64
+    factors: int | None = declare(None, low=1, short="-k", help="Latent factors",
+                                  space="8..128:log2")  # fmt: skip
+    epochs: int = declare(10, low=1, help="Passes over the data", space="5..30")
+    # explicit 0.1 (times each row's count), implicit 150
+    reg: float | None = declare(None, low=0.0, help="Regularisation",
+                                space={"explicit": "0.02..0.5:log",
+                                       "implicit": "1..1000:log"})  # fmt: skip
+    alpha: float = declare(40.0, low=0.0, help="Confidence 1 + alpha * value",
+                           feedback="implicit", space="1..100:log")  # fmt: skip
+    # "scaled": confidence 1 + alpha * value / mean(value), so alpha means the same for 0/1
+    # clicks, 1-5 stars and play counts; "raw": 1 + alpha * value, as Hu, Koren and Volinsky.
+    confidence: str = declare("scaled", choices=("scaled", "raw"), feedback="implicit",
+                              help="scaled (1 + alpha * value / mean value) or raw "
+                              "(1 + alpha * value)")  # fmt: skip
+    # None: explicit, yes (on a sparse half-star set ALS without biases scored worse than the
+    # biases alone; BENCHMARKS.md, "Defaults"); implicit, no. Spark's ALS has none.
+    bias: bool | None = declare(None, help="Learn user and item biases", feedback="explicit",
+                                switch=True, presets={"spark": False})  # fmt: skip
+    nonnegative: bool = declare(False, help="Non-negative factors (NNLS rows)",
+                                feedback="explicit")  # fmt: skip
+    solver: str = declare("cholesky", choices=("cholesky", "cg"),
+                          help="cholesky, or cg for implicit data")  # fmt: skip
+    cg_steps: int = declare(3, low=1)
+    # None: explicit, "orthant"; implicit (or with init_std), "normal".
+    init: str | None = declare(None, choices=("orthant", "sphere", "normal"),
+                               help="orthant: unit rows, non-negative; sphere: unit rows of "
+                               "any sign (Spark's start); normal: N(0, init-std)")  # fmt: skip
+    # None: 0.1 (init "normal" only)
+    init_std: float | None = declare(None, low=0.0,
+                                     help="Standard deviation of the initial factors")  # fmt: skip
+    # None: explicit, yes (Zhou et al., as Spark); implicit, no (Hu et al.; Spark: yes).
+    weighted_reg: bool | None = declare(None, switch=True,
+                                        help="Each row's penalty times its count of ratings "
+                                        "(weighted lambda, as Spark's ALS)")  # fmt: skip
+
+    def resolved(self, feedback: str) -> ALSParams:
+        explicit = feedback == "explicit"
+        start = "orthant" if explicit and self.init_std is None else "normal"
+        return dataclasses.replace(
+            self,
+            factors=self.factors or (EXPLICIT_FACTORS if explicit else IMPLICIT_FACTORS),
+            reg=self.reg if self.reg is not None else (EXPLICIT_REG if explicit else IMPLICIT_REG),
+            bias=self.bias if self.bias is not None else explicit,
+            init=self.init or start,
+            weighted_reg=self.weighted_reg if self.weighted_reg is not None else explicit,
+        )
+
+
+@dataclass(frozen=True)
+class BPMFParams(Params):
+    """``factors=10, epochs=150`` sweeps of which ``burn_in=20`` are discarded, ``samples=50``
+    kept (evenly spaced), noise precision ``alpha=2`` in units of the ratings' variance."""
+
+    feedbacks: ClassVar[tuple[str, ...]] = ("explicit",)
+
+    factors: int = declare(10, low=1, short="-k", help="Latent factors", space="5..40")
+    epochs: int = declare(150, low=1, help="Gibbs sweeps, the burn-in included",
+                          space="60..300")  # fmt: skip
+    burn_in: int = declare(20, low=0, help="Sweeps discarded before any is kept")
+    samples: int = declare(50, low=1, help="Sweeps kept for the average (saved side by side)")
+    alpha: float = declare(2.0, above=0.0, help="Precision of the ratings' noise, in units of "
+                           "their variance (2: noise of half their variance)",
+                           space="1..4:log")  # fmt: skip

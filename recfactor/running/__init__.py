@@ -1,0 +1,2 @@
+"""Running beside other work: worker processes (``workers``) and BLAS thread limits
+(``blas``)."""
