@@ -312,7 +312,7 @@ def test_inspect_lists_only_the_settings_the_fit_used(tmp_path):
 
 def test_titles_are_read_with_titles_and_still_with_items(tmp_path):
     """--titles says what the file holds (beside similar's --item and ITEMS of IDs); --items,
-    its first name, still reads it."""
+    its first name, still reads it but is no longer shown."""
     from tests.conftest import SAMPLE
 
     model = tmp_path / "m.model"
@@ -321,3 +321,5 @@ def test_titles_are_read_with_titles_and_still_with_items(tmp_path):
     outputs = [run("similar", "--item", "m002", "-n", "2", flag, SAMPLE / "items.csv", "-m",
                    model, "-q").stdout for flag in ("--titles", "--items")]  # fmt: skip
     assert outputs[0] == outputs[1] and "title" in outputs[0].splitlines()[0]
+    shown = run("similar", "--help").stdout
+    assert "--titles PATH" in shown and "--items" not in shown  # the old name, no longer shown

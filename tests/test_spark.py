@@ -117,6 +117,27 @@ def test_spark_biases_and_factors_predict_as_well_as_the_local_engine(planted):
     )
 
 
+def test_train_on_spark_from_python_reports_each_step(planted, tmp_path):
+    """The Spark fit is not silent: each step (the indexing, each of the three fits of the
+    factors between the biases' updates, the collection) moves a bar whose total is known, so
+    that it can say how long is left."""
+    import contextlib
+
+    seen = []
+
+    @contextlib.contextmanager
+    def bar(title):
+        seen.append(title)
+        yield lambda done=None, total=None: seen.append((done, total))
+
+    model = rf.train_on_spark(str(planted / "train.csv"), rf.Cluster(master="local[2]"), "als",
+                              {"factors": 3}, seed=1, model_path=tmp_path / "m.model",
+                              progress=bar)  # fmt: skip
+    assert seen == ["training on Spark", *[(k, 5) for k in range(1, 6)]]
+    assert _test_rmse(model, planted) < 0.3
+    assert persist.load(tmp_path / "m.model")[1]["engine"] == "spark"
+
+
 def test_parquet_and_a_folder_of_part_files_train_the_same_model(planted, tmp_path):
     frame = pd.read_csv(planted / "train.csv")
     frame.to_parquet(tmp_path / "train.parquet")

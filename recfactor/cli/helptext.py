@@ -130,6 +130,23 @@ def _repeated_option(params: list[Any], args: list[str]) -> str | None:
     return None
 
 
+# Old names still read but no longer shown: --items was --titles' first name, beside similar's
+# --item and ITEMS file of IDs.
+HIDDEN_ALIASES = ("--items",)
+
+
+def _help_record(param: Any, ctx: Any) -> Any:
+    """``param``'s help line without its hidden aliases."""
+    shown = [o for o in param.opts if o not in HIDDEN_ALIASES]
+    if len(shown) == len(param.opts) or not shown:
+        return param.get_help_record(ctx)
+    kept, param.opts = param.opts, shown
+    try:
+        return param.get_help_record(ctx)
+    finally:
+        param.opts = kept
+
+
 class Command(TyperCommand):
     """A command whose help groups its options and ends with examples; a single-valued option
     given twice is a usage error."""
@@ -150,7 +167,7 @@ class Command(TyperCommand):
                 and not (param.is_flag or param.count)
             ):
                 param.metavar = metavar(param)
-            record = param.get_help_record(ctx)
+            record = _help_record(param, ctx)
             if record is None:
                 continue
             if param.param_type_name == "argument":

@@ -19,7 +19,7 @@ from recfactor.evaluation.config import (
 )
 from recfactor.evaluation.metrics import ERROR_METRICS, cutoff, is_topn, topn
 from recfactor.evaluation.seeds import prediction_disagreement, summarise
-from recfactor.evaluation.splits import Split, plan_splits
+from recfactor.evaluation.splits import Split, SplitSpec
 
 if TYPE_CHECKING:  # imported for annotations only: importing the readers imports pandas
     from recfactor.dataset import Dataset
@@ -44,17 +44,10 @@ def evaluate(
     elif settings:
         raise ParameterError("give either an EvalConfig or its settings, not both")
     seeds, metrics = seed_list(config), metric_list(config, data.feedback)
-    implicit = data.feedback == "implicit"
-    given = (config.test, config.test_fraction, config.folds, config.holdout_per_user)
-    chosen = [x is not None for x in given]
-    if sum(chosen) > 1:
-        raise ParameterError("give one of `test`, `test_fraction`, `folds` and `holdout_per_user`")
-    holdout_size = config.holdout_per_user
-    if implicit and sum(chosen) == 0:
-        holdout_size = 0.2
     test_name = None if config.test is None else config.test.source
-    splits, info = plan_splits(data, config.folds, config.test_fraction, test_name,
-                               holdout_size, config.split_seed, note, config.times)  # fmt: skip
+    split = SplitSpec(config.folds, config.test_fraction, config.holdout_per_user, test_name,
+                      config.split_seed, time_ordered=config.times is not None)  # fmt: skip
+    splits, info = split.plan(data, note, config.times)
     algos = _accepted(_within_ranks([as_spec(a) for a in config.algos], data, splits, note),
                       data, note)  # fmt: skip
     return cross_validate(

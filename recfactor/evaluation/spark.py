@@ -36,6 +36,7 @@ def evaluate(
 
     from recfactor import spark_engine
     from recfactor.evaluation import runner as ev
+    from recfactor.evaluation.splits import SplitSpec
 
     specs = [ev.as_spec(a) for a in config.algos]
     others = sorted({s.name for s in specs if s.name != "als"})
@@ -48,11 +49,11 @@ def evaluate(
         raise ParameterError("a separate test file is not drawn on Spark",
                              hint="use `folds` or `test_fraction`, or `engine` local")  # fmt: skip
     seeds, metrics = ev.seed_list(config), ev.metric_list(config, feedback)
-    holdout_size = config.holdout_per_user
-    if feedback == "implicit" and config.folds is None and config.test_fraction is None:
-        holdout_size = holdout_size or 0.2
+    split = SplitSpec(config.folds, config.test_fraction, config.holdout_per_user,
+                      split_seed=config.split_seed).for_data(feedback)  # the one default rule
     indexed = spark_engine.index(frame)
-    part, info = _parts(indexed.frame, config, holdout_size)
+    part, info = _parts(indexed.frame, replace(config, **split.settings()),
+                        split.holdout_per_user)  # fmt: skip
     parted = replace(indexed, frame=indexed.frame.withColumn("part", part).cache())
     whole, (parts,) = spark_engine.local_dataset(parted, feedback, source, "part")
     splits = _splits(parts, info, whole.source)

@@ -54,11 +54,6 @@ def _replace(text: pa.Array, mask: np.ndarray, fixed: pa.Array) -> pa.Array:
     return pc.replace_with_mask(text, pa.array(mask), fixed)
 
 
-def plain_ids(ids: np.ndarray) -> bool:
-    """Whether IDs can be written without quotes."""
-    return not any(mark in "".join(ids.tolist()) for mark in _NEEDS_QUOTES) if len(ids) else True
-
-
 def plain_columns(columns: dict[str, pa.Array | pa.ChunkedArray]) -> bool:
     """Whether every text value (a dictionary's distinct values, for one) can be written
     without quotes: numbers and booleans always can."""

@@ -100,8 +100,7 @@ def evaluate_file(
     read = read or ReadOptions()
     algos = list(algos or (["baseline", "svd"] + (["als"] if read.feedback == "implicit" else [])))
     jobs = capped_jobs(jobs, note)
-    n_seeds = seeds if isinstance(seeds, int) else len(seeds)
-    fits = len(algos) * n_seeds * (split.n_splits(read.feedback) + (n_seeds > 1))
+    fits = _fits(len(algos), seeds, split, read.feedback)
     dataset, test = _read_for(str(source), split.test, read, jobs, fits, split)
     times = split.times(str(source), read, dataset)
     config = EvalConfig(algos=algos, seeds=seeds, test=test, jobs=jobs, times=times,
@@ -115,6 +114,13 @@ def evaluate_file(
     detail(f"{source} read (imports included) in {read_seconds:.2f} s; {fits} fits and their "
            f"scores in {time.perf_counter() - started:.2f} s with `jobs` {jobs}")  # fmt: skip
     return report
+
+
+def _fits(algos: int, seeds: Any, split: Any, feedback: str) -> int:
+    """How many fits an evaluation runs: each algorithm and seed on each split, and once on
+    all the data for the factors' comparison where there are several seeds."""
+    n_seeds = seeds if isinstance(seeds, int) else len(seeds)
+    return algos * n_seeds * (split.n_splits(feedback) + (n_seeds > 1))
 
 
 # A rough size of one rating in a text file (MovieLens u.data: 20 bytes), to guess before
@@ -186,6 +192,8 @@ def evaluate_on_spark(
     _, frame = cluster.open(source, read)
     note(f"evaluating als on Spark ({cluster.where})")
     with progress("evaluating on Spark") as advance:
+        if advance is not None:
+            advance(0, _fits(len(config.algos), config.seeds, split, read.feedback))
         return spark_evaluation.evaluate(frame, config, read.feedback, source, progress=advance)
 
 
