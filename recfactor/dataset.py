@@ -6,7 +6,7 @@ process, say) does not import pandas.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -42,6 +42,12 @@ class Dataset:
     unit: str = "line"
     # (indptr, items): each user's items, sorted, when the reader has grouped them already.
     seen_by_user: tuple | None = field(default=None, repr=False, compare=False)
+    # What the users and items are (recfactor.io.features.Side), by ID: kept by subsets.
+    side: Any = field(default=None, repr=False, compare=False)
+
+    def with_side(self, side: Any) -> Dataset:
+        """These ratings with the users' and items' features ``side`` (a Side, or None)."""
+        return replace(self, side=side)
 
     def line_numbers(self) -> np.ndarray | None:
         """Each rating's line (or row), or None where the ratings do not know theirs."""
@@ -82,6 +88,7 @@ class Dataset:
             lines=None if lines is None else lines[index],
             rating_column=self.rating_column,
             unit=self.unit,
+            side=self.side,
         )
 
     def compact(self) -> Dataset:
@@ -104,6 +111,7 @@ class Dataset:
             rating_column=self.rating_column,
             first_line=self.first_line,
             unit=self.unit,
+            side=self.side,
         )
 
     def to_frame(self) -> pd.DataFrame:

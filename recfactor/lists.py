@@ -80,22 +80,54 @@ def recommendations(
     single: bool = False,
     note: Note = _silent,
 ) -> list[dict[str, Any]]:
-    """Each known user's top ``n`` items (user, rank, item, score), on predict's scale for
-    ratings; ``single``: one user asked for by name, whom not knowing is an error."""
+    """Each user's top ``n`` items (user, rank, item, score), on predict's scale for ratings.
+    A user the model does not know gets the most popular items (their share of the training
+    ratings as the score), and ``note`` says so; ``single``: the one user asked for by name."""
     allowed = allowed_items(model, min_ratings, note)
-    index, kept = _known(model.user_index(list(users)), list(users), "user", single, note)
+    ids = list(users)
+    index = model.user_index(ids)
+    unknown = index < 0
+    known = [x for x, bad in zip(ids, unknown) if not bad]
     wider = n if allowed is None else n + int((~allowed).sum())
-    top, scores = model.recommend_index(index, wider, exclude_seen=not include_seen)
+    top, scores = model.recommend_index(index[~unknown], wider, exclude_seen=not include_seen)
     top, scores = _keep(top, scores, allowed, n)
     if model.feedback_ == "explicit" and model.rating_scale_ is not None:
         # On predict's scale: clipped to the ratings' range, ranked by the unclipped score.
         scores = np.clip(scores, *model.rating_scale_)
     exhausted = sum(not (row >= 0).any() for row in top)
     if exhausted:
-        whom = f"user {kept[0]!r}" if single else f"{exhausted} user(s)"
+        whom = f"user {known[0]!r}" if single else f"{exhausted} user(s)"
         note(f"note: {whom} rated every item in training: nothing left to recommend "
              "(`include_seen` ranks them all)")  # fmt: skip
-    return _rows(kept, top, scores, model.item_ids_, "user", "item")
+    rows = _rows(known, top, scores, model.item_ids_, "user", "item")
+    if unknown.any():
+        whom = f"unknown user {ids[int(np.argmax(unknown))]!r}" if single else (
+            f"{int(unknown.sum())} unknown user(s)")  # fmt: skip
+        note(f"note: {whom}: the most popular items (`history` or attributes place a new "
+             "user by what is known of it)")  # fmt: skip
+        rows += _popular(model, [x for x, bad in zip(ids, unknown) if bad], n, allowed)
+    return rows
+
+
+def _popular(model: Any, users: list[str], n: int, allowed: Any) -> list[dict[str, Any]]:
+    """The ``n`` items with the most training ratings (their share as the score), for each of
+    ``users``."""
+    from recfactor import popularity
+
+    counts = popularity.item_counts(model)
+    if counts is None:
+        raise ColdStartError(
+            f"unknown user {users[0]!r}: not in the training data",
+            hint="the model does not keep its items' ratings; train it again",
+        )
+    counts = counts.astype(np.float64)
+    if allowed is not None:
+        counts[~allowed] = -1.0
+    top = np.argsort(-counts, kind="stable")[:n]
+    top = top[counts[top] >= 0]
+    share = counts[top] / max(float(counts[counts > 0].sum()), 1.0)
+    return [{"user": u, "rank": r + 1, "item": str(model.item_ids_[j]), "score": float(s)}
+            for u in users for r, (j, s) in enumerate(zip(top, share))]  # fmt: skip
 
 
 def neighbours(

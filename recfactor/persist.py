@@ -34,6 +34,13 @@ _ARRAY_SPECS: dict[str, tuple[str, int]] = {
     "item_bias": ("f", 1),
     "user_factors": ("f", 2),
     "item_factors": ("f", 2),
+    # bfm: the baseline a new row stands at, and how attributes move a row.
+    "fallback_user_bias": ("f", 1),
+    "fallback_item_bias": ("f", 1),
+    "user_attribute_mean": ("f", 1),
+    "user_attribute_map": ("f", 2),
+    "item_attribute_mean": ("f", 1),
+    "item_attribute_map": ("f", 2),
     # IDs too unequal in length for fixed width (dataset.id_array): UTF-8 and where each ends.
     "user_ids_utf8": ("u", 1),
     "user_ids_ends": ("i", 1),

@@ -56,7 +56,7 @@ def test_batch_predict_from_stdin(trained):
         ("1", "B", "false"),
         ("3", "C", "false"),
         ("1", "B", "false"),
-        ("new", "A", "true"),
+        ("new", "A", "baseline"),
     ]
     assert out[0]["prediction"] == out[2]["prediction"]
     assert "1 pair(s) with an unknown user or item" in result.stderr
@@ -66,7 +66,7 @@ def test_batch_predict_from_stdin(trained):
 def test_single_cold_prediction_notes_on_stderr_and_strict_fails(trained):
     result = run("predict", "--user", "42", "--item", "A")
     assert result.exit_code == 0
-    assert "unknown user" in result.stderr and rows(result.stdout)[0]["cold"] == "true"
+    assert "unknown user" in result.stderr and rows(result.stdout)[0]["cold"] == "baseline"
     result = run("predict", "--user", "42", "--item", "A", "--strict")
     assert result.exit_code == 1
     assert result.stderr.startswith("error: unknown user '42'")
@@ -75,7 +75,7 @@ def test_single_cold_prediction_notes_on_stderr_and_strict_fails(trained):
 def test_json_and_table_formats(trained):
     result = run("predict", "--user", "1", "--item", "B", "--format", "json")
     (record,) = json.loads(result.stdout)
-    assert set(record) == {"user", "item", "prediction", "cold"} and record["cold"] is False
+    assert set(record) == {"user", "item", "prediction", "cold"} and record["cold"] == "false"
     result = run("predict", "--user", "1", "--item", "B", "--format", "table")
     assert "prediction" in result.stdout and "B" in result.stdout
 
@@ -88,8 +88,11 @@ def test_recommend_similar_export(trained):
     assert out[0]["rank"] == "1"
     result = run("recommend", "--all-users", "--include-seen", "-n", "2")
     assert len(rows(result.stdout)) == 6
+    # A user the model does not know gets the most popular items, and a note says so.
     result = run("recommend", "-", input="user\n2\nghost\n")
-    assert {r["user"] for r in rows(result.stdout)} == {"2"} and "skipped 1" in result.stderr
+    ghost = [r["item"] for r in rows(result.stdout) if r["user"] == "ghost"]
+    assert {r["user"] for r in rows(result.stdout)} == {"2", "ghost"} and ghost
+    assert "1 unknown user(s): the most popular items" in result.stderr
     result = run("similar", "--item", "A", "-n", "2")
     out = rows(result.stdout)
     assert [r["item"] for r in out] == ["A", "A"]

@@ -19,7 +19,8 @@ ARRAYS = ("user_bias", "item_bias", "user_factors", "item_factors")
 # Small enough for a truncated SVD of every rank used here, large enough to learn something.
 SMALL = {"svd": {"factors": 3}, "nmf": {"factors": 3}, "als": {"factors": 3}, "baseline": {},
          "svdpp": {"factors": 3}, "bpmf": {"factors": 3, "epochs": 12, "burn_in": 4,
-                                           "samples": 4}}  # fmt: skip
+                                           "samples": 4},
+         "bfm": {"factors": 3, "epochs": 12, "burn_in": 4, "samples": 4}}  # fmt: skip
 
 
 @pytest.fixture(scope="module")
@@ -125,6 +126,7 @@ UNUSED = {
     ("als", "implicit"): {"nonnegative", "cg_steps"},
     ("svdpp", "explicit"): set(),
     ("bpmf", "explicit"): set(),
+    ("bfm", "explicit"): set(),
 }
 
 

@@ -85,7 +85,8 @@ def test_recommend_and_predict_take_a_history_file(planted, tmp_path):
     assert "1 history row(s) name items the model does not know" in result.stderr
     one = CliRunner().invoke(app, ["predict", "--user", "u1", "--item", "i5", "--history",
                                    str(history), "-m", str(model)])  # fmt: skip
-    assert one.exit_code == 0 and one.stdout.strip().endswith(",false")
+    # Folded in from its history: the cold column says which path answered.
+    assert one.exit_code == 0 and one.stdout.strip().endswith(",history")
 
 
 def test_models_that_cannot_fold_in_say_so(planted):

@@ -154,7 +154,8 @@ def test_a_failed_command_leaves_the_old_output_whole(shop, tmp_path):
     _, model, _ = shop
     target = tmp_path / "recs.csv"
     target.write_text("precious\n")
-    result = run("recommend", "--user", "nobody", "-m", model, "-o", target)
+    result = run("predict", "--user", "nobody", "--item", "i1", "--strict", "-m", model, "-o",
+                 target)  # fmt: skip
     assert result.exit_code == 1 and "unknown user" in result.output
     assert target.read_text() == "precious\n"
     assert [p.name for p in tmp_path.iterdir()] == ["recs.csv"]  # no temporary file left

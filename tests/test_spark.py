@@ -52,7 +52,7 @@ def test_a_spark_model_is_an_ordinary_model(spark_model, tmp_path):
     result = run("predict", "--user", "u1", "--item", "m002", "-m", spark_model)
     assert result.exit_code == 0 and "u1,m002," in result.stdout and "false" in result.stdout
     cold = run("predict", "--user", "nobody", "--item", "m002", "-m", spark_model)
-    assert cold.exit_code == 0 and cold.stdout.strip().endswith("true")
+    assert cold.exit_code == 0 and cold.stdout.strip().endswith("baseline")
     top = list(csv.DictReader(io.StringIO(run("recommend", "--user", "u1", "-n", "3", "-m",
                                               spark_model).stdout)))  # fmt: skip
     assert len(top) == 3 and all(r["item"].startswith("m") for r in top)

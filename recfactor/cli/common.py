@@ -71,19 +71,53 @@ History = Annotated[
 ]
 
 
-def fold_history(fitted: Any, history: str | None, quiet: bool) -> tuple[Any, list[str]]:
-    """``fitted`` with the users of ``history`` folded in, and their IDs (none without it)."""
-    if history is None:
-        return fitted, []
-    from recfactor.foldin import fold_in
-    from recfactor.io.ratings import ReadOptions, read_ratings
+UserAttrs = Annotated[
+    Optional[str],
+    typer.Option(
+        "--user-attrs",
+        metavar="NAME=VALUE,...",
+        help="The --user's attributes (age=25,gender=F,...), by the model's feature columns: "
+        "a user the model has not seen is placed by them (bfm).",
+    ),
+]
 
-    data = read_ratings(history, ReadOptions(feedback=fitted.feedback_ or "explicit"))
-    folded, ids, unknown = fold_in(fitted, data)
+
+def known_rows(
+    fitted: Any, history: str | None, features: Any, quiet: bool,
+    attrs: str | None = None, user: str | None = None,
+) -> tuple[Any, dict[str, str], dict[str, str], list[str]]:  # fmt: skip
+    """``fitted`` with what the command knows of users and items it has not seen: the users
+    of ``history`` (user,item,rating rows, or -), the rows of the feature files, the
+    ``--user-attrs`` of ``user``. Returns the model, each placed user's and item's path
+    (history, attributes) and the history's users."""
+    from recfactor import coldstart
+    from recfactor.errors import ParameterError
+
+    data = None
+    if history is not None:
+        from recfactor.io.ratings import ReadOptions, read_ratings
+
+        data = read_ratings(history, ReadOptions(feedback=fitted.feedback_ or "explicit"))
+    encodings = getattr(fitted, "encodings_", None)
+    side = features.read(encodings or {}) if features else None
+    named = {}
+    if attrs is not None:
+        from recfactor.io.features import Encoding, parse_attributes
+
+        if user is None:
+            raise ParameterError("--user-attrs describes the one --user", hint="give --user U")
+        saved = (encodings or {}).get("user")
+        if saved is None:
+            raise ParameterError("this model was trained without user features",
+                                 hint="train --algo bfm --user-features FILE")  # fmt: skip
+        named[user] = parse_attributes(attrs, Encoding.from_dict(saved))
+    model, users, items = coldstart.prepare(fitted, history=data, side=side, attributes=named)
+    folded = [] if data is None else [str(u) for u in data.user_ids if str(u) in users]
+    unknown = 0 if data is None else int((fitted.item_index(data.item_ids)[data.items] < 0).sum())
     if unknown:
         tell(f"note: {unknown} history row(s) name items the model does not know; left out",
-              quiet)  # fmt: skip
-    return folded, ids
+             quiet)  # fmt: skip
+    return model, users, items, folded
 
 
 ItemNames = Annotated[

@@ -21,7 +21,7 @@ from recfactor.cli.common import (
     tell,
     with_model_flags,
 )
-from recfactor.cli.groups import OUTPUT, READ, SPARK, SPLIT, with_groups
+from recfactor.cli.groups import FEATURES, OUTPUT, READ, SPARK, SPLIT, with_groups
 from recfactor.cli.helptext import Command
 
 
@@ -85,6 +85,7 @@ def evaluate(
     model: ModelPath = Path(DEFAULT_MODEL),
     split: Any = SPLIT,
     read: Any = READ,
+    features: Any = FEATURES,
     out: Any = OUTPUT,
     cluster: Any = SPARK,
     quiet: Quiet = False,
@@ -109,14 +110,14 @@ def evaluate(
     algos = algo_specs(algo, read.feedback, dict(model_flags)) if data or algo else None
     with naming("<stdin>" if data == "-" else data) if data else contextlib.nullcontext():
         if cluster is not None:
-            report = workflows.evaluate_on_spark(data, cluster, algo_specs(
-                algo or "als", read.feedback, dict(model_flags)), split=split, read=read,
-                **settings)  # fmt: skip
+            spark_algos = algo_specs(algo or "als", read.feedback, dict(model_flags))
+            report = workflows.evaluate_on_spark(data, cluster, spark_algos, split=split,
+                                                 read=read, **settings)  # fmt: skip
         else:
             report = workflows.evaluate_file(
-                data, algos, split=split, read=None if data is None else read, model_path=model,
-                jobs=jobs, detail=lambda text: engine_note(text, quiet or not verbose),
-                **settings)  # fmt: skip
+                data, algos, split=split, model_path=model, read=read if data else None,
+                jobs=jobs, features=features, **settings,
+                detail=lambda text: engine_note(text, quiet or not verbose))  # fmt: skip
     _render(report, out, plot, quiet)
 
 

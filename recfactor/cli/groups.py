@@ -193,6 +193,27 @@ def _split_files_spec(**flags: Any) -> Any:
 SPLIT_FILES = SPLIT.without("test").building(_split_files_spec)
 
 
+# --- what the users and items are ------------------------------------------------------------
+
+
+def _feature_files(user_features: Path | None, item_features: Path | None) -> Any:
+    from recfactor.io.features import FeatureFiles
+
+    return FeatureFiles(None if user_features is None else str(user_features),
+                        None if item_features is None else str(item_features))  # fmt: skip
+
+
+FEATURES = OptionGroup("Input", build=_feature_files, flags={
+    "user_features": (Optional[Path], None, typer.Option(
+        "--user-features", metavar="PATH", help="The users' attributes: one row a user, its ID "
+        "first (CSV, TSV, | or Parquet; MovieLens u.user as it is). bfm learns from them, and "
+        "places users it has not seen by them.")),
+    "item_features": (Optional[Path], None, typer.Option(
+        "--item-features", metavar="PATH", help="The items' attributes, likewise (MovieLens "
+        "u.item: genres and release dates).")),
+})  # fmt: skip
+
+
 # --- where the output goes -------------------------------------------------------------------
 
 

@@ -13,14 +13,15 @@ from recfactor.cli.common import (
     ItemNames,
     ModelPath,
     Quiet,
+    UserAttrs,
     app,
-    fold_history,
     handle_errors,
+    known_rows,
     load_model,
     read_titles,
     tell,
 )
-from recfactor.cli.groups import OUTPUT, READ, with_groups
+from recfactor.cli.groups import FEATURES, OUTPUT, READ, with_groups
 from recfactor.cli.helptext import Command
 
 
@@ -42,6 +43,8 @@ def predict(
     ] = False,
     items_file: ItemNames = None,
     history: History = None,
+    user_attrs: UserAttrs = None,
+    features: Any = FEATURES,
     read: Any = READ.only("sep", "header", "user_col", "item_col"),
     out: Any = OUTPUT,
     quiet: Quiet = False,
@@ -49,31 +52,38 @@ def predict(
     """Predict ratings: one pair with --user/--item, or a batch from PAIRS (csv on stdout),
     each row with the input's other columns (the true rating survives a pipeline)."""
     from recfactor.cli.output import to_output
+    from recfactor.coldstart import answers
 
     single = _one_pair(pairs, user, item)
-    fitted, _ = fold_history(load_model(model, seen=False)[0], history, quiet)
+    fitted, *paths, _ = known_rows(load_model(model, seen=False)[0], history, features, quiet,
+                                   user_attrs, user)  # fmt: skip
     names = read_titles(items_file)
     if single:
-        return _predict_one(fitted, user, item, strict, names, out, quiet)
+        return _predict_one(fitted, user, item, strict, names, out, quiet, paths)
     from recfactor.io.pairs import read_pair_table
     from recfactor.io.predictions import write_predictions
 
-    user_codes, item_codes, others = read_pair_table(pairs, read)
-    result = fitted.predict_coded(
-        user_codes.ids, user_codes.codes, item_codes.ids, item_codes.codes, strict=strict
-    )
+    u, i, others = read_pair_table(pairs, read)
+    result = fitted.predict_coded(u.ids, u.codes, i.ids, i.codes, strict=strict)
     _note_cold(fitted, result.cold, None, quiet)
+    answered = answers(u.ids, u.codes, i.ids, i.codes, result.cold, *paths)
     with to_output(out.output, out.fmt, parquet=True) as kind:
-        write_predictions(user_codes, item_codes, others, result, names, kind)
+        write_predictions(u, i, others, result.values, answered, names, kind)
 
 
-def _predict_one(fitted, user: str, item: str, strict: bool, names, out, quiet: bool) -> None:
+def _predict_one(fitted, user: str, item: str, strict: bool, names, out, quiet: bool,
+                 paths) -> None:  # fmt: skip
+    import numpy as np
+
+    from recfactor.coldstart import ANSWERS, answers
     from recfactor.report import write_records
 
     result = fitted.predict([user], [item], strict=strict)
     _note_cold(fitted, result.cold, user, quiet)
+    one = np.zeros(1, dtype=np.int64)
+    answered = answers(np.array([user]), one, np.array([item]), one, result.cold, *paths)
     record = {"user": user, "item": item, "prediction": float(result.values[0]),
-              "cold": bool(result.cold[0])}  # fmt: skip
+              "cold": ANSWERS[int(answered[0])]}  # fmt: skip
     if names is not None:
         record["title"] = names.get(item, "")
     with out.open() as kind:
@@ -105,6 +115,6 @@ def _note_cold(fitted: Any, cold: Any, user: str | None, quiet: bool) -> None:
     elif cold.any():
         tell(
             f"note: {int(cold.sum())} pair(s) with an unknown user or item were "
-            "predicted from the baseline (cold=true)",
+            "predicted from the baseline (cold=baseline)",
             quiet,
         )

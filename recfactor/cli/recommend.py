@@ -14,15 +14,16 @@ from recfactor.cli.common import (
     MinRatings,
     ModelPath,
     Quiet,
+    UserAttrs,
     app,
     engine_note,
-    fold_history,
     handle_errors,
+    known_rows,
     load_model,
     read_titles,
     tell,
 )
-from recfactor.cli.groups import OUTPUT, with_groups
+from recfactor.cli.groups import FEATURES, OUTPUT, with_groups
 from recfactor.cli.helptext import Command
 
 
@@ -42,18 +43,23 @@ def recommend(
     min_ratings: MinRatings = None,
     items: ItemNames = None,
     history: History = None,
+    user_attrs: UserAttrs = None,
+    features: Any = FEATURES,
     model: ModelPath = Path(DEFAULT_MODEL),
     out: Any = OUTPUT,
     quiet: Quiet = False,
 ) -> None:
-    """Top-N items for users, excluding what each already rated in training."""
+    """Top-N items for users, excluding what each already rated in training; a user the model
+    has not seen is placed by its --history or attributes (bfm), else gets the most popular
+    items."""
     from recfactor.errors import ParameterError
     from recfactor.lists import recommendations
 
     chosen = sum(x for x in (user is not None, users is not None, all_users))
     if chosen != 1 and not (history is not None and chosen == 0):
         raise ParameterError("give exactly one of --user U, a USERS file (or -), --all-users")
-    fitted, folded = fold_history(load_model(model)[0], history, quiet)
+    fitted, _, _, folded = known_rows(load_model(model)[0], history, features, quiet,
+                                      user_attrs, user)  # fmt: skip
     names = read_titles(items)
     if history is not None and chosen == 0:
         ids = folded  # the users of the history, recommended for from their ratings

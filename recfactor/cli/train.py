@@ -23,7 +23,7 @@ from recfactor.cli.common import (
     tell,
     with_model_flags,
 )
-from recfactor.cli.groups import OUTPUT, READ, SPARK, with_groups
+from recfactor.cli.groups import FEATURES, OUTPUT, READ, SPARK, with_groups
 from recfactor.cli.helptext import Command
 
 
@@ -38,6 +38,7 @@ def train(
     seed: Seed = 0,
     rating_scale: RatingScale = None,
     read: Any = READ,
+    features: Any = FEATURES,
     out: Any = OUTPUT.only("fmt"),
     cluster: Any = SPARK,
     quiet: Quiet = False,
@@ -52,13 +53,15 @@ def train(
     params = model_params(algo.value, dict(model_flags), read.feedback)
     bar = lambda title: progress(None, title, enabled=not quiet)  # noqa: E731
     if cluster is not None:
+        workflows.check_features(features, ["als"])  # Spark fits als, which takes none
         fitted = workflows.train_on_spark(data, cluster, algo.value, params, seed=seed,
                                           read=read, model_path=model, progress=bar,
                                           note=lambda text: tell(text, quiet))  # fmt: skip
     else:
         fitted = workflows.train_file(
             data, algo.value, params, seed=seed, read=read, model_path=model,
-            rating_scale=parse_scale(rating_scale), note=lambda text: engine_note(text, quiet),
+            rating_scale=parse_scale(rating_scale), features=features,
+            note=lambda text: engine_note(text, quiet),
             detail=lambda text: engine_note(text, quiet or not verbose), progress=bar,
         )  # fmt: skip
     _write_summary(fitted, model, algo.value, out.fmt)

@@ -18,7 +18,7 @@ from recfactor.cli.common import (
     tell,
     with_model_flags,
 )
-from recfactor.cli.groups import OUTPUT, READ, SPLIT, with_groups
+from recfactor.cli.groups import FEATURES, OUTPUT, READ, SPLIT, with_groups
 from recfactor.cli.helptext import Command
 
 
@@ -84,6 +84,7 @@ def tune(
     ] = None,
     split: Any = SPLIT.without("test", "time_ordered", "time_col"),
     read: Any = READ,
+    features: Any = FEATURES,
     out: Any = OUTPUT,
     quiet: Quiet = False,
     **model_flags: Any,
@@ -102,7 +103,8 @@ def tune(
     with naming(data if data != "-" else "<stdin>"):
         tuned = workflows.tune_file(
             data, algo.value, texts, fixed=fixed, preset=preset, read=read, split=split, seed=seed,
-            rerun_seeds=seeds, model_path=model, trials=trials, search_kind=search,
+            rerun_seeds=seeds, model_path=model, features=features, trials=trials,
+            search_kind=search,
             search_seed=search_seed, halving=halving, metric=metric, time_budget=time_budget,
             jobs=jobs, on_trial=_progress_note(quiet or out.kind() == "table"),
             note=lambda text: tell(text, quiet),
@@ -153,8 +155,12 @@ def _render(found: Any, reruns: list[dict[str, Any]], fmt: str, quiet: bool) -> 
     write_records(shown, columns, fmt, title=f"Trials ({found.metric}, mean over folds)")
     best = ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
                      for k, v in found.best.items())  # fmt: skip
-    if fmt == "csv":
+    if fmt == "csv":  # one table on stdout; the best and the re-runs on stderr
         tell(f"best: {best} ({found.metric} {found.best_score:.4f})", quiet)
+        for row in reruns:
+            tell(f"across seeds, rank {row['rank']}: {row['setting']}: "
+                 f"{found.metric} mean {row['mean']:.4f}, std {row['std']:.4f}, "
+                 f"{row['min']:.4f} to {row['max']:.4f}", quiet)  # fmt: skip
         return
     write_records([{"setting": best, found.metric: round(found.best_score, 6)}],
                   ["setting", found.metric], fmt, title="Best setting")  # fmt: skip

@@ -49,8 +49,9 @@ def evaluate(
         raise ParameterError("a separate test file is not drawn on Spark",
                              hint="use `folds` or `test_fraction`, or `engine` local")  # fmt: skip
     seeds, metrics = ev.seed_list(config), ev.metric_list(config, feedback)
-    split = SplitSpec(config.folds, config.test_fraction, config.holdout_per_user,
-                      split_seed=config.split_seed).for_data(feedback)  # the one default rule
+    split = SplitSpec(
+        config.folds, config.test_fraction, config.holdout_per_user, split_seed=config.split_seed
+    ).for_data(feedback)  # the one default rule
     indexed = spark_engine.index(frame)
     part, info = _parts(indexed.frame, replace(config, **split.settings()),
                         split.holdout_per_user)  # fmt: skip

@@ -339,7 +339,11 @@ def search(
     from recfactor.models import model_class
 
     fixed = dict(fixed or {})
-    candidates = settings(space, trials, search_kind, seed, _defaults(model_class(algo), space))
+    defaults = _defaults(model_class(algo), space)
+    candidates = settings(space, trials, search_kind, seed, defaults)
+    # The defaults go through every rung: they are what the search must beat, at the budget
+    # they are used at (judged after a sixth of their epochs, they were dropped at the first).
+    protected = [k for k, c in enumerate(candidates) if c == defaults][:1]
     if not 0 <= model_seed <= MAX_SEED:
         raise ParameterError(f"`seed` must be between 0 and {MAX_SEED}",
                              hint="seeds are non-negative 64-bit integers")  # fmt: skip
@@ -383,18 +387,23 @@ def search(
             break
         keep = max(math.ceil(len(alive) / ETA), min(FINALISTS, len(alive)) if rung == rungs - 1
                    else 1)  # fmt: skip
-        alive = sorted(scores, key=lambda k: (sign * scores[k], k))[:keep]
-    last = max(row["rung"] for row in rows) if rows else 0
-    finished = [row for row in rows if row["rung"] == last and np.isfinite(row[metric])]
+        ranked = sorted(scores, key=lambda k: (sign * scores[k], k))
+        alive = ranked[:keep] + [k for k in protected if k in scores and k not in ranked[:keep]]
+    # The best score seen, at the budget it was seen at: a setting whose fewer epochs scored
+    # better than any full fit is returned with those epochs (its early stop).
+    finished = [row for row in rows if np.isfinite(row[metric])]
     if not finished:
         within = "" if time_budget is None else f" within `time_budget` ({time_budget:g} s)"
         said = "" if dropped is None else (f"; the trial cut short had fitted {dropped.fits} "
                                            f"of its folds in {dropped.seconds:.1f} s")  # fmt: skip
         raise ParameterError(f"no trial finished{within}{said}", hint="raise `time_budget`")
-    best = min(finished, key=lambda row: (sign * row[metric], row["trial"]))
+    best = min(finished, key=lambda row: (sign * row[metric], -row["rung"], row["trial"]))
+    chosen = {**fixed, **candidates[best["trial"]]}
+    if epochs_of is not None:
+        chosen["epochs"] = best["epochs"]
     return Tuning(
         algo=algo, metric=metric, space=list(space_text), search=search_kind, trials=rows,
-        best={**fixed, **candidates[best["trial"]]}, best_score=best[metric],
+        best=chosen, best_score=best[metric],
         halving=rungs > 0, stopped_early=stopped,
     )  # fmt: skip
 
@@ -466,15 +475,17 @@ def across_seeds(
     data: Any, found: Tuning, seeds: int, split: dict[str, Any] | None = None,
     jobs: int | None = None,
 ) -> list[dict[str, Any]]:  # fmt: skip
-    """The ``RERUN`` best settings of ``found`` (at its last rung), each cross-validated under
-    seeds 0..N-1: the mean, spread and range of the metric across seeds, so that a lead
-    smaller than the seeds' spread reads as one."""
+    """The ``RERUN`` best settings of ``found`` (each trial at the budget it scored best at,
+    as the search returns its best), each cross-validated under seeds 0..N-1: the mean,
+    spread and range of the metric across seeds, so that a lead smaller than the seeds'
+    spread reads as one."""
     from recfactor import evaluation as ev
 
-    last = max(row["rung"] for row in found.trials)
     sign = 1.0 if lower_is_better(found.metric) else -1.0
-    ranked = sorted((row for row in found.trials if row["rung"] == last),
-                    key=lambda row: (sign * row[found.metric], row["trial"]))  # fmt: skip
+    order = sorted(found.trials, key=lambda row: (sign * row[found.metric], -row["rung"],
+                                                  row["trial"]))  # fmt: skip
+    ranked = list({row["trial"]: row for row in reversed(order)}.values())[::-1]
+    ranked = sorted(ranked, key=lambda row: (sign * row[found.metric], row["trial"]))
     out = []
     skip = {"trial", "rung", found.metric, "fold_std", "seconds"}
     for place, row in enumerate(ranked[:RERUN], start=1):

@@ -28,10 +28,12 @@ def _typed(values):
 
 
 def write_predictions(
-    user_codes: Any, item_codes: Any, others: dict, result: Any, names: Any, kind: str
-) -> None:
-    """The pairs, the input's other columns, the predictions and whether each was cold (and
-    the item's title, given names)."""
+    user_codes: Any, item_codes: Any, others: dict, predicted: Any, answered: Any, names: Any,
+    kind: str,
+) -> None:  # fmt: skip
+    """The pairs, the input's other columns, the predictions and what answered each
+    (``answered``: codes of recfactor.coldstart.ANSWERS: learned, or the path of a new side),
+    and the item's title, given names."""
     import numpy as np
     import pyarrow as pa
 
@@ -43,13 +45,15 @@ def write_predictions(
     for name, values in others.items():
         taken = name in ("user", "item", "prediction", "cold", "title")
         columns[f"input_{name}" if taken else name] = values if kind == "csv" else _typed(values)
+    from recfactor.coldstart import ANSWERS
+
+    cold = pa.DictionaryArray.from_arrays(pa.array(answered, pa.int8()), pa.array(ANSWERS))
     if kind == "csv":
-        columns["prediction"] = csvout.format_g6(result.values)
-        cold = pa.array(result.cold.astype("int8"))
-        columns["cold"] = pa.DictionaryArray.from_arrays(cold, pa.array(["false", "true"]))
+        columns["prediction"] = csvout.format_g6(predicted)
+        columns["cold"] = cold
     else:
-        columns["prediction"] = pa.array(result.values, pa.float64())
-        columns["cold"] = pa.array(result.cold)
+        columns["prediction"] = pa.array(predicted, pa.float64())
+        columns["cold"] = cold.cast(pa.string())
     if names is not None:
         titles = np.array([names.get(i, "") for i in item_codes.ids.tolist()], dtype=object)
         columns["title"] = pa.DictionaryArray.from_arrays(

@@ -15,6 +15,7 @@ _REGISTRY = {
     "nmf": ("recfactor.models.nmf", "NMF", "NMFParams"),
     "als": ("recfactor.models.als", "ALS", "ALSParams"),
     "bpmf": ("recfactor.models.bpmf", "BPMF", "BPMFParams"),
+    "bfm": ("recfactor.models.bfm", "BFM", "BFMParams"),
 }
 
 ALGORITHMS = tuple(_REGISTRY)

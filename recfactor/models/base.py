@@ -29,6 +29,8 @@ class Model(Scoring):
     params_class: ClassVar[type[Params]] = Params
     # Array names a fitted model holds, beyond the shared ones; persist.py checks them.
     fitted_arrays: ClassVar[tuple[str, ...]] = ()
+    # Whether it learns from the users' and items' attributes (a dataset's side).
+    takes_features: ClassVar[bool] = False
     # The kinds of feedback the model fits: its parameters' (declared there).
     feedbacks: ClassVar[tuple[str, ...]] = ("explicit", "implicit")
 

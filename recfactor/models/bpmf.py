@@ -92,16 +92,9 @@ class BPMF(Model):
         """As any factor model's; a pair with one side unknown takes the other side against
         the known rows' mean, the posterior's guess for a new row (a new item: ``mu + p_u .
         mean q``, the user's own lean), instead of ``mu`` alone."""
-        u, i = np.asarray(u), np.asarray(i)
-        est = super().predict_index(u, i)
-        half = (u < 0) != (i < 0)
-        if not half.any() or self.user_factors_ is None:
-            return est
-        users, items = half & (u >= 0), half & (i >= 0)
-        lean = np.zeros(len(est))
-        lean[users] = self.user_factors_[u[users]] @ self.item_factors_.mean(axis=0)
-        lean[items] = self.item_factors_[i[items]] @ self.user_factors_.mean(axis=0)
-        return self._clip(est + lean)
+        from recfactor.models.scoring import with_lean
+
+        return with_lean(self, np.asarray(u), np.asarray(i), super().predict_index(u, i))
 
     def restore(self, arrays: dict[str, np.ndarray], state: dict) -> None:
         """As every model's, and the saved columns must be the kept draws' factors side by

@@ -203,3 +203,21 @@ class BPMFParams(Params):
     alpha: float = declare(2.0, above=0.0, help="Precision of the ratings' noise, in units of "
                            "their variance (2: noise of half their variance)",
                            space="1..4:log")  # fmt: skip
+
+
+@dataclass(frozen=True)
+class BFMParams(Params):
+    """``factors=10, epochs=200`` sweeps of which ``burn_in=50`` are discarded and
+    ``samples=100`` kept (evenly spaced); ``implicit``: each user's rated items and each item's
+    raters as features (SVD++'s signal). The priors are learned (one per feature group), so
+    there is no regularisation to tune."""
+
+    feedbacks: ClassVar[tuple[str, ...]] = ("explicit",)
+
+    factors: int = declare(10, low=1, short="-k", help="Latent factors", space="4..32:log2")
+    epochs: int = declare(200, low=1, help="Gibbs sweeps, the burn-in included",
+                          space="100..400")  # fmt: skip
+    burn_in: int = declare(50, low=0, help="Sweeps discarded before any is kept")
+    samples: int = declare(100, low=1, help="Sweeps kept for the average (saved side by side)")
+    implicit: bool = declare(True, switch=True, help="The items each user rated and the users "
+                             "who rated each item as features (1/sqrt(n) each)")  # fmt: skip

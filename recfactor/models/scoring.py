@@ -283,3 +283,17 @@ def top_n(scores: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
     idx[invalid] = -1
     vals[invalid] = np.nan
     return idx.astype(np.int64), vals
+
+
+def with_lean(model: Any, u: np.ndarray, i: np.ndarray, est: np.ndarray) -> np.ndarray:
+    """``est`` with each half-known pair's known side taken against the other side's mean
+    factors, the posterior's guess for a new row (a new item: ``p_u . mean q``, the user's own
+    lean), instead of nothing (the Bayesian models: bpmf, bfm)."""
+    half = (u < 0) != (i < 0)
+    if not half.any() or model.user_factors_ is None:
+        return est
+    users, items = half & (u >= 0), half & (i >= 0)
+    lean = np.zeros(len(est))
+    lean[users] = model.user_factors_[u[users]] @ model.item_factors_.mean(axis=0)
+    lean[items] = model.item_factors_[i[items]] @ model.user_factors_.mean(axis=0)
+    return model._clip(est + lean)

@@ -24,16 +24,19 @@ from recfactor.workflows.evaluating import (
 from recfactor.workflows.training import (
     NEIGHBOURS_CHECK_RATINGS,
     build,
+    check_features,
     neighbours_check,
     train_file,
     train_on_spark,
     update_saved,
+    with_features,
 )
 
 __all__ = [
     "NEIGHBOURS_CHECK_RATINGS",
     "Tuned",
     "build",
+    "check_features",
     "evaluate_file",
     "evaluate_on_spark",
     "neighbours_check",
@@ -44,4 +47,5 @@ __all__ = [
     "train_on_spark",
     "tune_file",
     "update_saved",
+    "with_features",
 ]

@@ -11,7 +11,15 @@ from pathlib import Path
 from typing import Any
 
 from recfactor.errors import DataError, ParameterError
-from recfactor.workflows.training import Note, Progress, build, no_bar, silent
+from recfactor.workflows.training import (
+    Note,
+    Progress,
+    build,
+    check_features,
+    no_bar,
+    silent,
+    with_features,
+)
 
 
 def recorded_setup(model_path: str | os.PathLike, note: Note = silent) -> tuple[str, Any, Any]:
@@ -70,6 +78,7 @@ def evaluate_file(
     metrics: Sequence[str] | None = None,
     relevant_threshold: float = 4.0,
     jobs: int | None = None,
+    features: Any = None,
     note: Note = silent,
     detail: Note = silent,
     progress: Progress = no_bar,
@@ -79,7 +88,8 @@ def evaluate_file(
     that ``split`` (a SplitSpec) asks for, read with ``read``. With no ``source``, the saved
     model at ``model_path`` is evaluated again on the file its lineage names, as it was read,
     clipped to its rating scale. ``jobs``: worker processes (all usable cores by default;
-    the report does not depend on it). Returns the Report."""
+    the report does not depend on it); ``features``: the users' and items' attributes (as
+    :func:`train_file`'s). Returns the Report."""
     import time
 
     from recfactor import persist
@@ -99,9 +109,11 @@ def evaluate_file(
         algos, scale = [spec], persist.load(model_path, seen=False)[0].rating_scale_
     read = read or ReadOptions()
     algos = list(algos or (["baseline", "svd"] + (["als"] if read.feedback == "implicit" else [])))
+    check_features(features, algos)
     jobs = capped_jobs(jobs, note)
     fits = _fits(len(algos), seeds, split, read.feedback)
     dataset, test = _read_for(str(source), split.test, read, jobs, fits, split)
+    dataset = with_features(dataset, features)
     times = split.times(str(source), read, dataset)
     config = EvalConfig(algos=algos, seeds=seeds, test=test, jobs=jobs, times=times,
                         metrics=metrics, relevant_threshold=relevant_threshold,
@@ -240,6 +252,7 @@ def tune_file(
     seed: int = 0,
     rerun_seeds: int = 0,
     model_path: str | os.PathLike | None = None,
+    features: Any = None,
     note: Note = silent,
     **search: Any,
 ) -> Tuned:
@@ -267,9 +280,10 @@ def tune_file(
     if clash:
         raise ParameterError(f"{', '.join(clash)}: both searched and fixed")
     fixed = {**{k: v for k, v in preset.items() if k not in {d.name for d in dims}}, **fixed}
+    check_features(features, [algo])
     if model_path is not None:
         persist.check_target(model_path)
-    dataset = read_ratings(source, read)
+    dataset = with_features(read_ratings(source, read), features)
     split = split.settings() if hasattr(split, "settings") else split  # a SplitSpec, or a dict
     draws = search.pop("search_seed", 0)
     found = tuning.search(dataset, algo, dims, fixed=fixed, split=split, seed=draws,

@@ -62,6 +62,7 @@ def train_file(
     read: Any = None,
     model_path: str | os.PathLike | None = None,
     rating_scale: tuple[float, float] | None = None,
+    features: Any = None,
     note: Note = silent,
     detail: Note = silent,
     progress: Progress = no_bar,
@@ -69,6 +70,8 @@ def train_file(
     """Read ``source`` (a path, or ``-`` for stdin) with ``read`` (a ReadOptions), fit ``algo``
     with ``params`` and ``seed``, and save it to ``model_path`` (when given) with the file's
     lineage and the neighbour check: ``recfactor train``. Returns the fitted model.
+    ``features``: the users' and items' attributes (a FeatureFiles of paths, or a Side of
+    DataFrames' features), for a model that learns from them (bfm).
 
     Everything that can be refused (the parameters, the model path) is refused before the
     data is read; the file is hashed on a thread while it is read and fitted. ``detail``
@@ -81,12 +84,13 @@ def train_file(
     read = read or ReadOptions()
     params = dict(params or {})
     prototype = build(algo, params, seed)
+    check_features(features, [algo])
     if model_path is not None:
         persist.check_target(model_path)
     fingerprint = fingerprint_in_background(source) if str(source) != "-" else None
     loading = _load_kernels_beside(prototype)
     started = time.perf_counter()
-    dataset = read_ratings(source, read)
+    dataset = with_features(read_ratings(source, read), features)
     read_seconds = time.perf_counter() - started
     loading.join()
     if algo == "svd":  # its default rank, lowered for a matrix too small for a truncated SVD
@@ -145,6 +149,28 @@ def train_on_spark(
         record = DataRecord.of_file(str(source), read).to_dict()
         persist.save(fitted, model_path, {"data": record, **extra})
     return fitted
+
+
+def check_features(features: Any, algos: list[Any]) -> None:
+    """Attributes are for a model that learns from them: refused, before any work, where none
+    of ``algos`` (names or specs) does."""
+    if not features:
+        return
+    from recfactor.models import model_class
+
+    names = [getattr(a, "name", a) for a in algos]
+    if not any(getattr(model_class(n), "takes_features", False) for n in names):
+        raise ParameterError("`user_features` and `item_features` are for `algo` bfm",
+                             hint="use `algo` bfm, or drop the features")  # fmt: skip
+
+
+def with_features(dataset: Any, features: Any) -> Any:
+    """``dataset`` with the users' and items' attributes of ``features`` (a FeatureFiles, read
+    here, or a Side), or as it is without them."""
+    if not features:
+        return dataset
+    side = features.read() if hasattr(features, "read") else features
+    return dataset.with_side(side)
 
 
 def neighbours_check(fitted: Any, dataset: Any, scale: Any) -> dict[str, Any] | None:

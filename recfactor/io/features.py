@@ -1,0 +1,408 @@
+"""What users and items are: a file of attributes, one row an ID, encoded as numbers a model
+can learn from (``--user-features``, ``--item-features``).
+
+Each column is read for what it is, and kept in the model file with its encoding, so that a row
+given later (a new user's) is encoded the same way:
+
+- a column of 0 and 1 (MovieLens' 19 genre flags) is a flag, kept as it is;
+- a column of numbers (an age) is standardised: ``(x - mean) / sd`` of the training rows;
+- a column of dates (a release date) is its year, standardised;
+- a text column with ``|`` inside its values (``Action|Comedy``, where ``|`` does not separate
+  the columns) is a set of labels, one feature each;
+- any other text column (gender, occupation) is a category, one feature a value;
+- a text column with more distinct values than half its rows (a title, a URL, a zip code) names
+  its row rather than describing it, and is left out, as is a column with no value at all.
+
+Where a value is missing, the column adds nothing to the row (a number: its mean). A category
+or label first seen after training adds nothing either (the row keeps its other columns). An ID
+with no row has no attributes: it is known by its ratings alone.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from recfactor.errors import DataError
+
+# Names of the ID column, where the file has a header.
+ID_NAMES = ("id", "user", "user_id", "userid", "item", "item_id", "itemid", "movie",
+            "movie_id", "movieid", "product", "product_id")  # fmt: skip
+LABEL_SEP = "|"
+# A text column with more distinct values than this share of its rows names the row.
+NAMING_SHARE = 0.5
+DATE_SHARE = 0.9  # a column is of dates when this share of its values read as dates
+
+
+@dataclass(frozen=True)
+class Column:
+    """How one source column becomes features: ``kind`` flag, number, date, labels or
+    category; ``values``: the categories or labels (one feature each, in order); ``mean`` and
+    ``sd`` for numbers and dates."""
+
+    name: str
+    kind: str
+    values: tuple[str, ...] = ()
+    mean: float = 0.0
+    sd: float = 1.0
+
+    @property
+    def width(self) -> int:
+        return len(self.values) if self.kind in ("category", "labels") else 1
+
+    def feature_names(self) -> list[str]:
+        if self.kind in ("category", "labels"):
+            return [f"{self.name}={v}" for v in self.values]
+        return [self.name]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "kind": self.kind, "values": list(self.values),
+                "mean": self.mean, "sd": self.sd}  # fmt: skip
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Column:
+        return cls(str(d["name"]), str(d["kind"]), tuple(str(v) for v in d["values"]),
+                   float(d["mean"]), float(d["sd"]))  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Encoding:
+    """The columns of a features file as features; ``position``: each column's place in the
+    file (0 is the ID), for files without a header."""
+
+    columns: tuple[Column, ...]
+    positions: tuple[int, ...]
+    dropped: tuple[str, ...] = ()
+
+    @property
+    def width(self) -> int:
+        return sum(c.width for c in self.columns)
+
+    def groups(self) -> np.ndarray:
+        """Each feature's group, whose prior it shares: its column's, or for flag columns
+        (MovieLens' genres) one group of them all."""
+        flag = len(self.columns)
+        ids = [flag if c.kind == "flag" else k for k, c in enumerate(self.columns)]
+        _, dense = np.unique(ids, return_inverse=True)
+        return np.repeat(dense, [c.width for c in self.columns])
+
+    def feature_names(self) -> list[str]:
+        return [name for c in self.columns for name in c.feature_names()]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"columns": [c.to_dict() for c in self.columns],
+                "positions": list(self.positions), "dropped": list(self.dropped)}  # fmt: skip
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Encoding:
+        return cls(tuple(Column.from_dict(c) for c in d["columns"]),
+                   tuple(int(p) for p in d["positions"]),
+                   tuple(str(x) for x in d.get("dropped", ())))  # fmt: skip
+
+
+@dataclass
+class Features:
+    """Encoded rows of a features file: ``ids`` (strings), ``matrix`` (a scipy CSR matrix, one
+    row an ID, one column a feature) and the ``encoding`` that made them."""
+
+    ids: np.ndarray
+    matrix: Any
+    encoding: Encoding
+    source: str = "<memory>"
+    _index: dict[str, int] = field(default_factory=dict, repr=False)
+
+    def rows_for(self, ids: Any) -> Any:
+        """The rows of ``ids`` (an ID without a row: zeros), as a CSR matrix."""
+        import scipy.sparse as sp
+
+        if not self._index:
+            self._index.update({str(x): k for k, x in enumerate(self.ids.tolist())})
+        where = np.array([self._index.get(str(x), -1) for x in ids], dtype=np.int64)
+        known = where >= 0
+        picked = self.matrix[np.maximum(where, 0)].tocsr()
+        if not known.all():
+            picked = sp.diags(known.astype(np.float64)) @ picked
+        return picked.tocsr()
+
+
+@dataclass
+class Side:
+    """What the users and the items are: each side's :class:`Features`, or None."""
+
+    user: Features | None = None
+    item: Features | None = None
+
+
+@dataclass(frozen=True)
+class FeatureFiles:
+    """The files of the users' and the items' attributes a command was given (either may be
+    None)."""
+
+    user: str | None = None
+    item: str | None = None
+
+    def __bool__(self) -> bool:
+        return self.user is not None or self.item is not None
+
+    def read(self, encodings: dict[str, Any] | None = None) -> Side | None:
+        """The files read, encoded afresh or with a model's ``encodings`` ({"user": ...,
+        "item": ...}, as saved); None without files."""
+        if not self:
+            return None
+        found = {}
+        for what in ("user", "item"):
+            path = getattr(self, what)
+            if path is None:
+                found[what] = None
+                continue
+            saved = (encodings or {}).get(what)
+            if encodings is not None and saved is None:
+                raise DataError(f"{path}: the model was trained without {what} features",
+                                hint=f"drop --{what}-features, or train with them")  # fmt: skip
+            found[what] = read_features(path, what, Encoding.from_dict(saved) if saved else None)
+        return Side(found["user"], found["item"])
+
+
+def read_features(
+    source: str | os.PathLike, what: str, encoding: Encoding | None = None
+) -> Features:
+    """The features file at ``source`` (``what``: "user" or "item", for messages), encoded
+    afresh, or with ``encoding`` (a model's) where given."""
+    frame, name = _frame(source, what)
+    if encoding is None:
+        encoding = _learn(frame, name, what)
+    ids = frame.iloc[:, 0].to_numpy(dtype=str)
+    return Features(ids, _encode(frame, encoding, name), encoding, name)
+
+
+def features_from_frame(frame: Any, what: str, encoding: Encoding | None = None) -> Features:
+    """:func:`read_features` for a DataFrame (its first column, or one named as an ID, the
+    IDs)."""
+    frame = _id_first(frame.astype(str).replace({"nan": "", "None": ""}), "<frame>", what)
+    if encoding is None:
+        encoding = _learn(frame, "<frame>", what)
+    ids = frame.iloc[:, 0].to_numpy(dtype=str)
+    return Features(ids, _encode(frame, encoding, "<frame>"), encoding, "<frame>")
+
+
+def parse_attributes(text: str, encoding: Encoding) -> Any:
+    """``age=25,gender=F`` as one encoded row (a 1 x features CSR matrix)."""
+    import pandas as pd
+
+    values: dict[str, str] = {}
+    for part in (p.strip() for p in text.split(",") if p.strip()):
+        key, sep, value = part.partition("=")
+        if not sep:
+            raise DataError(f"attributes: {part!r} is not NAME=VALUE",
+                            hint="write NAME=VALUE,NAME=VALUE")  # fmt: skip
+        values[key.strip()] = value.strip()
+    known = {c.name for c in encoding.columns}
+    unknown = sorted(set(values) - known)
+    if unknown:
+        raise DataError(f"attributes: no column {', '.join(unknown)} in the model's features",
+                        hint="the model knows " + ", ".join(sorted(known)))  # fmt: skip
+    frame = pd.DataFrame({"id": ["<attributes>"], **{c: [values.get(c, "")] for c in known}})
+    named = Encoding(encoding.columns, tuple(range(len(encoding.columns) + 1)))
+    ordered = frame[["id", *[c.name for c in encoding.columns]]]
+    return _encode(ordered, named, "attributes", by_name=True)
+
+
+# ---------------------------------------------------------------------------------------------
+
+
+def _frame(source: str | os.PathLike, what: str) -> tuple[Any, str]:
+    """The file as text columns (the ID first), its name."""
+    import io
+
+    import pandas as pd
+
+    from recfactor.io.columnar import read_table, table_kind
+    from recfactor.io.text import decode, head_lines, line_ends, read_bytes, sniff_sep, split_fields
+
+    name = "<stdin>" if str(source) == "-" else str(source)
+    raw = read_bytes(source, name)
+    kind = table_kind(raw)
+    if kind is not None:
+        frame = read_table(raw, kind, name).to_pandas().astype(str)
+        return _id_first(frame.replace({"nan": "", "None": ""}), name, what), name
+    text = decode(line_ends(raw), name)
+    sample = [ln for ln in head_lines(text) if ln.strip()]
+    if not sample:
+        raise DataError(f"{name}: the file is empty", hint=f"give one row per {what}: ID, ...")
+    sep = sniff_sep(sample, name, "long", expected=f"{what} ID and attribute columns")
+    first = [t.strip() for t in split_fields(sample[0], sep)]
+    header = first[0].lower().replace(" ", "_") in ID_NAMES
+    frame = pd.read_csv(
+        io.StringIO(text), sep=re.escape(sep) if len(sep) > 1 else sep, dtype=str,
+        header=0 if header else None, keep_default_na=False, skip_blank_lines=True,
+        engine="python" if len(sep) > 1 else "c",
+    )  # fmt: skip
+    if not header:
+        frame.columns = _known_names(frame) or [f"column {k + 1}" for k in range(frame.shape[1])]
+    frame = frame.apply(lambda c: c.str.strip())
+    return _id_first(frame, name, what), name
+
+
+# MovieLens 100K's u.user and u.item have no header; their columns are named as its README does.
+MOVIELENS_USER = ["user_id", "age", "gender", "occupation", "zip_code"]
+MOVIELENS_GENRES = ["unknown", "Action", "Adventure", "Animation", "Children's", "Comedy",
+                    "Crime", "Documentary", "Drama", "Fantasy", "Film-Noir", "Horror", "Musical",
+                    "Mystery", "Romance", "Sci-Fi", "Thriller", "War", "Western"]  # fmt: skip
+MOVIELENS_ITEM = ["movie_id", "title", "release_date", "video_release_date", "imdb_url",
+                  *MOVIELENS_GENRES]  # fmt: skip
+
+
+def _known_names(frame: Any) -> list[str] | None:
+    """The column names of a headerless MovieLens u.user or u.item, recognised by shape."""
+    if frame.shape[1] == 5 and set(frame.iloc[:, 2]) <= {"M", "F"}:
+        return MOVIELENS_USER
+    flags = frame.iloc[:, 5:]
+    if frame.shape[1] == 24 and flags.isin(["0", "1"]).all().all():
+        return MOVIELENS_ITEM
+    return None
+
+
+def _id_first(frame: Any, name: str, what: str) -> Any:
+    """``frame`` with its ID column first, checked: some attribute columns, IDs present and
+    each once."""
+    named = [c for c in frame.columns if str(c).lower().replace(" ", "_") in (what, f"{what}_id",
+             f"{what}id", "id")]  # fmt: skip
+    if named:
+        frame = frame[[named[0], *[c for c in frame.columns if c != named[0]]]]
+    if frame.shape[1] < 2:
+        raise DataError(f"{name}: one column, so no attributes",
+                        hint=f"give {what} ID, then attribute columns (CSV, TSV or |)")  # fmt: skip
+    ids = frame.iloc[:, 0]
+    if (ids == "").any():
+        line = int(np.flatnonzero((ids == "").to_numpy())[0]) + 1
+        raise DataError(f"{name}, row {line}: no {what} ID", hint="every row starts with an ID")
+    repeated = ids[ids.duplicated()]
+    if len(repeated):
+        raise DataError(f"{name}: {what} {repeated.iloc[0]!r} has two rows",
+                        hint=f"give one row per {what}")  # fmt: skip
+    return frame.reset_index(drop=True)
+
+
+def _learn(frame: Any, name: str, what: str) -> Encoding:
+    columns, positions, dropped = [], [], []
+    for position, column in enumerate(frame.columns[1:], start=1):
+        found = _column(str(column), frame[column], frame.shape[0])
+        if found is None:
+            dropped.append(str(column))
+            continue
+        columns.append(found)
+        positions.append(position)
+    if not columns:
+        raise DataError(
+            f"{name}: no column describes the {what}s (each was empty, or named its row)",
+            hint=f"give {what} ID, then attributes such as a category",
+        )
+    return Encoding(tuple(columns), tuple(positions), tuple(dropped))
+
+
+def _column(name: str, values: Any, rows: int) -> Column | None:
+    import pandas as pd
+
+    present = values[values != ""]
+    if present.empty:
+        return None
+    numbers = pd.to_numeric(present, errors="coerce")
+    if numbers.notna().all():
+        if set(np.unique(numbers)) <= {0.0, 1.0}:
+            return Column(name, "flag")
+        return Column(name, "number", mean=float(numbers.mean()), sd=_sd(numbers))
+    years = _years(present)
+    if years is not None:
+        return Column(name, "date", mean=float(years.mean()), sd=_sd(years))
+    if present.str.contains(LABEL_SEP, regex=False).any():
+        labels = sorted({t.strip() for v in present for t in v.split(LABEL_SEP) if t.strip()})
+        return Column(name, "labels", tuple(labels))
+    distinct = sorted(set(present))
+    if len(distinct) > max(NAMING_SHARE * rows, 2) and len(distinct) > 20:
+        return None
+    return Column(name, "category", tuple(distinct))
+
+
+def _sd(values: Any) -> float:
+    sd = float(np.std(np.asarray(values, dtype=np.float64)))
+    return sd if sd > 0 and math.isfinite(sd) else 1.0
+
+
+def _years(values: Any) -> Any:
+    """The values as years with their fraction, where they read as dates; else None."""
+    import warnings
+
+    import pandas as pd
+
+    if values.str.fullmatch(r"[-+]?\d+(\.\d*)?").any():
+        return None
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        dates = pd.to_datetime(values, errors="coerce", format="mixed")
+    if dates.notna().mean() < DATE_SHARE:
+        return None
+    return dates.dt.year + (dates.dt.dayofyear - 1) / 366.0
+
+
+def _encode(frame: Any, encoding: Encoding, name: str, by_name: bool = False) -> Any:
+    """The rows of ``frame`` as a CSR matrix under ``encoding``."""
+    import pandas as pd
+    import scipy.sparse as sp
+
+    rows, cols, vals = [], [], []
+    offset = 0
+    n = frame.shape[0]
+    for column, position in zip(encoding.columns, encoding.positions):
+        if by_name or position >= frame.shape[1]:
+            if column.name not in frame.columns:
+                offset += column.width
+                continue
+            values = frame[column.name].astype(str)
+        else:
+            values = frame.iloc[:, position].astype(str)
+        values = values.str.strip().replace({"nan": ""}).to_numpy()
+        present = values != ""
+        if column.kind in ("flag", "number"):
+            x = pd.to_numeric(pd.Series(values), errors="coerce").to_numpy(dtype=np.float64)
+            bad = present & ~np.isfinite(x)
+            if bad.any():
+                raise DataError(f"{name}, row {int(np.flatnonzero(bad)[0]) + 1}, column "
+                                f"{column.name!r}: {values[bad][0]!r} is not a number")  # fmt: skip
+            x = x if column.kind == "flag" else (x - column.mean) / column.sd
+            keep = present & (x != 0)
+            rows.append(np.flatnonzero(keep))
+            cols.append(np.full(int(keep.sum()), offset))
+            vals.append(x[keep])
+        elif column.kind == "date":
+            years = _years(pd.Series(values[present]))
+            x = np.zeros(n)
+            if years is not None:
+                x[present] = (years.to_numpy(dtype=np.float64) - column.mean) / column.sd
+            x[~np.isfinite(x)] = 0.0
+            keep = x != 0
+            rows.append(np.flatnonzero(keep))
+            cols.append(np.full(int(keep.sum()), offset))
+            vals.append(x[keep])
+        else:
+            series = pd.Series(values)
+            if column.kind == "labels":
+                series = series.str.split(LABEL_SEP, regex=False).explode().str.strip()
+            codes = pd.Index(list(column.values)).get_indexer(series.to_numpy())
+            keep = codes >= 0
+            rows.append(series.index.to_numpy()[keep])
+            cols.append(offset + codes[keep].astype(np.int64))
+            vals.append(np.ones(int(keep.sum())))
+        offset += column.width
+    if not rows:
+        return sp.csr_matrix((n, encoding.width))
+    matrix = sp.csr_matrix(
+        (np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))),
+        shape=(n, encoding.width),
+    )
+    matrix.sum_duplicates()
+    return matrix

@@ -1,0 +1,214 @@
+"""The Bayesian factorization machine: planted ratings whose users' taste follows an attribute,
+recovered near the noise; the attributes used where they carry the signal, for users the
+model knows and for users it has never seen; determinism whatever the threads; the file; the
+command line and its features files."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import recfactor as rf
+from recfactor import coldstart
+from recfactor.io.features import Side, features_from_frame
+from tests.cli import run
+
+GROUPS = ("red", "green", "blue")
+
+
+@pytest.fixture(scope="module")
+def planted():
+    """240 users in three groups and 150 items: a rating is 3.5 + the item's bias + the dot
+    of the user's group vector (plus a small user part) with the item's (rank 2), noise 0.3;
+    25% observed. Users 200..239 are held out of training entirely (their attributes known)."""
+    rng = np.random.default_rng(5)
+    n_users, n_items = 240, 150
+    group = rng.integers(0, 3, n_users)
+    taste = np.array([[1.2, 0.0], [-1.2, 0.6], [0.0, -1.2]])[group]
+    taste += rng.normal(0, 0.2, (n_users, 2))
+    items = rng.normal(0, 0.8, (n_items, 2))
+    truth = 3.5 + rng.normal(0, 0.3, n_items) + taste @ items.T
+    seen = rng.random(truth.shape) < 0.25
+    u, i = np.nonzero(seen)
+    frame = pd.DataFrame({"user": [f"u{x}" for x in u], "item": [f"i{x}" for x in i],
+                          "rating": truth[u, i] + rng.normal(0, 0.3, len(u))})  # fmt: skip
+    held = u >= 200
+    users = pd.DataFrame({"user": [f"u{x}" for x in range(n_users)],
+                          "group": [GROUPS[g] for g in group],
+                          "age": rng.integers(18, 70, n_users)})  # fmt: skip
+    tu, ti = np.nonzero(~seen)
+    test = pd.DataFrame({"user": [f"u{x}" for x in tu], "item": [f"i{x}" for x in ti],
+                         "truth": truth[tu, ti]})  # fmt: skip
+    return frame[~held], frame[held], users, test
+
+
+def _data(frame, users=None):
+    data = rf.Dataset.from_frame(frame)
+    side = None if users is None else Side(features_from_frame(users, "user"), None)
+    return data.with_side(side)
+
+
+def _rmse(model, test):
+    guess = model.predict(test.user.to_numpy(str), test.item.to_numpy(str)).values
+    return float(np.sqrt(np.mean((guess - test.truth.to_numpy()) ** 2)))
+
+
+@pytest.fixture(scope="module")
+def fitted(planted):
+    train, _, users, _ = planted
+    plain = rf.BFM(factors=2, epochs=80, burn_in=20, samples=30, seed=1).fit(_data(train))
+    with_users = rf.BFM(factors=2, epochs=80, burn_in=20, samples=30, seed=1).fit(
+        _data(train, users)
+    )
+    return plain, with_users
+
+
+def test_planted_ratings_are_recovered_near_the_noise(planted, fitted):
+    _, _, _, test = planted
+    known = test[test.user.str[1:].astype(int) < 200]
+    plain, with_users = fitted
+    assert _rmse(plain, known) < 0.35  # of the truth, where the ratings' noise is 0.3
+    assert _rmse(with_users, known) < 0.35
+    # The kept draws side by side: predict and recommend read them as any factor model's.
+    assert with_users.user_factors_.shape == (200, 2 * 30)
+
+
+def test_users_never_seen_are_placed_by_their_attributes(planted, fitted):
+    _, _, users, test = planted
+    _, model = fitted
+    new = test[test.user.str[1:].astype(int) >= 200]
+    ids = sorted(set(new.user))
+    rows = features_from_frame(users, "user", _encoding(model)).rows_for(ids)
+    placed, paths = coldstart.place_users(model, ids, rows)
+    assert set(paths.values()) == {"attributes"}
+    fallback = _rmse(model, new)  # unknown users: the baseline
+    assert _rmse(placed, new) < fallback - 0.2  # the group decides much of the taste
+    top = {u: [r["item"] for r in rf_recommend(placed, u)] for u in ids}
+    by_group = dict(zip(users.user, users.group))
+    red = [u for u in ids if by_group[u] == "red"]
+    blue = [u for u in ids if by_group[u] == "blue"]
+    assert top[red[0]] != top[blue[0]]  # different attributes, different lists
+
+
+def rf_recommend(model, user):
+    from recfactor.lists import recommendations
+
+    return recommendations(model, [user], 10)
+
+
+def _encoding(model):
+    from recfactor.io.features import Encoding
+
+    return Encoding.from_dict(model.encodings_["user"])
+
+
+def test_a_history_places_a_user_by_its_ratings(planted, fitted):
+    _, held, _, test = planted
+    _, model = fitted
+    history = rf.Dataset.from_frame(held)
+    placed, paths = coldstart.place_users(model, [str(u) for u in history.user_ids], None,
+                                          history)  # fmt: skip
+    assert set(paths.values()) == {"history"}
+    new = test[test.user.isin(set(held.user))]
+    assert _rmse(placed, new) < _rmse(model, new)
+
+
+def test_the_same_seed_gives_the_same_model_whatever_the_threads(planted, threaded_small_fits):
+    import numba
+
+    data = _data(planted[0], planted[2])
+    before = numba.get_num_threads()
+    try:
+        numba.set_num_threads(1)
+        one = rf.BFM(factors=2, epochs=6, burn_in=2, samples=3, seed=4).fit(data)
+        numba.set_num_threads(max(2, before))
+        two = rf.BFM(factors=2, epochs=6, burn_in=2, samples=3, seed=4).fit(data)
+    finally:
+        numba.set_num_threads(before)
+    assert one.user_factors_.tobytes() == two.user_factors_.tobytes()
+    assert one.item_bias_.tobytes() == two.item_bias_.tobytes()
+
+
+def test_a_saved_model_answers_and_places_as_the_fitted_one(planted, fitted, tmp_path):
+    _, _, users, test = planted
+    _, model = fitted
+    rf.save(model, tmp_path / "m.model")
+    loaded, _ = rf.load(tmp_path / "m.model")
+    assert _rmse(loaded, test) == pytest.approx(_rmse(model, test), abs=1e-6)
+    ids = ["u200", "u201"]
+    rows = features_from_frame(users, "user", _encoding(loaded)).rows_for(ids)
+    a = coldstart.place_users(model, ids, rows)[0].predict(ids, ["i1", "i2"]).values
+    b = coldstart.place_users(loaded, ids, rows)[0].predict(ids, ["i1", "i2"]).values
+    assert a == pytest.approx(b, abs=1e-5)
+
+
+@pytest.fixture(scope="module")
+def files(planted, tmp_path_factory):
+    train, held, users, _ = planted
+    folder = tmp_path_factory.mktemp("bfm")
+    train.to_csv(folder / "train.csv", index=False)
+    held.to_csv(folder / "held.csv", index=False)
+    users.to_csv(folder / "users.csv", index=False)
+    model = folder / "m.model"
+    result = run("train", folder / "train.csv", "--algo", "bfm", "-k", "2", "--epochs", "40",
+                 "--burn-in", "10", "--samples", "10", "--user-features", folder / "users.csv",
+                 "-m", model, "-q")  # fmt: skip
+    assert result.exit_code == 0, result.output
+    return folder, model
+
+
+def test_the_command_line_places_new_users_by_a_features_file_or_attributes(files):
+    folder, model = files
+    found = run("predict", "--user", "u205", "--item", "i3", "--user-features",
+                folder / "users.csv", "-m", model, "--format", "json")  # fmt: skip
+    assert found.exit_code == 0, found.output
+    assert '"cold": "attributes"' in found.stdout
+    plain = run("predict", "--user", "u205", "--item", "i3", "-m", model, "--format", "json")
+    assert '"cold": "baseline"' in plain.stdout
+    given = run("predict", "--user", "newcomer", "--item", "i3", "--user-attrs",
+                "group=red,age=30", "-m", model, "--format", "json")  # fmt: skip
+    assert given.exit_code == 0 and '"cold": "attributes"' in given.stdout, given.output
+    red = run("recommend", "--user", "x", "--user-attrs", "group=red", "-m", model, "-q")
+    blue = run("recommend", "--user", "x", "--user-attrs", "group=blue", "-m", model, "-q")
+    assert red.exit_code == 0 and red.stdout != blue.stdout
+    nothing = run("recommend", "--user", "stranger", "-m", model)
+    assert nothing.exit_code == 0 and "the most popular items" in nothing.stderr
+
+
+def test_bad_features_get_one_error_line(files, tmp_path):
+    folder, model = files
+    empty = tmp_path / "empty.csv"
+    empty.write_text("")
+    one_column = tmp_path / "ids.csv"
+    one_column.write_text("user\nu1\nu2\n")
+    twice = tmp_path / "twice.csv"
+    twice.write_text("user,group\nu1,red\nu1,blue\n")
+    cases = [
+        (("train", folder / "train.csv", "--algo", "bfm", "--user-features", empty), "empty"),
+        (("train", folder / "train.csv", "--algo", "bfm", "--user-features", one_column),
+         "single column"),
+        (("train", folder / "train.csv", "--algo", "bfm", "--user-features", twice),
+         "has two rows"),
+        (("train", folder / "train.csv", "--algo", "svd", "--user-features",
+          folder / "users.csv"), "for `algo` bfm"),
+        (("predict", "--user", "n", "--item", "i1", "--user-attrs", "colour=red", "-m", model),
+         "no column colour"),
+    ]  # fmt: skip
+    for args, said in cases:
+        result = run(*args, "-m", tmp_path / "x.model") if args[0] == "train" else run(*args)
+        assert result.exit_code in (1, 2), (args, result.output)
+        lines = result.stderr.splitlines()
+        assert lines[0].startswith("error:") and said.replace("`algo`", "--algo") in lines[0], (
+            args, result.stderr)  # fmt: skip
+
+
+def test_a_category_first_seen_later_adds_nothing(files):
+    """A documented rule: a value the training rows never had moves the row by nothing, so
+    the user stands where its other attributes put it."""
+    _, model = files
+    known = run("predict", "--user", "n1", "--item", "i3", "--user-attrs", "age=30", "-m",
+                model, "--format", "csv", "-q")  # fmt: skip
+    odd = run("predict", "--user", "n1", "--item", "i3", "--user-attrs", "group=purple,age=30",
+              "-m", model, "--format", "csv", "-q")  # fmt: skip
+    assert known.exit_code == 0 and known.stdout == odd.stdout
