@@ -44,6 +44,13 @@ class Dataset:
     seen_by_user: tuple | None = field(default=None, repr=False, compare=False)
     # What the users and items are (recfactor.io.features.Side), by ID: kept by subsets.
     side: Any = field(default=None, repr=False, compare=False)
+    # Each rating's time (Unix seconds; recfactor.io.times), where a model reads it: kept by
+    # subsets.
+    times: np.ndarray | None = field(default=None, repr=False, compare=False)
+
+    def with_times(self, times: np.ndarray | None) -> Dataset:
+        """These ratings with each one's time (or none)."""
+        return replace(self, times=times)
 
     def with_side(self, side: Any) -> Dataset:
         """These ratings with the users' and items' features ``side`` (a Side, or None)."""
@@ -89,6 +96,7 @@ class Dataset:
             rating_column=self.rating_column,
             unit=self.unit,
             side=self.side,
+            times=None if self.times is None else self.times[index],
         )
 
     def compact(self) -> Dataset:
@@ -112,6 +120,7 @@ class Dataset:
             first_line=self.first_line,
             unit=self.unit,
             side=self.side,
+            times=self.times,
         )
 
     def to_frame(self) -> pd.DataFrame:

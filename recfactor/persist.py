@@ -41,6 +41,10 @@ _ARRAY_SPECS: dict[str, tuple[str, int]] = {
     "user_attribute_map": ("f", 2),
     "item_attribute_mean": ("f", 1),
     "item_attribute_map": ("f", 2),
+    "day_bias": ("f", 1),
+    "day_factors": ("f", 2),
+    "user_days": ("f", 2),
+    "user_day_bias": ("f", 1),
     # IDs too unequal in length for fixed width (dataset.id_array): UTF-8 and where each ends.
     "user_ids_utf8": ("u", 1),
     "user_ids_ends": ("i", 1),

@@ -74,7 +74,7 @@ def update(
     if extra.feedback != model.feedback_ or base.feedback != model.feedback_:
         raise DataError(f"{extra.source}: {extra.feedback} feedback, but the model was "
                         f"trained on {model.feedback_}")  # fmt: skip
-    combined = combine(base, extra)
+    combined = combine(base, extra).with_side(base.side)  # the attributes, by ID
     fresh = type(model)(model.params_class(**{**_own(model.params), **(params or {})}))
     warm = fresh.warm_starts
     scale = None

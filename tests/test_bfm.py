@@ -212,3 +212,40 @@ def test_a_category_first_seen_later_adds_nothing(files):
     odd = run("predict", "--user", "n1", "--item", "i3", "--user-attrs", "group=purple,age=30",
               "-m", model, "--format", "csv", "-q")  # fmt: skip
     assert known.exit_code == 0 and known.stdout == odd.stdout
+
+
+def test_the_day_of_a_rating_is_a_context_where_asked(planted):
+    """Ratings of odd days are a star higher: with each rating's day as a context, a
+    prediction at its day finds the star; without, it cannot."""
+    train, _, _, test = planted
+    rng = np.random.default_rng(3)
+    day = 86_400.0
+    train = train.assign(time=rng.integers(0, 20, len(train)) * day)
+    train = train.assign(rating=train.rating + (train.time // day % 2))
+    data = rf.Dataset.from_frame(train[["user", "item", "rating"]])
+    data = data.with_times(train.time.to_numpy(dtype=float))
+    known = test[test.user.str[1:].astype(int) < 200].head(2000)
+    days = rng.integers(0, 20, len(known)) * day
+    truth = known.truth.to_numpy() + (days // day % 2)
+    plain = rf.BFM(factors=2, epochs=60, burn_in=20, samples=20, seed=1).fit(data)
+    timed = rf.BFM(factors=2, epochs=60, burn_in=20, samples=20, seed=1, time=True).fit(data)
+    users, items = known.user.to_numpy(str), known.item.to_numpy(str)
+    without = np.sqrt(np.mean((plain.predict(users, items).values - truth) ** 2))
+    at_day = np.sqrt(np.mean((timed.predict_at(users, items, days) - truth) ** 2))
+    assert at_day < 0.45 < without  # the day's star is half the spread without it
+
+
+def test_update_learns_from_the_attributes_again(files, tmp_path):
+    """A model that learned from the users' attributes is updated with them (the same file,
+    read with its encoding): without it, the update is refused rather than made another
+    model."""
+    folder, model = files
+    copy = tmp_path / "m.model"
+    copy.write_bytes(model.read_bytes())
+    missing = run("update", folder / "held.csv", "-m", copy, "--base", folder / "train.csv")
+    assert missing.exit_code == 2 and "give them again" in missing.stderr
+    done = run("update", folder / "held.csv", "-m", copy, "--base", folder / "train.csv",
+               "--user-features", folder / "users.csv", "-q")  # fmt: skip
+    assert done.exit_code == 0, done.output
+    updated, _ = rf.load(copy)
+    assert "u205" in set(updated.user_ids_.tolist())

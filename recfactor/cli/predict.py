@@ -65,6 +65,7 @@ def predict(
 
     u, i, others = read_pair_table(pairs, read)
     result = fitted.predict_coded(u.ids, u.codes, i.ids, i.codes, strict=strict)
+    _at_their_days(fitted, u, i, others, result, pairs)
     _note_cold(fitted, result.cold, None, quiet)
     answered = answers(u.ids, u.codes, i.ids, i.codes, result.cold, *paths)
     with to_output(out.output, out.fmt, parquet=True) as kind:
@@ -88,6 +89,22 @@ def _predict_one(fitted, user: str, item: str, strict: bool, names, out, quiet: 
         record["title"] = names.get(item, "")
     with out.open() as kind:
         write_records([record], list(record), kind)
+
+
+def _at_their_days(fitted, u, i, others, result, pairs) -> None:
+    """A bfm model fitted with each rating's day predicts each pair at its own, where PAIRS
+    has times (``result``'s values are moved in place)."""
+    if getattr(fitted, "day_factors_", None) is None:
+        return
+    import numpy as np
+
+    from recfactor.io.times import pair_times
+
+    times = pair_times(others, pairs)
+    if times is not None:
+        users, items = fitted.user_index(u.ids)[u.codes], fitted.item_index(i.ids)[i.codes]
+        moved = result.values + fitted.day_moves(users, items, times)
+        result.values[:] = np.where(result.cold, result.values, fitted._clip(moved))
 
 
 def _one_pair(pairs: str | None, user: str | None, item: str | None) -> bool:

@@ -9,7 +9,7 @@ from typing import Annotated, Any, Optional
 import typer
 
 from recfactor.cli.common import DEFAULT_MODEL, ModelPath, Quiet, app, handle_errors, tell
-from recfactor.cli.groups import OUTPUT, READ, with_groups
+from recfactor.cli.groups import FEATURES, OUTPUT, READ, with_groups
 from recfactor.cli.helptext import Command
 
 
@@ -38,6 +38,7 @@ def update(
         Optional[int],
         typer.Option("--epochs", min=1, help="Passes of the update [default: the model's]."),
     ] = None,
+    features: Any = FEATURES,
     read: Any = READ.only("sep", "header", "user_col", "item_col", "rating_col", "duplicates"),
     out: Any = OUTPUT.only("fmt"),
     quiet: Quiet = False,
@@ -49,7 +50,7 @@ def update(
     from recfactor.report import progress
 
     done = workflows.update_saved(
-        data, model, output=output, base=base, epochs=epochs, read=read,
+        data, model, output=output, base=base, epochs=epochs, read=read, features=features,
         progress=lambda title: progress(None, title, enabled=not quiet),
     )  # fmt: skip
     target = output or model

@@ -167,3 +167,15 @@ def _text_as_numbers(values: pa.Array, name: str) -> np.ndarray:
     seconds = parsed.astype("int64").to_numpy().astype(np.float64) / 1e9
     seconds[parsed.isna().to_numpy()] = np.nan  # a missing time, refused by the caller
     return seconds
+
+
+def pair_times(others: dict[str, Any], name: str) -> np.ndarray | None:
+    """Each pair's time from a pairs file's other columns (``timestamp``, ``time``, ``date``
+    ..., or a headerless file's fourth column), as Unix seconds; None where there is none."""
+    chosen = next((c for c in others if c.lower() in TIMESTAMP_NAMES), None)
+    chosen = chosen or ("column4" if "column4" in others else None)
+    if chosen is None:
+        return None
+    values = others[chosen]
+    values = values.combine_chunks() if hasattr(values, "combine_chunks") else values
+    return _as_numbers(values, name)

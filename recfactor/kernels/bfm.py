@@ -74,20 +74,21 @@ def _move_residuals(rows_of, z, before, after, e):
         e[r] -= (after[u] - before[u]) * z[r]
 
 
-def sample_side(side, other, e, alpha, hyper, noise):
+def sample_side(side, others, e, alpha, hyper, noise):
     """One Gibbs pass over one side's features: the biases, then each factor.
 
     ``side`` holds the side's layout (its rows' ratings, its features by column) and its
-    parameters (``w``, ``V``) and sums (``b``, ``U``); ``other`` the other side's ``U`` (the
-    ``z`` of each factor is the other side's factor at each rating); ``e`` the residuals, kept
-    up to date; ``hyper`` the groups' (lambda, mu) for the biases and each factor; ``noise``
-    standard normal draws, one per feature and parameter (features x (k + 1))."""
+    parameters (``w``, ``V``) and sums (``b``, ``U``); ``others`` the other sides (the ``z`` of
+    each factor is the sum of the other sides' factors at each rating: the item's, and the
+    rating's time's where there is one); ``e`` the residuals, kept up to date; ``hyper`` the
+    groups' (lambda, mu) for the biases and each factor; ``noise`` standard normal draws, one
+    per feature and parameter (features x (k + 1))."""
     n = len(side.rows_of)
     ones = np.ones(n)
     lam, mu = hyper
     k = side.V.shape[1]
     for f in range(-1, k):
-        z = ones if f < 0 else other.U[other.rows_of, f]
+        z = ones if f < 0 else sum(o.U[o.rows_of, f] for o in others)
         own = side.b if f < 0 else side.U[:, f].copy()
         theta = side.w if f < 0 else side.V[:, f].copy()
         before = own.copy()

@@ -36,6 +36,7 @@ ALPHA0 = 1.0
 BETA0 = 1.0
 GAMMA0 = 1.0
 W0_PRECISION = 1e-2
+DAY = 86_400.0  # the time context's bins: a day of Unix seconds
 # The baseline that sets a new row's level (see _fit): epochs, user and item regularisation.
 FALLBACK_EPOCHS = 10
 FALLBACK_REG = (5.0, 2.0)
@@ -84,11 +85,20 @@ class BFM(Model):
                             _attributes(side, "user", dataset.user_ids), k, rng)  # fmt: skip
         items = _Side.build(dataset.items, dataset.users, *shape[::-1], p.implicit,
                             _attributes(side, "item", dataset.item_ids), k, rng)  # fmt: skip
+        times = None
+        day = getattr(dataset, "times", None)
+        if day is not None and p.time:
+            days = np.floor(np.asarray(day, dtype=np.float64) / DAY).astype(np.int64)
+            self.first_day_ = int(days.min())
+            days -= self.first_day_
+            times = _Side.build(days, np.zeros(len(days), dtype=np.int64), int(days.max()) + 1, 1,
+                                False, None, k, rng)  # fmt: skip
         w0 = 0.0
         u, i = users.rows_of, items.rows_of
         e = y - (users.b[u] + items.b[i] + np.einsum("ij,ij->i", users.U[u], items.U[i]))
         kept = _kept_sweeps(p.burn_in, p.epochs, p.samples)
-        keep = _Kept(users, items, len(kept), k)
+        sides = [users, items] + ([] if times is None else [times])
+        keep = _Kept(sides, len(kept), k)
         n = len(y)
         for sweep in range(p.epochs):
             alpha = rng.gamma((ALPHA0 + n) / 2, 2.0 / (BETA0 + float(e @ e)))
@@ -98,12 +108,12 @@ class BFM(Model):
             )
             e -= new - w0
             w0 = new
-            for own, other in ((users, items), (items, users)):
+            for own in sides:
                 hyper = own.hyper(rng)
                 noise = rng.standard_normal((own.n_features, k + 1))
-                sample_side(own, other, e, alpha, hyper, noise)
+                sample_side(own, [s for s in sides if s is not own], e, alpha, hyper, noise)
             if sweep in kept:
-                keep.add(kept[sweep], w0, users, items)
+                keep.add(kept[sweep], w0, sides)
             self._on_epoch(sweep + 1, p.epochs)
         scale = np.sqrt(spread / len(kept))  # the average's 1/S, and the unit back, in halves
         user_bias = spread * keep.bias[0] / len(kept)
@@ -116,6 +126,27 @@ class BFM(Model):
         self.item_bias_ = item_bias - self.bias_means_[1]
         self.user_factors_ = (keep.factors[0] * scale).astype(np.float32)
         self.item_factors_ = (keep.factors[1] * scale).astype(np.float32)
+        self.day_bias_ = self.day_factors_ = self.user_days_ = self.user_day_bias_ = None
+        if times is not None:
+            # A prediction with no time is the user's at its own days: their mean context is
+            # folded into the user's factors (U + C_u against I) and bias (U . C_u and the days'
+            # bias), so that predict and recommend without a time read it as any factor model.
+            import scipy.sparse as sp
+
+            n = dataset.n_users
+            counts = np.bincount(users.rows_of, minlength=n).astype(np.float64)
+            weight = 1.0 / np.maximum(counts, 1.0)[users.rows_of]
+            share = sp.csr_matrix((weight, (users.rows_of, times.rows_of)),
+                                  shape=(n, times.n_rows))  # fmt: skip
+            day_bias = spread * keep.bias[2] / len(kept)
+            day_factors = keep.factors[2] * scale
+            own = np.asarray(share @ day_factors)
+            self.user_day_bias_ = share @ day_bias
+            lean = np.einsum("ij,ij->i", self.user_factors_.astype(np.float64), own)
+            self.user_bias_ = self.user_bias_ + self.user_day_bias_ + lean
+            self.user_factors_ = (self.user_factors_ + own).astype(np.float32)
+            self.day_bias_, self.day_factors_ = day_bias, day_factors.astype(np.float32)
+            self.user_days_ = own.astype(np.float32)
         from recfactor.models.biases import fit_biases
 
         # Where a side is new, the level is a baseline's, which follows the observed ratings
@@ -157,8 +188,8 @@ class BFM(Model):
     # --- the file ------------------------------------------------------------------------
 
     FEATURE_ARRAYS = ("fallback_user_bias", "fallback_item_bias", "user_attribute_mean",
-                      "user_attribute_map", "item_attribute_mean",
-                      "item_attribute_map")  # fmt: skip
+                      "user_attribute_map", "item_attribute_mean", "item_attribute_map",
+                      "day_bias", "day_factors", "user_days", "user_day_bias")  # fmt: skip
 
     def to_arrays(self) -> dict[str, np.ndarray]:
         arrays = super().to_arrays()
@@ -169,8 +200,8 @@ class BFM(Model):
 
     def state(self) -> dict[str, Any]:
         return {**super().state(), "encodings": self.encodings_,
-                "bias_means": list(self.bias_means_),
-                "fallback_mean": self.fallback_mean_}  # fmt: skip
+                "bias_means": list(self.bias_means_), "fallback_mean": self.fallback_mean_,
+                "first_day": getattr(self, "first_day_", None)}  # fmt: skip
 
     def restore(self, arrays: dict[str, np.ndarray], state: dict) -> None:
         super().restore(arrays, state)
@@ -181,6 +212,8 @@ class BFM(Model):
         means = state.get("bias_means") or (0.0, 0.0)
         self.bias_means_ = (float(means[0]), float(means[1]))
         self.fallback_mean_ = float(state.get("fallback_mean", self.global_mean_))
+        first = state.get("first_day")
+        self.first_day_ = int(first) if isinstance(first, int) else 0
 
     # Rows placed by their features (recfactor.coldstart), not learned: their level is the
     # fallback's, their user_bias_ / item_bias_ and factors how their features move them.
@@ -214,6 +247,31 @@ class BFM(Model):
                                       self.item_factors_[ir[moved]].astype(np.float64))  # fmt: skip
             est[rest] = self._clip(level)
         return est
+
+    def day_moves(self, u: np.ndarray, i: np.ndarray, times: np.ndarray) -> np.ndarray:
+        """How each pair's time (Unix seconds; NaN: none) moves its prediction from the user's
+        own days: the day's bias and factors against the user's and the item's, less the
+        user's days' (0 for a day the fit did not see, a user placed since, or a model fitted
+        without time)."""
+        out = np.zeros(len(u))
+        if self.day_factors_ is None:
+            return out
+        t = np.asarray(times, dtype=np.float64)
+        day = np.floor(np.where(np.isfinite(t), t, -np.inf) / DAY) - self.first_day_
+        ok = np.isfinite(day) & (day >= 0) & (day < len(self.day_bias_))
+        ok &= (u >= 0) & (u < len(self.user_days_)) & (i >= 0)
+        d, uu, ii = day[ok].astype(np.int64), u[ok], i[ok]
+        own = self.user_days_[uu].astype(np.float64)
+        move = self.day_factors_[d].astype(np.float64) - own
+        base = self.user_factors_[uu].astype(np.float64) - own
+        both = base + self.item_factors_[ii].astype(np.float64)
+        out[ok] = self.day_bias_[d] - self.user_day_bias_[uu] + np.einsum("ij,ij->i", both, move)
+        return out
+
+    def predict_at(self, users: Any, items: Any, times: Any) -> np.ndarray:
+        """:meth:`predict` of each pair at its time (Unix seconds)."""
+        u, i = self.user_index(users), self.item_index(items)
+        return self._clip(self.predict_index(u, i) + self.day_moves(u, i, times))
 
     def _scores(self, u: np.ndarray, item_factors: np.ndarray | None) -> np.ndarray:
         """As any factor model's, with the placed rows' level the baseline's (as
@@ -399,18 +457,18 @@ class _Side:
 
 
 class _Kept:
-    """The sums of the kept draws: the global bias, each side's biases and factors (side by
-    side), and the non-ID features' weights, for placing new rows."""
+    """The sums of the kept draws: the global bias, and each side's biases and factors (side
+    by side); the time context's likewise, where there is one."""
 
-    def __init__(self, users: _Side, items: _Side, draws: int, k: int) -> None:
+    def __init__(self, sides: list[_Side], draws: int, k: int) -> None:
         self.k, self.w0 = k, 0.0
-        self.bias = [np.zeros(users.n_rows), np.zeros(items.n_rows)]
-        self.factors = [np.empty((s.n_rows, draws * k)) for s in (users, items)]
+        self.bias = [np.zeros(s.n_rows) for s in sides]
+        self.factors = [np.empty((s.n_rows, draws * k)) for s in sides]
 
-    def add(self, slot: int, w0: float, users: _Side, items: _Side) -> None:
+    def add(self, slot: int, w0: float, sides: list[_Side]) -> None:
         at = slot * self.k
         self.w0 += w0
-        for t, side in enumerate((users, items)):
+        for t, side in enumerate(sides):
             self.bias[t] += side.b
             self.factors[t][:, at : at + self.k] = side.U
 

@@ -91,6 +91,10 @@ def train_file(
     loading = _load_kernels_beside(prototype)
     started = time.perf_counter()
     dataset = with_features(read_ratings(source, read), features)
+    if getattr(prototype.params, "time", False):  # bfm's day context: each rating's time
+        from recfactor.io.times import read_times
+
+        dataset = dataset.with_times(read_times(source, read, dataset))
     read_seconds = time.perf_counter() - started
     loading.join()
     if algo == "svd":  # its default rank, lowered for a matrix too small for a truncated SVD
@@ -216,13 +220,15 @@ def update_saved(
     base: str | os.PathLike | None = None,
     epochs: int | None = None,
     read: Any = None,
+    features: Any = None,
     progress: Progress = no_bar,
 ) -> Any:
     """The model at ``model_path`` brought up to date with the ratings of ``new`` (read with
     ``read``; its feedback is the model's) and saved to ``output`` (default: in place,
     atomically), with its lineage extended: ``recfactor update``. The ratings it was trained
     on come from the files its lineage names (each checked against its SHA-256) or from
-    ``base``. Returns the :class:`recfactor.update.Update`."""
+    ``base``; ``features``: the users' and items' attributes again, for a model that learned
+    from them (bfm). Returns the :class:`recfactor.update.Update`."""
     from recfactor import persist
     from recfactor import update as updating
     from recfactor.io.ratings import ReadOptions, read_ratings
@@ -233,10 +239,12 @@ def update_saved(
     fitted, manifest = persist.load(model_path)
     read = dataclasses.replace(read or ReadOptions(), feedback=fitted.feedback_)
     extra = read_ratings(new, read)
+    side = _update_features(fitted, features)
     sources = _base_sources(model_path, manifest, base, fitted.feedback_)
     dataset = read_ratings(sources[0][0], sources[0][1])
     for path, options, _ in sources[1:]:
         dataset = updating.combine(dataset, read_ratings(path, options))
+    dataset = dataset.with_side(side)
     params = {} if epochs is None else {"epochs": epochs}
     _check_epochs(fitted, params)
     with progress(f"updating {fitted.name}") as step:
@@ -245,6 +253,24 @@ def update_saved(
     lineage = lineage.then(DataRecord.of_file(new, read))
     persist.save(done.model, target, {**lineage.to_manifest(), "updated_from": str(model_path)})
     return done
+
+
+def _update_features(fitted: Any, features: Any) -> Any:
+    """The attributes a model that learned from them is updated with: the same files, read
+    with its encoding (refused where missing: a refit without them is another model)."""
+    encodings = getattr(fitted, "encodings_", None) or {}
+    if getattr(fitted.params, "time", False):
+        raise ParameterError("a bfm model fitted with `time` is brought up to date by training "
+                             "it again", hint="recfactor train ... --algo bfm --time")  # fmt: skip
+    missing = [w for w in ("user", "item") if encodings.get(w) and not getattr(features, w, None)]
+    if missing:
+        flags = " and ".join(f"`{w}_features`" for w in missing)
+        raise ParameterError(f"this model learned from {flags}: give them again",
+                             hint="the same files it was trained with, or newer ones")  # fmt: skip
+    if not features:
+        return None
+    check_features(features, [fitted.name])
+    return features.read(encodings)
 
 
 def _check_epochs(fitted: Any, params: dict[str, Any]) -> None:
