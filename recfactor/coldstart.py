@@ -64,6 +64,10 @@ def place_users(
                          items, bounds)  # fmt: skip
     rows = index_in(placed.user_ids_, [str(u) for u in ids])
     placed.placed_users_ = _marked(model.placed_users_, len(placed.user_ids_), rows)
+    alone = np.array([paths[str(u)] == "attributes" for u in ids], dtype=bool)
+    placed.placed_by_attributes_ = _marked(
+        getattr(model, "placed_by_attributes_", None), len(placed.user_ids_), rows[alone]
+    )
     return placed, paths
 
 

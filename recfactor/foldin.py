@@ -26,6 +26,14 @@ def fold_in(model: Any, history: Any) -> tuple[Any, list[str], int]:
     solved again from the history alone). Returns the copy, the users folded in, and how many
     history rows named an item the model does not know (left out)."""
     model._require_fitted()
+    from recfactor import coldstart
+
+    if coldstart.can_place(model):  # bfm places a user by its ratings with no solve
+        placed, paths = coldstart.place_users(model, [str(u) for u in history.user_ids], None,
+                                              history)  # fmt: skip
+        known = placed.item_index(history.item_ids)[history.items] >= 0
+        users = [u for u, path in paths.items() if path == "history"]
+        return placed, users, int((~known).sum())
     setting = model.fold_in_
     if setting is None or model.item_factors_ is None:
         saved_before = model.name in ("svd", "als") and model.item_factors_ is not None

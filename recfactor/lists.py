@@ -92,8 +92,12 @@ def recommendations(
     top, scores = model.recommend_index(index[~unknown], wider, exclude_seen=not include_seen)
     top, scores = _keep(top, scores, allowed, n)
     if model.feedback_ == "explicit" and model.rating_scale_ is not None:
-        # On predict's scale: clipped to the ratings' range, ranked by the unclipped score.
-        scores = np.clip(scores, *model.rating_scale_)
+        # On predict's scale (the predicted rating, clipped to the ratings' range), ranked by
+        # the unclipped score, which for some new users also weighs popularity.
+        listed = top >= 0
+        rows = np.repeat(index[~unknown], top.shape[1]).reshape(top.shape)
+        scores = np.where(listed, 0.0, scores)
+        scores[listed] = model.predict_index(rows[listed], top[listed])
     exhausted = sum(not (row >= 0).any() for row in top)
     if exhausted:
         whom = f"user {known[0]!r}" if single else f"{exhausted} user(s)"

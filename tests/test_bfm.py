@@ -249,3 +249,14 @@ def test_update_learns_from_the_attributes_again(files, tmp_path):
     assert done.exit_code == 0, done.output
     updated, _ = rf.load(copy)
     assert "u205" in set(updated.user_ids_.tolist())
+
+
+def test_fold_in_places_bfm_users_by_their_ratings(planted, fitted):
+    """rf.fold_in, as for the other models: the history's users known afterwards, their
+    predictions moved by their ratings."""
+    _, held, _, test = planted
+    _, model = fitted
+    folded, users, unknown = rf.fold_in(model, rf.Dataset.from_frame(held))
+    assert set(users) == set(held.user) and unknown == 0
+    new = test[test.user.isin(set(held.user))]
+    assert _rmse(folded, new) < _rmse(model, new)

@@ -273,10 +273,26 @@ class BFM(Model):
         u, i = self.user_index(users), self.item_index(items)
         return self._clip(self.predict_index(u, i) + self.day_moves(u, i, times))
 
+    # Users placed by their attributes alone: their lists rank by predicted rating plus this
+    # many stars per unit of log(1 + training ratings) of the item. A list by predicted rating
+    # alone picks well-rated films few watch; on MovieLens 100K's held-out users (u1..u5) its
+    # ndcg@10 was 0.050 against popularity's 0.120, and this blend's 0.122 (BENCHMARKS.md).
+    POPULARITY_STARS = 2.0
+    placed_by_attributes_: np.ndarray | None = None
+
+    def _rank_by_popularity_too(self, u: np.ndarray, out: np.ndarray) -> None:
+        from recfactor import popularity
+
+        rows = _flag(self.placed_by_attributes_, u)
+        counts = popularity.item_counts(self) if rows.any() else None
+        if counts is not None:
+            out[rows] += self.POPULARITY_STARS * np.log1p(counts[: out.shape[1]])
+
     def _scores(self, u: np.ndarray, item_factors: np.ndarray | None) -> np.ndarray:
         """As any factor model's, with the placed rows' level the baseline's (as
-        :meth:`predict_index`)."""
+        :meth:`predict_index`); users placed by attributes alone rank popular items up."""
         out = super()._scores(u, item_factors)
+        self._rank_by_popularity_too(u, out)
         placed_u = _flag(self.placed_users_, u)
         placed_i = _flag(self.placed_items_, np.arange(len(self.item_ids_)))
         if placed_u.any():
