@@ -37,7 +37,7 @@ def updated(tmp_path_factory):
                            "-k", "2", "--epochs", "3"])  # fmt: skip
     assert code == 0, err
     code, _, err = invoke(["update", str(folder / "new.csv"), "-m", str(folder / "first"),
-                           "-o", str(folder / "model"), "-q"])  # fmt: skip
+                           "--save-as", str(folder / "model"), "-q"])  # fmt: skip
     assert code == 0, err
     # An update does not carry the first fit's neighbour check over (its factors moved): the
     # record is put back here, so that its fields are tried too.
@@ -98,7 +98,7 @@ def test_every_lineage_field_against_every_wrong_type(updated, tmp_path):
     # update and evaluate -m (which read the lineage), similar (the neighbour check).
     commands = [
         ["predict", "-m", "{m}", "--user", "u1", "--item", "i1"],
-        ["update", str(updated / "new.csv"), "-m", "{m}", "-o", str(tmp_path / "out"), "-q"],
+        ["update", str(updated / "new.csv"), "-m", "{m}", "--save-as", str(tmp_path / "out"), "-q"],
         ["evaluate", "-m", "{m}", "--folds", "2", "-q"],
         ["similar", "-m", "{m}", "--item", "i1"],
     ]

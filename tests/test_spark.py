@@ -42,8 +42,8 @@ def test_a_spark_model_is_an_ordinary_model(spark_model, tmp_path):
     digest = hashlib.sha256((SAMPLE / "ratings.csv").read_bytes()).hexdigest()
     assert manifest["data"]["sha256"] == digest
     (tmp_path / "new.csv").write_text("user,item,rating\nu1,m003,5\nnewcomer,m002,4\n")
-    updated = run("update", tmp_path / "new.csv", "-m", spark_model, "-o", tmp_path / "u.model",
-                  "-q")  # fmt: skip
+    updated = run("update", tmp_path / "new.csv", "-m", spark_model, "--save-as",
+                  tmp_path / "u.model", "-q")  # fmt: skip
     assert updated.exit_code == 0, updated.output
     assert "newcomer" in persist.load(tmp_path / "u.model")[0].user_ids_
     assert (len(model.user_ids_), len(model.item_ids_)) == (1000, 500)

@@ -55,7 +55,7 @@ def test_an_update_matches_a_fit_on_everything(days, tmp_path, algo):
     model, updated, scratch = tmp_path / "m", tmp_path / "m2", tmp_path / "full"
     flags = ("--algo", algo, "-k", "3", "-q")
     assert run("train", folder / "before.csv", *flags, "-m", model).exit_code == 0
-    result = run("update", folder / "day.csv", "-m", model, "-o", updated, "--format", "csv")
+    result = run("update", folder / "day.csv", "-m", model, "--save-as", updated, "--format", "csv")
     assert result.exit_code == 0, result.output
     summary = rows(result.stdout)[0]
     assert (summary["new_users"], summary["new_items"]) == ("10", "5")

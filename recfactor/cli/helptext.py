@@ -35,7 +35,7 @@ EXAMPLES = {
               "recfactor train u.data --algo als -k 50 -m als.model",
               "recfactor train clicks.csv --feedback implicit --algo als --alpha 40"],
     "update": ["recfactor update today.csv -m model",
-               "recfactor update today.csv -m old.model -o new.model --epochs 5"],
+               "recfactor update today.csv -m old.model --save-as new.model --epochs 5"],
     "predict": ["recfactor predict --user 1 --item 50",
                 "recfactor predict test.csv -o predictions.parquet",
                 "recfactor predict --history me.csv --user newbie --item 50"],

@@ -19,10 +19,12 @@ from recfactor.cli.helptext import Command
 def update(
     data: Annotated[str, typer.Argument(metavar="NEW", help="New ratings (a file, or -).")],
     model: ModelPath = Path(DEFAULT_MODEL),
-    output: Annotated[
+    save_as: Annotated[
         Optional[Path],
         typer.Option(
-            "--output", "-o", metavar="PATH", help="Where the updated model goes [default: -m]."
+            "--save-as",
+            metavar="PATH",
+            help="Where the updated model goes [default: -m, replaced in place].",
         ),
     ] = None,
     base: Annotated[
@@ -40,27 +42,44 @@ def update(
     ] = None,
     features: Any = FEATURES,
     read: Any = READ.only("sep", "header", "user_col", "item_col", "rating_col", "duplicates"),
-    out: Any = OUTPUT.only("fmt"),
+    out: Any = OUTPUT,
     quiet: Quiet = False,
 ) -> None:
     """Add NEW ratings (new users, items, or new ratings of known pairs, which replace the old
     ones) to a saved model: it is fitted again on all the ratings, starting from its own
-    factors (ALS, svd), and saved to -o (default: in place, atomically)."""
+    factors (ALS, svd), and saved to --save-as (default: -m, in place, atomically); its
+    summary goes to stdout or -o, as every command's table."""
     from recfactor import workflows
     from recfactor.report import progress
 
+    _claim(data, base, model, save_as, out)
     done = workflows.update_saved(
-        data, model, output=output, base=base, epochs=epochs, read=read, features=features,
+        data, model, output=save_as, base=base, epochs=epochs, read=read, features=features,
         progress=lambda title: progress(None, title, enabled=not quiet),
     )  # fmt: skip
-    target = output or model
+    target = save_as or model
     how = "warm-started from" if done.warm else "refitted (its solver cannot start from a model):"
     tell(f"{how} {model}; saved to {target}", quiet)
-    _write_summary(done, target, out.fmt)
+    _write_summary(done, target, out)
 
 
-def _write_summary(done: Any, target: Path, fmt: Any) -> None:
-    from recfactor.cli.common import resolved_format
+def _claim(data: str, base: str | None, model: Path, save_as: Path | None, out: Any) -> None:
+    """-o refused before any work where it names an input (the new ratings, the base) or the
+    model (which the update replaces): the update would be saved and its table then
+    refused."""
+    from recfactor import targets
+    from recfactor.errors import ParameterError
+
+    for path in (data, base):
+        if path is not None:
+            targets.note_input(path)
+    out.check()
+    if out.output is not None and str(out.output) != "-":
+        targets.claim(save_as or model, ParameterError, "--save-as")
+        targets.claim(out.output, ParameterError, "-o")
+
+
+def _write_summary(done: Any, target: Path, out: Any) -> None:
     from recfactor.report import write_records
 
     fitted = done.model
@@ -74,4 +93,5 @@ def _write_summary(done: Any, target: Path, fmt: Any) -> None:
         "train_rmse": fitted.train_metrics_.get("rmse"),
         "fit_seconds": round(fitted.fit_seconds_, 4),
     }
-    write_records([summary], list(summary), resolved_format(fmt), title="Updated")
+    with out.open() as kind:
+        write_records([summary], list(summary), kind, title="Updated")
