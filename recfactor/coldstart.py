@@ -40,7 +40,7 @@ def place_users(
     (``history`` where it has ratings, else ``attributes``)."""
     _require(model, "users")
     from recfactor.dataset import index_in
-    from recfactor.foldin import _with_users
+    from recfactor.models.grow import with_users
 
     n = len(ids)
     bias, factors = _moved(model, "user", attributes, n)
@@ -60,7 +60,7 @@ def place_users(
             factors[r] += _factor_move(model.item_factors_[items], residual - shift)
     items = np.concatenate(items_of).astype(np.int32) if n else np.empty(0, dtype=np.int32)
     bounds = np.r_[0, np.cumsum([len(i) for i in items_of])]
-    placed = _with_users(model, np.asarray(ids, dtype=object), factors.astype(np.float32), bias,
+    placed = with_users(model, np.asarray(ids, dtype=object), factors.astype(np.float32), bias,
                          items, bounds)  # fmt: skip
     rows = index_in(placed.user_ids_, [str(u) for u in ids])
     placed.placed_users_ = _marked(model.placed_users_, len(placed.user_ids_), rows)

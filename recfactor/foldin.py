@@ -12,12 +12,12 @@ user; any number of users in one pass.
 
 from __future__ import annotations
 
-import copy
 from typing import Any
 
 import numpy as np
 
 from recfactor.errors import DataError, ParameterError
+from recfactor.models.grow import with_users
 
 
 def fold_in(model: Any, history: Any) -> tuple[Any, list[str], int]:
@@ -26,14 +26,8 @@ def fold_in(model: Any, history: Any) -> tuple[Any, list[str], int]:
     solved again from the history alone). Returns the copy, the users folded in, and how many
     history rows named an item the model does not know (left out)."""
     model._require_fitted()
-    from recfactor import coldstart
-
-    if coldstart.can_place(model):  # bfm places a user by its ratings with no solve
-        placed, paths = coldstart.place_users(model, [str(u) for u in history.user_ids], None,
-                                              history)  # fmt: skip
-        known = placed.item_index(history.item_ids)[history.items] >= 0
-        users = [u for u, path in paths.items() if path == "history"]
-        return placed, users, int((~known).sum())
+    if hasattr(model, "place_history"):  # bfm places a user by its ratings with no solve
+        return model.place_history(history)
     setting = model.fold_in_
     if setting is None or model.item_factors_ is None:
         saved_before = model.name in ("svd", "als") and model.item_factors_ is not None
@@ -68,7 +62,7 @@ def fold_in(model: Any, history: Any) -> tuple[Any, list[str], int]:
             factors, bias = solve(model, setting, items[a:b], values[a:b])
             rows.append(factors)
             biases.append(bias)
-    folded = _with_users(model, history.user_ids[present], np.array(rows), np.array(biases),
+    folded = with_users(model, history.user_ids[present], np.array(rows), np.array(biases),
                          items, np.r_[starts, len(users)])  # fmt: skip
     return folded, [str(x) for x in history.user_ids[present]], int((~known).sum())
 
@@ -111,48 +105,3 @@ def _implicit_row(model: Any, setting: dict, items: np.ndarray, values: np.ndarr
     reg = setting["reg"] * (len(items) if setting.get("per_rating", False) else 1)
     system = y.T @ y + (q.T * confidence) @ q + reg * np.eye(y.shape[1])
     return np.linalg.solve(system, q.T @ (1.0 + confidence)), 0.0
-
-
-def _with_users(model, ids, rows, biases, items, bounds) -> Any:
-    """``model`` with the folded users' rows appended, or put in place of their old rows."""
-    from recfactor.dataset import id_array, index_in
-
-    folded = copy.copy(model)
-    at = index_in(model.user_ids_, ids)
-    new = at < 0
-    positions = at.copy()
-    positions[new] = len(model.user_ids_) + np.arange(int(new.sum()))
-    total = len(model.user_ids_) + int(new.sum())
-    added = [str(x) for x in np.asarray(ids, dtype=object)[new]]
-    folded.user_ids_ = id_array([str(x) for x in model.user_ids_] + added)
-    factors = np.zeros((total, rows.shape[1]), dtype=model.user_factors_.dtype)
-    factors[: len(model.user_ids_)] = model.user_factors_
-    factors[positions] = rows
-    folded.user_factors_ = factors
-    if model.user_bias_ is not None:
-        user_bias = np.zeros(total)
-        user_bias[: len(model.user_bias_)] = model.user_bias_
-        if model.uses_bias_:
-            user_bias[positions] = biases
-        folded.user_bias_ = user_bias
-    folded.seen_indptr_, folded.seen_items_ = _seen(model, positions, items, bounds, total)
-    return folded
-
-
-def _seen(model, positions, items, bounds, total):
-    """Each user's seen items: the model's, with the folded users' history instead (None
-    where the model was loaded without them, as ``predict`` loads it)."""
-    if model.seen_indptr_ is None:
-        return None, None
-    old_counts = np.diff(model.seen_indptr_)
-    keep = np.ones(len(old_counts), dtype=bool)
-    keep[positions[positions < len(old_counts)]] = False
-    old_users = np.repeat(np.arange(len(old_counts)), old_counts)
-    kept = np.repeat(keep, old_counts)
-    new_users = np.repeat(positions, np.diff(bounds))
-    users = np.concatenate([old_users[kept], new_users])
-    seen = np.concatenate([model.seen_items_[kept], items]).astype(np.int32)
-    order = np.argsort(users, kind="stable")
-    indptr = np.zeros(total + 1, dtype=np.int64)
-    np.cumsum(np.bincount(users, minlength=total), out=indptr[1:])
-    return indptr, seen[order]

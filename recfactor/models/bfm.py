@@ -306,6 +306,18 @@ class BFM(Model):
             out[np.ix_(users, placed_i)] += shift[:, None]
         return out
 
+    def place_history(self, history: Any) -> tuple[Any, list[str], int]:
+        """:func:`recfactor.foldin.fold_in` for bfm: the history's users placed by their
+        ratings (recfactor.coldstart), no solve against the items. Returns the model, the
+        users placed and how many history rows named items it does not know."""
+        from recfactor import coldstart
+
+        placed, paths = coldstart.place_users(self, [str(u) for u in history.user_ids], None,
+                                              history)  # fmt: skip
+        known = self.item_index(history.item_ids)[history.items] >= 0
+        users = [u for u, path in paths.items() if path == "history"]
+        return placed, users, int((~known).sum())
+
     def latent_factors(self) -> tuple[np.ndarray, np.ndarray] | None:
         """The last kept draw's factors (the saved columns are every kept draw's, side by
         side), as bpmf's."""
