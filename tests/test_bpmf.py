@@ -41,7 +41,7 @@ def test_planted_ratings_are_recovered_near_the_noise(planted):
     assert model.user_factors_.shape == (data.n_users, 3 * 20)
 
 
-def test_the_same_seed_gives_the_same_model_whatever_the_threads(planted):
+def test_the_same_seed_gives_the_same_model_whatever_the_threads(planted, threaded_small_fits):
     import numba
 
     data = planted[0]
