@@ -339,6 +339,7 @@ def search(
     from recfactor.models import model_class
 
     fixed = dict(fixed or {})
+    _FOLDS.clear()
     defaults = _defaults(model_class(algo), space)
     candidates = settings(space, trials, search_kind, seed, defaults)
     # The defaults go through every rung: they are what the search must beat, at the budget
@@ -398,6 +399,7 @@ def search(
                                            f"of its folds in {dropped.seconds:.1f} s")  # fmt: skip
         raise ParameterError(f"no trial finished{within}{said}", hint="raise `time_budget`")
     best = min(finished, key=lambda row: (sign * row[metric], -row["rung"], row["trial"]))
+    best = _unless_within_noise(best, finished, protected, metric, sign)
     chosen = {**fixed, **candidates[best["trial"]]}
     if epochs_of is not None:
         chosen["epochs"] = best["epochs"]
@@ -406,6 +408,28 @@ def search(
         best=chosen, best_score=best[metric],
         halving=rungs > 0, stopped_early=stopped,
     )  # fmt: skip
+
+
+def _unless_within_noise(best: dict, rows: list[dict], protected: list[int], metric: str,
+                         sign: float) -> dict:  # fmt: skip
+    """``best``, or the defaults' full-budget row where ``best`` beats them by less than one
+    standard error of their paired difference over the same folds (Breiman's one-standard-
+    error rule): a lead inside the folds' noise is not one, and the defaults are what a user
+    would have had without searching (on MovieLens 100K u1, a 30-trial svd search chose a
+    setting 0.0015 ahead on its folds, whose spread is 0.0056, and 0.0008 behind on u1.test)."""
+    if not protected or best["trial"] in protected:
+        return best
+    own = [row for row in rows if row["trial"] == protected[0]]
+    if not own:
+        return best
+    default = max(own, key=lambda row: row["rung"])  # at the budget it is used at
+    a = _FOLDS.get((best["trial"], best["rung"]))
+    b = _FOLDS.get((default["trial"], default["rung"]))
+    if a is None or b is None or len(a) != len(b) or len(a) < 2:
+        return best
+    gain = sign * (np.asarray(b) - np.asarray(a))  # positive: best is better, fold by fold
+    error = float(np.std(gain, ddof=1) / np.sqrt(len(gain)))
+    return best if float(gain.mean()) > error else default
 
 
 def _defaults(cls: type, space: Sequence[Dimension]) -> dict[str, Any]:
@@ -463,8 +487,14 @@ def _score(data: Any, algo: str, setting: dict, config: Any, metric: str, index:
     report = ev.evaluate(data, config, progress=in_time)
     values = [run["metrics"][metric] for run in report.runs]
     seconds = round(time.perf_counter() - started, 3)
+    _FOLDS[(index, rung)] = values
     return {"trial": index, "rung": rung, **setting, metric: float(np.mean(values)),
             "fold_std": float(np.std(values)), "seconds": seconds}  # fmt: skip
+
+
+# Each scored (trial, rung)'s per-fold values, for the paired comparison with the defaults;
+# cleared by each search.
+_FOLDS: dict[tuple[int, int], list[float]] = {}
 
 
 # How many of the best settings ``across_seeds`` re-runs.
