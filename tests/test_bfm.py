@@ -260,3 +260,31 @@ def test_fold_in_places_bfm_users_by_their_ratings(planted, fitted):
     assert set(users) == set(held.user) and unknown == 0
     new = test[test.user.isin(set(held.user))]
     assert _rmse(folded, new) < _rmse(model, new)
+
+
+def test_each_column_is_read_for_what_it_is():
+    """Flags kept, numbers and dates standardised, |-labels and categories one feature a
+    value, a number with a leading zero read as text, and columns naming their row left
+    out."""
+    rows = 30
+    frame = pd.DataFrame({
+        "item": [f"i{k}" for k in range(rows)],
+        "flag": [k % 2 for k in range(rows)],
+        "year": [1950 + k for k in range(rows)],
+        "released": [f"{1 + k % 28:02d}-Jan-19{50 + k}" for k in range(rows)],
+        "genres": ["Action|Comedy" if k % 3 else "Drama" for k in range(rows)],
+        "colour": [GROUPS[k % 3] for k in range(rows)],
+        "zip": [f"0{k:04d}" for k in range(rows)],
+        "code": ["007" if k % 2 else "010" for k in range(rows)],
+        "title": [f"Film number {k}" for k in range(rows)],
+    })  # fmt: skip
+    encoding = features_from_frame(frame, "item").encoding
+    kinds = {c.name: c.kind for c in encoding.columns}
+    assert kinds == {"flag": "flag", "year": "number", "released": "date", "genres": "labels",
+                     "colour": "category", "code": "category"}  # fmt: skip
+    assert encoding.dropped == ("zip", "title")
+    matrix = features_from_frame(frame, "item", encoding).matrix.toarray()
+    names = encoding.feature_names()
+    assert matrix[:, names.index("year")].mean() == pytest.approx(0.0, abs=1e-12)
+    assert matrix[1, names.index("genres=Action")] == 1 == matrix[1, names.index("genres=Comedy")]
+    assert matrix[0, names.index("code=010")] == 1 == matrix[1, names.index("code=007")]

@@ -11,7 +11,10 @@ given later (a new user's) is encoded the same way:
   the columns) is a set of labels, one feature each;
 - any other text column (gender, occupation) is a category, one feature a value;
 - a text column with more distinct values than half its rows (a title, a URL, a zip code) names
-  its row rather than describing it, and is left out, as is a column with no value at all.
+  its row rather than describing it, and is left out, as is a column with no value at all (a
+  zip code by its first character, a region, was tried on MovieLens 100K: bfm's error stayed
+  0.8822, and users held out scored 1.0358 instead of 1.0298);
+- a number with a leading zero (``02138``, ``007``) is a code, read as text.
 
 Where a value is missing, the column adds nothing to the row (a number: its mean). A category
 or label first seen after training adds nothing either (the row keeps its other columns). An ID
@@ -312,7 +315,8 @@ def _column(name: str, values: Any, rows: int) -> Column | None:
     if present.empty:
         return None
     numbers = pd.to_numeric(present, errors="coerce")
-    if numbers.notna().all():
+    # A leading zero ("02138", "007") marks a code, not a number: kept as text.
+    if numbers.notna().all() and not present.str.match(r"[-+]?0\d").any():
         if set(np.unique(numbers)) <= {0.0, 1.0}:
             return Column(name, "flag")
         return Column(name, "number", mean=float(numbers.mean()), sd=_sd(numbers))
@@ -346,7 +350,7 @@ def _years(values: Any) -> Any:
         dates = pd.to_datetime(values, errors="coerce", format="mixed")
     if dates.notna().mean() < DATE_SHARE:
         return None
-    return dates.dt.year + (dates.dt.dayofyear - 1) / 366.0
+    return dates.dt.year + (dates.dt.day_of_year - 1) / 366.0
 
 
 def _encode(frame: Any, encoding: Encoding, name: str, by_name: bool = False) -> Any:
