@@ -71,25 +71,19 @@ def _myfm_worker(path: str) -> None:
 def _blocks(train, implicit: bool, side):
     """The user and item blocks (ID, implicit, attributes) and the group sizes, as bfm builds
     them (the same matrices go to myFM)."""
-    import scipy.sparse as sp
+    from recfactor.models.bfm import feature_blocks
 
     out, groups = [], []
     for own, other, n_own, n_other, ids, what in (
         (train.users, train.items, train.n_users, train.n_items, train.user_ids, "user"),
         (train.items, train.users, train.n_items, train.n_users, train.item_ids, "item"),
     ):
-        blocks = [sp.identity(n_own, format="csr")]
-        groups.append(n_own)
-        if implicit:
-            counts = np.bincount(own, minlength=n_own).astype(np.float64)
-            weight = 1.0 / np.sqrt(np.maximum(counts, 1.0))
-            blocks.append(sp.csr_matrix((weight[own], (own, other)), shape=(n_own, n_other)))
-            groups.append(n_other)
         features = None if side is None else getattr(side, what)
-        if features is not None:
-            blocks.append(features.rows_for(ids))
-            groups += np.bincount(features.encoding.groups()).tolist()
-        out.append(sp.hstack(blocks, format="csr"))
+        attributes = None if features is None else (features.rows_for(ids),
+                                                     features.encoding.groups())  # fmt: skip
+        x, group = feature_blocks(own, other, n_own, n_other, implicit, attributes)
+        out.append(x)
+        groups += np.bincount(group).tolist()
     return out[0], out[1], groups
 
 

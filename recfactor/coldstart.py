@@ -197,10 +197,13 @@ def answers(
 ) -> np.ndarray:  # fmt: skip
     """Each pair's entry of :data:`ANSWERS` as codes: 0 learned, 1 a side unknown (the
     baseline), else the placed side's path (the user's first)."""
-    code = {name: k for k, name in enumerate(ANSWERS)}
+    from recfactor.dataset import index_in
+
     out = np.zeros(len(cold), dtype=np.int8)
     for ids, codes, paths in ((item_ids, item_codes, items), (user_ids, user_codes, users)):
-        if paths:  # one look-up a distinct ID; the user's path wins
-            by_id = np.array([code[paths.get(str(x), "false")] for x in ids], dtype=np.int8)
+        if paths:  # the user's path wins
+            known = np.array(list(paths), dtype=str)
+            path = np.array([ANSWERS.index(p) for p in paths.values()] + [0], dtype=np.int8)
+            by_id = path[index_in(known, np.asarray(ids).astype(str))]  # -1: the last, "false"
             out = np.where(by_id[codes] > 0, by_id[codes], out)
     return np.where(cold, 1, out).astype(np.int8)

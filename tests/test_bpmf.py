@@ -11,7 +11,7 @@ from recfactor.cli import app
 from recfactor.dataset import Dataset
 from recfactor.errors import ParameterError
 from recfactor.models import model_class
-from recfactor.models.bpmf import _kept_sweeps, _wishart
+from recfactor.models.bpmf import _wishart, kept_sweeps
 
 BPMF = model_class("bpmf")
 
@@ -57,9 +57,9 @@ def test_the_same_seed_gives_the_same_model_whatever_the_threads(planted, thread
     assert one.item_factors_.tobytes() == two.item_factors_.tobytes()
 
 
-def test_kept_sweeps_are_evenly_spaced_and_end_at_the_last():
-    assert _kept_sweeps(20, 150, 50)[149] == 49 and len(_kept_sweeps(20, 150, 50)) == 50
-    assert list(_kept_sweeps(2, 6, 10)) == [2, 3, 4, 5]  # fewer sweeps than asked: all
+def testkept_sweeps_are_evenly_spaced_and_end_at_the_last():
+    assert kept_sweeps(20, 150, 50)[149] == 49 and len(kept_sweeps(20, 150, 50)) == 50
+    assert list(kept_sweeps(2, 6, 10)) == [2, 3, 4, 5]  # fewer sweeps than asked: all
     with pytest.raises(ParameterError, match="burn_in"):
         BPMF(epochs=10, burn_in=10).fit(Dataset.from_arrays(["a", "b"], ["x", "y"], [1, 2]))
 

@@ -96,15 +96,12 @@ def _at_their_days(fitted, u, i, others, result, pairs) -> None:
     has times (``result``'s values are moved in place)."""
     if getattr(fitted, "day_factors_", None) is None:
         return
-    import numpy as np
-
     from recfactor.io.times import pair_times
 
     times = pair_times(others, pairs)
     if times is not None:
         users, items = fitted.user_index(u.ids)[u.codes], fitted.item_index(i.ids)[i.codes]
-        moved = result.values + fitted.day_moves(users, items, times)
-        result.values[:] = np.where(result.cold, result.values, fitted._clip(moved))
+        result.values[:] = fitted.at_days(result.values, users, items, times)
 
 
 def _one_pair(pairs: str | None, user: str | None, item: str | None) -> bool:

@@ -53,9 +53,9 @@ def train(
     params = model_params(algo.value, dict(model_flags), read.feedback)
     bar = lambda title: progress(None, title, enabled=not quiet)  # noqa: E731
     if cluster is not None:
-        workflows.check_features(features, ["als"])  # Spark fits als, which takes none
         fitted = workflows.train_on_spark(data, cluster, algo.value, params, seed=seed,
                                           read=read, model_path=model, progress=bar,
+                                          features=features,
                                           note=lambda text: tell(text, quiet))  # fmt: skip
     else:
         fitted = workflows.train_file(

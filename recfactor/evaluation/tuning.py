@@ -339,7 +339,7 @@ def search(
     from recfactor.models import model_class
 
     fixed = dict(fixed or {})
-    _FOLDS.clear()
+    folds: dict[tuple[int, int], list[float]] = {}  # each scored (trial, rung)'s fold values
     defaults = _defaults(model_class(algo), space)
     candidates = settings(space, trials, search_kind, seed, defaults)
     # The defaults go through every rung: they are what the search must beat, at the budget
@@ -376,7 +376,7 @@ def search(
                 full = setting.setdefault("epochs", epochs_of)
                 setting["epochs"] = max(1, round(full * share))
             try:
-                row = _score(data, algo, setting, config, metric, index, rung, deadline)
+                row = _score(data, algo, setting, config, metric, index, rung, deadline, folds)
             except _OutOfTime as cut:  # the trial running at the deadline is dropped
                 stopped, dropped = True, cut
                 break
@@ -399,7 +399,7 @@ def search(
                                            f"of its folds in {dropped.seconds:.1f} s")  # fmt: skip
         raise ParameterError(f"no trial finished{within}{said}", hint="raise `time_budget`")
     best = min(finished, key=lambda row: (sign * row[metric], -row["rung"], row["trial"]))
-    best = _unless_within_noise(best, finished, protected, metric, sign)
+    best = _unless_within_noise(best, finished, protected, metric, sign, folds)
     chosen = {**fixed, **candidates[best["trial"]]}
     if epochs_of is not None:
         chosen["epochs"] = best["epochs"]
@@ -411,7 +411,7 @@ def search(
 
 
 def _unless_within_noise(best: dict, rows: list[dict], protected: list[int], metric: str,
-                         sign: float) -> dict:  # fmt: skip
+                         sign: float, folds: dict) -> dict:  # fmt: skip
     """``best``, or the defaults' full-budget row where ``best`` beats them by less than one
     standard error of their paired difference over the same folds (Breiman's one-standard-
     error rule): a lead inside the folds' noise is not one, and the defaults are what a user
@@ -423,8 +423,8 @@ def _unless_within_noise(best: dict, rows: list[dict], protected: list[int], met
     if not own:
         return best
     default = max(own, key=lambda row: row["rung"])  # at the budget it is used at
-    a = _FOLDS.get((best["trial"], best["rung"]))
-    b = _FOLDS.get((default["trial"], default["rung"]))
+    a = folds.get((best["trial"], best["rung"]))
+    b = folds.get((default["trial"], default["rung"]))
     if a is None or b is None or len(a) != len(b) or len(a) < 2:
         return best
     gain = sign * (np.asarray(b) - np.asarray(a))  # positive: best is better, fold by fold
@@ -470,7 +470,8 @@ class _OutOfTime(Exception):
 
 
 def _score(data: Any, algo: str, setting: dict, config: Any, metric: str, index: int,
-           rung: int, deadline: float | None = None) -> dict[str, Any]:  # fmt: skip
+           rung: int, deadline: float | None = None, folds: dict | None = None,
+           ) -> dict[str, Any]:  # fmt: skip
     """One setting's cross-validated score; past ``deadline`` (checked as each fold's fit
     ends, so at most one fit later) the trial stops with _OutOfTime."""
     from recfactor import evaluation as ev
@@ -487,14 +488,10 @@ def _score(data: Any, algo: str, setting: dict, config: Any, metric: str, index:
     report = ev.evaluate(data, config, progress=in_time)
     values = [run["metrics"][metric] for run in report.runs]
     seconds = round(time.perf_counter() - started, 3)
-    _FOLDS[(index, rung)] = values
+    if folds is not None:
+        folds[(index, rung)] = values
     return {"trial": index, "rung": rung, **setting, metric: float(np.mean(values)),
             "fold_std": float(np.std(values)), "seconds": seconds}  # fmt: skip
-
-
-# Each scored (trial, rung)'s per-fold values, for the paired comparison with the defaults;
-# cleared by each search.
-_FOLDS: dict[tuple[int, int], list[float]] = {}
 
 
 # How many of the best settings ``across_seeds`` re-runs.

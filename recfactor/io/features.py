@@ -26,7 +26,7 @@ from __future__ import annotations
 import math
 import os
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -117,15 +117,14 @@ class Features:
     matrix: Any
     encoding: Encoding
     source: str = "<memory>"
-    _index: dict[str, int] = field(default_factory=dict, repr=False)
 
     def rows_for(self, ids: Any) -> Any:
         """The rows of ``ids`` (an ID without a row: zeros), as a CSR matrix."""
         import scipy.sparse as sp
 
-        if not self._index:
-            self._index.update({str(x): k for k, x in enumerate(self.ids.tolist())})
-        where = np.array([self._index.get(str(x), -1) for x in ids], dtype=np.int64)
+        from recfactor.dataset import index_in
+
+        where = index_in(self.ids, [str(x) for x in ids]).astype(np.int64)
         known = where >= 0
         picked = self.matrix[np.maximum(where, 0)].tocsr()
         if not known.all():

@@ -26,8 +26,8 @@ from typing import Any
 
 import numpy as np
 
-from recfactor.errors import ParameterError
 from recfactor.models.base import Model
+from recfactor.models.bpmf import check_burn_in, kept_sweeps
 from recfactor.models.declarations import BFMParams
 
 # The hyperpriors (Rendle 2013, as libFM and myFM): Gamma(1, 1) on precisions, N(0, 1 /
@@ -63,12 +63,7 @@ class BFM(Model):
         warm_up()
 
     def _check_data(self, dataset) -> None:
-        p: BFMParams = self.params
-        if p.burn_in >= p.epochs:
-            raise ParameterError(
-                f"`burn_in` {p.burn_in} leaves none of the {p.epochs} `epochs` to keep",
-                hint="give more epochs than burn_in",
-            )
+        check_burn_in(self.params)
 
     def _fit(self, dataset, rng: np.random.Generator) -> None:
         from recfactor.kernels.bfm import sample_side
@@ -96,7 +91,7 @@ class BFM(Model):
         w0 = 0.0
         u, i = users.rows_of, items.rows_of
         e = y - (users.b[u] + items.b[i] + np.einsum("ij,ij->i", users.U[u], items.U[i]))
-        kept = _kept_sweeps(p.burn_in, p.epochs, p.samples)
+        kept = kept_sweeps(p.burn_in, p.epochs, p.samples)
         sides = [users, items] + ([] if times is None else [times])
         keep = _Kept(sides, len(kept), k)
         n = len(y)
@@ -120,10 +115,9 @@ class BFM(Model):
         item_bias = spread * keep.bias[1] / len(kept)
         # Each side's mean bias moves into the global one (the same predictions), so that a
         # row nothing is known of stands at its side's mean, not at zero.
-        self.bias_means_ = (float(user_bias.mean()), float(item_bias.mean()))
-        self.global_mean_ = mu + spread * keep.w0 / len(kept) + sum(self.bias_means_)
-        self.user_bias_ = user_bias - self.bias_means_[0]
-        self.item_bias_ = item_bias - self.bias_means_[1]
+        self.global_mean_ = mu + spread * keep.w0 / len(kept) + user_bias.mean() + item_bias.mean()
+        self.user_bias_ = user_bias - user_bias.mean()
+        self.item_bias_ = item_bias - item_bias.mean()
         self.user_factors_ = (keep.factors[0] * scale).astype(np.float32)
         self.item_factors_ = (keep.factors[1] * scale).astype(np.float32)
         self.day_bias_ = self.day_factors_ = self.user_days_ = self.user_day_bias_ = None
@@ -200,7 +194,7 @@ class BFM(Model):
 
     def state(self) -> dict[str, Any]:
         return {**super().state(), "encodings": self.encodings_,
-                "bias_means": list(self.bias_means_), "fallback_mean": self.fallback_mean_,
+                "fallback_mean": self.fallback_mean_,
                 "first_day": getattr(self, "first_day_", None)}  # fmt: skip
 
     def restore(self, arrays: dict[str, np.ndarray], state: dict) -> None:
@@ -209,8 +203,6 @@ class BFM(Model):
             setattr(self, name + "_", arrays.get(name))
         encodings = state.get("encodings") or {}
         self.encodings_ = {w: encodings.get(w) for w in ("user", "item")}
-        means = state.get("bias_means") or (0.0, 0.0)
-        self.bias_means_ = (float(means[0]), float(means[1]))
         self.fallback_mean_ = float(state.get("fallback_mean", self.global_mean_))
         first = state.get("first_day")
         self.first_day_ = int(first) if isinstance(first, int) else 0
@@ -271,7 +263,13 @@ class BFM(Model):
     def predict_at(self, users: Any, items: Any, times: Any) -> np.ndarray:
         """:meth:`predict` of each pair at its time (Unix seconds)."""
         u, i = self.user_index(users), self.item_index(items)
-        return self._clip(self.predict_index(u, i) + self.day_moves(u, i, times))
+        return self.at_days(self.predict_index(u, i), u, i, times)
+
+    def at_days(self, values: np.ndarray, u: np.ndarray, i: np.ndarray, times: Any) -> np.ndarray:
+        """``values`` (predictions of the pairs ``u``, ``i`` without a time) moved to each
+        pair's time, on the rating scale; a pair with an unknown side as it was."""
+        moved = self._clip(values + self.day_moves(u, i, times))
+        return np.where((u < 0) | (i < 0), values, moved)
 
     # Users placed by their attributes alone: their lists rank by predicted rating plus this
     # many stars per unit of log(1 + training ratings) of the item. A list by predicted rating
@@ -406,6 +404,29 @@ def _attributes(side: Any, what: str, ids: np.ndarray) -> Any:
     return features.rows_for(ids), features.encoding.groups()
 
 
+def feature_blocks(own: np.ndarray, other: np.ndarray, n_own: int, n_other: int,
+                   implicit: bool, attributes: Any) -> tuple[Any, np.ndarray]:  # fmt: skip
+    """One side's features, a row each (its ID, the other side's rows it rated at 1/sqrt(n)
+    where ``implicit``, its attributes: a (matrix, column groups) pair or None), and each
+    feature's prior group (the IDs, the implicit features, then the attributes' own)."""
+    import scipy.sparse as sp
+
+    blocks = [sp.identity(n_own, format="csr")]
+    groups = [np.zeros(n_own, dtype=np.int64)]
+    if implicit:
+        counts = np.bincount(own, minlength=n_own).astype(np.float64)
+        weight = 1.0 / np.sqrt(np.maximum(counts, 1.0))
+        blocks.append(sp.csr_matrix((weight[own], (own, other)), shape=(n_own, n_other)))
+        groups.append(np.full(n_other, 1, dtype=np.int64))
+    if attributes is not None:
+        matrix, columns = attributes
+        blocks.append(matrix)
+        groups.append(2 + columns)
+    x = sp.hstack(blocks, format="csr")
+    x.sum_duplicates()
+    return x, np.unique(np.concatenate(groups), return_inverse=True)[1]
+
+
 @dataclass
 class _Side:
     """One side's layout (its rows' ratings, its features by column, their groups) and
@@ -421,7 +442,6 @@ class _Side:
     groups: np.ndarray
     n_groups: int
     n_rows: int
-    n_ids: int  # the first n_ids features are the IDs; the rest place a new row
     w: np.ndarray
     V: np.ndarray
     b: np.ndarray
@@ -433,34 +453,18 @@ class _Side:
 
     @classmethod
     def build(cls, own, other, n_own, n_other, implicit, attributes, k, rng) -> _Side:
-        import scipy.sparse as sp
-
-        blocks = [sp.identity(n_own, format="csr")]
-        groups = [np.zeros(n_own, dtype=np.int64)]
-        if implicit:
-            counts = np.bincount(own, minlength=n_own).astype(np.float64)
-            weight = 1.0 / np.sqrt(np.maximum(counts, 1.0))
-            block = sp.csr_matrix((weight[own], (own, other)), shape=(n_own, n_other))
-            blocks.append(block)
-            groups.append(np.full(n_other, 1, dtype=np.int64))
-        if attributes is not None:
-            matrix, columns = attributes
-            blocks.append(matrix)
-            groups.append(2 + columns)
-        x = sp.hstack(blocks, format="csc")
-        x.sum_duplicates()
+        x, group = feature_blocks(own, other, n_own, n_other, implicit, attributes)
+        x = x.tocsc()
         order = np.argsort(own, kind="stable")
         indptr = np.zeros(n_own + 1, dtype=np.int64)
         np.cumsum(np.bincount(own, minlength=n_own), out=indptr[1:])
-        group = np.concatenate(groups)
-        _, group = np.unique(group, return_inverse=True)
         n = x.shape[1]
         w = np.zeros(n)
         V = rng.normal(0.0, 0.1, (n, k))
         csr = x.tocsr()
         return cls(own.astype(np.int64), indptr, order.astype(np.int64),
                    x.indptr.astype(np.int64), x.indices.astype(np.int64), x.data.astype(np.float64),
-                   group.astype(np.int64), int(group.max()) + 1, n_own, n_own, w, V,
+                   group.astype(np.int64), int(group.max()) + 1, n_own, w, V,
                    np.asarray(csr @ w).ravel(), np.asarray(csr @ V))  # fmt: skip
 
     def hyper(self, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
@@ -499,12 +503,3 @@ class _Kept:
         for t, side in enumerate(sides):
             self.bias[t] += side.b
             self.factors[t][:, at : at + self.k] = side.U
-
-
-def _kept_sweeps(burn_in: int, epochs: int, samples: int) -> dict[int, int]:
-    """The sweeps kept (sweep -> its slot): ``samples`` of those after the burn-in, evenly
-    spaced and ending at the last (as bpmf's)."""
-    after = np.arange(burn_in, epochs)
-    if samples < len(after):
-        after = after[np.unique(np.round(np.linspace(len(after) - 1, 0, samples)).astype(int))]
-    return {int(s): slot for slot, s in enumerate(sorted(after))}

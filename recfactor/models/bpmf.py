@@ -18,6 +18,8 @@ the posterior's guess for a new row; a pair of two unknowns is ``mu``.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from recfactor.errors import ParameterError
@@ -43,12 +45,7 @@ class BPMF(Model):
         warm_up()
 
     def _check_data(self, dataset) -> None:
-        p: BPMFParams = self.params
-        if p.burn_in >= p.epochs:
-            raise ParameterError(
-                f"`burn_in` {p.burn_in} leaves none of the {p.epochs} `epochs` to keep",
-                hint="give more epochs than burn_in",
-            )
+        check_burn_in(self.params)
 
     def _fit(self, dataset, rng: np.random.Generator) -> None:
         from recfactor.kernels.bpmf import sample_rows
@@ -67,7 +64,7 @@ class BPMF(Model):
         by_item = csr_layout(dataset.items, dataset.users, values, dataset.n_items)
         users = rng.normal(0.0, 0.1, (dataset.n_users, k))
         items = rng.normal(0.0, 0.1, (dataset.n_items, k))
-        kept = _kept_sweeps(p.burn_in, p.epochs, p.samples)
+        kept = kept_sweeps(p.burn_in, p.epochs, p.samples)
         scale = np.sqrt(spread / len(kept))  # the average's 1/S, and the unit back, in halves
         saved_users = np.empty((dataset.n_users, k * len(kept)), dtype=np.float32)
         saved_items = np.empty((dataset.n_items, k * len(kept)), dtype=np.float32)
@@ -121,7 +118,16 @@ class BPMF(Model):
         return (self.user_factors_[:, -k:] * unscale, self.item_factors_[:, -k:] * unscale)
 
 
-def _kept_sweeps(burn_in: int, epochs: int, samples: int) -> dict[int, int]:
+def check_burn_in(params: Any) -> None:
+    """A Gibbs sampler's sweeps must leave some after the burn-in (bpmf, bfm)."""
+    if params.burn_in >= params.epochs:
+        raise ParameterError(
+            f"`burn_in` {params.burn_in} leaves none of the {params.epochs} `epochs` to keep",
+            hint="give more epochs than burn_in",
+        )
+
+
+def kept_sweeps(burn_in: int, epochs: int, samples: int) -> dict[int, int]:
     """The sweeps kept (sweep -> its slot): ``samples`` of those after the burn-in, evenly
     spaced and ending at the last."""
     after = np.arange(burn_in, epochs)

@@ -126,6 +126,7 @@ def train_on_spark(
     seed: int = 0,
     read: Any = None,
     model_path: str | os.PathLike | None = None,
+    features: Any = None,
     note: Note = silent,
     progress: Progress = no_bar,
 ) -> Any:
@@ -138,6 +139,7 @@ def train_on_spark(
     from recfactor.lineage import DataRecord
 
     read = read or ReadOptions()
+    check_features(features, [algo])  # MLlib's ALS takes none
     refuse_on_spark([algo], read, params or {})
     model = build(algo, params, seed)
     spark_engine.spark_params(model.params, read.feedback)  # refused before Spark starts
