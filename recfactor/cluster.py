@@ -58,6 +58,9 @@ def refuse_on_spark(algos: list[str], read: Any, params: dict[str, Any]) -> None
     if read.layout == "wide" or read.duplicates or read.missing_values:
         raise ParameterError("`layout` wide, `duplicates` and `missing_value` are local only",
                              hint="use `engine` local")  # fmt: skip
+    if (params.get("ensemble") or 1) > 1:
+        raise ParameterError("`ensemble`: the Spark engine fits one model",
+                             hint="drop `ensemble`, or use `engine` local")  # fmt: skip
     unsupported = [f"`{name}`" for name in LOCAL_ONLY if params.get(name) is not None]
     if unsupported:
         raise ParameterError(f"{', '.join(unsupported)}: the local engine's only",

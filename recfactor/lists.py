@@ -61,13 +61,19 @@ def _known(index: np.ndarray, ids: Sequence[str], what: str, single: bool, note:
     return index[~unknown], [x for x, bad in zip(ids, unknown) if not bad]
 
 
-def _rows(keys: list[str], top, scores, item_ids, key: str, other: str) -> list[dict]:
-    return [
+def _rows(keys: list[str], top, scores, item_ids, key: str, other: str, held=None) -> list[dict]:
+    """One record a listed item; with ``held`` (the share of fits whose own list holds each
+    item), its ``stability`` too."""
+    rows = [
         {key: k, "rank": r + 1, other: str(item_ids[j]), "score": float(s)}
         for k, row, srow in zip(keys, top, scores)
         for r, (j, s) in enumerate(zip(row, srow))
         if j >= 0
     ]
+    if held is not None:
+        for row, share in zip(rows, held[top >= 0]):
+            row["stability"] = float(share)
+    return rows
 
 
 def recommendations(
@@ -78,11 +84,14 @@ def recommendations(
     include_seen: bool = False,
     min_ratings: int | None = None,
     single: bool = False,
+    stability: bool = False,
     note: Note = _silent,
 ) -> list[dict[str, Any]]:
     """Each user's top ``n`` items (user, rank, item, score), on predict's scale for ratings.
     A user the model does not know gets the most popular items (their share of the training
-    ratings as the score), and ``note`` says so; ``single``: the one user asked for by name."""
+    ratings as the score), and ``note`` says so; ``single``: the one user asked for by name;
+    ``stability``: each item's share of the model's fits (ensemble members, posterior draws)
+    whose own list holds it."""
     allowed = allowed_items(model, min_ratings, note)
     ids = list(users)
     index = model.user_index(ids)
@@ -91,6 +100,11 @@ def recommendations(
     wider = n if allowed is None else n + int((~allowed).sum())
     top, scores = model.recommend_index(index[~unknown], wider, exclude_seen=not include_seen)
     top, scores = _keep(top, scores, allowed, n)
+    held = None
+    if stability:
+        from recfactor.models.ensemble import list_support
+
+        held = list_support(model, index[~unknown], top, not include_seen, allowed)
     if model.feedback_ == "explicit" and model.rating_scale_ is not None:
         # On predict's scale (the predicted rating, clipped to the ratings' range), ranked by
         # the unclipped score, which for some new users also weighs popularity.
@@ -103,7 +117,7 @@ def recommendations(
         whom = f"user {known[0]!r}" if single else f"{exhausted} user(s)"
         note(f"note: {whom} rated every item in training: nothing left to recommend "
              "(`include_seen` ranks them all)")  # fmt: skip
-    rows = _rows(known, top, scores, model.item_ids_, "user", "item")
+    rows = _rows(known, top, scores, model.item_ids_, "user", "item", held)
     if unknown.any():
         whom = f"unknown user {ids[int(np.argmax(unknown))]!r}" if single else (
             f"{int(unknown.sum())} unknown user(s)")  # fmt: skip
@@ -141,14 +155,21 @@ def neighbours(
     *,
     min_ratings: int | None = None,
     single: bool = False,
+    stability: bool = False,
     note: Note = _silent,
 ) -> list[dict[str, Any]]:
     """Each known item's ``n`` nearest items in factor space (item, rank, similar_item,
-    score); ``single``: one item asked for by name, whom not knowing is an error."""
+    score); ``single``: one item asked for by name, whom not knowing is an error;
+    ``stability`` as :func:`recommendations`'."""
     allowed = allowed_items(model, min_ratings, note)
     index, kept = _known(model.item_index(list(items)), list(items), "item", single, note)
     wider = n if allowed is None else n + int((~allowed).sum())
     top, scores = _keep(*model.similar_index(index, wider), allowed, n)
     if len(model.item_ids_) == 1:
         note("note: the model knows no other item to compare with")
-    return _rows(kept, top, scores, model.item_ids_, "item", "similar_item")
+    held = None
+    if stability:
+        from recfactor.models.ensemble import neighbour_support
+
+        held = neighbour_support(model, index, top, allowed)
+    return _rows(kept, top, scores, model.item_ids_, "item", "similar_item", held)

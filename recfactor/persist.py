@@ -45,6 +45,8 @@ _ARRAY_SPECS: dict[str, tuple[str, int]] = {
     "day_factors": ("f", 2),
     "user_days": ("f", 2),
     "user_day_bias": ("f", 1),
+    # A seed ensemble: each member's item biases (a column a member).
+    "member_item_bias": ("f", 2),
     # IDs too unequal in length for fixed width (dataset.id_array): UTF-8 and where each ends.
     "user_ids_utf8": ("u", 1),
     "user_ids_ends": ("i", 1),
@@ -242,9 +244,28 @@ def _check_model(model: Any, arrays: dict[str, np.ndarray], source: str) -> None
     scale = model.rating_scale_
     if scale is not None and not (np.isfinite(scale).all() and scale[0] <= scale[1]):
         raise ModelFileError(f"{source}: the rating scale {list(scale)} is not LOW <= HIGH")
+    _check_members(model, source)
     for side in ("user", "item"):
         if _has_repeats(arrays[f"{side}_ids"]):
             raise ModelFileError(f"{source}: the model file lists a {side} ID twice")
+
+
+def _check_members(model: Any, source: str) -> None:
+    """An ensemble of N with biases keeps N members' item biases, and its factors split into N
+    equal blocks; a single model keeps none (a member's list is read from them)."""
+    n = model.params.ensemble
+    members = model.member_item_bias_
+    if n == 1 and members is not None:
+        raise ModelFileError(f"{source}: a single model with an ensemble's member biases")
+    if n == 1:
+        return
+    if (model.item_bias_ is None) != (members is None) or (
+        members is not None and members.shape != (len(model.item_ids_), n)
+    ):
+        raise ModelFileError(f"{source}: the ensemble's item biases are not {n} columns")
+    if model.item_factors_ is not None and model.item_factors_.shape[1] % n:
+        raise ModelFileError(f"{source}: {model.item_factors_.shape[1]} factor columns do not "
+                             f"split into {n} members")  # fmt: skip
 
 
 def _has_repeats(ids: np.ndarray) -> bool:

@@ -28,8 +28,9 @@ def plot_evaluation(report: dict[str, Any], path: Path) -> None:
     metric = next(iter(report["runs"][0]["metrics"]))
     algos = list(dict.fromkeys(run["algo"] for run in report["runs"]))
     grids = [r for r in report["nonuniqueness"] if r.get("seed_similarity")]
-    fig, axes = plt.subplots(1, 1 + len(grids), figsize=(4 + 3.6 * len(grids), 3.6),
-                             squeeze=False)  # fmt: skip
+    lists = [r for r in report["nonuniqueness"] if r.get("list_jaccard") is not None]
+    panels = 1 + len(grids) + bool(lists)
+    fig, axes = plt.subplots(1, panels, figsize=(4 + 3.6 * (panels - 1), 3.6), squeeze=False)
     left = axes[0, 0]
     for x, algo in enumerate(algos):
         by_seed: dict[int, list[float]] = {}
@@ -49,8 +50,25 @@ def plot_evaluation(report: dict[str, Any], path: Path) -> None:
         ax.set_xlabel("seed")
         ax.set_ylabel("seed")
         fig.colorbar(image, ax=ax, fraction=0.046)
+    if lists:
+        _plot_lists(axes[0, -1], lists)
     fig.tight_layout()
     _save(fig, path, 110)
+
+
+def _plot_lists(ax: Any, records: list[dict[str, Any]]) -> None:
+    """Each algorithm's top-N Jaccard across seeds by user-activity quartile, and the chance
+    level of two random lists (dotted)."""
+    for record in records:
+        values = [float("nan") if v is None else v for v in record["list_jaccard_by_activity"]]
+        line = ax.plot(range(1, len(values) + 1), values, marker="o", label=record["algo"])
+        ax.axhline(record["chance_list_jaccard"], color=line[0].get_color(), linestyle=":")
+    ax.set_ylim(0, 1.02)
+    ax.set_xticks(range(1, 5), ["q1", "q2", "q3", "q4"])
+    ax.set_xlabel("users by activity (quartile)")
+    ax.set_ylabel(f"top-{records[0]['list_n']} Jaccard across seeds")
+    ax.set_title("lists (dotted: chance)")
+    ax.legend(fontsize=7)
 
 
 def plot_stability(reports: list[dict[str, Any]], path: Path) -> None:

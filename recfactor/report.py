@@ -183,9 +183,32 @@ def render_evaluation(report: dict[str, Any], fmt: str) -> None:
             for run in report["runs"]
             for m, v in run["metrics"].items()
         ]
+        rows += list_rows(report)
         write_records(rows, ["algo", "seed", "fold", "metric", "value", "fit_seconds"], "csv")
         return
     _render_evaluation_tables(report)
+
+
+def list_rows(report: dict[str, Any]) -> list[dict[str, Any]]:
+    """The seeds' list agreement as rows of evaluate's CSV (seed ``all``, fold ``whole``: the
+    fits to all the data): ``jaccard@10`` and its ``chance_jaccard@10``, ``rbo@10``, and the
+    breakdowns ``jaccard@10_activity_q1`` (least active users) ... ``kept@10_popularity_q4``
+    (most rated items)."""
+    rows = []
+    for r in report["nonuniqueness"]:
+        if r.get("list_jaccard") is None:
+            continue
+        n = r["list_n"]
+        values = {f"jaccard@{n}": r["list_jaccard"],
+                  f"chance_jaccard@{n}": r["chance_list_jaccard"],
+                  f"rbo@{n}": r["list_rbo"], f"chance_rbo@{n}": r["chance_list_rbo"]}  # fmt: skip
+        for q, v in enumerate(r["list_jaccard_by_activity"], 1):
+            values[f"jaccard@{n}_activity_q{q}"] = v
+        for q, v in enumerate(r["list_kept_by_popularity"], 1):
+            values[f"kept@{n}_popularity_q{q}"] = v
+        rows += [{"algo": r["algo"], "seed": "all", "fold": "whole", "metric": m, "value": v,
+                  "fit_seconds": ""} for m, v in values.items() if v is not None]  # fmt: skip
+    return rows
 
 
 def _render_evaluation_tables(report: dict[str, Any]) -> None:
@@ -271,8 +294,37 @@ def _render_nonuniqueness(report: dict[str, Any], console) -> None:
             "-" if distinct is None else f"{distinct} of {seeds} (at {r['threshold']:g})",
         )
     console.print(table)
+    _render_lists(rows, console)
     for r in rows:
         console.print(f"{r['algo']}: {r['reading']}", markup=False, highlight=False)
+
+
+def _render_lists(rows: list[dict[str, Any]], console) -> None:
+    """Each user's top-N across seeds: overlaps with their chance levels, by quartile."""
+    from rich.table import Table
+
+    rows = [r for r in rows if r.get("list_jaccard") is not None]
+    if not rows:
+        return
+    n = rows[0]["list_n"]
+    table = Table(title=f"Each user's top {n} across seeds (fits to all the data; chance in "
+                  "brackets; quartiles lowest first)", title_justify="left")  # fmt: skip
+    for column in ("algo", "Jaccard (chance)", "RBO (chance)", "by user activity",
+                   "kept, by item popularity"):  # fmt: skip
+        table.add_column(column, justify="left" if column == "algo" else "right")
+
+    def quartiles(values):
+        return " ".join("-" if v is None else f"{v:.2f}" for v in values)
+
+    for r in rows:
+        table.add_row(
+            r["algo"],
+            f"{r['list_jaccard']:.2f} ({r['chance_list_jaccard']:.3f})",
+            f"{r['list_rbo']:.2f} ({r['chance_list_rbo']:.3f})",
+            quartiles(r["list_jaccard_by_activity"]),
+            quartiles(r["list_kept_by_popularity"]),
+        )
+    console.print(table)
 
 
 def render_description(stats: dict[str, Any], fmt: str) -> None:
@@ -441,7 +493,8 @@ def render_comparison(info: dict[str, Any], fmt: str) -> None:
 
 STABILITY_COLUMNS = ("algo", "k", "stable_components", "distinct_solutions", "median_similarity",
                      "instability", "cophenetic", "dispersion", "zeros_w", "zeros_h",
-                     "users_under_k", "items_under_k")  # fmt: skip
+                     "list_jaccard", "chance_list_jaccard", "users_under_k",
+                     "items_under_k")  # fmt: skip
 
 
 def render_stability(reports: list[dict[str, Any]], fmt: str) -> None:
@@ -461,7 +514,8 @@ def render_stability(reports: list[dict[str, Any]], fmt: str) -> None:
         short = {"stable_components": "stable", "distinct_solutions": "distinct",
                  "median_similarity": "median sim",
                  "instability": "instab.", "cophenetic": "cophen.", "dispersion": "disp.",
-                 "users_under_k": "users<k", "items_under_k": "items<k"}  # fmt: skip
+                 "users_under_k": "users<k", "items_under_k": "items<k",
+                 "list_jaccard": "top10 J", "chance_list_jaccard": "chance"}  # fmt: skip
         rows = [{short.get(c, c): r.get(c) for c in columns} for r in rows]
         columns = [short.get(c, c) for c in columns]
     write_records(rows, columns, fmt, title=title)

@@ -76,7 +76,8 @@ def update(
                         f"trained on {model.feedback_}")  # fmt: skip
     combined = combine(base, extra).with_side(base.side)  # the attributes, by ID
     fresh = type(model)(model.params_class(**{**_own(model.params), **(params or {})}))
-    warm = fresh.warm_starts
+    # An ensemble is refitted whole: its members would otherwise share one start.
+    warm = fresh.warm_starts and fresh.params.ensemble == 1
     scale = None
     if model.rating_scale_ is not None:
         low, high = model.rating_scale_

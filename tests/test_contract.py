@@ -126,8 +126,9 @@ UNUSED = {
     ("als", "implicit"): {"nonnegative", "cg_steps"},
     ("svdpp", "explicit"): set(),
     ("bpmf", "explicit"): set(),
-    # time: each rating's day, where the data has times (these have none).
-    ("bfm", "explicit"): {"time"},
+    # time: each rating's day, where the data has times (these have none); ensemble: refused,
+    # bfm averages its own posterior draws.
+    ("bfm", "explicit"): {"time", "ensemble"},
 }
 
 

@@ -103,29 +103,68 @@ def test_k_at_least_the_items_is_not_informative_and_counts_by_predictions():
     assert "same subspace" not in record["reading"]
 
 
-def test_biases_are_said_to_carry_the_predictions_only_when_measured():
+def test_the_factors_gain_is_read_against_the_baseline_algorithm_only_when_measured():
     rng = np.random.default_rng(10)
     q = [rng.standard_normal((40, 4)) for _ in range(2)]
     inner = [rng.standard_normal(100) for _ in range(2)]  # p.q uncorrelated between seeds
     better = measure("svd", q, inner, False, 0.001, "rmse", 0.2, factor_gain=0.021)
-    assert "biases carry" not in better["reading"]
-    assert "improve rmse by 0.021 over the model's biases alone" in better["reading"]
+    assert "add nothing" not in better["reading"]
+    assert "rmse is 0.021 better than the baseline algorithm's" in better["reading"]
     assert "correlates only" in better["reading"]
     worse = measure("svd", q, inner, False, 0.001, "rmse", 0.2, factor_gain=-0.004)
-    assert "the biases carry the predictions" in worse["reading"]
+    assert "0.004 worse): the factors add nothing here" in worse["reading"]
     unmeasured = measure("svd", q, inner, False, 0.001, "rmse", 0.2)
-    assert "biases" not in unmeasured["reading"]
+    assert "baseline" not in unmeasured["reading"]
+
+
+def test_evaluate_measures_the_factors_against_the_baseline_fitted_alone():
+    """The gain an evaluation reports is the baseline algorithm's error minus the model's on
+    the same folds: evaluating both side by side gives the same difference."""
+    from recfactor.dataset import Dataset
+    from recfactor.evaluation.runner import evaluate
+
+    rng = np.random.default_rng(4)
+    p, qq = rng.normal(0, 0.7, (80, 3)), rng.normal(0, 0.7, (60, 3))
+    truth = 3 + rng.normal(0, 0.5, (80, 1)) + p @ qq.T
+    u, i = np.nonzero(rng.random(truth.shape) < 0.4)
+    data = Dataset.from_arrays(u, i, truth[u, i] + rng.normal(0, 0.3, len(u)))
+    report = evaluate(data, algos=["baseline", "svd"], seeds=[0, 1], folds=3, metrics=["rmse"])
+    mean = {r["algo"]: r["mean"] for r in report.summary if r["metric"] == "rmse"}
+    svd = next(r for r in report.nonuniqueness if r["algo"] == "svd")
+    assert svd["factor_gain"] == pytest.approx(mean["baseline"] - mean["svd"], abs=1e-9)
+    assert svd["factor_gain"] > 0.1  # planted factors: far better than the biases
 
 
 @pytest.mark.parametrize(
     ("value", "chance", "words"),
     [(0.75, 0.76, "at chance"), (0.84, 0.77, "weakly above chance"), (0.93, 0.08, "close"),
-     (0.65, 0.2, "partly alike"), (0.995, 0.5, "the same"), (1.0, 0.97, "not informative")],
+     (0.65, 0.2, "partly alike"), (0.995, 0.5, "the same"), (1.0, 0.97, "not informative"),
+     # each boundary from both sides: a fifth, half and four fifths of the way to 1 (chance
+     # 0.5: 0.6, 0.75, 0.9), 0.99 for the same, 0.95 chance for not informative
+     (0.5999, 0.5, "at chance"), (0.6001, 0.5, "weakly above chance"),
+     (0.7499, 0.5, "weakly above chance"), (0.7501, 0.5, "partly alike"),
+     (0.8999, 0.5, "partly alike"), (0.9001, 0.5, "close"), (0.9899, 0.5, "close"),
+     (0.99, 0.5, "the same"), (0.9, 0.9499, "at chance"), (0.9, 0.95, "not informative"),
+     # below a fifth of the way: "at chance" up to 1.5 times chance, "weak" beyond it
+     (0.15, 0.1, "at chance"), (0.1501, 0.1, "weak"), (0.31, 0.2, "weak"),
+     (0.23, 0.1, "weak"), (0.05, 0.0, "weak"), (0.0, 0.0, "at chance")],
 )  # fmt: skip
 def test_readings_are_graded_by_the_distance_from_chance(value, chance, words):
     from recfactor.evaluation.nonunique import grade
 
     assert grade(value, chance) == words
+
+
+def test_no_value_above_one_and_a_half_times_chance_reads_at_chance():
+    from recfactor.evaluation.nonunique import grade, grade_words
+
+    assert grade_words(0.31, 0.2) == "1.55x chance, weak"
+    assert grade_words(0.23, 0.1) == "2.3x chance, weak"
+    assert grade_words(0.84, 0.81) == "at chance"
+    for chance in np.linspace(0.0, 0.94, 48):
+        for value in np.linspace(0.0, 0.98, 50):
+            if value > 1.5 * chance:
+                assert grade(value, chance) != "at chance", (value, chance)
 
 
 def test_baseline_has_no_factors_to_compare():

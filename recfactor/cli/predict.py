@@ -42,6 +42,15 @@ def predict(
         bool, typer.Option("--strict", help="Unknown users or items are an error.")
     ] = False,
     items_file: ItemNames = None,
+    interval: Annotated[
+        Optional[float],
+        typer.Option(
+            "--interval",
+            metavar="LEVEL",
+            help="Add low,high: an interval holding "
+            "this share of ratings, noise included (bpmf, bfm), e.g. 0.9.",
+        ),
+    ] = None,
     history: History = None,
     user_attrs: UserAttrs = None,
     features: Any = FEATURES,
@@ -57,9 +66,10 @@ def predict(
     single = _one_pair(pairs, user, item)
     fitted, *paths, _ = known_rows(load_model(model, seen=False)[0], history, features, quiet,
                                    user_attrs, user)  # fmt: skip
+    _bounds(fitted, None, None, None, interval)  # refused before any pair is read
     names = read_titles(items_file)
     if single:
-        return _predict_one(fitted, user, item, strict, names, out, quiet, paths)
+        return _predict_one(fitted, user, item, strict, names, out, quiet, paths, interval)
     from recfactor.io.pairs import read_pair_table
     from recfactor.io.predictions import write_predictions
 
@@ -68,12 +78,13 @@ def predict(
     _at_their_days(fitted, u, i, others, result, pairs)
     _note_cold(fitted, result.cold, None, quiet)
     answered = answers(u.ids, u.codes, i.ids, i.codes, result.cold, *paths)
+    bounds = _bounds(fitted, u, i, result.values, interval)
     with to_output(out.output, out.fmt, parquet=True) as kind:
-        write_predictions(u, i, others, result.values, answered, names, kind)
+        write_predictions(u, i, others, result.values, answered, names, kind, bounds)
 
 
 def _predict_one(fitted, user: str, item: str, strict: bool, names, out, quiet: bool,
-                 paths) -> None:  # fmt: skip
+                 paths, interval: float | None) -> None:  # fmt: skip
     import numpy as np
 
     from recfactor.coldstart import ANSWERS, answers
@@ -83,12 +94,33 @@ def _predict_one(fitted, user: str, item: str, strict: bool, names, out, quiet: 
     _note_cold(fitted, result.cold, user, quiet)
     one = np.zeros(1, dtype=np.int64)
     answered = answers(np.array([user]), one, np.array([item]), one, result.cold, *paths)
+    u, i = fitted.user_index([user]), fitted.item_index([item])
+    bounds = _bounds(fitted, u, i, result.values, interval)
     record = {"user": user, "item": item, "prediction": float(result.values[0]),
+              **{name: float(b[0]) for name, b in bounds.items()},
               "cold": ANSWERS[int(answered[0])]}  # fmt: skip
     if names is not None:
         record["title"] = names.get(item, "")
     with out.open() as kind:
         write_records([record], list(record), kind)
+
+
+def _bounds(fitted, u, i, values, level: float | None) -> dict:
+    """``low`` and ``high`` of each pair's interval at ``level`` (none without one): ``u`` and
+    ``i`` coded pairs (or indices), ``values`` their predictions. With no pairs, only checks
+    that the model gives intervals at that level."""
+    if level is None:
+        return {}
+    from recfactor import intervals
+
+    intervals.require_intervals(fitted)
+    intervals.check_level(level)
+    if u is None:
+        return {}
+    if hasattr(u, "codes"):
+        u, i = fitted.user_index(u.ids)[u.codes], fitted.item_index(i.ids)[i.codes]
+    low, high = intervals.intervals(fitted, u, i, values, level)
+    return {"low": low, "high": high}
 
 
 def _at_their_days(fitted, u, i, others, result, pairs) -> None:

@@ -26,6 +26,15 @@ from recfactor.cli.common import (
 from recfactor.cli.groups import FEATURES, OUTPUT, with_groups
 from recfactor.cli.helptext import Command
 
+Stability = Annotated[
+    bool,
+    typer.Option(
+        "--stability",
+        help="Add each item's share of the model's fits (--ensemble members, bpmf's draws) "
+        "whose own list holds it.",
+    ),
+]
+
 
 @app.command(cls=Command)
 @handle_errors
@@ -41,6 +50,7 @@ def recommend(
         bool, typer.Option("--include-seen", help="Keep items the user rated in training.")
     ] = False,
     min_ratings: MinRatings = None,
+    stability: Stability = False,
     items: ItemNames = None,
     history: History = None,
     user_attrs: UserAttrs = None,
@@ -60,23 +70,16 @@ def recommend(
         raise ParameterError("give exactly one of --user U, a USERS file (or -), --all-users")
     fitted, _, _, folded = known_rows(load_model(model)[0], history, features, quiet,
                                       user_attrs, user)  # fmt: skip
-    names = read_titles(items)
     if history is not None and chosen == 0:
         ids = folded  # the users of the history, recommended for from their ratings
     elif all_users:
         ids = [str(x) for x in fitted.user_ids_]
     else:
         ids = [user] if user is not None else _read_ids(users, "user")
-    records = recommendations(
-        fitted,
-        ids,
-        n,
-        include_seen=include_seen,
-        min_ratings=min_ratings,
-        single=user is not None,
-        note=lambda t: engine_note(t, quiet),
-    )
-    _write(records, ["user", "rank", "item", "score"], "item", names, out)
+    records = recommendations(fitted, ids, n, include_seen=include_seen, min_ratings=min_ratings,
+                              single=user is not None, stability=stability,
+                              note=lambda t: engine_note(t, quiet))  # fmt: skip
+    _write(records, ["user", "rank", "item", "score"], "item", read_titles(items), out, stability)
 
 
 @app.command(cls=Command)
@@ -89,6 +92,7 @@ def similar(
     item: Annotated[Optional[str], typer.Option("--item", "-i", help="Item ID.")] = None,
     n: Annotated[int, typer.Option("-n", "--n", min=1, help="How many items.")] = 10,
     min_ratings: MinRatings = None,
+    stability: Stability = False,
     names_file: ItemNames = None,
     model: ModelPath = Path(DEFAULT_MODEL),
     out: Any = OUTPUT,
@@ -107,9 +111,9 @@ def similar(
         tell(note, quiet)
     ids = [item] if item is not None else _read_ids(items, "item")
     records = neighbours(fitted, ids, n, min_ratings=min_ratings, single=item is not None,
-                         note=lambda t: engine_note(t, quiet))  # fmt: skip
+                         stability=stability, note=lambda t: engine_note(t, quiet))  # fmt: skip
     columns = ["item", "rank", "similar_item", "score"]
-    _write(records, columns, "similar_item", read_titles(names_file), out)
+    _write(records, columns, "similar_item", read_titles(names_file), out, stability)
 
 
 def _read_ids(source: str, what: str) -> list[str]:
@@ -118,10 +122,15 @@ def _read_ids(source: str, what: str) -> list[str]:
     return read_id_list(source, what)
 
 
-def _write(records: list[dict], columns: list[str], key: str, names: Any, out: Any) -> None:
-    """The records, with the ``title`` of each record's ``key`` item given ``names``."""
+def _write(
+    records: list[dict], columns: list[str], key: str, names: Any, out: Any, stability: bool
+) -> None:
+    """The records, with the ``title`` of each record's ``key`` item given ``names``, and
+    their ``stability`` where asked."""
     from recfactor.report import write_records
 
+    if stability:
+        columns = [*columns, "stability"]
     if names is not None:
         for record in records:
             record["title"] = names.get(record[key], "")

@@ -58,7 +58,10 @@ def update(
         progress=lambda title: progress(None, title, enabled=not quiet),
     )  # fmt: skip
     target = save_as or model
-    how = "warm-started from" if done.warm else "refitted (its solver cannot start from a model):"
+    why = (
+        "an ensemble" if done.model.params.ensemble > 1 else "its solver cannot start from a model"
+    )
+    how = "warm-started from" if done.warm else f"refitted ({why}):"
     tell(f"{how} {model}; saved to {target}", quiet)
     _write_summary(done, target, out)
 

@@ -189,6 +189,9 @@ NOT_INFORMATIVE = 0.95
 # Grades of a similarity by the fraction of the way from its chance level to 1 (and THRESHOLD
 # for "the same"); the README gives the same table.
 GRADES = ((0.8, "close"), (0.5, "partly alike"), (0.2, "weakly above chance"))
+# Below the last grade, a value more than this many times its chance level is not "at chance"
+# (0.31 against a chance of 0.08 is four times it) but "weak", said with the ratio.
+AT_CHANCE_RATIO = 1.5
 
 
 def lift(value: float, chance: float) -> float:
@@ -197,8 +200,9 @@ def lift(value: float, chance: float) -> float:
 
 
 def grade(value: float | None, chance: float | None) -> str | None:
-    """A similarity in words: "not informative", "the same", "close", "partly alike",
-    "weakly above chance" or "at chance"."""
+    """A similarity in words true of both its distance to 1 and its chance level: "not
+    informative", "the same", "close", "partly alike", "weakly above chance", "weak" (less
+    than a fifth of the way to 1, but more than 1.5 times chance) or "at chance"."""
     if value is None or chance is None:
         return None
     if chance >= NOT_INFORMATIVE:
@@ -206,7 +210,23 @@ def grade(value: float | None, chance: float | None) -> str | None:
     if value >= THRESHOLD:
         return "the same"
     share = lift(value, chance)
-    return next((words for floor, words in GRADES if share >= floor), "at chance")
+    found = next((words for floor, words in GRADES if share >= floor), None)
+    if found is not None:
+        return found
+    return "weak" if value > AT_CHANCE_RATIO * max(chance, 0.0) else "at chance"
+
+
+def grade_words(value: float, chance: float) -> str:
+    """:func:`grade` as a reading prints it: a weak value with its multiple of chance
+    ("2.3x chance, weak")."""
+    words = grade(value, chance)
+    if words == "weak":
+        ratio = value / chance if chance > 0 else float("inf")
+        if not np.isfinite(ratio):
+            return "above a chance of 0, weak"
+        # Two decimals near the 1.5 boundary, so that the figure never reads as 1.5.
+        return f"{ratio:.2f}x chance, weak" if ratio < 2 else f"{ratio:.1f}x chance, weak"
+    return words
 
 
 def distinct_solutions(similarity: np.ndarray, threshold: float = THRESHOLD) -> int:
@@ -231,8 +251,8 @@ def measure(
 ) -> dict[str, Any]:
     """The non-uniqueness record of one algorithm from each seed's item factors (all fitted on
     the same data) and each seed's factor part ``p_u . q_i`` on the same test pairs, with its
-    plain-words reading. ``factor_gain``: how much the model's error improves on its own
-    bias-only part, where it has one (see :func:`with_reading`)."""
+    plain-words reading. ``factor_gain``: how much the model's error improves on the baseline
+    algorithm's (see :func:`with_reading`)."""
     record = compare(item_factors, interactions, nonnegative)
     return with_reading(algo, record, metric_spread, metric, disagreement, factor_gain)
 
@@ -315,10 +335,15 @@ def with_reading(
     metric: str | None,
     disagreement: float | None,
     factor_gain: float | None = None,
+    fold_spread: float | None = None,
+    shift: float | None = None,
 ) -> dict[str, Any]:
     """A :func:`compare` record (or None) completed with its plain-words reading and the
-    factors' gain over the model's own biases (``factor_gain``: the metric of the bias-only
-    part minus the model's, on the same test folds; None where the model has no biases)."""
+    factors' gain (``factor_gain``: the metric of the baseline algorithm fitted alone minus the
+    model's, on the same test folds; None where there is nothing to compare); ``fold_spread``:
+    how far the metric moves across folds (the split) beside the seeds' spread (the model's
+    start); ``shift``: the predictions' mean absolute difference between seeds."""
+    compared = record
     if record is None:
         record = {
             "factor_similarity": None,
@@ -329,10 +354,9 @@ def with_reading(
             "distinct_solutions": None,
             "threshold": THRESHOLD,
         }
-        reading = _reading(algo, metric, metric_spread, disagreement, None, factor_gain)
-        return {**record, "factor_gain": factor_gain, "reading": reading}
-    reading = _reading(algo, metric, metric_spread, disagreement, record, factor_gain)
-    return {**record, "factor_gain": factor_gain, "reading": reading}
+    extra = {"fold_spread": fold_spread, "shift": shift}
+    reading = _reading(algo, metric, metric_spread, disagreement, compared, factor_gain, **extra)
+    return {**record, "factor_gain": factor_gain, "fold_spread": fold_spread, "reading": reading}
 
 
 def _reading(
@@ -342,14 +366,22 @@ def _reading(
     disagreement: float | None,
     r: dict[str, Any] | None,
     gain: float | None,
+    fold_spread: float | None = None,
+    shift: float | None = None,
 ) -> str:
     """Plain sentences saying what the numbers mean, each claim backed by a number printed
     beside it."""
     parts = []
     if metric is not None and spread is not None and np.isfinite(spread):
-        parts.append(f"{metric} varies by {spread:.3g} across seeds")
+        text = f"{metric} varies by {spread:.3g} across seeds"
+        if fold_spread is not None:
+            text += f" (the model's start) and by {fold_spread:.3g} across folds (the split)"
+        parts.append(text)
     if disagreement is not None:
-        parts.append(f"single predictions differ by {disagreement:.3g} on average")
+        text = f"single predictions differ by {disagreement:.3g} on average"
+        if shift is not None:
+            text += f" (RMS; mean absolute shift {shift:.3g})"
+        parts.append(text)
     if r is None:
         if algo == "baseline" or disagreement == 0:
             parts.append("the model has no random start, so every seed gives the same result")
@@ -358,18 +390,38 @@ def _reading(
     agreement = r["interaction_agreement"]
     if gain is not None and metric is not None:
         if gain > 0:
-            text = f"the factors improve {metric} by {gain:.3g} over the model's biases alone"
+            text = (f"{metric} is {gain:.3g} better than the baseline algorithm's (mu + b_u + "
+                    "b_i fitted alone): what the factors add")  # fmt: skip
             if agreement is not None and agreement < 0.5:
-                text += f", but their part p.q correlates only {agreement:.2f} between seeds"
+                text += f", though their part p.q correlates only {agreement:.2f} between seeds"
             parts.append(text)
         else:
             parts.append(
-                f"the factors do not improve {metric} over the model's biases alone "
-                f"({-gain:.3g} worse): the biases carry the predictions"
+                f"{metric} is no better than the baseline algorithm's (mu + b_u + b_i fitted "
+                f"alone; {-gain:.3g} worse): the factors add nothing here"
             )
     elif agreement is not None and agreement < 0.5:
         parts.append(f"the factor part p.q correlates only {agreement:.2f} between seeds")
     return "; ".join(parts) + "."
+
+
+def list_reading(r: dict[str, Any]) -> str:
+    """The list agreement of :func:`recfactor.evaluation.lists.compare_lists` in words, each
+    figure beside its chance level."""
+    n = r["list_n"]
+    jac, chance = r["list_jaccard"], r["chance_list_jaccard"]
+    by_activity = [x for x in r["list_jaccard_by_activity"] if x is not None]
+    kept = r["list_kept_by_popularity"]
+    text = (f"top-{n} lists overlap {jac:.2f} between seeds (Jaccard; chance {chance:.3f}, "
+            f"{lift(jac, chance):.2f} of the way to 1: {grade_words(jac, chance)}), rank-biased "
+            f"overlap {r['list_rbo']:.2f} (chance {r['chance_list_rbo']:.3f})")  # fmt: skip
+    if len(by_activity) == 4:
+        text += (f"; least active users' lists {by_activity[0]:.2f}, most active "
+                 f"{by_activity[-1]:.2f}")  # fmt: skip
+    if kept[0] is not None and kept[-1] is not None:
+        text += (f"; listed items kept by the other seed: {kept[-1]:.2f} of the most rated, "
+                 f"{kept[0]:.2f} of the least rated")  # fmt: skip
+    return text
 
 
 def _factor_verdict(r: dict[str, Any]) -> str:
@@ -383,7 +435,7 @@ def _factor_verdict(r: dict[str, Any]) -> str:
         if words == "not informative":
             return f"{name} {value:.2f} is not informative at this k (chance {chance:.2f})"
         return (f"{name} {value:.2f} (chance {chance:.2f}, {lift(value, chance):.2f} of the way "
-                f"to 1: {words})")  # fmt: skip
+                f"to 1: {grade_words(value, chance)})")  # fmt: skip
 
     first = (
         said("matched", matched, chance_m) if nonnegative else said("subspace", subspace, chance_s)
@@ -412,7 +464,7 @@ def _factor_verdict(r: dict[str, Any]) -> str:
         advice = "close, not unique"
     elif lead == "close":
         advice = "interpret single factors with care"
-    elif lead in ("partly alike", "weakly above chance"):
+    elif lead in ("partly alike", "weakly above chance", "weak"):
         advice = "do not interpret single factors"
     else:
         advice = "the factors are not determined by the data: do not interpret them"

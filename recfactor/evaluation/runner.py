@@ -205,6 +205,7 @@ def cross_validate(
     # p.q on the first fold's test pairs (as the predictions, on data no seed trained on).
     factors: dict[str, dict[int, np.ndarray | None]] = {spec.tag: {} for spec in algos}
     inner: dict[str, dict[int, np.ndarray | None]] = {spec.tag: {} for spec in algos}
+    lists: dict[str, dict[int, np.ndarray]] = {spec.tag: {} for spec in algos}
     comparisons: dict[str, dict[str, Any] | None] = {}
     # The comparisons of an algorithm's seeds are made as soon as their fits are in, while
     # worker processes go on with the other folds.
@@ -217,6 +218,7 @@ def cross_validate(
         view = result[2]
         if position == WHOLE:
             factors[spec.tag][seed] = view[0]
+            lists[spec.tag][seed] = view[2]
         else:
             if position == 0:
                 inner[spec.tag][seed] = view[1]
@@ -259,7 +261,12 @@ def cross_validate(
         runs=runs,
         summary=summary,
         nonuniqueness=[
-            _nonuniqueness(spec, comparisons[spec.tag], joined[spec.tag], summary, metrics[0], runs)
+            _with_lists(
+                _nonuniqueness(
+                    spec, comparisons[spec.tag], joined[spec.tag], summary, metrics[0], runs
+                ),
+                _list_agreement(whole, [lists[spec.tag].get(int(x)) for x in seeds]),
+            )
             for spec in algos
         ],
     )
@@ -272,19 +279,24 @@ def _run_one(
 
     For the ``WHOLE`` position: fit all the data, and return only its factors."""
     from recfactor.models import model_class
+    from recfactor.models.ensemble import spaced_seed
 
     folds, metrics, rating_scale, relevant_threshold, whole, fit = context
     cls = model_class(spec.name)
-    model = cls(cls.params_class(**{**spec.params, "seed": seed}))
+    own_seed = spaced_seed(seed, spec.params)
+    model = cls(cls.params_class(**{**spec.params, "seed": own_seed}))
     if fit is None:
 
         def fit(model: Any, dataset: Dataset, fold: int, rating_scale: Any) -> None:
             model.fit(dataset, rating_scale=rating_scale, training_error=False)
 
     if position == WHOLE:
+        from recfactor.evaluation.lists import list_users, top_lists
+
         fit(model, whole, WHOLE, rating_scale)
         latent = model.latent_factors()
-        return None, None, (None if latent is None else latent[1].astype(float), None)
+        lists = top_lists(model, list_users(whole.n_users), LIST_N)
+        return None, None, (None if latent is None else latent[1].astype(float), None, lists)
     fold, fold_train, fold_test, (test_users, test_items) = folds[position]
     fit(model, fold_train, fold, rating_scale)
     estimate = model.predict_index(test_users, test_items)
@@ -299,9 +311,9 @@ def _run_one(
         "metrics": {m: scores[m] for m in metrics},
         "fit_seconds": model.fit_seconds_,  # excludes the one-off kernel load
     }
-    bias_only = _bias_only(model, test_users, test_items)
+    bias_only = _bias_only(model, fold_train, test_users, test_items)
     if bias_only is not None:
-        # The same model without its factors: what the factors add, measured, not assumed.
+        # The baseline algorithm on the same fold: what the factors add, measured.
         run["bias_only_metrics"] = {
             m: ERROR_METRICS[m](fold_test.ratings, bias_only) for m in metrics if not is_topn(m)
         }
@@ -311,20 +323,43 @@ def _run_one(
 
 # A task on this "fold" fits all the data, for the factor comparisons across seeds.
 WHOLE = -1
+# The length of the lists compared across seeds (each user's top-N on the fit to all the data).
+LIST_N = 10
 
 
-def _bias_only(model: Any, u: np.ndarray, i: np.ndarray) -> np.ndarray | None:
-    """The predictions of ``model``'s own ``mu + b_u + b_i`` (clipped as its predictions are),
-    for models whose predictions add factors to biases; None for others."""
-    if not model.uses_bias_ or model.user_factors_ is None or model.feedback_ != "explicit":
+def _bias_only(model: Any, train: Any, u: np.ndarray, i: np.ndarray) -> np.ndarray | None:
+    """The predictions of the baseline algorithm (``mu + b_u + b_i``, recfactor's baseline at
+    its defaults) fitted alone to the same training fold, clipped as the model's are: what a
+    model with factors is measured against. None for implicit data, the baseline itself and a
+    model without factors. (A jointly fitted model's own biases are no standalone predictor:
+    on one set they scored twice as far from the baseline as the factors' real gain.)"""
+    if model.name == "baseline" or model.user_factors_ is None or model.feedback_ != "explicit":
         return None
-    estimate = np.full(len(u), model.global_mean_)
-    known_u, known_i = u >= 0, i >= 0
-    if model.user_bias_ is not None:
-        estimate[known_u] += model.user_bias_[u[known_u]]
-    if model.item_bias_ is not None:
-        estimate[known_i] += model.item_bias_[i[known_i]]
-    return model._clip(estimate)
+    from recfactor.models import model_class
+
+    baseline = model_class("baseline")().fit(train, rating_scale=model.rating_scale_,
+                                             training_error=False)  # fmt: skip
+    return baseline.predict_index(u, i)
+
+
+def _with_lists(record: dict[str, Any], lists: dict[str, Any] | None) -> dict[str, Any]:
+    """A non-uniqueness record with its list agreement, and the reading that says it."""
+    if lists is None:
+        return record
+    from recfactor.evaluation.nonunique import list_reading
+
+    reading = record.get("reading") or ""
+    return {**record, **lists, "reading": reading.rstrip(".") + "; " + list_reading(lists) + "."}
+
+
+def _list_agreement(whole: Dataset, lists: list[np.ndarray | None]) -> dict[str, Any] | None:
+    """How the seeds' top-N lists on ``whole`` agree (recfactor.evaluation.lists)."""
+    from recfactor.evaluation.lists import compare_lists, list_users
+
+    users = list_users(whole.n_users)
+    activity = np.bincount(whole.users, minlength=whole.n_users)
+    popularity = np.bincount(whole.items, minlength=whole.n_items)
+    return compare_lists(lists, whole.n_items - activity[users], activity[users], popularity)
 
 
 def _nonnegative(spec: AlgoSpec) -> bool:
@@ -427,6 +462,10 @@ def _nonuniqueness(
     gain = None
     if own and all(metric in r.get("bias_only_metrics", {}) for r in own):
         gain = float(np.mean([r["bias_only_metrics"][metric] - r["metrics"][metric] for r in own]))
+    by_fold: dict[int, list[float]] = {}
+    for r in own:
+        by_fold.setdefault(r["fold"], []).append(r["metrics"][metric])
+    means = [float(np.mean(v)) for v in by_fold.values()]
     record = with_reading(
         spec.name,
         comparison,
@@ -434,6 +473,8 @@ def _nonuniqueness(
         metric,
         disagreement["prediction_disagreement"],
         gain,
+        fold_spread=max(means) - min(means) if len(means) > 1 else None,
+        shift=disagreement["prediction_shift"],
     )
     return {"algo": spec.tag, **disagreement, **record}
 

@@ -45,21 +45,22 @@ def prediction_disagreement(predictions: Sequence[np.ndarray]) -> dict[str, floa
     """How far the seeds' predictions on the same test ratings are from each other.
 
     ``prediction_disagreement`` is the RMS difference averaged over all pairs of seeds;
-    ``max_prediction_spread`` the largest spread (max - min over seeds) of any single prediction.
-    Both are None with a single seed.
+    ``max_prediction_spread`` the largest spread (max - min over seeds) of any single prediction;
+    ``prediction_shift`` the mean absolute difference (Adomavicius and Zhang's stability
+    measure). All None with a single seed.
     """
     if len(predictions) < 2:
-        return {"prediction_disagreement": None, "max_prediction_spread": None}
+        return {"prediction_disagreement": None, "max_prediction_spread": None,
+                "prediction_shift": None}  # fmt: skip
     stack = np.vstack(predictions)
-    pairs = [
-        float(np.sqrt(np.mean((stack[a] - stack[b]) ** 2)))
-        for a in range(len(stack))
-        for b in range(a + 1, len(stack))
-    ]
+    pairs = [(a, b) for a in range(len(stack)) for b in range(a + 1, len(stack))]
+    rms = [float(np.sqrt(np.mean((stack[a] - stack[b]) ** 2))) for a, b in pairs]
+    shift = [float(np.mean(np.abs(stack[a] - stack[b]))) for a, b in pairs]
     spread = stack.max(axis=0) - stack.min(axis=0)
     return {
-        "prediction_disagreement": float(np.mean(pairs)),
+        "prediction_disagreement": float(np.mean(rms)),
         "max_prediction_spread": float(spread.max()),
+        "prediction_shift": float(np.mean(shift)),
     }
 
 

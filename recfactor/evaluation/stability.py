@@ -110,6 +110,9 @@ def sweep(
             ) from None
 
     fitted = _fit_all(whole, algo, params, ranks, seeds, jobs, progress)
+    from recfactor.evaluation.lists import compare_lists, list_users
+
+    listed = list_users(whole.n_users)
     stable_factors: dict[int, np.ndarray] = {}
     for k in ranks:
         factors = [fitted[(k, int(seed))][0] for seed in seeds]
@@ -123,6 +126,11 @@ def sweep(
             # Where the sparsity sits: the share of zero weights in W (users) and H (items).
             row["zeros_w"] = float(np.mean([sparsity(w) for w in user_factors]))
             row["zeros_h"] = float(np.mean([sparsity(h) for h in factors]))
+        lists = compare_lists([fitted[(k, int(seed))][2] for seed in seeds],
+                              whole.n_items - user_counts[listed], user_counts[listed],
+                              item_counts)  # fmt: skip
+        row["list_jaccard"] = lists["list_jaccard"]
+        row["chance_list_jaccard"] = lists["chance_list_jaccard"]
         row["users_under_k"] = float(np.mean(user_counts < k))
         row["items_under_k"] = float(np.mean(item_counts < k))
         if splits is not None and metric is not None:
@@ -147,10 +155,10 @@ def _fit_all(
     seeds: Sequence[int],
     jobs: int | None,
     progress: Callable[[], None] | None,
-) -> dict[tuple[int, int], tuple[np.ndarray, np.ndarray]]:
-    """(item factors, user factors) of every (rank, seed) fitted to ``whole``: in worker
-    processes when the work pays for them (evaluate's workers, one thread each; the fits are
-    the same whatever runs them), else here."""
+) -> dict[tuple[int, int], tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """(item factors, user factors, top-N lists) of every (rank, seed) fitted to ``whole``: in
+    worker processes when the work pays for them (evaluate's workers, one thread each; the fits
+    are the same whatever runs them), else here."""
     from recfactor.evaluation import parallel_pays
     from recfactor.running.workers import Workers, available_cores
 
@@ -170,16 +178,24 @@ def _fit_all(
     return {(call[2], call[3]): result for call, result in zip(calls, results)}
 
 
+# The length of the lists compared across seeds at each rank (each user's top-N).
+LIST_N = 10
+
+
 def _fit_factors(
     algo: str, params: dict[str, Any], k: int, seed: int, whole: Any
-) -> tuple[np.ndarray, np.ndarray]:
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     from recfactor.models import model_class
+    from recfactor.models.ensemble import spaced_seed
 
     cls = model_class(algo)
-    model = cls(cls.params_class(**{**params, "factors": k, "seed": seed}))
+    model = cls(cls.params_class(**{**params, "factors": k, "seed": spaced_seed(seed, params)}))
     model.fit(whole, training_error=False)
     users, items = model.latent_factors()  # one fit's factors (bpmf: its last draw's)
-    return np.asarray(items, dtype=np.float64), np.asarray(users, dtype=np.float64)
+    from recfactor.evaluation.lists import list_users, top_lists
+
+    lists = top_lists(model, list_users(whole.n_users), LIST_N)  # the model's own lists
+    return np.asarray(items, dtype=np.float64), np.asarray(users, dtype=np.float64), lists
 
 
 def _stable(factors: list[np.ndarray], nonnegative: bool, threshold: float) -> dict[str, Any]:

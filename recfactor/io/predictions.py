@@ -29,11 +29,12 @@ def _typed(values):
 
 def write_predictions(
     user_codes: Any, item_codes: Any, others: dict, predicted: Any, answered: Any, names: Any,
-    kind: str,
+    kind: str, bounds: dict | None = None,
 ) -> None:  # fmt: skip
-    """The pairs, the input's other columns, the predictions and what answered each
-    (``answered``: codes of recfactor.coldstart.ANSWERS: learned, or the path of a new side),
-    and the item's title, given names."""
+    """The pairs, the input's other columns, the predictions (and ``bounds``: columns after
+    them, an interval's ``low`` and ``high``) and what answered each (``answered``: codes of
+    recfactor.coldstart.ANSWERS: learned, or the path of a new side), and the item's title,
+    given names."""
     import numpy as np
     import pyarrow as pa
 
@@ -43,17 +44,15 @@ def write_predictions(
     columns = {"user": csvout.coded(user_codes.codes, user_codes.ids),
                "item": csvout.coded(item_codes.codes, item_codes.ids)}  # fmt: skip
     for name, values in others.items():
-        taken = name in ("user", "item", "prediction", "cold", "title")
+        taken = name in ("user", "item", "prediction", "low", "high", "cold", "title")
         columns[f"input_{name}" if taken else name] = values if kind == "csv" else _typed(values)
     from recfactor.coldstart import ANSWERS
 
     cold = pa.DictionaryArray.from_arrays(pa.array(answered, pa.int8()), pa.array(ANSWERS))
-    if kind == "csv":
-        columns["prediction"] = csvout.format_g6(predicted)
-        columns["cold"] = cold
-    else:
-        columns["prediction"] = pa.array(predicted, pa.float64())
-        columns["cold"] = cold.cast(pa.string())
+    for name, values in {"prediction": predicted, **(bounds or {})}.items():
+        columns[name] = (csvout.format_g6(values) if kind == "csv"
+                         else pa.array(values, pa.float64()))  # fmt: skip
+    columns["cold"] = cold if kind == "csv" else cold.cast(pa.string())
     if names is not None:
         titles = np.array([names.get(i, "") for i in item_codes.ids.tolist()], dtype=object)
         columns["title"] = pa.DictionaryArray.from_arrays(

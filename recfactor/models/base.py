@@ -18,6 +18,7 @@ import numpy as np
 from recfactor.dataset import index_in
 from recfactor.errors import DataError, FitError, NotFittedError, ParameterError
 from recfactor.kernels import threads_for
+from recfactor.models.ensemble import MEMBER_ARRAYS
 from recfactor.models.params import MAX_SEED, PRESETS, Params, declare  # noqa: F401 (re-exported)
 from recfactor.models.scoring import Predictions, Scoring  # noqa: F401 (re-exported)
 
@@ -84,6 +85,11 @@ class Model(Scoring):
         self.rating_scale_: tuple[float, float] | None = None
         self.seen_indptr_: np.ndarray | None = None
         self.seen_items_: np.ndarray | None = None
+        # A Bayesian model's noise (standard deviation of a rating around its mean, in the
+        # ratings' unit): what its prediction intervals add to the draws' spread.
+        self.noise_sd_: float | None = None
+        # A seed ensemble's members' own item biases (recfactor.models.ensemble).
+        self.member_item_bias_: np.ndarray | None = None
         self.fit_seconds_: float = 0.0
         self.train_metrics_: dict[str, float] = {}
         # Whether biases take part in known-pair predictions (plain MF keeps them for fallback).
@@ -113,7 +119,10 @@ class Model(Scoring):
         start the users and items it knows, by ID; the others start as usual (see
         :attr:`warm_starts`).
         """
+        from recfactor.models import ensemble
+
         self.validate(dataset)
+        ensemble.check_ensemble(self, warm_start)
         self._warm = self._checked_warm_start(warm_start, dataset)
         self._prepare()  # loads or compiles kernels, so fit_seconds_ times the fit alone
         started = time.perf_counter()
@@ -125,8 +134,12 @@ class Model(Scoring):
         self.rating_scale_ = rating_scale
         self._on_epoch = on_epoch or (lambda done, total: None)
         try:
-            with threads_for(dataset.n_ratings):
-                self._fit(dataset, np.random.default_rng(self.params.seed))
+            if self.params.ensemble > 1:
+                members = ensemble.fit_members(self, dataset, rating_scale, on_epoch)
+                ensemble.merge(self, members)
+            else:
+                with threads_for(dataset.n_ratings):
+                    self._fit(dataset, np.random.default_rng(self.params.seed))
         finally:
             self._warm = None
         self.fit_seconds_ = time.perf_counter() - started
@@ -382,7 +395,7 @@ class Model(Scoring):
             "seen_indptr": self.seen_indptr_,
             "seen_items": self.seen_items_,
         }
-        for name in ("user_bias", "item_bias", "user_factors", "item_factors"):
+        for name in ("user_bias", "item_bias", "user_factors", "item_factors", *MEMBER_ARRAYS):
             value = getattr(self, name + "_")
             if value is not None:
                 arrays[name] = value
@@ -397,6 +410,7 @@ class Model(Scoring):
             "uses_bias": self.uses_bias_,
             "train_metrics": self.train_metrics_,
             "fold_in": self.fold_in_,
+            "noise_sd": self.noise_sd_,
         }
 
     def restore(self, arrays: dict[str, np.ndarray], state: dict[str, Any]) -> None:
@@ -406,7 +420,7 @@ class Model(Scoring):
         # Absent when the loader was told that the command never asks what a user has seen.
         self.seen_indptr_ = arrays.get("seen_indptr")
         self.seen_items_ = arrays.get("seen_items")
-        for name in ("user_bias", "item_bias", "user_factors", "item_factors"):
+        for name in ("user_bias", "item_bias", "user_factors", "item_factors", *MEMBER_ARRAYS):
             setattr(self, name + "_", arrays.get(name))
         self.feedback_ = state["feedback"]
         scale = state.get("rating_scale")
@@ -414,6 +428,8 @@ class Model(Scoring):
         self.uses_bias_ = bool(state.get("uses_bias", True))
         fold_in = state.get("fold_in")
         self.fold_in_ = fold_in if isinstance(fold_in, dict) else None
+        noise = state.get("noise_sd")
+        self.noise_sd_ = float(noise) if isinstance(noise, (int, float)) and noise > 0 else None
         self.fit_seconds_ = float(state.get("fit_seconds", 0.0))
         self.train_metrics_ = dict(state.get("train_metrics", {}))
 

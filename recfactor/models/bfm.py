@@ -95,6 +95,7 @@ class BFM(Model):
         sides = [users, items] + ([] if times is None else [times])
         keep = _Kept(sides, len(kept), k)
         n = len(y)
+        noise_var = 0.0  # the kept sweeps' noise variances summed, in the ratings' unit
         for sweep in range(p.epochs):
             alpha = rng.gamma((ALPHA0 + n) / 2, 2.0 / (BETA0 + float(e @ e)))
             precision = alpha * n + W0_PRECISION
@@ -109,8 +110,10 @@ class BFM(Model):
                 sample_side(own, [s for s in sides if s is not own], e, alpha, hyper, noise)
             if sweep in kept:
                 keep.add(kept[sweep], w0, sides)
+                noise_var += spread**2 / alpha
             self._on_epoch(sweep + 1, p.epochs)
         scale = np.sqrt(spread / len(kept))  # the average's 1/S, and the unit back, in halves
+        self.noise_sd_ = float(np.sqrt(noise_var / len(kept)))
         user_bias = spread * keep.bias[0] / len(kept)
         item_bias = spread * keep.bias[1] / len(kept)
         # Each side's mean bias moves into the global one (the same predictions), so that a

@@ -84,6 +84,11 @@ class BPMF(Model):
         self.global_mean_ = mu
         self.user_bias_ = np.zeros(dataset.n_users)
         self.item_bias_ = np.zeros(dataset.n_items)
+        from recfactor.intervals import noise_of_draws
+
+        # Measured, not alpha's: on MovieLens 100K u1 the two agree (0.798 and 0.791 stars),
+        # on data less noisy than alpha assumes only the measured one gives true intervals.
+        self.noise_sd_ = noise_of_draws(self, dataset.users, dataset.items, dataset.ratings)
 
     def predict_index(self, u: np.ndarray, i: np.ndarray) -> np.ndarray:
         """As any factor model's; a pair with one side unknown takes the other side against
@@ -101,11 +106,11 @@ class BPMF(Model):
         p = self.params
         # As many draws as _kept_sweeps keeps, counted without listing the sweeps (an edited
         # file's epochs may be any number).
-        expected = p.factors * min(p.samples, max(p.epochs - p.burn_in, 0))
+        expected = p.factors * min(p.samples, max(p.epochs - p.burn_in, 0)) * p.ensemble
         for side in (self.user_factors_, self.item_factors_):
             if side is not None and side.shape[1] != expected:
-                raise ValueError(f"{side.shape[1]} factor columns, where factors={p.factors} "
-                                 f"and the kept draws give {expected}")  # fmt: skip
+                raise ValueError(f"{side.shape[1]} factor columns, where factors={p.factors}, "
+                                 f"the kept draws and the ensemble give {expected}")  # fmt: skip
 
     def latent_factors(self) -> tuple[np.ndarray, np.ndarray] | None:
         """The last kept draw's factors (the saved columns are every kept draw's, side by

@@ -61,6 +61,8 @@ MAX_FLOAT_PARAM = 1e12
 MAX_EPOCHS = 100_000
 # Seeds are drawn into numpy's generators and written in JSON: at most 2^63 - 1.
 MAX_SEED = 2**63 - 1
+# Members of an ensemble: each is a whole fit, and their factors are saved side by side.
+MAX_ENSEMBLE = 1000
 
 
 @dataclass(frozen=True)
@@ -75,6 +77,10 @@ class Params:
     feedbacks: ClassVar[tuple[str, ...]] = ("explicit", "implicit")
 
     seed: int = declare(0, low=0, high=MAX_SEED)
+    # Members of a seed ensemble (recfactor.models.ensemble); 1: a single model.
+    ensemble: int = declare(1, low=1, high=MAX_ENSEMBLE,
+                            help="Average N fits seeded seed, seed+1, ..., seed+N-1 (one model; "
+                            "steadier lists)")  # fmt: skip
 
     def __post_init__(self) -> None:
         for spec in dataclasses.fields(self):

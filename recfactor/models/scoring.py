@@ -212,7 +212,12 @@ class Scoring:
         saved ones, for most models; None without factors."""
         if self.user_factors_ is None or self.item_factors_ is None:
             return None
-        return self.user_factors_, self.item_factors_
+        n = self.params.ensemble
+        if n == 1:
+            return self.user_factors_, self.item_factors_
+        # A seed ensemble's last member: its block of columns, unscaled from the average.
+        k = self.item_factors_.shape[1] // n
+        return (self.user_factors_[:, -k:] * np.sqrt(n), self.item_factors_[:, -k:] * np.sqrt(n))
 
     def similar_index(self, i: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
         """Top-``n`` items by cosine similarity of item factors, the item itself excluded."""
