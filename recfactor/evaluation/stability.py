@@ -41,6 +41,7 @@ class StabilityReport:
     readable_rank: int | None = None  # the largest rank whose components are all stable
     components: list[list[str]] = field(default_factory=list)  # at readable_rank
     reading: str = ""
+    baseline: float | None = None  # the baseline algorithm's metric on the same folds
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -50,6 +51,7 @@ class StabilityReport:
             "best_rank": self.best_rank,
             "readable_rank": self.readable_rank,
             "components": self.components,
+            "baseline": self.baseline,
             "reading": self.reading,
         }
 
@@ -143,6 +145,11 @@ def sweep(
         )
         if row["stable_components"] == k:
             stable_factors[k] = factors[shown]  # a seed whose every component is stable
+    if splits is not None and metric is not None and data.feedback == "explicit":
+        # The yardstick every rank must beat: the baseline algorithm on the same folds.
+        result = cross_validate(data, [AlgoSpec("baseline", {})], [seeds[0]], [metric],
+                                splits=splits, jobs=jobs)  # fmt: skip
+        report.baseline = round(float(result.summary[0]["mean"]), 4)
     _conclude(report, metric, stable_factors, whole)
     return report
 
@@ -334,9 +341,23 @@ def _conclude(
         q = stable[report.readable_rank]
         report.components = [_top_items(q[:, f], whole.item_ids) for f in range(q.shape[1])]
     parts = []
-    if report.best_rank is not None:
+    from recfactor.evaluation.metrics import is_topn
+
+    beaten = None
+    if report.baseline is not None and report.best_rank is not None and not is_topn(metric):
+        best = min(r[metric] for r in rows)
+        beaten = best < report.baseline
+    if beaten is False:
         parts.append(
-            f"for prediction use k = {report.best_rank} (the best cross-validated {metric})"
+            f"every k tried scores worse on {metric} than the baseline algorithm (mu + b_u + b_i, "
+            f"{report.baseline:.4f} on the same folds; the best k, {report.best_rank}, "
+            f"{min(r[metric] for r in rows):.4f}): its factors add nothing to predictions here; "
+            "use the baseline, or another algorithm"
+        )
+    elif report.best_rank is not None:
+        parts.append(
+            f"for prediction use k = {report.best_rank} (the best cross-validated {metric}"
+            + (f"; the baseline algorithm: {report.baseline:.4f})" if beaten else ")")
         )
     if report.readable_rank is None:
         parts.append("at no k tried are all the factors stable across seeds: do not read them")
