@@ -89,3 +89,19 @@ def test_predict_adds_low_and_high(write, tmp_path):
     refused = run("predict", "-m", svd, "--user", "u1", "--item", "i2", "--interval", 0.9)
     assert refused.exit_code == 2 and "no interval" in refused.output
     assert "--algo bpmf or bfm" in refused.output
+
+
+def test_the_api_gives_the_command_lines_interval(tmp_path):
+    """README's API lines: bpmf on the sample ratings, u1 and m002 at 0.9, as `predict`."""
+    import recfactor as rf
+
+    data = rf.read_ratings("sample_data/ratings.csv")
+    model = rf.BPMF().fit(data)
+    u, i = model.user_index(["u1"]), model.item_index(["m002"])
+    low, high = intervals(model, u, i, model.predict_index(u, i), 0.9)
+    rf.save(model, tmp_path / "b.model")
+    (row,) = rows(run("predict", "-m", tmp_path / "b.model", "--user", "u1", "--item", "m002",
+                      "--interval", 0.9).output)  # fmt: skip
+    assert float(row["low"]) == pytest.approx(low[0], abs=1e-5)
+    assert float(row["high"]) == pytest.approx(high[0], abs=1e-5)
+    assert (round(low[0], 4), high[0]) == (2.5378, 5.0)
