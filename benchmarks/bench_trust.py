@@ -1,7 +1,7 @@
 """How steady each user's top 10 is across seeds on MovieLens 100K: one model against a seed
 ensemble against bpmf, with their test RMSE.
 
-    python benchmarks/bench_trust.py [--folds 1] [--algos svd,als] [--ensemble 5]
+    python benchmarks/bench_trust.py [--folds 1] [--algos svd,als] [--ensemble 5] [--bfm]
 
 Per fold u{f}.base: each algorithm fitted under seeds 0 and 1 (single models), as two
 ensembles of N with no member in common (seeds 0..N-1 and N..2N-1), and bpmf under seeds 0
@@ -9,7 +9,8 @@ and 1; the top 10 unrated items of every user compared between the two (mean Jac
 users, and the share of a list's items the other holds; what two random lists would share
 beside it), and each model's RMSE on u{f}.test.
 bpmf's prediction intervals (``predict --interval``) at 0.5, 0.8 and 0.9: the share of
-u{f}.test's ratings inside them. Results go to benchmarks/results/bench_trust.json.
+u{f}.test's ratings inside them (``--bfm``: bfm's too, with the users' and items'
+attributes). Results go to benchmarks/results/bench_trust.json.
 """
 
 from __future__ import annotations
@@ -70,6 +71,11 @@ def main() -> None:
     parser.add_argument("--folds", default="1")
     parser.add_argument("--algos", default="svd,als")
     parser.add_argument("--ensemble", type=int, default=5)
+    parser.add_argument(
+        "--bfm",
+        action="store_true",
+        help="also bfm's interval coverage (u.user and u.item as attributes)",
+    )
     args = parser.parse_args()
     n = args.ensemble
     found: dict[str, dict] = {}
@@ -96,6 +102,15 @@ def main() -> None:
         cover = rows["bpmf"]["coverage"]
         print(f"u{fold} bpmf intervals cover " + ", ".join(f"{v:.3f} at {k}" for k, v in
                                                            cover.items()), flush=True)  # fmt: skip
+        if args.bfm:
+            from recfactor.io.features import Side, read_features
+
+            side = Side(read_features(ML100K / "u.user", "user"),
+                        read_features(ML100K / "u.item", "item"))  # fmt: skip
+            cover = _coverage(rf.BFM().fit(train.with_side(side)), test)
+            rows["bfm"] = {"coverage": cover}
+            said = ", ".join(f"{v:.3f} at {k}" for k, v in cover.items())
+            print(f"u{fold} bfm intervals cover {said}", flush=True)
         found[fold] = {"chance": chance, "rows": rows}
     RESULTS.parent.mkdir(exist_ok=True)
     RESULTS.write_text(json.dumps({"args": vars(args), "folds": found}, indent=1))

@@ -362,7 +362,7 @@ def test_nonuniqueness_section_on_the_food_matrix(tmp_path):
 
 
 def test_jobs_do_not_change_the_report(tmp_path, monkeypatch):
-    import recfactor.evaluation.runner as ev
+    import recfactor.running.workers as ev
 
     monkeypatch.setattr(ev, "PARALLEL_MIN_WORK", 0)  # force worker processes on small data
     args = [
@@ -391,7 +391,7 @@ def test_jobs_do_not_change_the_report(tmp_path, monkeypatch):
 def test_bad_file_with_workers_started_early_is_a_clean_error(tmp_path, monkeypatch):
     """Workers start before the data is read; a bad file must still give the one-line error
     and exit code 1, with the workers stopped."""
-    import recfactor.evaluation.runner as ev
+    import recfactor.running.workers as ev
 
     monkeypatch.setattr(ev, "PARALLEL_MIN_WORK", 0)
     bad = tmp_path / "bad.csv"
@@ -405,7 +405,7 @@ def test_bad_file_with_workers_started_early_is_a_clean_error(tmp_path, monkeypa
 def test_an_error_inside_a_worker_is_the_same_clean_error(tmp_path, monkeypatch):
     """NMF refuses negative ratings; raised in a worker process, the message (with its line)
     and exit code are those of a run in one process."""
-    import recfactor.evaluation.runner as ev
+    import recfactor.running.workers as ev
 
     monkeypatch.setattr(ev, "PARALLEL_MIN_WORK", 0)
     rows = [f"{u},{i},{(u * i) % 5 + 1}" for u in range(1, 9) for i in range(1, 9)]
@@ -508,7 +508,7 @@ def _evaluate_in_new_process(*args: str) -> subprocess.CompletedProcess:
     """`recfactor evaluate` in a fresh process (so that it may fork: in this one numba's
     threads may have started), with worker processes forced on small data."""
     code = (
-        "import sys; import recfactor.evaluation.runner as ev; ev.PARALLEL_MIN_WORK = 0; "
+        "import sys; import recfactor.running.workers as ev; ev.PARALLEL_MIN_WORK = 0; "
         "from recfactor.cli import main; sys.argv = ['recfactor', 'evaluate', *sys.argv[1:]]; "
         "main()"
     )

@@ -140,3 +140,21 @@ def test_the_command_line_trains_recommends_and_updates_an_ensemble(write, tmp_p
     assert updated.exit_code == 0 and "refitted (an ensemble)" in updated.output
     spark = run("train", data, "--algo", "als", "--engine", "spark", "--ensemble", 2)
     assert spark.exit_code == 2 and "one model" in spark.output
+
+
+@pytest.mark.parametrize("algo", ["svd", "svdpp"])
+def test_members_fitted_in_worker_processes_give_the_same_model(planted, monkeypatch, algo):
+    """Members side by side in processes of one thread each, or one after another with the
+    fit's threads: the same bytes."""
+    from recfactor.models import ensemble
+
+    data = planted[0]
+    cls = model_class(algo)
+    here = cls(factors=4, epochs=10, ensemble=3, seed=2).fit(data)
+    monkeypatch.setattr(ensemble, "_in_parallel", lambda dataset, n: True)
+    seen = []
+    there = cls(factors=4, epochs=10, ensemble=3, seed=2).fit(data, on_epoch=lambda d, t:
+                                                                  seen.append((d, t)))  # fmt: skip
+    assert seen[-1] == (3, 3)
+    for name in ("user_factors_", "item_factors_", "user_bias_", "member_item_bias_"):
+        assert getattr(here, name).tobytes() == getattr(there, name).tobytes(), name

@@ -20,6 +20,7 @@ from recfactor.evaluation.config import (
 from recfactor.evaluation.metrics import ERROR_METRICS, cutoff, is_topn, topn
 from recfactor.evaluation.seeds import prediction_disagreement, summarise
 from recfactor.evaluation.splits import Split, SplitSpec
+from recfactor.running.workers import parallel_pays
 
 if TYPE_CHECKING:  # imported for annotations only: importing the readers imports pandas
     from recfactor.dataset import Dataset
@@ -364,15 +365,6 @@ def _list_agreement(whole: Dataset, lists: list[np.ndarray | None]) -> dict[str,
 
 def _nonnegative(spec: AlgoSpec) -> bool:
     return spec.name == "nmf" or bool(spec.params.get("nonnegative"))
-
-
-# Below this many ratings x fits, worker processes cost more to start than they save.
-PARALLEL_MIN_WORK = 2_000_000
-
-
-def parallel_pays(ratings_per_fit: float, fits: int, jobs: int) -> bool:
-    """Whether ``fits`` fits of about ``ratings_per_fit`` ratings are worth worker processes."""
-    return jobs > 1 and fits > 1 and ratings_per_fit * fits >= PARALLEL_MIN_WORK
 
 
 def _run_tasks(

@@ -58,14 +58,17 @@ def spaced_seed(seed: int, params: dict[str, Any]) -> int:
 def fit_members(
     model: Any, dataset: Any, rating_scale: Any, on_epoch: Callable[[int, int], None] | None
 ) -> list[Any]:
-    """The N members of ``model``'s ensemble, fitted one after another (each with the threads
-    the policy gives a fit, so the members and their average do not depend on the thread
-    count); ``on_epoch`` sees the epochs of all of them as one count."""
+    """The N members of ``model``'s ensemble. Where the work pays for it, in worker processes
+    of one thread each (N fits side by side, as evaluate's); else one after another, each with
+    the threads the policy gives a fit. A member's fit does not depend on its thread count, so
+    neither does the ensemble. ``on_epoch`` sees the epochs of all of them as one count."""
     n = model.params.ensemble
+    seeds = [model.params.seed + m for m in range(n)]
+    if _in_parallel(dataset, n):
+        return _fit_in_workers(model, dataset, rating_scale, seeds, on_epoch)
     members = []
-    for m in range(n):
-        params = dataclasses.replace(model.params, ensemble=1, seed=model.params.seed + m)
-        member = type(model)(params)
+    for m, seed in enumerate(seeds):
+        member = type(model)(dataclasses.replace(model.params, ensemble=1, seed=seed))
         report = None
         if on_epoch is not None:
 
@@ -75,6 +78,52 @@ def fit_members(
         member.fit(dataset, rating_scale=rating_scale, on_epoch=report, training_error=False)
         members.append(member)
     return members
+
+
+def _in_parallel(dataset: Any, n: int) -> bool:
+    """Whether N members are worth worker processes here (not inside one already: evaluate's
+    workers fit their ensembles member by member)."""
+    import multiprocessing
+
+    from recfactor.running.workers import available_cores, parallel_pays
+
+    if multiprocessing.current_process().daemon:
+        return False
+    return parallel_pays(dataset.n_ratings, n, available_cores())
+
+
+def _fit_in_workers(model, dataset, rating_scale, seeds, on_epoch) -> list[Any]:
+    from recfactor.running import blas
+    from recfactor.running.workers import Workers, available_cores
+
+    params = {**model.params.to_dict(), "ensemble": 1}
+    calls = [(model.name, {**params, "seed": seed}, rating_scale) for seed in seeds]
+    total = len(seeds)
+    finished = [0]
+
+    def done(k: int, result: Any) -> None:
+        finished[0] += 1
+        if on_epoch is not None:
+            on_epoch(finished[0], total)
+
+    with blas.threads(1), Workers(min(available_cores(), total), [model.name], dataset) as pool:
+        states = pool.run(_fit_member, calls, done)
+    members = []
+    for call, state in zip(calls, states):
+        member = type(model)(model.params_class(**call[1]))
+        member.__dict__.update(state)
+        members.append(member)
+    return members
+
+
+def _fit_member(algo: str, params: dict[str, Any], rating_scale: Any, dataset: Any) -> dict:
+    """In a worker: one member fitted, its state without the callables a process cannot send."""
+    from recfactor.models import model_class
+
+    cls = model_class(algo)
+    member = cls(cls.params_class(**params)).fit(dataset, rating_scale=rating_scale,
+                                                 training_error=False)  # fmt: skip
+    return {k: v for k, v in member.__dict__.items() if not callable(v) and k != "params"}
 
 
 def merge(model: Any, members: list[Any]) -> None:

@@ -127,6 +127,15 @@ def _send_result(send: Any, function: Callable[..., Any], args: tuple, parent: i
 _STATE: Any = None  # what every task in a worker needs (the folds, the metrics, ...)
 
 
+# Below this many ratings x fits, worker processes cost more to start than they save.
+PARALLEL_MIN_WORK = 2_000_000
+
+
+def parallel_pays(ratings_per_fit: float, fits: int, jobs: int) -> bool:
+    """Whether ``fits`` fits of about ``ratings_per_fit`` ratings are worth worker processes."""
+    return jobs > 1 and fits > 1 and ratings_per_fit * fits >= PARALLEL_MIN_WORK
+
+
 class Workers:
     """``jobs`` processes of one numba and one BLAS thread each, with the kernels of ``algos``
     loaded and ``state`` (inherited when forked) passed to every task.
