@@ -35,20 +35,49 @@ def mix(x):
     return x ^ (x >> 31)
 
 
-def stratified_reference(users, items, ratings, order, starts, n_blocks, diagonals, seed, *rest):
-    """The stratified epoch, one block after another: Fisher-Yates, then plain SGD."""
+def lcg_permutation(n, seed, lo):
+    """Fisher-Yates over range(n) with the kernel's stream for the block starting at ``lo``."""
+    order = list(range(n))
+    state = mix(seed ^ ((lo * 0x9E3779B97F4A7C15) & MASK))
+    for t in range(n - 1, 0, -1):
+        state = (state * 6364136223846793005 + 1442695040888963407) & MASK
+        j = ((state >> 32) * (t + 1)) >> 32
+        order[t], order[j] = order[j], order[t]
+    return order
+
+
+def stratified_reference(users, items, ratings, order, starts, n_blocks, diagonals, seed, chunk,
+                         *rest):  # fmt: skip
+    """The stratified epoch, one block after another: its chunks in the order drawn from the
+    epoch's seed, plain SGD within each."""
     sse = 0.0
     for shift in diagonals:
         for a in range(n_blocks):
             block = a * n_blocks + (a + shift) % n_blocks
             lo, hi = int(starts[block]), int(starts[block + 1])
-            state = mix(seed ^ ((lo * 0x9E3779B97F4A7C15) & MASK))
-            for t in range(hi - 1, lo, -1):
-                state = (state * 6364136223846793005 + 1442695040888963407) & MASK
-                j = lo + (((state >> 32) * (t - lo + 1)) >> 32)
-                order[t], order[j] = order[j], order[t]
-            sse += sgd_epoch_reference(users, items, ratings, order[lo:hi], *rest)
+            for c in lcg_permutation((hi - lo + chunk - 1) // chunk, seed, lo):
+                part = order[lo + c * chunk : min(lo + (c + 1) * chunk, hi)]
+                sse += sgd_epoch_reference(users, items, ratings, part, *rest)
     return sse
+
+
+def test_each_block_is_shuffled_once_as_fisher_yates_with_its_own_stream():
+    from recfactor.kernels.sgd import shuffle_blocks
+
+    starts = np.array([0, 40, 41, 100], dtype=np.int64)
+    users = np.arange(100, dtype=np.int32)
+    items, ratings = users.copy(), users.astype(np.float32)
+    shuffle_blocks(users, items, ratings, starts, 99)
+    for lo, hi in zip(starts[:-1].tolist(), starts[1:].tolist()):
+        # Fisher-Yates from the top: the LCG's draws, as the permutation of range(hi - lo)
+        expected = list(range(lo, hi))
+        state = mix(99 ^ ((int(lo) * 0x9E3779B97F4A7C15) & MASK))
+        for t in range(hi - 1, lo, -1):
+            state = (state * 6364136223846793005 + 1442695040888963407) & MASK
+            j = lo + (((state >> 32) * (t - lo + 1)) >> 32)
+            expected[t - lo], expected[j - lo] = expected[j - lo], expected[t - lo]
+        assert users[lo:hi].tolist() == expected
+    assert items.tolist() == users.tolist() and ratings.tolist() == users.astype(float).tolist()
 
 
 @pytest.mark.parametrize("bias", [True, False])
@@ -73,22 +102,20 @@ def test_kernel_matches_reference(bias):
     slow = [a.copy() for a in state]
     slow_order = order.copy()
     args = (0.01, 0.05, 0.02, 0.03, bias)
-    # The kernel takes the ratings grouped by block and shuffles them in place; the reference
-    # shuffles indices to them with the same draws.
+    # The kernel takes the ratings grouped by block (shuffled once before, by shuffle_blocks)
+    # and visits each block's chunks in the order the epoch's seed draws.
     grouped = [users[order].copy(), items[order].copy(), ratings[order].copy()]
     before = [a.copy() for a in grouped]
     sse = np.zeros(1)
     epoch = (diagonals[None], np.array([seed]))
-    ran = sgd_epochs(*grouped, starts, n_blocks, *epoch, 3.0, *fast, *args, sse)
+    chunk = 16  # blocks of 60-70 ratings: several chunks each, visited in a drawn order
+    ran = sgd_epochs(*grouped, starts, n_blocks, *epoch, 3.0, *fast, *args, sse, chunk)
     assert ran == 1
     sse_fast = sse[0]
-    sse_slow = stratified_reference(
-        users, items, ratings, slow_order, starts, n_blocks, diagonals, seed, 3.0, *slow, *args
-    )
-    for moved, column in zip(grouped, (users, items, ratings)):
-        assert moved.tolist() == column[slow_order].tolist()
-    assert grouped[2].tolist() != before[2].tolist()  # the blocks were reshuffled
-    assert sorted(grouped[2].tolist()) == sorted(ratings.tolist())
+    sse_slow = stratified_reference(users, items, ratings, slow_order, starts, n_blocks,
+                                    diagonals, seed, chunk, 3.0, *slow, *args)  # fmt: skip
+    for moved, column in zip(grouped, before):
+        assert moved.tolist() == column.tolist()  # the epoch moves no rating
     assert sse_fast == pytest.approx(sse_slow, rel=1e-10)
     for a, b in zip(fast, slow):
         np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-12)

@@ -85,7 +85,7 @@ class SVD(Model):
         return self.params.solver == "sgd"
 
     def _fit_sgd(self, dataset, rng: np.random.Generator) -> None:
-        from recfactor.kernels.sgd import sgd_epochs
+        from recfactor.kernels.sgd import CHUNK, sgd_epochs, shuffle_blocks
 
         p: SVDParams = self.params
         k = p.factors
@@ -114,6 +114,8 @@ class SVD(Model):
         for epoch in range(p.epochs):
             diagonals[epoch] = rng.permutation(blocks)
             seeds[epoch] = rng.integers(0, 2**63 - 1)
+        shuffle_blocks(grid.users, grid.items, grid.ratings, grid.block_start,
+                       rng.integers(0, 2**63 - 1))  # fmt: skip
         sse = np.zeros(p.epochs)
         per_call = max(1, EPOCH_WORK // dataset.n_ratings)
         for first in range(0, p.epochs, per_call):
@@ -137,6 +139,7 @@ class SVD(Model):
                 f(p.reg),
                 p.bias,
                 sse[first:last],
+                CHUNK,
             )
             for epoch in range(first, first + ran):
                 self._on_epoch(epoch + 1, p.epochs)
