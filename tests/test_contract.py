@@ -96,7 +96,9 @@ def _other_value(spec: dataclasses.Field, value):
     if isinstance(value, int):
         return value + 2
     if isinstance(value, float):
-        return value * 3 if value else 0.5
+        high = spec.metadata.get("max")
+        other = value * 3 if value else 0.5
+        return value / 2 if high is not None and other > high else other
     return None
 
 
@@ -106,7 +108,16 @@ UNUSED = {
     ("baseline", "implicit"): {"epochs", "reg_u", "reg_i", "seed"},  # popularity
     ("baseline", "explicit"): {"seed"},  # no random start
     # PureSVD: a truncated SVD, whichever solver is named; its seed is ARPACK's start vector.
-    ("svd", "implicit"): {"epochs", "lr", "reg", "init_mean", "init_std", "bias", "solver"},
+    ("svd", "implicit"): {
+        "epochs",
+        "lr",
+        "lr_decay",
+        "reg",
+        "init_mean",
+        "init_std",
+        "bias",
+        "solver",
+    },
     ("svd", "explicit"): set(),
     # reg_bu and reg_bi regularise the biases of bias=True only.
     ("nmf", "explicit"): {

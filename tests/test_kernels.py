@@ -101,7 +101,8 @@ def test_kernel_matches_reference(bias):
     fast = [a.copy() for a in state]
     slow = [a.copy() for a in state]
     slow_order = order.copy()
-    args = (0.01, 0.05, 0.02, 0.03, bias)
+    args = (0.01, 0.05, 0.02, 0.03, bias)  # the epoch's steps, penalties, biases or not
+    steps = (np.array([0.01]), 0.05, np.array([0.02]), 0.03, bias)
     # The kernel takes the ratings grouped by block (shuffled once before, by shuffle_blocks)
     # and visits each block's chunks in the order the epoch's seed draws.
     grouped = [users[order].copy(), items[order].copy(), ratings[order].copy()]
@@ -109,7 +110,7 @@ def test_kernel_matches_reference(bias):
     sse = np.zeros(1)
     epoch = (diagonals[None], np.array([seed]))
     chunk = 16  # blocks of 60-70 ratings: several chunks each, visited in a drawn order
-    ran = sgd_epochs(*grouped, starts, n_blocks, *epoch, 3.0, *fast, *args, sse, chunk)
+    ran = sgd_epochs(*grouped, starts, n_blocks, *epoch, 3.0, *fast, *steps, sse, chunk)
     assert ran == 1
     sse_fast = sse[0]
     sse_slow = stratified_reference(users, items, ratings, slow_order, starts, n_blocks,
@@ -171,7 +172,8 @@ def test_sgd_step_follows_the_gradient():
     p_new, q_new = p.copy(), q.copy()
     zero = np.zeros(1)
     one = np.zeros(1, np.int32)
-    args = (0.0, zero.copy(), zero.copy(), p_new, q_new, lr, reg, 0.0, 0.0, False)
+    args = (0.0, zero.copy(), zero.copy(), p_new, q_new, np.array([lr]), reg, zero.copy(), 0.0,
+            False)  # fmt: skip
     sgd_epochs(
         one, one, np.array([r]), np.array([0, 1]), 1, np.zeros((1, 1), np.int64),
         np.zeros(1, np.int64), *args, np.zeros(1),
@@ -272,3 +274,20 @@ def test_larger_data_gets_a_finer_grid_and_learns_as_well(monkeypatch):
     assert sorted(rmse) == [8, 64]
     assert all(value < 0.15 for value in rmse.values()), rmse
     assert abs(rmse[8] - rmse[64]) < 0.02, rmse
+
+
+def test_each_epoch_takes_its_own_step():
+    """The steps decay by lr_decay an epoch: the kernel's epoch e runs at lr * decay^e, so a
+    fit of three epochs at (0.05, 0.5) equals three one-epoch calls at 0.05, 0.025, 0.0125."""
+    import recfactor.models.svd as svd
+    from recfactor.io.ratings import Dataset
+
+    rng = np.random.default_rng(3)
+    data = Dataset.from_arrays(rng.integers(0, 50, 2000), rng.integers(0, 40, 2000),
+                               rng.integers(1, 6, 2000), duplicates="last")  # fmt: skip
+    decayed = svd.SVD(factors=4, epochs=3, lr=0.05, lr_decay=0.5, seed=1).fit(data)
+    constant = svd.SVD(factors=4, epochs=3, lr=0.05, lr_decay=1.0, seed=1).fit(data)
+    assert decayed.user_factors_.tobytes() != constant.user_factors_.tobytes()
+    first = svd.SVD(factors=4, epochs=1, lr=0.05, lr_decay=0.5, seed=1).fit(data)
+    same_start = svd.SVD(factors=4, epochs=1, lr=0.05, lr_decay=1.0, seed=1).fit(data)
+    assert first.user_factors_.tobytes() == same_start.user_factors_.tobytes()  # epoch 0: lr

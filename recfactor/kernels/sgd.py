@@ -226,23 +226,25 @@ def _chunk_order(n_chunks, seed, lo):
 @nb.njit(cache=CACHE, parallel=True)
 def sgd_epochs(
     users, items, ratings, block_start, n_blocks, diagonals, seeds,
-    mu, user_bias, item_bias, user_factors, item_factors, lr, reg, lr_bias, reg_bias, fit_bias,
-    sse, chunk=CHUNK,
+    mu, user_bias, item_bias, user_factors, item_factors, lrs, reg, lr_biases, reg_bias,
+    fit_bias, sse, chunk=CHUNK,
 ):  # fmt: skip
-    """Stratified epochs, one per entry of ``seeds``; updates the factors and biases, and the
-    order of the ratings, in place and returns how many epochs ran.
+    """Stratified epochs, one per entry of ``seeds``; updates the factors and biases in place
+    and returns how many epochs ran.
 
     The ratings are grouped by block (block ``a * n_blocks + b`` for user block ``a`` and item
     block ``b`` at ``block_start[.]:block_start[. + 1]``), shuffled once
     (:func:`shuffle_blocks`); in epoch ``e`` each block's chunks of ``chunk`` ratings are
     visited in an order drawn from ``seeds[e]``, and ``diagonals[e]`` is the order of the
-    sub-epochs. Reshuffling every rating each epoch instead cost 0.06 s an epoch a thread on 9M
-    ratings for no gain in accuracy (BENCHMARKS.md). ``sse[e]`` receives the sum of squared
-    errors seen before each update; an epoch whose sum is not finite (divergence) is the last
-    one run.
+    sub-epochs; ``lrs[e]`` and ``lr_biases[e]`` are its steps. Reshuffling every rating each
+    epoch instead cost 0.06 s an epoch a thread on 9M ratings for no gain in accuracy
+    (BENCHMARKS.md). ``sse[e]`` receives the sum of squared errors seen before each update; an
+    epoch whose sum is not finite (divergence) is the last one run.
     """
     partial = np.zeros(n_blocks)
     for e in range(seeds.shape[0]):
+        lr = lrs[e]
+        lr_bias = lr_biases[e]
         partial[:] = 0.0
         for s in range(n_blocks):
             shift = diagonals[e, s]
@@ -272,7 +274,7 @@ def warm_up() -> None:
     load(sgd_epochs,
         idx, idx, one, np.array([0, 1], dtype=np.int64), 1, np.zeros((1, 1), dtype=np.int64),
         np.zeros(1, dtype=np.int64), f(0), one.copy(), one.copy(), np.zeros((1, 1), f),
-        np.zeros((1, 1), f), f(0), f(0), f(0), f(0), True, np.zeros(1), CHUNK,
+        np.zeros((1, 1), f), one.copy(), f(0), one.copy(), f(0), True, np.zeros(1), CHUNK,
     )  # fmt: skip
     load(fill_normal, np.zeros((1, 1), f), 0, 0.0, 1.0)
     load(shuffle_blocks, idx, idx, one, np.array([0, 1], dtype=np.int64), 0)
