@@ -25,6 +25,11 @@ class Cluster:
                 "give `master` or `remote`, not both",
                 hint="`remote` sc://HOST:15002 is a Spark Connect server",
             )
+        if self.master is not None and self.master.startswith("sc://"):
+            # A Connect server's address is not a master: Spark would start a JVM gateway
+            # and fail ("Java gateway exited"). It is a remote, whichever flag named it.
+            object.__setattr__(self, "remote", self.master)
+            object.__setattr__(self, "master", None)
 
     @property
     def where(self) -> str:
@@ -39,8 +44,26 @@ class Cluster:
                 "Spark reads its data from a path, not stdin",
                 hint="give the file's path (file://, hdfs://, s3a://)",
             )
+        self.check_local_path(data)
         spark = spark_engine.session(self.master, self.conf, self.remote)
         return spark, spark_engine.read(spark, data, read)
+
+    def check_local_path(self, data: str) -> None:
+        """Where the data is on this machine (a local master, a plain or file: path), refuse a
+        missing one before Spark starts (20-35 s of a JVM's start for one line of error). On a
+        cluster or a Connect server a plain path is the cluster's, not this machine's."""
+        import os
+        from urllib.parse import urlparse
+
+        from recfactor.errors import DataError
+
+        local = self.remote is None and (self.master is None or self.master.startswith("local"))
+        scheme = urlparse(data).scheme
+        if not local or (scheme not in ("", "file") and len(scheme) > 1):
+            return
+        path = urlparse(data).path if scheme == "file" else data
+        if not os.path.exists(path):
+            raise DataError(f"{data}: no such file or folder", hint="check the path")
 
 
 # Parameters that only the local engine's ALS has.

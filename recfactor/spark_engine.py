@@ -89,7 +89,8 @@ def session(master: str | None, conf: Sequence[str] = (), remote: str | None = N
                 spark.range(1).collect()  # a Connect session is lazy: reach the server now
     except ImportError as exc:
         raise ParameterError(f"Spark Connect needs {exc.name or 'its client libraries'}",
-                             hint="pip install 'recfactor[spark-connect]'") from None  # fmt: skip
+                             hint="pip install 'recfactor[spark]' (or, with no Java here, "
+                             "'recfactor[spark-connect]')") from None  # fmt: skip
     except Exception as exc:
         raise FitError(
             f"cannot start Spark on {where} ({_first_line(exc)[:200]})",
@@ -159,7 +160,8 @@ def read(spark: Any, path: str, options: Any) -> Any:
 
     if _is_parquet(path):
         frame = _spark_call(lambda: spark.read.parquet(path), path)
-        names = list(frame.columns)
+        # Over Spark Connect the read is lazy: a missing path surfaces at the schema.
+        names = _spark_call(lambda: list(frame.columns), path)
         cols = choose_columns(names, True, options, path)
     else:
         from recfactor.io import ratings as data
@@ -178,7 +180,9 @@ def read(spark: Any, path: str, options: Any) -> Any:
         rating.alias("rating"),
         (sf.col(names[cols.rating]) if cols.rating is not None else sf.lit("1")).alias("raw"),
     )
-    bad = out.filter(sf.col("rating").isNull() | sf.isnan("rating")).limit(1).collect()
+    bad = _spark_call(
+        lambda: out.filter(sf.col("rating").isNull() | sf.isnan("rating")).limit(1).collect(), path
+    )
     if bad:
         raise DataError(
             f"{path}: rating {bad[0]['raw']!r} is not a number",

@@ -193,3 +193,16 @@ def test_without_java_spark_is_one_error_line(tmp_path, monkeypatch):
     assert result.exit_code == 1
     assert result.stderr.startswith("error: Spark needs Java, and none is on this machine")
     assert "hint: install a Java runtime" in result.stderr
+
+
+def test_an_sc_address_is_a_connect_server_and_a_missing_local_path_fails_before_spark(tmp_path):
+    from recfactor.cluster import Cluster
+    from recfactor.errors import DataError
+
+    connect = Cluster(master="sc://example.org:15002")
+    assert (connect.master, connect.remote) == (None, "sc://example.org:15002")
+    for data in (tmp_path / "gone.csv", f"file://{tmp_path}/gone.csv"):
+        with pytest.raises(DataError, match="no such file or folder"):
+            Cluster(master="local[2]").check_local_path(str(data))
+    Cluster(master="spark://host:7077").check_local_path(str(tmp_path / "gone.csv"))  # theirs
+    connect.check_local_path(str(tmp_path / "gone.csv"))  # the server's path, not ours
