@@ -18,12 +18,21 @@ class Cluster:
     master: str | None = None
     remote: str | None = None
     conf: tuple[str, ...] = ()
+    # Where ALS checkpoints (spark_engine.session says what happens without one).
+    checkpoint: str | None = None
 
     def __post_init__(self) -> None:
         if self.master is not None and self.remote is not None:
             raise ParameterError(
                 "give `master` or `remote`, not both",
                 hint="`remote` sc://HOST:15002 is a Spark Connect server",
+            )
+        if self.checkpoint is not None and (
+            self.remote is not None or (self.master or "").startswith("sc://")
+        ):
+            raise ParameterError(
+                "`checkpoint_dir` is the Spark Connect server's to set",
+                hint="start the server with --conf spark.checkpoint.dir=DIR",
             )
         if self.master is not None and self.master.startswith("sc://"):
             # A Connect server's address is not a master: Spark would start a JVM gateway
@@ -45,7 +54,7 @@ class Cluster:
                 hint="give the file's path (file://, hdfs://, s3a://)",
             )
         self.check_local_path(data)
-        spark = spark_engine.session(self.master, self.conf, self.remote)
+        spark = spark_engine.session(self.master, self.conf, self.remote, self.checkpoint)
         return spark, spark_engine.read(spark, data, read)
 
     def check_local_path(self, data: str) -> None:

@@ -48,9 +48,17 @@ def _quiet_stderr() -> Iterator[None]:
         os.close(devnull)
 
 
-def session(master: str | None, conf: Sequence[str] = (), remote: str | None = None) -> Any:
+def session(
+    master: str | None,
+    conf: Sequence[str] = (),
+    remote: str | None = None,
+    checkpoint: str | None = None,
+) -> Any:
     """A SparkSession on ``master`` (``local[*]`` by default), or on the Spark Connect server
-    ``remote`` (``sc://host:15002``: no JVM here), with ``conf`` (KEY=VALUE)."""
+    ``remote`` (``sc://host:15002``: no JVM here), with ``conf`` (KEY=VALUE); ALS checkpoints to
+    ``checkpoint``, else to the cluster's ``spark.checkpoint.dir``, else (a local master) to a
+    temporary folder here. A cluster of several machines has none of those by default: a folder
+    on the driver would not be the executors'."""
     import warnings
 
     # pyspark warns of pandas releases newer than it knows; recfactor uses no pandas there.
@@ -106,7 +114,11 @@ def session(master: str | None, conf: Sequence[str] = (), remote: str | None = N
     spark.sparkContext.setLogLevel("ERROR")
     # Spark ignores checkpointInterval without a checkpoint folder, and long lineages then
     # overflow the stack.
-    spark.sparkContext.setCheckpointDir(tempfile.mkdtemp(prefix="recfactor-checkpoints-"))
+    folder = checkpoint or spark.conf.get("spark.checkpoint.dir", None)
+    if folder is None and (master is None or master.startswith("local")):
+        folder = tempfile.mkdtemp(prefix="recfactor-checkpoints-")
+    if folder is not None:
+        spark.sparkContext.setCheckpointDir(folder)
     return spark
 
 

@@ -206,3 +206,21 @@ def test_an_sc_address_is_a_connect_server_and_a_missing_local_path_fails_before
             Cluster(master="local[2]").check_local_path(str(data))
     Cluster(master="spark://host:7077").check_local_path(str(tmp_path / "gone.csv"))  # theirs
     connect.check_local_path(str(tmp_path / "gone.csv"))  # the server's path, not ours
+
+
+def test_als_checkpoints_where_it_is_told(tmp_path):
+    """`--checkpoint-dir`: the session's checkpoint folder (where ALS writes one every 10
+    iterations), not a temporary folder on the driver; without it, on a local master, a
+    temporary one; a Connect server sets its own; the local engine has none."""
+    from recfactor import spark_engine
+
+    folder = tmp_path / "checkpoints"
+    spark = spark_engine.session("local[2]", checkpoint=str(folder))
+    assert str(folder) in spark.sparkContext.getCheckpointDir()
+    spark = spark_engine.session("local[2]")
+    assert "recfactor-checkpoints-" in spark.sparkContext.getCheckpointDir()
+    refused = run("train", SAMPLE / "ratings.csv", "--engine", "spark", "--master",
+                  "sc://127.0.0.1:1", "--checkpoint-dir", folder)  # fmt: skip
+    assert refused.exit_code == 2 and "spark.checkpoint.dir" in refused.output
+    local = run("train", SAMPLE / "ratings.csv", "--checkpoint-dir", folder)
+    assert local.exit_code == 2 and "apply to --engine spark" in local.output

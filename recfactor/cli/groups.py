@@ -262,17 +262,18 @@ class Engine(str, Enum):
 
 
 def _cluster(engine: Engine, master: str | None, remote: str | None,
-             spark_conf: list[str] | None) -> Any:  # fmt: skip
+             spark_conf: list[str] | None, checkpoint_dir: str | None) -> Any:  # fmt: skip
     """The cluster ``--engine spark`` asks for, or None for the local engine."""
     from recfactor.errors import ParameterError
 
     if engine != Engine.spark:
-        if master is not None or remote is not None or spark_conf:
-            raise ParameterError("--master, --remote and --spark-conf apply to --engine spark")
+        if master is not None or remote is not None or spark_conf or checkpoint_dir:
+            raise ParameterError("--master, --remote, --spark-conf and --checkpoint-dir apply "
+                                 "to --engine spark")  # fmt: skip
         return None
     from recfactor.cluster import Cluster
 
-    return Cluster(master, remote, tuple(spark_conf or ()))
+    return Cluster(master, remote, tuple(spark_conf or ()), checkpoint_dir)
 
 
 SPARK = OptionGroup("Spark", build=_cluster, flags={
@@ -284,4 +285,8 @@ SPARK = OptionGroup("Spark", build=_cluster, flags={
         "--remote", help="Spark Connect server, sc://HOST:15002 (no local Java).")),
     "spark_conf": (Optional[list[str]], None, typer.Option(
         "--spark-conf", help="A Spark setting KEY=VALUE (repeatable).")),
+    "checkpoint_dir": (Optional[str], None, typer.Option(
+        "--checkpoint-dir", metavar="DIR", help="Where ALS checkpoints its long lineages: "
+        "storage every node reaches (hdfs://, s3a://) [a temporary folder here on a local "
+        "master; elsewhere spark.checkpoint.dir, if the cluster sets it].")),
 })  # fmt: skip
