@@ -201,7 +201,8 @@ def cross_validate(
         # The longer fits to all the data first: in worker processes they then run beside the
         # folds' fits.
         tasks = [(spec, int(seed), WHOLE) for spec in algos for seed in seeds] + tasks
-    context = (folds, metrics, rating_scale, relevant_threshold, whole, fit)
+    yardstick = _baseline_predictions(folds, rating_scale, train.feedback, algos)
+    context = (folds, metrics, rating_scale, relevant_threshold, whole, fit, yardstick)
     # Per algorithm and seed: item factors from the fit to all the data, and the factor part
     # p.q on the first fold's test pairs (as the predictions, on data no seed trained on).
     factors: dict[str, dict[int, np.ndarray | None]] = {spec.tag: {} for spec in algos}
@@ -282,7 +283,7 @@ def _run_one(
     from recfactor.models import model_class
     from recfactor.models.ensemble import spaced_seed
 
-    folds, metrics, rating_scale, relevant_threshold, whole, fit = context
+    folds, metrics, rating_scale, relevant_threshold, whole, fit, yardstick = context
     cls = model_class(spec.name)
     own_seed = spaced_seed(seed, spec.params)
     model = cls(cls.params_class(**{**spec.params, "seed": own_seed}))
@@ -312,7 +313,7 @@ def _run_one(
         "metrics": {m: scores[m] for m in metrics},
         "fit_seconds": model.fit_seconds_,  # excludes the one-off kernel load
     }
-    bias_only = _bias_only(model, fold_train, test_users, test_items)
+    bias_only = None if yardstick is None or not _measured(model) else yardstick[position]
     if bias_only is not None:
         # The baseline algorithm on the same fold: what the factors add, measured.
         run["bias_only_metrics"] = {
@@ -328,19 +329,34 @@ WHOLE = -1
 LIST_N = 10
 
 
-def _bias_only(model: Any, train: Any, u: np.ndarray, i: np.ndarray) -> np.ndarray | None:
-    """The predictions of the baseline algorithm (``mu + b_u + b_i``, recfactor's baseline at
-    its defaults) fitted alone to the same training fold, clipped as the model's are: what a
-    model with factors is measured against. None for implicit data, the baseline itself and a
-    model without factors. (A jointly fitted model's own biases are no standalone predictor:
-    on one set they scored twice as far from the baseline as the factors' real gain.)"""
-    if model.name == "baseline" or model.user_factors_ is None or model.feedback_ != "explicit":
+def _baseline_predictions(
+    folds: list, rating_scale: Any, feedback: str, algos: Sequence[AlgoSpec]
+) -> list[np.ndarray] | None:
+    """Each fold's test predictions by the baseline algorithm (``mu + b_u + b_i``, recfactor's
+    baseline at its defaults) fitted alone to the fold's training set: what a model with
+    factors is measured against, made once per fold, not once per model and seed. None for
+    implicit data, or when no algorithm has factors. (A jointly fitted model's own biases are
+    no standalone predictor: on one set they scored twice as far from the baseline as the
+    factors' real gain.)"""
+    if feedback != "explicit" or all(spec.name == "baseline" for spec in algos):
         return None
     from recfactor.models import model_class
 
-    baseline = model_class("baseline")().fit(train, rating_scale=model.rating_scale_,
-                                             training_error=False)  # fmt: skip
-    return baseline.predict_index(u, i)
+    out = []
+    for _, fold_train, _, (users, items) in folds:
+        baseline = model_class("baseline")().fit(fold_train, rating_scale=rating_scale,
+                                                 training_error=False)  # fmt: skip
+        out.append(baseline.predict_index(users, items))
+    return out
+
+
+def _measured(model: Any) -> bool:
+    """Whether the model's factors are measured against the baseline: explicit, with factors."""
+    return (
+        model.name != "baseline"
+        and model.user_factors_ is not None
+        and (model.feedback_ == "explicit")
+    )
 
 
 def _with_lists(record: dict[str, Any], lists: dict[str, Any] | None) -> dict[str, Any]:
