@@ -9,6 +9,36 @@ ROOT = Path(__file__).resolve().parents[1]
 SAMPLE = ROOT / "sample_data"
 
 
+def planted_ratings(seed, n_users, n_items, rank, spread, centre, density, noise):
+    """Planted low-rank ratings: ``centre + P Q'`` (entries N(0, spread)), a ``density`` share
+    observed with N(0, noise) noise. Returns the Dataset, the unobserved cells' user and item
+    IDs (as text, as predict takes them), their true values, and the generator (for fresh
+    draws after)."""
+    import numpy as np
+
+    from recfactor.dataset import Dataset
+
+    rng = np.random.default_rng(seed)
+    p, q = rng.normal(0, spread, (n_users, rank)), rng.normal(0, spread, (n_items, rank))
+    truth = centre + p @ q.T
+    seen = rng.random(truth.shape) < density
+    u, i = np.nonzero(seen)
+    data = Dataset.from_arrays(u, i, truth[u, i] + rng.normal(0, noise, len(u)))
+    tu, ti = np.nonzero(~seen)
+    return data, tu.astype(str), ti.astype(str), truth[tu, ti], rng
+
+
+def random_ratings_csv(n_users: int, n_items: int, density: float, seed: int) -> str:
+    """A ``user,item,rating`` CSV of whole stars 1-5 at random: users ``u0..``, items ``i0..``,
+    each pair present with probability ``density``."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    rows = [f"u{u},i{i},{rng.integers(1, 6)}" for u in range(n_users) for i in range(n_items)
+            if rng.random() < density]  # fmt: skip
+    return "user,item,rating\n" + "\n".join(rows) + "\n"
+
+
 def ml100k_dir() -> Path:
     return Path(os.environ.get("RECFACTOR_ML100K", ROOT.parent / "shared" / "data" / "ml-100k"))
 

@@ -12,6 +12,7 @@ from recfactor.dataset import Dataset
 from recfactor.errors import ParameterError
 from recfactor.models import model_class
 from recfactor.models.bpmf import _wishart, kept_sweeps
+from tests.conftest import planted_ratings
 
 BPMF = model_class("bpmf")
 
@@ -20,14 +21,7 @@ BPMF = model_class("bpmf")
 def planted():
     """Rank 3 around 3.5 with noise 0.3, 200 users x 120 items, 30% observed; the other
     cells are the test set."""
-    rng = np.random.default_rng(11)
-    p, q = rng.normal(0, 0.7, (200, 3)), rng.normal(0, 0.7, (120, 3))
-    truth = 3.5 + p @ q.T
-    seen = rng.random(truth.shape) < 0.3
-    u, i = np.nonzero(seen)
-    data = Dataset.from_arrays(u, i, truth[u, i] + rng.normal(0, 0.3, len(u)))
-    tu, ti = np.nonzero(~seen)
-    return data, tu.astype(str), ti.astype(str), truth[tu, ti]
+    return planted_ratings(11, 200, 120, 3, 0.7, 3.5, 0.3, 0.3)[:4]
 
 
 def test_planted_ratings_are_recovered_near_the_noise(planted):

@@ -15,10 +15,10 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 from recfactor import persist
+from tests.conftest import random_ratings_csv
 
 pyspark = pytest.importorskip("pyspark", reason="pyspark is not installed (recfactor[spark])")
 pytest.importorskip("grpc", reason="Spark Connect's client needs grpcio (recfactor[spark])")
@@ -67,11 +67,8 @@ def _recfactor(*args: object, cwd: Path) -> subprocess.CompletedProcess:
 def test_master_sc_trains_on_a_connect_server(server, tmp_path):
     """`--master sc://...` is the address of a Connect server (as `--remote`, which the same
     code path serves): before, it started a local JVM gateway and failed."""
-    rng = np.random.default_rng(0)
-    rows = [f"u{u},i{i},{rng.integers(1, 6)}" for u in range(30) for i in range(20)
-            if rng.random() < 0.5]  # fmt: skip
     data = tmp_path / "r.csv"
-    data.write_text("user,item,rating\n" + "\n".join(rows) + "\n")
+    data.write_text(random_ratings_csv(30, 20, 0.5, seed=0))
     model = tmp_path / "connect.model"
     done = _recfactor("train", data, "--engine", "spark", "--algo", "als", "--master", server,
                       "-k", 3, "--epochs", 3, "-m", model, "-q", cwd=tmp_path)  # fmt: skip

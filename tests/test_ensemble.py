@@ -8,11 +8,11 @@ import numpy as np
 import pytest
 
 from recfactor import persist
-from recfactor.dataset import Dataset
 from recfactor.errors import ModelFileError, ParameterError
 from recfactor.models import model_class
 from recfactor.models.ensemble import list_support, spaced_seed
 from tests.cli import rows, run
+from tests.conftest import planted_ratings, random_ratings_csv
 
 SVD = model_class("svd")
 
@@ -21,16 +21,7 @@ SVD = model_class("svd")
 def planted():
     """Rank 4 around 3.5 with noise 0.5, 150 users x 100 items, 25% observed: the other
     cells are the test set."""
-    rng = np.random.default_rng(3)
-    p, q = rng.normal(0, 0.6, (150, 4)), rng.normal(0, 0.6, (100, 4))
-    truth = 3.5 + p @ q.T
-    seen = rng.random(truth.shape) < 0.25
-    u, i = np.nonzero(seen)
-    data = Dataset.from_arrays(
-        u.astype(str), i.astype(str), truth[u, i] + rng.normal(0, 0.5, len(u))
-    )
-    tu, ti = np.nonzero(~seen)
-    return data, tu.astype(str), ti.astype(str), truth[tu, ti]
+    return planted_ratings(3, 150, 100, 4, 0.6, 3.5, 0.25, 0.5)[:4]
 
 
 def _svd(**kw):
@@ -112,14 +103,7 @@ def test_stability_is_the_share_of_members_whose_list_holds_the_item(planted):
 
 
 def test_the_command_line_trains_recommends_and_updates_an_ensemble(write, tmp_path):
-    rng = np.random.default_rng(0)
-    lines = ["user,item,rating"] + [
-        f"u{u},i{i},{rng.integers(1, 6)}"
-        for u in range(40)
-        for i in range(30)
-        if rng.random() < 0.4
-    ]
-    data = write("r.csv", "\n".join(lines) + "\n")
+    data = write("r.csv", random_ratings_csv(40, 30, 0.4, seed=0))
     model = tmp_path / "m.model"
     done = run("train", data, "--ensemble", 3, "-k", 4, "-m", model, "-q")
     assert done.exit_code == 0, done.output

@@ -7,11 +7,11 @@ import numpy as np
 import pytest
 from scipy.stats import norm
 
-from recfactor.dataset import Dataset
 from recfactor.errors import ParameterError
 from recfactor.intervals import _mixture_quantile, intervals
 from recfactor.models import model_class
 from tests.cli import rows, run
+from tests.conftest import planted_ratings, random_ratings_csv
 
 
 def test_the_mixture_quantiles_are_a_normals_for_one_draw_and_widen_with_spread():
@@ -28,21 +28,15 @@ def test_the_mixture_quantiles_are_a_normals_for_one_draw_and_widen_with_spread(
 def planted():
     """Rank 3 around 3 with noise 0.4, 150 users x 100 items, 30% observed; a fresh noisy
     rating of every other cell is the test set."""
-    rng = np.random.default_rng(8)
-    p, q = rng.normal(0, 0.6, (150, 3)), rng.normal(0, 0.6, (100, 3))
-    truth = 3 + p @ q.T
-    seen = rng.random(truth.shape) < 0.3
-    u, i = np.nonzero(seen)
-    data = Dataset.from_arrays(u, i, truth[u, i] + rng.normal(0, 0.4, len(u)))
-    tu, ti = np.nonzero(~seen)
-    return data, tu, ti, truth[tu, ti] + rng.normal(0, 0.4, len(tu))
+    data, tu, ti, truth, rng = planted_ratings(8, 150, 100, 3, 0.6, 3.0, 0.3, 0.4)
+    return data, tu, ti, truth + rng.normal(0, 0.4, len(tu))
 
 
 def test_bpmf_intervals_cover_their_level_of_new_ratings(planted):
     data, tu, ti, fresh = planted
     model = model_class("bpmf")(factors=3, epochs=60, burn_in=15, samples=30).fit(data)
     assert model.noise_sd_ == pytest.approx(0.4, abs=0.06)  # measured, where alpha says 0.8
-    u, i = model.user_index(tu.astype(str)), model.item_index(ti.astype(str))
+    u, i = model.user_index(tu), model.item_index(ti)
     center = model.predict_index(u, i)
     for level in (0.5, 0.8, 0.9):
         low, high = intervals(model, u, i, center, level)
@@ -63,14 +57,7 @@ def test_point_estimates_and_bad_levels_are_refused(planted):
 
 
 def test_predict_adds_low_and_high(write, tmp_path):
-    rng = np.random.default_rng(1)
-    lines = ["user,item,rating"] + [
-        f"u{u},i{i},{rng.integers(1, 6)}"
-        for u in range(30)
-        for i in range(20)
-        if rng.random() < 0.5
-    ]
-    data = write("r.csv", "\n".join(lines) + "\n")
+    data = write("r.csv", random_ratings_csv(30, 20, 0.5, seed=1))
     model = tmp_path / "b.model"
     done = run("train", data, "--algo", "bpmf", "-k", 2, "--epochs", 20, "--burn-in", 5, "-m",
                model, "-q")  # fmt: skip
