@@ -37,6 +37,12 @@ def require_intervals(model: Any) -> None:
                              hint="train it again with this version of recfactor")  # fmt: skip
 
 
+def check(model: Any, level: float) -> float:
+    """Refuse what :func:`intervals` would refuse (the model, the level) before any work."""
+    require_intervals(model)
+    return check_level(level)
+
+
 def check_level(level: float) -> float:
     if not 0.0 < level < 1.0:
         raise ParameterError(f"`interval` {level:g} must be above 0 and below 1",
@@ -48,8 +54,7 @@ def intervals(
     model: Any, u: np.ndarray, i: np.ndarray, center: np.ndarray, level: float
 ) -> tuple[np.ndarray, np.ndarray]:
     """(low, high) of each pair's rating at ``level``, around ``center`` (its predictions)."""
-    require_intervals(model)
-    level = check_level(level)
+    level = check(model, level)
     u, i = np.asarray(u, dtype=np.int64), np.asarray(i, dtype=np.int64)
     center = np.asarray(center, dtype=np.float64)
     low, high = np.empty(len(u)), np.empty(len(u))

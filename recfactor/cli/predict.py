@@ -66,7 +66,10 @@ def predict(
     single = _one_pair(pairs, user, item)
     fitted, *paths, _ = known_rows(load_model(model, seen=False)[0], history, features, quiet,
                                    user_attrs, user)  # fmt: skip
-    _bounds(fitted, None, None, None, interval)  # refused before any pair is read
+    if interval is not None:  # refused before any pair is read
+        from recfactor.intervals import check
+
+        check(fitted, interval)
     names = read_titles(items_file)
     if single:
         return _predict_one(fitted, user, item, strict, names, out, quiet, paths, interval)
@@ -107,19 +110,14 @@ def _predict_one(fitted, user: str, item: str, strict: bool, names, out, quiet: 
 
 def _bounds(fitted, u, i, values, level: float | None) -> dict:
     """``low`` and ``high`` of each pair's interval at ``level`` (none without one): ``u`` and
-    ``i`` coded pairs (or indices), ``values`` their predictions. With no pairs, only checks
-    that the model gives intervals at that level."""
+    ``i`` coded pairs (or indices), ``values`` their predictions."""
     if level is None:
         return {}
-    from recfactor import intervals
+    from recfactor.intervals import intervals
 
-    intervals.require_intervals(fitted)
-    intervals.check_level(level)
-    if u is None:
-        return {}
     if hasattr(u, "codes"):
         u, i = fitted.user_index(u.ids)[u.codes], fitted.item_index(i.ids)[i.codes]
-    low, high = intervals.intervals(fitted, u, i, values, level)
+    low, high = intervals(fitted, u, i, values, level)
     return {"low": low, "high": high}
 
 
