@@ -17,51 +17,33 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 README = ROOT / "README.md"
-CLOCK_COLUMNS = ("fit_seconds",)
+
+
+def _readme_tool():
+    """tools/readme_outputs.py: how a console block is read (its steps, whether it is
+    compared, whether it needs MovieLens), the one definition the tool and this test share."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("readme_outputs",
+                                                  ROOT / "tools" / "readme_outputs.py")  # fmt: skip
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+TOOL = _readme_tool()
 
 
 def _blocks() -> list[list[tuple[str, list[str]]]]:
-    """Each console block as (command, expected output lines) pairs."""
-    blocks = re.findall(r"```console\n(.*?)```", README.read_text(encoding="utf-8"), re.S)
+    """Each compared console block as (command, expected output lines) pairs, with whether
+    it needs MovieLens: [(needs_movielens, steps)]."""
+    texts = re.findall(r"```console\n(.*?)```", README.read_text(encoding="utf-8"), re.S)
     out = []
-    for text in blocks:
-        steps: list[tuple[str, list[str]]] = []
-        lines = text.splitlines()
-        k = 0
-        while k < len(lines):
-            line = lines[k]
-            k += 1
-            if line.startswith("$ "):
-                command = line[2:]
-                while command.endswith("\\") and k < len(lines):
-                    command = command[:-1] + " " + lines[k].strip()
-                    k += 1
-                steps.append((command, []))
-            elif steps:
-                steps[-1][1].append(line)
-        out.append([(c, [x.rstrip() for x in o if x.strip()]) for c, o in steps])
-    return out
-
-
-def _reads_movielens(block: list[tuple[str, list[str]]]) -> bool:
-    return "ml-100k" in " ".join(c for c, _ in block)
-
-
-def _checked(block: list[tuple[str, list[str]]]) -> bool:
-    """Whether a block's output can be compared: nothing elided."""
-    return bool(block) and not any(x == "..." for _, o in block for x in o)
-
-
-def _masked(lines: list[str]) -> list[str]:
-    """CSV rows with the clock's columns as ``*``."""
-    out, clock = [], []
-    for line in lines:
-        cells = line.split(",")
-        if any(name in cells for name in CLOCK_COLUMNS):
-            clock = [j for j, name in enumerate(cells) if name in CLOCK_COLUMNS]
-        elif clock and len(cells) > max(clock):
-            cells = ["*" if j in clock else cell for j, cell in enumerate(cells)]
-        out.append(",".join(cells))
+    for text in texts:
+        block = TOOL.steps(text)
+        if TOOL.checked(block):
+            steps = [(TOOL.command(w), [x.rstrip() for x in o if x.strip()]) for w, o in block]
+            out.append((TOOL.reads_movielens(block), steps))
     return out
 
 
@@ -91,14 +73,14 @@ def _compare(blocks: list, folder: Path, env: dict) -> int:
                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
             )  # fmt: skip
             got = [x.rstrip() for x in run.stdout.splitlines() if x.strip()]
-            assert _masked(got) == _masked(expected), f"$ {command}"
+            assert TOOL.masked(got) == TOOL.masked(expected), f"$ {command}"
             checked += 1
     return checked
 
 
 def test_the_readme_shows_what_the_program_prints(console):
     folder, env = console
-    blocks = [b for b in _blocks() if _checked(b) and not _reads_movielens(b)]
+    blocks = [steps for movielens, steps in _blocks() if not movielens]
     assert _compare(blocks, folder, env) >= 5  # the README keeps showing real runs
 
 
@@ -108,5 +90,5 @@ def test_the_readme_shows_what_the_program_prints_on_movielens(console, ml100k):
     setup = subprocess.run(["bash", "-c", "recfactor train ml-100k/u.data -m ml.model -q"],
                            cwd=folder, env=env, capture_output=True, timeout=300)  # fmt: skip
     assert setup.returncode == 0, setup.stderr
-    blocks = [b for b in _blocks() if _checked(b) and _reads_movielens(b)]
+    blocks = [steps for movielens, steps in _blocks() if movielens]
     assert _compare(blocks, folder, env) >= 4
