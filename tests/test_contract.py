@@ -112,7 +112,7 @@ UNUSED = {
         "epochs",
         "lr",
         "lr_decay",
-        "reg",
+        "standardize",
         "init_mean",
         "init_std",
         "bias",

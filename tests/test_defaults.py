@@ -70,5 +70,60 @@ def test_a_preset_sets_what_it_declares_and_flags_still_win():
     assert (model.params.epochs, model.params.lr, model.params.reg) == (20, 0.005, 0.02)
     assert model.params.factors == 8
     assert rf.ALS(preset="spark").params.bias is False and rf.ALS().params.bias is None
-    with pytest.raises(rf.ParameterError, match="unknown preset 'libmf'"):
-        rf.SVD(preset="libmf")
+    libmf = rf.SVD(preset="libmf").params
+    assert (libmf.factors, libmf.epochs, libmf.reg, libmf.bias, libmf.standardize) == (
+        8, 20, 0.1, False, False)  # fmt: skip
+    with pytest.raises(rf.ParameterError, match="unknown preset 'lightfm'"):
+        rf.SVD(preset="lightfm")
+
+
+def test_svd_reads_lr_and_reg_in_the_ratings_spread_so_any_scale_gives_one_model():
+    """The sparse set on half stars and on -10..10 (x4): with ``standardize`` the two fits are
+    one model in two units (predictions 4x apart, the same penalty chosen); in the ratings' own
+    units the wider scale gets a step 4x too large for its factors and fits worse."""
+    stars, wide = SETS["sparse half stars"](), SETS["sparse, -10..10"]()
+    pairs = (stars.user_ids[stars.users[:500]], stars.item_ids[stars.items[:500]])
+    one, other = rf.SVD(factors=8, seed=0).fit(stars), rf.SVD(factors=8, seed=0).fit(wide)
+    assert one.params.reg == other.params.reg
+    expected = (one.predict(*pairs).values - 2.75) * 4
+    assert np.abs(other.predict(*pairs).values - expected).max() < 1e-3
+    stars_rmse = _fold_rmse(stars, AlgoSpec("svd", {"reg": 0.07}))
+    raw = _fold_rmse(wide, AlgoSpec("svd", {"reg": 0.07, "standardize": False})) / 4
+    assert raw.mean() > stars_rmse.mean() + 0.01, (raw.mean(), stars_rmse.mean())
+
+
+def test_svd_chooses_a_smaller_penalty_where_the_ratings_are_less_noisy():
+    from recfactor.models.holdout import LADDER
+    from tests.conftest import planted_ratings
+
+    chosen = {}
+    for noise in (0.05, 1.0):
+        data = planted_ratings(3, 300, 200, 4, 0.6, 3.0, 0.2, noise)[0]
+        model = rf.SVD(factors=8, seed=0).fit(data)
+        chosen[noise] = model.params.reg
+        assert model.params.reg in LADDER
+        # the penalty the fit used, recorded: a refit with it gives the same model
+        again = rf.SVD(factors=8, seed=0, reg=model.params.reg).fit(data)
+        assert again.params == model.params
+    assert chosen[0.05] < chosen[1.0], chosen
+
+
+def test_the_ladder_walk_stops_at_the_best_rung_and_draws_once():
+    from recfactor.models.holdout import LADDER, START, chosen_on_holdout
+    from tests.conftest import planted_ratings
+
+    data = planted_ratings(1, 60, 40, 2, 0.5, 3.0, 0.5, 0.3)[0]
+    for target in range(len(LADDER)):
+        tried = []
+
+        def score(fit, held, value, target=target, tried=tried):
+            tried.append(value)
+            assert fit.n_ratings + held.n_ratings <= data.n_ratings and held.n_ratings > 0
+            return abs(np.log(value / LADDER[target]))
+
+        rng = np.random.default_rng(9)
+        assert chosen_on_holdout(data, rng, score) == LADDER[target]
+        assert len(tried) == len(set(tried)) <= 2 + abs(target - START - 0.5) + 0.5
+        twin = np.random.default_rng(9)
+        twin.integers(0, 2**63 - 1)
+        assert rng.integers(1 << 30) == twin.integers(1 << 30)

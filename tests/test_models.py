@@ -31,9 +31,10 @@ def low_rank(seed: int, n_users=300, n_items=200, rank=3, noise=0.1, observed=0.
 
 def test_sgd_recovers_held_out_entries_of_low_rank_data():
     train, users, items, truth, noisy = low_rank(0)
-    model = SVD(factors=3, epochs=150, lr=0.01, reg=0.01, init_std=0.1, seed=1).fit(
-        train, rating_scale=(-100, 100)
-    )
+    # A constant step in the ratings' own units: plain SGD as the textbook runs it.
+    textbook = {"lr_decay": 1.0, "standardize": False}
+    model = SVD(factors=3, epochs=150, lr=0.01, reg=0.01, init_std=0.1, seed=1, **textbook)
+    model.fit(train, rating_scale=(-100, 100))
     estimate = model.predict(users.astype(str), items.astype(str)).values
     error_vs_truth = np.sqrt(np.mean((estimate - truth) ** 2))
     assert error_vs_truth < 0.1, error_vs_truth  # the noise level is 0.1
@@ -43,7 +44,9 @@ def test_sgd_recovers_held_out_entries_of_low_rank_data():
 
 def test_plain_mf_reconstructs_the_gradient_descent_example():
     data = Dataset.from_matrix(GRADIENT_EXAMPLE, missing_value=0)
-    model = SVD(factors=2, epochs=3000, lr=0.01, reg=0.0, bias=False, init_std=0.5, seed=0)
+    textbook = {"lr_decay": 1.0, "standardize": False}
+    model = SVD(factors=2, epochs=3000, lr=0.01, reg=0.0, bias=False, init_std=0.5, seed=0,
+                **textbook)  # fmt: skip
     model.fit(data)
     estimate = model.predict_index(data.users, data.items)
     assert model.uses_bias_ is False

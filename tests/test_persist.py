@@ -146,8 +146,9 @@ def test_one_long_id_does_not_blow_up_the_vocabulary_or_the_model_file(tmp_path)
 
 def test_a_fit_that_overflows_is_an_error_and_the_old_model_stays(tmp_path):
     """A fit on ratings of 1e10 overflowed to infinite factors (ALS did, before its penalty
-    took the ratings' unit; SGD at svd's learning rate still does), which the saver wrote and
-    the loader refused: a good model was replaced by one that could not be read, with exit 0."""
+    took the ratings' unit; SGD in the ratings' own units still does), which the saver wrote
+    and the loader refused: a good model was replaced by one that could not be read, with exit
+    0. In units of the ratings' spread (svd's default) the same fit is the stars' model."""
     from recfactor.errors import FitError
 
     rng = np.random.default_rng(0)
@@ -158,7 +159,11 @@ def test_a_fit_that_overflows_is_an_error_and_the_old_model_stays(tmp_path):
     stars = Dataset.from_arrays(users, items, ratings / 1e10, duplicates="last")
     before = persist.save(SVD(factors=2).fit(stars), target).read_bytes()
     with pytest.raises(FitError, match="diverged"):
-        persist.save(SVD(factors=2, epochs=3).fit(data), target)
+        persist.save(SVD(factors=2, epochs=3, standardize=False).fit(data), target)
+    pairs = (users[:50], items[:50])
+    large = SVD(factors=2, reg=0.1).fit(data).predict(*pairs).values
+    small = SVD(factors=2, reg=0.1).fit(stars).predict(*pairs).values
+    np.testing.assert_allclose(large / 1e10, small, rtol=1e-4)
     broken = SVD(factors=2).fit(stars)
     broken.user_factors_[0, 0] = np.nan
     with pytest.raises(ModelFileError, match="NaN or infinite"):

@@ -49,6 +49,7 @@ def declare(
 PRESETS = {
     "surprise": "Surprise's defaults (svd: 20 epochs, lr 0.005, reg 0.02; svdpp likewise)",
     "spark": "Spark MLlib's ALS defaults (als without biases)",
+    "libmf": "LIBMF's model (svd: 8 factors, no biases, 20 epochs, reg 0.1 in the ratings' units)",
 }
 
 

@@ -9,7 +9,7 @@ Implicit feedback: PureSVD (Cremonesi et al. 2010), a truncated SVD of the inter
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -85,88 +85,30 @@ class SVD(Model):
         return self.params.solver == "sgd"
 
     def _fit_sgd(self, dataset, rng: np.random.Generator) -> None:
-        from recfactor.kernels.sgd import CHUNK, sgd_epochs, shuffle_blocks
-
         p: SVDParams = self.params
-        k = p.factors
-        user_factors = _normal(rng, p.init_mean, p.init_std, (dataset.n_users, k))
-        item_factors = _normal(rng, p.init_mean, p.init_std, (dataset.n_items, k))
-        user_factors = self._warm_rows("user", dataset.user_ids, user_factors)
-        item_factors = self._warm_rows("item", dataset.item_ids, item_factors)
-        blocks = grid_blocks(dataset.n_users, dataset.n_items, k)
-        grid = _Grid(dataset, blocks, rng)
-        # Rows are trained in grid order, so that each block's rows (and biases) are
-        # contiguous: threads then never write to the same cache line.
-        user_factors = user_factors[grid.user_perm]
-        item_factors = item_factors[grid.item_perm]
-        user_bias = np.zeros(dataset.n_users, dtype=FACTOR_DTYPE)
-        item_bias = np.zeros(dataset.n_items, dtype=FACTOR_DTYPE)
+        scale = _spread(dataset.ratings) if p.standardize else 1.0
+        if p.reg is None:
+            import dataclasses
+
+            from recfactor.models.holdout import chosen_on_holdout
+
+            def holdout_rmse(fit, held, reg: float) -> float:
+                found = _sgd(fit, np.random.default_rng(p.seed), p, reg, scale)
+                return _rmse(found, held, self.rating_scale_)
+
+            reg = chosen_on_holdout(dataset, rng, holdout_rmse)
+            self.params = p = dataclasses.replace(p, reg=reg)
+        fitted = _sgd(dataset, rng, p, p.reg, scale, self._warm_rows, self._on_epoch)
+        self.user_factors_, self.item_factors_ = fitted.user_factors, fitted.item_factors
         if p.bias:
-            user_bias = self._warm_rows("user_bias", dataset.user_ids, user_bias)
-            item_bias = self._warm_rows("item_bias", dataset.item_ids, item_bias)
-        user_bias, item_bias = user_bias[grid.user_perm], item_bias[grid.item_perm]
-        mu = FACTOR_DTYPE(dataset.ratings.mean()) if p.bias else FACTOR_DTYPE(0)
-        f = FACTOR_DTYPE
-        # Every epoch's draws are made up front, in one order, so that how the epochs are
-        # grouped into kernel calls cannot change the model.
-        diagonals = np.empty((p.epochs, blocks), dtype=np.int64)
-        seeds = np.empty(p.epochs, dtype=np.int64)
-        for epoch in range(p.epochs):
-            diagonals[epoch] = rng.permutation(blocks)
-            seeds[epoch] = rng.integers(0, 2**63 - 1)
-        shuffle_blocks(grid.users, grid.items, grid.ratings, grid.block_start,
-                       rng.integers(0, 2**63 - 1))  # fmt: skip
-        # Each epoch's step the last one's times lr_decay (1 by default: constant): large steps
-        # first, small ones to settle (20 such epochs at lr 0.05 and 0.9 reach on MovieLens
-        # 100K what 50 constant ones do: BENCHMARKS.md).
-        lrs = (p.lr * p.lr_decay ** np.arange(p.epochs)).astype(FACTOR_DTYPE)
-        sse = np.zeros(p.epochs)
-        per_call = max(1, EPOCH_WORK // dataset.n_ratings)
-        for first in range(0, p.epochs, per_call):
-            last = min(first + per_call, p.epochs)
-            ran = sgd_epochs(
-                grid.users,
-                grid.items,
-                grid.ratings,
-                grid.block_start,
-                blocks,
-                diagonals[first:last],
-                seeds[first:last],
-                mu,
-                user_bias,
-                item_bias,
-                user_factors,
-                item_factors,
-                lrs[first:last],
-                f(p.reg),
-                lrs[first:last],
-                f(p.reg),
-                p.bias,
-                sse[first:last],
-                CHUNK,
-            )
-            for epoch in range(first, first + ran):
-                self._on_epoch(epoch + 1, p.epochs)
-            # A NaN or inf anywhere reaches the next errors, so an epoch's loss reveals it;
-            # the factors themselves are checked once, after the last epoch.
-            done = last == p.epochs
-            if not np.isfinite(sse[first + ran - 1]) or (
-                done and not (np.isfinite(user_factors).all() and np.isfinite(item_factors).all())
-            ):
-                raise FitError(
-                    f"training diverged at epoch {first + ran} (factors became infinite or NaN)",
-                    hint=f"use a smaller `lr` (now {p.lr:g}) or a larger `reg`",
-                )
-        self.user_factors_ = grid.user_rows(user_factors)
-        self.item_factors_ = grid.item_rows(item_factors)
-        if p.bias:
-            self.global_mean_ = float(mu)
-            self.user_bias_ = grid.user_rows(user_bias).astype(np.float64)
-            self.item_bias_ = grid.item_rows(item_bias).astype(np.float64)
+            self.global_mean_ = float(fitted.mu)
+            self.user_bias_ = fitted.user_bias.astype(np.float64)
+            self.item_bias_ = fitted.item_bias.astype(np.float64)
         else:
             self._baseline_fallback(dataset)
-        # SGD's penalty applies at each of a user's ratings: a ridge penalty of reg * n.
-        self.fold_in_ = {"kind": "ridge", "factor_reg": p.reg, "bias_reg": p.reg,
+        # SGD's penalty applies at each of a user's ratings: a ridge penalty of reg * n, on the
+        # factors in the ratings' units (the fit's reg was in units of their spread).
+        self.fold_in_ = {"kind": "ridge", "factor_reg": p.reg * scale, "bias_reg": p.reg,
                          "per_rating": True, "nonnegative": False}  # fmt: skip
 
     def _fit_lanczos(self, dataset, rng: np.random.Generator) -> None:
@@ -204,6 +146,106 @@ class SVD(Model):
             u, s, vt = svds(matrix, k=k, v0=v0, solver="arpack")
         order = np.argsort(-s, kind="stable")
         return u[:, order], s[order], vt[order]
+
+
+class _Fitted(NamedTuple):
+    mu: float
+    user_bias: np.ndarray
+    item_bias: np.ndarray
+    user_factors: np.ndarray
+    item_factors: np.ndarray
+
+
+def _spread(ratings: np.ndarray) -> float:
+    """The unit ``lr`` and ``reg`` are read in under ``standardize``: the ratings' standard
+    deviation (1 where they are all alike)."""
+    spread = float(ratings.std())
+    return spread if spread > 0 and np.isfinite(spread) else 1.0
+
+
+def _sgd(
+    dataset,
+    rng: np.random.Generator,
+    p: SVDParams,
+    reg: float,
+    scale: float,
+    warm_rows: Callable | None = None,
+    on_epoch: Callable[[int, int], None] | None = None,
+) -> _Fitted:
+    """Biased (or plain) MF by stratified SGD at penalty ``reg``, ``lr`` and ``reg`` read in
+    units of ``scale``: the same as SGD on ratings divided by ``scale``, with factor steps
+    ``lr / scale``, factor penalty ``reg * scale`` and starting factors ``sqrt(scale)`` as
+    large, while the biases' steps and penalty are unit-free. ``warm_rows(side, ids, rows)``
+    puts a warm start's rows in place."""
+    from recfactor.kernels.sgd import CHUNK, sgd_epochs, shuffle_blocks
+
+    k = p.factors
+    root = scale**0.5
+    user_factors = _normal(rng, p.init_mean, p.init_std * root, (dataset.n_users, k))
+    item_factors = _normal(rng, p.init_mean, p.init_std * root, (dataset.n_items, k))
+    user_bias = np.zeros(dataset.n_users, dtype=FACTOR_DTYPE)
+    item_bias = np.zeros(dataset.n_items, dtype=FACTOR_DTYPE)
+    if warm_rows is not None:
+        user_factors = warm_rows("user", dataset.user_ids, user_factors)
+        item_factors = warm_rows("item", dataset.item_ids, item_factors)
+        if p.bias:
+            user_bias = warm_rows("user_bias", dataset.user_ids, user_bias)
+            item_bias = warm_rows("item_bias", dataset.item_ids, item_bias)
+    blocks = grid_blocks(dataset.n_users, dataset.n_items, k)
+    grid = _Grid(dataset, blocks, rng)
+    # Rows are trained in grid order, so that each block's rows (and biases) are
+    # contiguous: threads then never write to the same cache line.
+    user_factors = user_factors[grid.user_perm]
+    item_factors = item_factors[grid.item_perm]
+    user_bias, item_bias = user_bias[grid.user_perm], item_bias[grid.item_perm]
+    mu = FACTOR_DTYPE(dataset.ratings.mean()) if p.bias else FACTOR_DTYPE(0)
+    f = FACTOR_DTYPE
+    # Every epoch's draws are made up front, in one order, so that how the epochs are
+    # grouped into kernel calls cannot change the model.
+    diagonals = np.empty((p.epochs, blocks), dtype=np.int64)
+    seeds = np.empty(p.epochs, dtype=np.int64)
+    for epoch in range(p.epochs):
+        diagonals[epoch] = rng.permutation(blocks)
+        seeds[epoch] = rng.integers(0, 2**63 - 1)
+    shuffle_blocks(grid.users, grid.items, grid.ratings, grid.block_start,
+                   rng.integers(0, 2**63 - 1))  # fmt: skip
+    # Each epoch's step the last one's times lr_decay: large steps first, small ones to settle.
+    bias_lrs = (p.lr * p.lr_decay ** np.arange(p.epochs)).astype(FACTOR_DTYPE)
+    factor_lrs = (bias_lrs / scale).astype(FACTOR_DTYPE)
+    sse = np.zeros(p.epochs)
+    per_call = max(1, EPOCH_WORK // dataset.n_ratings)
+    for first in range(0, p.epochs, per_call):
+        last = min(first + per_call, p.epochs)
+        ran = sgd_epochs(grid.users, grid.items, grid.ratings, grid.block_start, blocks,
+                         diagonals[first:last], seeds[first:last], mu, user_bias, item_bias,
+                         user_factors, item_factors, factor_lrs[first:last], f(reg * scale),
+                         bias_lrs[first:last], f(reg), p.bias, sse[first:last],
+                         CHUNK)  # fmt: skip
+        if on_epoch is not None:
+            for epoch in range(first, first + ran):
+                on_epoch(epoch + 1, p.epochs)
+        # A NaN or inf anywhere reaches the next errors, so an epoch's loss reveals it;
+        # the factors themselves are checked once, after the last epoch.
+        done = last == p.epochs
+        if not np.isfinite(sse[first + ran - 1]) or (
+            done and not (np.isfinite(user_factors).all() and np.isfinite(item_factors).all())
+        ):
+            raise FitError(
+                f"training diverged at epoch {first + ran} (factors became infinite or NaN)",
+                hint=f"use a smaller `lr` (now {p.lr:g}) or a larger `reg`",
+            )
+    return _Fitted(float(mu), grid.user_rows(user_bias), grid.item_rows(item_bias),
+                   grid.user_rows(user_factors), grid.item_rows(item_factors))  # fmt: skip
+
+
+def _rmse(fitted: _Fitted, held, rating_scale: tuple[float, float] | None) -> float:
+    """RMSE of ``fitted`` on the held-out ratings (a Dataset in the same vocabularies)."""
+    u, i = held.users, held.items
+    dots = np.einsum("ij,ij->i", fitted.user_factors[u], fitted.item_factors[i])
+    predicted = fitted.mu + fitted.user_bias[u] + fitted.item_bias[i] + dots
+    if rating_scale is not None:
+        predicted = np.clip(predicted, *rating_scale)
+    return float(np.sqrt(np.mean((predicted - held.ratings) ** 2)))
 
 
 def grid_blocks(n_users: int, n_items: int, k: int) -> int:

@@ -1,0 +1,61 @@
+"""A penalty chosen by the data: fits on most of the ratings, scored on a held-out share.
+
+No one regularisation wins on every rating set (BENCHMARKS.md, "Defaults": MovieLens 100K
+wants 0.1, dense synthetic sets 0.07, in units of the ratings' spread), so where the user gives
+none the fit walks a ladder of values from its middle towards the better neighbour, one fit per
+rung, and stops where the held-out error rises. On large data the rungs are fitted on a sample:
+SGD's penalty is per rating, so its best value moves little with the data's size.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+# In units of the ratings' spread; about 1.45x apart.
+LADDER = (0.033, 0.048, 0.07, 0.1, 0.15, 0.22)
+START = 2  # rungs START and START + 1 are fitted first
+# Where nothing can be held out (too few ratings), the value MovieLens-like data wants.
+FALLBACK = 0.1
+HELD_SHARE = 0.1
+# At most this many ratings take part: 3 rungs of 20 epochs on a million ratings cost about
+# what 3 epochs of the full fit do at 20M ratings.
+MAX_RATINGS = 1_000_000
+
+
+def chosen_on_holdout(
+    dataset: Any,
+    rng: np.random.Generator,
+    held_out_rmse: Callable[[Any, Any, float], float],
+) -> float:
+    """The rung of :data:`LADDER` with the lowest ``held_out_rmse(fit, held, value)``, where
+    ``fit`` and ``held`` split (a sample of) ``dataset``; ``held`` keeps only ratings whose
+    user and item occur in ``fit``. Draws from ``rng`` once, whatever the data."""
+    draws = np.random.default_rng(rng.integers(0, 2**63 - 1))
+    n = dataset.n_ratings
+    taken = np.arange(n)
+    if n > MAX_RATINGS:
+        taken = np.sort(draws.choice(n, MAX_RATINGS, replace=False))
+    held_mask = draws.random(taken.size) < HELD_SHARE
+    fit = dataset.subset(taken[~held_mask])
+    held = dataset.subset(taken[held_mask])
+    known = (np.bincount(fit.users, minlength=dataset.n_users)[held.users] > 0) & (
+        np.bincount(fit.items, minlength=dataset.n_items)[held.items] > 0
+    )
+    if fit.n_ratings == 0 or not known.any():
+        return FALLBACK
+    held = held.subset(np.flatnonzero(known))
+    scores: dict[int, float] = {}
+
+    def score(rung: int) -> float:
+        if rung not in scores:
+            scores[rung] = held_out_rmse(fit, held, LADDER[rung])
+        return scores[rung]
+
+    step = 1 if score(START + 1) < score(START) else -1
+    best = START + 1 if step == 1 else START
+    while 0 <= best + step < len(LADDER) and score(best + step) < score(best):
+        best += step
+    return LADDER[best]
