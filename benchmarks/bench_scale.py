@@ -2,6 +2,7 @@
 
     python benchmarks/bench_scale.py 10m [--repeats 3] [--data DIR] [--libmf DIR]
     python benchmarks/bench_scale.py 25m --repeats 2
+    python benchmarks/bench_scale.py 1m --surprise PYTHON [--no-libmf]
 
 The data comes from ``scale_data.py`` (fixed seeds; kept in ``--data``, default a folder under
 the system's temporary directory, so that a second run skips generating it). Per repeat, in
@@ -13,9 +14,14 @@ time, peak resident memory, and test RMSE.
 
 Settings: 10m: ``-k 32 --epochs 20 --reg 0.05`` against ``-k 32 -t 20 -l2 0.05 -s 2``; 25m:
 recfactor's ``--preset surprise`` against ``-k 100 -t 20 -l2 0.05 -s 2``; ``--ours "FLAGS"``
-replaces recfactor's (``--ours ""``: its defaults). LIBMF is built from
-``../shared/anchors/libmf-*.tar.gz`` with ``make`` in a temporary folder (or taken from
-``--libmf``); without the archive or a compiler its rows are left out.
+replaces recfactor's (``--ours ""``: its defaults); 1m: recfactor's defaults against ``-k 100
+-t 20 -l2 0.05 -s 2``. LIBMF is built from ``../shared/anchors/libmf-*.tar.gz`` with ``make``
+in a temporary folder (or taken from ``--libmf``); without the archive or a compiler its rows
+are left out.
+``--surprise PYTHON``: a Python with scikit-surprise installed (a separate venv: it is no
+recfactor dependency) runs Surprise's default SVD as a whole process in each repeat, reading
+the same CSV with pandas, fitting and predicting the test pairs, beside recfactor's train and
+predict processes (their sum is the comparison).
 """
 
 from __future__ import annotations
@@ -48,7 +54,22 @@ SETTINGS = {
         ["-k", "32", "-t", "20", "-l2", "0.05", "-s", "2"],
     ),
     "25m": (["--preset", "surprise"], ["-k", "100", "-t", "20", "-l2", "0.05", "-s", "2"]),
+    "1m": ([], ["-k", "100", "-t", "20", "-l2", "0.05", "-s", "2"]),
 }
+# Surprise's whole job as one process: read, fit its default SVD, predict the test pairs.
+SURPRISE_JOB = """
+import sys
+import numpy as np
+import pandas as pd
+from surprise import SVD, Dataset, Reader
+
+train, test = (pd.read_csv(path, dtype={"user": str, "item": str}) for path in sys.argv[1:3])
+low, high = train["rating"].min(), train["rating"].max()
+data = Dataset.load_from_df(train[["user", "item", "rating"]], Reader(rating_scale=(low, high)))
+model = SVD(random_state=0).fit(data.build_full_trainset())
+predicted = np.array([model.predict(u, i).est for u, i in zip(test["user"], test["item"])])
+print(float(np.sqrt(np.mean((predicted - test["rating"].to_numpy()) ** 2))))
+"""
 
 
 def run(command: list[str], cwd: Path, stdout=subprocess.DEVNULL) -> tuple[float, float, str]:
@@ -94,6 +115,8 @@ def main() -> None:
     parser.add_argument("--libmf", type=Path, help="a folder with mf-train and mf-predict")
     parser.add_argument("--out", type=Path)
     parser.add_argument("--ours", help="recfactor train's flags instead of the scale's, quoted")
+    parser.add_argument("--surprise", metavar="PYTHON", help="a Python with scikit-surprise")
+    parser.add_argument("--no-libmf", action="store_true", help="leave LIBMF out")
     args = parser.parse_args()
     data = args.data or Path(tempfile.gettempdir()) / f"recfactor-scale-{args.scale}"
     out_path = args.out or ROOT / f"benchmarks/results/scale-{args.scale}.json"
@@ -112,7 +135,7 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
-        libmf = build_libmf(args.libmf, tmp)
+        libmf = None if args.no_libmf else build_libmf(args.libmf, tmp)
         model = tmp / "r.model"
         train = [*python, "train", str(paths["train.csv"]), "-m", str(model), "-q", *ours]
         predict = [*python, "predict", str(paths["test.csv"]), "-m", str(model), "-q"]
@@ -122,6 +145,12 @@ def main() -> None:
             seconds, peak, out = run(predict, tmp, stdout=subprocess.PIPE)
             note("recfactor predict (test pairs)", seconds, peak)
             rmse["recfactor"] = rmse_of(out, truth)
+            if args.surprise:
+                job = [args.surprise, "-c", SURPRISE_JOB, str(paths["train.csv"]),
+                       str(paths["test.csv"])]  # fmt: skip
+                seconds, peak, out = run(job, tmp, stdout=subprocess.PIPE)
+                note("Surprise SVD train + predict", seconds, peak)
+                rmse["Surprise"] = float(out.strip())
             if libmf is not None:
                 lm_model = tmp / "libmf.model"
                 lm_train = [str(libmf / "mf-train"), "--quiet", *theirs, str(paths["train.txt"])]
@@ -154,6 +183,15 @@ def main() -> None:
             times["recfactor train"]
         )
         print(f"train: LIBMF / recfactor = {ratio:.2f}x (above 1: recfactor faster)")
+    if "Surprise SVD train + predict" in times:
+        ours_total = [a + b for a, b in zip(times["recfactor train"],
+                                            times["recfactor predict (test pairs)"])]  # fmt: skip
+        times["recfactor train + predict"] = ours_total
+        ratio = statistics.median(times["Surprise SVD train + predict"]) / statistics.median(
+            ours_total
+        )
+        print(f"train + predict: Surprise / recfactor = {ratio:.2f}x "
+              f"(recfactor {statistics.median(ours_total):.2f} s)")  # fmt: skip
     out_path.parent.mkdir(parents=True, exist_ok=True)
     out_path.write_text(
         json.dumps(
