@@ -147,7 +147,7 @@ def group_by_block(users, items, ratings, user_pos, item_pos, user_block, item_b
     """Ratings renumbered to grid positions and grouped by block (a stable counting sort);
     ``user_pos[u]`` and ``user_block[u]`` are user ``u``'s grid position and block.
 
-    Returns the grouped users, items and ratings, and where each of the ``n_blocks ** 2``
+    Returns the grouped users, items and ratings (float32), and where each of the ``n_blocks ** 2``
     blocks starts (with the total at the end).
     """
     n = users.shape[0]
@@ -161,7 +161,7 @@ def group_by_block(users, items, ratings, user_pos, item_pos, user_block, item_b
     fill = start[:-1].copy()
     out_users = np.empty(n, dtype=np.int32)
     out_items = np.empty(n, dtype=np.int32)
-    out_ratings = np.empty(n, dtype=ratings.dtype)
+    out_ratings = np.empty(n, dtype=np.float32)  # the factors' type, whatever the input's
     for j in range(n):
         b = user_block[users[j]] * n_blocks + item_block[items[j]]
         at = fill[b]
@@ -278,5 +278,5 @@ def warm_up() -> None:
     )  # fmt: skip
     load(fill_normal, np.zeros((1, 1), f), 0, 0.0, 1.0)
     load(shuffle_blocks, idx, idx, one, np.array([0, 1], dtype=np.int64), 0)
-    load(group_by_block, idx, idx, one, idx, idx, idx, idx, 1)
+    load(group_by_block, idx, idx, np.zeros(1), idx, idx, idx, idx, 1)
     load(count_per_row, idx, 1)

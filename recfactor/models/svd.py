@@ -286,7 +286,7 @@ class _Grid:
         self.users, self.items, self.ratings, self.block_start = group_by_block(
             dataset.users,
             dataset.items,
-            dataset.ratings.astype(FACTOR_DTYPE),
+            dataset.ratings,  # read as float64, written as float32: no whole copy between
             user_pos,
             item_pos,
             user_block[user_pos].astype(np.int32),
