@@ -234,6 +234,9 @@ def _sgd(
                 f"training diverged at epoch {first + ran} (factors became infinite or NaN)",
                 hint=f"use a smaller `lr` (now {p.lr:g}) or a larger `reg`",
             )
+    # The grid's copy of the ratings goes before the rows are put back in user order, so that
+    # the two copies of the factors never meet it (the end of a large fit was its peak).
+    grid.users = grid.items = grid.ratings = None
     return _Fitted(float(mu), grid.user_rows(user_bias), grid.item_rows(item_bias),
                    grid.user_rows(user_factors), grid.item_rows(item_factors))  # fmt: skip
 
