@@ -53,31 +53,49 @@ def first_repeat(users, items, n_users, n_items):
     return best, best_first
 
 
-@nb.njit(cache=CACHE, parallel=True)
+@nb.njit(cache=CACHE)
 def seen_by_user(users, items, n_users):
     """CSR of each user's items, sorted: (indptr int64, items int32), and whether any user
-    has an item twice (a repeated pair)."""
+    has an item twice (a repeated pair).
+
+    Two stable counting sorts, by item and then by user (a radix sort on the pair), leave each
+    user's items in order: no sort per user (9M ratings: 0.37 s with a quicksort of each
+    user's row, 0.145 s so; the same arrays).
+    """
+    n = users.shape[0]
+    n_items = 0
+    for j in range(n):
+        n_items = max(n_items, items[j] + 1)
+    by_item = np.zeros(n_items + 1, dtype=np.int64)
     indptr = np.zeros(n_users + 1, dtype=np.int64)
-    for j in range(users.shape[0]):
+    for j in range(n):
+        by_item[items[j] + 1] += 1
         indptr[users[j] + 1] += 1
+    for i in range(n_items):
+        by_item[i + 1] += by_item[i]
     for u in range(n_users):
         indptr[u + 1] += indptr[u]
-    # The items go straight to their user's row: no array of rating indices to gather
-    # through (the same 0.35 s on 9M ratings, and 4 bytes a rating fewer at the peak).
+    owners = np.empty(n, dtype=np.int32)  # the users of the ratings, grouped by item
+    fill = by_item[:-1].copy()
+    for j in range(n):
+        owners[fill[items[j]]] = users[j]
+        fill[items[j]] += 1
+    out = np.empty(n, dtype=np.int32)
     fill = indptr[:-1].copy()
-    out = np.empty(users.shape[0], dtype=np.int32)
-    for j in range(users.shape[0]):
-        out[fill[users[j]]] = items[j]
-        fill[users[j]] += 1
-    repeats = np.zeros(n_users, dtype=np.bool_)
-    for u in nb.prange(n_users):
-        row = out[indptr[u] : indptr[u + 1]]
-        row.sort()
-        for t in range(1, row.shape[0]):
-            if row[t] == row[t - 1]:
-                repeats[u] = True
+    for i in range(n_items):
+        for t in range(by_item[i], by_item[i + 1]):
+            u = owners[t]
+            out[fill[u]] = i
+            fill[u] += 1
+    repeated = False
+    for u in range(n_users):
+        for t in range(indptr[u] + 1, indptr[u + 1]):
+            if out[t] == out[t - 1]:
+                repeated = True
                 break
-    return indptr, out, repeats.any()
+        if repeated:
+            break
+    return indptr, out, repeated
 
 
 def warm_up() -> None:
