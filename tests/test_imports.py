@@ -162,6 +162,13 @@ def test_predict_imports_neither_spark_nor_the_heavy_libraries(tmp_path):
     assert result.returncode == 0, result.stderr
     lines = result.stdout.strip().splitlines()
     assert lines[0] == "user,item,prediction,cold" and lines[-1] == "[]"
+    # A file of pairs, written as CSV by Arrow: still no pandas (pyarrow's pa.array imports it)
+    batch = code.replace("'--user', '1', '--item', 'pizza'", repr(str(SAMPLE_FOOD)))
+    result = subprocess.run([sys.executable, "-c", batch], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.strip().splitlines()
+    assert lines[0].endswith(",prediction,cold") and len(lines) > 10
+    assert lines[-1] == "[]"
 
 
 def test_only_the_spark_modules_import_pyspark():

@@ -48,15 +48,16 @@ def write_predictions(
         columns[f"input_{name}" if taken else name] = values if kind == "csv" else _typed(values)
     from recfactor.coldstart import ANSWERS
 
-    cold = pa.DictionaryArray.from_arrays(pa.array(answered, pa.int8()), pa.array(ANSWERS))
+    cold = pa.DictionaryArray.from_arrays(csvout.numeric(answered, pa.int8()),
+                                          csvout.strings(list(ANSWERS)))  # fmt: skip
     for name, values in {"prediction": predicted, **(bounds or {})}.items():
         columns[name] = (csvout.format_g6(values) if kind == "csv"
-                         else pa.array(values, pa.float64()))  # fmt: skip
+                         else csvout.numeric(values, pa.float64()))  # fmt: skip
     columns["cold"] = cold if kind == "csv" else cold.cast(pa.string())
     if names is not None:
         titles = np.array([names.get(i, "") for i in item_codes.ids.tolist()], dtype=object)
         columns["title"] = pa.DictionaryArray.from_arrays(
-            pa.array(item_codes.codes, pa.int32()), pa.array(titles, pa.string())
+            csvout.numeric(item_codes.codes, pa.int32()), csvout.strings(titles)
         )
     if kind == "csv" and csvout.plain_columns(columns):
         sys.stdout.flush()
