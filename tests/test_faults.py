@@ -118,7 +118,14 @@ def test_ctrl_c_stops_a_long_fit_within_a_second(tmp_path):
     epochs over 50,000 ratings ignored it for 18 s."""
     command = [sys.executable, "-m", "recfactor", "train", str(SAMPLE / "ratings.csv"), "-q",
                "--algo", "baseline", "--epochs", "100000", "-m", str(tmp_path / "m")]  # fmt: skip
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+
+    # Ctrl-C as a terminal gives it: a shell starts a background job (`pytest &`) with SIGINT
+    # ignored, which its children inherit, and Python then installs no handler for it.
+    def as_a_terminal_would() -> None:
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               preexec_fn=as_a_terminal_would)  # fmt: skip
     try:
         time.sleep(3.0)  # started, read, fitting
         assert process.poll() is None, process.stderr.read()
