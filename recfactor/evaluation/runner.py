@@ -355,7 +355,7 @@ def _measured(model: Any) -> bool:
     return (
         model.name != "baseline"
         and model.user_factors_ is not None
-        and (model.feedback_ == "explicit")
+        and model.feedback_ == "explicit"
     )
 
 

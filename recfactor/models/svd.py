@@ -39,8 +39,10 @@ class SVD(Model):
     """Biased matrix factorization (Funk's SVD) by stratified parallel SGD:
     ``mu + b_u + b_i + p_u . q_i``.
 
-    ``SVD(factors=100, epochs=50, lr=0.01, lr_decay=1, reg=0.1, init_std=0.1, bias=True,
-    seed=0)`` (``SVD(preset="surprise")``: Surprise's 20 epochs, lr 0.005, reg 0.02);
+    ``SVD(factors=100, epochs=20, lr=0.1, lr_decay=0.85, reg=None, standardize=True,
+    init_std=0.1, bias=True, seed=0)``: ``lr`` and ``reg`` in units of the ratings' standard
+    deviation, ``reg`` None chosen on a held-out tenth (:mod:`recfactor.models.holdout`)
+    (``SVD(preset="surprise")``: Surprise's 20 epochs, lr 0.005, reg 0.02 in the ratings' units);
     ``bias=False`` gives plain MF; ``solver="lanczos"`` a truncated SVD of the baseline's
     residuals instead of SGD. On implicit data it is PureSVD (a truncated SVD of the 0/value
     matrix). Fit with ``fit(dataset)``; then ``predict(users, items)``,
