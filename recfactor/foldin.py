@@ -37,9 +37,7 @@ def fold_in(model: Any, history: Any) -> tuple[Any, list[str], int]:
                if saved_before else ""),
             hint="fold-in works on svd (sgd), als and nmf (ratings) models; train one again",
         )  # fmt: skip
-    from recfactor.dataset import index_in
-
-    items = index_in(model.item_ids_, history.item_ids)[history.items]
+    items = model.item_index(history.item_ids)[history.items]
     known = items >= 0
     if not known.any():
         raise DataError(f"{history.source}: none of its items is in the model",

@@ -13,6 +13,22 @@ import numpy as np
 
 from recfactor.dataset import index_in
 from recfactor.errors import ColdStartError, ParameterError
+from recfactor.models.kept import kept, ranked
+
+# Up to this many IDs, a kept lookup table answers one ID at a time (beyond, a sort wins).
+TABLE_LOOKUPS = 4096
+
+
+def _looked_up(model: Any, name: str, ids: Any) -> np.ndarray:
+    """:func:`index_in` of ``ids`` in the model's vocabulary ``name``, through the table
+    :meth:`Scoring.keep_ready` made where it still matches the vocabulary."""
+    vocabulary = getattr(model, name)
+    memo = model.__dict__.get(f"_lookup_{name}")
+    query = np.asarray(ids).astype(str).ravel()
+    if memo is None or memo[0] is not vocabulary or len(query) > TABLE_LOOKUPS:
+        return index_in(vocabulary, query)
+    get = memo[1].get
+    return np.fromiter((get(q, -1) for q in query.tolist()), dtype=np.int64, count=len(query))
 
 
 @dataclass(frozen=True)
@@ -133,11 +149,29 @@ class Scoring:
 
     def user_index(self, users: Any) -> np.ndarray:
         self._require_fitted()
-        return index_in(self.user_ids_, users)
+        return _looked_up(self, "user_ids_", users)
 
     def item_index(self, items: Any) -> np.ndarray:
         self._require_fitted()
-        return index_in(self.item_ids_, items)
+        return _looked_up(self, "item_ids_", items)
+
+    def keep_ready(self) -> None:
+        """Make now what each answer would make again, for a model that answers many requests
+        (a server): tables that find IDs (a scan of 100,000 item IDs takes about 0.5 ms an
+        ID), the float64 item factors and their unit rows. Each is kept while its array is
+        the same; copies made after this (a fold-in's) share them."""
+        from recfactor.models import screening
+
+        if screening.applies(self):
+            screening.keep(self)
+        else:
+            self._items64()
+        if self.item_factors_ is not None:
+            self._unit_items()
+        for name in ("user_ids_", "item_ids_"):
+            ids = getattr(self, name)
+            table = {str(x): j for j, x in enumerate(ids.tolist())}
+            self.__dict__[f"_lookup_{name}"] = (ids, table)
 
     # -- ranking ---------------------------------------------------------------------------
 
@@ -146,8 +180,24 @@ class Scoring:
 
         Clipping would tie the top items at the top of the scale, so ranking uses raw scores.
         """
-        q = None if self.item_factors_ is None else self.item_factors_.astype(np.float64)
-        return self._scores(np.asarray(u, dtype=np.int64), q)
+        return self._scores(np.asarray(u, dtype=np.int64), self._items64())
+
+    def _items64(self) -> np.ndarray | None:
+        """The item factors in float64, converted once for each array of them (a server
+        ranks all items at every request: 100,000 x 64 took 10 ms a conversion)."""
+        return kept(self, "item_factors_", "items64",
+                     lambda q: np.asarray(q, dtype=np.float64))  # fmt: skip
+
+    def _unit_items(self) -> np.ndarray:
+        """The item factors scaled to unit length (a zero row stays zero), kept as
+        :meth:`_items64`."""
+
+        def unit(q: np.ndarray) -> np.ndarray:
+            q = np.asarray(q, dtype=np.float64)
+            norms = np.linalg.norm(q, axis=1)
+            return q / np.where(norms > 0, norms, 1.0)[:, None]
+
+        return kept(self, "item_factors_", "unit_items", unit)
 
     def _scores(self, u: np.ndarray, item_factors: np.ndarray | None) -> np.ndarray:
         """:meth:`scores` with the item factors already in float64: written in three passes
@@ -177,14 +227,21 @@ class Scoring:
         n = max(0, min(n, len(self.item_ids_)))
         top = np.full((len(u), n), -1, dtype=np.int64)
         top_scores = np.full((len(u), n), np.nan)
-        q = None if self.item_factors_ is None else self.item_factors_.astype(np.float64)
+        from recfactor.models import screening
+
+        screened = (len(u) <= screening.MAX_USERS and type(self)._scores is Scoring._scores
+                    and screening.applies(self))  # fmt: skip
+        q = None if screened else self._items64()
         for start in range(0, len(u), 1024):  # bounded memory: 1024 users x items at a time
             block = u[start : start + 1024]
-            s = self._scores(block, q)
-            if exclude_seen:
-                rows, cols = self._seen_cells(block)
-                s[rows, cols] = -np.inf
-            idx, val = top_n(s, n)
+            if screened:
+                idx, val = screening.top(self, block, n, exclude_seen)
+            else:
+                s = self._scores(block, q)
+                if exclude_seen:
+                    rows, cols = self._seen_cells(block)
+                    s[rows, cols] = -np.inf
+                idx, val = top_n(s, n)
             top[start : start + len(block)] = idx
             top_scores[start : start + len(block)] = val
         return top, top_scores
@@ -227,9 +284,7 @@ class Scoring:
                 f"the {self.name} model has no item factors to compare",
                 hint="train a factor model (`algo` svd) for similar items",
             )
-        q = self.item_factors_.astype(np.float64)
-        norms = np.linalg.norm(q, axis=1)
-        unit = q / np.where(norms > 0, norms, 1.0)[:, None]
+        unit = self._unit_items()
         i = np.asarray(i, dtype=np.int64)
         n = max(0, min(n, len(self.item_ids_) - 1))
         sims = unit[i] @ unit.T
@@ -270,24 +325,22 @@ def pair_dots(p: np.ndarray, q: np.ndarray, u: np.ndarray, i: np.ndarray) -> np.
 def top_n(scores: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
     """Column indices and values of the ``n`` largest entries of each row, best first.
 
-    Ties break by lower index so results are reproducible; ``-inf`` entries are never returned
-    (their slots hold -1 and NaN).
+    Ties break by lower index so results are reproducible; entries that are not finite are
+    never returned (their slots hold -1 and NaN). Each row's n-th largest value is found by a
+    partition of the values (four times faster than a partition of their indices: a server
+    ranks 100,000 items at every request), and only the entries at or above it are sorted.
     """
-    rows = scores.shape[0]
-    if n == 0 or scores.shape[1] == 0:
+    rows, m = scores.shape
+    if n == 0 or m == 0:
         return np.zeros((rows, 0), dtype=np.int64), np.zeros((rows, 0))
-    if n < scores.shape[1]:
-        part = np.argpartition(-scores, n - 1, axis=1)[:, :n]
-    else:
-        part = np.tile(np.arange(scores.shape[1]), (rows, 1))
-    vals = np.take_along_axis(scores, part, axis=1)
-    order = np.lexsort((part, -vals), axis=1)
-    idx = np.take_along_axis(part, order, axis=1)
-    vals = np.take_along_axis(vals, order, axis=1)
-    invalid = ~np.isfinite(vals)
-    idx[invalid] = -1
-    vals[invalid] = np.nan
-    return idx.astype(np.int64), vals
+    n = min(n, m)
+    if not scores.max() < np.inf:  # NaN or +inf: a partition puts both above everything
+        scores = np.where(np.isnan(scores) | (scores == np.inf), -np.inf, scores)
+    kth = np.partition(scores, m - n, axis=1)[:, m - n]
+    # The entries at or above each row's n-th value, by their place in the flat array (a
+    # two-dimensional nonzero takes three times as long).
+    r, c = np.divmod(np.flatnonzero(scores >= kth[:, None]), m)
+    return ranked(r, c, scores[r, c], rows, n)
 
 
 def with_lean(model: Any, u: np.ndarray, i: np.ndarray, est: np.ndarray) -> np.ndarray:

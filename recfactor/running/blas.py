@@ -24,11 +24,27 @@ _SYMBOLS = (
 )
 
 
+_found: tuple[int, list[tuple[object, object]]] | None = None
+
+
 def _find() -> list[tuple[object, object]]:
     """The (set, get) functions of every OpenBLAS loaded now (numpy and scipy each bring
-    their own; scipy's is loaded on first use, so this looks again each time)."""
+    their own; scipy's is loaded on first use, so this looks again whenever a module has been
+    imported since it last looked: reading the process's map takes 1 ms, and a server folds a
+    user in at each request)."""
+    global _found
+    import sys
+
     import numpy.linalg  # noqa: F401  (loads numpy's BLAS)
 
+    if _found is not None and _found[0] == len(sys.modules):
+        return _found[1]
+    controls = _look()
+    _found = (len(sys.modules), controls)
+    return controls
+
+
+def _look() -> list[tuple[object, object]]:
     try:
         with open("/proc/self/maps") as maps:
             paths = sorted({line.split()[-1] for line in maps if "openblas" in line.lower()})

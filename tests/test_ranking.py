@@ -1,0 +1,76 @@
+"""Top-N selection: `top_n` against a full sort, and lists screened in float32 against the
+exact float64 ranking of every item."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import recfactor as rf
+from recfactor.models import screening
+from recfactor.models.scoring import top_n
+from tests.conftest import planted_ratings
+
+
+def _by_sort(scores: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """The reference: each row sorted by (score descending, index ascending), finite only."""
+    idx = np.full((len(scores), n), -1)
+    vals = np.full((len(scores), n), np.nan)
+    for r, row in enumerate(scores):
+        keep = [j for j in np.lexsort((np.arange(len(row)), -row)) if np.isfinite(row[j])][:n]
+        idx[r, : len(keep)] = keep
+        vals[r, : len(keep)] = row[keep]
+    return idx, vals
+
+
+@pytest.mark.parametrize("n", [1, 3, 7, 12])
+def test_top_n_equals_a_full_sort_with_ties_and_non_finite_entries(n):
+    rng = np.random.default_rng(n)
+    scores = rng.integers(0, 5, (40, 12)).astype(float)  # many ties, across the n-th place
+    scores[rng.random(scores.shape) < 0.15] = -np.inf
+    scores[rng.random(scores.shape) < 0.05] = np.nan
+    scores[rng.random(scores.shape) < 0.05] = np.inf
+    scores[3] = -np.inf  # a row with nothing to list
+    idx, vals = top_n(scores, n)
+    want_idx, want_vals = _by_sort(scores, n)
+    np.testing.assert_array_equal(idx, want_idx)
+    np.testing.assert_array_equal(vals, want_vals)
+
+
+def _exact_lists(model, users, n, exclude_seen):
+    s = model.scores(users)
+    if exclude_seen:
+        rows, cols = model._seen_cells(users)
+        s[rows, cols] = -np.inf
+    return top_n(s, n)
+
+
+@pytest.mark.parametrize("ensemble", [1, 3])
+def test_lists_screened_in_float32_are_the_exact_lists(ensemble):
+    data, *_ = planted_ratings(seed=4, n_users=300, n_items=2000, rank=8, spread=0.8,
+                               centre=3.0, density=0.05, noise=0.3)  # fmt: skip
+    model = rf.SVD(factors=16, seed=0, reg=0.05, ensemble=ensemble).fit(data)
+    # Items with equal factors tie exactly: the lower index must win, as in the exact path.
+    model.item_factors_[7] = model.item_factors_[3]
+    model.item_bias_[7] = model.item_bias_[3]
+    assert screening.applies(model)
+    users = np.arange(len(model.user_ids_))
+    for n, exclude_seen in [(1, True), (10, True), (50, False), (2000, True)]:
+        got = model.recommend_index(users, n, exclude_seen=exclude_seen)
+        want = _exact_lists(model, users, n, exclude_seen)
+        np.testing.assert_array_equal(got[0], want[0])
+        np.testing.assert_allclose(got[1], want[1], rtol=1e-12, atol=1e-12)
+    one = model.recommend_index(users[5:6], 10)  # one user: the matrix-vector path
+    np.testing.assert_array_equal(one[0], _exact_lists(model, users[5:6], 10, True)[0])
+
+
+def test_screened_lists_follow_the_model_when_its_factors_are_replaced():
+    data, *_ = planted_ratings(seed=5, n_users=50, n_items=300, rank=4, spread=0.8,
+                               centre=3.0, density=0.1, noise=0.3)  # fmt: skip
+    model = rf.SVD(factors=8, seed=0, reg=0.1).fit(data)
+    model.keep_ready()
+    before = model.recommend_index(np.arange(5), 5)[0]
+    model.item_factors_ = -model.item_factors_  # a new array: what was kept is made anew
+    after = model.recommend_index(np.arange(5), 5)[0]
+    np.testing.assert_array_equal(after, _exact_lists(model, np.arange(5), 5, True)[0])
+    assert not np.array_equal(before, after)
