@@ -117,9 +117,10 @@ def test_command_functions_stay_short():
 
 
 def test_the_command_line_stays_small():
-    """The use cases live in the engine (workflows, lists, io): cli/ only translates."""
+    """The use cases live in the engine (workflows, lists, io): cli/ only translates. The
+    budget: 2,300 lines for the twelve commands of issue 23, and `serve`'s 55 since."""
     lines = sum(len(path.read_text().splitlines()) for path in (PACKAGE / "cli").glob("*.py"))
-    assert lines <= 2300
+    assert lines <= 2355
 
 
 def test_option_groups_are_declared_once():

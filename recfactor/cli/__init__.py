@@ -12,7 +12,7 @@ from recfactor.cli.main import entry, main
 
 COMMAND_MODULES = (
     "train", "update", "predict", "recommend", "export", "evaluate", "tune", "stability",
-    "describe", "inspect",
+    "describe", "inspect", "serve",
 )  # fmt: skip
 for _module in COMMAND_MODULES:
     importlib.import_module(f"recfactor.cli.{_module}")

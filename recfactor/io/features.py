@@ -194,8 +194,6 @@ def features_from_frame(frame: Any, what: str, encoding: Encoding | None = None)
 
 def parse_attributes(text: str, encoding: Encoding) -> Any:
     """``age=25,gender=F`` as one encoded row (a 1 x features CSR matrix)."""
-    import pandas as pd
-
     values: dict[str, str] = {}
     for part in (p.strip() for p in text.split(",") if p.strip()):
         key, sep, value = part.partition("=")
@@ -203,6 +201,14 @@ def parse_attributes(text: str, encoding: Encoding) -> Any:
             raise DataError(f"attributes: {part!r} is not NAME=VALUE",
                             hint="write NAME=VALUE,NAME=VALUE")  # fmt: skip
         values[key.strip()] = value.strip()
+    return encode_attributes(values, encoding)
+
+
+def encode_attributes(values: dict[str, str], encoding: Encoding) -> Any:
+    """``{"age": "25", "gender": "F"}`` as one encoded row (a 1 x features CSR matrix); a
+    column not named is a missing value."""
+    import pandas as pd
+
     known = {c.name for c in encoding.columns}
     unknown = sorted(set(values) - known)
     if unknown:

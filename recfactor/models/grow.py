@@ -54,3 +54,27 @@ def _seen(model, positions, items, bounds, total):
     indptr = np.zeros(total + 1, dtype=np.int64)
     np.cumsum(np.bincount(users, minlength=total), out=indptr[1:])
     return indptr, seen[order]
+
+
+def without_users(model: Any) -> Any:
+    """A copy of ``model`` that knows no user, its items whole, and that counts the users'
+    ratings it left out as training ratings of their items: a new user folded into it
+    (recfactor.foldin) gets the list it would get folded into the whole model, without a
+    copy of every known user's rows (a server folds one user in at each request). For the
+    models whose users are their factors, biases and seen items alone: those that fold users
+    in by a solve (``fold_in_``), not bfm's placement."""
+    from recfactor import popularity
+    from recfactor.dataset import id_array
+
+    if model.fold_in_ is None or hasattr(model, "place_history"):
+        raise ValueError(f"a {model.name} model's users are more than their rows")
+    empty = copy.copy(model)
+    empty.left_out_counts_ = popularity.item_counts(model)
+    empty.user_ids_ = id_array([])
+    empty.user_factors_ = model.user_factors_[:0]
+    if model.user_bias_ is not None:
+        empty.user_bias_ = model.user_bias_[:0]
+    if model.seen_indptr_ is not None:
+        empty.seen_indptr_ = np.zeros(1, dtype=model.seen_indptr_.dtype)
+        empty.seen_items_ = model.seen_items_[:0]
+    return empty
