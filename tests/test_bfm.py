@@ -12,7 +12,7 @@ import pytest
 import recfactor as rf
 from recfactor import coldstart
 from recfactor.io.features import Side, features_from_frame
-from tests.cli import run
+from tests.cli import rows, run
 
 GROUPS = ("red", "green", "blue")
 
@@ -288,3 +288,25 @@ def test_each_column_is_read_for_what_it_is():
     assert matrix[:, names.index("year")].mean() == pytest.approx(0.0, abs=1e-12)
     assert matrix[1, names.index("genres=Action")] == 1 == matrix[1, names.index("genres=Comedy")]
     assert matrix[0, names.index("code=010")] == 1 == matrix[1, names.index("code=007")]
+
+
+def test_the_server_places_a_posted_user_by_attributes_and_ratings(files):
+    from tests.test_serve import Server
+
+    model = files[1]
+    served = Server("-m", model)
+    try:
+        red = served.ask("POST", "/recommend", {"attributes": {"group": "red"}, "n": 5})
+        blue = served.ask("POST", "/recommend", {"attributes": {"group": "blue"}, "n": 5})
+        rated = served.ask("POST", "/recommend", {"ratings": [["i3", 5], ["i4", 1]], "n": 5})
+        unknown = served.ask("POST", "/recommend", {"attributes": {"colour": "red"}})
+    finally:
+        assert served.stop() == 0
+    assert red[0] == blue[0] == rated[0] == 200
+    assert red[1]["cold"] == blue[1]["cold"] == "attributes" and rated[1]["cold"] == "history"
+    want = run("recommend", "--user", "x", "--user-attrs", "group=red", "-m", model, "-n", "5",
+               "-q")  # fmt: skip
+    assert [x["item"] for x in red[1]["items"]] == [r["item"] for r in rows(want.stdout)]
+    assert red[1]["items"] != blue[1]["items"]
+    assert unknown[0] == 422 and unknown[1]["parameter"] == "attributes"
+    assert unknown[1]["error"].startswith("attributes: no column colour")
