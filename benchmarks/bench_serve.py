@@ -9,7 +9,11 @@ processes (one keep-alive connection each, a request sent as soon as the last wa
 sends ``--requests`` requests to each endpoint: GET /recommend (a known user, n=10), POST
 /recommend (a new user's 20 ratings of random items), GET /predict, GET /similar (n=10).
 Latency is timed by the client, from the request's first byte to the answer's last. Any
-answer but a 200 counts as failed. Results go to benchmarks/results/serve.json.
+answer but a 200 counts as failed. Then, with ``--reload``, the swap: while two connections
+ask GET /recommend, `recfactor update NEW -m MODEL` (200 new ratings, warm start) replaces the
+served model's file; the requests before, during and after the swap are counted, and a list
+answered after it is compared with the new model's own. Results go to
+benchmarks/results/serve.json.
 """
 
 from __future__ import annotations
@@ -144,12 +148,99 @@ def run_clients(port: int, work: list, connections: int) -> tuple[list, int]:
     return times, failed
 
 
+def reload_under_load(model: Path, folder: Path, ids: tuple) -> dict:
+    """GET /recommend from two connections while `recfactor update` replaces the file."""
+    import shutil
+
+    import recfactor as rf
+
+    live = folder / "live.model"
+    shutil.copy(model, live)
+    rng = np.random.default_rng(3)
+    new = folder / "new.csv"
+    users, items = rng.choice(ids[0], 200), rng.choice(ids[1], 200)
+    new.write_text("user,item,rating\n" + "".join(
+        f"{u},{i},{r}\n" for u, i, r in zip(users, items, rng.integers(1, 6, 200))))  # fmt: skip
+    proc, port = start_server(live, 1)
+    results: multiprocessing.Queue = multiprocessing.Queue()
+    work = requests_for("GET /recommend", 100_000, 9, *ids)
+    stop = multiprocessing.Event()
+    procs = [multiprocessing.Process(target=timed_client, args=(port, work[c::2], results, stop))
+             for c in range(2)]  # fmt: skip
+    try:
+        for p in procs:
+            p.start()
+        time.sleep(2)
+        before = ask(port, "/healthz")["model"]["loaded_at"]
+        started = time.time()
+        subprocess.run([sys.executable, "-m", "recfactor", "update", str(new), "-m", str(live),
+                        "--base", str(folder / "data" / "train.csv"), "-q"], check=True,
+                       stdout=subprocess.DEVNULL)  # fmt: skip
+        updated = time.time()
+        while ask(port, "/healthz")["model"]["loaded_at"] == before:
+            time.sleep(0.05)
+        swapped = time.time()
+        time.sleep(2)
+        user = str(users[0])
+        served = [x["item"] for x in ask(port, f"/recommend?user={user}&n=10")["items"]]
+        stop.set()
+        stamps, failed = [], 0
+        for _ in procs:
+            t, f = results.get()
+            stamps += t
+            failed += f
+        for p in procs:
+            p.join()
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(30)
+    fitted, _ = rf.load(live)
+    want = [item for item, _ in fitted.recommend(user, 10)]
+    at = np.array([t for t, _ in stamps])
+    ms = np.array([d for _, d in stamps]) * 1000
+    during = (at >= started) & (at <= swapped + 0.5)
+    return {"requests": len(stamps), "failed": failed, "update_s": updated - started,
+            "swap_after_update_s": swapped - updated,
+            "p99_ms_outside": float(np.percentile(ms[~during], 99)),
+            "p99_ms_during": float(np.percentile(ms[during], 99)) if during.any() else None,
+            "max_ms_during": float(ms[during].max()) if during.any() else None,
+            "new_model_answers": served == want}  # fmt: skip
+
+
+def ask(port: int, path: str) -> dict:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    conn.request("GET", path)
+    return json.loads(conn.getresponse().read())
+
+
+def timed_client(port: int, work: list, results: multiprocessing.Queue, stop) -> None:
+    """As :func:`client`, until ``stop``: (wall time sent, seconds taken) of each request."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    stamps, failed = [], 0
+    for method, path, _ in work:
+        if stop.is_set():
+            break
+        sent, start = time.time(), time.perf_counter()
+        try:
+            conn.request(method, path)
+            reply = conn.getresponse()
+            reply.read()
+            failed += reply.status != 200
+        except OSError:
+            failed += 1
+            conn.close()
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        stamps.append((sent, time.perf_counter() - start))
+    results.put((stamps, failed))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=10_000)
-    parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
-    parser.add_argument("--connections", type=int, nargs="+", default=[1, 4])
+    parser.add_argument("--workers", type=int, nargs="*", default=[1, 2])
+    parser.add_argument("--connections", type=int, nargs="*", default=[1, 4])
     parser.add_argument("--folder", type=Path, default=Path(tempfile.gettempdir()) / "rf-serve")
+    parser.add_argument("--reload", action="store_true", help="measure the swap under load")
     args = parser.parse_args()
     args.folder.mkdir(parents=True, exist_ok=True)
     model = make_model(args.folder)
@@ -176,10 +267,15 @@ def main() -> None:
         finally:
             proc.send_signal(signal.SIGTERM)
             proc.wait(30)
+    swap = None
+    if args.reload:
+        swap = reload_under_load(model, args.folder, ids)
+        print("reload under load:", json.dumps(swap))
     out = ROOT / "benchmarks/results/serve.json"
     out.write_text(json.dumps({"date": time.strftime("%Y-%m-%d"), "cores": os.cpu_count(),
                                "machine": platform.machine(), "items": n_items,
-                               "factors": FACTORS, "rows": rows}, indent=1))  # fmt: skip
+                               "factors": FACTORS, "rows": rows, "reload": swap},
+                              indent=1))  # fmt: skip
     print(f"written {out}")
 
 
