@@ -101,6 +101,7 @@ def server(sample_model):
                      "--max-connections", "8")  # fmt: skip
     yield started
     assert started.stop() == 0
+    assert not [x for x in started.lines if "internal error" in x or "failed" in x]
 
 
 def _cli(*args) -> list[dict]:
@@ -204,6 +205,13 @@ RAW = [
     (b"POST /recommend HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", 411),
     (b"POST /recommend HTTP/1.1\r\nHost: x\r\nContent-Length: lots\r\n\r\n", 400),
     (b"POST /recommend HTTP/1.1\r\nHost: x\r\nContent-Length: 99999999\r\n\r\n", 413),
+    (
+        b"POST /recommend HTTP/1.1\r\nContent-Length: 200000\r\n\r\n"
+        + b"[" * 100000
+        + b"]" * 100000,
+        400,
+    ),
+    (b'POST /recommend HTTP/1.1\r\nContent-Length: 100\r\n\r\n{"ratings"', 408),
 ]
 
 

@@ -278,7 +278,11 @@ class Handler(BaseHTTPRequestHandler):
         if size > self.server.limits.body_bytes:
             raise RequestError(413, f"the body is {size} bytes; at most "
                                f"{self.server.limits.body_bytes}")  # fmt: skip
-        raw = self.rfile.read(size)
+        try:
+            raw = self.rfile.read(size)
+        except TimeoutError:
+            raise RequestError(408, f"the body did not come within {self.server.limits.timeout:g} "
+                               "s of silence") from None  # fmt: skip
         self._body_read = True
         if len(raw) < size:
             self.close_connection = True
@@ -287,6 +291,8 @@ class Handler(BaseHTTPRequestHandler):
             return json.loads(raw.decode("utf-8"))
         except (UnicodeDecodeError, ValueError) as exc:
             raise RequestError(400, f"the body is not JSON: {exc}") from None
+        except RecursionError:
+            raise RequestError(400, "the body's JSON is nested too deeply") from None
 
     def _send(self, status: int, payload: Any, route: str,
               content_type: str = "application/json") -> None:  # fmt: skip
