@@ -168,6 +168,28 @@ def read(spark: Any, path: str, options: Any) -> Any:
     """The ratings at ``path`` as a DataFrame of (user string, item string, rating double)."""
     from pyspark.sql import functions as sf
 
+    frame, names, cols = columns(spark, path, options)
+    rating = sf.lit(1.0) if cols.rating is None else sf.col(names[cols.rating]).cast("double")
+    out = frame.select(
+        sf.trim(sf.col(names[cols.user]).cast("string")).alias("user"),
+        sf.trim(sf.col(names[cols.item]).cast("string")).alias("item"),
+        rating.alias("rating"),
+        (sf.col(names[cols.rating]) if cols.rating is not None else sf.lit("1")).alias("raw"),
+    )
+    bad = _spark_call(
+        lambda: out.filter(sf.col("rating").isNull() | sf.isnan("rating")).limit(1).collect(), path
+    )
+    if bad:
+        raise DataError(
+            f"{path}: rating {bad[0]['raw']!r} is not a number",
+            hint="ratings must be finite numbers; use `rating_col` to pick another column",
+        )
+    return out.drop("raw")
+
+
+def columns(spark: Any, path: str, options: Any) -> tuple[Any, list[str], Any]:
+    """The data set at ``path`` as read (text columns for CSV), its column names, and which
+    of them are the user, item and rating (`recfactor.io.columns.choose_columns`)."""
     from recfactor.io.columns import choose_columns
 
     if _is_parquet(path):
@@ -185,22 +207,7 @@ def read(spark: Any, path: str, options: Any) -> Any:
         frame = _spark_call(lambda: spark.read.csv(path, sep=sep, header=header, schema=schema),
                             path)  # fmt: skip
         names = [f"c{c}" for c in range(width)]
-    rating = sf.lit(1.0) if cols.rating is None else sf.col(names[cols.rating]).cast("double")
-    out = frame.select(
-        sf.trim(sf.col(names[cols.user]).cast("string")).alias("user"),
-        sf.trim(sf.col(names[cols.item]).cast("string")).alias("item"),
-        rating.alias("rating"),
-        (sf.col(names[cols.rating]) if cols.rating is not None else sf.lit("1")).alias("raw"),
-    )
-    bad = _spark_call(
-        lambda: out.filter(sf.col("rating").isNull() | sf.isnan("rating")).limit(1).collect(), path
-    )
-    if bad:
-        raise DataError(
-            f"{path}: rating {bad[0]['raw']!r} is not a number",
-            hint="ratings must be finite numbers; use `rating_col` to pick another column",
-        )
-    return out.drop("raw")
+    return frame, names, cols
 
 
 def _is_parquet(path: str) -> bool:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parents[1] / "recfactor"
 SAMPLE_FOOD = PACKAGE.parent / "sample_data" / "food.csv"
-SPARK_MODULES = {"recfactor.spark_engine", "recfactor.evaluation.spark"}
+SPARK_MODULES = {"recfactor.spark_engine", "recfactor.spark_scoring", "recfactor.evaluation.spark"}
 CLI_PREFIX = "recfactor.cli"
 RENDERERS = {"recfactor.report", "recfactor.plot"}
 
@@ -118,9 +118,10 @@ def test_command_functions_stay_short():
 
 def test_the_command_line_stays_small():
     """The use cases live in the engine (workflows, lists, io): cli/ only translates. The
-    budget: 2,300 lines for the twelve commands of issue 23, and `serve`'s 55 since."""
+    budget: 2,300 lines for the twelve commands of issue 23, then `serve`'s 55 and the 35 that
+    hand predict, recommend and similar to Spark."""
     lines = sum(len(path.read_text().splitlines()) for path in (PACKAGE / "cli").glob("*.py"))
-    assert lines <= 2355
+    assert lines <= 2390
 
 
 def test_option_groups_are_declared_once():

@@ -224,3 +224,88 @@ def test_als_checkpoints_where_it_is_told(tmp_path):
     assert refused.exit_code == 2 and "spark.checkpoint.dir" in refused.output
     local = run("train", SAMPLE / "ratings.csv", "--checkpoint-dir", folder)
     assert local.exit_code == 2 and "apply to --engine spark" in local.output
+
+
+@pytest.fixture(scope="module")
+def local_model(tmp_path_factory):
+    """A model fitted by the local engine (svd): Spark scores any model, not only its own."""
+    path = tmp_path_factory.mktemp("scored") / "svd.model"
+    assert run("train", SAMPLE / "ratings.csv", "-m", path, "-q").exit_code == 0
+    return path
+
+
+def _parts(folder) -> pd.DataFrame:
+    return pd.read_parquet(folder).reset_index(drop=True)
+
+
+def test_scoring_on_spark_gives_the_engines_numbers(local_model, tmp_path):
+    from recfactor.lists import neighbours, recommendations
+
+    model, _ = persist.load(local_model)
+    pairs = tmp_path / "pairs.csv"
+    pairs.write_text("user,item,rating\nu1,m002,4\nu2,m010,3\nnobody,m001,5\nu3,nothing,1\n")
+    spark = ("--engine", "spark", "--master", "local[2]", "-m", local_model, "-q")
+    assert run("predict", pairs, *spark, "-o", tmp_path / "p.parquet").exit_code == 0
+    got = _parts(tmp_path / "p.parquet").sort_values("user").reset_index(drop=True)
+    want = model.predict(got.user.to_numpy(str), got.item.to_numpy(str))
+    assert got.prediction.tolist() == want.values.tolist()
+    assert dict(zip(got.user, got.cold)) == {
+        "u1": "false",
+        "u2": "false",
+        "nobody": "baseline",
+        "u3": "baseline",
+    }
+    # The true rating kept beside each prediction, as the local command keeps it.
+    assert dict(zip(got.user, got.rating)) == {"u1": "4", "u2": "3", "nobody": "5", "u3": "1"}
+    result = run("recommend", "--all-users", "-n", "4", *spark, "-o", tmp_path / "r.parquet")
+    assert result.exit_code == 0, result.output
+    lists = _parts(tmp_path / "r.parquet").sort_values(["user", "rank"])
+    want = pd.DataFrame(recommendations(model, [str(u) for u in model.user_ids_], 4))
+    want = want.sort_values(["user", "rank"])
+    assert lists[["user", "item"]].values.tolist() == want[["user", "item"]].values.tolist()
+    # The last bits of a score follow the summation order of the process's pair loop (numpy's
+    # or the compiled one's, wherever numba is loaded already), not the engine.
+    assert lists.score.tolist() == pytest.approx(want.score.tolist(), rel=1e-14)
+    result = run("similar", "-n", "3", *spark, "-o", tmp_path / "s.parquet")
+    assert result.exit_code == 0, result.output
+    near = _parts(tmp_path / "s.parquet").sort_values(["item", "rank"])
+    want = pd.DataFrame(neighbours(model, [str(i) for i in model.item_ids_], 3))
+    want = want.sort_values(["item", "rank"])
+    assert near[["item", "similar_item"]].values.tolist() == (
+        want[["item", "similar_item"]].values.tolist()
+    )
+    assert near.score.tolist() == pytest.approx(want.score.tolist(), rel=1e-14)
+
+
+def test_scoring_on_spark_refuses_what_it_cannot_do_before_spark_starts(local_model, tmp_path):
+    spark = ("--engine", "spark", "--master", "local[2]", "-m", local_model)
+    for args in [("predict", SAMPLE / "ratings.csv"),  # no -o folder
+                 ("predict", "--user", "u1", "--item", "m002", "-o", tmp_path / "x.csv"),
+                 ("recommend", "--user", "u1", "-o", tmp_path / "y.csv"),
+                 ("recommend", "-o", tmp_path / "y.csv"),  # neither --all-users
+                 ("similar", "--item", "m002", "-o", tmp_path / "z.csv")]:  # fmt: skip
+        result = run(*args, *spark)
+        assert result.exit_code == 2 and result.stderr.startswith("error: "), (args, result.output)
+
+
+def test_movielens_lists_and_predictions_on_spark_are_the_local_commands(ml100k, tmp_path):
+    model_path = tmp_path / "ml.model"
+    assert run("train", ml100k / "u1.base", "-m", model_path, "-q").exit_code == 0
+    spark = ("--engine", "spark", "--master", "local[2]", "-m", model_path, "-q")
+    result = run("recommend", "--all-users", *spark, "-o", tmp_path / "top.parquet")
+    assert result.exit_code == 0, result.output
+    local = run("recommend", "--all-users", "-m", model_path, "-q", "-o", tmp_path / "l.csv")
+    assert local.exit_code == 0, local.output
+    got = _parts(tmp_path / "top.parquet").sort_values(["user", "rank"])
+    want = pd.read_csv(tmp_path / "l.csv", dtype={"user": str, "item": str})
+    want = want.sort_values(["user", "rank"])
+    assert got[["user", "rank", "item"]].values.tolist() == (
+        want[["user", "rank", "item"]].values.tolist()
+    )
+    assert got.score.to_numpy() == pytest.approx(want.score.to_numpy(), rel=5e-6)  # %.6g
+    result = run("predict", ml100k / "u1.test", *spark, "-o", tmp_path / "p.parquet")
+    assert result.exit_code == 0, result.output
+    scored = _parts(tmp_path / "p.parquet")
+    model, _ = persist.load(model_path)
+    local = model.predict(scored.user.to_numpy(str), scored.item.to_numpy(str)).values
+    assert len(scored) == 20_000 and np.abs(scored.prediction.to_numpy() - local).max() < 1e-6

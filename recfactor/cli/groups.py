@@ -278,7 +278,7 @@ def _cluster(engine: Engine, master: str | None, remote: str | None,
 
 SPARK = OptionGroup("Spark", build=_cluster, flags={
     "engine": (Engine, Engine.local, typer.Option(
-        "--engine", help="Where to fit: here, or on Spark (als).")),
+        "--engine", help="Where to run: here, or on Spark (fits als; scores any model).")),
     "master": (Optional[str], None, typer.Option(
         "--master", help="Spark master: local[*], spark://HOST:7077, yarn, ...")),
     "remote": (Optional[str], None, typer.Option(

@@ -21,7 +21,7 @@ from recfactor.cli.common import (
     read_titles,
     tell,
 )
-from recfactor.cli.groups import FEATURES, OUTPUT, READ, with_groups
+from recfactor.cli.groups import FEATURES, OUTPUT, READ, SPARK, with_groups
 from recfactor.cli.helptext import Command
 
 
@@ -56,23 +56,23 @@ def predict(
     features: Any = FEATURES,
     read: Any = READ.only("sep", "header", "user_col", "item_col"),
     out: Any = OUTPUT,
+    cluster: Any = SPARK,
     quiet: Quiet = False,
 ) -> None:
     """Predict ratings: one pair with --user/--item, or a batch from PAIRS (csv on stdout),
     each row with the input's other columns (the true rating survives a pipeline)."""
-    from recfactor.cli.output import to_output
-    from recfactor.coldstart import answers
-
+    if cluster is not None:  # every pair scored by the cluster's executors
+        return _on_spark(cluster, model, pairs, read, out, quiet, user, item, history,
+                         user_attrs, interval, items_file, features or None)  # fmt: skip
     single = _one_pair(pairs, user, item)
     fitted, *paths, _ = known_rows(load_model(model, seen=False)[0], history, features, quiet,
                                    user_attrs, user)  # fmt: skip
-    if interval is not None:  # refused before any pair is read
-        from recfactor.intervals import check
-
-        check(fitted, interval)
+    _check_interval(fitted, interval)  # refused before any pair is read
     names = read_titles(items_file)
     if single:
         return _predict_one(fitted, user, item, strict, names, out, quiet, paths, interval)
+    from recfactor.cli.output import to_output
+    from recfactor.coldstart import answers
     from recfactor.io.pairs import read_pair_table
     from recfactor.io.predictions import write_predictions
 
@@ -84,6 +84,13 @@ def predict(
     bounds = _bounds(fitted, u, i, result.values, interval)
     with to_output(out.output, out.fmt, parquet=True) as kind:
         write_predictions(u, i, others, result.values, answered, names, kind, bounds)
+
+
+def _check_interval(fitted: Any, interval: float | None) -> None:
+    if interval is not None:
+        from recfactor.intervals import check
+
+        check(fitted, interval)
 
 
 def _predict_one(fitted, user: str, item: str, strict: bool, names, out, quiet: bool,
@@ -162,3 +169,14 @@ def _note_cold(fitted: Any, cold: Any, user: str | None, quiet: bool) -> None:
             "predicted from the baseline (cold=baseline)",
             quiet,
         )
+
+
+def _on_spark(cluster: Any, model: Path, pairs: Any, read: Any, out: Any, quiet: bool,
+              *local_only: Any) -> None:  # fmt: skip
+    """Every pair of PAIRS scored by the cluster's executors."""
+    from recfactor import spark_scoring as on
+
+    on.check_request(out.output, *local_only)
+    count = on.predict(cluster, str(model), pairs, read, str(out.output),
+                       out.fmt.value if out.fmt else None)  # fmt: skip
+    tell(f"wrote {count} predictions to {out.output}", quiet)

@@ -23,7 +23,7 @@ from recfactor.cli.common import (
     read_titles,
     tell,
 )
-from recfactor.cli.groups import FEATURES, OUTPUT, with_groups
+from recfactor.cli.groups import FEATURES, OUTPUT, SPARK, with_groups
 from recfactor.cli.helptext import Command
 
 Stability = Annotated[
@@ -57,6 +57,7 @@ def recommend(
     features: Any = FEATURES,
     model: ModelPath = Path(DEFAULT_MODEL),
     out: Any = OUTPUT,
+    cluster: Any = SPARK,
     quiet: Quiet = False,
 ) -> None:
     """Top-N items for users, excluding what each already rated in training; a user the model
@@ -64,6 +65,11 @@ def recommend(
     items."""
     from recfactor.errors import ParameterError
     from recfactor.lists import recommendations
+
+    if cluster is not None:  # every user's list, on the cluster
+        return _on_spark(cluster, model, out, quiet, "recommend", (n, include_seen, min_ratings),
+                         users, user, history, user_attrs, stability or None, items,
+                         features or None, None if all_users else "--all-users")  # fmt: skip
 
     chosen = sum(x for x in (user is not None, users is not None, all_users))
     if chosen != 1 and not (history is not None and chosen == 0):
@@ -96,12 +102,17 @@ def similar(
     names_file: ItemNames = None,
     model: ModelPath = Path(DEFAULT_MODEL),
     out: Any = OUTPUT,
+    cluster: Any = SPARK,
     quiet: Quiet = False,
 ) -> None:
-    """Items closest to an item in factor space (cosine similarity)."""
+    """Items closest to an item in factor space (cosine similarity); on Spark, every item's."""
     from recfactor.errors import ParameterError
     from recfactor.lists import neighbours
     from recfactor.neighbours import unstable_note
+
+    if cluster is not None:  # every item's neighbours, on the cluster
+        return _on_spark(cluster, model, out, quiet, "similar", (n, min_ratings), items, item,
+                         stability or None, names_file)  # fmt: skip
 
     if (item is None) == (items is None):
         raise ParameterError("give exactly one of --item I or an ITEMS file (or -)")
@@ -114,6 +125,18 @@ def similar(
                          stability=stability, note=lambda t: engine_note(t, quiet))  # fmt: skip
     columns = ["item", "rank", "similar_item", "score"]
     _write(records, columns, "similar_item", read_titles(names_file), out, stability)
+
+
+def _on_spark(cluster: Any, model: Path, out: Any, quiet: bool, kind: str, settings: tuple,
+              *local_only: Any) -> None:  # fmt: skip
+    """Every user's list (or item's neighbours) written by the cluster's executors."""
+    from recfactor import spark_scoring as on
+
+    on.check_request(out.output, *local_only)
+    score = on.recommend if kind == "recommend" else on.similar
+    count = score(cluster, str(model), *settings, str(out.output),
+                  out.fmt.value if out.fmt else None)  # fmt: skip
+    tell(f"wrote {count} rows to {out.output}", quiet)
 
 
 def _read_ids(source: str, what: str) -> list[str]:
