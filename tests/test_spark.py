@@ -309,3 +309,26 @@ def test_movielens_lists_and_predictions_on_spark_are_the_local_commands(ml100k,
     model, _ = persist.load(model_path)
     local = model.predict(scored.user.to_numpy(str), scored.item.to_numpy(str)).values
     assert len(scored) == 20_000 and np.abs(scored.prediction.to_numpy() - local).max() < 1e-6
+
+
+def test_evaluate_fans_svd_and_bpmf_fits_out_as_tasks_and_reports_the_local_numbers(tmp_path):
+    from tests.conftest import random_ratings_csv
+
+    data = tmp_path / "small.csv"
+    data.write_text(random_ratings_csv(60, 40, 0.3, 1))
+    common = ("evaluate", data, "--algo", "svd,bpmf", "--seeds", "3", "--folds", "3",
+              "--epochs", "30", "--burn-in", "10", "-q")  # fmt: skip
+    assert run(*common, "-o", tmp_path / "local.json").exit_code == 0
+    result = run(*common, "--engine", "spark", "--master", "local[2]", "-o",
+                 tmp_path / "spark.json")  # fmt: skip
+    assert result.exit_code == 0, result.output
+
+    def numbers(path):
+        report = json.loads(path.read_text())
+        for run_record in report["runs"]:
+            run_record.pop("fit_seconds")  # the clock's
+        return report
+
+    local, spark = numbers(tmp_path / "local.json"), numbers(tmp_path / "spark.json")
+    assert {r["algo"] for r in spark["runs"]} == {"svd", "bpmf"} and len(spark["runs"]) == 18
+    assert spark == local

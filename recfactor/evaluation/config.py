@@ -84,6 +84,9 @@ class EvalConfig:
     jobs: int | None = None
     # Each rating's time (recfactor.io.times.read_times): a holdout then holds out the latest.
     times: np.ndarray | None = None
+    # A Spark cluster (recfactor.cluster.Cluster) whose executors run the fits, one task each
+    # (recfactor.evaluation.fanout); None: here.
+    cluster: Any = None
 
 
 def seed_list(config: EvalConfig) -> list[int]:

@@ -55,7 +55,7 @@ def evaluate(
         data, algos, seeds, metrics, splits=splits, test=config.test, split_info=info,
         rating_scale=rating_scale, progress=progress,
         relevant_threshold=config.relevant_threshold if data.feedback == "explicit" else None,
-        jobs=config.jobs,
+        jobs=config.jobs, cluster=config.cluster,
     )  # fmt: skip
 
 
@@ -150,6 +150,7 @@ def cross_validate(
     relevant_threshold: float | None = None,
     jobs: int | None = None,
     fit: Callable[..., None] | None = None,
+    cluster: Any = None,
 ) -> Report:
     """Fit every algorithm under every seed on every split and score the test ratings.
 
@@ -164,7 +165,8 @@ def cross_validate(
 
     ``fit(model, dataset, fold, rating_scale)`` fits on another engine (Spark) instead of
     ``model.fit``; ``fold`` is the split's number, or ``WHOLE`` for all the data. Its fits run
-    one at a time, in this process.
+    one at a time, in this process. ``cluster``: a Spark cluster whose executors run each
+    (algorithm, seed, fold) fit as one task, with this engine (the same report).
     """
     if (splits is None) == (test is None):
         raise ValueError("give exactly one of splits and test")
@@ -237,7 +239,12 @@ def cross_validate(
         jobs = available_cores()
     if fit is not None:
         jobs = 1
-    outcomes = _run_tasks(tasks, context, jobs, on_result)
+    if cluster is not None:
+        from recfactor.evaluation import fanout
+
+        outcomes = fanout.run(cluster, _run_one, tasks, context, on_result)
+    else:
+        outcomes = _run_tasks(tasks, context, jobs, on_result)
     runs: list[dict[str, Any]] = []
     test_predictions: dict[str, dict[int, list[np.ndarray]]] = {}
     for (spec, seed, position), (run, estimate, _) in zip(tasks, outcomes):

@@ -79,6 +79,7 @@ def evaluate_file(
     relevant_threshold: float = 4.0,
     jobs: int | None = None,
     features: Any = None,
+    cluster: Any = None,
     note: Note = silent,
     detail: Note = silent,
     progress: Progress = no_bar,
@@ -89,7 +90,8 @@ def evaluate_file(
     model at ``model_path`` is evaluated again on the file its lineage names, as it was read,
     clipped to its rating scale. ``jobs``: worker processes (all usable cores by default;
     the report does not depend on it); ``features``: the users' and items' attributes (as
-    :func:`train_file`'s). Returns the Report."""
+    :func:`train_file`'s); ``cluster``: a Spark cluster whose executors run the fits, one task
+    each (the same report). Returns the Report."""
     import time
 
     from recfactor import persist
@@ -117,7 +119,7 @@ def evaluate_file(
     times = split.times(str(source), read, dataset)
     config = EvalConfig(algos=algos, seeds=seeds, test=test, jobs=jobs, times=times,
                         metrics=metrics, relevant_threshold=relevant_threshold,
-                        **split.settings())  # fmt: skip
+                        cluster=cluster, **split.settings())  # fmt: skip
     read_seconds, started = time.perf_counter() - started, time.perf_counter()
     with progress("evaluating") as advance:
         if advance is not None:
@@ -192,6 +194,15 @@ def evaluate_on_spark(
     from recfactor.io.options import ReadOptions
 
     split, read = split or SplitSpec(), read or ReadOptions()
+    if any(getattr(a, "name", a) != "als" for a in algos):
+        # Algorithms MLlib has no version of: each fit is one task on the cluster, run by this
+        # engine on folds drawn here (the local report, number for number).
+        if source == "-":
+            raise ParameterError("`engine` spark reads its data from a path, not stdin")
+        cluster.check_local_path(source)
+        note(f"evaluating on Spark ({cluster.where}): one task a fit, recfactor's engine")
+        return evaluate_file(source, algos, split=split, read=read, cluster=cluster, note=note,
+                             progress=progress, **settings)  # fmt: skip
     if split.time_ordered:
         raise ParameterError("`time_ordered` holdouts are drawn by the local engine",
                              hint="use `engine` local, or drop `time_ordered`")  # fmt: skip
