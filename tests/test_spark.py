@@ -332,3 +332,27 @@ def test_evaluate_fans_svd_and_bpmf_fits_out_as_tasks_and_reports_the_local_numb
     local, spark = numbers(tmp_path / "local.json"), numbers(tmp_path / "spark.json")
     assert {r["algo"] for r in spark["runs"]} == {"svd", "bpmf"} and len(spark["runs"]) == 18
     assert spark == local
+
+
+def test_tune_and_stability_fan_their_fits_out_with_the_local_results(tmp_path):
+    from tests.conftest import random_ratings_csv
+
+    data = tmp_path / "small.csv"
+    data.write_text(random_ratings_csv(60, 40, 0.3, 2))
+    spark = ("--engine", "spark", "--master", "local[2]")
+    tune = ("tune", data, "--algo", "svd", "--trials", "2", "--seeds", "2", "--folds", "2", "-q")
+    assert run(*tune, "-o", tmp_path / "local.json").exit_code == 0
+    result = run(*tune, *spark, "-o", tmp_path / "spark.json")
+    assert result.exit_code == 0, result.output
+
+    def search(path):
+        found = json.loads(path.read_text())
+        for row in found["trials"]:
+            row.pop("seconds")  # the clock's
+        return found
+
+    assert search(tmp_path / "spark.json") == search(tmp_path / "local.json")
+    sweep = ("stability", data, "--algo", "svd", "--ranks", "1..2", "--seeds", "2", "-q")
+    local, spread = run(*sweep), run(*sweep, *spark)
+    assert spread.exit_code == 0, spread.output
+    assert spread.stdout == local.stdout and "svd,2," in spread.stdout

@@ -278,7 +278,8 @@ def _cluster(engine: Engine, master: str | None, remote: str | None,
 
 SPARK = OptionGroup("Spark", build=_cluster, flags={
     "engine": (Engine, Engine.local, typer.Option(
-        "--engine", help="Where to run: here, or on Spark (fits als; scores any model).")),
+        "--engine", help="Where to run: here, or on Spark (MLlib's als; other algorithms' "
+        "fits one task each; any model's scores).")),
     "master": (Optional[str], None, typer.Option(
         "--master", help="Spark master: local[*], spark://HOST:7077, yarn, ...")),
     "remote": (Optional[str], None, typer.Option(

@@ -17,7 +17,7 @@ from recfactor.cli.common import (
     tell,
     with_model_flags,
 )
-from recfactor.cli.groups import OUTPUT, READ, SPLIT, with_groups
+from recfactor.cli.groups import OUTPUT, READ, SPARK, SPLIT, with_groups
 from recfactor.cli.helptext import Command
 
 
@@ -65,6 +65,7 @@ def stability(
     split: Any = SPLIT.only("folds", "holdout_per_user", "split_seed"),
     read: Any = READ,
     out: Any = OUTPUT,
+    cluster: Any = SPARK,
     quiet: Quiet = False,
     **model_flags: Any,
 ) -> None:
@@ -76,8 +77,7 @@ def stability(
     from recfactor.report import progress, render_stability
 
     names, rank_list, seed_list = st.factor_algos(algo), st.parse_ranks(ranks), parse_seeds(seeds)
-    _check_threshold(threshold)
-    check_plot(plot)
+    _check_threshold(threshold, plot)
     params = st.checked_params(names, dict(model_flags), read.feedback, rank_list)
     dataset = read_ratings(data, read)
     with naming(dataset.source):
@@ -86,8 +86,9 @@ def stability(
     with progress(len(names) * len(rank_list) * len(seed_list), f"stability of {algo}",
                   enabled=not quiet) as update:  # fmt: skip
         for name in names:
-            reports.append(st.sweep(dataset, name, params[name], rank_list, seed_list, splits,
-                                    metric, threshold, jobs, update).to_dict())  # fmt: skip
+            found = st.sweep(dataset, name, params[name], rank_list, seed_list, splits, metric,
+                             threshold, jobs, update, cluster)  # fmt: skip
+            reports.append(found.to_dict())
     with out.open() as kind:
         render_stability(reports, kind)
     if plot is not None:
@@ -97,8 +98,9 @@ def stability(
         tell(f"wrote {plot}", quiet)
 
 
-def _check_threshold(threshold: float) -> None:
+def _check_threshold(threshold: float, plot: Path | None) -> None:
     from recfactor.errors import ParameterError
 
+    check_plot(plot)
     if not 0 < threshold <= 1:
         raise ParameterError("--threshold must be above 0 and at most 1")

@@ -18,7 +18,7 @@ from recfactor.cli.common import (
     tell,
     with_model_flags,
 )
-from recfactor.cli.groups import FEATURES, OUTPUT, READ, SPLIT, with_groups
+from recfactor.cli.groups import FEATURES, OUTPUT, READ, SPARK, SPLIT, with_groups
 from recfactor.cli.helptext import Command
 
 
@@ -86,6 +86,7 @@ def tune(
     read: Any = READ,
     features: Any = FEATURES,
     out: Any = OUTPUT,
+    cluster: Any = SPARK,
     quiet: Quiet = False,
     **model_flags: Any,
 ) -> None:
@@ -106,7 +107,7 @@ def tune(
             rerun_seeds=seeds, model_path=model, features=features, trials=trials,
             search_kind=search,
             search_seed=search_seed, halving=halving, metric=metric, time_budget=time_budget,
-            jobs=jobs, on_trial=_progress_note(quiet or out.kind() == "table"),
+            jobs=jobs, cluster=cluster, on_trial=_progress_note(quiet or out.kind() == "table"),
             note=lambda text: tell(text, quiet),
         )  # fmt: skip
     with out.open() as kind:

@@ -85,9 +85,11 @@ def sweep(
     threshold: float = STABLE_THRESHOLD,
     jobs: int | None = None,
     progress: Callable[[], None] | None = None,
+    cluster: Any = None,
 ) -> StabilityReport:
     """The rank sweep of ``algo`` (with ``params``) on ``data``; ``splits`` and ``metric``
-    give the cross-validated error of seed 0 (None: no error column)."""
+    give the cross-validated error of seed 0 (None: no error column). ``cluster``: a Spark
+    cluster whose executors run the fits, one task each (the same report)."""
     from recfactor.evaluation import AlgoSpec, cross_validate
     from recfactor.models import model_class
 
@@ -111,7 +113,7 @@ def sweep(
                 f"rank {k} of `ranks`: {exc.template}", hint=exc.hint_template
             ) from None
 
-    fitted = _fit_all(whole, algo, params, ranks, seeds, jobs, progress)
+    fitted = _fit_all(whole, algo, params, ranks, seeds, jobs, progress, cluster)
     from recfactor.evaluation.lists import compare_lists, list_users
 
     listed = list_users(whole.n_users)
@@ -137,7 +139,8 @@ def sweep(
         row["items_under_k"] = float(np.mean(item_counts < k))
         if splits is not None and metric is not None:
             spec = AlgoSpec(algo, {**params, "factors": k})
-            result = cross_validate(data, [spec], [seeds[0]], [metric], splits=splits, jobs=jobs)
+            result = cross_validate(data, [spec], [seeds[0]], [metric], splits=splits, jobs=jobs,
+                                    cluster=cluster)  # fmt: skip
             row[metric] = float(result.summary[0]["mean"])
         shown = row.pop("_shown_seed", 0)
         report.rows.append(
@@ -148,7 +151,7 @@ def sweep(
     if splits is not None and metric is not None and data.feedback == "explicit":
         # The yardstick every rank must beat: the baseline algorithm on the same folds.
         result = cross_validate(data, [AlgoSpec("baseline", {})], [seeds[0]], [metric],
-                                splits=splits, jobs=jobs)  # fmt: skip
+                                splits=splits, jobs=jobs, cluster=cluster)  # fmt: skip
         report.baseline = round(float(result.summary[0]["mean"]), 4)
     _conclude(report, metric, stable_factors, whole)
     return report
@@ -162,17 +165,22 @@ def _fit_all(
     seeds: Sequence[int],
     jobs: int | None,
     progress: Callable[[], None] | None,
+    cluster: Any = None,
 ) -> dict[tuple[int, int], tuple[np.ndarray, np.ndarray, np.ndarray]]:
     """(item factors, user factors, top-N lists) of every (rank, seed) fitted to ``whole``: in
     worker processes when the work pays for them (evaluate's workers, one thread each; the fits
-    are the same whatever runs them), else here."""
+    are the same whatever runs them), as tasks on ``cluster``, else here."""
     from recfactor.evaluation import parallel_pays
     from recfactor.running.workers import Workers, available_cores
 
     calls = [(algo, params, k, int(seed)) for k in ranks for seed in seeds]
     jobs = min(jobs or available_cores(), available_cores())
     done = (lambda k, result: progress()) if progress is not None else (lambda k, result: None)
-    if parallel_pays(whole.n_ratings, len(calls), jobs):
+    if cluster is not None:
+        from recfactor.evaluation import fanout
+
+        results = fanout.run(cluster, _fit_factors, calls, whole, done)
+    elif parallel_pays(whole.n_ratings, len(calls), jobs):
         from recfactor.running import blas
 
         with blas.threads(1), Workers(min(jobs, len(calls)), [algo], whole) as workers:

@@ -330,11 +330,13 @@ def search(
     jobs: int | None = None,
     on_trial: Callable[[dict[str, Any]], None] | None = None,
     space_text: Sequence[str] = (),
+    cluster: Any = None,
 ) -> Tuning:
     """Score each setting of ``space`` (over ``fixed`` parameters) by cross-validation on
     ``data`` (``split``: EvalConfig's split settings), with successive halving over epochs
     where ``halving`` and the model iterates; return the best at full epochs. ``seed`` draws
-    the settings; ``model_seed`` seeds every trial's fits."""
+    the settings; ``model_seed`` seeds every trial's fits; ``cluster``: a Spark cluster whose
+    executors run each trial's fits, one task each (the same scores)."""
     from recfactor import evaluation as ev
     from recfactor.models import model_class
 
@@ -349,7 +351,7 @@ def search(
         raise ParameterError(f"`seed` must be between 0 and {MAX_SEED}",
                              hint="seeds are non-negative 64-bit integers")  # fmt: skip
     config = ev.EvalConfig(algos=[algo], seeds=[model_seed], metrics=[metric] if metric else None,
-                           jobs=jobs, **(split or {}))  # fmt: skip
+                           jobs=jobs, cluster=cluster, **(split or {}))  # fmt: skip
     metric = ev.metric_list(config, data.feedback)[0]
     params_class = model_class(algo).params_class
     for setting in candidates:  # every setting must build before any fit
@@ -500,7 +502,7 @@ RERUN = 3
 
 def across_seeds(
     data: Any, found: Tuning, seeds: int, split: dict[str, Any] | None = None,
-    jobs: int | None = None,
+    jobs: int | None = None, cluster: Any = None,
 ) -> list[dict[str, Any]]:  # fmt: skip
     """The ``RERUN`` best settings of ``found`` (each trial at the budget it scored best at,
     as the search returns its best), each cross-validated under seeds 0..N-1: the mean,
@@ -518,7 +520,8 @@ def across_seeds(
     for place, row in enumerate(ranked[:RERUN], start=1):
         setting = {k: v for k, v in row.items() if k not in skip}
         config = ev.EvalConfig(algos=[ev.AlgoSpec(found.algo, setting)], seeds=seeds,
-                               metrics=[found.metric], jobs=jobs, **(split or {}))  # fmt: skip
+                               metrics=[found.metric], jobs=jobs, cluster=cluster,
+                               **(split or {}))  # fmt: skip
         means = list(ev.seed_means(ev.evaluate(data, config).runs, found.metric).values())
         out.append({"rank": place, "trial": row["trial"], "setting": _said(setting),
                     "mean": float(np.mean(means)), "std": float(np.std(means)),

@@ -272,7 +272,8 @@ def tune_file(
     ``preset`` value holds where its parameter is not searched) by
     cross-validation on ``source``, read with ``read``; ``split`` is a SplitSpec (or
     EvalConfig's split settings), ``search`` tuning.search's (``trials``, ``search_kind``,
-    ``halving``, ``metric``, ``time_budget``, ``jobs``, ``on_trial``) and ``search_seed``
+    ``halving``, ``metric``, ``time_budget``, ``jobs``, ``on_trial``, ``cluster``) and
+    ``search_seed``
     (the random search's draws). ``seed`` is the models' seed. With ``model_path`` the best
     is refitted on all of ``source`` and saved with its lineage and the search."""
     from recfactor import persist
@@ -299,8 +300,9 @@ def tune_file(
     draws = search.pop("search_seed", 0)
     found = tuning.search(dataset, algo, dims, fixed=fixed, split=split, seed=draws,
                           model_seed=seed, space_text=texts, **search)  # fmt: skip
-    jobs = search.get("jobs")
-    reruns = tuning.across_seeds(dataset, found, rerun_seeds, split, jobs) if rerun_seeds else []
+    jobs, cluster = search.get("jobs"), search.get("cluster")
+    reruns = (tuning.across_seeds(dataset, found, rerun_seeds, split, jobs, cluster)
+              if rerun_seeds else [])  # fmt: skip
     fitted = None
     if model_path is not None:
         fitted = build(algo, found.best, seed).fit(dataset)
