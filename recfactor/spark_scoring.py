@@ -180,7 +180,7 @@ def _write(frame: Any, out: str, fmt: str | None) -> int:
 
     parquet = fmt == "parquet" or str(out).lower().endswith((".parquet", ".pq"))
     try:
-        writer = frame.write.mode("errorifexists")
+        writer = frame.write.mode("error")  # Connect knows no "errorifexists"
         if parquet:
             writer.parquet(str(out))
             written = frame.sparkSession.read.parquet(str(out))

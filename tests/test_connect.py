@@ -7,6 +7,7 @@ skips, saying which is missing, where either is."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import socket
@@ -83,3 +84,26 @@ def test_master_sc_trains_on_a_connect_server(server, tmp_path):
     assert missing.returncode == 1
     assert missing.stderr.splitlines() == [f"error: {gone}: no such file or folder",
                                            "hint: check the path"]  # fmt: skip
+    # Any model scored on the server, and svd's fits fanned out there: the local numbers.
+    pairs = tmp_path / "pairs.csv"
+    pairs.write_text("user,item\nu1,i1\nu2,i3\nnobody,i1\n")
+    scored = _recfactor("predict", pairs, "--engine", "spark", "--master", server, "-m", model,
+                        "-o", tmp_path / "p.parquet", "-q", cwd=tmp_path)  # fmt: skip
+    assert scored.returncode == 0, scored.stderr
+    import pandas as pd
+
+    got = pd.read_parquet(tmp_path / "p.parquet").sort_values("user")
+    assert (
+        got.prediction.tolist()
+        == fitted.predict(got.user.to_numpy(str), got.item.to_numpy(str)).values.tolist()
+    )
+    reports = []
+    for name, where in [("local", ()), ("spark", ("--engine", "spark", "--master", server))]:
+        done = _recfactor("evaluate", data, "--algo", "svd", "--seeds", "2", "--folds", "2",
+                          "-q", "-o", tmp_path / f"{name}.json", *where, cwd=tmp_path)  # fmt: skip
+        assert done.returncode == 0, done.stderr
+        report = json.loads((tmp_path / f"{name}.json").read_text())
+        for row in report["runs"]:
+            row.pop("fit_seconds")  # the clock's
+        reports.append(report)
+    assert reports[1] == reports[0]
