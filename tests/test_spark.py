@@ -356,3 +356,15 @@ def test_tune_and_stability_fan_their_fits_out_with_the_local_results(tmp_path):
     local, spread = run(*sweep), run(*sweep, *spark)
     assert spread.exit_code == 0, spread.output
     assert spread.stdout == local.stdout and "svd,2," in spread.stdout
+
+
+def test_a_fit_on_spark_says_which_stage_runs(planted, tmp_path, monkeypatch):
+    from recfactor import spark_progress
+
+    monkeypatch.setattr(spark_progress, "EVERY", 0.1)
+    result = run("train", planted / "train.csv", "--engine", "spark", "--master", "local[2]",
+                 "--algo", "als", "--no-bias", "-k", "3", "--epochs", "3", "-m",
+                 tmp_path / "m.model")  # fmt: skip
+    assert result.exit_code == 0, result.output
+    lines = [x for x in result.stderr.splitlines() if x.startswith("spark: stage ")]
+    assert lines and all("/" in x and " tasks" in x and x.endswith(" s)") for x in lines), lines

@@ -212,9 +212,11 @@ def evaluate_on_spark(
     config = EvalConfig(algos=list(algos), **split.settings(), **settings)
     params = {k: v for a in config.algos for k, v in getattr(a, "params", {}).items()}
     refuse_on_spark([getattr(a, "name", a) for a in config.algos], read, params)
-    _, frame = cluster.open(source, read)
+    from recfactor.spark_progress import stages
+
+    spark, frame = cluster.open(source, read)
     note(f"evaluating als on Spark ({cluster.where})")
-    with progress("evaluating on Spark") as advance:
+    with progress("evaluating on Spark") as advance, stages(spark, note):
         if advance is not None:
             advance(0, _fits(len(config.algos), config.seeds, split, read.feedback))
         return spark_evaluation.evaluate(frame, config, read.feedback, source, progress=advance)

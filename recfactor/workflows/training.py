@@ -147,7 +147,9 @@ def train_on_spark(
         persist.check_target(model_path)
     spark, frame = cluster.open(str(source), read)
     note(f"training als on Spark ({cluster.where})")
-    with progress("training on Spark") as advance:
+    from recfactor.spark_progress import stages
+
+    with progress("training on Spark") as advance, stages(spark, note):
         fitted = spark_engine.train_als(frame, model.params, read.feedback, str(source),
                                         progress=advance)  # fmt: skip
     if model_path is not None:
