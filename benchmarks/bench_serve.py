@@ -31,6 +31,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -98,24 +99,27 @@ def requests_for(endpoint: str, count: int, seed: int, users: list, items: list)
     return out
 
 
-def client(port: int, work: list, results: multiprocessing.Queue) -> None:
+def client(port: int, work: list, results: multiprocessing.Queue, stop=None) -> None:
+    """Each request of ``work`` on one keep-alive connection (until ``stop`` is set, where
+    given): (wall time sent, seconds taken) of each, and how many failed."""
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-    times, failed = [], 0
+    stamps, failed = [], 0
     for method, path, body in work:
+        if stop is not None and stop.is_set():
+            break
         headers = {"Content-Type": "application/json"} if body else {}
-        start = time.perf_counter()
+        sent, start = time.time(), time.perf_counter()
         try:
             conn.request(method, path, body=body, headers=headers)
             reply = conn.getresponse()
             reply.read()
-            ok = reply.status == 200
+            failed += reply.status != 200
         except OSError:
-            ok = False
+            failed += 1
             conn.close()
             conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-        times.append(time.perf_counter() - start)
-        failed += not ok
-    results.put((times, failed))
+        stamps.append((sent, time.perf_counter() - start))
+    results.put((stamps, failed))
 
 
 def drive(port: int, endpoint: str, count: int, connections: int, ids: tuple) -> dict:
@@ -123,9 +127,9 @@ def drive(port: int, endpoint: str, count: int, connections: int, ids: tuple) ->
     warm = requests_for(endpoint, 200, 8, *ids)
     run_clients(port, warm, 1)  # first calls compile and fill caches
     start = time.perf_counter()
-    times, failed = run_clients(port, work, connections)
+    stamps, failed = run_clients(port, work, connections)
     wall = time.perf_counter() - start
-    ms = np.array(times) * 1000
+    ms = np.array([seconds for _, seconds in stamps]) * 1000
     return {"endpoint": endpoint, "connections": connections, "requests": count,
             "failed": failed, "per_second": count / wall,
             "p50_ms": float(np.percentile(ms, 50)), "p99_ms": float(np.percentile(ms, 99)),
@@ -133,19 +137,29 @@ def drive(port: int, endpoint: str, count: int, connections: int, ids: tuple) ->
 
 
 def run_clients(port: int, work: list, connections: int) -> tuple[list, int]:
+    return collect(*start_clients(port, work, connections))
+
+
+def start_clients(port: int, work: list, connections: int, stop=None) -> tuple[list, Any]:
+    """``connections`` client processes sharing ``work``, started."""
     results: multiprocessing.Queue = multiprocessing.Queue()
-    parts = [work[c::connections] for c in range(connections)]
-    procs = [multiprocessing.Process(target=client, args=(port, part, results)) for part in parts]
+    parts = [(port, work[c::connections], results, stop) for c in range(connections)]
+    procs = [multiprocessing.Process(target=client, args=part) for part in parts]
     for p in procs:
         p.start()
-    times, failed = [], 0
+    return procs, results
+
+
+def collect(procs: list, results: Any) -> tuple[list, int]:
+    """Every client's (sent, seconds) pairs and failures, once they have all ended."""
+    stamps, failed = [], 0
     for _ in procs:
         t, f = results.get()
-        times += t
+        stamps += t
         failed += f
     for p in procs:
         p.join()
-    return times, failed
+    return stamps, failed
 
 
 def reload_under_load(model: Path, folder: Path, ids: tuple) -> dict:
@@ -162,14 +176,9 @@ def reload_under_load(model: Path, folder: Path, ids: tuple) -> dict:
     new.write_text("user,item,rating\n" + "".join(
         f"{u},{i},{r}\n" for u, i, r in zip(users, items, rng.integers(1, 6, 200))))  # fmt: skip
     proc, port = start_server(live, 1)
-    results: multiprocessing.Queue = multiprocessing.Queue()
-    work = requests_for("GET /recommend", 100_000, 9, *ids)
     stop = multiprocessing.Event()
-    procs = [multiprocessing.Process(target=timed_client, args=(port, work[c::2], results, stop))
-             for c in range(2)]  # fmt: skip
     try:
-        for p in procs:
-            p.start()
+        clients = start_clients(port, requests_for("GET /recommend", 100_000, 9, *ids), 2, stop)
         time.sleep(2)
         before = ask(port, "/healthz")["model"]["loaded_at"]
         started = time.time()
@@ -184,13 +193,7 @@ def reload_under_load(model: Path, folder: Path, ids: tuple) -> dict:
         user = str(users[0])
         served = [x["item"] for x in ask(port, f"/recommend?user={user}&n=10")["items"]]
         stop.set()
-        stamps, failed = [], 0
-        for _ in procs:
-            t, f = results.get()
-            stamps += t
-            failed += f
-        for p in procs:
-            p.join()
+        stamps, failed = collect(*clients)
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.wait(30)
@@ -211,27 +214,6 @@ def ask(port: int, path: str) -> dict:
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
     conn.request("GET", path)
     return json.loads(conn.getresponse().read())
-
-
-def timed_client(port: int, work: list, results: multiprocessing.Queue, stop) -> None:
-    """As :func:`client`, until ``stop``: (wall time sent, seconds taken) of each request."""
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-    stamps, failed = [], 0
-    for method, path, _ in work:
-        if stop.is_set():
-            break
-        sent, start = time.time(), time.perf_counter()
-        try:
-            conn.request(method, path)
-            reply = conn.getresponse()
-            reply.read()
-            failed += reply.status != 200
-        except OSError:
-            failed += 1
-            conn.close()
-            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-        stamps.append((sent, time.perf_counter() - start))
-    results.put((stamps, failed))
 
 
 def main() -> None:

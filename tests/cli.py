@@ -18,3 +18,15 @@ def run(*args, **kwargs):
 
 def rows(text: str) -> list[dict[str, str]]:
     return list(csv.DictReader(io.StringIO(text)))
+
+
+def unclocked(path, rows_key: str, field: str) -> dict:
+    """The JSON report at ``path`` without the clock's ``field`` in each of its ``rows_key``
+    rows: what two runs of the same work must share."""
+    import json
+    from pathlib import Path
+
+    report = json.loads(Path(path).read_text())
+    for row in report[rows_key]:
+        row.pop(field)
+    return report

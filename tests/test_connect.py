@@ -7,7 +7,6 @@ skips, saying which is missing, where either is."""
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import socket
@@ -19,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from recfactor import persist
+from tests.cli import unclocked
 from tests.conftest import random_ratings_csv
 
 pyspark = pytest.importorskip("pyspark", reason="pyspark is not installed (recfactor[spark])")
@@ -102,8 +102,5 @@ def test_master_sc_trains_on_a_connect_server(server, tmp_path):
         done = _recfactor("evaluate", data, "--algo", "svd", "--seeds", "2", "--folds", "2",
                           "-q", "-o", tmp_path / f"{name}.json", *where, cwd=tmp_path)  # fmt: skip
         assert done.returncode == 0, done.stderr
-        report = json.loads((tmp_path / f"{name}.json").read_text())
-        for row in report["runs"]:
-            row.pop("fit_seconds")  # the clock's
-        reports.append(report)
+        reports.append(unclocked(tmp_path / f"{name}.json", "runs", "fit_seconds"))
     assert reports[1] == reports[0]

@@ -18,7 +18,7 @@ import pytest
 
 import recfactor as rf
 from recfactor import persist
-from tests.cli import run
+from tests.cli import run, unclocked
 from tests.conftest import SAMPLE
 
 pyspark = pytest.importorskip("pyspark", reason="pyspark is not installed (recfactor[spark])")
@@ -323,13 +323,8 @@ def test_evaluate_fans_svd_and_bpmf_fits_out_as_tasks_and_reports_the_local_numb
                  tmp_path / "spark.json")  # fmt: skip
     assert result.exit_code == 0, result.output
 
-    def numbers(path):
-        report = json.loads(path.read_text())
-        for run_record in report["runs"]:
-            run_record.pop("fit_seconds")  # the clock's
-        return report
-
-    local, spark = numbers(tmp_path / "local.json"), numbers(tmp_path / "spark.json")
+    local = unclocked(tmp_path / "local.json", "runs", "fit_seconds")
+    spark = unclocked(tmp_path / "spark.json", "runs", "fit_seconds")
     assert {r["algo"] for r in spark["runs"]} == {"svd", "bpmf"} and len(spark["runs"]) == 18
     assert spark == local
 
@@ -345,13 +340,9 @@ def test_tune_and_stability_fan_their_fits_out_with_the_local_results(tmp_path):
     result = run(*tune, *spark, "-o", tmp_path / "spark.json")
     assert result.exit_code == 0, result.output
 
-    def search(path):
-        found = json.loads(path.read_text())
-        for row in found["trials"]:
-            row.pop("seconds")  # the clock's
-        return found
-
-    assert search(tmp_path / "spark.json") == search(tmp_path / "local.json")
+    assert unclocked(tmp_path / "spark.json", "trials", "seconds") == (
+        unclocked(tmp_path / "local.json", "trials", "seconds")
+    )
     sweep = ("stability", data, "--algo", "svd", "--ranks", "1..2", "--seeds", "2", "-q")
     local, spread = run(*sweep), run(*sweep, *spark)
     assert spread.exit_code == 0, spread.output

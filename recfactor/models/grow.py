@@ -62,12 +62,13 @@ def without_users(model: Any) -> Any:
     (recfactor.foldin) gets the list it would get folded into the whole model, without a
     copy of every known user's rows (a server folds one user in at each request). For the
     models whose users are their factors, biases and seen items alone: those that fold users
-    in by a solve (``fold_in_``), not bfm's placement."""
+    in by a solve (``fold_in_``); None for the others (bfm places users, and keeps more of
+    them than their rows)."""
     from recfactor import popularity
     from recfactor.dataset import id_array
 
     if model.fold_in_ is None or hasattr(model, "place_history"):
-        raise ValueError(f"a {model.name} model's users are more than their rows")
+        return None
     empty = copy.copy(model)
     empty.left_out_counts_ = popularity.item_counts(model)
     empty.user_ids_ = id_array([])

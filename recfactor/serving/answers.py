@@ -84,10 +84,7 @@ def load(path: str, titles: dict[str, str] | None) -> Served:
     model, manifest = persist.load(path)
     model.keep_ready()
     popularity.item_counts(model)  # counted once, here
-    newcomers = None
-    if model.fold_in_ is not None and not hasattr(model, "place_history"):
-        newcomers = without_users(model)
-    return Served(model, manifest, str(path), before, titles, newcomers=newcomers,
+    return Served(model, manifest, str(path), before, titles, newcomers=without_users(model),
                   fits=fits(model))  # fmt: skip
 
 

@@ -55,9 +55,6 @@ class Server(ThreadingHTTPServer):
         self._idle: dict[Any, socket.socket] = {}  # handlers between requests
         self.busy = 0
 
-    def server_bind(self) -> None:  # the socket comes bound (by the CLI or a parent)
-        pass
-
     def process_request(self, request: socket.socket, client_address: Any) -> None:
         if not self._open.acquire(blocking=False):
             _refuse_busy(request)

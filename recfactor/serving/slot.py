@@ -11,7 +11,6 @@ the same file is not tried again until it changes.
 
 from __future__ import annotations
 
-import sys
 import threading
 import time
 from collections.abc import Callable
@@ -105,7 +104,3 @@ def _reason(exc: Exception) -> str:
 
 def _clock(when: float) -> str:
     return time.strftime("%H:%M:%S", time.localtime(when))
-
-
-def stderr_log(line: str) -> None:
-    print(line, file=sys.stderr, flush=True)
