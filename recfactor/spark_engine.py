@@ -5,9 +5,10 @@ pyspark is imported only here, and only when ``--engine spark`` is asked for. Th
 are read by Spark (local files, ``file://``, ``hdfs://``, ``s3a://``, folders of part files;
 CSV/TSV or Parquet), with the delimiter, header and columns found as the local reader finds
 them, from the head of the data. IDs are indexed on the cluster and their labels kept.
-Factors come back through Arrow. What a model needs besides its factors (each user's seen
-items, the baseline for unknown users and items, the rating scale) is computed here from the
-indexed ratings, fetched as three Arrow columns.
+Factors come back through Arrow, in pieces bounded by bytes. What a model needs besides its
+factors (each user's seen items, the baseline for unknown users and items, the rating scale,
+the training error) is computed on the cluster (recfactor.spark_summary): the ratings never
+come to this process.
 
 With ``bias``, the biases are fitted by DataFrame aggregations and ALS factors what they
 leave.
@@ -26,6 +27,7 @@ from typing import Any
 import numpy as np
 
 from recfactor.errors import DataError, FitError, ParameterError
+from recfactor.spark_summary import collect, column, factor_rows
 
 
 @contextlib.contextmanager
@@ -258,6 +260,10 @@ class Factors:
     items: np.ndarray
     biases: tuple[float, np.ndarray, np.ndarray] | None
     seconds: float
+    # On the cluster still: MLlib's fitted model, and the biases as (mu, users, items) with
+    # the two as (key, b) DataFrames, for what is computed beside the ratings.
+    spark_model: Any = None
+    spark_biases: tuple | None = None
 
 
 def index(frame: Any) -> Indexed:
@@ -302,10 +308,11 @@ def fit_als(
         nonnegative=params.nonnegative, seed=params.seed, userCol="u", itemCol="i",
         ratingCol="rating", coldStartStrategy="nan", checkpointInterval=10,
     )  # fmt: skip
-    biases = None
+    biases = frames = None
     if feedback == "explicit" and params.bias:
-        fitted, (mu, users, items) = _fit_with_biases(ratings, estimator, params.reg, steps)
-        biases = (mu, _column(users, "u", "b", n_users), _column(items, "i", "b", n_items))
+        fitted, frames = _fit_with_biases(ratings, estimator, params.reg, steps)
+        mu, users, items = frames
+        biases = (mu, column(users, "u", "b", n_users), column(items, "i", "b", n_items))
     else:
         if feedback == "implicit" and params.confidence == "scaled":
             mean = ratings.agg(sf.avg("rating")).first()[0]
@@ -313,9 +320,9 @@ def fit_als(
         fitted = estimator.fit(ratings)
         if steps is not None:
             steps.done()
-    users = _factors(fitted.userFactors, n_users)
-    items = _factors(fitted.itemFactors, n_items)
-    return Factors(users, items, biases, time.perf_counter() - started)
+    users = factor_rows(fitted.userFactors, n_users, params.factors)
+    items = factor_rows(fitted.itemFactors, n_items, params.factors)
+    return Factors(users, items, biases, time.perf_counter() - started, fitted, frames)
 
 
 def _typical_count(ratings: Any) -> float:
@@ -383,6 +390,7 @@ def train_als(frame: Any, params: Any, feedback: str, source: str, progress: Any
     total)`` hears each step's end (indexing, each fit of the factors, the collection), so a
     bar can say how far the cluster is and how long is left."""
     from recfactor.models.als import ALS
+    from recfactor.spark_summary import summarize, train_error
 
     params = spark_params(params, feedback)
     fits = BIAS_REFITS if feedback == "explicit" and params.bias else 1
@@ -391,9 +399,16 @@ def train_als(frame: Any, params: Any, feedback: str, source: str, progress: Any
     steps.done()
     fitted = fit_als(indexed.frame, params, feedback, len(indexed.users), len(indexed.items),
                      steps)  # fmt: skip
-    dataset, _ = local_dataset(indexed, feedback, source)
+    # What the model needs besides its factors, computed beside the ratings: they never
+    # come to this process.
+    summary = summarize(indexed, feedback, baseline=fitted.biases is None)
+    model = ALS(params).adopt_summary(summary, fitted.users, fitted.items, fitted.biases)
+    if feedback == "explicit":
+        model.train_metrics_ = train_error(indexed.frame, fitted.spark_model,
+                                           fitted.spark_biases, model.rating_scale_)  # fmt: skip
+    model.fit_seconds_ = fitted.seconds
     steps.done()
-    return adopt(ALS(params), dataset, fitted, indexed)
+    return model
 
 
 class Steps:
@@ -416,7 +431,7 @@ def local_dataset(
     partitions; ``extra`` columns come back beside it, in the same order."""
     from recfactor.dataset import build_dataset
 
-    table = _collect(indexed.frame.select("u", "i", "rating", *extra), "u")
+    table = collect(indexed.frame.select("u", "i", "rating", *extra), "u", 24 + 8 * len(extra))
     u = table.column("u").to_numpy().astype(np.int32)
     i = table.column("i").to_numpy().astype(np.int32)
     r = table.column("rating").to_numpy().astype(np.float64)
@@ -492,40 +507,3 @@ def _with_factor_part(work: Any, fitted: Any) -> Any:
     items = fitted.itemFactors.select(sf.col("id").alias("i"), sf.col("features").alias("fi"))
     dot = sf.expr("aggregate(zip_with(fu, fi, (x, y) -> x * y), 0D, (acc, x) -> acc + x)")
     return work.join(users, "u").join(items, "i").select("u", "i", "r", dot.alias("pq"))
-
-
-# Rows brought back per collection. Spark holds a collected result whole in the driver's
-# memory: 9 million ratings at once failed in local mode's default 1 GiB driver
-# (TaskResultLost); in pieces of this many, by a hash of the key, each piece is small.
-COLLECT_ROWS = 2_000_000
-
-
-def _collect(frame: Any, key: str) -> Any:
-    """``frame`` as a pyarrow Table, fetched in pieces of at most about ``COLLECT_ROWS``."""
-    import pyarrow as pa
-    from pyspark.sql import functions as sf
-
-    pieces = -(-frame.count() // COLLECT_ROWS)
-    if pieces <= 1:
-        return frame.toArrow()
-    part = sf.pmod(sf.col(key), sf.lit(pieces))
-    return pa.concat_tables([frame.filter(part == j).toArrow() for j in range(pieces)])
-
-
-def _column(frame: Any, key: str, value: str, n: int) -> np.ndarray:
-    """A (key, value) DataFrame as a length-``n`` float64 array, through Arrow."""
-    table = _collect(frame, key)
-    out = np.zeros(n, dtype=np.float64)
-    out[table.column(key).to_numpy()] = table.column(value).to_numpy()
-    return out
-
-
-def _factors(frame: Any, n: int) -> np.ndarray:
-    """An (id, features) DataFrame as an (n, k) float32 matrix, through Arrow."""
-    table = _collect(frame, "id")
-    ids = table.column("id").to_numpy()
-    flat = table.column("features").combine_chunks().flatten().to_numpy()
-    k = len(flat) // max(len(ids), 1)
-    out = np.zeros((n, k), dtype=np.float32)
-    out[ids] = flat.reshape(len(ids), k)
-    return out

@@ -10,7 +10,12 @@ from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parents[1] / "recfactor"
 SAMPLE_FOOD = PACKAGE.parent / "sample_data" / "food.csv"
-SPARK_MODULES = {"recfactor.spark_engine", "recfactor.spark_scoring", "recfactor.evaluation.spark"}
+SPARK_MODULES = {
+    "recfactor.spark_engine",
+    "recfactor.spark_summary",
+    "recfactor.spark_scoring",
+    "recfactor.evaluation.spark",
+}
 CLI_PREFIX = "recfactor.cli"
 RENDERERS = {"recfactor.report", "recfactor.plot"}
 

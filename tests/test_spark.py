@@ -93,7 +93,9 @@ def _test_rmse(model, folder):
     return float(np.sqrt(np.mean((estimate - test.rating.to_numpy()) ** 2)))
 
 
-def test_spark_biases_and_factors_predict_as_well_as_the_local_engine(planted):
+def test_spark_biases_and_factors_predict_as_well_as_the_local_engine(
+    planted, no_ratings_to_the_driver
+):
     """With --bias, Spark fits the biases by aggregations and the factors on what they leave,
     in turn (MLlib cannot learn them jointly, as the local ALS does): the test error lands
     within 0.01 of the local engine's (0.256 here; the planted signal spreads 1.0, the noise
@@ -115,9 +117,54 @@ def test_spark_biases_and_factors_predict_as_well_as_the_local_engine(planted):
     assert spark.predict_index(np.array([u]), np.array([i]))[0] == pytest.approx(
         min(max(by_hand, low), high)
     )
+    _keeps_what_a_local_adoption_keeps(spark, planted / "train.csv")
 
 
-def test_train_on_spark_from_python_reports_each_step(planted, tmp_path):
+@pytest.fixture
+def no_ratings_to_the_driver(monkeypatch):
+    """Training on Spark must not bring the ratings here: their collection fails the test."""
+    from recfactor import spark_engine
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("the ratings were collected to the driver")
+
+    monkeypatch.setattr(spark_engine, "local_dataset", refuse)
+
+
+def _keeps_what_a_local_adoption_keeps(spark, source, options=None):
+    """What a Spark-fitted model keeps besides its factors (computed on the cluster: the
+    fallback's biases or popularity, the rating scale, each user's seen items, the training
+    error) equals what the local engine keeps when it adopts the same factors for the same
+    ratings."""
+    from recfactor.io.options import ReadOptions
+
+    data = rf.read_ratings(str(source), options or ReadOptions())
+    users = pd.Index(spark.user_ids_).get_indexer(data.user_ids)
+    items = pd.Index(spark.item_ids_).get_indexer(data.item_ids)
+    assert (users >= 0).all() and (items >= 0).all()
+    biases = None
+    if spark.uses_bias_:
+        biases = (spark.global_mean_, spark.user_bias_[users], spark.item_bias_[items])
+    local = type(spark)(spark.params).adopt(
+        data, spark.user_factors_[users], spark.item_factors_[items], biases
+    )
+    assert spark.uses_bias_ == local.uses_bias_
+    assert spark.global_mean_ == pytest.approx(local.global_mean_, abs=1e-12)
+    if local.user_bias_ is not None:
+        np.testing.assert_allclose(spark.user_bias_[users], local.user_bias_, atol=1e-9)
+    np.testing.assert_allclose(spark.item_bias_[items], local.item_bias_, atol=1e-9)
+    assert spark.rating_scale_ == local.rating_scale_
+    for u, mine in enumerate(users):
+        theirs = spark.seen_items_[spark.seen_indptr_[mine] : spark.seen_indptr_[mine + 1]]
+        ours = local.seen_items_[local.seen_indptr_[u] : local.seen_indptr_[u + 1]]
+        assert sorted(spark.item_ids_[theirs]) == sorted(data.item_ids[ours])
+        assert (np.diff(theirs) >= 0).all()  # sorted, as the local engine keeps them
+    assert spark.train_metrics_.keys() == local.train_metrics_.keys()
+    for name, value in local.train_metrics_.items():
+        assert spark.train_metrics_[name] == pytest.approx(value, rel=1e-9), name
+
+
+def test_train_on_spark_from_python_reports_each_step(planted, tmp_path, no_ratings_to_the_driver):
     """The Spark fit is not silent: each step (the indexing, each of the three fits of the
     factors between the biases' updates, the collection) moves a bar whose total is known, so
     that it can say how long is left."""
@@ -136,7 +183,21 @@ def test_train_on_spark_from_python_reports_each_step(planted, tmp_path):
                       {"factors": 3, "bias": False, "epochs": 3}, seed=1,
                       model_path=tmp_path / "m.model", progress=bar)  # fmt: skip
     assert seen == ["training on Spark", (1, 3), (2, 3), (3, 3)]
-    assert persist.load(tmp_path / "m.model")[1]["engine"] == "spark"
+    model, manifest = persist.load(tmp_path / "m.model")
+    assert manifest["engine"] == "spark"
+    _keeps_what_a_local_adoption_keeps(model, planted / "train.csv")
+
+
+def test_implicit_feedback_on_spark_keeps_the_local_popularity(
+    planted, tmp_path, no_ratings_to_the_driver
+):
+    from recfactor.io.options import ReadOptions
+
+    read = ReadOptions(feedback="implicit")
+    model = rf.train_on_spark(str(planted / "train.csv"), rf.Cluster(master="local[2]"), "als",
+                              {"factors": 3, "epochs": 3}, read=read)  # fmt: skip
+    assert model.feedback_ == "implicit" and model.train_metrics_ == {}
+    _keeps_what_a_local_adoption_keeps(model, planted / "train.csv", read)
 
 
 def test_parquet_and_a_folder_of_part_files_train_the_same_model(planted, tmp_path):

@@ -208,30 +208,46 @@ class Model(Scoring):
         ``biases`` (global mean, user biases, item biases), where the factors were fitted to
         what the biases leave, makes them part of every prediction. ``rating_scale`` and
         ``training_error`` as in :meth:`fit`."""
+        from recfactor.models.data_summary import DataSummary
+
         self.validate(dataset)
-        if user_factors.shape != (dataset.n_users, item_factors.shape[1]) or (
-            item_factors.shape[0] != dataset.n_items
+        summary = DataSummary.of(dataset, baseline=biases is None)
+        self.adopt_summary(summary, user_factors, item_factors, biases, rating_scale)
+        self.train_metrics_ = self._train_metrics(dataset) if training_error else {}
+        return self
+
+    def adopt_summary(
+        self,
+        summary: Any,
+        user_factors: np.ndarray,
+        item_factors: np.ndarray,
+        biases: tuple[float, np.ndarray, np.ndarray] | None = None,
+        rating_scale: tuple[float, float] | None = None,
+    ) -> Model:
+        """:meth:`adopt` from a :class:`recfactor.models.data_summary.DataSummary` of data
+        this process never held (it has no training error: ``train_metrics_`` is empty)."""
+        if user_factors.shape != (summary.n_users, item_factors.shape[1]) or (
+            item_factors.shape[0] != summary.n_items
         ):
             raise ParameterError("the factors do not match the dataset's users and items")
-        self.feedback_ = dataset.feedback
-        self.user_ids_, self.item_ids_ = dataset.user_ids, dataset.item_ids
+        self.feedback_ = summary.feedback
+        self.user_ids_, self.item_ids_ = summary.user_ids, summary.item_ids
         self.user_factors_, self.item_factors_ = user_factors, item_factors
-        if dataset.feedback == "explicit":
-            self.rating_scale_ = rating_scale or (
-                float(dataset.ratings.min()),
-                float(dataset.ratings.max()),
-            )
-            self._baseline_fallback(dataset)
-            if biases is not None:
+        self.uses_bias_ = False
+        if summary.feedback == "explicit":
+            self.rating_scale_ = rating_scale or summary.rating_range
+            if biases is None:  # the baseline answers only for unknown users and items
+                biases = summary.baseline
+            else:
                 self.uses_bias_ = True
-                self.global_mean_ = float(biases[0])
-                self.user_bias_, self.item_bias_ = biases[1], biases[2]
-        else:
-            self._popularity_fallback(dataset)
+            self.global_mean_ = float(biases[0])
+            self.user_bias_, self.item_bias_ = biases[1], biases[2]
+        else:  # popularity: the share of users who took each item
+            self.item_bias_ = summary.item_counts.astype(np.float64) / summary.n_users
         self._check_finite()
-        self.params = self.params.resolved(dataset.feedback)
-        self._remember_seen(dataset)
-        self.train_metrics_ = self._train_metrics(dataset) if training_error else {}
+        self.params = self.params.resolved(summary.feedback)
+        self.seen_indptr_, self.seen_items_ = summary.seen
+        self.train_metrics_ = {}
         return self
 
     def validate(self, dataset: Any) -> None:
