@@ -57,8 +57,11 @@ def _running(tracker: Any) -> str:
         info = tracker.getStageInfo(stage)
         if info is None:
             continue
-        name = info.name.split(" at ")[0] if info.name else "?"
+        name = info.name.split(" at ")[0] if info.name else ""
+        # A DataFrame's stages are named after a Scala closure ($anonfun$...): no name at all
+        # says as much.
+        named = f" ({name})" if name and not name.startswith("$") else ""
         failed = f", {info.numFailedTasks} failed" if info.numFailedTasks else ""
-        phrases.append(f"stage {stage} ({name}): {info.numCompletedTasks}/{info.numTasks} "
+        phrases.append(f"stage {stage}{named}: {info.numCompletedTasks}/{info.numTasks} "
                        f"tasks{failed}")  # fmt: skip
     return "; ".join(phrases)

@@ -17,6 +17,10 @@ from recfactor.models.declarations import BIAS_EPOCHS, BIAS_REG_I, BIAS_REG_U
 
 # Bytes per piece brought back: small beside the driver's memory and Spark's result limit.
 COLLECT_BYTES = 64 << 20
+# Bytes counted for a seen item in a piece: its four, Arrow's buffers as it arrives, and its
+# place (int64) while it is put there. Numba would need none of the last, but its import alone
+# costs the driver 100 MB (measured): more than a piece.
+SEEN_BYTES = 32
 
 
 def collect(frame: Any, key: str, row_bytes: float, rows: int | None = None) -> Any:
@@ -108,18 +112,18 @@ def seen_items(ratings: Any, counts: np.ndarray) -> tuple[np.ndarray, np.ndarray
     indptr = np.zeros(len(counts) + 1, dtype=np.int64)
     np.cumsum(counts, out=indptr[1:])
     items = np.empty(int(indptr[-1]), dtype=np.int32)
-    pieces = pieces_for(4 * len(items) + 16 * len(counts))
+    pieces = pieces_for(SEEN_BYTES * len(items) + 16 * len(counts))
     for j in range(pieces):
         part = ratings if pieces == 1 else ratings.filter(piece("u", pieces, j))
         lists = part.groupBy("u").agg(sf.sort_array(sf.collect_list("i")).alias("items"))
         table = lists.toArrow()
-        users = table.column("u").to_numpy()
         chunk = table.column("items").combine_chunks()
-        values = chunk.flatten().to_numpy().astype(np.int32, copy=False)
         offsets = chunk.offsets.to_numpy()
         # Each value's place: its user's start, plus its place within its user's list.
-        starts = np.repeat(indptr[users] - offsets[:-1], np.diff(offsets))
-        items[starts + np.arange(len(values))] = values
+        places = np.repeat(indptr[table.column("u").to_numpy()] - offsets[:-1], np.diff(offsets))
+        places += np.arange(offsets[0], offsets[-1])
+        items[places] = chunk.values.to_numpy()[offsets[0] : offsets[-1]]
+        del table, chunk, places
     return indptr, items
 
 

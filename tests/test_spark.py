@@ -189,9 +189,13 @@ def test_train_on_spark_from_python_reports_each_step(planted, tmp_path, no_rati
 
 
 def test_implicit_feedback_on_spark_keeps_the_local_popularity(
-    planted, tmp_path, no_ratings_to_the_driver
+    planted, tmp_path, no_ratings_to_the_driver, monkeypatch
 ):
+    from recfactor import spark_summary
     from recfactor.io.options import ReadOptions
+
+    # Pieces of 8 kB: the seen items arrive in ten, in no order, and land in their places.
+    monkeypatch.setattr(spark_summary, "COLLECT_BYTES", 8192)
 
     read = ReadOptions(feedback="implicit")
     model = rf.train_on_spark(str(planted / "train.csv"), rf.Cluster(master="local[2]"), "als",
@@ -420,3 +424,4 @@ def test_a_fit_on_spark_says_which_stage_runs(planted, tmp_path, monkeypatch):
     assert result.exit_code == 0, result.output
     lines = [x for x in result.stderr.splitlines() if x.startswith("spark: stage ")]
     assert lines and all("/" in x and " tasks" in x and x.endswith(" s)") for x in lines), lines
+    assert not any("$anonfun" in x for x in lines), lines  # a closure's name says nothing
