@@ -50,6 +50,20 @@ def stages(spark: Any, note: Callable[[str], None]) -> Iterator[None]:
         thread.join(1.0)
 
 
+@contextlib.contextmanager
+def on_cluster(cluster: Any, note: Callable[[str], None]) -> Iterator[None]:
+    """:func:`stages` of ``cluster``'s session (started here, as its first job would start
+    it) while the block runs; nothing where ``cluster`` is None."""
+    if cluster is None:
+        yield
+        return
+    from recfactor import spark_engine
+
+    spark = spark_engine.session(cluster.master, cluster.conf, cluster.remote, None)
+    with stages(spark, note):
+        yield
+
+
 def _running(tracker: Any) -> str:
     """The running stages, one phrase each: 'stage 14 (count at ALS.scala:1034): 3/8 tasks'."""
     phrases = []

@@ -376,17 +376,25 @@ def test_movielens_lists_and_predictions_on_spark_are_the_local_commands(ml100k,
     assert len(scored) == 20_000 and np.abs(scored.prediction.to_numpy() - local).max() < 1e-6
 
 
-def test_evaluate_fans_svd_and_bpmf_fits_out_as_tasks_and_reports_the_local_numbers(tmp_path):
+def test_evaluate_fans_svd_and_bpmf_fits_out_as_tasks_and_reports_the_local_numbers(
+    tmp_path, monkeypatch
+):
+    from recfactor import spark_progress
     from tests.conftest import random_ratings_csv
 
     data = tmp_path / "small.csv"
     data.write_text(random_ratings_csv(60, 40, 0.3, 1))
     common = ("evaluate", data, "--algo", "svd,bpmf", "--seeds", "3", "--folds", "3",
-              "--epochs", "30", "--burn-in", "10", "-q")  # fmt: skip
-    assert run(*common, "-o", tmp_path / "local.json").exit_code == 0
+              "--epochs", "30", "--burn-in", "10")  # fmt: skip
+    assert run(*common, "-q", "-o", tmp_path / "local.json").exit_code == 0
+    monkeypatch.setattr(spark_progress, "EVERY", 0.1)
     result = run(*common, "--engine", "spark", "--master", "local[2]", "-o",
                  tmp_path / "spark.json")  # fmt: skip
     assert result.exit_code == 0, result.output
+    # The fits come back together: meanwhile the stage's tasks are counted, one a fit (18 on
+    # the folds, and 6 on the whole data for the factors' comparison across seeds).
+    lines = [x for x in result.stderr.splitlines() if x.startswith("spark: stage ")]
+    assert lines and all(x.endswith(" s)") and "/24 tasks" in x for x in lines), lines
 
     local = unclocked(tmp_path / "local.json", "runs", "fit_seconds")
     spark = unclocked(tmp_path / "spark.json", "runs", "fit_seconds")

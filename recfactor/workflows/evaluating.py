@@ -121,7 +121,10 @@ def evaluate_file(
                         metrics=metrics, relevant_threshold=relevant_threshold,
                         cluster=cluster, **split.settings())  # fmt: skip
     read_seconds, started = time.perf_counter() - started, time.perf_counter()
-    with progress("evaluating") as advance:
+    from recfactor.spark_progress import on_cluster
+
+    # A fan-out's fits come back together: its stage lines say how many have run.
+    with progress("evaluating") as advance, on_cluster(cluster, note):
         if advance is not None:
             advance(0, fits)  # the total, for the bar's time left
         report = evaluate(dataset, config, rating_scale=scale, progress=advance, note=note)
