@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 
 from recfactor.errors import DataError, FitError, ParameterError
-from recfactor.spark_summary import collect, column, factor_rows
+from recfactor.spark_summary import collect, column, factor_rows, with_factor_part
 
 
 @contextlib.contextmanager
@@ -474,7 +474,7 @@ def _fit_with_biases(
         if steps is not None:
             steps.done()
         if refit + 1 < BIAS_REFITS:
-            work = _with_factor_part(work, fitted).localCheckpoint()
+            work = with_factor_part(work.drop("pq"), fitted).localCheckpoint()
     return fitted, (mu, users, items)
 
 
@@ -496,14 +496,3 @@ def _biases(work: Any, reg: float, users: Any = None) -> tuple[Any, Any]:
                  .agg((sf.sum(sf.col("r") - sf.col("b")) / (sf.count(sf.lit(1)) * shrink))
                       .alias("b")).localCheckpoint())  # fmt: skip
     return users, items
-
-
-def _with_factor_part(work: Any, fitted: Any) -> Any:
-    """``work`` with ``pq`` set to each rating's ``p_u . q_i`` under ``fitted``, computed on
-    the cluster (Spark's array functions, no Python)."""
-    from pyspark.sql import functions as sf
-
-    users = fitted.userFactors.select(sf.col("id").alias("u"), sf.col("features").alias("fu"))
-    items = fitted.itemFactors.select(sf.col("id").alias("i"), sf.col("features").alias("fi"))
-    dot = sf.expr("aggregate(zip_with(fu, fi, (x, y) -> x * y), 0D, (acc, x) -> acc + x)")
-    return work.join(users, "u").join(items, "i").select("u", "i", "r", dot.alias("pq"))

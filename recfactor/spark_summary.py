@@ -80,11 +80,10 @@ def summarize(indexed: Any, feedback: str, baseline: bool) -> Any:
     row = ratings.agg(sf.min("rating"), sf.max("rating")).first()
     users = _sums(ratings, "u", n_users)
     items = _sums(ratings, "i", n_items)
-    n_ratings = int(users[0].sum())
     seen = seen_items(ratings, users[0].astype(np.int64))
     explicit = feedback == "explicit"
     return DataSummary(
-        indexed.users, indexed.items, feedback, n_ratings,
+        indexed.users, indexed.items, feedback,
         (float(row[0]), float(row[1])) if explicit else None,
         _baseline(seen, users, items) if explicit and baseline else None,
         None if explicit else items[0],
@@ -139,6 +138,19 @@ def _baseline(seen: tuple, users: tuple, items: tuple) -> tuple:
     return mu, b_u, b_i
 
 
+def with_factor_part(frame: Any, fitted: Any) -> Any:
+    """``frame`` (with ``u``, ``i``) and a column ``pq``: each pair's ``p_u . q_i`` under
+    ``fitted`` (MLlib's ALS model), computed on the cluster by Spark's array functions, in
+    doubles as the local engine takes the products of float32 factors."""
+    from pyspark.sql import functions as sf
+
+    users = fitted.userFactors.select(sf.col("id").alias("u"), sf.col("features").alias("fu"))
+    items = fitted.itemFactors.select(sf.col("id").alias("i"), sf.col("features").alias("fi"))
+    product = "zip_with(fu, fi, (x, y) -> cast(x as double) * cast(y as double))"
+    dot = sf.expr(f"aggregate({product}, 0D, (acc, x) -> acc + x)")
+    return frame.join(users, "u").join(items, "i").withColumn("pq", dot).drop("fu", "fi")
+
+
 def train_error(ratings: Any, factors: Any, biases: Any, scale: tuple[float, float]) -> dict:
     """RMSE and MAE of the fitted model on its own ratings, as ``Model._train_metrics``
     measures them (each prediction clipped to ``scale``), summed on the cluster.
@@ -146,12 +158,8 @@ def train_error(ratings: Any, factors: Any, biases: Any, scale: tuple[float, flo
     biases) with the two as (key, ``b``) DataFrames."""
     from pyspark.sql import functions as sf
 
-    users = factors.userFactors.select(sf.col("id").alias("u"), sf.col("features").alias("fu"))
-    items = factors.itemFactors.select(sf.col("id").alias("i"), sf.col("features").alias("fi"))
-    scored = ratings.join(users, "u").join(items, "i")
-    # In doubles, as the local engine's products of float32 factors.
-    product = "zip_with(fu, fi, (x, y) -> cast(x as double) * cast(y as double))"
-    estimate = sf.expr(f"aggregate({product}, 0D, (acc, x) -> acc + x)")
+    scored = with_factor_part(ratings, factors)
+    estimate = sf.col("pq")
     if biases is not None:
         mu, user_bias, item_bias = biases
         scored = (scored.join(user_bias.withColumnRenamed("b", "bu"), "u")

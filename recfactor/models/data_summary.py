@@ -23,7 +23,6 @@ class DataSummary:
     user_ids: np.ndarray
     item_ids: np.ndarray
     feedback: str
-    n_ratings: int
     rating_range: tuple[float, float] | None
     baseline: tuple[float, np.ndarray, np.ndarray] | None
     item_counts: np.ndarray | None
@@ -49,7 +48,7 @@ class DataSummary:
         if seen is None:
             seen = seen_by_user(dataset.users, dataset.items, dataset.n_users)[:2]
         return cls(
-            dataset.user_ids, dataset.item_ids, dataset.feedback, dataset.n_ratings,
+            dataset.user_ids, dataset.item_ids, dataset.feedback,
             (float(dataset.ratings.min()), float(dataset.ratings.max())) if explicit else None,
             baseline_estimates(dataset) if explicit and baseline else None,
             None if explicit else np.bincount(dataset.items, minlength=dataset.n_items),
