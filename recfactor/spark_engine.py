@@ -118,10 +118,25 @@ def session(
     # overflow the stack.
     folder = checkpoint or spark.conf.get("spark.checkpoint.dir", None)
     if folder is None and (master is None or master.startswith("local")):
-        folder = tempfile.mkdtemp(prefix="recfactor-checkpoints-")
+        folder = _local_checkpoints()
     if folder is not None:
         spark.sparkContext.setCheckpointDir(folder)
     return spark
+
+
+_LOCAL_CHECKPOINTS: list[str] = []
+
+
+def _local_checkpoints() -> str:
+    """One temporary checkpoint folder a process, removed when it exits: a folder made per
+    session and left behind filled the temporary directory by a few MB a run."""
+    if not _LOCAL_CHECKPOINTS:
+        import atexit
+
+        folder = tempfile.mkdtemp(prefix="recfactor-checkpoints-")
+        atexit.register(shutil.rmtree, folder, ignore_errors=True)
+        _LOCAL_CHECKPOINTS.append(folder)
+    return _LOCAL_CHECKPOINTS[0]
 
 
 # Spark's own attempts at an absent standalone master take a minute (3 tries of 20 s) and

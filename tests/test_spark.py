@@ -10,6 +10,7 @@ import csv
 import hashlib
 import io
 import json
+import os
 import shutil
 
 import numpy as np
@@ -289,6 +290,23 @@ def test_als_checkpoints_where_it_is_told(tmp_path):
     assert refused.exit_code == 2 and "spark.checkpoint.dir" in refused.output
     local = run("train", SAMPLE / "ratings.csv", "--checkpoint-dir", folder)
     assert local.exit_code == 2 and "apply to --engine spark" in local.output
+
+
+def test_a_local_checkpoint_folder_goes_with_its_process(tmp_path):
+    """Without --checkpoint-dir a local master checkpoints to one temporary folder a process,
+    removed when the process ends (one per session, left behind, filled /tmp by MBs a run)."""
+    import subprocess
+    import sys
+
+    script = (
+        "from recfactor import spark_engine as s; a = s._local_checkpoints(); "
+        "assert a == s._local_checkpoints(); open(a + '/part', 'w').write('x'); print(a)"
+    )
+    env = {**os.environ, "TMPDIR": str(tmp_path)}
+    done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip().startswith(str(tmp_path / "recfactor-checkpoints-"))
+    assert list(tmp_path.iterdir()) == []
 
 
 @pytest.fixture(scope="module")
