@@ -30,7 +30,7 @@ def describe(dataset: Dataset) -> dict[str, Any]:
         "density": dataset.density,
         "rating_min": float(dataset.ratings.min()),
         "rating_max": float(dataset.ratings.max()),
-        "rating_mean": float(dataset.ratings.mean()),
+        "rating_mean": float(dataset.ratings.mean(dtype=np.float64)),
         "ratings_per_user_min": int(per_user.min()),
         "ratings_per_user_median": float(np.median(per_user)),
         "ratings_per_user_max": int(per_user.max()),

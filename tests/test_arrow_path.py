@@ -14,7 +14,7 @@ import pytest
 
 import recfactor.io.ratings as data_module
 from recfactor.errors import DataError
-from recfactor.io import csvout
+from recfactor.io import csvout, stream
 from recfactor.io.pairs import read_pair_codes, read_pairs
 from recfactor.io.ratings import read_ratings
 from recfactor.models import model_class
@@ -36,6 +36,7 @@ BODIES = {
 
 def _careful(monkeypatch, path, **options):
     monkeypatch.setattr(data_module, "_read_long_arrow", lambda *a, **k: None)
+    monkeypatch.setattr(stream, "opened", lambda source: None)
     return read_ratings(path, data_module.ReadOptions(**options))
 
 
@@ -50,15 +51,79 @@ def test_arrow_reads_what_the_careful_reader_reads(name, write, monkeypatch):
     assert fast.line_numbers().tolist() == slow.line_numbers().tolist()
 
 
-def test_common_files_take_the_arrow_path(write, monkeypatch):
+@pytest.mark.parametrize(
+    ("route", "stream_from"), [("_read_long_arrow", None), ("_read_long_streamed", 0)]
+)
+def test_common_files_take_the_arrow_path(route, stream_from, write, monkeypatch):
+    """Read whole (files below stream.STREAM_FROM) or in slices, Arrow parses them."""
+    if stream_from is not None:
+        monkeypatch.setattr(stream, "STREAM_FROM", stream_from)
     taken = []
-    original = data_module._read_long_arrow
-    monkeypatch.setattr(
-        data_module, "_read_long_arrow", lambda *a: taken.append(original(*a)) or taken[-1]
-    )
+    original = getattr(data_module, route)
+    monkeypatch.setattr(data_module, route, lambda *a: taken.append(original(*a)) or taken[-1])
     for name in ("comma, header", "tab, no header", "double colon", "blank lines"):
         read_ratings(write("r.csv", BODIES[name]))
     assert all(result is not None for result in taken) and len(taken) == 4
+
+
+def _whole(monkeypatch, path):
+    """The file read whole by Arrow (stdin and compressed files are)."""
+    with monkeypatch.context() as patch:
+        patch.setattr(stream, "opened", lambda source: None)
+        return read_ratings(path)
+
+
+def _same(one, other) -> None:
+    for field in FIELDS:
+        assert np.array_equal(getattr(one, field), getattr(other, field)), field
+    assert one.line_numbers().tolist() == other.line_numbers().tolist()
+
+
+@pytest.mark.parametrize("slice_bytes", [7, 23, 64])
+@pytest.mark.parametrize("name", sorted(BODIES))
+def test_a_file_read_in_slices_is_the_file_read_whole(name, slice_bytes, write, monkeypatch):
+    """Slices of a few bytes (a line or two each): IDs coded in order of first appearance
+    across slices, line numbers across blank lines, CRLF pairs cut between slices, a
+    two-character delimiter, and the text Arrow declines (Latin-1) read as before."""
+    encoding = "latin-1" if name == "latin-1" else "utf-8"
+    path = write("r.csv", BODIES[name].encode(encoding))
+    whole = _whole(monkeypatch, path)
+    monkeypatch.setattr(stream, "STREAM_FROM", 0)
+    monkeypatch.setattr(stream, "SLICE_BYTES", slice_bytes)
+    _same(read_ratings(path), whole)
+
+
+def test_many_slices_of_random_ratings_with_repeats_and_blank_lines(write, monkeypatch):
+    rng = np.random.default_rng(3)
+    rows = [f"u{rng.integers(300)},i{rng.integers(200)},{rng.integers(1, 6)}" for _ in range(4000)]
+    for at in rng.choice(len(rows), 40, replace=False):
+        rows[at] = ""
+    path = write("r.csv", "\ufeffuser,item,rating\r\n" + "\r\n".join(rows))  # no last newline
+    with monkeypatch.context() as patch:
+        patch.setattr(stream, "STREAM_FROM", 0)
+        patch.setattr(stream, "SLICE_BYTES", 1000)
+        sliced = read_ratings(path, data_module.ReadOptions(duplicates="mean"))
+    assert len(sliced.user_ids) == 300 and sliced.lines is not None
+    _same(sliced, _careful(monkeypatch, path, duplicates="mean"))
+
+
+@pytest.mark.parametrize(
+    ("bad", "message"),
+    [
+        ("u9,B,abc", r"line 901, column 3 \(rating\): 'abc' is not a number"),
+        ("u9\x00,B,3", r"line 901: holds a NUL byte"),
+        ("u9,B", r"line 901, column 3 \(rating\): missing rating"),
+        ("u9,B,3,4", r"line 901: expected 3 fields, found 4"),
+    ],
+)
+def test_a_bad_line_in_a_later_slice_is_named_as_before(bad, message, write, monkeypatch):
+    rows = [f"u{r % 7},i{r},{1 + r % 5}" for r in range(1000)]
+    rows[899] = bad
+    path = write("r.csv", "user,item,rating\n" + "\n".join(rows) + "\n")
+    monkeypatch.setattr(stream, "STREAM_FROM", 0)
+    monkeypatch.setattr(stream, "SLICE_BYTES", 100)
+    with pytest.raises(DataError, match=message):
+        read_ratings(path)
 
 
 def test_a_repeat_below_blank_lines_is_named_by_its_line(write):

@@ -66,8 +66,7 @@ def test_each_block_is_shuffled_once_as_fisher_yates_with_its_own_stream():
 
     starts = np.array([0, 40, 41, 100], dtype=np.int64)
     users = np.arange(100, dtype=np.int32)
-    items, ratings = users.copy(), users.astype(np.float32)
-    shuffle_blocks(users, items, ratings, starts, 99)
+    shuffle_blocks(users, starts, 99)
     for lo, hi in zip(starts[:-1].tolist(), starts[1:].tolist()):
         # Fisher-Yates from the top: the LCG's draws, as the permutation of range(hi - lo)
         expected = list(range(lo, hi))
@@ -77,7 +76,36 @@ def test_each_block_is_shuffled_once_as_fisher_yates_with_its_own_stream():
             j = lo + (((state >> 32) * (t - lo + 1)) >> 32)
             expected[t - lo], expected[j - lo] = expected[j - lo], expected[t - lo]
         assert users[lo:hi].tolist() == expected
-    assert items.tolist() == users.tolist() and ratings.tolist() == users.astype(float).tolist()
+
+
+@pytest.mark.parametrize("n", [0, 1, 63, 64, 65, 1000])
+def test_ratings_go_to_their_grid_slots_in_place_and_back_exactly(n):
+    """to_grid moves rating origin[t] to slot t, renumbered; from_grid undoes it bit for bit
+    (a permutation with long and short cycles and fixed points)."""
+    from recfactor.kernels.sgd import from_grid, to_grid
+
+    rng = np.random.default_rng(n)
+    users = rng.integers(0, 40, n).astype(np.int32)
+    items = rng.integers(0, 30, n).astype(np.int32)
+    ratings = rng.uniform(1, 5, n).astype(np.float32)
+    origin = rng.permutation(n).astype(np.int32)
+    origin[: n // 4] = np.sort(origin[: n // 4])  # some slots keep their rating
+    user_perm, item_perm = (
+        rng.permutation(40).astype(np.int32),
+        rng.permutation(30).astype(np.int32),
+    )
+    user_pos, item_pos = (
+        np.argsort(user_perm).astype(np.int32),
+        np.argsort(item_perm).astype(np.int32),
+    )
+    before = users.copy(), items.copy(), ratings.copy()
+    to_grid(origin, users, items, ratings, user_pos, item_pos)
+    assert users.tolist() == user_pos[before[0][origin]].tolist()
+    assert items.tolist() == item_pos[before[1][origin]].tolist()
+    assert ratings.tolist() == before[2][origin].tolist()
+    from_grid(origin, users, items, ratings, user_perm, item_perm)
+    for now, then in zip((users, items, ratings), before):
+        assert now.tobytes() == then.tobytes()
 
 
 @pytest.mark.parametrize("bias", [True, False])
@@ -103,7 +131,7 @@ def test_kernel_matches_reference(bias):
     slow_order = order.copy()
     args = (0.01, 0.05, 0.02, 0.03, bias)  # the epoch's steps, penalties, biases or not
     steps = (np.array([0.01]), 0.05, np.array([0.02]), 0.03, bias)
-    # The kernel takes the ratings grouped by block (shuffled once before, by shuffle_blocks)
+    # The kernel takes the ratings grouped by block (shuffled once before: shuffle_blocks)
     # and visits each block's chunks in the order the epoch's seed draws.
     grouped = [users[order].copy(), items[order].copy(), ratings[order].copy()]
     before = [a.copy() for a in grouped]

@@ -191,3 +191,36 @@ def test_truncated_svd_is_the_same_whatever_the_blas_thread_count():
         with blas.threads(n):
             fits.append(SVD(factors=50, solver="lanczos").fit(data).item_factors_)
     np.testing.assert_array_equal(fits[0], fits[1])
+
+
+def _stars(seed: int, n: int = 3000) -> Dataset:
+    rng = np.random.default_rng(seed)
+    users, items = rng.integers(0, 90, n), rng.integers(0, 70, n)
+    keep = np.unique(users * 70 + items, return_index=True)[1]
+    return Dataset.from_arrays(users[keep], items[keep], rng.integers(1, 11, keep.size) / 2)
+
+
+def test_svd_fits_in_the_datasets_own_arrays_and_puts_them_back():
+    """The grid's order is made in the dataset's arrays (no copy of the ratings) and undone
+    bit for bit, after a fit and after a fit that diverged; read-only arrays are copied and
+    give the same model."""
+    data = _stars(5)
+    assert data.ratings.dtype == np.float32  # halves are float32 exactly
+    before = [a.tobytes() for a in (data.users, data.items, data.ratings)]
+    model = SVD(factors=6, epochs=4, reg=0.05, seed=2).fit(data)
+    assert [a.tobytes() for a in (data.users, data.items, data.ratings)] == before
+    with pytest.raises(FitError, match="diverged"):
+        SVD(factors=6, epochs=4, reg=0.0, lr=1e4, seed=2).fit(data)
+    assert [a.tobytes() for a in (data.users, data.items, data.ratings)] == before
+    frozen = _stars(5)
+    for array in (frozen.users, frozen.items, frozen.ratings):
+        array.flags.writeable = False
+    again = SVD(factors=6, epochs=4, reg=0.05, seed=2).fit(frozen)
+    assert again.user_factors_.tobytes() == model.user_factors_.tobytes()
+    assert again.item_bias_.tobytes() == model.item_bias_.tobytes()
+
+
+def test_ratings_are_float32_where_exact_and_float64_otherwise():
+    assert _stars(1).ratings.dtype == np.float32
+    assert Dataset.from_arrays([0, 1], [0, 1], [1.0, 0.1]).ratings.dtype == np.float64
+    assert Dataset.from_arrays([0, 1], [0, 1], [3, 2**25 + 1]).ratings.dtype == np.float64

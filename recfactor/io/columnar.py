@@ -235,11 +235,8 @@ def encode(column: pa.ChunkedArray, strict_text: bool = True) -> Codes | None:
     dictionary = column.chunk(0).dictionary
     if not pa.types.is_string(dictionary.type) and not pa.types.is_large_string(dictionary.type):
         dictionary = dictionary.cast(pa.string())
-    if strict_text and len(dictionary):
-        if (to_numpy(pc.utf8_length(dictionary)) == 0).any():
-            return None
-        if not pc.all(pc.equal(pc.utf8_trim_whitespace(dictionary), dictionary)).as_py():
-            return None
+    if strict_text and not _plain_text(dictionary):
+        return None
     codes = to_numpy(pa.chunked_array([chunk.indices for chunk in column.chunks]))
     codes = codes.astype(np.int32, copy=False)
     if strict_text:  # a CSV column's dictionary, Arrow's own: each value once, each one used
@@ -255,6 +252,44 @@ def encode(column: pa.ChunkedArray, strict_text: bool = True) -> Codes | None:
         codes = position[codes].astype(np.int32)
         ids = ids[used]
     return Codes(np.ascontiguousarray(codes), ids)
+
+
+def _plain_text(dictionary: pa.Array) -> bool:
+    """Whether no ID is empty or has spaces around it (the careful reader strips or refuses
+    those)."""
+    if not len(dictionary):
+        return True
+    if (to_numpy(pc.utf8_length(dictionary)) == 0).any():
+        return False
+    return bool(pc.all(pc.equal(pc.utf8_trim_whitespace(dictionary), dictionary)).as_py())
+
+
+class Vocabulary:
+    """A CSV ID column's distinct values in order of first appearance, grown a slice of the
+    file at a time: each slice's codes point into the one vocabulary, as if the file had been
+    parsed whole."""
+
+    def __init__(self) -> None:
+        self._known = pa.array([], type=pa.string())
+
+    def codes(self, column: pa.ChunkedArray) -> np.ndarray | None:
+        """The slice's codes (int32), its new IDs appended; None where an ID is empty or has
+        spaces around it (see :func:`encode`)."""
+        column = column.unify_dictionaries()  # the slice's values in order of first appearance
+        dictionary = column.chunk(0).dictionary
+        if not _plain_text(dictionary):
+            return None
+        local = to_numpy(pa.chunked_array([chunk.indices for chunk in column.chunks]))
+        where = pc.index_in(dictionary, value_set=self._known)
+        new = pc.is_null(where)
+        transpose = to_numpy(where.fill_null(0).cast(pa.int32())).copy()
+        fresh = to_numpy(new.cast(pa.int8())).astype(bool)
+        transpose[fresh] = len(self._known) + np.arange(int(fresh.sum()), dtype=np.int32)
+        self._known = pa.concat_arrays([self._known, dictionary.filter(new)])
+        return transpose[local.astype(np.int32, copy=False)]
+
+    def ids(self) -> np.ndarray:
+        return id_array(self._known.to_pylist())
 
 
 def _distinct(dictionary: pa.Array, codes: np.ndarray) -> tuple[pa.Array, np.ndarray]:

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from recfactor import targets
 from recfactor.dataset import (
     Dataset,
     build_dataset,
@@ -23,6 +24,7 @@ from recfactor.dataset import (
     merge_duplicates,
 )
 from recfactor.errors import DataError
+from recfactor.io import stream
 from recfactor.io.columnar import (
     Codes,
     bad_id_row,
@@ -81,6 +83,11 @@ def read_ratings(source: str | os.PathLike, options: ReadOptions | None = None) 
     options = options or ReadOptions()
     check_read_options(options)
     name = "<stdin>" if str(source) == "-" else str(source)
+    path = stream.opened(source) if options.layout != "wide" else None
+    if path is not None:
+        found = _read_long_streamed(path, name, options)
+        if found is not None:
+            return found
     raw = read_bytes(source, name)
     kind = table_kind(raw)
     if kind is not None:
@@ -110,7 +117,11 @@ def head_layout(sample: list[str], name: str, opt: ReadOptions) -> tuple[str, bo
     return sep, header, names
 
 
-def _read_long(text: Input, name: str, sep: str, sample: list[str], opt: ReadOptions) -> Dataset:
+def _long_layout(
+    sample: list[str], name: str, sep: str, opt: ReadOptions
+) -> tuple[bool, int, Columns, str]:
+    """Whether the file has a header, its width, its columns and the ratings column's name,
+    from the non-blank lines of its head; a matrix is refused."""
     rows = [split_fields(line, sep) for line in sample if line.strip()]
     header = opt.header
     if header is None:
@@ -122,6 +133,30 @@ def _read_long(text: Input, name: str, sep: str, sample: list[str], opt: ReadOpt
     cols = choose_columns(names, header, opt, name)
     # Without a header the column is "rating" (what split writes, what errors name).
     rating_name = names[cols.rating] if header and cols.rating is not None else "rating"
+    return header, width, cols, rating_name
+
+
+def _read_long_streamed(path, name: str, opt: ReadOptions) -> Dataset | None:
+    """A regular file read a slice at a time (recfactor.io.stream); None where the whole
+    text must be read instead."""
+    found = stream.head(path, name, "give a file with one rating per line")
+    if found is None:
+        return None
+    _, sample = found
+    del found
+    targets.note_input(path)
+    sep = named_delimiter(opt.sep) if opt.sep else sniff_sep(sample, name, opt.layout)
+    header, width, cols, rating_name = _long_layout(sample, name, sep, opt)
+    read = stream.read_columns(path, sep, header, (cols.user, cols.item, cols.rating), width)
+    if read is None:
+        return None
+    users, items, values, lines, first_line = read
+    release_memory()
+    return _index_codes(users, items, values, lines, first_line, opt, name, rating_name)
+
+
+def _read_long(text: Input, name: str, sep: str, sample: list[str], opt: ReadOptions) -> Dataset:
+    header, width, cols, rating_name = _long_layout(sample, name, sep, opt)
     fast = _read_long_arrow(text, name, sep, header, cols, width, opt, rating_name)
     if fast is not None:
         return fast

@@ -173,6 +173,10 @@ def decode(raw: bytes, name: str = "<data>", head: bool = False) -> str:
         ) from None
 
 
+# gzip, bzip2, xz and zip files begin so.
+COMPRESSED_MAGIC = (b"\x1f\x8b", b"BZh", b"\xfd7zXZ\x00", b"PK\x03\x04")
+
+
 def decompress(raw: bytes, name: str) -> bytes:
     try:
         if raw[:2] == b"\x1f\x8b":

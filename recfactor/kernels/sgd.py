@@ -103,6 +103,15 @@ def _mix(x):
 
 
 @nb.njit(cache=CACHE)
+def _draw(state, lo, t):
+    """The stream's next state and the slot in ``lo..t`` that Fisher-Yates swaps with ``t``."""
+    state = state * np.uint64(6364136223846793005) + np.uint64(1442695040888963407)
+    # Lemire's multiply-shift maps 32 random bits onto 0..span-1 without a division.
+    span = np.uint64(t - lo + 1)
+    return state, lo + np.int64(((state >> np.uint64(32)) * span) >> np.uint64(32))
+
+
+@nb.njit(cache=CACHE)
 def _shuffle_range(users, items, ratings, lo, hi, seed):
     """Fisher-Yates shuffle of ratings ``lo:hi``, the three arrays moved together.
 
@@ -118,10 +127,7 @@ def _shuffle_range(users, items, ratings, lo, hi, seed):
     """
     state = _mix(np.uint64(seed) ^ np.uint64(lo) * np.uint64(0x9E3779B97F4A7C15))
     for t in range(hi - 1, lo, -1):
-        state = state * np.uint64(6364136223846793005) + np.uint64(1442695040888963407)
-        # Lemire's multiply-shift maps 32 random bits onto 0..span-1 without a division.
-        span = np.uint64(t - lo + 1)
-        j = lo + np.int64(((state >> np.uint64(32)) * span) >> np.uint64(32))
+        state, j = _draw(state, lo, t)
         a = users[t]
         users[t] = users[j]
         users[j] = a
@@ -143,13 +149,10 @@ def count_per_row(index, n):
 
 
 @nb.njit(cache=CACHE)
-def group_by_block(users, items, ratings, user_pos, item_pos, user_block, item_block, n_blocks):
-    """Ratings renumbered to grid positions and grouped by block (a stable counting sort);
-    ``user_pos[u]`` and ``user_block[u]`` are user ``u``'s grid position and block.
-
-    Returns the grouped users, items and ratings (float32), and where each of the ``n_blocks ** 2``
-    blocks starts (with the total at the end).
-    """
+def block_origin(users, items, user_block, item_block, n_blocks, origin):
+    """Grouping by block as a stable counting sort: ``origin[t]`` receives the rating that
+    grid slot ``t`` holds; returns where each of the ``n_blocks ** 2`` blocks starts (with the
+    total at the end). ``user_block[u]`` is user ``u``'s block."""
     n = users.shape[0]
     start = np.zeros(n_blocks * n_blocks + 1, dtype=np.int64)
     # Each rating's block is looked up again in the second pass rather than kept: an array of
@@ -159,17 +162,78 @@ def group_by_block(users, items, ratings, user_pos, item_pos, user_block, item_b
     for b in range(n_blocks * n_blocks):
         start[b + 1] += start[b]
     fill = start[:-1].copy()
-    out_users = np.empty(n, dtype=np.int32)
-    out_items = np.empty(n, dtype=np.int32)
-    out_ratings = np.empty(n, dtype=np.float32)  # the factors' type, whatever the input's
     for j in range(n):
         b = user_block[users[j]] * n_blocks + item_block[items[j]]
-        at = fill[b]
+        origin[fill[b]] = j
         fill[b] += 1
-        out_users[at] = user_pos[users[j]]
-        out_items[at] = item_pos[items[j]]
-        out_ratings[at] = ratings[j]
-    return out_users, out_items, out_ratings, start
+    return start
+
+
+@nb.njit(cache=CACHE)
+def to_grid(origin, users, items, ratings, user_pos, item_pos):
+    """The ratings moved, in place, to their grid slots (slot ``t`` takes rating
+    ``origin[t]``) and renumbered to grid positions (``user_pos[u]``): one cycle of the
+    permutation at a time, each rating read once before its slot is written, a bit a
+    rating to mark the slots done. :func:`from_grid` undoes it exactly."""
+    n = origin.shape[0]
+    done = np.zeros((n + 63) // 64, dtype=np.uint64)
+    for s in range(n):
+        if done[s >> 6] & (np.uint64(1) << np.uint64(s & 63)):
+            continue
+        u, i, r = users[s], items[s], ratings[s]
+        t = s
+        while True:
+            done[t >> 6] |= np.uint64(1) << np.uint64(t & 63)
+            source = origin[t]
+            if source == s:
+                users[t], items[t], ratings[t] = user_pos[u], item_pos[i], r
+                break
+            users[t] = user_pos[users[source]]
+            items[t] = item_pos[items[source]]
+            ratings[t] = ratings[source]
+            t = source
+
+
+@nb.njit(cache=CACHE)
+def take_rows(rows, source):
+    """Row ``t`` of ``rows`` (2-D) replaced by row ``source[t]``, in place: one cycle of the
+    permutation at a time, with one row aside (no second copy of the factors)."""
+    n = rows.shape[0]
+    done = np.zeros((n + 63) // 64, dtype=np.uint64)
+    aside = np.empty(rows.shape[1], dtype=rows.dtype)
+    for s in range(n):
+        if done[s >> 6] & (np.uint64(1) << np.uint64(s & 63)):
+            continue
+        aside[:] = rows[s]
+        t = s
+        while True:
+            done[t >> 6] |= np.uint64(1) << np.uint64(t & 63)
+            if source[t] == s:
+                rows[t] = aside
+                break
+            rows[t] = rows[source[t]]
+            t = source[t]
+
+
+@nb.njit(cache=CACHE)
+def from_grid(origin, users, items, ratings, user_perm, item_perm):
+    """The ratings put back where :func:`to_grid` found them, with their own numbers
+    (``user_perm[position]`` is the user at a grid position)."""
+    n = origin.shape[0]
+    done = np.zeros((n + 63) // 64, dtype=np.uint64)
+    for s in range(n):
+        if done[s >> 6] & (np.uint64(1) << np.uint64(s & 63)):
+            continue
+        u, i, r = user_perm[users[s]], item_perm[items[s]], ratings[s]
+        done[s >> 6] |= np.uint64(1) << np.uint64(s & 63)
+        t = origin[s]
+        while t != s:  # slot t's rating goes on to origin[t]; the carried one lands at t
+            done[t >> 6] |= np.uint64(1) << np.uint64(t & 63)
+            nu, ni, nr = user_perm[users[t]], item_perm[items[t]], ratings[t]
+            users[t], items[t], ratings[t] = u, i, r
+            u, i, r = nu, ni, nr
+            t = origin[t]
+        users[s], items[s], ratings[s] = u, i, r
 
 
 @nb.njit(cache=CACHE, parallel=True)
@@ -202,10 +266,17 @@ CHUNK = 4096
 
 
 @nb.njit(cache=CACHE, parallel=True)
-def shuffle_blocks(users, items, ratings, block_start, seed):
-    """Each block's ratings shuffled once, in place (the order the chunks keep)."""
+def shuffle_blocks(origin, block_start, seed):
+    """Each block's slots shuffled once, in place (the order the chunks keep): the same
+    draws as :func:`_shuffle_range` makes for the block."""
     for b in nb.prange(block_start.shape[0] - 1):
-        _shuffle_range(users, items, ratings, block_start[b], block_start[b + 1], seed)
+        lo, hi = block_start[b], block_start[b + 1]
+        state = _mix(np.uint64(seed) ^ np.uint64(lo) * np.uint64(0x9E3779B97F4A7C15))
+        for t in range(hi - 1, lo, -1):
+            state, j = _draw(state, lo, t)
+            a = origin[t]
+            origin[t] = origin[j]
+            origin[j] = a
 
 
 @nb.njit(cache=CACHE)
@@ -277,6 +348,9 @@ def warm_up() -> None:
         np.zeros((1, 1), f), one.copy(), f(0), one.copy(), f(0), True, np.zeros(1), CHUNK,
     )  # fmt: skip
     load(fill_normal, np.zeros((1, 1), f), 0, 0.0, 1.0)
-    load(shuffle_blocks, idx, idx, one, np.array([0, 1], dtype=np.int64), 0)
-    load(group_by_block, idx, idx, np.zeros(1), idx, idx, idx, idx, 1)
+    load(shuffle_blocks, idx, np.array([0, 1], dtype=np.int64), 0)
+    load(block_origin, idx, idx, idx, idx, 1, idx)
+    load(to_grid, idx, idx, idx, one, idx, idx)
+    load(from_grid, idx, idx, idx, one, idx, idx)
+    load(take_rows, np.zeros((1, 1), f), idx)
     load(count_per_row, idx, 1)

@@ -70,8 +70,8 @@ class BFM(Model):
 
         p: BFMParams = self.params
         k = p.factors
-        mu = float(dataset.ratings.mean())
-        spread = float(dataset.ratings.std())
+        mu = float(dataset.ratings.mean(dtype=np.float64))
+        spread = float(dataset.ratings.std(dtype=np.float64))
         spread = spread if spread > 0 and np.isfinite(spread) else 1.0
         y = (dataset.ratings - mu) / spread
         side = getattr(dataset, "side", None)

@@ -53,10 +53,10 @@ class BPMF(Model):
 
         p: BPMFParams = self.params
         k = p.factors
-        mu = float(dataset.ratings.mean())
+        mu = float(dataset.ratings.mean(dtype=np.float64))
         # Sampled in units of the ratings' standard deviation: alpha, and the priors (W_0 = I),
         # then mean the same on any scale, and 1e9 stars stay as well conditioned as 5.
-        spread = float(dataset.ratings.std())
+        spread = float(dataset.ratings.std(dtype=np.float64))
         spread = spread if spread > 0 and np.isfinite(spread) else 1.0
         values = (dataset.ratings - mu) / spread
         alpha = p.alpha

@@ -83,7 +83,7 @@ class NMF(Model):
         item_factors = rng.uniform(p.init_low, p.init_high, shape_i)
         by_user = _rows(dataset.users, dataset.items, dataset.ratings, dataset.n_users)
         by_item = _rows(dataset.items, dataset.users, dataset.ratings, dataset.n_items)
-        mu = float(dataset.ratings.mean()) if p.bias else 0.0
+        mu = float(dataset.ratings.mean(dtype=np.float64)) if p.bias else 0.0
         user_bias = np.zeros(dataset.n_users)
         item_bias = np.zeros(dataset.n_items)
         for epoch in range(epochs):

@@ -161,7 +161,7 @@ class _Fitted(NamedTuple):
 def _spread(ratings: np.ndarray) -> float:
     """The unit ``lr`` and ``reg`` are read in under ``standardize``: the ratings' standard
     deviation (1 where they are all alike)."""
-    spread = float(ratings.std())
+    spread = float(ratings.std(dtype=np.float64))
     return spread if spread > 0 and np.isfinite(spread) else 1.0
 
 
@@ -179,8 +179,6 @@ def _sgd(
     ``lr / scale``, factor penalty ``reg * scale`` and starting factors ``sqrt(scale)`` as
     large, while the biases' steps and penalty are unit-free. ``warm_rows(side, ids, rows)``
     puts a warm start's rows in place."""
-    from recfactor.kernels.sgd import CHUNK, sgd_epochs, shuffle_blocks
-
     k = p.factors
     root = scale**0.5
     user_factors = _normal(rng, p.init_mean, p.init_std * root, (dataset.n_users, k))
@@ -197,10 +195,32 @@ def _sgd(
     grid = _Grid(dataset, blocks, rng)
     # Rows are trained in grid order, so that each block's rows (and biases) are
     # contiguous: threads then never write to the same cache line.
-    user_factors = user_factors[grid.user_perm]
-    item_factors = item_factors[grid.item_perm]
-    user_bias, item_bias = user_bias[grid.user_perm], item_bias[grid.item_perm]
-    mu = FACTOR_DTYPE(dataset.ratings.mean()) if p.bias else FACTOR_DTYPE(0)
+    user_factors, item_factors = grid.user_rows(user_factors), grid.item_rows(item_factors)
+    user_bias, item_bias = grid.user_rows(user_bias), grid.item_rows(item_bias)
+    try:
+        return _sgd_on_grid(grid, dataset, rng, p, reg, scale, user_factors, item_factors,
+                            user_bias, item_bias, on_epoch)  # fmt: skip
+    finally:
+        grid.release()
+
+
+def _sgd_on_grid(
+    grid: _Grid,
+    dataset,
+    rng: np.random.Generator,
+    p: SVDParams,
+    reg: float,
+    scale: float,
+    user_factors: np.ndarray,
+    item_factors: np.ndarray,
+    user_bias: np.ndarray,
+    item_bias: np.ndarray,
+    on_epoch: Callable[[int, int], None] | None,
+) -> _Fitted:
+    from recfactor.kernels.sgd import CHUNK, sgd_epochs
+
+    blocks = grid.n_blocks
+    mu = FACTOR_DTYPE(dataset.ratings.mean(dtype=np.float64)) if p.bias else FACTOR_DTYPE(0)
     f = FACTOR_DTYPE
     # Every epoch's draws are made up front, in one order, so that how the epochs are
     # grouped into kernel calls cannot change the model.
@@ -209,8 +229,7 @@ def _sgd(
     for epoch in range(p.epochs):
         diagonals[epoch] = rng.permutation(blocks)
         seeds[epoch] = rng.integers(0, 2**63 - 1)
-    shuffle_blocks(grid.users, grid.items, grid.ratings, grid.block_start,
-                   rng.integers(0, 2**63 - 1))  # fmt: skip
+    grid.arrange(rng.integers(0, 2**63 - 1))
     # Each epoch's step the last one's times lr_decay: large steps first, small ones to settle.
     bias_lrs = (p.lr * p.lr_decay ** np.arange(p.epochs)).astype(FACTOR_DTYPE)
     factor_lrs = (bias_lrs / scale).astype(FACTOR_DTYPE)
@@ -236,11 +255,12 @@ def _sgd(
                 f"training diverged at epoch {first + ran} (factors became infinite or NaN)",
                 hint=f"use a smaller `lr` (now {p.lr:g}) or a larger `reg`",
             )
-    # The grid's copy of the ratings goes before the rows are put back in user order, so that
-    # the two copies of the factors never meet it (the end of a large fit was its peak).
-    grid.users = grid.items = grid.ratings = None
-    return _Fitted(float(mu), grid.user_rows(user_bias), grid.item_rows(item_bias),
-                   grid.user_rows(user_factors), grid.item_rows(item_factors))  # fmt: skip
+    # The ratings go back to their order before the rows go back to theirs, so that the
+    # slots' index and the two copies of the factors never meet (the end of a fit was its peak).
+    grid.release()
+    return _Fitted(float(mu), grid.user_rows(user_bias, back=True),
+                   grid.item_rows(item_bias, back=True), grid.user_rows(user_factors, back=True),
+                   grid.item_rows(item_factors, back=True))  # fmt: skip
 
 
 def _rmse(fitted: _Fitted, held, rating_scale: tuple[float, float] | None) -> float:
@@ -273,42 +293,76 @@ def _normal(rng: np.random.Generator, mean: float, std: float, shape: tuple) -> 
 
 class _Grid:
     """The stratified-SGD layout: users and items renumbered so that each of the ``B``
-    blocks is a contiguous range, and rating indices grouped by (user block, item block).
+    blocks is a contiguous range, and the ratings grouped by (user block, item block).
 
     Users (and items) are dealt to blocks at random but balanced by rating count, so the
     blocks that run side by side hold similar numbers of ratings and finish together.
+
+    The ratings are moved into grid order in the dataset's own arrays and put back exactly by
+    :meth:`release` (a copy of them in grid order was 12 bytes a rating beside the dataset's,
+    the largest allocation of a fit: 285 MB at 23.75M ratings): a dataset must not be read
+    elsewhere while it is being fitted. Arrays that cannot be written (a read-only view) or
+    ratings in float64 (not exactly float32) are copied first, as before.
     """
 
     def __init__(self, dataset, n_blocks: int, rng: np.random.Generator) -> None:
+        from recfactor.kernels.sgd import block_origin
+
+        self.n_blocks = n_blocks
         self.user_perm, user_block = _balanced_blocks(dataset.users, dataset.n_users, n_blocks, rng)
         self.item_perm, item_block = _balanced_blocks(dataset.items, dataset.n_items, n_blocks, rng)
-        from recfactor.kernels.sgd import group_by_block
-
-        user_pos = np.argsort(self.user_perm).astype(np.int32)  # user -> grid position
-        item_pos = np.argsort(self.item_perm).astype(np.int32)
-        # Ratings are stored in block order, so a block's shuffles and reads stay inside a
-        # small contiguous range instead of gathering from the whole data set.
-        self.users, self.items, self.ratings, self.block_start = group_by_block(
-            dataset.users,
-            dataset.items,
-            dataset.ratings,  # read as float64, written as float32: no whole copy between
-            user_pos,
-            item_pos,
-            user_block[user_pos].astype(np.int32),
-            item_block[item_pos].astype(np.int32),
-            n_blocks,
+        self.user_perm = self.user_perm.astype(np.int32)
+        self.item_perm = self.item_perm.astype(np.int32)
+        users, items, ratings = dataset.users, dataset.items, dataset.ratings
+        self.borrowed = ratings.dtype == FACTOR_DTYPE and all(
+            a.flags.writeable and a.flags.c_contiguous for a in (users, items, ratings)
         )
+        if not self.borrowed:
+            users, items = users.copy(), items.copy()
+            ratings = ratings.astype(FACTOR_DTYPE)
+        self.users, self.items, self.ratings = users, items, ratings
+        self.user_pos = np.argsort(self.user_perm).astype(np.int32)  # user -> grid position
+        self.item_pos = np.argsort(self.item_perm).astype(np.int32)
+        index = np.int32 if len(users) < 2**31 else np.int64
+        self.origin: np.ndarray | None = np.empty(len(users), dtype=index)
+        self.block_start = block_origin(users, items, user_block[self.user_pos].astype(np.int32),
+                                        item_block[self.item_pos].astype(np.int32), n_blocks,
+                                        self.origin)  # fmt: skip
 
-    def user_rows(self, rows: np.ndarray) -> np.ndarray:
-        """Rows in grid order back to user order."""
-        out = np.empty_like(rows)
-        out[self.user_perm] = rows
-        return out
+    def arrange(self, seed: int) -> None:
+        """Each block shuffled once (with ``seed``), and the ratings moved to their slots:
+        stored in block order, a block's reads stay inside a small contiguous range."""
+        from recfactor.kernels.sgd import shuffle_blocks, to_grid
 
-    def item_rows(self, rows: np.ndarray) -> np.ndarray:
-        out = np.empty_like(rows)
-        out[self.item_perm] = rows
-        return out
+        shuffle_blocks(self.origin, self.block_start, seed)
+        to_grid(self.origin, self.users, self.items, self.ratings, self.user_pos, self.item_pos)
+        self._arranged = True
+
+    def release(self) -> None:
+        """The dataset's arrays as they were (a copy is simply dropped); idempotent."""
+        from recfactor.kernels.sgd import from_grid
+
+        if self.origin is None:
+            return
+        if self.borrowed and getattr(self, "_arranged", False):
+            from_grid(self.origin, self.users, self.items, self.ratings,
+                      self.user_perm, self.item_perm)  # fmt: skip
+        self.origin = self.users = self.items = self.ratings = None
+
+    def user_rows(self, rows: np.ndarray, back: bool = False) -> np.ndarray:
+        """Rows (one per user, factors or biases) put in grid order, or ``back`` in user
+        order, in place."""
+        return _take_rows(rows, self.user_pos if back else self.user_perm)
+
+    def item_rows(self, rows: np.ndarray, back: bool = False) -> np.ndarray:
+        return _take_rows(rows, self.item_pos if back else self.item_perm)
+
+
+def _take_rows(rows: np.ndarray, source: np.ndarray) -> np.ndarray:
+    from recfactor.kernels.sgd import take_rows
+
+    take_rows(rows.reshape(len(rows), -1), source)
+    return rows
 
 
 def _balanced_blocks(

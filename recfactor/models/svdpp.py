@@ -47,7 +47,7 @@ class SVDpp(Model):
         ratings = dataset.ratings[order].astype(f)
         user_bias = np.zeros(dataset.n_users, dtype=f)
         item_bias = np.zeros(dataset.n_items, dtype=f)
-        mu = f(dataset.ratings.mean())
+        mu = f(dataset.ratings.mean(dtype=np.float64))
         # Every epoch's draws are made up front, so that how the epochs are grouped into
         # kernel calls cannot change the model.
         user_orders = np.empty((p.epochs, dataset.n_users), dtype=np.int32)
