@@ -172,26 +172,40 @@ def block_origin(users, items, user_block, item_block, n_blocks, origin):
 @nb.njit(cache=CACHE)
 def to_grid(origin, users, items, ratings, user_pos, item_pos):
     """The ratings moved, in place, to their grid slots (slot ``t`` takes rating
-    ``origin[t]``) and renumbered to grid positions (``user_pos[u]``): one cycle of the
-    permutation at a time, each rating read once before its slot is written, a bit a
-    rating to mark the slots done. :func:`from_grid` undoes it exactly."""
+    ``origin[t]``) and renumbered to grid positions (``user_pos[u]``), one array at a time
+    through one spare array of 4 bytes a rating (ratings are float32 here). Following the
+    permutation's cycles needed no spare but read everything at random: 3.6 s against 0.3
+    s on 24M ratings. :func:`from_grid` undoes it exactly."""
     n = origin.shape[0]
-    done = np.zeros((n + 63) // 64, dtype=np.uint64)
-    for s in range(n):
-        if done[s >> 6] & (np.uint64(1) << np.uint64(s & 63)):
-            continue
-        u, i, r = users[s], items[s], ratings[s]
-        t = s
-        while True:
-            done[t >> 6] |= np.uint64(1) << np.uint64(t & 63)
-            source = origin[t]
-            if source == s:
-                users[t], items[t], ratings[t] = user_pos[u], item_pos[i], r
-                break
-            users[t] = user_pos[users[source]]
-            items[t] = item_pos[items[source]]
-            ratings[t] = ratings[source]
-            t = source
+    spare = np.empty(n, dtype=np.int32)
+    for t in range(n):
+        spare[t] = user_pos[users[origin[t]]]
+    users[:] = spare
+    for t in range(n):
+        spare[t] = item_pos[items[origin[t]]]
+    items[:] = spare
+    moved = spare.view(np.float32)
+    for t in range(n):
+        moved[t] = ratings[origin[t]]
+    ratings[:] = moved
+
+
+@nb.njit(cache=CACHE)
+def from_grid(origin, users, items, ratings, user_perm, item_perm):
+    """The ratings put back where :func:`to_grid` found them, with their own numbers
+    (``user_perm[position]`` is the user at a grid position)."""
+    n = origin.shape[0]
+    spare = np.empty(n, dtype=np.int32)
+    for t in range(n):
+        spare[origin[t]] = user_perm[users[t]]
+    users[:] = spare
+    for t in range(n):
+        spare[origin[t]] = item_perm[items[t]]
+    items[:] = spare
+    moved = spare.view(np.float32)
+    for t in range(n):
+        moved[origin[t]] = ratings[t]
+    ratings[:] = moved
 
 
 @nb.njit(cache=CACHE)
@@ -213,27 +227,6 @@ def take_rows(rows, source):
                 break
             rows[t] = rows[source[t]]
             t = source[t]
-
-
-@nb.njit(cache=CACHE)
-def from_grid(origin, users, items, ratings, user_perm, item_perm):
-    """The ratings put back where :func:`to_grid` found them, with their own numbers
-    (``user_perm[position]`` is the user at a grid position)."""
-    n = origin.shape[0]
-    done = np.zeros((n + 63) // 64, dtype=np.uint64)
-    for s in range(n):
-        if done[s >> 6] & (np.uint64(1) << np.uint64(s & 63)):
-            continue
-        u, i, r = user_perm[users[s]], item_perm[items[s]], ratings[s]
-        done[s >> 6] |= np.uint64(1) << np.uint64(s & 63)
-        t = origin[s]
-        while t != s:  # slot t's rating goes on to origin[t]; the carried one lands at t
-            done[t >> 6] |= np.uint64(1) << np.uint64(t & 63)
-            nu, ni, nr = user_perm[users[t]], item_perm[items[t]], ratings[t]
-            users[t], items[t], ratings[t] = u, i, r
-            u, i, r = nu, ni, nr
-            t = origin[t]
-        users[s], items[s], ratings[s] = u, i, r
 
 
 @nb.njit(cache=CACHE, parallel=True)
