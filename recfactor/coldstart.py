@@ -141,7 +141,7 @@ def _history_rows(model: Any, ids: list[str], history: Any):
     users = index_in(np.array([str(u) for u in ids]), history.user_ids.astype(str))[history.users]
     keep = (items >= 0) & (users >= 0)
     order = np.lexsort((items[keep], users[keep]))
-    u, i, r = users[keep][order], items[keep][order], history.ratings[keep][order]
+    u, i, r = users[keep][order], items[keep][order], history.ratings[keep][order].astype(float)
     bounds = np.searchsorted(u, np.arange(len(ids) + 1))
     spans = list(itertools.pairwise(bounds))
     return [i[a:b] for a, b in spans], [r[a:b] for a, b in spans]

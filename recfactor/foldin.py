@@ -98,7 +98,7 @@ def _ridge_row(model: Any, setting: dict, items: np.ndarray, ratings: np.ndarray
 
 def _implicit_row(model: Any, setting: dict, items: np.ndarray, values: np.ndarray):
     y = model.item_factors_.astype(np.float64)
-    confidence = setting["alpha"] * values / setting["value_scale"]
+    confidence = setting["alpha"] * values.astype(np.float64) / setting["value_scale"]
     q = y[items]
     reg = setting["reg"] * (len(items) if setting.get("per_rating", False) else 1)
     system = y.T @ y + (q.T * confidence) @ q + reg * np.eye(y.shape[1])

@@ -224,3 +224,32 @@ def test_ratings_are_float32_where_exact_and_float64_otherwise():
     assert _stars(1).ratings.dtype == np.float32
     assert Dataset.from_arrays([0, 1], [0, 1], [1.0, 0.1]).ratings.dtype == np.float64
     assert Dataset.from_arrays([0, 1], [0, 1], [3, 2**25 + 1]).ratings.dtype == np.float64
+
+
+@pytest.mark.parametrize(
+    ("algo", "feedback", "params"),
+    [
+        ("baseline", "explicit", {}),
+        ("svd", "explicit", {"factors": 4, "epochs": 5}),
+        ("svd", "explicit", {"factors": 4, "solver": "lanczos"}),
+        ("svdpp", "explicit", {"factors": 4, "epochs": 3}),
+        ("als", "explicit", {"factors": 4, "epochs": 3}),
+        ("nmf", "explicit", {"factors": 4, "epochs": 5}),
+        ("bpmf", "explicit", {"factors": 4, "epochs": 12, "burn_in": 4, "samples": 4}),
+        ("bfm", "explicit", {"factors": 4, "epochs": 12, "burn_in": 4, "samples": 4}),
+        ("svd", "implicit", {"factors": 4}),
+        ("als", "implicit", {"factors": 4, "epochs": 3}),
+        ("nmf", "implicit", {"factors": 4, "epochs": 5}),
+    ],
+)
+def test_float32_ratings_fit_the_model_float64_ratings_fit(algo, feedback, params):
+    """Ratings kept as float32 (exactly) change no model: each fit computes in float64 as it
+    did, rather than in float32 where a rating meets a Python number."""
+    import dataclasses
+
+    narrow = dataclasses.replace(_stars(7), feedback=feedback)
+    wide = dataclasses.replace(narrow, ratings=narrow.ratings.astype(np.float64))
+    models = [model_class(algo)(seed=3, **params).fit(data) for data in (narrow, wide)]
+    for name in ("user_factors_", "item_factors_", "user_bias_", "item_bias_"):
+        one, other = (getattr(m, name) for m in models)
+        assert (one is None and other is None) or one.tobytes() == other.tobytes(), name

@@ -139,20 +139,16 @@ def _long_layout(
 def _read_long_streamed(path, name: str, opt: ReadOptions) -> Dataset | None:
     """A regular file read a slice at a time (recfactor.io.stream); None where the whole
     text must be read instead."""
-    found = stream.head(path, name, "give a file with one rating per line")
-    if found is None:
+    sample = stream.head(path, name, "give a file with one rating per line")
+    if sample is None:
         return None
-    _, sample = found
-    del found
     targets.note_input(path)
     sep = named_delimiter(opt.sep) if opt.sep else sniff_sep(sample, name, opt.layout)
     header, width, cols, rating_name = _long_layout(sample, name, sep, opt)
     read = stream.read_columns(path, sep, header, (cols.user, cols.item, cols.rating), width)
     if read is None:
         return None
-    users, items, values, lines, first_line = read
-    release_memory()
-    return _index_codes(users, items, values, lines, first_line, opt, name, rating_name)
+    return _index_codes(*read, opt, name, rating_name)
 
 
 def _read_long(text: Input, name: str, sep: str, sample: list[str], opt: ReadOptions) -> Dataset:

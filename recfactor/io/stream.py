@@ -95,14 +95,14 @@ def _newlines(data: bytes) -> bytes:
     return data
 
 
-def head(path: Path, name: str, hint: str) -> tuple[bytes, list[str]] | None:
-    """The file's first slice and the sample of its head that the whole-file reader sniffs
-    (None where that sample would not lie inside the first slice)."""
+def head(path: Path, name: str, hint: str) -> list[str] | None:
+    """The sample of the file's head that the whole-file reader sniffs (None where it would
+    not lie inside the first slice)."""
     size = max(SLICE_BYTES, HEAD_BYTES)
     first = next(whole_lines(path, size), b"")
     if len(first) >= size and head_size(first) >= len(first):
         return None  # lines of megabytes (a matrix, most likely): read whole
-    return text_and_sample(first, name, hint)
+    return text_and_sample(first, name, hint)[1]
 
 
 @dataclass

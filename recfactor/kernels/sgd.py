@@ -103,6 +103,12 @@ def _mix(x):
 
 
 @nb.njit(cache=CACHE)
+def _stream(seed, lo):
+    """The first state of block ``lo``'s own stream of draws from ``seed``."""
+    return _mix(np.uint64(seed) ^ np.uint64(lo) * np.uint64(0x9E3779B97F4A7C15))
+
+
+@nb.njit(cache=CACHE)
 def _draw(state, lo, t):
     """The stream's next state and the slot in ``lo..t`` that Fisher-Yates swaps with ``t``."""
     state = state * np.uint64(6364136223846793005) + np.uint64(1442695040888963407)
@@ -125,7 +131,7 @@ def _shuffle_range(users, items, ratings, lo, hi, seed):
     stream is a 64-bit LCG (Knuth's MMIX constants) started from a SplitMix64 hash; its high
     32 bits are ample for a shuffle, at one multiply per swap.
     """
-    state = _mix(np.uint64(seed) ^ np.uint64(lo) * np.uint64(0x9E3779B97F4A7C15))
+    state = _stream(seed, lo)
     for t in range(hi - 1, lo, -1):
         state, j = _draw(state, lo, t)
         a = users[t]
@@ -264,7 +270,7 @@ def shuffle_blocks(origin, block_start, seed):
     draws as :func:`_shuffle_range` makes for the block."""
     for b in nb.prange(block_start.shape[0] - 1):
         lo, hi = block_start[b], block_start[b + 1]
-        state = _mix(np.uint64(seed) ^ np.uint64(lo) * np.uint64(0x9E3779B97F4A7C15))
+        state = _stream(seed, lo)
         for t in range(hi - 1, lo, -1):
             state, j = _draw(state, lo, t)
             a = origin[t]
@@ -277,10 +283,9 @@ def _chunk_order(n_chunks, seed, lo):
     """A permutation of ``n_chunks`` from (``seed``, ``lo``): the same stream as
     :func:`_shuffle_range`, so any thread draws the same order for the same block."""
     order = np.arange(n_chunks)
-    state = _mix(np.uint64(seed) ^ np.uint64(lo) * np.uint64(0x9E3779B97F4A7C15))
+    state = _stream(seed, lo)
     for t in range(n_chunks - 1, 0, -1):
-        state = state * np.uint64(6364136223846793005) + np.uint64(1442695040888963407)
-        j = np.int64(((state >> np.uint64(32)) * np.uint64(t + 1)) >> np.uint64(32))
+        state, j = _draw(state, 0, t)
         a = order[t]
         order[t] = order[j]
         order[j] = a

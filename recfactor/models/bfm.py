@@ -73,7 +73,7 @@ class BFM(Model):
         mu = float(dataset.ratings.mean(dtype=np.float64))
         spread = float(dataset.ratings.std(dtype=np.float64))
         spread = spread if spread > 0 and np.isfinite(spread) else 1.0
-        y = (dataset.ratings - mu) / spread
+        y = (dataset.ratings.astype(np.float64) - mu) / spread
         side = getattr(dataset, "side", None)
         shape = (dataset.n_users, dataset.n_items)
         users = _Side.build(dataset.users, dataset.items, *shape, p.implicit,

@@ -35,7 +35,7 @@ def fit_biases(
     from recfactor.kernels.baseline import als_biases
 
     ratings = ratings.astype(np.float64, copy=False)
-    mu = float(ratings.mean(dtype=np.float64))
+    mu = float(ratings.mean())
     count_u = np.bincount(users, minlength=n_users).astype(np.float64)
     count_i = np.bincount(items, minlength=n_items).astype(np.float64)
     b_u, b_i = np.zeros(n_users), np.zeros(n_items)

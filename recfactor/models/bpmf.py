@@ -58,7 +58,7 @@ class BPMF(Model):
         # then mean the same on any scale, and 1e9 stars stay as well conditioned as 5.
         spread = float(dataset.ratings.std(dtype=np.float64))
         spread = spread if spread > 0 and np.isfinite(spread) else 1.0
-        values = (dataset.ratings - mu) / spread
+        values = (dataset.ratings.astype(np.float64) - mu) / spread
         alpha = p.alpha
         by_user = csr_layout(dataset.users, dataset.items, values, dataset.n_users)
         by_item = csr_layout(dataset.items, dataset.users, values, dataset.n_items)

@@ -116,7 +116,7 @@ class NMF(Model):
         solver = p.solver or "cd"
         max_iter = p.epochs or IMPLICIT_MAX_ITER
         x = sp.csr_matrix(
-            (dataset.ratings, (dataset.users, dataset.items)),
+            (dataset.ratings.astype(np.float64), (dataset.users, dataset.items)),
             shape=(dataset.n_users, dataset.n_items),
         )
         x.sum_duplicates()

@@ -115,7 +115,7 @@ class SVD(Model):
 
     def _fit_lanczos(self, dataset, rng: np.random.Generator) -> None:
         mu, b_u, b_i = baseline_estimates(dataset)
-        residual = dataset.ratings - mu - b_u[dataset.users] - b_i[dataset.items]
+        residual = dataset.ratings.astype(np.float64) - mu - b_u[dataset.users] - b_i[dataset.items]
         u, s, vt = self._truncated_svd(dataset, residual, rng)
         root = np.sqrt(s)
         self.global_mean_, self.user_bias_, self.item_bias_ = mu, b_u, b_i
@@ -123,7 +123,7 @@ class SVD(Model):
         self.item_factors_ = vt.T * root
 
     def _fit_pure_svd(self, dataset, rng: np.random.Generator) -> None:
-        u, s, vt = self._truncated_svd(dataset, dataset.ratings, rng)
+        u, s, vt = self._truncated_svd(dataset, dataset.ratings.astype(np.float64), rng)
         # PureSVD scores with the item space alone: r_u V V^T, i.e. p_u = U_u S, q_i = V_i.
         self.user_factors_ = u * s
         self.item_factors_ = vt.T.copy()
