@@ -183,10 +183,12 @@ def parse_csv(
     width: int,
     numeric: int | None,
     text: Sequence[int] = (),
+    empty_lines: bool = True,
 ) -> dict[int, pa.ChunkedArray] | None:
     """The chosen ``columns`` of CSV text (no header, ``width`` fields a row), IDs as
     dictionaries, column ``numeric`` as float64 and columns ``text`` as the strings written;
-    None when Arrow cannot read the text exactly as the careful reader would."""
+    None when Arrow cannot read the text exactly as the careful reader would, or holds an
+    empty line where ``empty_lines`` is False."""
     import pyarrow.csv as pacsv
 
     names = [f"c{c}" for c in range(width)]
@@ -203,7 +205,7 @@ def parse_csv(
             read_options=pacsv.ReadOptions(
                 column_names=names, block_size=BLOCK_BYTES, use_threads=True
             ),
-            parse_options=pacsv.ParseOptions(delimiter=sep, ignore_empty_lines=True),
+            parse_options=pacsv.ParseOptions(delimiter=sep, ignore_empty_lines=empty_lines),
             convert_options=pacsv.ConvertOptions(
                 column_types=types,
                 include_columns=[names[c] for c in columns],
@@ -264,6 +266,12 @@ def _plain_text(dictionary: pa.Array) -> bool:
     return bool(pc.all(pc.equal(pc.utf8_trim_whitespace(dictionary), dictionary)).as_py())
 
 
+def has_empty(column: pa.ChunkedArray) -> bool:
+    """Whether a dictionary-encoded text column holds an empty value (read from each chunk's
+    dictionary, not its rows)."""
+    return any(pc.any(pc.equal(chunk.dictionary, "")).as_py() for chunk in column.chunks)
+
+
 class Vocabulary:
     """A CSV ID column's distinct values in order of first appearance, grown a slice of the
     file at a time: each slice's codes point into the one vocabulary, as if the file had been
@@ -279,14 +287,20 @@ class Vocabulary:
         dictionary = column.chunk(0).dictionary
         if not _plain_text(dictionary):
             return None
-        local = to_numpy(pa.chunked_array([chunk.indices for chunk in column.chunks]))
         where = pc.index_in(dictionary, value_set=self._known)
         new = pc.is_null(where)
         transpose = to_numpy(where.fill_null(0).cast(pa.int32())).copy()
         fresh = to_numpy(new.cast(pa.int8())).astype(bool)
         transpose[fresh] = len(self._known) + np.arange(int(fresh.sum()), dtype=np.int32)
         self._known = pa.concat_arrays([self._known, dictionary.filter(new)])
-        return transpose[local.astype(np.int32, copy=False)]
+        codes = np.empty(len(column), dtype=np.int32)
+        at = 0
+        for chunk in column.chunks:  # each chunk's indices looked up where they go: no join
+            np.take(
+                transpose, to_numpy(chunk.indices), out=codes[at : at + len(chunk)], mode="clip"
+            )
+            at += len(chunk)
+        return codes
 
     def ids(self) -> np.ndarray:
         return id_array(self._known.to_pylist())

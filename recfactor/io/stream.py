@@ -25,6 +25,7 @@ from recfactor.io.columnar import (
     PARQUET_MAGIC,
     Codes,
     Vocabulary,
+    has_empty,
     numbers,
     parse_csv,
     release_memory,
@@ -144,7 +145,12 @@ def read_columns(
         else:
             start = 0
         body = memoryview(raw)[start:]
-        parsed = parse_csv(body, arrow_sep, wanted, width, rating)
+        # Parsed first as if no line were empty (an empty one is then a row of an empty user):
+        # without one, the slice's lines are its rows, and need no pass to count them.
+        parsed = parse_csv(body, arrow_sep, wanted, width, rating, empty_lines=False)
+        numbered = parsed is None or has_empty(parsed[user])
+        if numbered:
+            parsed = parse_csv(body, arrow_sep, wanted, width, rating)
         if parsed is None:
             return None
         users, items = user_ids.codes(parsed.pop(user)), item_ids.codes(parsed.pop(item))
@@ -153,12 +159,13 @@ def read_columns(
         values = np.ones(len(users)) if rating is None else numbers(parsed.pop(rating))
         if values is None or not np.isfinite(values).all():
             return None
-        n_lines = raw.count(b"\n", start) + (0 if raw.endswith(b"\n") else 1)
         rows = len(users)
-        if n_lines > rows:  # blank lines among these rows: number them by line
+        if numbered:
+            n_lines = raw.count(b"\n", start) + (0 if raw.endswith(b"\n") else 1)
             pieces.lines.append(nonblank_lines(body, line)[:rows])
             pieces.numbered = True
         else:
+            n_lines = rows
             pieces.lines.append((line, rows))
         pieces.users.append(users)
         pieces.items.append(items)
