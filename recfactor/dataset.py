@@ -27,6 +27,10 @@ class Dataset:
     ``lines``, rating ``j`` is on line ``first_line + j`` (a file read straight through: no
     array of line numbers as large as the data). ``unit`` is what a position counts: lines of
     text, or rows of a Parquet or Arrow table.
+
+    An svd fit moves the ratings into its own order in these arrays while it runs, and puts
+    them back bit for bit when it ends (no copy of the ratings): do not read a dataset from
+    another thread while it is being fitted.
     """
 
     user_ids: np.ndarray  # (n_users,) strings: fixed-width unicode (see id_array)
