@@ -87,7 +87,11 @@ class Dataset:
 
     def subset(self, index: np.ndarray) -> Dataset:
         """The ratings at ``index`` (indices or a boolean mask), keeping both vocabularies."""
-        lines = self.line_numbers()
+        lines = None if self.lines is None else self.lines[index]
+        if lines is None and self.first_line is not None:
+            # The lines of the ratings taken, not of all of them first (8 bytes a rating).
+            index = _positions(index, self.n_ratings)
+            lines = index + self.first_line
         return Dataset(
             user_ids=self.user_ids,
             item_ids=self.item_ids,
@@ -96,7 +100,7 @@ class Dataset:
             ratings=self.ratings[index],
             feedback=self.feedback,
             source=self.source,
-            lines=None if lines is None else lines[index],
+            lines=lines,
             rating_column=self.rating_column,
             unit=self.unit,
             side=self.side,
@@ -252,6 +256,15 @@ class Dataset:
             source,
             "rating",
         ).compact()
+
+
+def _positions(index: np.ndarray, n: int) -> np.ndarray:
+    """The positions an index (integers, negative ones from the end, or a boolean mask) takes
+    from ``n`` ratings."""
+    index = np.asarray(index)
+    if index.dtype == bool:
+        return np.flatnonzero(index)
+    return np.where(index < 0, index + n, index).astype(np.int64)
 
 
 def _renumber(index: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:

@@ -174,17 +174,19 @@ def read_columns(
         pieces.values.append(narrow if pieces.exact else np.array(values))  # Arrow's go now
         line += n_lines
         del parsed, body, raw
-        release_memory()  # Arrow's pool keeps a slice's parse for the next one: let it go
+        release_memory()  # a slice's parse, kept by Arrow's pool and the heap: let it go
     if first_line is None:
         return None
     lines = _joined(pieces.lines, np.int64) if pieces.numbered else None
-    return (
+    found = (
         Codes(_joined(pieces.users, np.int32), user_ids.ids()),
         Codes(_joined(pieces.items, np.int32), item_ids.ids()),
         _joined(pieces.values, np.float32 if pieces.exact else np.float64),
         lines,
         first_line,
     )
+    release_memory()  # and the pieces, freed, back from the heap
+    return found
 
 
 def _joined(pieces: list, dtype: type) -> np.ndarray:

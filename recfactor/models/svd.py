@@ -158,10 +158,20 @@ class _Fitted(NamedTuple):
     item_factors: np.ndarray
 
 
+SPREAD_BLOCK = 1 << 20
+
+
 def _spread(ratings: np.ndarray) -> float:
     """The unit ``lr`` and ``reg`` are read in under ``standardize``: the ratings' standard
     deviation (1 where they are all alike)."""
-    spread = float(ratings.std(dtype=np.float64))
+    mean = float(ratings.mean(dtype=np.float64))
+    squares = 0.0
+    # A block at a time: numpy's std holds the ratings less their mean, 8 bytes a rating (the
+    # peak of a 24M-rating fit's start).
+    for start in range(0, len(ratings), SPREAD_BLOCK):
+        centred = ratings[start : start + SPREAD_BLOCK].astype(np.float64) - mean
+        squares += float(np.square(centred).sum())
+    spread = (squares / max(len(ratings), 1)) ** 0.5
     return spread if spread > 0 and np.isfinite(spread) else 1.0
 
 
@@ -181,8 +191,40 @@ def _sgd(
     puts a warm start's rows in place."""
     k = p.factors
     root = scale**0.5
-    user_factors = _normal(rng, p.init_mean, p.init_std * root, (dataset.n_users, k))
-    item_factors = _normal(rng, p.init_mean, p.init_std * root, (dataset.n_items, k))
+    # The starting factors' draws come first, as ever, but the factors are filled only once
+    # the ratings stand in grid order: putting them there takes a spare array of 4 bytes a
+    # rating, which the factors then never meet (the peak of a large fit).
+    start_users = _normal_later(rng, p.init_mean, p.init_std * root, (dataset.n_users, k))
+    start_items = _normal_later(rng, p.init_mean, p.init_std * root, (dataset.n_items, k))
+    blocks = grid_blocks(dataset.n_users, dataset.n_items, k)
+    grid = _Grid(dataset, blocks, rng)
+    try:
+        mu = FACTOR_DTYPE(dataset.ratings.mean(dtype=np.float64)) if p.bias else FACTOR_DTYPE(0)
+        # Every epoch's draws are made up front, in one order, so that how the epochs are
+        # grouped into kernel calls cannot change the model.
+        diagonals = np.empty((p.epochs, blocks), dtype=np.int64)
+        seeds = np.empty(p.epochs, dtype=np.int64)
+        for epoch in range(p.epochs):
+            diagonals[epoch] = rng.permutation(blocks)
+            seeds[epoch] = rng.integers(0, 2**63 - 1)
+        grid.arrange(rng.integers(0, 2**63 - 1))
+        rows = _starting_rows(grid, dataset, p, start_users(), start_items(), warm_rows)
+        return _sgd_on_grid(grid, dataset, p, reg, scale, mu, *rows, diagonals, seeds, on_epoch)
+    finally:
+        grid.release()
+
+
+def _starting_rows(
+    grid: _Grid,
+    dataset,
+    p: SVDParams,
+    user_factors: np.ndarray,
+    item_factors: np.ndarray,
+    warm_rows: Callable | None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The factors and biases the epochs start from (a warm start's rows where it has them),
+    in grid order: each block's rows (and biases) contiguous, so that threads never write to
+    the same cache line."""
     user_bias = np.zeros(dataset.n_users, dtype=FACTOR_DTYPE)
     item_bias = np.zeros(dataset.n_items, dtype=FACTOR_DTYPE)
     if warm_rows is not None:
@@ -191,45 +233,29 @@ def _sgd(
         if p.bias:
             user_bias = warm_rows("user_bias", dataset.user_ids, user_bias)
             item_bias = warm_rows("item_bias", dataset.item_ids, item_bias)
-    blocks = grid_blocks(dataset.n_users, dataset.n_items, k)
-    grid = _Grid(dataset, blocks, rng)
-    # Rows are trained in grid order, so that each block's rows (and biases) are
-    # contiguous: threads then never write to the same cache line.
-    user_factors, item_factors = grid.user_rows(user_factors), grid.item_rows(item_factors)
-    user_bias, item_bias = grid.user_rows(user_bias), grid.item_rows(item_bias)
-    try:
-        return _sgd_on_grid(grid, dataset, rng, p, reg, scale, user_factors, item_factors,
-                            user_bias, item_bias, on_epoch)  # fmt: skip
-    finally:
-        grid.release()
+    return (grid.user_rows(user_factors), grid.item_rows(item_factors),
+            grid.user_rows(user_bias), grid.item_rows(item_bias))  # fmt: skip
 
 
 def _sgd_on_grid(
     grid: _Grid,
     dataset,
-    rng: np.random.Generator,
     p: SVDParams,
     reg: float,
     scale: float,
+    mu: np.floating,
     user_factors: np.ndarray,
     item_factors: np.ndarray,
     user_bias: np.ndarray,
     item_bias: np.ndarray,
+    diagonals: np.ndarray,
+    seeds: np.ndarray,
     on_epoch: Callable[[int, int], None] | None,
 ) -> _Fitted:
     from recfactor.kernels.sgd import CHUNK, sgd_epochs
 
     blocks = grid.n_blocks
-    mu = FACTOR_DTYPE(dataset.ratings.mean(dtype=np.float64)) if p.bias else FACTOR_DTYPE(0)
     f = FACTOR_DTYPE
-    # Every epoch's draws are made up front, in one order, so that how the epochs are
-    # grouped into kernel calls cannot change the model.
-    diagonals = np.empty((p.epochs, blocks), dtype=np.int64)
-    seeds = np.empty(p.epochs, dtype=np.int64)
-    for epoch in range(p.epochs):
-        diagonals[epoch] = rng.permutation(blocks)
-        seeds[epoch] = rng.integers(0, 2**63 - 1)
-    grid.arrange(rng.integers(0, 2**63 - 1))
     # Each epoch's step the last one's times lr_decay: large steps first, small ones to settle.
     bias_lrs = (p.lr * p.lr_decay ** np.arange(p.epochs)).astype(FACTOR_DTYPE)
     factor_lrs = (bias_lrs / scale).astype(FACTOR_DTYPE)
@@ -255,9 +281,7 @@ def _sgd_on_grid(
                 f"training diverged at epoch {first + ran} (factors became infinite or NaN)",
                 hint=f"use a smaller `lr` (now {p.lr:g}) or a larger `reg`",
             )
-    # The ratings go back to their order before the rows go back to theirs, so that the
-    # slots' index and the two copies of the factors never meet (the end of a fit was its peak).
-    grid.release()
+    grid.release()  # the slots' index goes before anything more is allocated
     return _Fitted(float(mu), grid.user_rows(user_bias, back=True),
                    grid.item_rows(item_bias, back=True), grid.user_rows(user_factors, back=True),
                    grid.item_rows(item_factors, back=True))  # fmt: skip
@@ -284,11 +308,23 @@ def grid_blocks(n_users: int, n_items: int, k: int) -> int:
 
 
 def _normal(rng: np.random.Generator, mean: float, std: float, shape: tuple) -> np.ndarray:
+    return _normal_later(rng, mean, std, shape)()
+
+
+def _normal_later(
+    rng: np.random.Generator, mean: float, std: float, shape: tuple
+) -> Callable[[], np.ndarray]:
+    """:func:`_normal`'s draw from ``rng``, made now; its array, filled when called."""
     from recfactor.kernels.sgd import fill_normal
 
-    out = np.empty(shape, dtype=FACTOR_DTYPE)
-    fill_normal(out, rng.integers(0, 2**63 - 1), mean, std)
-    return out
+    seed = rng.integers(0, 2**63 - 1)
+
+    def filled() -> np.ndarray:
+        out = np.empty(shape, dtype=FACTOR_DTYPE)
+        fill_normal(out, seed, mean, std)
+        return out
+
+    return filled
 
 
 class _Grid:

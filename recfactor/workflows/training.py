@@ -113,6 +113,9 @@ def train_file(
         found = fingerprint() if fingerprint is not None else {}
         extra = {"data": DataRecord.from_fingerprint(found, read).to_dict(),
                  "neighbours": neighbours_check(fitted, dataset, rating_scale)}  # fmt: skip
+        # The ratings go before the save loads the file back to check it: else the two
+        # copies of the model met them (the peak of a 24M-rating train).
+        del dataset
         persist.save(fitted, model_path, extra)
     return fitted
 
