@@ -8,8 +8,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 PACKAGE = Path(__file__).resolve().parents[1] / "recfactor"
 SAMPLE_FOOD = PACKAGE.parent / "sample_data" / "food.csv"
+SAMPLE_RATINGS = PACKAGE.parent / "sample_data" / "ratings.csv"
 SPARK_MODULES = {
     "recfactor.spark_engine",
     "recfactor.spark_summary",
@@ -176,6 +179,26 @@ def test_predict_imports_neither_spark_nor_the_heavy_libraries(tmp_path):
     lines = result.stdout.strip().splitlines()
     assert lines[0].endswith(",prediction,cold") and len(lines) > 10
     assert lines[-1] == "[]"
+
+
+@pytest.mark.parametrize("stream_from", [None, 0])
+def test_train_reads_and_fits_without_pandas(tmp_path, stream_from):
+    """`recfactor train` on a CSV, read whole or a slice at a time (as files of 256 MB and
+    more), imports no pandas (40 MB of a process's memory: pyarrow imports it whenever it is
+    handed a Python value)."""
+    patch = "" if stream_from is None else (
+        "import recfactor.io.stream as s\ns.STREAM_FROM = 0\ns.SLICE_BYTES = 4096\n"
+    )  # fmt: skip
+    code = (
+        f"import sys\n{patch}from recfactor.cli import main\n"
+        f"sys.argv = ['recfactor', 'train', {str(SAMPLE_RATINGS)!r}, '-m', "
+        f"{str(tmp_path / 'r.model')!r}, '-q']\n"
+        "try:\n    main()\nexcept SystemExit:\n    pass\n"
+        "print('pandas' in sys.modules)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().splitlines()[-1] == "False"
 
 
 def test_only_the_spark_modules_import_pyspark():

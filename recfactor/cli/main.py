@@ -26,6 +26,9 @@ def main() -> None:
     # is taken from the fits running beside them. Here they sleep at once; a user's own setting
     # wins. Read when numpy loads OpenBLAS, which the commands import only after this.
     os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "4")
+    from recfactor.running.heap import map_large_blocks
+
+    map_large_blocks()
     if not debug_on() and "--debug" not in sys.argv:
         # numpy's warnings (a mean of nothing, a division by zero already handled) are not
         # the user's business: stderr carries notes and error lines only.

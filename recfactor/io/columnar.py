@@ -18,6 +18,7 @@ import pyarrow.compute as pc
 
 from recfactor.dataset import id_array
 from recfactor.errors import DataError
+from recfactor.running.heap import trim_heap
 
 # Arrow's CSV reader parses blocks of this many bytes on separate threads; larger blocks than
 # its 1 MB default halve the per-block overhead on files of hundreds of MB.
@@ -269,7 +270,8 @@ def _plain_text(dictionary: pa.Array) -> bool:
 def has_empty(column: pa.ChunkedArray) -> bool:
     """Whether a dictionary-encoded text column holds an empty value (read from each chunk's
     dictionary, not its rows)."""
-    return any(pc.any(pc.equal(chunk.dictionary, "")).as_py() for chunk in column.chunks)
+    # By length: a Python value passed to pyarrow makes it import pandas (40 MB).
+    return any(pc.min(pc.binary_length(chunk.dictionary)).as_py() == 0 for chunk in column.chunks)
 
 
 class Vocabulary:
@@ -278,7 +280,7 @@ class Vocabulary:
     parsed whole."""
 
     def __init__(self) -> None:
-        self._known = pa.array([], type=pa.string())
+        self._known = pa.nulls(0, pa.string())  # (pa.array imports pandas: 40 MB)
 
     def codes(self, column: pa.ChunkedArray) -> np.ndarray | None:
         """The slice's codes (int32), its new IDs appended; None where an ID is empty or has
@@ -289,7 +291,9 @@ class Vocabulary:
             return None
         where = pc.index_in(dictionary, value_set=self._known)
         new = pc.is_null(where)
-        transpose = to_numpy(where.fill_null(0).cast(pa.int32())).copy()
+        # The values under the nulls are overwritten next (fill_null would import pandas).
+        where = where.cast(pa.int32())
+        transpose = np.frombuffer(where.buffers()[1], np.int32, len(where), 4 * where.offset).copy()
         fresh = to_numpy(new.cast(pa.int8())).astype(bool)
         transpose[fresh] = len(self._known) + np.arange(int(fresh.sum()), dtype=np.int32)
         self._known = pa.concat_arrays([self._known, dictionary.filter(new)])
@@ -364,13 +368,4 @@ def release_memory() -> None:
     would hold on to for its whole length. The C library's heap likewise (glibc): a file read
     in slices left 160 MB of freed pieces in it."""
     pa.default_memory_pool().release_unused()
-    _trim_heap()
-
-
-def _trim_heap() -> None:
-    import ctypes
-
-    try:
-        ctypes.CDLL(None).malloc_trim(0)
-    except (AttributeError, OSError):  # not glibc: its allocator returns memory its own way
-        pass
+    trim_heap()
