@@ -29,8 +29,9 @@ class Dataset:
     text, or rows of a Parquet or Arrow table.
 
     An svd fit moves the ratings into its own order in these arrays while it runs, and puts
-    them back bit for bit when it ends (no copy of the ratings): do not read a dataset from
-    another thread while it is being fitted.
+    them back bit for bit when it ends (no copy of the ratings), unless fitted with
+    ``keep_order=False``, which leaves the same ratings in its order: do not read a dataset
+    from another thread while it is being fitted.
     """
 
     user_ids: np.ndarray  # (n_users,) strings: fixed-width unicode (see id_array)

@@ -108,6 +108,52 @@ def test_ratings_go_to_their_grid_slots_in_place_and_back_exactly(n):
         assert now.tobytes() == then.tobytes()
 
 
+@pytest.mark.parametrize(("n", "n_blocks"), [(0, 3), (1, 3), (2000, 3), (2000, 17)])
+def test_ratings_grouped_in_place_land_in_the_slots_the_index_gives(n, n_blocks):
+    """group_owned and shuffle_owned (no index of the slots kept) put every rating where
+    block_origin, shuffle_blocks and to_grid put it: the same grid, with 1-byte block keys
+    (9 blocks) and 2-byte ones (289)."""
+    from recfactor.kernels.sgd import (
+        block_origin,
+        group_owned,
+        shuffle_blocks,
+        shuffle_owned,
+        to_grid,
+        to_numbers,
+    )
+
+    rng = np.random.default_rng(n + n_blocks)
+    users = rng.integers(0, 50, n).astype(np.int32)
+    items = rng.integers(0, 40, n).astype(np.int32)
+    ratings = rng.uniform(1, 5, n).astype(np.float32)
+    user_block = rng.integers(0, n_blocks, 50).astype(np.int32)
+    item_block = rng.integers(0, n_blocks, 40).astype(np.int32)
+    user_perm, item_perm = (
+        rng.permutation(50).astype(np.int32),
+        rng.permutation(40).astype(np.int32),
+    )
+    user_pos, item_pos = (
+        np.argsort(user_perm).astype(np.int32),
+        np.argsort(item_perm).astype(np.int32),
+    )
+    indexed = users.copy(), items.copy(), ratings.copy()
+    origin = np.empty(n, dtype=np.int32)
+    starts = block_origin(*indexed[:2], user_block, item_block, n_blocks, origin)
+    shuffle_blocks(origin, starts, 7)
+    to_grid(origin, *indexed, user_pos, item_pos)
+    key = np.uint8 if n_blocks**2 <= 256 else np.uint16
+    owned = users.copy(), items.copy(), ratings.copy()
+    keys = np.empty(n, dtype=key)
+    found = group_owned(*owned, keys, user_block, item_block, n_blocks, user_pos, item_pos)
+    shuffle_owned(*owned, found, 7)
+    assert found.tolist() == starts.tolist()
+    for one, other in zip(owned, indexed):
+        assert one.tobytes() == other.tobytes()
+    to_numbers(owned[0], owned[1], user_perm, item_perm)
+    assert owned[0].tolist() == users[origin].tolist()
+    assert owned[1].tolist() == items[origin].tolist()
+
+
 @pytest.mark.parametrize("bias", [True, False])
 def test_kernel_matches_reference(bias):
     rng = np.random.default_rng(0)

@@ -5,7 +5,7 @@ import pytest
 
 from recfactor.errors import ColdStartError, DataError, FitError, ParameterError
 from recfactor.evaluation import kfold
-from recfactor.io.ratings import Dataset
+from recfactor.io.ratings import Dataset, read_ratings
 from recfactor.models import model_class
 from recfactor.models.baseline import Baseline
 from recfactor.models.biases import fit_biases
@@ -218,6 +218,39 @@ def test_svd_fits_in_the_datasets_own_arrays_and_puts_them_back():
     again = SVD(factors=6, epochs=4, reg=0.05, seed=2).fit(frozen)
     assert again.user_factors_.tobytes() == model.user_factors_.tobytes()
     assert again.item_bias_.tobytes() == model.item_bias_.tobytes()
+
+
+def test_svd_that_need_not_keep_the_order_fits_the_same_model(monkeypatch, tmp_path):
+    """``keep_order=False`` (train on large data): the grid is made without an index of its
+    slots and the ratings are left in its order, holding the same ratings; the model is the
+    same bit for bit, its penalty chosen on the same held-out tenth. The train command takes
+    that way above the size where its neighbour check refits the data."""
+    from recfactor import persist
+    from recfactor.workflows import training
+
+    kept, moved = _stars(5), _stars(5)
+    first = kept.users.tobytes()
+    a = SVD(factors=6, epochs=4, seed=2).fit(kept)
+    b = SVD(factors=6, epochs=4, seed=2).fit(moved, keep_order=False)
+    for name in ("user_factors_", "item_factors_", "user_bias_", "item_bias_", "seen_items_"):
+        assert getattr(a, name).tobytes() == getattr(b, name).tobytes(), name
+    assert a.params.reg == b.params.reg and a.global_mean_ == b.global_mean_
+    assert b.train_metrics_ == pytest.approx(a.train_metrics_, rel=1e-12)
+    assert kept.users.tobytes() == first != moved.users.tobytes()
+
+    def triples(d: Dataset) -> list:
+        return sorted(zip(d.users.tolist(), d.items.tolist(), d.ratings.tolist()))
+
+    assert triples(moved) == triples(kept)
+    path = tmp_path / "r.csv"
+    path.write_text("u,i,r\n" + "".join(f"{u},{i},{r}\n" for u, i, r in triples(kept)))
+    monkeypatch.setattr(training, "NEIGHBOURS_CHECK_RATINGS", 0)
+    training.train_file(path, "svd", {"factors": 6, "epochs": 4}, seed=2,
+                        model_path=tmp_path / "m.model")  # fmt: skip
+    saved = persist.load(tmp_path / "m.model")[0]
+    again = SVD(factors=6, epochs=4, seed=2).fit(read_ratings(path))
+    assert saved.user_factors_.tobytes() == again.user_factors_.tobytes()
+    assert saved.seen_items_.tobytes() == again.seen_items_.tobytes()
 
 
 def test_ratings_are_float32_where_exact_and_float64_otherwise():

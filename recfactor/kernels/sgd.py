@@ -215,6 +215,66 @@ def from_grid(origin, users, items, ratings, user_perm, item_perm):
 
 
 @nb.njit(cache=CACHE)
+def _block_keys(users, items, user_block, item_block, n_blocks, keys):
+    """Each rating's block into ``keys`` (1 or 2 bytes, as ``n_blocks ** 2`` needs), and where
+    each block starts (with the total at the end)."""
+    start = np.zeros(n_blocks * n_blocks + 1, dtype=np.int64)
+    for j in range(users.shape[0]):
+        b = user_block[users[j]] * n_blocks + item_block[items[j]]
+        keys[j] = b
+        start[b + 1] += 1
+    for b in range(n_blocks * n_blocks):
+        start[b + 1] += start[b]
+    return start
+
+
+@nb.njit(cache=CACHE)
+def group_owned(users, items, ratings, keys, user_block, item_block, n_blocks, user_pos, item_pos):
+    """:func:`block_origin` and :func:`to_grid` for ratings whose first order is not wanted
+    back: the same stable counting sort, moved in place through each rating's block (``keys``,
+    scratch) and one spare array (5-6 bytes a rating while it runs, none after), where the
+    other way keeps the slots' index (4 bytes a rating) for the whole fit and needs a spare
+    again to put the ratings back. Returns where each block starts."""
+    start = _block_keys(users, items, user_block, item_block, n_blocks, keys)
+    n = users.shape[0]
+    spare = np.empty(n, dtype=np.int32)
+    fill = start[:-1].copy()
+    for j in range(n):
+        spare[fill[keys[j]]] = user_pos[users[j]]
+        fill[keys[j]] += 1
+    users[:] = spare
+    fill[:] = start[:-1]
+    for j in range(n):
+        spare[fill[keys[j]]] = item_pos[items[j]]
+        fill[keys[j]] += 1
+    items[:] = spare
+    moved = spare.view(np.float32)
+    fill[:] = start[:-1]
+    for j in range(n):
+        moved[fill[keys[j]]] = ratings[j]
+        fill[keys[j]] += 1
+    ratings[:] = moved
+    return start
+
+
+@nb.njit(cache=CACHE, parallel=True)
+def shuffle_owned(users, items, ratings, block_start, seed):
+    """Each block's ratings shuffled once, in place: the swaps :func:`shuffle_blocks` makes in
+    the slots' index, made in the ratings themselves (so the same grid)."""
+    for b in nb.prange(block_start.shape[0] - 1):
+        _shuffle_range(users, items, ratings, block_start[b], block_start[b + 1], seed)
+
+
+@nb.njit(cache=CACHE, parallel=True)
+def to_numbers(users, items, user_perm, item_perm):
+    """Grid positions back to the users' and items' own numbers, in place (the ratings stay
+    in grid order)."""
+    for t in nb.prange(users.shape[0]):
+        users[t] = user_perm[users[t]]
+        items[t] = item_perm[items[t]]
+
+
+@nb.njit(cache=CACHE)
 def take_rows(rows, source):
     """Row ``t`` of ``rows`` (2-D) replaced by row ``source[t]``, in place: one cycle of the
     permutation at a time, with one row aside (no second copy of the factors)."""
@@ -350,5 +410,9 @@ def warm_up() -> None:
     load(block_origin, idx, idx, idx, idx, 1, idx)
     load(to_grid, idx, idx, idx, one, idx, idx)
     load(from_grid, idx, idx, idx, one, idx, idx)
+    for key in (np.uint8, np.uint16):
+        load(group_owned, idx, idx, one, np.zeros(1, key), idx, idx, 1, idx, idx)
+    load(shuffle_owned, idx, idx, one, np.array([0, 1], dtype=np.int64), 0)
+    load(to_numbers, idx, idx, idx, idx)
     load(take_rows, np.zeros((1, 1), f), idx)
     load(count_per_row, idx, 1)

@@ -98,6 +98,7 @@ class Model(Scoring):
         # penalties the fit used, per rating; None where the model cannot fold users in.
         self.fold_in_: dict[str, Any] | None = None
         self._warm: Model | None = None  # a fit's warm start, while it runs
+        self._keep_order = True  # whether the running fit must leave the ratings' order as is
         self._on_epoch: Callable[[int, int], None] = lambda done, total: None
 
     # -- fitting ---------------------------------------------------------------------------
@@ -109,6 +110,7 @@ class Model(Scoring):
         on_epoch: Callable[[int, int], None] | None = None,
         training_error: bool = True,
         warm_start: Model | None = None,
+        keep_order: bool = True,
     ) -> Model:
         """Learn from a :class:`recfactor.io.ratings.Dataset`; returns ``self``.
 
@@ -117,13 +119,17 @@ class Model(Scoring):
         ``training_error``: also measure the fit to the training data (``train_metrics_``).
         ``warm_start``: a fitted model of the same kind and rank whose factors (and biases)
         start the users and items it knows, by ID; the others start as usual (see
-        :attr:`warm_starts`).
+        :attr:`warm_starts`). ``keep_order`` False: the caller has no further use for the
+        order of ``dataset``'s ratings, which the fit may then leave in an order of its own
+        (an svd fit on large data: the same model, without the memory that putting them back
+        takes).
         """
         from recfactor.models import ensemble
 
         self.validate(dataset)
         ensemble.check_ensemble(self, warm_start)
         self._warm = self._checked_warm_start(warm_start, dataset)
+        self._keep_order = keep_order
         self._prepare()  # loads or compiles kernels, so fit_seconds_ times the fit alone
         started = time.perf_counter()
         self.feedback_ = dataset.feedback
@@ -142,6 +148,7 @@ class Model(Scoring):
                     self._fit(dataset, np.random.default_rng(self.params.seed))
         finally:
             self._warm = None
+            self._keep_order = True
         self.fit_seconds_ = time.perf_counter() - started
         self._check_finite()
         self.params = self.params.resolved(dataset.feedback)

@@ -17,6 +17,7 @@ from recfactor.errors import DataError, FitError
 from recfactor.models.base import Model
 from recfactor.models.biases import baseline_estimates
 from recfactor.models.declarations import SVDParams
+from recfactor.running.heap import trim_heap
 
 # SGD runs in float32: twice the SIMD width of float64, and its rounding is far below the
 # noise of rating data (ml-100k RMSE agrees with float64 to 1e-6).
@@ -99,8 +100,10 @@ class SVD(Model):
                 return _rmse(found, held, self.rating_scale_)
 
             reg = chosen_on_holdout(dataset, rng, holdout_rmse)
+            trim_heap()  # the rungs' factors, freed, out of the final fit's way
             self.params = p = dataclasses.replace(p, reg=reg)
-        fitted = _sgd(dataset, rng, p, p.reg, scale, self._warm_rows, self._on_epoch)
+        fitted = _sgd(dataset, rng, p, p.reg, scale, self._warm_rows, self._on_epoch,
+                      self._keep_order)  # fmt: skip
         self.user_factors_, self.item_factors_ = fitted.user_factors, fitted.item_factors
         if p.bias:
             self.global_mean_ = float(fitted.mu)
@@ -159,6 +162,7 @@ class _Fitted(NamedTuple):
 
 
 SPREAD_BLOCK = 1 << 20
+HELD_BLOCK = 1 << 14
 
 
 def _spread(ratings: np.ndarray) -> float:
@@ -183,12 +187,14 @@ def _sgd(
     scale: float,
     warm_rows: Callable | None = None,
     on_epoch: Callable[[int, int], None] | None = None,
+    keep_order: bool = True,
 ) -> _Fitted:
     """Biased (or plain) MF by stratified SGD at penalty ``reg``, ``lr`` and ``reg`` read in
     units of ``scale``: the same as SGD on ratings divided by ``scale``, with factor steps
     ``lr / scale``, factor penalty ``reg * scale`` and starting factors ``sqrt(scale)`` as
     large, while the biases' steps and penalty are unit-free. ``warm_rows(side, ids, rows)``
-    puts a warm start's rows in place."""
+    puts a warm start's rows in place. ``keep_order`` False: the dataset's ratings may be left
+    in the grid's order (the same model)."""
     k = p.factors
     root = scale**0.5
     # The starting factors' draws come first, as ever, but the factors are filled only once
@@ -197,7 +203,7 @@ def _sgd(
     start_users = _normal_later(rng, p.init_mean, p.init_std * root, (dataset.n_users, k))
     start_items = _normal_later(rng, p.init_mean, p.init_std * root, (dataset.n_items, k))
     blocks = grid_blocks(dataset.n_users, dataset.n_items, k)
-    grid = _Grid(dataset, blocks, rng)
+    grid = _Grid(dataset, blocks, rng, keep_order)
     try:
         mu = FACTOR_DTYPE(dataset.ratings.mean(dtype=np.float64)) if p.bias else FACTOR_DTYPE(0)
         # Every epoch's draws are made up front, in one order, so that how the epochs are
@@ -289,12 +295,19 @@ def _sgd_on_grid(
 
 def _rmse(fitted: _Fitted, held, rating_scale: tuple[float, float] | None) -> float:
     """RMSE of ``fitted`` on the held-out ratings (a Dataset in the same vocabularies)."""
-    u, i = held.users, held.items
-    dots = np.einsum("ij,ij->i", fitted.user_factors[u], fitted.item_factors[i])
-    predicted = fitted.mu + fitted.user_bias[u] + fitted.item_bias[i] + dots
-    if rating_scale is not None:
-        predicted = np.clip(predicted, *rating_scale)
-    return float(np.sqrt(np.mean((predicted - held.ratings) ** 2)))
+    squared = np.empty(held.n_ratings)
+    # A block at a time: the factor rows gathered for every held-out rating at once were 80
+    # MB at k 100 (a tenth of a million), the peak of a large fit's choice of penalty.
+    for start in range(0, held.n_ratings, HELD_BLOCK):
+        u, i = held.users[start : start + HELD_BLOCK], held.items[start : start + HELD_BLOCK]
+        dots = np.einsum("ij,ij->i", fitted.user_factors[u], fitted.item_factors[i])
+        predicted = fitted.mu + fitted.user_bias[u] + fitted.item_bias[i] + dots
+        if rating_scale is not None:
+            predicted = np.clip(predicted, *rating_scale)
+        squared[start : start + HELD_BLOCK] = (
+            predicted - held.ratings[start : start + HELD_BLOCK]
+        ) ** 2
+    return float(np.sqrt(np.mean(squared)))
 
 
 def grid_blocks(n_users: int, n_items: int, k: int) -> int:
@@ -338,12 +351,15 @@ class _Grid:
     :meth:`release` (a copy of them in grid order was 12 bytes a rating beside the dataset's,
     the largest allocation of a fit: 285 MB at 23.75M ratings): a dataset must not be read
     elsewhere while it is being fitted. Arrays that cannot be written (a read-only view) or
-    ratings in float64 (not exactly float32) are copied first, as before.
+    ratings in float64 (not exactly float32) are copied first, as before. Putting them back
+    takes an index of the slots through the fit (4 bytes a rating) and a spare array at its
+    end; ``keep_order`` False (and a copy) go without: the ratings are grouped through their
+    block keys alone and stay in the grid's order, with their own numbers, after the fit.
     """
 
-    def __init__(self, dataset, n_blocks: int, rng: np.random.Generator) -> None:
-        from recfactor.kernels.sgd import block_origin
-
+    def __init__(
+        self, dataset, n_blocks: int, rng: np.random.Generator, keep_order: bool = True
+    ) -> None:
         self.n_blocks = n_blocks
         self.user_perm, user_block = _balanced_blocks(dataset.users, dataset.n_users, n_blocks, rng)
         self.item_perm, item_block = _balanced_blocks(dataset.items, dataset.n_items, n_blocks, rng)
@@ -356,33 +372,52 @@ class _Grid:
         if not self.borrowed:
             users, items = users.copy(), items.copy()
             ratings = ratings.astype(FACTOR_DTYPE)
+        # Ratings whose first order nobody needs back are grouped without an index of their
+        # slots (see kernels.sgd.group_owned): the same grid, 4 to 8 bytes a rating lighter.
+        self.owned = not (keep_order and self.borrowed)
         self.users, self.items, self.ratings = users, items, ratings
         self.user_pos = np.argsort(self.user_perm).astype(np.int32)  # user -> grid position
         self.item_pos = np.argsort(self.item_perm).astype(np.int32)
-        index = np.int32 if len(users) < 2**31 else np.int64
-        self.origin: np.ndarray | None = np.empty(len(users), dtype=index)
-        self.block_start = block_origin(users, items, user_block[self.user_pos].astype(np.int32),
-                                        item_block[self.item_pos].astype(np.int32), n_blocks,
-                                        self.origin)  # fmt: skip
+        self.blocks_of = (user_block[self.user_pos].astype(np.int32),
+                          item_block[self.item_pos].astype(np.int32))  # fmt: skip
+        self.origin: np.ndarray | None = None
+        if not self.owned:
+            from recfactor.kernels.sgd import block_origin
+
+            index = np.int32 if len(users) < 2**31 else np.int64
+            self.origin = np.empty(len(users), dtype=index)
+            self.block_start = block_origin(users, items, *self.blocks_of, n_blocks, self.origin)
 
     def arrange(self, seed: int) -> None:
         """Each block shuffled once (with ``seed``), and the ratings moved to their slots:
         stored in block order, a block's reads stay inside a small contiguous range."""
-        from recfactor.kernels.sgd import shuffle_blocks, to_grid
+        from recfactor.kernels.sgd import group_owned, shuffle_blocks, shuffle_owned, to_grid
 
-        shuffle_blocks(self.origin, self.block_start, seed)
-        to_grid(self.origin, self.users, self.items, self.ratings, self.user_pos, self.item_pos)
+        if self.owned:
+            key = np.uint8 if self.n_blocks**2 <= 256 else np.uint16
+            self.block_start = group_owned(self.users, self.items, self.ratings,
+                                           np.empty(len(self.users), dtype=key), *self.blocks_of,
+                                           self.n_blocks, self.user_pos, self.item_pos)  # fmt: skip
+            shuffle_owned(self.users, self.items, self.ratings, self.block_start, seed)
+        else:
+            shuffle_blocks(self.origin, self.block_start, seed)
+            to_grid(self.origin, self.users, self.items, self.ratings, self.user_pos,
+                    self.item_pos)  # fmt: skip
         self._arranged = True
 
     def release(self) -> None:
-        """The dataset's arrays as they were (a copy is simply dropped); idempotent."""
-        from recfactor.kernels.sgd import from_grid
+        """The dataset's arrays as they were (a copy is simply dropped), or, where their order
+        is not kept, with their own numbers in grid order; idempotent."""
+        from recfactor.kernels.sgd import from_grid, to_numbers
 
-        if self.origin is None:
+        if self.users is None:
             return
         if self.borrowed and getattr(self, "_arranged", False):
-            from_grid(self.origin, self.users, self.items, self.ratings,
-                      self.user_perm, self.item_perm)  # fmt: skip
+            if self.owned:
+                to_numbers(self.users, self.items, self.user_perm, self.item_perm)
+            else:
+                from_grid(self.origin, self.users, self.items, self.ratings,
+                          self.user_perm, self.item_perm)  # fmt: skip
         self.origin = self.users = self.items = self.ratings = None
 
     def user_rows(self, rows: np.ndarray, back: bool = False) -> np.ndarray:

@@ -106,8 +106,11 @@ def train_file(
     fitted.validate(dataset)
     note(f"training {algo} on {dataset.n_ratings} ratings "
          f"({dataset.n_users} users x {dataset.n_items} items)")  # fmt: skip
+    # Nothing reads the ratings' order after the fit except the neighbour check's second fit
+    # (on smaller data): elsewhere the fit need not put them back.
+    keep_order = dataset.n_ratings <= NEIGHBOURS_CHECK_RATINGS
     with progress(f"training {algo}") as step:
-        fitted.fit(dataset, rating_scale=rating_scale, on_epoch=step)
+        fitted.fit(dataset, rating_scale=rating_scale, on_epoch=step, keep_order=keep_order)
     detail(f"read {source} in {read_seconds:.3f} s; fit in {fitted.fit_seconds_:.3f} s")
     if model_path is not None:
         found = fingerprint() if fingerprint is not None else {}
