@@ -85,6 +85,7 @@ def ratings(tmp_path):
     return path
 
 
+@pytest.mark.recovery
 def test_a_worker_killed_mid_fit_leaves_the_model_local_mode_fits(ratings, tmp_path):
     cluster = _cluster_script()
     url, processes = cluster.start(2, "1g", tmp_path)
