@@ -291,9 +291,7 @@ class Vocabulary:
             return None
         where = pc.index_in(dictionary, value_set=self._known)
         new = pc.is_null(where)
-        # The values under the nulls are overwritten next (fill_null would import pandas).
-        where = where.cast(pa.int32())
-        transpose = np.frombuffer(where.buffers()[1], np.int32, len(where), 4 * where.offset).copy()
+        transpose = _values_under_nulls(where.cast(pa.int32()))
         fresh = to_numpy(new.cast(pa.int8())).astype(bool)
         transpose[fresh] = len(self._known) + np.arange(int(fresh.sum()), dtype=np.int32)
         self._known = pa.concat_arrays([self._known, dictionary.filter(new)])
@@ -308,6 +306,15 @@ class Vocabulary:
 
     def ids(self) -> np.ndarray:
         return id_array(self._known.to_pylist())
+
+
+def _values_under_nulls(array: pa.Array) -> np.ndarray:
+    """An int32 array's values as a writable numpy array, whatever its null slots hold (the
+    caller overwrites them): ``fill_null(0)`` would make pyarrow import pandas (40 MB)."""
+    data = array.buffers()[1]
+    if len(array) == 0 or data is None:
+        return np.zeros(len(array), dtype=np.int32)
+    return np.frombuffer(data, np.int32, len(array), 4 * array.offset).copy()
 
 
 def _distinct(dictionary: pa.Array, codes: np.ndarray) -> tuple[pa.Array, np.ndarray]:
