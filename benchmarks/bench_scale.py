@@ -14,10 +14,10 @@ time, peak resident memory, and test RMSE.
 
 Settings: 10m: ``-k 32 --epochs 20 --reg 0.05`` against ``-k 32 -t 20 -l2 0.05 -s 2``; 25m:
 recfactor's ``--preset surprise`` against ``-k 100 -t 20 -l2 0.05 -s 2``; ``--ours "FLAGS"``
-replaces recfactor's (``--ours ""``: its defaults); 1m: recfactor's defaults against ``-k 100
--t 20 -l2 0.05 -s 2``. LIBMF is built from ``../shared/anchors/libmf-*.tar.gz`` with ``make``
-in a temporary folder (or taken from ``--libmf``); without the archive or a compiler its rows
-are left out.
+replaces recfactor's (``--ours ""``: its defaults), ``--theirs "FLAGS"`` LIBMF's; 1m:
+recfactor's defaults against ``-k 100 -t 20 -l2 0.05 -s 2``. LIBMF is built from
+``../shared/anchors/libmf-*.tar.gz`` with ``make`` in a temporary folder (or taken from
+``--libmf``); without the archive or a compiler its rows are left out.
 ``--surprise PYTHON``: a Python with scikit-surprise installed (a separate venv: it is no
 recfactor dependency) runs Surprise's default SVD as a whole process in each repeat, reading
 the same CSV with pandas, fitting and predicting the test pairs, beside recfactor's train and
@@ -115,6 +115,7 @@ def main() -> None:
     parser.add_argument("--libmf", type=Path, help="a folder with mf-train and mf-predict")
     parser.add_argument("--out", type=Path)
     parser.add_argument("--ours", help="recfactor train's flags instead of the scale's, quoted")
+    parser.add_argument("--theirs", help="mf-train's flags instead of the scale's, quoted")
     parser.add_argument("--surprise", metavar="PYTHON", help="a Python with scikit-surprise")
     parser.add_argument("--no-libmf", action="store_true", help="leave LIBMF out")
     args = parser.parse_args()
@@ -122,6 +123,7 @@ def main() -> None:
     out_path = args.out or ROOT / f"benchmarks/results/scale-{args.scale}.json"
     ours, theirs = SETTINGS[args.scale]
     ours = args.ours.split() if args.ours is not None else ours
+    theirs = args.theirs.split() if args.theirs is not None else theirs
     paths = write(SHAPES[args.scale], data)
     truth = np.loadtxt(paths["test.txt"], usecols=2)
     python = [sys.executable, "-m", "recfactor"]
