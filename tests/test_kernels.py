@@ -78,6 +78,15 @@ def test_each_block_is_shuffled_once_as_fisher_yates_with_its_own_stream():
         assert users[lo:hi].tolist() == expected
 
 
+def _grid_case(rng: np.random.Generator, n: int) -> tuple:
+    """``n`` random ratings of 40 users and 30 items, and a random renumbering of each side:
+    (users, items, ratings), (user_perm, item_perm), (user_pos, item_pos)."""
+    ratings = (rng.integers(0, 40, n).astype(np.int32), rng.integers(0, 30, n).astype(np.int32),
+               rng.uniform(1, 5, n).astype(np.float32))  # fmt: skip
+    perms = rng.permutation(40).astype(np.int32), rng.permutation(30).astype(np.int32)
+    return ratings, perms, tuple(np.argsort(p).astype(np.int32) for p in perms)
+
+
 @pytest.mark.parametrize("n", [0, 1, 63, 64, 65, 1000])
 def test_ratings_go_to_their_grid_slots_in_place_and_back_exactly(n):
     """to_grid moves rating origin[t] to slot t, renumbered; from_grid undoes it bit for bit
@@ -85,19 +94,9 @@ def test_ratings_go_to_their_grid_slots_in_place_and_back_exactly(n):
     from recfactor.kernels.sgd import from_grid, to_grid
 
     rng = np.random.default_rng(n)
-    users = rng.integers(0, 40, n).astype(np.int32)
-    items = rng.integers(0, 30, n).astype(np.int32)
-    ratings = rng.uniform(1, 5, n).astype(np.float32)
+    (users, items, ratings), (user_perm, item_perm), (user_pos, item_pos) = _grid_case(rng, n)
     origin = rng.permutation(n).astype(np.int32)
     origin[: n // 4] = np.sort(origin[: n // 4])  # some slots keep their rating
-    user_perm, item_perm = (
-        rng.permutation(40).astype(np.int32),
-        rng.permutation(30).astype(np.int32),
-    )
-    user_pos, item_pos = (
-        np.argsort(user_perm).astype(np.int32),
-        np.argsort(item_perm).astype(np.int32),
-    )
     before = users.copy(), items.copy(), ratings.copy()
     to_grid(origin, users, items, ratings, user_pos, item_pos)
     assert users.tolist() == user_pos[before[0][origin]].tolist()
@@ -123,19 +122,9 @@ def test_ratings_grouped_in_place_land_in_the_slots_the_index_gives(n, n_blocks)
     )
 
     rng = np.random.default_rng(n + n_blocks)
-    users = rng.integers(0, 50, n).astype(np.int32)
-    items = rng.integers(0, 40, n).astype(np.int32)
-    ratings = rng.uniform(1, 5, n).astype(np.float32)
-    user_block = rng.integers(0, n_blocks, 50).astype(np.int32)
-    item_block = rng.integers(0, n_blocks, 40).astype(np.int32)
-    user_perm, item_perm = (
-        rng.permutation(50).astype(np.int32),
-        rng.permutation(40).astype(np.int32),
-    )
-    user_pos, item_pos = (
-        np.argsort(user_perm).astype(np.int32),
-        np.argsort(item_perm).astype(np.int32),
-    )
+    (users, items, ratings), (user_perm, item_perm), (user_pos, item_pos) = _grid_case(rng, n)
+    user_block = rng.integers(0, n_blocks, 40).astype(np.int32)
+    item_block = rng.integers(0, n_blocks, 30).astype(np.int32)
     indexed = users.copy(), items.copy(), ratings.copy()
     origin = np.empty(n, dtype=np.int32)
     starts = block_origin(*indexed[:2], user_block, item_block, n_blocks, origin)

@@ -119,19 +119,6 @@ class Pieces:
     exact: bool = True  # whether every value so far is a float32 (the pieces are, then)
 
 
-def read_columns(
-    path: Path,
-    sep: str,
-    header: bool,
-    columns: tuple[int, int, int | None],
-    width: int,
-) -> tuple[Codes, Codes, np.ndarray, np.ndarray | None, int] | None:
-    """(users, items, values, line numbers or None, first line) of every row, or None where
-    Arrow declines a slice."""
-    with _system_pool():
-        return _read_columns(path, sep, header, columns, width)
-
-
 @contextmanager
 def _system_pool() -> Iterator[None]:
     """Arrow's allocations from the C library's allocator while the slices are read: Arrow's
@@ -148,13 +135,16 @@ def _system_pool() -> Iterator[None]:
         pa.set_memory_pool(before)
 
 
-def _read_columns(
+@_system_pool()
+def read_columns(
     path: Path,
     sep: str,
     header: bool,
     columns: tuple[int, int, int | None],
     width: int,
 ) -> tuple[Codes, Codes, np.ndarray, np.ndarray | None, int] | None:
+    """(users, items, values, line numbers or None, first line) of every row, or None where
+    Arrow declines a slice."""
     user, item, rating = columns
     wanted = [c for c in columns if c is not None]
     user_ids, item_ids, pieces = Vocabulary(), Vocabulary(), Pieces()
