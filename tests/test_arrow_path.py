@@ -234,10 +234,10 @@ def test_compiled_predictions_equal_numpys(algo, options, monkeypatch):
     model = model_class(algo)(**options).fit(data)
     u = np.r_[data.users[:5000], [-1, 3, -1]]
     i = np.r_[data.items[:5000], [5, -1, -1]]
-    monkeypatch.setattr(base, "COMPILED_PREDICT_MIN", 1)
+    monkeypatch.setattr(base, "COMPILED_PREDICT_WORK", 1)
     monkeypatch.setattr(base, "COMPILED_PREDICT_MIN_LOADED", 1)
     compiled = model.predict_index(u, i)
-    monkeypatch.setattr(base, "COMPILED_PREDICT_MIN", 10**9)
+    monkeypatch.setattr(base, "COMPILED_PREDICT_WORK", 10**18)
     monkeypatch.setattr(base, "COMPILED_PREDICT_MIN_LOADED", 10**9)
     plain = model.predict_index(u, i)
     np.testing.assert_allclose(compiled, plain, rtol=0, atol=1e-12)

@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 PACKAGE = Path(__file__).resolve().parents[1] / "recfactor"
@@ -199,6 +200,30 @@ def test_train_reads_and_fits_without_pandas(tmp_path, stream_from):
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip().splitlines()[-1] == "False"
+
+
+def test_a_batch_of_100000_pairs_is_predicted_without_numba(tmp_path):
+    """Loading numba and its compiled loop (about 0.5 s) is more than numpy takes for 100,000
+    pairs at 100 factors (0.1 s): a batch that size is predicted without it."""
+    model = tmp_path / "r.model"
+    trained = subprocess.run([sys.executable, "-m", "recfactor", "train", str(SAMPLE_RATINGS),
+                              "-m", str(model), "-q"], capture_output=True, text=True)  # fmt: skip
+    assert trained.returncode == 0, trained.stderr
+    rng = np.random.default_rng(0)
+    pairs = tmp_path / "pairs.csv"
+    np.savetxt(pairs, np.c_[rng.integers(1, 1001, 100_000), rng.integers(1, 501, 100_000)],
+               fmt="u%d,m%03d", header="user,item", comments="")  # fmt: skip
+    code = (
+        "import sys\nfrom recfactor.cli import main\n"
+        f"sys.argv = ['recfactor', 'predict', {str(pairs)!r}, '-m', {str(model)!r}, '-o', "
+        f"{str(tmp_path / 'p.csv')!r}]\n"
+        "try:\n    main()\nexcept SystemExit:\n    pass\n"
+        "print('numba' in sys.modules)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().splitlines()[-1] == "False"
+    assert len((tmp_path / "p.csv").read_text().splitlines()) == 100_001
 
 
 def test_only_the_spark_modules_import_pyspark():

@@ -96,8 +96,12 @@ class Scoring:
         u, i = np.asarray(u), np.asarray(i)
         if u.dtype not in (np.int32, np.int64) or i.dtype != u.dtype:
             u, i = u.astype(np.int64), i.astype(np.int64)
-        loaded = "numba" in sys.modules
-        if len(u) >= (COMPILED_PREDICT_MIN_LOADED if loaded else COMPILED_PREDICT_MIN):
+        if "numba" in sys.modules:
+            compiled = len(u) >= COMPILED_PREDICT_MIN_LOADED
+        else:  # loading numba costs what numpy takes for this much work
+            factors = 0 if self.user_factors_ is None else self.user_factors_.shape[1]
+            compiled = len(u) * max(factors, 1) >= COMPILED_PREDICT_WORK
+        if compiled:
             return self._predict_compiled(u, i)
         known_u = u >= 0
         known_i = i >= 0
@@ -301,12 +305,14 @@ class Scoring:
     # -- persistence (arrays only; persist.py owns the file) --------------------------------
 
 
-# From this many pairs, predictions come from a compiled parallel loop (9 million training
-# ratings: 2.1 -> 0.15 s); below it, numpy, so that a few predictions need not load numba,
-# unless a fit has loaded it already (20,000 test pairs: numpy's float64 sums took twice as
-# long as the compiled loop).
-COMPILED_PREDICT_MIN = 50_000
+# Where numba is loaded already (by a fit), predictions for this many pairs or more come from
+# a compiled parallel loop (9 million training ratings: 2.1 -> 0.15 s; 20,000 test pairs:
+# numpy's float64 sums took twice as long). Where it is not, only from this much work (pairs
+# times factors): numpy takes about 10 ns a factor a pair, and importing numba and loading the
+# loop 0.45-0.6 s (100,000 pairs at k 100: 0.1 s by numpy, where the loop's 0.6 s was half of
+# a `predict` process).
 COMPILED_PREDICT_MIN_LOADED = 1000
+COMPILED_PREDICT_WORK = 50_000_000
 
 
 def pair_dots(p: np.ndarray, q: np.ndarray, u: np.ndarray, i: np.ndarray) -> np.ndarray:
