@@ -174,3 +174,21 @@ def test_the_program_ends_with_its_commands_code_and_output_whole(tmp_path):
     assert pipe.stdout.readline().startswith(b"user,rank,item")
     pipe.stdout.close()
     assert pipe.wait(timeout=300) == 141 and b"Traceback" not in pipe.stderr.read()
+
+
+@pytest.mark.parametrize("failure", [OSError, TypeError, AttributeError])
+def test_the_heap_settings_are_skipped_where_the_c_library_lacks_them(monkeypatch, failure):
+    """glibc's malloc_trim and mallopt tune memory; on another C library (musl, macOS,
+    Windows) they are missing or the library cannot be opened by no name: nothing happens."""
+    import ctypes
+
+    from recfactor.running import heap
+
+    def missing(name):
+        if failure is AttributeError:
+            return object()  # a library without the function
+        raise failure("no such library")
+
+    monkeypatch.setattr(ctypes, "CDLL", missing)
+    heap.trim_heap()
+    heap.map_large_blocks()

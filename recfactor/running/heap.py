@@ -15,7 +15,7 @@ def trim_heap() -> None:
 
     try:
         ctypes.CDLL(None).malloc_trim(0)
-    except (AttributeError, OSError):
+    except (AttributeError, OSError, TypeError):  # not glibc, or no C library by that name
         pass
 
 
@@ -35,5 +35,5 @@ def map_large_blocks() -> None:
 
     try:
         ctypes.CDLL(None).mallopt(M_MMAP_THRESHOLD, LARGE_BLOCK)
-    except (AttributeError, OSError):
+    except (AttributeError, OSError, TypeError):  # not glibc, or no C library by that name
         pass
