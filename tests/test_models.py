@@ -228,14 +228,15 @@ def test_svd_that_need_not_keep_the_order_fits_the_same_model(monkeypatch, tmp_p
     from recfactor import persist
     from recfactor.workflows import training
 
-    kept, moved = _stars(5), _stars(5)
-    first = kept.users.tobytes()
-    a = SVD(factors=6, epochs=4, seed=2).fit(kept)
-    b = SVD(factors=6, epochs=4, seed=2).fit(moved, keep_order=False)
-    for name in ("user_factors_", "item_factors_", "user_bias_", "item_bias_", "seen_items_"):
-        assert getattr(a, name).tobytes() == getattr(b, name).tobytes(), name
-    assert a.params.reg == b.params.reg and a.global_mean_ == b.global_mean_
-    assert b.train_metrics_ == pytest.approx(a.train_metrics_, rel=1e-12)
+    for bias in (False, True):  # plain MF's fallback biases too
+        kept, moved = _stars(5), _stars(5)
+        first = kept.users.tobytes()
+        a = SVD(factors=6, epochs=4, bias=bias, seed=2).fit(kept)
+        b = SVD(factors=6, epochs=4, bias=bias, seed=2).fit(moved, keep_order=False)
+        for name in ("user_factors_", "item_factors_", "user_bias_", "item_bias_", "seen_items_"):
+            assert getattr(a, name).tobytes() == getattr(b, name).tobytes(), (bias, name)
+        assert a.params.reg == b.params.reg and a.global_mean_ == b.global_mean_
+        assert b.train_metrics_ == pytest.approx(a.train_metrics_, rel=1e-12)
     assert kept.users.tobytes() == first != moved.users.tobytes()
 
     def triples(d: Dataset) -> list:

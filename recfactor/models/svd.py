@@ -102,6 +102,8 @@ class SVD(Model):
             reg = chosen_on_holdout(dataset, rng, holdout_rmse)
             trim_heap()  # the rungs' factors, freed, out of the final fit's way
             self.params = p = dataclasses.replace(p, reg=reg)
+        if not p.bias:  # before the fit, which may leave the ratings in another order
+            self._baseline_fallback(dataset)
         fitted = _sgd(dataset, rng, p, p.reg, scale, self._warm_rows, self._on_epoch,
                       self._keep_order)  # fmt: skip
         self.user_factors_, self.item_factors_ = fitted.user_factors, fitted.item_factors
@@ -109,8 +111,6 @@ class SVD(Model):
             self.global_mean_ = float(fitted.mu)
             self.user_bias_ = fitted.user_bias.astype(np.float64)
             self.item_bias_ = fitted.item_bias.astype(np.float64)
-        else:
-            self._baseline_fallback(dataset)
         # SGD's penalty applies at each of a user's ratings: a ridge penalty of reg * n, on the
         # factors in the ratings' units (the fit's reg was in units of their spread).
         self.fold_in_ = {"kind": "ridge", "factor_reg": p.reg * scale, "bias_reg": p.reg,
