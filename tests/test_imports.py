@@ -182,6 +182,20 @@ def test_predict_imports_neither_spark_nor_the_heavy_libraries(tmp_path):
     assert lines[-1] == "[]"
 
 
+def _imports_after(command: list[str], module: str, setup: str = "") -> bool:
+    """Whether ``recfactor COMMAND``, run in a fresh process after the Python ``setup``, has
+    imported ``module`` by its end."""
+    code = (
+        f"import sys\n{setup}from recfactor.cli import main\n"
+        f"sys.argv = ['recfactor', *{command!r}]\n"
+        "try:\n    main()\nexcept SystemExit:\n    pass\n"
+        f"print({module!r} in sys.modules)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    return result.stdout.strip().splitlines()[-1] == "True"
+
+
 @pytest.mark.parametrize("stream_from", [None, 0])
 def test_train_reads_and_fits_without_pandas(tmp_path, stream_from):
     """`recfactor train` on a CSV, read whole or a slice at a time (as files of 256 MB and
@@ -190,16 +204,8 @@ def test_train_reads_and_fits_without_pandas(tmp_path, stream_from):
     patch = "" if stream_from is None else (
         "import recfactor.io.stream as s\ns.STREAM_FROM = 0\ns.SLICE_BYTES = 4096\n"
     )  # fmt: skip
-    code = (
-        f"import sys\n{patch}from recfactor.cli import main\n"
-        f"sys.argv = ['recfactor', 'train', {str(SAMPLE_RATINGS)!r}, '-m', "
-        f"{str(tmp_path / 'r.model')!r}, '-q']\n"
-        "try:\n    main()\nexcept SystemExit:\n    pass\n"
-        "print('pandas' in sys.modules)\n"
-    )
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
-    assert result.returncode == 0, result.stderr
-    assert result.stdout.strip().splitlines()[-1] == "False"
+    command = ["train", str(SAMPLE_RATINGS), "-m", str(tmp_path / "r.model"), "-q"]
+    assert not _imports_after(command, "pandas", patch)
 
 
 def test_a_batch_of_100000_pairs_is_predicted_without_numba(tmp_path):
@@ -213,16 +219,8 @@ def test_a_batch_of_100000_pairs_is_predicted_without_numba(tmp_path):
     pairs = tmp_path / "pairs.csv"
     np.savetxt(pairs, np.c_[rng.integers(1, 1001, 100_000), rng.integers(1, 501, 100_000)],
                fmt="u%d,m%03d", header="user,item", comments="")  # fmt: skip
-    code = (
-        "import sys\nfrom recfactor.cli import main\n"
-        f"sys.argv = ['recfactor', 'predict', {str(pairs)!r}, '-m', {str(model)!r}, '-o', "
-        f"{str(tmp_path / 'p.csv')!r}]\n"
-        "try:\n    main()\nexcept SystemExit:\n    pass\n"
-        "print('numba' in sys.modules)\n"
-    )
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
-    assert result.returncode == 0, result.stderr
-    assert result.stdout.strip().splitlines()[-1] == "False"
+    command = ["predict", str(pairs), "-m", str(model), "-o", str(tmp_path / "p.csv")]
+    assert not _imports_after(command, "numba")
     assert len((tmp_path / "p.csv").read_text().splitlines()) == 100_001
 
 
