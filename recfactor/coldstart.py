@@ -3,12 +3,13 @@ attributes (a features file's rows, or ``--user-attrs age=25,gender=F``) and, fo
 ratings (``--history``).
 
 A bfm model saves, beside its factors, how attributes move a row (a ridge regression of the
-known rows' bias and factors on their attributes: ``models.bfm.attribute_map``) and the
-baseline a new row stands at (a baseline's biases, which follow the observed ratings). A new
-row's prediction is that baseline, moved by how its attributes differ from the known rows'
-mean; where a user's ratings are known, its bias also takes their mean residual, shrunk as if
-``BIAS_PRIOR_RATINGS`` more ratings sat at the guess. Each placed row says which path answered
-it: ``attributes`` or ``history``.
+known rows' bias and factors on their attributes: ``models.bfm.attribute_map``), where a new
+user starts (the average user) and the baseline a new item stands at (a baseline's biases,
+which follow the observed ratings). A new row's prediction is that start, moved by how its
+attributes differ from the known rows' mean; where a user's ratings are known, its bias also
+takes their mean residual, shrunk as if ``BIAS_PRIOR_RATINGS`` more ratings sat at the guess,
+and its factors the ridge move its residuals ask for. Each placed row says which path
+answered it: ``attributes`` or ``history``.
 """
 
 from __future__ import annotations
@@ -44,6 +45,12 @@ def place_users(
 
     n = len(ids)
     bias, factors = _moved(model, "user", attributes, n)
+    average = getattr(model, "new_user_factors_", None)
+    if average is not None:  # moved from the average user (a model saved before: from zero)
+        factors += average
+        mean, item_bias = model.global_mean_, model.item_bias_
+    else:
+        mean, item_bias = model.fallback_mean_, model.fallback_item_bias_
     items_of = [np.empty(0, dtype=np.int64)] * n
     paths = {str(u): "attributes" for u in ids}
     if history is not None:
@@ -52,7 +59,7 @@ def place_users(
             if not len(items):
                 continue
             paths[str(ids[r])] = "history"
-            guess = (model.fallback_mean_ + model.fallback_item_bias_[items] + bias[r]
+            guess = (mean + item_bias[items] + bias[r]
                      + model.item_factors_[items].astype(np.float64) @ factors[r])  # fmt: skip
             residual = ratings_of[r] - guess
             shift = residual.sum() / (len(residual) + BIAS_PRIOR_RATINGS)

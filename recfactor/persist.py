@@ -45,6 +45,7 @@ _ARRAY_SPECS: dict[str, tuple[str, int]] = {
     "day_factors": ("f", 2),
     "user_days": ("f", 2),
     "user_day_bias": ("f", 1),
+    "new_user_factors": ("f", 1),  # where a user with no row stands: the average user's
     # A seed ensemble: each member's item biases (a column a member).
     "member_item_bias": ("f", 2),
     # IDs too unequal in length for fixed width (dataset.id_array): UTF-8 and where each ends.
@@ -514,6 +515,9 @@ def _check_arrays(arrays: dict[str, np.ndarray], source: str, skip: tuple[str, .
         uf, itf = arrays["user_factors"], arrays["item_factors"]
         if uf.shape[0] != n_users or itf.shape[0] != n_items or uf.shape[1] != itf.shape[1]:
             raise ModelFileError(f"{source}: factor shapes {uf.shape} and {itf.shape} disagree")
+        average = arrays.get("new_user_factors")
+        if average is not None and average.shape != (itf.shape[1],):
+            raise ModelFileError(f"{source}: array 'new_user_factors' has shape {average.shape}")
     if skip:
         return
     indptr, seen = arrays["seen_indptr"], arrays["seen_items"]

@@ -91,6 +91,31 @@ def test_users_never_seen_are_placed_by_their_attributes(planted, fitted):
     assert top[red[0]] != top[blue[0]]  # different attributes, different lists
 
 
+def test_a_user_with_no_row_stands_at_the_average_rating_s_user(planted, fitted):
+    """An unknown user's prediction is the learned users' predictions less their own biases,
+    averaged with each user weighted by its ratings (the model is linear in the user's
+    factors), and a user placed by attributes that move nothing is that user too; a model
+    saved before the average user was kept answers at the baseline's level, as it did."""
+    train, _, _, _ = planted
+    _, model = fitted
+    items = [f"i{x}" for x in range(0, 150, 7)]
+    counts = train.user.value_counts()
+    users = counts.index.to_numpy(str)
+    each = np.array([model.predict([u] * len(items), items).values for u in users])
+    each -= model.user_bias_[model.user_index(users)][:, None]
+    weighted = counts.to_numpy(float) @ each / counts.sum()
+    unknown = model.predict(["nobody"] * len(items), items).values
+    assert unknown == pytest.approx(weighted, abs=1e-6)
+    at_mean = model.user_attribute_mean_[None, :]  # attributes that move nothing
+    placed, _ = coldstart.place_users(model, ["blank"], at_mean)
+    assert placed.predict(["blank"] * len(items), items).values == pytest.approx(unknown, abs=1e-5)
+    old = rf.BFM(**vars(model.params))
+    old.__dict__.update(model.__dict__)
+    old.new_user_factors_ = None
+    level = old.fallback_mean_ + old.fallback_item_bias_[old.item_index(items)]
+    assert old.predict(["nobody"] * len(items), items).values == pytest.approx(level)
+
+
 def rf_recommend(model, user):
     from recfactor.lists import recommendations
 
@@ -143,6 +168,34 @@ def test_a_saved_model_answers_and_places_as_the_fitted_one(planted, fitted, tmp
     assert a == pytest.approx(b, abs=1e-5)
 
 
+def test_a_file_whose_average_user_is_not_one_row_is_refused(fitted, tmp_path):
+    """A crafted ``new_user_factors`` of the wrong length (with a manifest that agrees) would
+    fail at the first prediction for an unknown user: the load refuses it."""
+    import io
+    import json
+
+    from recfactor import persist
+    from recfactor.errors import ModelFileError
+    from tests.corpus import npy, rezip
+
+    _, model = fitted
+    rf.save(model, tmp_path / "good.model")
+    short = model.new_user_factors_[:-1]
+
+    def edit(name, raw):
+        if name == "new_user_factors.npy":
+            return name, npy(short)
+        if name != "manifest.npy":
+            return name, raw
+        manifest = json.loads(np.load(io.BytesIO(raw)).tobytes())
+        manifest["arrays"]["new_user_factors"]["shape"] = list(short.shape)
+        return name, npy(np.frombuffer(json.dumps(manifest).encode(), dtype=np.uint8))
+
+    (tmp_path / "bad.model").write_bytes(rezip((tmp_path / "good.model").read_bytes(), edit))
+    with pytest.raises(ModelFileError, match="new_user_factors"):
+        persist.load(tmp_path / "bad.model")
+
+
 @pytest.fixture(scope="module")
 def files(planted, tmp_path_factory):
     train, held, users, _ = planted
@@ -166,6 +219,7 @@ def test_the_command_line_places_new_users_by_a_features_file_or_attributes(file
     assert '"cold": "attributes"' in found.stdout
     plain = run("predict", "--user", "u205", "--item", "i3", "-m", model, "--format", "json")
     assert '"cold": "baseline"' in plain.stdout
+    assert "unknown user; predicted from the average user" in plain.stderr
     given = run("predict", "--user", "newcomer", "--item", "i3", "--user-attrs",
                 "group=red,age=30", "-m", model, "--format", "json")  # fmt: skip
     assert given.exit_code == 0 and '"cold": "attributes"' in given.stdout, given.output
