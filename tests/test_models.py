@@ -220,6 +220,23 @@ def test_svd_fits_in_the_datasets_own_arrays_and_puts_them_back():
     assert again.item_bias_.tobytes() == model.item_bias_.tobytes()
 
 
+def test_svd_s_factor_rows_start_at_a_cache_line():
+    """SGD's factors (updated in place, then the model's) start at a 64-byte line, so a row of
+    32 float32 factors spans two lines, not three; large arrays from malloc start 16 bytes
+    past one."""
+    rng = np.random.default_rng(0)
+    data = Dataset.from_arrays(rng.integers(0, 3000, 60_000), rng.integers(0, 900, 60_000),
+                               rng.integers(1, 6, 60_000).astype(float), duplicates="last")  # fmt: skip
+    model = SVD(factors=32, epochs=2, reg=0.05).fit(data)
+    assert model.user_factors_.ctypes.data % 64 == 0
+    assert model.item_factors_.ctypes.data % 64 == 0
+    from recfactor.models.svd import _normal
+
+    for rows in (1, 1000, 70_000, 400_000):  # from the heap and from mmap alike
+        drawn = _normal(rng, 0.0, 0.1, (rows, 32))
+        assert drawn.ctypes.data % 64 == 0 and drawn.shape == (rows, 32)
+
+
 def test_svd_that_need_not_keep_the_order_fits_the_same_model(monkeypatch, tmp_path):
     """``keep_order=False`` (train on large data): the grid is made without an index of its
     slots and the ratings are left in its order, holding the same ratings; the model is the

@@ -333,11 +333,24 @@ def _normal_later(
     seed = rng.integers(0, 2**63 - 1)
 
     def filled() -> np.ndarray:
-        out = np.empty(shape, dtype=FACTOR_DTYPE)
+        out = _aligned_empty(shape, FACTOR_DTYPE)
         fill_normal(out, seed, mean, std)
         return out
 
     return filled
+
+
+CACHE_LINE = 64
+
+
+def _aligned_empty(shape: tuple, dtype: Any) -> np.ndarray:
+    """``np.empty`` starting at a cache line. A large array from malloc starts 16 bytes past
+    one, so each 128-byte row of 32 float32 factors spans three lines instead of two: SGD at
+    k 32 on 9M ratings ran 7-9% slower an epoch (paired alternating epochs, BENCHMARKS.md)."""
+    size = int(np.prod(shape)) * np.dtype(dtype).itemsize
+    raw = np.empty(size + CACHE_LINE, dtype=np.uint8)
+    start = -raw.ctypes.data % CACHE_LINE
+    return raw[start : start + size].view(dtype).reshape(shape)
 
 
 class _Grid:
