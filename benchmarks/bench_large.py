@@ -17,13 +17,15 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from processes import measured
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -49,15 +51,8 @@ def make_ratings(path: Path, n_ratings: int, seed: int = 0) -> None:
 
 def run(command: list[str], env: dict[str, str], cwd: str) -> tuple[float, float]:
     """Wall seconds, and the peak resident memory (MB) of the largest process among the
-    command and the processes it waited for (its workers)."""
-    started = time.perf_counter()
-    process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, cwd=cwd)
-    _, status, usage = os.wait4(process.pid, 0)
-    seconds = time.perf_counter() - started
-    process.returncode = os.waitstatus_to_exitcode(status)
-    if process.returncode != 0:
-        raise subprocess.CalledProcessError(process.returncode, command)
-    return seconds, usage.ru_maxrss / 1024
+    command and the processes it waited for (its workers): its own (see processes.py)."""
+    return measured(command, cwd=cwd, env=env)[:2]
 
 
 def main() -> None:

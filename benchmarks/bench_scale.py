@@ -42,6 +42,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from processes import measured
 from scale_data import SHAPES, write
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -73,15 +74,9 @@ print(float(np.sqrt(np.mean((predicted - test["rating"].to_numpy()) ** 2))))
 
 
 def run(command: list[str], cwd: Path, stdout=subprocess.DEVNULL) -> tuple[float, float, str]:
-    """Wall seconds, peak resident MB, and stdout (when captured) of one process."""
-    started = time.perf_counter()
-    process = subprocess.Popen(command, cwd=cwd, stdout=stdout, env={**os.environ})
-    out = process.stdout.read().decode() if process.stdout else ""
-    _, status, usage = os.wait4(process.pid, 0)
-    seconds = time.perf_counter() - started
-    if os.waitstatus_to_exitcode(status) != 0:
-        raise subprocess.CalledProcessError(os.waitstatus_to_exitcode(status), command)
-    return seconds, usage.ru_maxrss / 1024, out
+    """Wall seconds, peak resident MB (its own: see processes.py), and stdout (when captured)
+    of one process."""
+    return measured(command, cwd=cwd, env={**os.environ}, stdout=stdout)
 
 
 def build_libmf(given: Path | None, tmp: Path) -> Path | None:
