@@ -322,6 +322,7 @@ def fit_als(
         implicitPrefs=feedback == "implicit", alpha=params.alpha,
         nonnegative=params.nonnegative, seed=params.seed, userCol="u", itemCol="i",
         ratingCol="rating", coldStartStrategy="nan", checkpointInterval=10,
+        **_local_blocks(ratings),
     )  # fmt: skip
     biases = frames = None
     if feedback == "explicit" and params.bias:
@@ -338,6 +339,21 @@ def fit_als(
     users = factor_rows(fitted.userFactors, n_users, params.factors)
     items = factor_rows(fitted.itemFactors, n_items, params.factors)
     return Factors(users, items, biases, time.perf_counter() - started, fitted, frames)
+
+
+def _local_blocks(ratings: Any) -> dict[str, int]:
+    """On a local master, ALS's user and item blocks: one per core Spark was given. MLlib's
+    default, 10 of each, suits a cluster; on ``local[2]`` its 10 x 10 blocks cost a task each
+    per step for the work of two (a fit of ML-100K with biases 1.6x slower, BENCHMARKS.md). A
+    cluster, or a Connect session (no context here), keeps MLlib's default."""
+    try:
+        context = ratings.sparkSession.sparkContext
+        if not context.master.startswith("local"):
+            return {}
+        cores = max(1, int(context.defaultParallelism))
+    except Exception:
+        return {}
+    return {"numUserBlocks": cores, "numItemBlocks": cores}
 
 
 def _typical_count(ratings: Any) -> float:

@@ -292,6 +292,31 @@ def test_als_checkpoints_where_it_is_told(tmp_path):
     assert local.exit_code == 2 and "apply to --engine spark" in local.output
 
 
+def test_als_on_a_local_master_cuts_its_blocks_to_the_cores_spark_was_given():
+    """MLlib's 10 x 10 blocks are for a cluster: on local[2] two of each; a cluster's master,
+    or a Connect session (which has no context here), keeps MLlib's default."""
+    from types import SimpleNamespace
+
+    from recfactor import spark_engine
+
+    spark = spark_engine.session("local[2]")
+    frame = spark.createDataFrame([(0, 0, 4.0)], ["u", "i", "rating"])
+    assert spark_engine._local_blocks(frame) == {"numUserBlocks": 2, "numItemBlocks": 2}
+
+    def frame_on(context):
+        return SimpleNamespace(sparkSession=SimpleNamespace(sparkContext=context))
+
+    cluster = SimpleNamespace(master="spark://host:7077", defaultParallelism=64)
+    assert spark_engine._local_blocks(frame_on(cluster)) == {}
+
+    class Connect:
+        @property
+        def sparkContext(self):
+            raise RuntimeError("[JVM_ATTRIBUTE_NOT_SUPPORTED]")
+
+    assert spark_engine._local_blocks(SimpleNamespace(sparkSession=Connect())) == {}
+
+
 def test_a_local_checkpoint_folder_goes_with_its_process(tmp_path):
     """Without --checkpoint-dir a local master checkpoints to one temporary folder a process,
     removed when the process ends (one per session, left behind, filled /tmp by MBs a run)."""
