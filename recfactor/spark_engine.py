@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import shutil
 import tempfile
 from collections.abc import Iterator, Sequence
@@ -344,16 +345,24 @@ def fit_als(
 def _local_blocks(ratings: Any) -> dict[str, int]:
     """On a local master, ALS's user and item blocks: one per core Spark was given. MLlib's
     default, 10 of each, suits a cluster; on ``local[2]`` its 10 x 10 blocks cost a task each
-    per step for the work of two (a fit of ML-100K with biases 1.6x slower, BENCHMARKS.md). A
-    cluster, or a Connect session (no context here), keeps MLlib's default."""
+    per step for the work of two (a fit of ML-100K with biases 1.5x slower, BENCHMARKS.md). A
+    cluster keeps MLlib's default, and so does a Connect server unless its master names its
+    cores (``local[4]``: a Connect session has no context to ask)."""
     try:
         context = ratings.sparkSession.sparkContext
-        if not context.master.startswith("local"):
-            return {}
-        cores = max(1, int(context.defaultParallelism))
+        master, cores = context.master, int(context.defaultParallelism)
     except Exception:
+        try:
+            master = str(ratings.sparkSession.conf.get("spark.master"))
+        except Exception:
+            return {}
+        found = re.fullmatch(r"local(?:\[(\d+)(?:,\d+)?\])?", master)
+        if found is None:
+            return {}
+        cores = int(found.group(1) or 1)
+    if not master.startswith("local"):
         return {}
-    return {"numUserBlocks": cores, "numItemBlocks": cores}
+    return {"numUserBlocks": max(1, cores), "numItemBlocks": max(1, cores)}
 
 
 def _typical_count(ratings: Any) -> float:

@@ -293,8 +293,9 @@ def test_als_checkpoints_where_it_is_told(tmp_path):
 
 
 def test_als_on_a_local_master_cuts_its_blocks_to_the_cores_spark_was_given():
-    """MLlib's 10 x 10 blocks are for a cluster: on local[2] two of each; a cluster's master,
-    or a Connect session (which has no context here), keeps MLlib's default."""
+    """MLlib's 10 x 10 blocks are for a cluster: on local[2] two of each; a cluster's master
+    keeps MLlib's default, and so does a Connect server whose master does not name its cores
+    (a Connect session has no context to ask)."""
     from types import SimpleNamespace
 
     from recfactor import spark_engine
@@ -310,11 +311,18 @@ def test_als_on_a_local_master_cuts_its_blocks_to_the_cores_spark_was_given():
     assert spark_engine._local_blocks(frame_on(cluster)) == {}
 
     class Connect:
+        def __init__(self, master):
+            self.conf = SimpleNamespace(get=lambda key: master)
+
         @property
         def sparkContext(self):
             raise RuntimeError("[JVM_ATTRIBUTE_NOT_SUPPORTED]")
 
-    assert spark_engine._local_blocks(SimpleNamespace(sparkSession=Connect())) == {}
+    blocks = {m: spark_engine._local_blocks(SimpleNamespace(sparkSession=Connect(m)))
+              for m in ("local[3]", "local", "local[*]", "spark://host:7077")}  # fmt: skip
+    assert blocks == {"local[3]": {"numUserBlocks": 3, "numItemBlocks": 3},
+                      "local": {"numUserBlocks": 1, "numItemBlocks": 1},
+                      "local[*]": {}, "spark://host:7077": {}}  # fmt: skip
 
 
 def test_a_local_checkpoint_folder_goes_with_its_process(tmp_path):
