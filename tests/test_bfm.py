@@ -331,6 +331,8 @@ def test_the_day_of_a_rating_is_a_context_where_asked(planted):
     without = np.sqrt(np.mean((plain.predict(users, items).values - truth) ** 2))
     at_day = np.sqrt(np.mean((timed.predict_at(users, items, days) - truth) ** 2))
     assert at_day < 0.45 < without  # the day's star is half the spread without it
+    # A user with no row stands at the users' mean bias: their days' part re-centred too.
+    assert abs(timed.user_bias_.mean()) < 1e-9 and abs(plain.user_bias_.mean()) < 1e-9
 
 
 def test_update_learns_from_the_attributes_again(files, tmp_path):

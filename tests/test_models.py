@@ -225,8 +225,9 @@ def test_svd_s_factor_rows_start_at_a_cache_line():
     32 float32 factors spans two lines, not three; large arrays from malloc start 16 bytes
     past one."""
     rng = np.random.default_rng(0)
-    data = Dataset.from_arrays(rng.integers(0, 3000, 60_000), rng.integers(0, 900, 60_000),
-                               rng.integers(1, 6, 60_000).astype(float), duplicates="last")  # fmt: skip
+    n = 60_000
+    data = Dataset.from_arrays(rng.integers(0, 3000, n), rng.integers(0, 900, n),
+                               rng.integers(1, 6, n).astype(float), duplicates="last")  # fmt: skip
     model = SVD(factors=32, epochs=2, reg=0.05).fit(data)
     assert model.user_factors_.ctypes.data % 64 == 0
     assert model.item_factors_.ctypes.data % 64 == 0

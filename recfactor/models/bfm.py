@@ -144,6 +144,11 @@ class BFM(Model):
             self.user_factors_ = (self.user_factors_ + own).astype(np.float32)
             self.day_bias_, self.day_factors_ = day_bias, day_factors.astype(np.float32)
             self.user_days_ = own.astype(np.float32)
+            # Centred again, their mean into the global bias: a user with no row stands at
+            # the users' mean bias (below), which the days' part had moved off zero.
+            centre = float(self.user_bias_.mean())
+            self.global_mean_ += centre
+            self.user_bias_ = self.user_bias_ - centre
         # A user the fit did not see stands at the average user: the users' factors weighted
         # by their ratings, the users' mean bias (0: in the global one). On MovieLens 100K's
         # held-out users (u1..u5) it scored 1.0223 where the baseline's level scored 1.0303,
