@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import re
 import shutil
 import tempfile
 from collections.abc import Iterator, Sequence
@@ -323,7 +322,7 @@ def fit_als(
         implicitPrefs=feedback == "implicit", alpha=params.alpha,
         nonnegative=params.nonnegative, seed=params.seed, userCol="u", itemCol="i",
         ratingCol="rating", coldStartStrategy="nan", checkpointInterval=10,
-        **_local_blocks(ratings),
+        **_blocks(ratings),
     )  # fmt: skip
     biases = frames = None
     if feedback == "explicit" and params.bias:
@@ -342,27 +341,20 @@ def fit_als(
     return Factors(users, items, biases, time.perf_counter() - started, fitted, frames)
 
 
-def _local_blocks(ratings: Any) -> dict[str, int]:
-    """On a local master, ALS's user and item blocks: one per core Spark was given. MLlib's
-    default, 10 of each, suits a cluster; on ``local[2]`` its 10 x 10 blocks cost a task each
-    per step for the work of two (a fit of ML-100K with biases 1.5x slower, BENCHMARKS.md). A
-    cluster keeps MLlib's default, and so does a Connect server unless its master names its
-    cores (``local[4]``: a Connect session has no context to ask)."""
-    try:
-        context = ratings.sparkSession.sparkContext
-        master, cores = context.master, int(context.defaultParallelism)
-    except Exception:
-        try:
-            master = str(ratings.sparkSession.conf.get("spark.master"))
-        except Exception:
-            return {}
-        found = re.fullmatch(r"local(?:\[(\d+)(?:,\d+)?\])?", master)
-        if found is None:
-            return {}
-        cores = int(found.group(1) or 1)
-    if not master.startswith("local"):
-        return {}
-    return {"numUserBlocks": max(1, cores), "numItemBlocks": max(1, cores)}
+# MLlib's ALS cuts users and items into 10 blocks each, a size for large data: on small data
+# each step's tasks are mostly Spark's overhead (ML-100K with biases 26.6 s a fit on local[2],
+# 17.9 s in 2 blocks, BENCHMARKS.md). Fewer blocks below this many ratings a block, never
+# fewer than 2 nor more than MLlib's 10. The number follows the data alone, never the cores:
+# MLlib draws each block's starting factors from the block's number, so a model must not
+# depend on where it ran (a standalone cluster gives local mode's model bit for bit).
+BLOCK_RATINGS = 50_000
+MAX_BLOCKS = 10
+
+
+def _blocks(ratings: Any) -> dict[str, int]:
+    """ALS's user and item blocks for ``ratings`` (see :data:`BLOCK_RATINGS`)."""
+    blocks = min(MAX_BLOCKS, max(2, -(-int(ratings.count()) // BLOCK_RATINGS)))
+    return {"numUserBlocks": blocks, "numItemBlocks": blocks}
 
 
 def _typical_count(ratings: Any) -> float:

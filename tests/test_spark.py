@@ -292,37 +292,17 @@ def test_als_checkpoints_where_it_is_told(tmp_path):
     assert local.exit_code == 2 and "apply to --engine spark" in local.output
 
 
-def test_als_on_a_local_master_cuts_its_blocks_to_the_cores_spark_was_given():
-    """MLlib's 10 x 10 blocks are for a cluster: on local[2] two of each; a cluster's master
-    keeps MLlib's default, and so does a Connect server whose master does not name its cores
-    (a Connect session has no context to ask)."""
-    from types import SimpleNamespace
-
+def test_als_cuts_small_data_into_fewer_blocks_whatever_the_cores():
+    """MLlib's 10 x 10 blocks are for large data: 2 below 100,000 ratings, one more for each
+    50,000 up to 10: the number follows the ratings alone, never the cores, so the model does
+    not depend on where it ran (the recovery test compares a cluster's with local mode's)."""
     from recfactor import spark_engine
 
     spark = spark_engine.session("local[2]")
-    frame = spark.createDataFrame([(0, 0, 4.0)], ["u", "i", "rating"])
-    assert spark_engine._local_blocks(frame) == {"numUserBlocks": 2, "numItemBlocks": 2}
-
-    def frame_on(context):
-        return SimpleNamespace(sparkSession=SimpleNamespace(sparkContext=context))
-
-    cluster = SimpleNamespace(master="spark://host:7077", defaultParallelism=64)
-    assert spark_engine._local_blocks(frame_on(cluster)) == {}
-
-    class Connect:
-        def __init__(self, master):
-            self.conf = SimpleNamespace(get=lambda key: master)
-
-        @property
-        def sparkContext(self):
-            raise RuntimeError("[JVM_ATTRIBUTE_NOT_SUPPORTED]")
-
-    blocks = {m: spark_engine._local_blocks(SimpleNamespace(sparkSession=Connect(m)))
-              for m in ("local[3]", "local", "local[*]", "spark://host:7077")}  # fmt: skip
-    assert blocks == {"local[3]": {"numUserBlocks": 3, "numItemBlocks": 3},
-                      "local": {"numUserBlocks": 1, "numItemBlocks": 1},
-                      "local[*]": {}, "spark://host:7077": {}}  # fmt: skip
+    counts = {n: spark_engine._blocks(spark.range(n))["numUserBlocks"]
+              for n in (1, 80_000, 100_001, 260_000, 2_000_000)}  # fmt: skip
+    assert counts == {1: 2, 80_000: 2, 100_001: 3, 260_000: 6, 2_000_000: 10}
+    assert spark_engine._blocks(spark.range(5))["numItemBlocks"] == 2
 
 
 def test_a_local_checkpoint_folder_goes_with_its_process(tmp_path):
