@@ -345,8 +345,8 @@ def fit_als(
 # each step's tasks are mostly Spark's overhead (ML-100K with biases 26.6 s a fit on local[2],
 # 17.9 s in 2 blocks, BENCHMARKS.md). Fewer blocks below this many ratings a block, never
 # fewer than 2 nor more than MLlib's 10. The number follows the data alone, never the cores:
-# MLlib draws each block's starting factors from the block's number, so a model must not
-# depend on where it ran (a standalone cluster gives local mode's model bit for bit).
+# MLlib draws each block's starting factors from the block's number, so blocks by core would
+# make a model depend on where it ran (a standalone cluster gives local mode's bit for bit).
 BLOCK_RATINGS = 50_000
 MAX_BLOCKS = 10
 
