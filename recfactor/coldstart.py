@@ -45,7 +45,7 @@ def place_users(
 
     n = len(ids)
     bias, factors = _moved(model, "user", attributes, n)
-    average = getattr(model, "new_user_factors_", None)
+    average = model.new_user_factors_
     if average is not None:  # moved from the average user (a model saved before: from zero)
         factors += average
         mean, item_bias = model.global_mean_, model.item_bias_

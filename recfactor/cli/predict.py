@@ -159,13 +159,12 @@ def _one_pair(pairs: str | None, user: str | None, item: str | None) -> bool:
 
 
 def _note_cold(fitted: Any, cold: Any, user: str | None, quiet: bool) -> None:
-    """Say on stderr which predictions came from the baseline (an unknown user or item; a
-    bfm model's unknown user: its average user)."""
+    """Say on stderr which predictions came from the baseline (an unknown user or item; an
+    unknown user: whatever the model answers for one)."""
     if user is not None and cold[0]:
-        side = "user" if fitted.user_index([user])[0] < 0 else "item"
-        average = side == "user" and getattr(fitted, "new_user_factors_", None) is not None
-        tell(f"note: unknown {side}; predicted from the "
-             f"{'average user' if average else 'baseline'}", quiet)  # fmt: skip
+        known = fitted.user_index([user])[0] >= 0
+        side, answer = ("item", "the baseline") if known else ("user", fitted.unknown_user_answer)
+        tell(f"note: unknown {side}; predicted from {answer}", quiet)
     elif cold.any():
         tell(
             f"note: {int(cold.sum())} pair(s) with an unknown user or item were "

@@ -208,6 +208,10 @@ class BFM(Model):
     # None (a model saved before it was kept): a new user stands at the baseline's level.
     new_user_factors_: np.ndarray | None = None
 
+    @property
+    def unknown_user_answer(self) -> str:
+        return "the baseline" if self.new_user_factors_ is None else "the average user"
+
     def to_arrays(self) -> dict[str, np.ndarray]:
         arrays = super().to_arrays()
         for name in self.FEATURE_ARRAYS:

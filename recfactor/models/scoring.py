@@ -43,6 +43,9 @@ class Scoring:
     """The answers of a fitted :class:`recfactor.models.base.Model` (a mixin: the fitted
     arrays are the model's)."""
 
+    # What answers for a user the model does not know, in words (the command line's note).
+    unknown_user_answer = "the baseline"
+
     def predict(self, users: Any, items: Any, *, strict: bool = False) -> Predictions:
         """Predict for parallel sequences of user and item IDs (strings or anything printable).
 
