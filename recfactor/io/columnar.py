@@ -279,8 +279,12 @@ class Vocabulary:
     file at a time: each slice's codes point into the one vocabulary, as if the file had been
     parsed whole."""
 
-    def __init__(self) -> None:
-        self._known = pa.nulls(0, pa.string())  # (pa.array imports pandas: 40 MB)
+    def __init__(self, known: np.ndarray | None = None) -> None:
+        """``known``: the IDs coded so far, in order (the codes of another reader's slices)."""
+        if known is None or not len(known):
+            self._known = pa.nulls(0, pa.string())  # (pa.array imports pandas: 40 MB)
+        else:
+            self._known = pa.array(known.tolist(), type=pa.string())
 
     def codes(self, column: pa.ChunkedArray) -> np.ndarray | None:
         """The slice's codes (int32), its new IDs appended; None where an ID is empty or has

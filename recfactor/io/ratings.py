@@ -53,6 +53,7 @@ from recfactor.io.frames import (
     parse_frame,
 )
 from recfactor.io.options import ReadOptions, check_read_options
+from recfactor.io.plain import read_plain
 from recfactor.io.text import (
     Input,
     arrow_body,
@@ -230,6 +231,11 @@ def _read_long_arrow(
         return None
     raw, sep, skip, start = found
     first_line = skip + 1
+    plain = read_plain(memoryview(raw)[start:], sep, width, (cols.user, cols.item, cols.rating))
+    if plain is not None:
+        del raw, found
+        text.release()
+        return _index_codes(*plain, None, first_line, opt, name, rating_name)
     wanted = [c for c in (cols.user, cols.item, cols.rating) if c is not None]
     parsed = parse_csv(memoryview(raw)[start:], sep, wanted, width, cols.rating)
     if parsed is None:

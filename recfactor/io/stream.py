@@ -31,6 +31,7 @@ from recfactor.io.columnar import (
     parse_csv,
     release_memory,
 )
+from recfactor.io.plain import DigitIds, scan_rows
 from recfactor.io.text import (
     COMPRESSED_MAGIC,
     arrow_body,
@@ -144,10 +145,11 @@ def read_columns(
     width: int,
 ) -> tuple[Codes, Codes, np.ndarray, np.ndarray | None, int] | None:
     """(users, items, values, line numbers or None, first line) of every row, or None where
-    Arrow declines a slice."""
-    user, item, rating = columns
-    wanted = [c for c in columns if c is not None]
-    user_ids, item_ids, pieces = Vocabulary(), Vocabulary(), Pieces()
+    Arrow declines a slice. Slices of plain numbers are scanned by ``recfactor.io.plain``
+    until one is not, and parsed by Arrow from there on."""
+    plain: tuple[DigitIds, DigitIds] | None = (DigitIds(), DigitIds())
+    vocabularies = Vocabulary(), Vocabulary()
+    pieces = Pieces()
     first_line = line = None
     for raw in whole_lines(path, SLICE_BYTES):
         if b"\x00" in raw:
@@ -163,20 +165,16 @@ def read_columns(
         else:
             start = 0
         body = memoryview(raw)[start:]
-        # Parsed first as if no line were empty (an empty one is then a row of an empty user):
-        # without one, the slice's lines are its rows, and need no pass to count them.
-        parsed = parse_csv(body, arrow_sep, wanted, width, rating, empty_lines=False)
-        numbered = parsed is None or has_empty(parsed[user])
-        if numbered:
-            parsed = parse_csv(body, arrow_sep, wanted, width, rating)
-        if parsed is None:
-            return None
-        users, items = user_ids.codes(parsed.pop(user)), item_ids.codes(parsed.pop(item))
-        if users is None or items is None:
-            return None
-        values = np.ones(len(users)) if rating is None else numbers(parsed.pop(rating))
-        if values is None or not np.isfinite(values).all():
-            return None
+        scanned = None if plain is None else scan_rows(body, arrow_sep, width, columns, plain)
+        if scanned is None and plain is not None:  # Arrow's from here on, knowing the IDs
+            vocabularies = Vocabulary(plain[0].ids()), Vocabulary(plain[1].ids())
+            plain = None
+        parsed = None
+        if scanned is None:
+            parsed = _arrow_slice(body, arrow_sep, columns, width, vocabularies)
+            if parsed is None:
+                return None
+        users, items, values, numbered = parsed or (*scanned, False)
         rows = len(users)
         if numbered:
             n_lines = raw.count(b"\n", start) + (0 if raw.endswith(b"\n") else 1)
@@ -191,20 +189,50 @@ def read_columns(
         pieces.exact &= bool(np.array_equal(narrow, values))
         pieces.values.append(narrow if pieces.exact else np.array(values))  # Arrow's go now
         line += n_lines
-        del parsed, body, raw
+        del parsed, scanned, body, raw
         release_memory()  # a slice's parse, kept by Arrow's pool and the heap: let it go
     if first_line is None:
         return None
     lines = _joined(pieces.lines, np.int64) if pieces.numbered else None
+    ids = (plain or vocabularies)[0].ids(), (plain or vocabularies)[1].ids()
     found = (
-        Codes(_joined(pieces.users, np.int32), user_ids.ids()),
-        Codes(_joined(pieces.items, np.int32), item_ids.ids()),
+        Codes(_joined(pieces.users, np.int32), ids[0]),
+        Codes(_joined(pieces.items, np.int32), ids[1]),
         _joined(pieces.values, np.float32 if pieces.exact else np.float64),
         lines,
         first_line,
     )
     release_memory()  # and the pieces, freed, back from the heap
     return found
+
+
+def _arrow_slice(
+    body: memoryview,
+    sep: str,
+    columns: tuple[int, int, int | None],
+    width: int,
+    vocabularies: tuple[Vocabulary, Vocabulary],
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, bool] | None:
+    """A slice parsed by Arrow: (user codes, item codes, values, whether it had empty lines
+    among its rows), or None where Arrow declines it."""
+    user, item, rating = columns
+    wanted = [c for c in columns if c is not None]
+    # Parsed first as if no line were empty (an empty one is then a row of an empty user):
+    # without one, the slice's lines are its rows, and need no pass to count them.
+    parsed = parse_csv(body, sep, wanted, width, rating, empty_lines=False)
+    numbered = parsed is None or has_empty(parsed[user])
+    if numbered:
+        parsed = parse_csv(body, sep, wanted, width, rating)
+    if parsed is None:
+        return None
+    users = vocabularies[0].codes(parsed.pop(user))
+    items = vocabularies[1].codes(parsed.pop(item))
+    if users is None or items is None:
+        return None
+    values = np.ones(len(users)) if rating is None else numbers(parsed.pop(rating))
+    if values is None or not np.isfinite(values).all():
+        return None
+    return users, items, values, numbered
 
 
 def _joined(pieces: list, dtype: type) -> np.ndarray:

@@ -210,6 +210,9 @@ def _load_kernels_beside(model: Any) -> Any:
 
     def load() -> None:
         try:
+            from recfactor.kernels import plaintext
+
+            plaintext.warm_up()  # the reader's first: it wants them before the fit does
             model._prepare()
             from recfactor.kernels import pairs
 
