@@ -18,8 +18,10 @@ import numpy as np
 from recfactor.io.columnar import Codes
 
 # Below this many bytes of rows Arrow is left the text: the compiled loop's first use in a
-# process loads numba (about 0.3 s), more than Arrow spends on a file this size.
-PLAIN_MIN_BYTES = 12 << 20
+# process waits for numba to load (0.3-0.4 s), which `train` does beside Arrow's parse. On
+# the 1M set (10 MB) the read took 0.42-0.45 s scanned, 0.22-0.30 s by Arrow; on the 9M set
+# (114 MB) 0.57 s scanned, 0.95-1.21 s by Arrow.
+PLAIN_MIN_BYTES = 32 << 20
 # Bytes a piece: the text's pieces are scanned side by side.
 PIECE_BYTES = 4 << 20
 # IDs are coded through a table indexed by their value: at most this many entries (64 MB),
