@@ -3,7 +3,9 @@ path, read whole or in slices, whatever the thread count; anything else left to 
 
 from __future__ import annotations
 
-import numba
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 
@@ -143,19 +145,31 @@ def test_ratings_are_converted_as_python_converts_them():
 def test_the_scan_is_the_same_on_one_thread_and_on_two(monkeypatch):
     body = _text(ROWS * 4).encode()
     monkeypatch.setattr(plain, "PIECE_BYTES", 1000)  # 70 pieces, shared among the threads
-    before = numba.get_num_threads()
     results = []
-    try:
-        for threads in (1, min(2, numba.config.NUMBA_NUM_THREADS)):
-            numba.set_num_threads(threads)
-            ids = plain.DigitIds(), plain.DigitIds()
-            found = plain.scan_rows(body, ",", 3, (0, 1, 2), ids)
-            results.append((*found, ids[0].ids(), ids[1].ids()))
-    finally:
-        numba.set_num_threads(before)
-    for one, other in zip(*results):
+    for threads in (1, 2, 3):
+        monkeypatch.setattr(plain, "scan_threads", lambda threads=threads: threads)
+        ids = plain.DigitIds(), plain.DigitIds()
+        found = plain.scan_rows(body, ",", 3, (0, 1, 2), ids)
+        results.append((*found, ids[0].ids(), ids[1].ids()))
+    for one, other in zip(results[0], results[1]):
+        assert np.array_equal(one, other)
+    for one, other in zip(results[0], results[2]):
         assert np.array_equal(one, other)
     assert len(results[0][3]) == len(set(USERS.tolist()))
+
+
+def test_a_scan_leaves_the_process_free_to_fork_its_workers(write):
+    """Not numba's parallel loops: they start its thread pool, and evaluate, which reads a
+    large file in the process that forks its workers, would have to spawn them instead."""
+    path = write("r.csv", PLAIN["header"])
+    code = (
+        "import recfactor.io.plain as plain; plain.PLAIN_MIN_BYTES = 0; "
+        "from recfactor.io.ratings import read_ratings; "
+        "from recfactor.running.workers import can_fork; "
+        f"d = read_ratings({str(path)!r}); assert d.n_ratings == 3000; print(can_fork())"
+    )
+    found = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert found.stdout.strip() == "True", found.stderr
 
 
 def test_pieces_start_at_line_ends():
@@ -163,4 +177,6 @@ def test_pieces_start_at_line_ends():
     cuts = plaintext.cut_points(buf, 4)
     assert cuts[0] == 0 and cuts[-1] == len(buf)
     assert all(c == len(buf) or buf[c - 1] == 10 for c in cuts[1:-1])
-    assert plaintext.line_counts(buf, cuts).sum() == 3
+    counts = np.zeros(len(cuts) - 1, dtype=np.int64)
+    plaintext.line_counts(buf, cuts, 0, len(counts), counts)
+    assert counts.sum() == 3

@@ -13,6 +13,9 @@ parse and encoding took 0.45-0.7 s (BENCHMARKS.md).
 
 from __future__ import annotations
 
+import os
+from typing import Any
+
 import numpy as np
 
 from recfactor.io.columnar import Codes
@@ -90,7 +93,8 @@ def scan_rows(
     if len(buf) == 0:
         return None
     cuts = cut_points(buf, max(1, len(buf) // PIECE_BYTES))
-    counts = line_counts(buf, cuts)
+    counts = np.zeros(len(cuts) - 1, dtype=np.int64)
+    side_by_side(line_counts, len(counts), buf, cuts, counts)
     firsts = np.zeros(len(counts), dtype=np.int64)
     np.cumsum(counts[:-1], out=firsts[1:])
     rows = int(counts.sum())
@@ -99,7 +103,9 @@ def scan_rows(
     items = np.empty(rows, dtype=np.int32)
     values = np.empty(rows) if rating is not None else np.ones(rows)
     wanted = -1 if rating is None else rating
-    if not scan(buf, cuts, firsts, encoded[0], width, user, item, wanted, users, items, values):
+    done = side_by_side(scan, len(counts), buf, cuts, firsts, encoded[0], width, user, item,
+                        wanted, users, items, values)  # fmt: skip
+    if not all(done):
         return None
     user_ids, item_ids = vocabularies
     if not (user_ids.fits(users) and item_ids.fits(items)):
@@ -107,6 +113,30 @@ def scan_rows(
     user_ids.code(users)
     item_ids.code(items)
     return users, items, values
+
+
+def scan_threads() -> int:
+    """The threads a scan uses: the cores this process may run on, at most numba's count."""
+    import numba
+
+    return min(numba.config.NUMBA_NUM_THREADS, len(os.sched_getaffinity(0)))
+
+
+def side_by_side(kernel: Any, pieces: int, buf: np.ndarray, cuts: np.ndarray,
+                 *rest: Any) -> list[Any]:  # fmt: skip
+    """``kernel(buf, cuts, first, last, *rest)`` over ranges of the ``pieces`` on this
+    machine's cores (Python threads: the kernels release the GIL); each range's result."""
+    import itertools
+
+    threads = max(1, min(pieces, scan_threads()))
+    bounds = [pieces * t // threads for t in range(threads + 1)]
+    calls = [(buf, cuts, lo, hi, *rest) for lo, hi in itertools.pairwise(bounds)]
+    if threads == 1:
+        return [kernel(*calls[0])]
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(threads) as pool:
+        return list(pool.map(lambda call: kernel(*call), calls))
 
 
 def read_plain(

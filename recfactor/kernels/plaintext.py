@@ -1,9 +1,12 @@
-"""Rows of plain numeric text (digit IDs, decimal ratings) scanned on all cores.
+"""Rows of plain numeric text (digit IDs, decimal ratings) scanned a range of pieces at a time.
 
-The text is cut at line ends into pieces that are scanned side by side, each into its own
-rows of the output: the result does not depend on the number of threads. A scan reports
-failure at the first byte it does not expect, and the caller hands the text to the general
-reader; nothing here judges or explains bad input.
+The text is cut at line ends into pieces; the caller scans ranges of them side by side on its
+own threads (the loops release the GIL), each piece into its own rows of the output, so the
+result does not depend on the number of threads. They are not numba's parallel loops: those
+start numba's thread pool, after which a process may no longer fork its workers (evaluate
+reads large files in the process that then forks them). A scan reports failure at the first
+byte it does not expect, and the caller hands the text to the general reader; nothing here
+judges or explains bad input.
 """
 
 from __future__ import annotations
@@ -39,11 +42,11 @@ def cut_points(buf, pieces):
     return cuts
 
 
-@nb.njit(cache=CACHE, parallel=True)
-def line_counts(buf, cuts):
-    """The lines of each piece (a last line without a newline counted)."""
-    out = np.zeros(cuts.shape[0] - 1, dtype=np.int64)
-    for c in nb.prange(cuts.shape[0] - 1):
+@nb.njit(cache=CACHE, nogil=True)
+def line_counts(buf, cuts, first, last, out):
+    """The lines of pieces ``first`` to ``last - 1`` (a last line without a newline counted)
+    into ``out``."""
+    for c in range(first, last):
         k = 0
         for p in range(cuts[c], cuts[c + 1]):
             if buf[p] == NEWLINE:
@@ -51,10 +54,9 @@ def line_counts(buf, cuts):
         if cuts[c + 1] > cuts[c] and buf[cuts[c + 1] - 1] != NEWLINE:
             k += 1
         out[c] = k
-    return out
 
 
-@nb.njit(cache=CACHE)
+@nb.njit(cache=CACHE, nogil=True)
 def _scan_piece(buf, lo, hi, sep, width, user, item, rating, users, items, values, row):
     """The rows of ``buf[lo:hi]`` from ``row`` on; False at the first unexpected byte."""
     p = lo
@@ -121,15 +123,16 @@ def _scan_piece(buf, lo, hi, sep, width, user, item, rating, users, items, value
     return True
 
 
-@nb.njit(cache=CACHE, parallel=True)
-def scan(buf, cuts, firsts, sep, width, user, item, rating, users, items, values):
-    """Every piece's rows into ``users``, ``items`` (the IDs' values) and ``values`` (the
-    ratings, where ``rating >= 0``), piece ``c`` from row ``firsts[c]``; whether all scanned."""
-    ok = np.ones(cuts.shape[0] - 1, dtype=np.bool_)
-    for c in nb.prange(cuts.shape[0] - 1):
-        ok[c] = _scan_piece(buf, cuts[c], cuts[c + 1], sep, width, user, item, rating,
-                            users, items, values, firsts[c])  # fmt: skip
-    return ok.all()
+@nb.njit(cache=CACHE, nogil=True)
+def scan(buf, cuts, first, last, firsts, sep, width, user, item, rating, users, items, values):
+    """Pieces ``first`` to ``last - 1`` into ``users``, ``items`` (the IDs' values) and
+    ``values`` (the ratings, where ``rating >= 0``), piece ``c`` from row ``firsts[c]``;
+    whether all scanned."""
+    for c in range(first, last):
+        if not _scan_piece(buf, cuts[c], cuts[c + 1], sep, width, user, item, rating,
+                           users, items, values, firsts[c]):  # fmt: skip
+            return False
+    return True
 
 
 @nb.njit(cache=CACHE)
@@ -152,11 +155,11 @@ def first_appearance(values, table, count):
 
 
 def warm_up() -> None:
-    """Load the kernels for the types the reader passes."""
-    buf = np.zeros(1, dtype=np.uint8)
+    """Load the kernels for the types the reader passes (its text is read-only bytes)."""
+    buf = np.frombuffer(b"\n", dtype=np.uint8)
     index = np.zeros(2, dtype=np.int64)
     ids = np.zeros(1, dtype=np.int32)
     load(cut_points, buf, 1)
-    load(line_counts, buf, index)
-    load(scan, buf, index, index[:1], 44, 3, 0, 1, 2, ids, ids, np.zeros(1))
+    load(line_counts, buf, index, 0, 1, index)
+    load(scan, buf, index, 0, 1, index, 44, 3, 0, 1, 2, ids, ids, np.zeros(1))
     load(first_appearance, ids, ids, 0)
