@@ -153,8 +153,8 @@ def main() -> None:
         tmp = Path(tmp_name)
         libmf = None if args.no_libmf else build_libmf(args.libmf, tmp)
         model = tmp / "r.model"
-        # Not quiet: its summary line on stdout holds the fit's own seconds.
-        train = [*python, "train", str(paths["train.csv"]), "-m", str(model), *ours]
+        # Its summary line on stdout (quiet or not) holds the fit's own seconds.
+        train = [*python, "train", str(paths["train.csv"]), "-m", str(model), "-q", *ours]
         predict = [*python, "predict", str(paths["test.csv"]), "-m", str(model), "-q"]
         run(train, tmp)  # numba's cache for this checkout, outside the timings
         for _ in range(args.repeats):
