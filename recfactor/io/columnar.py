@@ -284,7 +284,7 @@ class Vocabulary:
         if known is None or not len(known):
             self._known = pa.nulls(0, pa.string())  # (pa.array imports pandas: 40 MB)
         else:
-            self._known = pa.array(known.tolist(), type=pa.string())
+            self._known = _text_array(known)
 
     def codes(self, column: pa.ChunkedArray) -> np.ndarray | None:
         """The slice's codes (int32), its new IDs appended; None where an ID is empty or has
@@ -310,6 +310,16 @@ class Vocabulary:
 
     def ids(self) -> np.ndarray:
         return id_array(self._known.to_pylist())
+
+
+def _text_array(values: np.ndarray) -> pa.Array:
+    """Text values as an Arrow string array, built from its buffers (``pa.array`` imports
+    pandas: 40 MB)."""
+    encoded = [str(v).encode() for v in values]
+    offsets = np.zeros(len(encoded) + 1, dtype=np.int32)
+    np.cumsum([len(e) for e in encoded], out=offsets[1:])
+    buffers = [None, pa.py_buffer(offsets), pa.py_buffer(b"".join(encoded))]
+    return pa.Array.from_buffers(pa.string(), len(encoded), buffers)
 
 
 def _values_under_nulls(array: pa.Array) -> np.ndarray:
