@@ -180,3 +180,31 @@ def test_pieces_start_at_line_ends():
     counts = np.zeros(len(cuts) - 1, dtype=np.int64)
     plaintext.line_counts(buf, cuts, 0, len(counts), counts)
     assert counts.sum() == 3
+
+
+@pytest.mark.parametrize(
+    ("users", "taken"),
+    [
+        (USERS.astype(np.int64), True),
+        (USERS.astype(np.uint16), True),
+        (USERS.astype(np.int64) - 3, False),  # negative IDs: Arrow's encoder
+        (USERS.astype(np.int64) * 10**8, False),  # too large for a table
+    ],
+)
+def test_integer_ids_of_a_table_are_coded_as_arrow_codes_them(users, taken, tmp_path,
+                                                              monkeypatch):  # fmt: skip
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    path = tmp_path / "r.parquet"
+    table = pa.table({"user": users, "item": ITEMS.astype(np.int32), "rating": STARS * 1.0})
+    pq.write_table(table, path, row_group_size=700)  # several chunks
+    found = []
+    original = plain.integer_ids
+    monkeypatch.setattr(ratings_module, "integer_ids",
+                        lambda column: found.append(original(column)) or found[-1])  # fmt: skip
+    coded = read_ratings(path)
+    assert (found[0] is not None) == taken and found[1] is not None
+    monkeypatch.setattr(ratings_module, "integer_ids", lambda column: None)
+    _same(coded, read_ratings(path))
+    assert coded.user_ids[coded.users[0]] == str(users[0])

