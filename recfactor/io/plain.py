@@ -141,8 +141,9 @@ def side_by_side(kernel: Any, pieces: int, buf: np.ndarray, cuts: np.ndarray,
 
 def integer_ids(column: Any) -> Codes | None:
     """A table's ID column of integers (Parquet's, Arrow's) coded as a text file's plain IDs
-    are, the same codes and IDs as Arrow's encoder gives (0.05 s for 9 million, against its
-    0.17); None where it is not integers, holds a null, or a negative or too large value."""
+    are, the same codes and IDs as Arrow's encoder gives (0.02-0.06 s for a column of 9
+    million, against its 0.17); None where it is not integers, holds a null, or a negative or
+    too large value."""
     import pyarrow as pa
 
     from recfactor.io.columnar import to_numpy
