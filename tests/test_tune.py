@@ -170,6 +170,20 @@ def test_without_a_space_tune_searches_the_declared_one(planted):
     assert all(16 <= row["factors"] <= 256 for row in out["trials"][1:])
 
 
+def test_svd_trials_leave_the_penalty_to_the_data_as_its_default_does(planted, tmp_path):
+    """svd's space holds no penalty: each trial's fit chooses its own on a held-out tenth, as
+    the default fit does, and the tuned model keeps the one it chose."""
+    path = tmp_path / "t.model"
+    result = run("tune", planted, "--algo", "svd", "--trials", "4", "--folds", "2",
+                 "--format", "json", "-m", str(path))  # fmt: skip
+    assert result.exit_code == 0, result.output
+    out = json.loads(result.stdout)
+    assert not any(text.startswith("reg=") for text in out["space"])
+    assert all("reg" not in row for row in out["trials"])
+    reg = persist.load(path)[0].params.reg
+    assert isinstance(reg, float) and 0.0 < reg < 1.0
+
+
 def test_a_small_space_gives_each_setting_once_however_many_trials():
     """k=2..4 by reg in {0.01, 0.02} holds 6 settings: asking for a million trials gives those
     6 (the defaults first, where they are one), at once, instead of drawing forever."""
