@@ -335,6 +335,26 @@ def test_the_day_of_a_rating_is_a_context_where_asked(planted):
     assert abs(timed.user_bias_.mean()) < 1e-9 and abs(plain.user_bias_.mean()) < 1e-9
 
 
+def test_the_sampler_starts_from_the_residuals_of_all_three_sides():
+    """With a day context the residuals a fit starts from take out the days' biases and
+    factors too, each pair of sides' products (they once left the day's out: on MovieLens
+    100K u1..u5 a prediction at its day then scored 0.8841 on average, now 0.8825)."""
+    from recfactor.models.bfm import _predicted, _Side
+
+    rng = np.random.default_rng(0)
+    n = 50
+    own = [rng.integers(0, m, n) for m in (7, 5, 3)]
+    sides = [_Side.build(own[t], own[(t + 1) % 3], m, 5, False, None, 4, rng)
+             for t, m in enumerate((7, 5, 3))]  # fmt: skip
+    for side in sides:
+        side.b[:] = rng.normal(size=side.n_rows)
+    u, i, d = ((s.b[s.rows_of], s.U[s.rows_of]) for s in sides)
+    expected = u[0] + i[0] + d[0] + (u[1] * i[1]).sum(1) + (u[1] * d[1]).sum(1)
+    expected += (i[1] * d[1]).sum(1)
+    assert np.allclose(_predicted(sides), expected)
+    assert np.allclose(_predicted(sides[:2]), u[0] + i[0] + (u[1] * i[1]).sum(1))
+
+
 def test_update_learns_from_the_attributes_again(files, tmp_path):
     """A model that learned from the users' attributes is updated with them (the same file,
     read with its encoding): without it, the update is refused rather than made another

@@ -89,10 +89,9 @@ class BFM(Model):
             times = _Side.build(days, np.zeros(len(days), dtype=np.int64), int(days.max()) + 1, 1,
                                 False, None, k, rng)  # fmt: skip
         w0 = 0.0
-        u, i = users.rows_of, items.rows_of
-        e = y - (users.b[u] + items.b[i] + np.einsum("ij,ij->i", users.U[u], items.U[i]))
-        kept = kept_sweeps(p.burn_in, p.epochs, p.samples)
         sides = [users, items] + ([] if times is None else [times])
+        e = y - _predicted(sides)
+        kept = kept_sweeps(p.burn_in, p.epochs, p.samples)
         keep = _Kept(sides, len(kept), k)
         n = len(y)
         noise_var = 0.0  # the kept sweeps' noise variances summed, in the ratings' unit
@@ -421,6 +420,16 @@ def attribute_map(
     if chosen[1] is not None:
         out[:, 1:] = chosen[1][:, 1:]
     return mean, out
+
+
+def _predicted(sides: list[_Side]) -> np.ndarray:
+    """Each rating's prediction from the sides' sums (less the global bias): their biases and
+    every pair of sides' factors (the day's against the user's and the item's too)."""
+    bias = sum(s.b[s.rows_of] for s in sides)
+    rows = [s.U[s.rows_of] for s in sides]
+    pairs = sum(np.einsum("ij,ij->i", rows[a], rows[b])
+                for a in range(len(rows)) for b in range(a + 1, len(rows)))  # fmt: skip
+    return bias + pairs
 
 
 def _flag(mask: np.ndarray | None, index: np.ndarray) -> np.ndarray:
