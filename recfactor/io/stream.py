@@ -1,5 +1,6 @@
-"""A ratings file on disk read a slice of whole lines at a time, each slice parsed by Arrow
-and its IDs coded into vocabularies that grow from slice to slice.
+"""A ratings file on disk read a slice of whole lines at a time, each slice scanned as plain
+numbers (``recfactor.io.plain``) or, from the first slice that is not, parsed by Arrow, and
+its IDs coded into vocabularies that grow from slice to slice.
 
 Read whole, a file's bytes sat beside the columns parsed from them: 358 MB of text beside
 Arrow's columns for 24 million ratings, the largest allocation of a `train`. A slice at a
