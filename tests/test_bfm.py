@@ -5,6 +5,8 @@ command line and its features files."""
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -333,6 +335,40 @@ def test_the_day_of_a_rating_is_a_context_where_asked(planted):
     assert at_day < 0.45 < without  # the day's star is half the spread without it
     # A user with no row stands at the users' mean bias: their days' part re-centred too.
     assert abs(timed.user_bias_.mean()) < 1e-9 and abs(plain.user_bias_.mean()) < 1e-9
+
+
+def test_evaluate_fits_and_scores_a_day_context_at_the_ratings_days(planted, tmp_path):
+    """`evaluate --algo bfm --time` learns from each rating's day and predicts the held-out
+    ratings at theirs (once fitted without the days at all: the flag was lost), and a saved
+    day-context model is scored on a test file at its pairs' days."""
+    train, _, _, test = planted
+    rng = np.random.default_rng(3)
+    day = 86_400
+    train = train.assign(time=rng.integers(0, 20, len(train)) * day)
+    train = train.assign(rating=train.rating + (train.time // day % 2))
+    data = tmp_path / "days.csv"
+    train.to_csv(data, index=False)
+    known = test[test.user.str[1:].astype(int) < 200].head(2000)
+    known = known.assign(time=rng.integers(0, 20, len(known)) * day)
+    known = known.assign(rating=known.truth + (known.time // day % 2))
+    held = tmp_path / "held.csv"
+    known[["user", "item", "rating", "time"]].to_csv(held, index=False)
+    small = ["--algo", "bfm", "-k", "2", "--epochs", "60", "--burn-in", "20", "--samples", "20"]
+
+    def rmse(*extra):
+        result = run("evaluate", data, *small, *extra, "--folds", "2", "--seeds", "1",
+                     "--format", "json", "-q")  # fmt: skip
+        assert result.exit_code == 0, result.output
+        runs = json.loads(result.stdout)["runs"]
+        return float(np.mean([r["metrics"]["rmse"] for r in runs]))
+
+    assert rmse("--time") < 0.45 < rmse()  # the day's star is half the spread without it
+    model = tmp_path / "days.model"
+    assert run("train", data, *small, "--time", "-m", model, "-q").exit_code == 0
+    result = run("evaluate", "-m", model, "--test", held, "--format", "json", "-q")
+    assert result.exit_code == 0, result.output
+    scores = {row["metric"]: row["value"] for row in json.loads(result.stdout)}
+    assert scores["rmse"] < 0.45
 
 
 def test_the_sampler_starts_from_the_residuals_of_all_three_sides():

@@ -79,12 +79,22 @@ def score_model(
                              "feedback does not have", hint="use top-N metrics")  # fmt: skip
     users = index_in(model.user_ids_, test.user_ids)[test.users]
     items = index_in(model.item_ids_, test.item_ids)[test.items]
-    estimate = model.predict_index(users, items)
+    estimate = estimated(model, test, users, items)
     scores: dict[str, Any] = {m: ERROR_METRICS[m](test.ratings, estimate) for m in errors}
     threshold = relevant_threshold if feedback == "explicit" else None
     scores.update(_topn_scores(model, test, users, items, wanted, threshold))
     return {"metrics": {m: scores[m] for m in wanted}, "pairs": test.n_ratings,
             "cold": int(((users < 0) | (items < 0)).sum())}  # fmt: skip
+
+
+def estimated(model: Any, held: Dataset, users: np.ndarray, items: np.ndarray) -> np.ndarray:
+    """The model's predictions of the held-out pairs: at each rating's time where the model
+    has a day context and the held-out ratings their times, as predict does on a file of
+    pairs with times."""
+    estimate = model.predict_index(users, items)
+    if getattr(model, "day_factors_", None) is not None and held.times is not None:
+        estimate = model.at_days(estimate, users, items, held.times)
+    return estimate
 
 
 def _accepted(algos: list[AlgoSpec], data: Dataset, note: Any) -> list[AlgoSpec]:
@@ -308,7 +318,7 @@ def _run_one(
         return None, None, (None if latent is None else latent[1].astype(float), None, lists)
     fold, fold_train, fold_test, (test_users, test_items) = folds[position]
     fit(model, fold_train, fold, rating_scale)
-    estimate = model.predict_index(test_users, test_items)
+    estimate = estimated(model, fold_test, test_users, test_items)
     scores = {m: ERROR_METRICS[m](fold_test.ratings, estimate) for m in metrics if not is_topn(m)}
     scores.update(
         _topn_scores(model, fold_test, test_users, test_items, metrics, relevant_threshold)

@@ -18,7 +18,9 @@ from recfactor.workflows.training import (
     check_features,
     no_bar,
     silent,
+    wants_times,
     with_features,
+    with_times,
 )
 
 
@@ -116,6 +118,9 @@ def evaluate_file(
     fits = _fits(len(algos), seeds, split, read.feedback)
     dataset, test = _read_for(str(source), split.test, read, jobs, fits, split)
     dataset = with_features(dataset, features)
+    timed = wants_times(algos)  # the held-out ratings are predicted at their times, too
+    dataset = with_times(dataset, str(source), read, timed)
+    test = with_times(test, split.test, read, timed)
     times = split.times(str(source), read, dataset)
     config = EvalConfig(algos=algos, seeds=seeds, test=test, jobs=jobs, times=times,
                         metrics=metrics, relevant_threshold=relevant_threshold,
@@ -240,7 +245,7 @@ def score_saved(
     from recfactor.io.ratings import read_ratings
 
     fitted, _ = persist.load(model_path)
-    held = read_ratings(test, read)
+    held = with_times(read_ratings(test, read), test, read, wants_times([fitted]))
     scored = score_model(fitted, held, list(metrics) if metrics else None, relevant_threshold)
     return {**scored, "ratings": held.n_ratings}
 
@@ -300,7 +305,9 @@ def tune_file(
     check_features(features, [algo])
     if model_path is not None:
         persist.check_target(model_path)
-    dataset = with_features(read_ratings(source, read), features)
+    timed = fixed.get("time") or any(d.name == "time" for d in dims)
+    dataset = with_times(with_features(read_ratings(source, read), features), source, read,
+                         bool(timed))  # fmt: skip
     split = split.settings() if hasattr(split, "settings") else split  # a SplitSpec, or a dict
     draws = search.pop("search_seed", 0)
     found = tuning.search(dataset, algo, dims, fixed=fixed, split=split, seed=draws,

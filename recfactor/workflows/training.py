@@ -21,7 +21,7 @@ import contextlib
 import dataclasses
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -51,6 +51,26 @@ def build(algo: str, params: dict[str, Any] | None = None, seed: int = 0) -> Any
 
     cls = model_class(algo)
     return cls(cls.params_class(**(params or {}), seed=seed))
+
+
+def wants_times(algos: Sequence[Any]) -> bool:
+    """Whether one of ``algos`` (names, AlgoSpecs or unfitted models) learns from each
+    rating's time (bfm's day context)."""
+    for algo in algos:
+        params = getattr(algo, "params", None)
+        wanted = params.get("time") if isinstance(params, dict) else getattr(params, "time", 0)
+        if wanted:
+            return True
+    return False
+
+
+def with_times(dataset: Any, source: Any, read: Any, wanted: bool) -> Any:
+    """``dataset`` with each rating's time read again from ``source`` where ``wanted``."""
+    if not wanted or dataset is None:
+        return dataset
+    from recfactor.io.times import read_times
+
+    return dataset.with_times(read_times(source, read, dataset))
 
 
 def train_file(
@@ -90,11 +110,8 @@ def train_file(
     fingerprint = fingerprint_in_background(source) if str(source) != "-" else None
     loading = _load_kernels_beside(prototype)
     started = time.perf_counter()
-    dataset = with_features(read_ratings(source, read), features)
-    if getattr(prototype.params, "time", False):  # bfm's day context: each rating's time
-        from recfactor.io.times import read_times
-
-        dataset = dataset.with_times(read_times(source, read, dataset))
+    dataset = with_times(with_features(read_ratings(source, read), features), source, read,
+                         wants_times([prototype]))  # fmt: skip
     read_seconds = time.perf_counter() - started
     loading.join()
     if algo == "svd":  # its default rank, lowered for a matrix too small for a truncated SVD
