@@ -369,6 +369,11 @@ def test_evaluate_fits_and_scores_a_day_context_at_the_ratings_days(planted, tmp
     assert result.exit_code == 0, result.output
     scores = {row["metric"]: row["value"] for row in json.loads(result.stdout)}
     assert scores["rmse"] < 0.45
+    undated = tmp_path / "undated.csv"  # no times: scored without days, as predict would
+    known[["user", "item", "rating"]].to_csv(undated, index=False)
+    result = run("evaluate", "-m", model, "--test", undated, "--format", "json", "-q")
+    assert result.exit_code == 0, result.output
+    assert {r["metric"]: r["value"] for r in json.loads(result.stdout)}["rmse"] > 0.45
 
 
 def test_the_sampler_starts_from_the_residuals_of_all_three_sides():

@@ -22,11 +22,12 @@ from recfactor.io.columns import TIMESTAMP_NAMES, choose_columns
 
 
 def read_times(
-    source: str | os.PathLike, options: Any, dataset: Dataset, time_col: str | None = None
-) -> np.ndarray:
+    source: str | os.PathLike, options: Any, dataset: Dataset, time_col: str | None = None,
+    optional: bool = False,
+) -> np.ndarray | None:  # fmt: skip
     """The time of each of ``dataset``'s ratings (float64: numbers as written, dates and
     timestamps as Unix seconds), read again from ``source`` with the ``options`` that read
-    ``dataset``."""
+    ``dataset``; where the file has no time column, an error, or None if ``optional``."""
     from recfactor.io import columnar, text
 
     name = "<stdin>" if str(source) == "-" else str(source)
@@ -40,12 +41,17 @@ def read_times(
     if kind is not None:
         table = columnar.read_table(raw, kind, name)
         names = columnar.column_names(table, name)
-        column = _time_column(names, True, options, name, time_col)
+        column = _time_column(names, True, options, name, time_col, optional)
+        if column is None:
+            return None
         values = table.column(column).combine_chunks()
         rows = np.arange(table.num_rows, dtype=np.int64)
         label = f"{name}, column {names[column]}"
     else:
-        values, rows = _text_times(raw, name, options, time_col)
+        found = _text_times(raw, name, options, time_col, optional)
+        if found is None:
+            return None
+        values, rows = found
         label = name
     times = _as_numbers(values, label)
     lines = dataset.line_numbers()
@@ -53,7 +59,8 @@ def read_times(
     return times[np.minimum(position, len(times) - 1)]
 
 
-def _time_column(names: list[str], header: bool, options: Any, name: str, given: str | None) -> int:
+def _time_column(names: list[str], header: bool, options: Any, name: str, given: str | None,
+                 optional: bool = False) -> int | None:  # fmt: skip
     lowered = [n.lower() for n in names]
     if given is not None:
         if given.lower() in lowered:
@@ -68,6 +75,8 @@ def _time_column(names: list[str], header: bool, options: Any, name: str, given:
                 return k
     cols = choose_columns(names, header, options, name)
     rest = [c for c in range(len(names)) if c not in (cols.user, cols.item, cols.rating)]
+    if (header or not rest) and optional:
+        return None
     if header or not rest:
         raise DataError(f"{name}: found no time column ({', '.join(names)})",
                         hint="name it with --time-col")  # fmt: skip
@@ -75,15 +84,18 @@ def _time_column(names: list[str], header: bool, options: Any, name: str, given:
 
 
 def _text_times(
-    raw: bytes, name: str, options: Any, time_col: str | None
-) -> tuple[pa.Array, np.ndarray]:
-    """The time column's values and the 1-based line of each."""
+    raw: bytes, name: str, options: Any, time_col: str | None, optional: bool = False
+) -> tuple[pa.Array, np.ndarray] | None:
+    """The time column's values and the 1-based line of each (None: no time column, and
+    ``optional``)."""
     from recfactor.io import columnar, diagnose, frames, ratings, text
 
     raw, sample = text.text_and_sample(raw, name, "give a file with one rating per line")
     sep, header, names = ratings.head_layout(sample, name, options)
     width = len(names)
-    column = _time_column(names, header, options, name, time_col)
+    column = _time_column(names, header, options, name, time_col, optional)
+    if column is None:
+        return None
     found = text.arrow_body(raw, sep, header)
     if found is not None:
         body, arrow_sep, skip, start = found

@@ -245,7 +245,8 @@ def score_saved(
     from recfactor.io.ratings import read_ratings
 
     fitted, _ = persist.load(model_path)
-    held = with_times(read_ratings(test, read), test, read, wants_times([fitted]))
+    # At their days where the file has times, without them as predict does where it has not.
+    held = with_times(read_ratings(test, read), test, read, wants_times([fitted]), optional=True)
     scored = score_model(fitted, held, list(metrics) if metrics else None, relevant_threshold)
     return {**scored, "ratings": held.n_ratings}
 

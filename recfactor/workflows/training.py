@@ -64,13 +64,15 @@ def wants_times(algos: Sequence[Any]) -> bool:
     return False
 
 
-def with_times(dataset: Any, source: Any, read: Any, wanted: bool) -> Any:
-    """``dataset`` with each rating's time read again from ``source`` where ``wanted``."""
+def with_times(dataset: Any, source: Any, read: Any, wanted: bool, optional: bool = False
+               ) -> Any:  # fmt: skip
+    """``dataset`` with each rating's time read again from ``source`` where ``wanted`` (a file
+    with no time column is refused, or left without times if ``optional``)."""
     if not wanted or dataset is None:
         return dataset
     from recfactor.io.times import read_times
 
-    return dataset.with_times(read_times(source, read, dataset))
+    return dataset.with_times(read_times(source, read, dataset, optional=optional))
 
 
 def train_file(
