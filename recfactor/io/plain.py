@@ -13,7 +13,6 @@ parse and encoding took 0.45-0.7 s (BENCHMARKS.md).
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 import numpy as np
@@ -119,7 +118,9 @@ def scan_threads() -> int:
     """The threads a scan uses: the cores this process may run on, at most numba's count."""
     import numba
 
-    return min(numba.config.NUMBA_NUM_THREADS, len(os.sched_getaffinity(0)))
+    from recfactor.running.workers import available_cores
+
+    return min(numba.config.NUMBA_NUM_THREADS, available_cores())
 
 
 def side_by_side(kernel: Any, pieces: int, buf: np.ndarray, cuts: np.ndarray,
