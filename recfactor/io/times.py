@@ -75,9 +75,9 @@ def _time_column(names: list[str], header: bool, options: Any, name: str, given:
                 return k
     cols = choose_columns(names, header, options, name)
     rest = [c for c in range(len(names)) if c not in (cols.user, cols.item, cols.rating)]
-    if (header or not rest) and optional:
-        return None
     if header or not rest:
+        if optional:
+            return None
         raise DataError(f"{name}: found no time column ({', '.join(names)})",
                         hint="name it with --time-col")  # fmt: skip
     return rest[0]

@@ -75,14 +75,9 @@ class SVDParams(Params):
     # in `tune`'s space: each trial chooses it so, as the default fit does. Searched, the
     # random folds of MovieLens 100K's u1.base chose a penalty that u1.test ranked below the
     # default's (BENCHMARKS.md, "svd tuned: the penalty chosen by the data").
-    reg: float | None = declare(
-        None,
-        low=0.0,
-        help="Regularisation",
-        feedback="explicit",
-        solvers=("sgd",),
-        presets={"surprise": 0.02, "libmf": 0.1},
-    )
+    reg: float | None = declare(None, low=0.0, help="Regularisation", feedback="explicit",
+                                solvers=("sgd",),
+                                presets={"surprise": 0.02, "libmf": 0.1})  # fmt: skip
     standardize: bool = declare(
         True, help="Read lr and reg in units of the ratings' standard deviation (off: the "
         "ratings' own units, as Surprise and LIBMF)", feedback="explicit", solvers=("sgd",),
