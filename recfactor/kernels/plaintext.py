@@ -151,7 +151,7 @@ def first_appearance(values, table, count):
             new[k] = v
             k += 1
         values[j] = code
-    return new[:k]
+    return new[:k].copy()  # not a view: the buffer holds a slot for every value
 
 
 def warm_up() -> None:
