@@ -3,6 +3,7 @@
     python benchmarks/bench_scale.py 10m [--repeats 3] [--data DIR] [--libmf DIR]
     python benchmarks/bench_scale.py 25m --repeats 2
     python benchmarks/bench_scale.py 1m --surprise PYTHON [--no-libmf]
+    python benchmarks/bench_scale.py 10m --bpmf 20
 
 The data comes from ``scale_data.py`` (fixed seeds; kept in ``--data``, default a folder under
 the system's temporary directory, so that a second run skips generating it). Per repeat, in
@@ -18,6 +19,8 @@ replaces recfactor's (``--ours ""``: its defaults), ``--theirs "FLAGS"`` LIBMF's
 recfactor's defaults against ``-k 100 -t 20 -l2 0.05 -s 2``. LIBMF is built from
 ``../shared/anchors/libmf-*.tar.gz`` with ``make`` in a temporary folder (or taken from
 ``--libmf``); without the archive or a compiler its rows are left out.
+``--bpmf SWEEPS``: each repeat also trains bpmf (k 10, half the sweeps burn-in) and reports
+its fit's seconds a sweep.
 ``--surprise PYTHON``: a Python with scikit-surprise installed (a separate venv: it is no
 recfactor dependency) runs Surprise's default SVD as a whole process in each repeat, reading
 the same CSV with pandas, fitting and predicting the test pairs, beside recfactor's train and
@@ -108,6 +111,14 @@ def fit_seconds(summary_csv: str) -> float:
     return float(lines[1].split(",")[lines[0].split(",").index("fit_seconds")])
 
 
+def bpmf_train(python: list[str], paths: dict, tmp: Path, sweeps: int) -> list[str]:
+    """``train --algo bpmf`` at k 10 for ``sweeps`` sweeps (half of them burn-in)."""
+    burn = sweeps // 2
+    return [*python, "train", str(paths["train.csv"]), "-m", str(tmp / "bpmf.model"), "-q",
+            "--algo", "bpmf", "-k", "10", "--epochs", str(sweeps), "--burn-in", str(burn),
+            "--samples", str(max(1, (sweeps - burn) // 2))]  # fmt: skip
+
+
 def updates_line(fits: list[float], n_train: int, flags: list[str]) -> str:
     """The fit alone: its median seconds and, where the epochs are set (a default fit also
     runs shorter fits to choose its penalty), rating updates a second a core."""
@@ -131,6 +142,8 @@ def main() -> None:
     parser.add_argument("--theirs", help="mf-train's flags instead of the scale's, quoted")
     parser.add_argument("--surprise", metavar="PYTHON", help="a Python with scikit-surprise")
     parser.add_argument("--no-libmf", action="store_true", help="leave LIBMF out")
+    parser.add_argument("--bpmf", type=int, metavar="SWEEPS",
+                        help="also train bpmf (k 10) for SWEEPS sweeps in each repeat")  # fmt: skip
     args = parser.parse_args()
     data = args.data or Path(tempfile.gettempdir()) / f"recfactor-scale-{args.scale}"
     out_path = args.out or ROOT / f"benchmarks/results/scale-{args.scale}.json"
@@ -144,6 +157,7 @@ def main() -> None:
     peaks: dict[str, list[float]] = {}
     rmse: dict[str, float] = {}
     fits: list[float] = []
+    sweeps: list[float] = []  # bpmf's fit seconds a sweep
 
     def note(name: str, seconds: float, peak: float) -> None:
         times.setdefault(name, []).append(seconds)
@@ -164,6 +178,11 @@ def main() -> None:
             seconds, peak, out = run(predict, tmp, stdout=subprocess.PIPE)
             note("recfactor predict (test pairs)", seconds, peak)
             rmse["recfactor"] = rmse_of(out, truth)
+            if args.bpmf:
+                seconds, peak, out = run(bpmf_train(python, paths, tmp, args.bpmf), tmp,
+                                         stdout=subprocess.PIPE)  # fmt: skip
+                note(f"recfactor bpmf, {args.bpmf} sweeps", seconds, peak)
+                sweeps.append(fit_seconds(out) / args.bpmf)
             if args.surprise:
                 job = [args.surprise, "-c", SURPRISE_JOB, str(paths["train.csv"]),
                        str(paths["test.csv"])]  # fmt: skip
@@ -198,6 +217,11 @@ def main() -> None:
     for name, value in rmse.items():
         print(f"test RMSE {name:24}{value:9.4f}")
     print(updates_line(fits, n_train, ours))
+    if sweeps:
+        print(
+            f"bpmf k 10: median {statistics.median(sweeps):.3f} s a sweep (its fit's seconds "
+            f"over {args.bpmf} sweeps, the setup included)"
+        )
     if "LIBMF mf-train" in times:
         ratio = statistics.median(times["LIBMF mf-train"]) / statistics.median(
             times["recfactor train"]
@@ -222,6 +246,7 @@ def main() -> None:
                 "settings": {"recfactor": ours, "LIBMF": theirs},
                 "seconds": times,
                 "fit_seconds": fits,
+                "bpmf_seconds_a_sweep": sweeps,
                 "peak_mb": peaks,
                 "test_rmse": rmse,
                 "cores": len(os.sched_getaffinity(0)),
