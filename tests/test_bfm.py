@@ -355,14 +355,17 @@ def test_evaluate_fits_and_scores_a_day_context_at_the_ratings_days(planted, tmp
     known[["user", "item", "rating", "time"]].to_csv(held, index=False)
     small = ["--algo", "bfm", "-k", "2", "--epochs", "60", "--burn-in", "20", "--samples", "20"]
 
-    def rmse(*extra):
-        result = run("evaluate", data, *small, *extra, "--folds", "2", "--seeds", "1",
+    def rmse(*extra, split=("--folds", "2")):
+        result = run("evaluate", data, *small, *extra, *split, "--seeds", "1",
                      "--format", "json", "-q")  # fmt: skip
         assert result.exit_code == 0, result.output
         runs = json.loads(result.stdout)["runs"]
         return float(np.mean([r["metrics"]["rmse"] for r in runs]))
 
     assert rmse("--time") < 0.45 < rmse()  # the day's star is half the spread without it
+    # A time-ordered holdout (each user's latest: days others rated on) reads the times once,
+    # for the split and the model alike.
+    assert rmse("--time", split=("--time-ordered", "--holdout-per-user", "2")) < 0.45
     model = tmp_path / "days.model"
     assert run("train", data, *small, "--time", "-m", model, "-q").exit_code == 0
     result = run("evaluate", "-m", model, "--test", held, "--format", "json", "-q")

@@ -7,12 +7,13 @@ quote sends the text to Arrow), coded in order of first appearance as Arrow's pa
 so either path gives the same dataset. A rating is ``-?digits(.digits)?`` of at most 15
 digits, converted exactly as Python's ``float()``. Anything else, an empty line included,
 declines the text to the readers in ``columnar`` and ``ratings``, which read it or say where
-it goes wrong. On 9 million ratings (114 MB) the scan and the coding take 0.15 s where Arrow's
-parse and encoding took 0.45-0.7 s (BENCHMARKS.md).
+it goes wrong. On 9 million ratings (114 MB) the scan and the coding take 0.15-0.20 s where
+Arrow's parse and encoding took 0.45-0.7 s (BENCHMARKS.md).
 """
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import numpy as np
@@ -31,6 +32,15 @@ PIECE_BYTES = 4 << 20
 # numbers) go to Arrow's hashing encoder instead of a table mostly empty.
 MAX_TABLE = 1 << 24
 TABLE_PER_ROW = 8
+
+
+def may_scan(source: Any) -> bool:
+    """Whether reading ``source`` may use the scan: stdin, or a file of PLAIN_MIN_BYTES or
+    more (a quarter of it where compressed)."""
+    try:
+        return str(source) == "-" or os.path.getsize(source) >= PLAIN_MIN_BYTES // 4
+    except OSError:
+        return False
 
 
 class DigitIds:

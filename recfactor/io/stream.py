@@ -195,10 +195,10 @@ def read_columns(
     if first_line is None:
         return None
     lines = _joined(pieces.lines, np.int64) if pieces.numbered else None
-    ids = (plain or vocabularies)[0].ids(), (plain or vocabularies)[1].ids()
+    user_ids, item_ids = plain or vocabularies
     found = (
-        Codes(_joined(pieces.users, np.int32), ids[0]),
-        Codes(_joined(pieces.items, np.int32), ids[1]),
+        Codes(_joined(pieces.users, np.int32), user_ids.ids()),
+        Codes(_joined(pieces.items, np.int32), item_ids.ids()),
         _joined(pieces.values, np.float32 if pieces.exact else np.float64),
         lines,
         first_line,

@@ -118,10 +118,12 @@ def evaluate_file(
     fits = _fits(len(algos), seeds, split, read.feedback)
     dataset, test = _read_for(str(source), split.test, read, jobs, fits, split)
     dataset = with_features(dataset, features)
-    timed = wants_times(algos)  # the held-out ratings are predicted at their times, too
-    dataset = with_times(dataset, str(source), read, timed)
-    test = with_times(test, split.test, read, timed)
     times = split.times(str(source), read, dataset)
+    timed = wants_times(algos)  # the held-out ratings are predicted at their times, too
+    if timed and times is not None:  # read once for a time-ordered holdout: the same times
+        dataset = dataset.with_times(times)
+    dataset = with_times(dataset, str(source), read, timed and times is None)
+    test = with_times(test, split.test, read, timed)
     config = EvalConfig(algos=algos, seeds=seeds, test=test, jobs=jobs, times=times,
                         metrics=metrics, relevant_threshold=relevant_threshold,
                         cluster=cluster, **split.settings())  # fmt: skip

@@ -110,7 +110,7 @@ def train_file(
     if model_path is not None:
         persist.check_target(model_path)
     fingerprint = fingerprint_in_background(source) if str(source) != "-" else None
-    loading = _load_kernels_beside(prototype)
+    loading = _load_kernels_beside(prototype, source)
     started = time.perf_counter()
     dataset = with_times(with_features(read_ratings(source, read), features), source, read,
                          wants_times([prototype]))  # fmt: skip
@@ -218,7 +218,7 @@ def neighbours_check(fitted: Any, dataset: Any, scale: Any) -> dict[str, Any] | 
     return neighbour_stability(fitted, other)
 
 
-def _load_kernels_beside(model: Any) -> Any:
+def _load_kernels_beside(model: Any, source: Any) -> Any:
     """Load the fit's compiled kernels on a thread while this one reads the data.
 
     Loading them is mostly Python (numba's import and cache), Arrow's parse is not, so on two
@@ -229,9 +229,12 @@ def _load_kernels_beside(model: Any) -> Any:
 
     def load() -> None:
         try:
-            from recfactor.kernels import plaintext
+            from recfactor.io.plain import may_scan
 
-            plaintext.warm_up()  # the reader's first: it wants them before the fit does
+            if may_scan(source):  # the reader's first: it wants them before the fit does
+                from recfactor.kernels import plaintext
+
+                plaintext.warm_up()
             model._prepare()
             from recfactor.kernels import pairs
 
