@@ -49,7 +49,7 @@ def lcg_permutation(n, seed, lo):
 def stratified_reference(users, items, ratings, order, starts, n_blocks, diagonals, seed, chunk,
                          *rest):  # fmt: skip
     """The stratified epoch, one block after another: its chunks in the order drawn from the
-    epoch's seed, plain SGD within each."""
+    epoch's seed, plain SGD within each, the chunk's two halves taken in turns."""
     sse = 0.0
     for shift in diagonals:
         for a in range(n_blocks):
@@ -57,8 +57,16 @@ def stratified_reference(users, items, ratings, order, starts, n_blocks, diagona
             lo, hi = int(starts[block]), int(starts[block + 1])
             for c in lcg_permutation((hi - lo + chunk - 1) // chunk, seed, lo):
                 part = order[lo + c * chunk : min(lo + (c + 1) * chunk, hi)]
-                sse += sgd_epoch_reference(users, items, ratings, part, *rest)
+                sse += sgd_epoch_reference(users, items, ratings, in_turns(part), *rest)
     return sse
+
+
+def in_turns(part):
+    """``part``'s first half and second half interleaved, an odd one out last."""
+    half = len(part) // 2
+    turns = np.empty(2 * half, dtype=part.dtype)
+    turns[0::2], turns[1::2] = part[:half], part[half : 2 * half]
+    return np.concatenate([turns, part[2 * half :]])
 
 
 def test_each_block_is_shuffled_once_as_fisher_yates_with_its_own_stream():
@@ -141,6 +149,36 @@ def test_ratings_grouped_in_place_land_in_the_slots_the_index_gives(n, n_blocks)
     to_numbers(owned[0], owned[1], user_perm, item_perm)
     assert owned[0].tolist() == users[origin].tolist()
     assert owned[1].tolist() == items[origin].tolist()
+
+
+@pytest.mark.parametrize("by_users", [True, False])
+def test_blocks_are_sorted_by_one_side_stably_with_their_slots(by_users):
+    """sort_blocks orders each block by user (or item), keeping the order a row's ratings
+    had among themselves, moves each rating whole and its slot with it; nothing crosses a
+    block's bounds (blocks of 0, 1 and many ratings)."""
+    from recfactor.kernels.sgd import sort_blocks
+
+    rng = np.random.default_rng(4 + by_users)
+    starts = np.array([0, 0, 1, 300, 301, 1000], dtype=np.int64)
+    users = rng.integers(0, 50, 1000).astype(np.int32)
+    items = rng.integers(0, 40, 1000).astype(np.int32)
+    ratings = np.arange(1000, dtype=np.float32)  # a rating names its first slot
+    origin = rng.permutation(1000).astype(np.int32)
+    before = users.copy(), items.copy(), origin.copy()
+    sort_blocks(users, items, ratings, origin, starts, by_users)
+    key = users if by_users else items
+    for lo, hi in zip(starts[:-1].tolist(), starts[1:].tolist()):
+        came_from = ratings[lo:hi].astype(np.int64)
+        assert sorted(came_from.tolist()) == list(range(lo, hi))
+        first_key = (before[0] if by_users else before[1])[lo:hi]
+        assert came_from.tolist() == (lo + np.argsort(first_key, kind="stable")).tolist()
+        assert key[lo:hi].tolist() == sorted(key[lo:hi].tolist())
+    slots = ratings.astype(np.int64)
+    for now, then in zip((users, items, origin), before):
+        assert now.tolist() == then[slots].tolist()
+    no_slots = users.copy(), items.copy(), ratings.copy()
+    sort_blocks(*no_slots, np.empty(0, dtype=np.int32), starts, by_users)  # already sorted
+    assert all(a.tolist() == b.tolist() for a, b in zip(no_slots, (users, items, ratings)))
 
 
 @pytest.mark.parametrize("bias", [True, False])

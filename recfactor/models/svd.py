@@ -402,9 +402,17 @@ class _Grid:
             self.block_start = block_origin(users, items, *self.blocks_of, n_blocks, self.origin)
 
     def arrange(self, seed: int) -> None:
-        """Each block shuffled once (with ``seed``), and the ratings moved to their slots:
-        stored in block order, a block's reads stay inside a small contiguous range."""
-        from recfactor.kernels.sgd import group_owned, shuffle_blocks, shuffle_owned, to_grid
+        """Each block shuffled once (with ``seed``), the ratings moved to their slots, and
+        each block sorted by the side with more rows (stably: the shuffle orders a row's own
+        ratings): stored in block order, a block's reads stay inside a small contiguous range,
+        and a row's ratings come in one run."""
+        from recfactor.kernels.sgd import (
+            group_owned,
+            shuffle_blocks,
+            shuffle_owned,
+            sort_blocks,
+            to_grid,
+        )
 
         if self.owned:
             key = np.uint8 if self.n_blocks**2 <= 256 else np.uint16
@@ -416,6 +424,9 @@ class _Grid:
             shuffle_blocks(self.origin, self.block_start, seed)
             to_grid(self.origin, self.users, self.items, self.ratings, self.user_pos,
                     self.item_pos)  # fmt: skip
+        by_users = len(self.user_perm) >= len(self.item_perm)
+        origin = self.origin if self.origin is not None else np.empty(0, dtype=np.int32)
+        sort_blocks(self.users, self.items, self.ratings, origin, self.block_start, by_users)
         self._arranged = True
 
     def release(self) -> None:
