@@ -27,7 +27,9 @@ FACTOR_DTYPE = np.float32
 # everywhere. 8 keeps 2-16 threads busy; larger data gets more blocks, so that the factor rows
 # one block updates (its users' and its items') stay near the core: on 23.75M ratings at
 # k=100 (221,588 rows, 11 MB a block at B=8) an epoch took 2.8 s at B=8 and 1.35 s at B=16,
-# while on 9M ratings at k=32 (1.3 MB a block) B=8 stayed fastest (BENCHMARKS.md).
+# while on 9M ratings at k=32 (1.3 MB a block) B=8 stayed fastest (BENCHMARKS.md). Since the
+# blocks are sorted by one side (kernels/sgd.py), 20 epochs on the 23.75M took 7.5-8.4 s at
+# B=8 and 8.2-8.6 at B=16: 16 kept, for the cores a larger machine brings.
 SGD_BLOCKS = 8
 SGD_MAX_BLOCKS = 64
 BLOCK_ROW_BYTES = 8 << 20
