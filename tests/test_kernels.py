@@ -223,9 +223,12 @@ def test_kernel_matches_reference(bias):
         np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-12)
 
 
-@pytest.mark.parametrize("row_bytes", [None, 4096])
-def test_result_does_not_depend_on_thread_count(threaded_small_fits, row_bytes, monkeypatch):
-    """On the default 8 x 8 grid, and on the finer grid of large data (forced here)."""
+@pytest.mark.parametrize(("row_bytes", "shape"), [(None, (300, 200)), (4096, (300, 200)),
+                                                  (None, (200, 300))])  # fmt: skip
+def test_result_does_not_depend_on_thread_count(threaded_small_fits, row_bytes, shape,
+                                                monkeypatch):  # fmt: skip
+    """On the default 8 x 8 grid, and on the finer grid of large data (forced here); blocks
+    sorted by user (more users than items) and by item."""
     import numba
 
     from recfactor.io.ratings import Dataset
@@ -233,8 +236,8 @@ def test_result_does_not_depend_on_thread_count(threaded_small_fits, row_bytes, 
 
     rng = np.random.default_rng(5)
     data = Dataset.from_arrays(
-        rng.integers(0, 300, 20_000),
-        rng.integers(0, 200, 20_000),
+        rng.integers(0, shape[0], 20_000),
+        rng.integers(0, shape[1], 20_000),
         rng.integers(1, 6, 20_000),
         duplicates="last",
     )
