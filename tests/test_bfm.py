@@ -379,6 +379,64 @@ def test_evaluate_fits_and_scores_a_day_context_at_the_ratings_days(planted, tmp
     assert {r["metric"]: r["value"] for r in json.loads(result.stdout)}["rmse"] > 0.45
 
 
+@pytest.mark.parametrize(("planted", "n_rows", "n_attrs"),
+                         [("factors", 40, 4), ("both", 40, 4), ("noise", 14, 10)])  # fmt: skip
+def test_the_attribute_map_keeps_the_penalty_whose_left_out_placements_predict_best(
+    planted, n_rows, n_attrs
+):
+    """attribute_map against the definition written out: for each penalty, each row refitted
+    without itself (ridge on the centred attributes), placed, and its placements scored on
+    the ratings; the bias and the factors each keep their best penalty (or none), and the map
+    is the full fit at it (attributes of pure noise, few rows: where fitting a row with itself
+    would pick another penalty than leaving it out)."""
+    from recfactor.models.bfm import ATTRIBUTE_PENALTIES, attribute_map
+
+    rng = np.random.default_rng(len(planted) + n_rows)
+    n_cols, n_ratings = 6, 300
+    attrs = rng.normal(size=(n_rows, n_attrs))
+    truth = rng.normal(size=(n_attrs, 1 + n_cols)) * (planted != "noise")
+    if planted == "factors":
+        truth[:, 0] = 0
+    values = attrs @ truth + 0.3 * rng.normal(size=(n_rows, 1 + n_cols))
+    own = rng.integers(0, n_rows, n_ratings)
+    other = rng.normal(size=(n_ratings, n_cols))
+    level = rng.normal(size=n_ratings)
+    rating = level + values[own, 0] + np.einsum("ij,ij->i", values[own, 1:], other)
+    rating += 0.2 * rng.normal(size=n_ratings)
+
+    a = attrs - attrs.mean(axis=0)
+    target = values - values.mean(axis=0)
+
+    def ridge(x, y, penalty):
+        return np.linalg.solve(x.T @ x + penalty * np.eye(x.shape[1]), x.T @ y)
+
+    left = rating - level
+    best, chosen = [float(left @ left)] * 2, [None, None]
+    for penalty in ATTRIBUTE_PENALTIES:
+        placed = np.empty_like(target)
+        for row in range(n_rows):
+            rest = np.arange(n_rows) != row
+            placed[row] = a[row] @ ridge(a[rest], target[rest], penalty)
+        guesses = (placed[own, 0], np.einsum("ij,ij->i", placed[own, 1:], other))
+        for t in (0, 1):
+            error = float(((left - guesses[t]) ** 2).sum())
+            if error < best[t]:
+                best[t], chosen[t] = error, penalty
+    if planted != "noise":
+        assert chosen[1] is not None and (chosen[0] is not None) == (planted == "both")
+    found = attribute_map(attrs, values[:, 0], values[:, 1:], (own, other, level, rating))
+    assert (found is None) == (chosen == [None, None])
+    if found is None:
+        return
+    mean, found = found
+    np.testing.assert_allclose(mean, attrs.mean(axis=0))
+    expected = np.zeros_like(found)
+    for t, columns in ((0, slice(0, 1)), (1, slice(1, None))):
+        if chosen[t] is not None:
+            expected[:, columns] = ridge(a, target, chosen[t])[:, columns]
+    np.testing.assert_allclose(found, expected, rtol=1e-9, atol=1e-12)
+
+
 def test_the_sampler_starts_from_the_residuals_of_all_three_sides():
     """With a day context the residuals a fit starts from take out the days' biases and
     factors too, each pair of sides' products (they once left the day's out: on MovieLens

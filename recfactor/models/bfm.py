@@ -393,32 +393,40 @@ def attribute_map(
     u, s, vt = np.linalg.svd(a, full_matrices=False)
     own, other, level, value = ratings
     left = value - level
+    # In the attributes' singular basis (a = u s vt) a penalty's fit is u diag(g) (u' target),
+    # g = s^2 / (s^2 + penalty): each rating's placement from its row's factors against the
+    # other side's (1 + factor columns wide: every kept draw's) reduces to sums over the
+    # attributes, which the penalties share, so the loop over them never forms the rows'
+    # (rows x columns) placements (on MovieLens 100K u1: 0.28-0.32 s a side before, 0.04 s).
+    projected = u.T @ target
+    across = projected[:, 1:] @ other.T  # (attributes x ratings): the factors, met
+    truth = np.empty(len(own))  # each rating's own row's factors, met
+    for start in range(0, len(own), 4096):
+        part = slice(start, start + 4096)
+        truth[part] = np.einsum("ij,ij->i", target[own[part], 1:], other[part])
+    basis = u[own]
     # The bias and the factors each take their own penalty, or none (their move is left out):
     # on MovieLens 100K, demographics move a user's factors usefully and its bias not at all.
     best = [float(left @ left)] * 2
-    chosen: list[np.ndarray | None] = [None, None]
+    chosen: list[float | None] = [None, None]
     for penalty in ATTRIBUTE_PENALTIES:
-        coef = vt.T @ ((s / (s**2 + penalty))[:, None] * (u.T @ target))
-        hat = np.einsum("ij,j,ij->i", u, s**2 / (s**2 + penalty), u)
-        fitted = a @ coef
-        moved = fitted - hat[:, None] * (target - fitted) / (1.0 - hat)[:, None]  # left out
-        error = [0.0, 0.0]
-        for start in range(0, len(own), 4096):
-            part = slice(start, start + 4096)
-            rows_at = own[part]
-            error[0] += float(((left[part] - moved[rows_at, 0]) ** 2).sum())
-            guess = np.einsum("ij,ij->i", moved[rows_at, 1:], other[part])
-            error[1] += float(((left[part] - guess) ** 2).sum())
+        g = s**2 / (s**2 + penalty)
+        hat = np.einsum("ij,j,ij->i", u, g, u)
+        # Left out (closed form): moved = fitted - hat / (1 - hat) (target - fitted).
+        c = (hat / (1.0 - hat))[own]
+        bias = (u @ (g * projected[:, 0]))[own]
+        factors = np.einsum("ij,j,ji->i", basis, g, across)
+        guesses = ((1 + c) * bias - c * target[own, 0], (1 + c) * factors - c * truth)
         for t in (0, 1):
-            if error[t] < best[t]:
-                best[t], chosen[t] = error[t], coef
+            error = float(((left - guesses[t]) ** 2).sum())
+            if error < best[t]:
+                best[t], chosen[t] = error, penalty
     if chosen[0] is None and chosen[1] is None:
         return None
-    out = np.zeros_like(target[:1].T @ a[:1]).T  # attributes x (1 + factor columns)
-    if chosen[0] is not None:
-        out[:, 0] = chosen[0][:, 0]
-    if chosen[1] is not None:
-        out[:, 1:] = chosen[1][:, 1:]
+    out = np.zeros((a.shape[1], target.shape[1]))  # attributes x (1 + factor columns)
+    for t, columns in ((0, slice(0, 1)), (1, slice(1, None))):
+        if chosen[t] is not None:
+            out[:, columns] = vt.T @ ((s / (s**2 + chosen[t]))[:, None] * projected[:, columns])
     return mean, out
 
 
