@@ -75,10 +75,16 @@ def write(tmp_path: Path):
 @pytest.fixture
 def threaded_small_fits(monkeypatch):
     """Let fits of a few thousand ratings use several threads (below
-    ``kernels.PARALLEL_MIN_RATINGS`` they run in one), so that a test comparing thread counts
-    compares one thread with two, not one with one."""
+    ``kernels.PARALLEL_MIN_RATINGS``, or a model's own ``parallel_min_ratings``, they run in
+    one), so that a test comparing thread counts compares one thread with two, not one with
+    one."""
     import numba
+
+    from recfactor.models import ALGORITHMS, model_class
 
     if numba.config.NUMBA_NUM_THREADS < 2:
         pytest.skip("numba has one thread here: nothing to compare")
     monkeypatch.setattr("recfactor.kernels.PARALLEL_MIN_RATINGS", 0)
+    for name in ALGORITHMS:
+        if model_class(name).parallel_min_ratings is not None:
+            monkeypatch.setattr(model_class(name), "parallel_min_ratings", 0)

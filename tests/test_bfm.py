@@ -201,6 +201,36 @@ def test_the_same_seed_gives_the_same_model_whatever_the_threads(planted, thread
     assert one.item_bias_.tobytes() == two.item_bias_.tobytes()
 
 
+@pytest.mark.parametrize("threaded", [False, True])
+def test_a_small_fit_samples_on_one_thread(planted, request, monkeypatch, threaded):
+    """bfm's sweeps call their kernels from Python thousands of times, and waking the threads
+    for each cost more than the work on MovieLens 100K: below BFM.parallel_min_ratings they
+    run in one (and the fixture that compares thread counts does lift it)."""
+    import numba
+
+    import recfactor.kernels.bfm as kernels
+
+    if threaded:
+        request.getfixturevalue("threaded_small_fits")
+    else:  # the other kernels' threshold out of the way: bfm's own keeps it to one thread
+        monkeypatch.setattr("recfactor.kernels.PARALLEL_MIN_RATINGS", 0)
+    seen = []
+    original = kernels.sample_side
+
+    def counted(*args):
+        seen.append(numba.get_num_threads())
+        return original(*args)
+
+    monkeypatch.setattr(kernels, "sample_side", counted)
+    before = numba.get_num_threads()
+    try:
+        numba.set_num_threads(2)
+        rf.BFM(factors=2, epochs=2, burn_in=0, samples=1).fit(_data(planted[0], planted[2]))
+    finally:
+        numba.set_num_threads(before)
+    assert set(seen) == ({2} if threaded else {1})
+
+
 def test_a_saved_model_answers_and_places_as_the_fitted_one(planted, fitted, tmp_path):
     _, _, users, test = planted
     _, model = fitted

@@ -24,9 +24,10 @@ PARALLEL_MIN_RATINGS = 64_000
 
 
 @contextlib.contextmanager
-def threads_for(n_ratings: int) -> Iterator[None]:
-    """Compiled kernels inside the block use one thread when the work is too small to share."""
-    if n_ratings >= PARALLEL_MIN_RATINGS:
+def threads_for(n_ratings: int, minimum: int | None = None) -> Iterator[None]:
+    """Compiled kernels inside the block use one thread when the work is too small to share
+    (fewer ratings than ``minimum``, by default :data:`PARALLEL_MIN_RATINGS`)."""
+    if n_ratings >= (PARALLEL_MIN_RATINGS if minimum is None else minimum):
         yield
         return
     import numba

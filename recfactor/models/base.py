@@ -144,7 +144,7 @@ class Model(Scoring):
                 members = ensemble.fit_members(self, dataset, rating_scale, on_epoch)
                 ensemble.merge(self, members)
             else:
-                with threads_for(dataset.n_ratings):
+                with threads_for(dataset.n_ratings, self.parallel_min_ratings):
                     self._fit(dataset, np.random.default_rng(self.params.seed))
         finally:
             self._warm = None
@@ -159,6 +159,9 @@ class Model(Scoring):
     # Whether a fit of a third of the epochs ranks settings as the full fit would (successive
     # halving in `tune` relies on it): an iterative fit's early point, yes.
     epochs_halve = True
+    # Below this many ratings the fit's kernels run in one thread (None: the kernels' own
+    # threshold, recfactor.kernels.PARALLEL_MIN_RATINGS).
+    parallel_min_ratings: int | None = None
 
     @property
     def warm_starts(self) -> bool:

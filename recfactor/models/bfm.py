@@ -56,6 +56,12 @@ class BFM(Model):
     params_class = BFMParams
     takes_features = True
     epochs_halve = False  # draws from a posterior, not steps towards a point (as bpmf)
+    # A sweep calls its kernels from Python, each once per side and factor over every rating
+    # (4,400 calls a fit at the defaults), and each call in parallel first wakes the threads
+    # that slept since the last: on MovieLens 100K u1 with attributes a fit took 6.9 s on two
+    # threads and 2.7 s on one; on 900,000 synthetic ratings two threads gain 10%, on 400,000
+    # one is still faster (1.8 s against 2.2, BENCHMARKS.md).
+    parallel_min_ratings = 600_000
 
     def _prepare(self) -> None:
         from recfactor.kernels.bfm import warm_up
