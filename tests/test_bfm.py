@@ -454,7 +454,8 @@ def test_the_attribute_map_keeps_the_penalty_whose_left_out_placements_predict_b
                 best[t], chosen[t] = error, penalty
     if planted != "noise":
         assert chosen[1] is not None and (chosen[0] is not None) == (planted == "both")
-    found = attribute_map(attrs, values[:, 0], values[:, 1:], (own, other, level, rating))
+    picked = (own, np.arange(n_ratings), other, level, rating)  # each rating its own row
+    found = attribute_map(attrs, values[:, 0], values[:, 1:], picked)
     assert (found is None) == (chosen == [None, None])
     if found is None:
         return

@@ -200,8 +200,8 @@ class BFM(Model):
         # Judged from the baseline's level, also for users (who now start at the average user):
         # judged from there, the map chose penalties that placed them worse (MovieLens 100K's
         # held-out users 1.0187 against 1.0178, BENCHMARKS.md).
-        picked = (own[::step], other_factors[at].astype(np.float64),
-                  self.fallback_mean_ + other_bias[at], dataset.ratings[::step])  # fmt: skip
+        picked = (own[::step], at, other_factors, self.fallback_mean_ + other_bias[at],
+                  dataset.ratings[::step])  # fmt: skip
         return attribute_map(rows, bias, factors, picked)
 
     # --- the file ------------------------------------------------------------------------
@@ -387,17 +387,17 @@ def attribute_map(
     (bias, factors) on their attribute ``rows``, centred. Its penalty is chosen by what it is
     for: each known row is placed from its attributes by the map fitted without it (leave one
     out, in closed form), and the penalty whose placements predict the rows' own ratings best
-    (``ratings``: each rating's row, the other side's factors at it, the level the placement
-    starts from, the rating) is kept, or none where no placement beats the level alone.
-    Returns the attributes' mean and the map (attributes x (1 + factor columns)), or None: a
-    new row with attributes ``x`` moves by ``(x - mean) @ map``, its bias by the first
-    column."""
+    (``ratings``: each rating's row, the other side's row at it, the other side's factors
+    (rows x factor columns), the level the placement starts from, the rating) is kept, or none
+    where no placement beats the level alone. Returns the attributes' mean and the map
+    (attributes x (1 + factor columns)), or None: a new row with attributes ``x`` moves by
+    ``(x - mean) @ map``, its bias by the first column."""
     a = rows.toarray() if hasattr(rows, "toarray") else np.asarray(rows, dtype=np.float64)
     target = np.column_stack([bias, factors]).astype(np.float64)
     mean = a.mean(axis=0)
     a, target = a - mean, target - target.mean(axis=0)
     u, s, vt = np.linalg.svd(a, full_matrices=False)
-    own, other, level, value = ratings
+    own, at, other, level, value = ratings
     left = value - level
     # In the attributes' singular basis (a = u s vt) a penalty's fit is u diag(g) (u' target),
     # g = s^2 / (s^2 + penalty): each rating's placement from its row's factors against the
@@ -405,11 +405,11 @@ def attribute_map(
     # attributes, which the penalties share, so the loop over them never forms the rows'
     # (rows x columns) placements (on MovieLens 100K u1: 0.28-0.32 s a side before, 0.04 s).
     projected = u.T @ target
-    across = projected[:, 1:] @ other.T  # (attributes x ratings): the factors, met
+    across = (projected[:, 1:] @ other.T)[:, at]  # (attributes x ratings): the factors, met
     truth = np.empty(len(own))  # each rating's own row's factors, met
     for start in range(0, len(own), 4096):
         part = slice(start, start + 4096)
-        truth[part] = np.einsum("ij,ij->i", target[own[part], 1:], other[part])
+        truth[part] = np.einsum("ij,ij->i", target[own[part], 1:], other[at[part]])
     basis = u[own]
     # The bias and the factors each take their own penalty, or none (their move is left out):
     # on MovieLens 100K, demographics move a user's factors usefully and its bias not at all.
