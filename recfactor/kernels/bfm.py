@@ -74,6 +74,14 @@ def _move_residuals(rows_of, z, before, after, e):
         e[r] -= (after[u] - before[u]) * z[r]
 
 
+@nb.njit(cache=CACHE)
+def _add_column(out, factors, rows_of, f):
+    """``out[r] += factors[rows_of[r], f]`` for every rating: one side's factor ``f`` at each
+    rating (numpy's gather of a column, then a sum, allocated twice a call)."""
+    for r in range(len(out)):
+        out[r] += factors[rows_of[r], f]
+
+
 def sample_side(side, others, e, alpha, hyper, noise):
     """One Gibbs pass over one side's features: the biases, then each factor.
 
@@ -88,7 +96,12 @@ def sample_side(side, others, e, alpha, hyper, noise):
     lam, mu = hyper
     k = side.V.shape[1]
     for f in range(-1, k):
-        z = ones if f < 0 else sum(o.U[o.rows_of, f] for o in others)
+        if f < 0:
+            z = ones
+        else:
+            z = np.zeros(n)
+            for o in others:
+                _add_column(z, o.U, o.rows_of, f)
         own = side.b if f < 0 else side.U[:, f].copy()
         theta = side.w if f < 0 else side.V[:, f].copy()
         before = own.copy()
@@ -115,3 +128,4 @@ def warm_up() -> None:
     _draw_features(indptr, ratings, np.ones(1), groups, theta, own, a, b, 1.0, np.ones(1),
                    np.zeros(1), np.zeros(1))  # fmt: skip
     _move_residuals(np.zeros(1, dtype=np.int64), z, own, own, e)
+    _add_column(z, np.zeros((1, 1)), np.zeros(1, dtype=np.int64), 0)
