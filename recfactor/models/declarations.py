@@ -231,8 +231,8 @@ class BFMParams(Params):
     """``factors=10, epochs=200`` sweeps of which ``burn_in=50`` are discarded and
     ``samples=100`` kept (evenly spaced); ``implicit``: each user's rated items and each item's
     raters as features (SVD++'s signal); ``time``: the day of each rating as a context, off by
-    default (on MovieLens 100K u1 it lowers the error of a prediction at its day by 0.0014 and
-    raises that of one without a day, as recommend's, by 0.002: BENCHMARKS.md). The priors are
+    default (on MovieLens 100K u1 it lowers the error of a prediction at its day by 0.0021 and
+    raises that of one without a day, as recommend's, by 0.0012: BENCHMARKS.md). The priors are
     learned (one per feature group), so there is no regularisation to tune."""
 
     feedbacks: ClassVar[tuple[str, ...]] = ("explicit",)
