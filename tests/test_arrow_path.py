@@ -178,6 +178,48 @@ def test_parquet_problems_name_the_row(tmp_path):
         read_ratings(path)
 
 
+@pytest.mark.parametrize(
+    ("bad", "message"),
+    [
+        ("", "missing item"),
+        ("  ", "missing item"),
+        (None, "missing item"),
+        ("m7\x00", "the ID holds a NUL character"),
+    ],
+)
+@pytest.mark.parametrize("stored", ["text", "dictionary"])
+def test_a_bad_text_id_in_a_later_row_group_is_named_by_its_row(bad, message, stored, tmp_path):
+    """Text IDs are judged by their distinct values: the row named is still the first that
+    holds a bad one, in whichever of the file's row groups it stands; the good rows around it
+    read as before."""
+    items = [f"m{r % 50}" for r in range(1000)]
+    items[737] = bad
+    column = pa.array(items) if stored == "text" else pa.array(items).dictionary_encode()
+    table = pa.table({"user": [f"u{r}" for r in range(1000)], "item": column,
+                      "rating": np.full(1000, 3.0)})  # fmt: skip
+    path = tmp_path / "r.parquet"
+    pq.write_table(table, path, row_group_size=100)
+    with pytest.raises(DataError, match=rf"r\.parquet, row 738, column item: {message}"):
+        read_ratings(path)
+    with pytest.raises(DataError, match=rf"r\.parquet, row 738, column item: {message}"):
+        read_pairs(path)
+    items[737] = "m7"
+    pq.write_table(table.set_column(1, "item", pa.array(items)), path, row_group_size=100)
+    assert read_ratings(path).n_items == 50 and len(read_pairs(path)[1]) == 1000
+
+
+def test_a_dictionary_value_no_row_uses_is_not_a_bad_id(tmp_path):
+    """A writer's dictionary may hold values no row points to: an empty one among them is no
+    missing ID, and no ID of the vocabulary."""
+    users = pa.DictionaryArray.from_arrays(pa.array([0, 2, 0, 2], pa.int32()),
+                                           pa.array(["a", "", "b", "m\x00"]))  # fmt: skip
+    table = pa.table({"user": users, "item": ["x", "y", "y", "x"], "rating": [1.0, 2.0, 3.0, 4.0]})
+    path = tmp_path / "d.arrow"
+    feather.write_feather(table, path)
+    data = read_ratings(path)
+    assert data.user_ids.tolist() == ["a", "b"] and data.users.tolist() == [0, 1, 0, 1]
+
+
 def test_train_and_predict_from_parquet_on_the_command_line(tmp_path):
     rng = np.random.default_rng(0)
     n = 3000

@@ -11,7 +11,7 @@ import pytest
 
 import recfactor.io.ratings as ratings_module
 from recfactor.errors import DataError
-from recfactor.io import plain, stream
+from recfactor.io import id_columns, plain, stream
 from recfactor.io.ratings import ReadOptions, read_ratings
 from recfactor.kernels import plaintext
 
@@ -201,10 +201,10 @@ def test_integer_ids_of_a_table_are_coded_as_arrow_codes_them(users, taken, tmp_
     pq.write_table(table, path, row_group_size=700)  # several chunks
     found = []
     original = plain.integer_ids
-    monkeypatch.setattr(ratings_module, "integer_ids",
+    monkeypatch.setattr(id_columns, "integer_ids",
                         lambda column: found.append(original(column)) or found[-1])  # fmt: skip
     coded = read_ratings(path)
     assert (found[0] is not None) == taken and found[1] is not None
-    monkeypatch.setattr(ratings_module, "integer_ids", lambda column: None)
+    monkeypatch.setattr(id_columns, "integer_ids", lambda column: None)
     _same(coded, read_ratings(path))
     assert coded.user_ids[coded.users[0]] == str(users[0])

@@ -75,14 +75,20 @@ def table_kind(raw: bytes) -> str | None:
     return None
 
 
-def read_table(raw: bytes, kind: str, name: str) -> pa.Table:
-    """A Parquet or Arrow/Feather file's table."""
+def read_table(raw: bytes, kind: str, name: str, text_as_dictionary: bool = False) -> pa.Table:
+    """A Parquet or Arrow/Feather file's table; ``text_as_dictionary``: a Parquet file's text
+    columns dictionary-encoded as read, the way Parquet stores them (a 9M-rating file's two
+    text ID columns read and coded in 0.4 s instead of 0.85 s: each distinct ID is decoded
+    once a page, not once a row)."""
     buffer = pa.py_buffer(raw)
     try:
         if kind == "parquet":
             import pyarrow.parquet as pq
 
-            return pq.read_table(pa.BufferReader(buffer))
+            text = None
+            if text_as_dictionary:
+                text = _text_columns(buffer)
+            return pq.read_table(pa.BufferReader(buffer), read_dictionary=text)
         import pyarrow.feather as feather
 
         if raw[:4] == ARROW_STREAM_MAGIC:
@@ -95,6 +101,18 @@ def read_table(raw: bytes, kind: str, name: str) -> pa.Table:
             f"{name}: the {kind} file is corrupt or truncated ({exc})",
             hint="write it again, or give a CSV file",
         ) from exc
+
+
+def _text_columns(buffer: pa.Buffer) -> list[str] | None:
+    """The names of a Parquet file's text columns, read from its footer alone, or None (also
+    where a name is not UTF-8, which :func:`column_names` then refuses)."""
+    import pyarrow.parquet as pq
+
+    try:
+        schema = pq.ParquetFile(pa.BufferReader(buffer)).schema_arrow
+        return [f.name for f in schema if is_text(f.type)] or None
+    except UnicodeDecodeError:
+        return None
 
 
 def column_names(table: pa.Table, name: str) -> list[str]:
@@ -343,30 +361,6 @@ def _distinct(dictionary: pa.Array, codes: np.ndarray) -> tuple[pa.Array, np.nda
     unique = pc.unique(dictionary)  # in order of first appearance
     remap = to_numpy(pc.index_in(dictionary, value_set=unique).cast(pa.int32()))
     return unique, remap[codes]
-
-
-def bad_id_row(column: pa.ChunkedArray) -> int | None:
-    """The first row whose ID is null or empty, or None."""
-    array = column.combine_chunks() if column.num_chunks != 1 else column.chunk(0)
-    if pa.types.is_dictionary(array.type):
-        array = array.cast(array.type.value_type)
-    bad = pc.is_null(array)
-    if pa.types.is_string(array.type) or pa.types.is_large_string(array.type):
-        bad = pc.or_(bad, pc.equal(pc.utf8_length(pc.utf8_trim_whitespace(array)), 0))
-    bad = bad.fill_null(True).to_numpy(zero_copy_only=False)
-    return int(np.argmax(bad)) if bad.any() else None
-
-
-def nul_id_row(column: pa.ChunkedArray) -> int | None:
-    """The first row whose (string) ID holds a NUL character, or None: numpy's strings drop
-    trailing NULs, so "u1\0" would become a second "u1"."""
-    array = column.combine_chunks() if column.num_chunks != 1 else column.chunk(0)
-    if pa.types.is_dictionary(array.type):
-        array = array.cast(array.type.value_type)
-    if not (pa.types.is_string(array.type) or pa.types.is_large_string(array.type)):
-        return None
-    bad = pc.match_substring(array, "\x00").fill_null(False).to_numpy(zero_copy_only=False)
-    return int(np.argmax(bad)) if bad.any() else None
 
 
 def numbers(column: pa.ChunkedArray) -> np.ndarray | None:

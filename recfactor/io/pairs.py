@@ -16,7 +16,6 @@ from recfactor.dataset import (
 from recfactor.errors import DataError
 from recfactor.io.columnar import (
     Codes,
-    bad_id_row,
     column_names,
     encode,
     id_column,
@@ -32,6 +31,7 @@ from recfactor.io.columns import (
 )
 from recfactor.io.diagnose import diagnose
 from recfactor.io.frames import fast_ok, header_skip, pandas_sep, parse_frame
+from recfactor.io.id_columns import checked_ids
 from recfactor.io.options import ReadOptions
 from recfactor.io.text import (
     arrow_body,
@@ -168,13 +168,7 @@ def read_table_pairs(
     out = []
     for c, role in ((cols.user, "user"), (cols.item, "item")):
         column = id_column(table.column(c), name, names[c])
-        row = bad_id_row(column)
-        if row is not None:
-            raise DataError(
-                f"{name}, row {row + 1}, column {names[c]}: missing {role}",
-                hint="every row needs a user and an item",
-            )
-        out.append(encode(column, strict_text=False))
+        out.append(checked_ids(column, name, names[c], role, "a user and an item"))
     others = {
         names[c]: table.column(c)
         for c in range(len(names))

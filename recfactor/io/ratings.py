@@ -27,11 +27,9 @@ from recfactor.errors import DataError
 from recfactor.io import stream
 from recfactor.io.columnar import (
     Codes,
-    bad_id_row,
     column_names,
     encode,
     id_column,
-    nul_id_row,
     numbers,
     parse_csv,
     read_table,
@@ -52,8 +50,9 @@ from recfactor.io.frames import (
     pandas_sep,
     parse_frame,
 )
+from recfactor.io.id_columns import checked_ids
 from recfactor.io.options import ReadOptions, check_read_options
-from recfactor.io.plain import integer_ids, read_plain
+from recfactor.io.plain import read_plain
 from recfactor.io.text import (
     Input,
     arrow_body,
@@ -273,27 +272,13 @@ def _read_table(raw: bytes, kind: str, name: str, opt: ReadOptions) -> Dataset:
             f"{name}: `layout` wide reads text matrices; this is a {kind} file",
             hint="store the ratings in long form (user, item, rating columns)",
         )
-    table = read_table(raw, kind, name)
+    table = read_table(raw, kind, name, text_as_dictionary=True)
     names = column_names(table, name)
     cols = choose_columns(names, True, opt, name)
     users_col = id_column(table.column(cols.user), name, names[cols.user])
     items_col = id_column(table.column(cols.item), name, names[cols.item])
-    for c, column in ((cols.user, users_col), (cols.item, items_col)):
-        row = bad_id_row(column)
-        if row is not None:
-            raise DataError(
-                f"{name}, row {row + 1}, column {names[c]}: missing "
-                + ("user" if c == cols.user else "item"),
-                hint="every row needs a user, an item and a rating",
-            )
-        row = nul_id_row(column)
-        if row is not None:
-            raise DataError(
-                f"{name}, row {row + 1}, column {names[c]}: the ID holds a NUL character",
-                hint="IDs are text without NUL characters",
-            )
-    users = integer_ids(users_col) or encode(users_col, strict_text=False)
-    items = integer_ids(items_col) or encode(items_col, strict_text=False)
+    users = checked_ids(users_col, name, names[cols.user], "user", "a user, an item and a rating")
+    items = checked_ids(items_col, name, names[cols.item], "item", "a user, an item and a rating")
     if cols.rating is None:
         values = np.ones(table.num_rows)
         rating_name = "rating"
@@ -309,14 +294,17 @@ def _read_table(raw: bytes, kind: str, name: str, opt: ReadOptions) -> Dataset:
                     hint="every row needs a rating",
                 )
             raise DataError(
-                f"{name}: column {rating_name} holds {column.type}, not numbers",
+                f"{name}: column {rating_name} holds {_value_type(column.type)}, not numbers",
                 hint="use `rating_col` to pick the ratings column",
             )
-    if users is None or items is None:  # unreachable with strict_text=False
-        raise DataError(f"{name}: cannot read the ID columns")
     del table, users_col, items_col
     release_memory()
     return _index_codes(users, items, values, None, 1, opt, name, rating_name, unit="row")
+
+
+def _value_type(t):
+    """A column's type as written: a dictionary's (text read as one) by its values'."""
+    return getattr(t, "value_type", t)
 
 
 def _null_rows(column) -> np.ndarray:

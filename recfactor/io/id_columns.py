@@ -1,0 +1,87 @@
+"""A table's ID columns (Parquet, Arrow) coded, each bad ID named by its row."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from recfactor.errors import DataError
+from recfactor.io.columnar import Codes, encode, is_text, to_numpy
+from recfactor.io.plain import integer_ids
+
+
+@dataclass(frozen=True)
+class BadId:
+    """A table's first bad ID: ``row`` (0-based) and ``problem``, ``"missing"`` (null, empty
+    or only spaces) or ``"nul"`` (holds a NUL character: numpy's strings drop trailing NULs,
+    so "u1\\0" would become a second "u1")."""
+
+    row: int
+    problem: str
+
+
+def coded_ids(column: pa.ChunkedArray) -> Codes | BadId:
+    """A table's ID column (as :func:`id_column` gives it) coded, or its first bad ID: the
+    first missing one, else the first holding a NUL.
+
+    Text is judged by its distinct values, from the dictionary the coding builds anyway, and
+    only a bad value sends the search to the rows: checking each of 9 million rows took 0.74 s
+    of a 2.1 s read of a Parquet file with text IDs."""
+    if column.null_count:
+        return BadId(int(np.argmax(pc.is_null(column).to_numpy(zero_copy_only=False))), "missing")
+    codes = integer_ids(column)
+    if codes is not None:
+        return codes
+    if not pa.types.is_dictionary(column.type):
+        column = pc.dictionary_encode(column)
+    column = column.unify_dictionaries()  # one dictionary for all chunks
+    if column.num_chunks and is_text(column.type.value_type):
+        dictionary = column.chunk(0).dictionary
+        if not pa.types.is_string(dictionary.type):  # Arrow's string kernels take no views
+            dictionary = dictionary.cast(pa.string())
+        for problem, values in (("missing", _missing_values), ("nul", _nul_values)):
+            row = _first_row_with(column, values(dictionary))
+            if row is not None:
+                return BadId(row, problem)
+    return encode(column, strict_text=False)
+
+
+def checked_ids(column: pa.ChunkedArray, name: str, label: str, role: str, needs: str) -> Codes:
+    """:func:`coded_ids`, a bad ID refused: ``role`` is "user" or "item", ``needs`` what every
+    row needs (for the hint)."""
+    found = coded_ids(column)
+    if isinstance(found, Codes):
+        return found
+    if found.problem == "missing":
+        raise DataError(f"{name}, row {found.row + 1}, column {label}: missing {role}",
+                        hint=f"every row needs {needs}")  # fmt: skip
+    raise DataError(f"{name}, row {found.row + 1}, column {label}: the ID holds a NUL character",
+                    hint="IDs are text without NUL characters")  # fmt: skip
+
+
+def _missing_values(dictionary: pa.Array) -> np.ndarray:
+    """Which of a text dictionary's values are null, empty or only spaces."""
+    blank = pc.equal(pc.utf8_length(pc.utf8_trim_whitespace(dictionary)), 0)
+    return blank.fill_null(True).to_numpy(zero_copy_only=False)
+
+
+def _nul_values(dictionary: pa.Array) -> np.ndarray:
+    return pc.match_substring(dictionary, "\x00").fill_null(False).to_numpy(zero_copy_only=False)
+
+
+def _first_row_with(column: pa.ChunkedArray, bad: np.ndarray) -> int | None:
+    """The first row of a dictionary-encoded column (one dictionary, no null rows) whose value
+    is one of the dictionary's ``bad``, or None (a writer's dictionary may hold values no row
+    uses)."""
+    if not bad.any():
+        return None
+    at = 0
+    for chunk in column.chunks:
+        hits = np.flatnonzero(bad[to_numpy(chunk.indices)])
+        if hits.size:
+            return at + int(hits[0])
+        at += len(chunk)
+    return None
