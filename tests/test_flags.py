@@ -101,3 +101,29 @@ def test_a_value_that_looks_like_an_option_is_not_counted_as_one():
     assert _repeated_option(params, ["--user", "--item", "--item", "x"]) is None
     assert _repeated_option(params, ["--", "--user", "--user"]) is None
     assert _repeated_option(params, ["--user", "a", "--user", "b"]) == "--user is given twice"
+
+
+@pytest.mark.parametrize(
+    ("args", "error", "hint"),
+    [
+        (["-k", "0"], "--factors must be at least 1 (got 0)", "give --factors 1 or more"),
+        (["--lr", "0"], "--lr must be above 0.0 (got 0)", "give --lr a value above 0.0"),
+        (["--epochs", "200000"], "--epochs must be at most 100000 (got 200000)",
+         "give --epochs 100000 or less"),
+        (["--algo", "als", "--solver", "lu"], "--solver must be one of cholesky, cg",
+         "choose --solver from cholesky, cg"),
+    ],
+)  # fmt: skip
+def test_a_value_out_of_range_names_its_flag_the_value_and_what_to_give(
+    args, error, hint, tmp_path
+):
+    """The engine declares each parameter's range once; the command line reads its refusal
+    with the flag's name, the value given, and a hint, and exits 2 (a usage error)."""
+    from tests.test_corpus import invoke
+
+    data = tmp_path / "d.csv"
+    data.write_text("u,i,r\na,x,3\nb,y,4\n")
+    code, out, err = invoke(["train", str(data), "-m", str(tmp_path / "m"), *args])
+    assert code == 2 and out == "", err
+    assert err.splitlines() == [f"error: {error}", f"hint: {hint}"]
+    assert not (tmp_path / "m").exists()

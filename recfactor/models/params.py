@@ -66,6 +66,11 @@ MAX_SEED = 2**63 - 1
 MAX_ENSEMBLE = 1000
 
 
+def _shown(value: float) -> str:
+    """A number as a message shows it: an integer whole, a float to six figures."""
+    return str(value) if isinstance(value, int) else f"{value:g}"
+
+
 @dataclass(frozen=True)
 class Params:
     """Parameters common to every model. Subclasses add their own fields.
@@ -90,24 +95,28 @@ class Params:
                 continue  # "decided by the data" (the feedback kind's default)
             value = _checked_type(spec, value)
             object.__setattr__(self, spec.name, value)
-            label = spec.name.replace("_", "-")
+            label = f"`{spec.name}`"  # the command line shows its flag
             low = spec.metadata.get("min")
             if low is not None and value < low:
-                raise ParameterError(f"{label} must be at least {low}")
+                raise ParameterError(f"{label} must be at least {low} (got {_shown(value)})",
+                                     hint=f"give {label} {low} or more")  # fmt: skip
             above = spec.metadata.get("above")
             if above is not None and not value > above:
-                raise ParameterError(f"{label} must be above {above}")
+                raise ParameterError(f"{label} must be above {above} (got {_shown(value)})",
+                                     hint=f"give {label} a value above {above}")  # fmt: skip
             high = spec.metadata.get("max")
             if high is None and isinstance(value, int) and not isinstance(value, bool):
                 high = MAX_EPOCHS if spec.name == "epochs" else MAX_INT_PARAM
             elif high is None and isinstance(value, float):
                 high = MAX_FLOAT_PARAM
             if high is not None and abs(value) > high:
-                shown = high if isinstance(high, int) else f"{high:g}"
-                raise ParameterError(f"{label} must be at most {shown}")
+                shown = _shown(high)
+                raise ParameterError(f"{label} must be at most {shown} (got {_shown(value)})",
+                                     hint=f"give {label} {shown} or less")  # fmt: skip
             choices = spec.metadata.get("choices")
             if choices is not None and value not in choices:
-                raise ParameterError(f"{label} must be one of {', '.join(choices)}")
+                raise ParameterError(f"{label} must be one of {', '.join(choices)}",
+                                     hint=f"choose {label} from {', '.join(choices)}")  # fmt: skip
 
     @classmethod
     def preset(cls, name: str) -> dict[str, Any]:
