@@ -246,6 +246,7 @@ def handle_errors(func: F) -> F:
             if debug_on():
                 raise
             message, hint = exc.for_command_line()  # the engine's parameters as flags
+            hint = hint or _fallback_hint(exc, func.__name__.replace("_", "-"))
             _fail(message, hint, 2 if isinstance(exc, ParameterError) else 1)
         except MemoryError:
             if debug_on():
@@ -266,6 +267,23 @@ def handle_errors(func: F) -> F:
 
 
 BROKEN_PIPE = 141
+
+
+def _fallback_hint(exc: Exception, command: str) -> str:
+    """The hint of an error the engine raised without one, for ``recfactor COMMAND``: what
+    to look at next, by kind."""
+    from recfactor.errors import ColdStartError, DataError, FitError, ModelFileError
+
+    if isinstance(exc, ColdStartError):
+        side = "item" if str(exc).startswith("unknown item") else "user"
+        return f"give one of the training data's {side}s (recfactor export --what {side}s)"
+    if isinstance(exc, ModelFileError):
+        return "give a model file that recfactor train or update wrote, or train again"
+    if isinstance(exc, DataError):
+        return "fix the data named above, or see how it is read: recfactor train --help"
+    if isinstance(exc, FitError):
+        return "train with other settings: recfactor train --help lists them"
+    return f"see recfactor {command} --help"
 
 
 def quiet_stdout() -> None:
