@@ -65,7 +65,9 @@ def check(path: str | os.PathLike, error: type[RecfactorError] = DataError, what
     label = f"{what} {path}".strip()
     target = Path(os.path.realpath(path))
     try:
-        info = os.stat(target)
+        # The path itself, links followed by the system: /dev/stdout on a pipe resolves to no
+        # name ("/proc/PID/fd/pipe:[N]"), yet stats as the pipe it is.
+        info = os.stat(path)
     except FileNotFoundError:
         info = None
     except OSError as exc:
@@ -86,13 +88,16 @@ def _check_existing(label: str, target: Path, info: os.stat_result, error: type)
     mode = info.st_mode
     if stat.S_ISDIR(mode):
         raise error(f"{label}: is a folder", hint="give a file name")
+    # -o /dev/stdout is the shell's way to say stdout, which -o - says without a file.
+    other = "give the name of a regular file, or a new one" + (
+        " (-o - writes to stdout)" if label.startswith("-o ") else ""
+    )
     for test, kind in _KINDS.items():
         if test(mode):
             raise error(f"{label}: is a {kind}, not a regular file; refusing to replace it",
-                        hint="give the name of a regular file, or a new one")  # fmt: skip
+                        hint=other)  # fmt: skip
     if not stat.S_ISREG(mode):
-        raise error(f"{label}: is not a regular file; refusing to replace it",
-                    hint="give the name of a regular file, or a new one")  # fmt: skip
+        raise error(f"{label}: is not a regular file; refusing to replace it", hint=other)
     # Root may write anything: the mode bits say what the file's owner meant.
     if not mode & 0o222 or not os.access(target, os.W_OK):
         raise error(f"{label}: is read-only; refusing to replace it",

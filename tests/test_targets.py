@@ -108,6 +108,28 @@ def _snapshot(folder: Path) -> dict[str, tuple]:
     return out
 
 
+@pytest.mark.parametrize("writer", WRITERS, ids=[w[0] for w in WRITERS])
+def test_a_link_to_a_pipe_is_refused_as_the_pipe_it_is(tmp_path, model_bytes, writer):
+    """/dev/stdout on a pipe links to /proc/self/fd/1, whose name resolves to none
+    ("pipe:[N]"): judged by the name it failed to write to a folder of /proc; judged by what
+    it is, a pipe, refused before any work, and -o is told of -o -."""
+    _name, args, _source, suffix = writer
+    folder = _folder(tmp_path, model_bytes)
+    read, write = os.pipe()
+    try:
+        target = folder / f"target{suffix}"
+        target.symlink_to(f"/proc/self/fd/{write}")
+        line = [a.replace("{T}", str(target)).replace("{d}", str(folder)) for a in args]
+        code, out, err = invoke(line)
+    finally:
+        os.close(read)
+        os.close(write)
+    lines = err.splitlines()
+    assert code == 1 and out == "" and len(lines) == 2, err
+    assert lines[0].endswith("is a FIFO (named pipe), not a regular file; refusing to replace it")
+    assert ("(-o - writes to stdout)" in lines[1]) == ("-o" in args), err
+
+
 @pytest.mark.parametrize("kind", KINDS)
 @pytest.mark.parametrize("writer", WRITERS, ids=[w[0] for w in WRITERS])
 def test_a_write_never_replaces_what_it_must_not(tmp_path, model_bytes, writer, kind):
