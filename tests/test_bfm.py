@@ -333,6 +333,30 @@ def test_bad_features_get_one_error_line(files, tmp_path):
             args, result.stderr)  # fmt: skip
 
 
+@pytest.mark.parametrize(
+    ("text", "said"),
+    [
+        # pandas took the first of these as a header plus an index column: item "Action"
+        ("user|group\nu1|red|blue\nu2|blue\n", "line 2: 3 fields, where the first line has 2"),
+        ("user|group\nu1|red\n\nu2|red|blue\n", "line 4: 3 fields, where the first line has 2"),
+        ('user,group\nu1,red\nu2,"blue\nu3,red\n', "line 3: a quote opened here is never closed"),
+    ],
+)
+def test_a_ragged_or_open_quoted_features_file_is_refused_by_its_line(text, said, tmp_path):
+    """A row wider than the first is a mistake to name, not a shift of every column by one
+    (the IDs read from the attributes) nor the parser's internal error."""
+    train = tmp_path / "train.csv"
+    train.write_text("user,item,rating\nu1,i1,4\nu2,i1,3\nu1,i2,5\nu3,i2,2\n")
+    features = tmp_path / "users.csv"
+    features.write_text(text)
+    result = run("train", train, "--algo", "bfm", "--user-features", features, "-m",
+                 tmp_path / "m", "-q")  # fmt: skip
+    lines = result.stderr.splitlines()
+    assert result.exit_code == 1 and len(lines) == 2, result.output
+    assert lines[0] == f"error: {features}, {said}" and lines[1].startswith("hint: ")
+    assert not (tmp_path / "m").exists()
+
+
 def test_a_category_first_seen_later_adds_nothing(files):
     """A documented rule: a value the training rows never had moves the row by nothing, so
     the user stands where its other attributes put it."""

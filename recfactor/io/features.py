@@ -245,15 +245,53 @@ def _frame(source: str | os.PathLike, what: str) -> tuple[Any, str]:
     sep = sniff_sep(sample, name, "long", expected=f"{what} ID and attribute columns")
     first = [t.strip() for t in split_fields(sample[0], sep)]
     header = first[0].lower().replace(" ", "_") in ID_NAMES
-    frame = pd.read_csv(
-        io.StringIO(text), sep=re.escape(sep) if len(sep) > 1 else sep, dtype=str,
-        header=0 if header else None, keep_default_na=False, skip_blank_lines=True,
-        engine="python" if len(sep) > 1 else "c",
-    )  # fmt: skip
+    last_row = _check_rows(text, sep, name)
+    try:
+        frame = pd.read_csv(
+            io.StringIO(text), sep=re.escape(sep) if len(sep) > 1 else sep, dtype=str,
+            header=0 if header else None, keep_default_na=False, skip_blank_lines=True,
+            engine="python" if len(sep) > 1 else "c",
+        )  # fmt: skip
+    except pd.errors.ParserError:  # a quote left open: the rest of the file is its field
+        raise DataError(f"{name}, line {last_row}: a quote opened here is never closed",
+                        hint="close each quoted field with a quote") from None  # fmt: skip
     if not header:
         frame.columns = _known_names(frame) or [f"column {k + 1}" for k in range(frame.shape[1])]
     frame = frame.apply(lambda c: c.str.strip())
     return _id_first(frame, name, what), name
+
+
+def _check_rows(text: str, sep: str, name: str) -> int:
+    """Every row as wide as the first, else an error naming the line; returns the line the
+    last row starts on (where a quote left open starts: its row runs to the end).
+
+    pandas reads a first row one field wider than the header as the header plus an index
+    column, so the IDs would silently become the next column's values (``50|Action|Comedy``
+    under ``id|genre``: item "Action"), and a later wide row ends in its parser's error."""
+    import csv
+    import io
+
+    from recfactor.io.text import split_fields
+
+    if len(sep) == 1 and sep != " ":
+        rows = csv.reader(io.StringIO(text), delimiter=sep, skipinitialspace=True)
+    else:
+        rows = (split_fields(line, sep) for line in io.StringIO(text))
+    width, ended, started = None, 0, 1
+    for line, row in enumerate(rows, 1):
+        line = getattr(rows, "line_num", line)  # the csv reader's: quotes may hold line ends
+        started, ended = ended + 1, line
+        if not row or (len(row) == 1 and not row[0].strip()):
+            continue  # a blank line
+        if width is None:
+            width = len(row)
+        elif len(row) != width:
+            raise DataError(
+                f"{name}, line {line}: {len(row)} fields, where the first line has {width}",
+                hint="give every row the same columns (a column of several values separates "
+                "them with |, so the columns themselves by , or a tab)",
+            )
+    return started
 
 
 # MovieLens 100K's u.user and u.item have no header; their columns are named as its README does.
