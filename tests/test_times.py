@@ -110,3 +110,33 @@ def test_time_options_refuse_what_they_cannot_do(log, tmp_path):
     assert alone.exit_code == 2 and "--time-col needs --time-ordered" in alone.stderr
     rows = list(csv.reader(io.StringIO(run("split", data, "-o", tmp_path).stdout)))
     assert rows[0] == ["fold", "part", "path", "ratings"]  # a random holdout still works
+
+
+@pytest.mark.parametrize(
+    ("value", "said"),
+    [
+        ("soon", "line 5: time 'soon' is not a number, as the others are"),
+        ("", "line 5: a rating has no time"),
+        ("  ", "line 5: a rating has no time"),
+    ],
+)
+def test_a_bad_time_among_unix_seconds_is_named_by_its_line(log, tmp_path, value, said):
+    """One bad value in a column of numbers is that value: not the column's first, read as
+    a date it is not (the message named '880000000' as neither a number nor a date)."""
+    times = log["timestamp"].astype(str).tolist()
+    times[3] = value
+    data = tmp_path / "log.csv"
+    log.assign(timestamp=times).to_csv(data, index=False)
+    result = run("split", data, "--time-ordered", "-o", tmp_path)
+    assert result.exit_code == 1 and result.stdout == "", result.output
+    assert result.stderr.splitlines()[0] == f"error: {data}, {said}", result.stderr
+
+
+def test_a_bad_date_among_dates_is_named_by_its_line(log, tmp_path):
+    dates = pd.to_datetime(log["timestamp"], unit="s").dt.strftime("%d %b %Y %H:%M").tolist()
+    dates[6] = "sometime"
+    data = tmp_path / "log.csv"
+    log.assign(timestamp=dates).to_csv(data, index=False)
+    result = run("split", data, "--time-ordered", "-o", tmp_path)
+    assert result.exit_code == 1, result.output
+    assert f"{data}, line 8: time 'sometime' is neither a number nor a date" in result.stderr

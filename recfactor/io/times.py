@@ -53,7 +53,8 @@ def read_times(
             return None
         values, rows = found
         label = name
-    times = _as_numbers(values, label)
+    unit = "row" if kind is not None else "line"
+    times = _as_numbers(values, label, lambda k: f"{unit} {int(rows[k]) + (kind is not None)}")
     lines = dataset.line_numbers()
     position = np.searchsorted(rows, lines - 1 if kind is not None else lines)
     return times[np.minimum(position, len(times) - 1)]
@@ -79,7 +80,8 @@ def _time_column(names: list[str], header: bool, options: Any, name: str, given:
         if optional:
             return None
         raise DataError(f"{name}: found no time column ({', '.join(names)})",
-                        hint="name it with --time-col")  # fmt: skip
+                        hint="head the column timestamp, time or date (evaluate and split "
+                        "also take --time-col NAME)")  # fmt: skip
     return rest[0]
 
 
@@ -111,11 +113,13 @@ def _text_times(
     return pa.array(frame[column].fillna("").str.strip(), pa.string()), lines
 
 
-def _as_numbers(values: pa.Array, name: str) -> np.ndarray:
+def _as_numbers(values: pa.Array, name: str, place: Any = None) -> np.ndarray:
     """Times as float64, for their order alone: numbers as they are, points in time (dates,
     timestamps of any unit and zone, date strings) as seconds since 1970 (any year Arrow
     holds), durations as their count. Refused, naming ``name`` (the file and column) and the
-    type: times of day, and lists, structs and other values that are no point in time."""
+    type: times of day, and lists, structs and other values that are no point in time; a
+    missing or unreadable time names its place (``place(k)``, "line 12", where known)."""
+    where = (lambda k: f"{name}, {place(k)}") if place is not None else (lambda k: name)
     import pyarrow.compute as pc
 
     t = values.type
@@ -131,7 +135,7 @@ def _as_numbers(values: pa.Array, name: str) -> np.ndarray:
         per_second = {"s": 1.0, "ms": 1e3, "us": 1e6, "ns": 1e9}[t.unit]
         out = pc.cast(values, pa.int64()).to_numpy(zero_copy_only=False) / per_second
     elif pa.types.is_string(t):
-        out = _text_as_numbers(values, name)
+        out = _text_as_numbers(values, where)
     elif (
         pa.types.is_integer(t)
         or pa.types.is_floating(t)
@@ -148,32 +152,43 @@ def _as_numbers(values: pa.Array, name: str) -> np.ndarray:
                         "column with --time-col")  # fmt: skip
     out = np.asarray(out, dtype=np.float64)
     if np.isnan(out).any():
-        raise DataError(f"{name}: a rating has no time", hint="give every rating a time")
+        raise DataError(f"{where(int(np.argmax(np.isnan(out))))}: a rating has no time",
+                        hint="give every rating a time")  # fmt: skip
     return out
 
 
-def _text_as_numbers(values: pa.Array, name: str) -> np.ndarray:
+def _text_as_numbers(values: pa.Array, where: Any) -> np.ndarray:
     """Times written as text: numbers, else ISO dates (Arrow's parser: any year), else any
-    date pandas can read."""
+    date pandas can read; an empty one is missing (NaN, refused by the caller). A column of
+    numbers is one of numbers: a value that is not one is named, not read as a date."""
     import pyarrow.compute as pc
 
-    for target in (pa.float64(), pa.timestamp("s")):
-        try:
-            parsed = pc.cast(values, target)
-        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-            continue
-        if target == pa.float64():
-            return parsed.to_numpy(zero_copy_only=False)
-        return pc.cast(parsed, pa.int64()).to_numpy(zero_copy_only=False).astype(np.float64)
+    for blank_is_missing in (False, True):  # the usual file's times cast at the first go
+        if blank_is_missing:
+            values = pc.if_else(pc.equal(pc.utf8_trim_whitespace(values), ""), None, values)
+        for target in (pa.float64(), pa.timestamp("s")):
+            try:
+                parsed = pc.cast(values, target)
+            except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+                continue
+            if target == pa.float64():
+                return parsed.to_numpy(zero_copy_only=False)
+            return pc.cast(parsed, pa.int64()).to_numpy(zero_copy_only=False).astype(np.float64)
     import pandas as pd
 
-    parsed = pd.to_datetime(pd.Series(values.to_pandas()), errors="coerce",
-                            utc=True, format="mixed")  # fmt: skip
-    bad = parsed.isna().to_numpy() & values.is_valid().to_numpy(zero_copy_only=False)
+    text = pd.Series(values.to_pandas())
+    given = values.is_valid().to_numpy(zero_copy_only=False)
+    numbers = pd.to_numeric(text, errors="coerce")
+    if numbers.notna().any():  # Unix seconds, one of them not a number
+        bad = int(np.argmax(numbers.isna().to_numpy() & given))
+        raise DataError(f"{where(bad)}: time {text[bad]!r} is not a number, as the others are",
+                        hint="give every time in Unix seconds, or every one as a date")  # fmt: skip
+    parsed = pd.to_datetime(text, errors="coerce", utc=True, format="mixed")
+    bad = parsed.isna().to_numpy() & given
     if bad.any():
         raise DataError(
-            f"{name}: time {values[int(np.argmax(bad))].as_py()!r} is neither a number nor a "
-            "date (between the years 1677 and 2262 where it is not ISO 8601)",
+            f"{where(int(np.argmax(bad)))}: time {text[int(np.argmax(bad))]!r} is neither a "
+            "number nor a date (between the years 1677 and 2262 where it is not ISO 8601)",
             hint="give Unix seconds or ISO dates",
         )
     seconds = parsed.astype("int64").to_numpy().astype(np.float64) / 1e9
