@@ -58,7 +58,7 @@ EXAMPLES = {
               "recfactor split u.data --test-fraction 0.2 --split-seed 1"],
     "inspect": ["recfactor inspect -m model --titles u.item",
                 "recfactor inspect -m a.model --compare b.model"],
-    "serve": ["recfactor serve -m ml.model --items u.item",
+    "serve": ["recfactor serve -m ml.model --titles u.item",
               "curl 'http://127.0.0.1:8000/recommend?user=1&n=10'",
               "recfactor serve -m ml.model --host 0.0.0.0 --port 8080 --workers 2"],
 }  # fmt: skip
