@@ -240,7 +240,8 @@ class Dataset:
         """
         m = np.asarray(matrix, dtype=np.float64)
         if m.ndim != 2:
-            raise DataError(f"{source}: a matrix needs two dimensions, got {m.ndim}")
+            raise DataError(f"{source}: a matrix needs two dimensions, got {m.ndim}",
+                            hint="give a users x items matrix")  # fmt: skip
         mask = ~np.isnan(m)
         if missing_value is not None:
             mask &= m != missing_value

@@ -252,7 +252,8 @@ def _spark_call(call: Any, path: str) -> Any:
         text = _first_line(exc)
         if "PATH_NOT_FOUND" in text or "does not exist" in text:
             raise DataError(f"{path}: no such file or folder", hint="check the path") from exc
-        raise DataError(f"{path}: Spark cannot read it ({text[:200]})") from exc
+        raise DataError(f"{path}: Spark cannot read it ({text[:200]})",
+                        hint="give CSV/TSV or Parquet the cluster can reach") from exc  # fmt: skip
 
 
 @dataclass(frozen=True)

@@ -73,7 +73,9 @@ def update(
     model._require_fitted()
     if extra.feedback != model.feedback_ or base.feedback != model.feedback_:
         raise DataError(f"{extra.source}: {extra.feedback} feedback, but the model was "
-                        f"trained on {model.feedback_}")  # fmt: skip
+                        f"trained on {model.feedback_}",
+                        hint=f"read the new ratings as {model.feedback_} feedback "
+                        "(`feedback`)")  # fmt: skip
     combined = combine(base, extra).with_side(base.side)  # the attributes, by ID
     fresh = type(model)(model.params_class(**{**_own(model.params), **(params or {})}))
     # An ensemble is refitted whole: its members would otherwise share one start.

@@ -61,7 +61,8 @@ def split(
     try:
         output_dir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise DataError(f"{output_dir}: cannot create ({exc.strerror})") from exc
+        raise DataError(f"{output_dir}: cannot create ({exc.strerror})",
+                        hint="choose a folder you can write in") from exc  # fmt: skip
     kfold = how.folds is not None
     records = splitfiles.write_splits(data, dataset, splits, output_dir, stem, kfold)
     write_records(records, ["fold", "part", "path", "ratings"], out.kind())

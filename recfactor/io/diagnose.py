@@ -97,9 +97,11 @@ def diagnose(
                 f"{name}, line {line}: a quote opened on this line is never closed",
                 hint='close the quote, or double a quote meant as a character ("")',
             ) from None
-        raise DataError(f"{name}: cannot be parsed ({exc})") from exc
+        raise DataError(f"{name}: cannot be parsed ({exc})",
+                        hint="check the separator (--sep) and the quotes") from exc  # fmt: skip
     except pd.errors.EmptyDataError as exc:
-        raise DataError(f"{name}: the file is empty") from exc
+        raise DataError(f"{name}: the file is empty",
+                        hint="give a file with one rating per line") from exc  # fmt: skip
     starts = row_starts(body_text)[0] if '"' in body_text else None
     if starts is not None and len(starts) == len(raw):  # quoted line breaks: rows and lines
         raw.index = starts - 1 + lead  # part ways (where quotes are stray, count lines)

@@ -51,7 +51,8 @@ def write_frame(frame: Any, kind: str, output: Path | None, id_column: str) -> N
             f"{output}: writing Parquet needs pyarrow", hint="pip install pyarrow, or use .csv"
         ) from None
     except OSError as exc:
-        raise DataError(f"{output}: cannot write ({exc.strerror or exc})") from None
+        raise DataError(f"{output}: cannot write ({exc.strerror or exc})",
+                        hint="check the folder: its space, its permissions") from None  # fmt: skip
 
 
 def factor_json(frame: Any, id_column: str) -> str:

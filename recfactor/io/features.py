@@ -419,7 +419,9 @@ def _encode(frame: Any, encoding: Encoding, name: str, by_name: bool = False) ->
             bad = present & ~np.isfinite(x)
             if bad.any():
                 raise DataError(f"{name}, row {int(np.flatnonzero(bad)[0]) + 1}, column "
-                                f"{column.name!r}: {values[bad][0]!r} is not a number")  # fmt: skip
+                                f"{column.name!r}: {values[bad][0]!r} is not a number",
+                                hint="the training features read this column as numbers; "
+                                "give a number or leave it empty")  # fmt: skip
             x = x if column.kind == "flag" else (x - column.mean) / column.sd
             keep = present & (x != 0)
             rows.append(np.flatnonzero(keep))

@@ -244,7 +244,10 @@ def read_item_names(source: str | os.PathLike) -> dict[str, str]:
             dtype=str,
         )
     except (ValueError, pd.errors.ParserError) as exc:
-        raise DataError(f"{name}: cannot read item names ({exc})") from exc
+        raise DataError(
+            f"{name}: cannot read item names ({exc})",
+            hint="give a CSV of item ID and title, or MovieLens' u.item",
+        ) from exc
     return dict(zip(frame[0].str.strip(), frame[1].str.strip()))
 
 

@@ -78,7 +78,9 @@ def read_bytes(source: str | os.PathLike, name: str) -> bytes:
         if not path.exists():
             raise DataError(f"{name}: no such file", hint="check the path, or use - for stdin")
         if path.is_dir():
-            raise DataError(f"{name}: is a directory, not a ratings file")
+            raise DataError(f"{name}: is a directory, not a ratings file",
+                            hint="give the path of a file (--engine spark reads a folder of "
+                            "part files)")  # fmt: skip
         if path.is_char_device() or path.is_block_device():
             # /dev/zero or a disk would be read for ever; a terminal has its own name, -.
             raise DataError(f"{name}: is a device, not a data file",
@@ -86,7 +88,8 @@ def read_bytes(source: str | os.PathLike, name: str) -> bytes:
         try:
             raw = path.read_bytes()
         except OSError as exc:
-            raise DataError(f"{name}: cannot read ({exc.strerror})") from exc
+            raise DataError(f"{name}: cannot read ({exc.strerror})",
+                            hint="check the file's permissions") from exc  # fmt: skip
         targets.note_input(path)
     raw = decompress(raw, name)
     if raw.startswith(b"\xef\xbb\xbf"):
@@ -103,7 +106,8 @@ def stdin_bytes() -> bytes:
     try:
         return stream.read()
     except (OSError, ValueError) as exc:
-        raise DataError(f"<stdin>: cannot read standard input ({exc})") from None
+        raise DataError(f"<stdin>: cannot read standard input ({exc})",
+                        hint="give the data as a file") from None  # fmt: skip
 
 
 def line_ends(raw: bytes) -> bytes:
@@ -204,7 +208,10 @@ def decompress(raw: bytes, name: str) -> bytes:
                 f"{name}: the zip archive cannot be read ({exc})",
                 hint="extract the ratings file (or re-zip it without a password) and give its path",
             ) from None
-        raise DataError(f"{name}: compressed data is corrupt or truncated ({exc})") from None
+        raise DataError(
+            f"{name}: compressed data is corrupt or truncated ({exc})",
+            hint="compress the file again, or give it uncompressed",
+        ) from None
     return raw
 
 

@@ -51,7 +51,8 @@ def read_wide(text: str, name: str, sep: str, opt: ReadOptions) -> Dataset:
         item_ids = np.array([str(j + 1) for j in range(width)])
         body, body_lines = cells, line_of
     if len(body) == 0:
-        raise DataError(f"{name}: has a header but no rows of ratings")
+        raise DataError(f"{name}: has a header but no rows of ratings",
+                        hint="give one row per user under the header")  # fmt: skip
     user_ids = body[:, 0] if labelled else np.array([str(k + 1) for k in range(len(body))])
     values_text = body[:, 1:] if labelled else body
     offset = 2 if labelled else 1
@@ -79,11 +80,13 @@ def read_wide(text: str, name: str, sep: str, opt: ReadOptions) -> Dataset:
     if pd.Series(user_ids).duplicated().any():
         k = int(np.argmax(pd.Series(user_ids).duplicated().to_numpy()))
         user = str(user_ids[k])
-        raise DataError(f"{name}, line {body_lines[k]}, column 1: user {user!r} repeats")
+        raise DataError(f"{name}, line {body_lines[k]}, column 1: user {user!r} repeats",
+                        hint="give each user one row")  # fmt: skip
     if pd.Series(item_ids).duplicated().any():
         k = int(np.argmax(pd.Series(item_ids).duplicated().to_numpy()))
         item = str(item_ids[k])
-        raise DataError(f"{name}, line {line_of[0]}, column {k + offset}: item {item!r} repeats")
+        raise DataError(f"{name}, line {line_of[0]}, column {k + offset}: item {item!r} repeats",
+                        hint="give each item one column")  # fmt: skip
     return index_rows(
         users, items, matrix[rows, cols], body_lines[rows], opt.feedback, "error", name, "rating"
     )

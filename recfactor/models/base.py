@@ -272,7 +272,8 @@ class Model(Scoring):
                 "ratings) or read_ratings(path)",
             )
         if dataset.n_ratings == 0:
-            raise DataError(f"{dataset.source}: no ratings to train on")
+            raise DataError(f"{dataset.source}: no ratings to train on",
+                            hint="give data with one rating per row")  # fmt: skip
         if dataset.feedback not in self.feedbacks:
             raise ParameterError(
                 f"{self.name} fits {' or '.join(self.feedbacks)} feedback, not {dataset.feedback}",
