@@ -335,3 +335,22 @@ def test_windows_1252_text_reads_as_windows_1252_not_latin_1(tmp_path):
     latin = tmp_path / "latin.csv"  # a byte Windows-1252 leaves undefined: Latin-1 then
     latin.write_bytes(b"item,title\n1,Caf\xe9\x81\n")
     assert read_item_names(latin) == {"1": "Café\x81"}
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_binary_bytes_without_a_nul_are_called_binary(tmp_path, seed):
+    """Random bytes need not hold a NUL; their control characters tell them from text, which
+    was refused as UTF-8 with a wrong byte 'though the file's other text is'."""
+    rng = np.random.default_rng(seed)
+    raw = bytes(rng.integers(1, 256, 300, dtype=np.uint8))  # no NUL
+    path = tmp_path / "r.dat"
+    path.write_bytes(raw)
+    for read in (read_ratings, read_pairs):
+        with pytest.raises(DataError, match="looks like a binary file"):
+            read(path)
+
+
+def test_a_stray_control_character_in_text_is_still_text(tmp_path):
+    path = tmp_path / "r.csv"
+    path.write_bytes(b"user,item,rating\nu1,i1,4\nu2,i\x07 2,3\nu1,i3,5\x0c\n")
+    assert read_ratings(path).n_ratings == 3

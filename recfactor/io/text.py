@@ -130,8 +130,15 @@ def text_and_sample(raw: bytes, name: str, hint: str) -> tuple[bytes, list[str]]
     return raw, sample
 
 
+# Bytes no text file holds (control characters but tab, line ends, form feed and escape):
+# a few may be strays, a binary file has one in eight.
+_CONTROL = bytes(b for b in range(32) if b not in (9, 10, 12, 13, 27)) + b"\x7f"
+
+
 def refuse_binary(raw: bytes, name: str) -> None:
-    if b"\x00" in raw[:4096]:
+    head = raw[:4096]
+    controls = len(head) - len(head.translate(None, _CONTROL))
+    if b"\x00" in head or controls > max(8, len(head) // 100):
         raise DataError(
             f"{name}: looks like a binary file, not text ratings",
             hint="give a CSV/TSV file (plain, .gz, .bz2, .xz or .zip), Parquet or Arrow/Feather",
