@@ -117,7 +117,8 @@ def compare(a: Any, b: Any, names: dict[str, str] | None = None, top: int = 5) -
     if len(items) < 2:
         from recfactor.errors import RecfactorError
 
-        raise RecfactorError("the two models share fewer than two items")
+        raise RecfactorError("the two models share fewer than two items",
+                             hint="compare models trained on the same items")  # fmt: skip
     qa = a.item_factors_[a.item_index(items)].astype(np.float64)
     qb = b.item_factors_[b.item_index(items)].astype(np.float64)
     nonnegative = bool((qa >= 0).all() and (qb >= 0).all())
