@@ -62,14 +62,25 @@ def checked_ids(column: pa.ChunkedArray, name: str, label: str, role: str, needs
                     hint="IDs are text without NUL characters")  # fmt: skip
 
 
+# These read Arrow's buffers themselves: a Python value handed to pyarrow (``equal(x, 0)``,
+# ``fill_null(True)``), or ``to_numpy`` of an array with nulls, imports pandas (0.12 s).
 def _missing_values(dictionary: pa.Array) -> np.ndarray:
     """Which of a text dictionary's values are null, empty or only spaces."""
-    blank = pc.equal(pc.utf8_length(pc.utf8_trim_whitespace(dictionary)), 0)
-    return blank.fill_null(True).to_numpy(zero_copy_only=False)
+    length = to_numpy(pc.utf8_length(pc.utf8_trim_whitespace(dictionary)))  # any under a null
+    return ~_valid(dictionary) | (length == 0)
 
 
 def _nul_values(dictionary: pa.Array) -> np.ndarray:
-    return pc.match_substring(dictionary, "\x00").fill_null(False).to_numpy(zero_copy_only=False)
+    return _valid(dictionary) & _flags(pc.match_substring(dictionary, "\x00"))
+
+
+def _valid(array: pa.Array) -> np.ndarray:
+    return _flags(array.is_valid())
+
+
+def _flags(booleans: pa.Array) -> np.ndarray:
+    """A boolean array as numpy (anything under a null)."""
+    return to_numpy(pc.cast(booleans, pa.uint8())).astype(bool)
 
 
 def _first_row_with(column: pa.ChunkedArray, bad: np.ndarray) -> int | None:
