@@ -37,6 +37,50 @@ def test_top_n_equals_a_full_sort_with_ties_and_non_finite_entries(n):
     np.testing.assert_array_equal(vals, want_vals)
 
 
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("n", [1, 3, 12, 64])
+def test_the_compiled_pass_equals_a_full_sort(n, dtype, monkeypatch):
+    """Large blocks are ranked by one compiled pass (kernels/ranking.py): the same lists, ties
+    by lower index across the n-th place, nothing that is not finite, short rows padded."""
+    from recfactor.models import scoring
+
+    rng = np.random.default_rng(100 + n)
+    scores = rng.integers(0, 6, (60, 90)).astype(dtype)
+    scores[rng.random(scores.shape) < 0.2] = -np.inf
+    scores[rng.random(scores.shape) < 0.05] = np.nan
+    scores[rng.random(scores.shape) < 0.05] = np.inf
+    scores[5] = -np.inf  # nothing to list
+    scores[9, 80:] = 1.0  # a row with fewer finite entries than n
+    scores[9, :80] = np.nan
+    monkeypatch.setattr(scoring, "COMPILED_TOP_CELLS", 0)
+    idx, vals = top_n(scores, n)
+    want_idx, want_vals = _by_sort(scores, n)
+    np.testing.assert_array_equal(idx, want_idx)
+    np.testing.assert_array_equal(vals, want_vals)
+    assert vals.dtype == np.float64
+
+
+def test_a_large_block_takes_the_compiled_pass_and_lists_as_numpy_does(monkeypatch):
+    from recfactor.kernels import ranking
+    from recfactor.models import scoring
+
+    rng = np.random.default_rng(7)
+    scores = np.round(rng.normal(size=(300, 8000)), 2)  # 2.4M scores, ties at two decimals
+    scores[rng.random(scores.shape) < 0.01] = -np.inf
+    calls = []
+    original = ranking.top_rows
+    ranking.warm_up()
+    monkeypatch.setattr(ranking, "warm_up", lambda dtype: None)
+    monkeypatch.setattr(ranking, "top_rows", lambda *a: calls.append(1) or original(*a))
+    compiled = top_n(scores, 10)
+    assert calls == [1]
+    monkeypatch.setattr(scoring, "COMPILED_TOP_CELLS", 1 << 40)
+    by_numpy = top_n(scores, 10)
+    assert calls == [1]
+    np.testing.assert_array_equal(compiled[0], by_numpy[0])
+    np.testing.assert_array_equal(compiled[1], by_numpy[1])
+
+
 def _exact_lists(model, users, n, exclude_seen):
     s = model.scores(users)
     if exclude_seen:

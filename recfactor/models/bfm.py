@@ -335,10 +335,12 @@ class BFM(Model):
         if counts is not None:
             out[rows] += self.POPULARITY_STARS * np.log1p(counts[: out.shape[1]])
 
-    def _scores(self, u: np.ndarray, item_factors: np.ndarray | None) -> np.ndarray:
+    def _scores(
+        self, u: np.ndarray, item_factors: np.ndarray | None, out: np.ndarray | None = None
+    ) -> np.ndarray:
         """As any factor model's, with the levels of :meth:`predict_index` where a side was
         placed; users placed by attributes alone rank popular items up."""
-        out = super()._scores(u, item_factors)
+        out = super()._scores(u, item_factors, out)
         self._rank_by_popularity_too(u, out)
         placed_u = _flag(self.placed_users_, u)
         placed_i = _flag(self.placed_items_, np.arange(len(self.item_ids_)))
