@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 
 from recfactor.errors import ColdStartError, DataError
+from recfactor.models.scoring import first_allowed
 
 Note = Callable[[str], None]
 
@@ -37,18 +38,6 @@ def allowed_items(model: Any, min_ratings: int | None, note: Note = _silent) -> 
         note(f"note: left out {int((~allowed).sum())} item(s) with fewer than {floor} "
              "training ratings (`min_ratings` 0 keeps them)")  # fmt: skip
     return allowed
-
-
-def _keep(top: np.ndarray, scores: np.ndarray, allowed: Any, n: int):
-    """Each row's first ``n`` items that are ``allowed`` (-1 padded), and their scores."""
-    if allowed is None:
-        return top, scores
-    ok = (top >= 0) & allowed[np.maximum(top, 0)]
-    # Each row's allowed items first, in their order: a stable sort on "not allowed".
-    order = np.argsort(~ok, axis=1, kind="stable")[:, :n]
-    kept = np.take_along_axis(ok, order, axis=1)
-    out = np.where(kept, np.take_along_axis(top, order, axis=1), -1)
-    return out, np.where(kept, np.take_along_axis(scores, order, axis=1), 0.0)
 
 
 def _known(index: np.ndarray, ids: Sequence[str], what: str, single: bool, note: Note):
@@ -97,9 +86,8 @@ def recommendations(
     index = model.user_index(ids)
     unknown = index < 0
     known = [x for x, bad in zip(ids, unknown) if not bad]
-    wider = n if allowed is None else n + int((~allowed).sum())
-    top, scores = model.recommend_index(index[~unknown], wider, exclude_seen=not include_seen)
-    top, scores = _keep(top, scores, allowed, n)
+    top, scores = model.recommend_index(index[~unknown], n, exclude_seen=not include_seen,
+                                        allowed=allowed)  # fmt: skip
     held = None
     if stability:
         from recfactor.models.ensemble import list_support
@@ -164,7 +152,7 @@ def neighbours(
     allowed = allowed_items(model, min_ratings, note)
     index, kept = _known(model.item_index(list(items)), list(items), "item", single, note)
     wider = n if allowed is None else n + int((~allowed).sum())
-    top, scores = _keep(*model.similar_index(index, wider), allowed, n)
+    top, scores = first_allowed(*model.similar_index(index, wider), allowed, n)
     if len(model.item_ids_) == 1:
         note("note: the model knows no other item to compare with")
     held = None

@@ -118,3 +118,27 @@ def test_screened_lists_follow_the_model_when_its_factors_are_replaced():
     after = model.recommend_index(np.arange(5), 5)[0]
     np.testing.assert_array_equal(after, _exact_lists(model, np.arange(5), 5, True)[0])
     assert not np.array_equal(before, after)
+
+
+@pytest.mark.parametrize("compiled", [False, True])
+def test_items_not_allowed_are_ranked_out_as_the_widened_lists_cut(compiled, monkeypatch):
+    """recommend_index(allowed=) lists what the n + hidden best cut to the allowed ones list:
+    for a few users (screened in float32) and for a block of users (their scores set to -inf
+    where hidden, no list widened by thousands of hidden items)."""
+    from recfactor.models import scoring
+
+    monkeypatch.setattr(scoring, "COMPILED_TOP_CELLS", 0 if compiled else 1 << 40)
+    data, *_ = planted_ratings(seed=6, n_users=200, n_items=600, rank=6, spread=0.8,
+                               centre=3.0, density=0.08, noise=0.3)  # fmt: skip
+    model = rf.SVD(factors=8, seed=0, reg=0.05).fit(data)
+    allowed = np.random.default_rng(0).random(len(model.item_ids_)) < 0.4
+    hidden = int((~allowed).sum())
+    for users in (np.arange(3), np.arange(200)):  # screened, and in a block
+        for n in (1, 10, 50):
+            got = model.recommend_index(users, n, allowed=allowed)
+            wide = model.recommend_index(users, n + hidden)
+            want = scoring.first_allowed(*wide, allowed, n)
+            np.testing.assert_array_equal(got[0], want[0])
+            listed = got[0] >= 0
+            np.testing.assert_array_equal(got[1][listed], want[1][listed])
+            assert allowed[got[0][listed]].all()

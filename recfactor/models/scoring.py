@@ -232,12 +232,14 @@ class Scoring:
         return out
 
     def recommend_index(
-        self, u: np.ndarray, n: int, exclude_seen: bool = True
+        self, u: np.ndarray, n: int, exclude_seen: bool = True, allowed: Any = None
     ) -> tuple[np.ndarray, np.ndarray]:
-        """Top-``n`` item indices and scores for each user index; -1 pads short lists."""
+        """Top-``n`` item indices and scores for each user index; -1 pads short lists.
+        ``allowed``: a mask of the items that may be listed (None: every item)."""
         self._require_fitted()
         u = np.asarray(u, dtype=np.int64)
         n = max(0, min(n, len(self.item_ids_)))
+        hidden = np.zeros(0, dtype=np.int64) if allowed is None else np.flatnonzero(~allowed)
         top = np.full((len(u), n), -1, dtype=np.int64)
         top_scores = np.full((len(u), n), np.nan)
         from recfactor.models import screening
@@ -250,13 +252,16 @@ class Scoring:
         reused = None if screened else np.empty((min(len(u), size), len(self.item_ids_)))
         for start in range(0, len(u), size):
             block = u[start : start + size]
-            if screened:
-                idx, val = screening.top(self, block, n, exclude_seen)
+            if screened:  # the few users' lists widened past the hidden items, then cut
+                wider = min(n + len(hidden), len(self.item_ids_))
+                idx, val = first_allowed(*screening.top(self, block, wider, exclude_seen),
+                                         allowed, n)  # fmt: skip
             else:
                 s = self._scores(block, q, reused[: len(block)])
                 if exclude_seen:
                     rows, cols = self._seen_cells(block)
                     s[rows, cols] = -np.inf
+                s[:, hidden] = -np.inf  # ranked as seen ones: never listed
                 idx, val = top_n(s, n)
             top[start : start + len(block)] = idx
             top_scores[start : start + len(block)] = val
@@ -338,6 +343,18 @@ def pair_dots(p: np.ndarray, q: np.ndarray, u: np.ndarray, i: np.ndarray) -> np.
             "ij,ij->i", p[uu].astype(np.float64, copy=False), q[ii].astype(np.float64, copy=False)
         )
     return out
+
+
+def first_allowed(top: np.ndarray, scores: np.ndarray, allowed: Any, n: int):
+    """Each row's first ``n`` items that are ``allowed`` (-1 padded), and their scores."""
+    if allowed is None:
+        return top, scores
+    ok = (top >= 0) & allowed[np.maximum(top, 0)]
+    # Each row's allowed items first, in their order: a stable sort on "not allowed".
+    order = np.argsort(~ok, axis=1, kind="stable")[:, :n]
+    kept = np.take_along_axis(ok, order, axis=1)
+    out = np.where(kept, np.take_along_axis(top, order, axis=1), -1)
+    return out, np.where(kept, np.take_along_axis(scores, order, axis=1), 0.0)
 
 
 # A block of users' scores against every item takes at most this much memory (and at most
