@@ -5,6 +5,7 @@ items, with the items below the floor of training ratings left out
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -50,19 +51,33 @@ def _known(index: np.ndarray, ids: Sequence[str], what: str, single: bool, note:
     return index[~unknown], [x for x, bad in zip(ids, unknown) if not bad]
 
 
-def _rows(keys: list[str], top, scores, item_ids, key: str, other: str, held=None) -> list[dict]:
-    """One record a listed item; with ``held`` (the share of fits whose own list holds each
-    item), its ``stability`` too."""
-    rows = [
-        {key: k, "rank": r + 1, other: str(item_ids[j]), "score": float(s)}
-        for k, row, srow in zip(keys, top, scores)
-        for r, (j, s) in enumerate(zip(row, srow))
-        if j >= 0
-    ]
-    if held is not None:
-        for row, share in zip(rows, held[top >= 0]):
-            row["stability"] = float(share)
-    return rows
+@dataclass(frozen=True)
+class Lists:
+    """Lists as arrays, no object per entry: the keys' ``key`` column (``keys[r]``, the user
+    or item the list is for) and their entries ``top[r]`` (item indices into ``ids``, -1 past
+    the end), with ``scores[r]`` and, where asked, ``held[r]``."""
+
+    key: str
+    other: str
+    keys: list[str]
+    top: np.ndarray
+    scores: np.ndarray
+    ids: np.ndarray
+    held: np.ndarray | None = None
+
+    def records(self) -> list[dict[str, Any]]:
+        """One record a listed item; with ``held`` (the share of fits whose own list holds
+        each item), its ``stability`` too."""
+        rows = [
+            {self.key: k, "rank": r + 1, self.other: str(self.ids[j]), "score": float(s)}
+            for k, row, srow in zip(self.keys, self.top, self.scores)
+            for r, (j, s) in enumerate(zip(row, srow))
+            if j >= 0
+        ]
+        if self.held is not None:
+            for row, share in zip(rows, self.held[self.top >= 0]):
+                row["stability"] = float(share)
+        return rows
 
 
 def recommendations(
@@ -76,11 +91,30 @@ def recommendations(
     stability: bool = False,
     note: Note = _silent,
 ) -> list[dict[str, Any]]:
-    """Each user's top ``n`` items (user, rank, item, score), on predict's scale for ratings.
-    A user the model does not know gets the most popular items (their share of the training
-    ratings as the score), and ``note`` says so; ``single``: the one user asked for by name;
-    ``stability``: each item's share of the model's fits (ensemble members, posterior draws)
-    whose own list holds it."""
+    """Each user's top ``n`` items (user, rank, item, score): :func:`recommendation_lists`
+    as records."""
+    lists = recommendation_lists(model, users, n, include_seen=include_seen,
+                                 min_ratings=min_ratings, single=single, stability=stability,
+                                 note=note)  # fmt: skip
+    return [row for part in lists for row in part.records()]
+
+
+def recommendation_lists(
+    model: Any,
+    users: Sequence[str],
+    n: int = 10,
+    *,
+    include_seen: bool = False,
+    min_ratings: int | None = None,
+    single: bool = False,
+    stability: bool = False,
+    note: Note = _silent,
+) -> list[Lists]:
+    """Each user's top ``n`` items, on predict's scale for ratings: the known users' lists,
+    then the unknown ones'. A user the model does not know gets the most popular items
+    (their share of the training ratings as the score), and ``note`` says so; ``single``:
+    the one user asked for by name; ``stability``: each item's share of the model's fits
+    (ensemble members, posterior draws) whose own list holds it."""
     allowed = allowed_items(model, min_ratings, note)
     ids = list(users)
     index = model.user_index(ids)
@@ -105,17 +139,17 @@ def recommendations(
         whom = f"user {known[0]!r}" if single else f"{exhausted} user(s)"
         note(f"note: {whom} rated every item in training: nothing left to recommend "
              "(`include_seen` ranks them all)")  # fmt: skip
-    rows = _rows(known, top, scores, model.item_ids_, "user", "item", held)
+    lists = [Lists("user", "item", known, top, scores, model.item_ids_, held)]
     if unknown.any():
         whom = f"unknown user {ids[int(np.argmax(unknown))]!r}" if single else (
             f"{int(unknown.sum())} unknown user(s)")  # fmt: skip
         note(f"note: {whom}: the most popular items (`history` or attributes place a new "
              "user by what is known of it)")  # fmt: skip
-        rows += _popular(model, [x for x, bad in zip(ids, unknown) if bad], n, allowed)
-    return rows
+        lists.append(_popular(model, [x for x, bad in zip(ids, unknown) if bad], n, allowed))
+    return lists
 
 
-def _popular(model: Any, users: list[str], n: int, allowed: Any) -> list[dict[str, Any]]:
+def _popular(model: Any, users: list[str], n: int, allowed: Any) -> Lists:
     """The ``n`` items with the most training ratings (their share as the score), for each of
     ``users``."""
     from recfactor import popularity
@@ -132,8 +166,8 @@ def _popular(model: Any, users: list[str], n: int, allowed: Any) -> list[dict[st
     top = np.argsort(-counts, kind="stable")[:n]
     top = top[counts[top] >= 0]
     share = counts[top] / max(float(counts[counts > 0].sum()), 1.0)
-    return [{"user": u, "rank": r + 1, "item": str(model.item_ids_[j]), "score": float(s)}
-            for u in users for r, (j, s) in enumerate(zip(top, share))]  # fmt: skip
+    return Lists("user", "item", users, np.tile(top, (len(users), 1)),
+                 np.tile(share, (len(users), 1)), model.item_ids_)  # fmt: skip
 
 
 def neighbours(
@@ -160,4 +194,4 @@ def neighbours(
         from recfactor.models.ensemble import neighbour_support
 
         held = neighbour_support(model, index, top, allowed)
-    return _rows(kept, top, scores, model.item_ids_, "item", "similar_item", held)
+    return Lists("item", "similar_item", kept, top, scores, model.item_ids_, held).records()

@@ -200,3 +200,42 @@ def test_a_table_too_wide_for_the_terminal_shows_every_number_whole(monkeypatch,
     many = [{c: 0.123456 + k for c in columns} for k in range(20)]
     report.write_records(many, columns, "table")
     assert "…" not in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    ("extra", "from_arrays"),
+    [
+        ([], True),
+        (["--include-seen", "-n", "25"], True),
+        (["--titles", "{titles}"], True),
+        (["--titles", "{commas}"], False),  # titles that need quotes: the records' way
+        (["--min-ratings", "13"], True),
+    ],
+)
+def test_lists_written_from_their_arrays_are_the_records_csv(shop, tmp_path, monkeypatch, extra,
+                                                             from_arrays):  # fmt: skip
+    """recommend's CSV comes from the lists' arrays by Arrow's writer (no dict per entry):
+    byte for byte what the records' way writes, with unknown users' popular lists after the
+    known ones' and "007" kept as written."""
+    from recfactor.io import listsout
+
+    folder, model, _ = shop
+    users = tmp_path / "users.txt"
+    users.write_text("u3\nstranger\nu7\nu3\nnobody\n")
+    commas = tmp_path / "commas.csv"
+    commas.write_text("item,title\n" + "".join(f'{i:03d},"Film, {i}"\n' for i in range(20)))
+    args = [a.replace("{titles}", str(folder / "titles.parquet")).replace("{commas}", str(commas))
+            for a in extra]  # fmt: skip
+    line = ["recommend", users, "-m", model, "--format", "csv", "-q", *args]
+    used = []
+    original = listsout.write_lists_csv
+    monkeypatch.setattr(
+        listsout, "write_lists_csv", lambda *a: used.append(original(*a)) or used[-1]
+    )
+    arrays = run(*line)
+    monkeypatch.setattr(listsout, "write_lists_csv", lambda *a: False)
+    records = run(*line)
+    assert arrays.exit_code == 0 and records.exit_code == 0, (arrays.output, records.output)
+    assert used == [from_arrays]
+    assert arrays.stdout == records.stdout
+    assert "stranger" in arrays.stdout and "\nu3,1,0" in arrays.stdout

@@ -64,7 +64,7 @@ def recommend(
     has not seen is placed by its --history or attributes (bfm), else gets the most popular
     items."""
     from recfactor.errors import ParameterError
-    from recfactor.lists import recommendations
+    from recfactor.lists import recommendation_lists
 
     if cluster is not None:  # every user's list, on the cluster
         return _on_spark(cluster, model, out, quiet, "recommend", (n, include_seen, min_ratings),
@@ -82,10 +82,11 @@ def recommend(
         ids = [str(x) for x in fitted.user_ids_]
     else:
         ids = [user] if user is not None else _read_ids(users, "user")
-    records = recommendations(fitted, ids, n, include_seen=include_seen, min_ratings=min_ratings,
-                              single=user is not None, stability=stability,
-                              note=lambda t: engine_note(t, quiet))  # fmt: skip
-    _write(records, ["user", "rank", "item", "score"], "item", read_titles(items), out, stability)
+    lists = recommendation_lists(fitted, ids, n, include_seen=include_seen,
+                                 min_ratings=min_ratings, single=user is not None,
+                                 stability=stability,
+                                 note=lambda t: engine_note(t, quiet))  # fmt: skip
+    _write(lists, ["user", "rank", "item", "score"], "item", read_titles(items), out, stability)
 
 
 @app.command(cls=Command)
@@ -146,17 +147,9 @@ def _read_ids(source: str, what: str) -> list[str]:
 
 
 def _write(
-    records: list[dict], columns: list[str], key: str, names: Any, out: Any, stability: bool
+    found: list[Any], columns: list[str], key: str, names: Any, out: Any, stability: bool
 ) -> None:
-    """The records, with the ``title`` of each record's ``key`` item given ``names``, and
-    their ``stability`` where asked."""
-    from recfactor.report import write_records
+    from recfactor.io.listsout import write_lists
 
-    if stability:
-        columns = [*columns, "stability"]
-    if names is not None:
-        for record in records:
-            record["title"] = names.get(record[key], "")
-        columns = [*columns, "title"]
     with out.open() as kind:
-        write_records(records, columns, kind)
+        write_lists(found, columns, key, names, kind, stability)
