@@ -11,7 +11,6 @@ from typing import Any
 import numpy as np
 
 from recfactor.errors import ColdStartError, DataError
-from recfactor.models.scoring import first_allowed
 
 Note = Callable[[str], None]
 
@@ -170,7 +169,13 @@ def _popular(model: Any, users: list[str], n: int, allowed: Any) -> Lists:
                  np.tile(share, (len(users), 1)), model.item_ids_)  # fmt: skip
 
 
-def neighbours(
+def neighbours(model: Any, items: Sequence[str], n: int = 10, **options: Any
+               ) -> list[dict[str, Any]]:  # fmt: skip
+    """:func:`neighbour_lists` as records (item, rank, similar_item, score)."""
+    return neighbour_lists(model, items, n, **options).records()
+
+
+def neighbour_lists(
     model: Any,
     items: Sequence[str],
     n: int = 10,
@@ -179,14 +184,12 @@ def neighbours(
     single: bool = False,
     stability: bool = False,
     note: Note = _silent,
-) -> list[dict[str, Any]]:
-    """Each known item's ``n`` nearest items in factor space (item, rank, similar_item,
-    score); ``single``: one item asked for by name, whom not knowing is an error;
-    ``stability`` as :func:`recommendations`'."""
+) -> Lists:
+    """Each known item's ``n`` nearest items in factor space; ``single``: one item asked for
+    by name, whom not knowing is an error; ``stability`` as :func:`recommendations`'."""
     allowed = allowed_items(model, min_ratings, note)
     index, kept = _known(model.item_index(list(items)), list(items), "item", single, note)
-    wider = n if allowed is None else n + int((~allowed).sum())
-    top, scores = first_allowed(*model.similar_index(index, wider), allowed, n)
+    top, scores = model.similar_index(index, n, allowed=allowed)
     if len(model.item_ids_) == 1:
         note("note: the model knows no other item to compare with")
     held = None
@@ -194,4 +197,4 @@ def neighbours(
         from recfactor.models.ensemble import neighbour_support
 
         held = neighbour_support(model, index, top, allowed)
-    return Lists("item", "similar_item", kept, top, scores, model.item_ids_, held).records()
+    return Lists("item", "similar_item", kept, top, scores, model.item_ids_, held)

@@ -142,3 +142,26 @@ def test_items_not_allowed_are_ranked_out_as_the_widened_lists_cut(compiled, mon
             listed = got[0] >= 0
             np.testing.assert_array_equal(got[1][listed], want[1][listed])
             assert allowed[got[0][listed]].all()
+
+
+def test_similar_items_in_blocks_are_the_whole_matrix_lists(monkeypatch):
+    """Neighbours come a block of items at a time (every item of 25M ratings at once was a
+    28 GB matrix): the same lists as one product of every item against every item."""
+    from recfactor.models import scoring
+
+    data, *_ = planted_ratings(seed=8, n_users=150, n_items=400, rank=5, spread=0.8,
+                               centre=3.0, density=0.1, noise=0.3)  # fmt: skip
+    model = rf.SVD(factors=6, seed=0, reg=0.05).fit(data)
+    items = np.arange(len(model.item_ids_))
+    unit = model._unit_items()
+    sims = unit @ unit.T
+    sims[items, items] = -np.inf
+    allowed = np.random.default_rng(1).random(len(items)) < 0.7
+    monkeypatch.setattr(scoring, "BLOCK_BYTES", 8 * len(items) * 64)  # blocks of 64 items
+    for mask in (None, allowed):
+        want = sims.copy()
+        if mask is not None:
+            want[:, ~mask] = -np.inf
+        got = model.similar_index(items, 12, allowed=mask)
+        np.testing.assert_array_equal(got[0], _by_sort(want, 12)[0])
+        np.testing.assert_allclose(got[1], _by_sort(want, 12)[1], rtol=1e-12)

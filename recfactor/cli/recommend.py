@@ -108,7 +108,7 @@ def similar(
 ) -> None:
     """Items closest to an item in factor space (cosine similarity); on Spark, every item's."""
     from recfactor.errors import ParameterError
-    from recfactor.lists import neighbours
+    from recfactor.lists import neighbour_lists
     from recfactor.neighbours import unstable_note
 
     if cluster is not None:  # every item's neighbours, on the cluster
@@ -122,10 +122,10 @@ def similar(
     if note is not None:
         tell(note, quiet)
     ids = [item] if item is not None else _read_ids(items, "item")
-    records = neighbours(fitted, ids, n, min_ratings=min_ratings, single=item is not None,
-                         stability=stability, note=lambda t: engine_note(t, quiet))  # fmt: skip
+    lists = neighbour_lists(fitted, ids, n, min_ratings=min_ratings, single=item is not None,
+                            stability=stability, note=lambda t: engine_note(t, quiet))  # fmt: skip
     columns = ["item", "rank", "similar_item", "score"]
-    _write(records, columns, "similar_item", read_titles(names_file), out, stability)
+    _write([lists], columns, "similar_item", read_titles(names_file), out, stability)
 
 
 def _on_spark(cluster: Any, model: Path, out: Any, quiet: bool, kind: str, settings: tuple,
