@@ -248,7 +248,7 @@ class Scoring:
                     and screening.applies(self))  # fmt: skip
         q = None if screened else self._items64()
         # Bounded memory, a block of users x items at a time, in one block of memory reused.
-        size = users_a_block(len(self.item_ids_))
+        size = rows_a_block(len(self.item_ids_))
         reused = None if screened else np.empty((min(len(u), size), len(self.item_ids_)))
         for start in range(0, len(u), size):
             block = u[start : start + size]
@@ -311,18 +311,18 @@ class Scoring:
         unit = self._unit_items()
         i = np.asarray(i, dtype=np.int64)
         n = max(0, min(n, len(self.item_ids_) - 1))
+        hidden = np.zeros(0, dtype=np.int64) if allowed is None else np.flatnonzero(~allowed)
         top = np.full((len(i), n), -1, dtype=np.int64)
         top_sims = np.full((len(i), n), np.nan)
         # A block of items against every item at a time, as recommend_index's users (all the
         # 59,047 items of 25M ratings at once were 28 GB).
-        size = users_a_block(len(self.item_ids_))
+        size = rows_a_block(len(self.item_ids_))
         reused = np.empty((min(len(i), size), len(self.item_ids_)))
         for start in range(0, len(i), size):
             block = i[start : start + size]
             sims = np.matmul(unit[block], unit.T, out=reused[: len(block)])
             sims[np.arange(len(block)), block] = -np.inf
-            if allowed is not None:
-                sims[:, ~allowed] = -np.inf
+            sims[:, hidden] = -np.inf
             top[start : start + len(block)], top_sims[start : start + len(block)] = top_n(sims, n)
         return top, top_sims
 
@@ -371,12 +371,14 @@ def first_allowed(top: np.ndarray, scores: np.ndarray, allowed: Any, n: int):
     return out, np.where(kept, np.take_along_axis(scores, order, axis=1), 0.0)
 
 
-# A block of users' scores against every item takes at most this much memory (and at most
-# 1024 users): on 25M ratings' 59,047 items, 1024 users were 483 MB; 568 rank as fast.
+# A block of users' (or items') scores against every item takes at most this much memory
+# (and at most 1024 rows): on 25M ratings' 59,047 items, 1024 users were 483 MB; 568 rank
+# as fast.
 BLOCK_BYTES = 256 << 20
 
 
-def users_a_block(n_items: int) -> int:
+def rows_a_block(n_items: int) -> int:
+    """How many rows of scores against ``n_items`` items a block holds."""
     return max(64, min(1024, BLOCK_BYTES // (8 * max(n_items, 1))))
 
 
@@ -391,9 +393,11 @@ def top_n(scores: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
     """Column indices and values of the ``n`` largest entries of each row, best first.
 
     Ties break by lower index so results are reproducible; entries that are not finite are
-    never returned (their slots hold -1 and NaN). Each row's n-th largest value is found by a
-    partition of the values (four times faster than a partition of their indices: a server
-    ranks 100,000 items at every request), and only the entries at or above it are sorted.
+    never returned (their slots hold -1 and NaN). A large block with a short list is ranked
+    by one compiled pass (kernels/ranking.py); otherwise each row's n-th largest value is
+    found by a partition of the values (four times faster than a partition of their indices:
+    a server ranks 100,000 items at every request), and only the entries at or above it are
+    sorted.
     """
     rows, m = scores.shape
     if n == 0 or m == 0:
