@@ -354,3 +354,23 @@ def test_a_stray_control_character_in_text_is_still_text(tmp_path):
     path = tmp_path / "r.csv"
     path.write_bytes(b"user,item,rating\nu1,i1,4\nu2,i\x07 2,3\nu1,i3,5\x0c\n")
     assert read_ratings(path).n_ratings == 3
+
+
+@pytest.mark.parametrize(
+    "text",
+    ['{"user": "a", "item": "x", "rating": 3}\n{"user": "b", "item": "x", "rating": 4}\n',
+     '[{"user": "a", "item": "x", "rating": 3}]', '\ufeff  [["a", "x", 3], ["b", "x", 4]]'],
+)  # fmt: skip
+def test_json_is_named_as_json(tmp_path, text):
+    """Read as CSV, JSON's fields were split on commas: "'rating: 3}' is not a number"."""
+    path = tmp_path / "r.json"
+    path.write_text(text, encoding="utf-8")
+    for read in (read_ratings, read_pairs):
+        with pytest.raises(DataError, match="looks like JSON, not delimited text"):
+            read(path)
+
+
+def test_an_id_in_brackets_is_not_json(tmp_path):
+    path = tmp_path / "r.csv"
+    path.write_text("[1],b,3\n[2],b,4\n")
+    assert read_ratings(path).user_ids.tolist() == ["[1]", "[2]"]

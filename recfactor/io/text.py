@@ -135,8 +135,17 @@ def text_and_sample(raw: bytes, name: str, hint: str) -> tuple[bytes, list[str]]
 _CONTROL = bytes(b for b in range(32) if b not in (9, 10, 12, 13, 27)) + b"\x7f"
 
 
+# JSON (an object, or a list of objects or lists) where delimited text was expected: its
+# fields would be read as text split on commas ("'rating: 3}' is not a number").
+_JSON_START = re.compile(rb"\s*(\{\s*\"|\[\s*[\[{])")
+
+
 def refuse_binary(raw: bytes, name: str) -> None:
     head = raw[:4096]
+    if _JSON_START.match(head.removeprefix(b"\xef\xbb\xbf")):
+        raise DataError(f"{name}: looks like JSON, not delimited text",
+                        hint="give the rows as CSV/TSV or Parquet (pandas.read_json converts "
+                        "them)")  # fmt: skip
     controls = len(head) - len(head.translate(None, _CONTROL))
     if b"\x00" in head or controls > max(8, len(head) // 100):
         raise DataError(
