@@ -374,3 +374,34 @@ def test_an_id_in_brackets_is_not_json(tmp_path):
     path = tmp_path / "r.csv"
     path.write_text("[1],b,3\n[2],b,4\n")
     assert read_ratings(path).user_ids.tolist() == ["[1]", "[2]"]
+
+
+@pytest.mark.parametrize(
+    ("text", "said"),
+    [
+        ('<?xml version="1.0"?>\n<ratings><r u="1" i="2" v="3"/></ratings>\n', "XML or HTML"),
+        ("<!DOCTYPE html>\n<html><body>1,2,3</body></html>\n", "XML or HTML"),
+        ('<ratings>\n<r u="1"/>\n</ratings>\n', "XML or HTML"),
+    ],
+)
+def test_markup_is_named_as_markup(tmp_path, text, said):
+    path = tmp_path / "r.xml"
+    path.write_text(text)
+    with pytest.raises(DataError, match=f"looks like {said}, not delimited text"):
+        read_ratings(path)
+
+
+def test_an_id_in_angle_brackets_is_not_markup(tmp_path):
+    path = tmp_path / "r.csv"
+    path.write_text("<u1>,b,3\n<u2>,b,4\n")
+    assert read_ratings(path).user_ids.tolist() == ["<u1>", "<u2>"]
+
+
+def test_a_spreadsheet_workbook_is_named_as_one(tmp_path):
+    path = tmp_path / "book.xlsx"
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("[Content_Types].xml", "<Types/>")
+        archive.writestr("xl/workbook.xml", "<workbook/>")
+        archive.writestr("xl/worksheets/sheet1.xml", "<worksheet/>")
+    with pytest.raises(DataError, match="is a spreadsheet workbook, not delimited text"):
+        read_ratings(path)

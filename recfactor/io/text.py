@@ -138,14 +138,22 @@ _CONTROL = bytes(b for b in range(32) if b not in (9, 10, 12, 13, 27)) + b"\x7f"
 # JSON (an object, or a list of objects or lists) where delimited text was expected: its
 # fields would be read as text split on commas ("'rating: 3}' is not a number").
 _JSON_START = re.compile(rb"\s*(\{\s*\"|\[\s*[\[{])")
+# XML or HTML: a declaration or a doctype first, or a tag first and a closing one after (an
+# ID such as "<u1>" is no markup).
+_MARKUP_START = re.compile(rb"\s*<(\?xml|!doctype|html)", re.IGNORECASE)
+_TAG_START = re.compile(rb"\s*<[a-z][a-z0-9]*[\s/>]", re.IGNORECASE)
 
 
 def refuse_binary(raw: bytes, name: str) -> None:
     head = raw[:4096]
-    if _JSON_START.match(head.removeprefix(b"\xef\xbb\xbf")):
+    start = head.removeprefix(b"\xef\xbb\xbf")
+    if _JSON_START.match(start):
         raise DataError(f"{name}: looks like JSON, not delimited text",
                         hint="give the rows as CSV/TSV or Parquet (pandas.read_json converts "
                         "them)")  # fmt: skip
+    if _MARKUP_START.match(start) or (_TAG_START.match(start) and b"</" in start):
+        raise DataError(f"{name}: looks like XML or HTML, not delimited text",
+                        hint="give the rows as CSV/TSV or Parquet")  # fmt: skip
     controls = len(head) - len(head.translate(None, _CONTROL))
     if b"\x00" in head or controls > max(8, len(head) // 100):
         raise DataError(
@@ -208,6 +216,10 @@ def decompress(raw: bytes, name: str) -> bytes:
         if raw[:4] == b"PK\x03\x04":
             with zipfile.ZipFile(io.BytesIO(raw)) as archive:
                 members = [m for m in archive.infolist() if not m.is_dir()]
+                names = {m.filename for m in members}
+                if "xl/workbook.xml" in names or "content.xml" in names:
+                    raise DataError(f"{name}: is a spreadsheet workbook, not delimited text",
+                                    hint="save the sheet as CSV")  # fmt: skip
                 if len(members) != 1:
                     raise DataError(
                         f"{name}: zip archive holds {len(members)} files, expected one",
