@@ -108,19 +108,21 @@ def recommendation_lists(
     single: bool = False,
     stability: bool = False,
     note: Note = _silent,
+    on_block: Callable[[int, int], None] | None = None,
 ) -> list[Lists]:
     """Each user's top ``n`` items, on predict's scale for ratings: the known users' lists,
     then the unknown ones'. A user the model does not know gets the most popular items
     (their share of the training ratings as the score), and ``note`` says so; ``single``:
     the one user asked for by name; ``stability``: each item's share of the model's fits
-    (ensemble members, posterior draws) whose own list holds it."""
+    (ensemble members, posterior draws) whose own list holds it; ``on_block``: as
+    ``recommend_index``'s, the lists' progress."""
     allowed = allowed_items(model, min_ratings, note)
     ids = list(users)
     index = model.user_index(ids)
     unknown = index < 0
     known = [x for x, bad in zip(ids, unknown) if not bad]
     top, scores = model.recommend_index(index[~unknown], n, exclude_seen=not include_seen,
-                                        allowed=allowed)  # fmt: skip
+                                        allowed=allowed, on_block=on_block)  # fmt: skip
     held = None
     if stability:
         from recfactor.models.ensemble import list_support
@@ -184,12 +186,14 @@ def neighbour_lists(
     single: bool = False,
     stability: bool = False,
     note: Note = _silent,
+    on_block: Callable[[int, int], None] | None = None,
 ) -> Lists:
     """Each known item's ``n`` nearest items in factor space; ``single``: one item asked for
-    by name, whom not knowing is an error; ``stability`` as :func:`recommendations`'."""
+    by name, whom not knowing is an error; ``stability`` and ``on_block`` as
+    :func:`recommendation_lists`'."""
     allowed = allowed_items(model, min_ratings, note)
     index, kept = _known(model.item_index(list(items)), list(items), "item", single, note)
-    top, scores = model.similar_index(index, n, allowed=allowed)
+    top, scores = model.similar_index(index, n, allowed=allowed, on_block=on_block)
     if len(model.item_ids_) == 1:
         note("note: the model knows no other item to compare with")
     held = None

@@ -165,3 +165,21 @@ def test_similar_items_in_blocks_are_the_whole_matrix_lists(monkeypatch):
         got = model.similar_index(items, 12, allowed=mask)
         np.testing.assert_array_equal(got[0], _by_sort(want, 12)[0])
         np.testing.assert_allclose(got[1], _by_sort(want, 12)[1], rtol=1e-12)
+
+
+def test_lists_in_blocks_report_their_progress(monkeypatch):
+    """recommend --all-users and similar on a file say how far they are, a block at a time."""
+    from recfactor.models import scoring
+
+    data, *_ = planted_ratings(seed=9, n_users=300, n_items=200, rank=4, spread=0.8,
+                               centre=3.0, density=0.1, noise=0.3)  # fmt: skip
+    model = rf.SVD(factors=4, seed=0, reg=0.05).fit(data)
+    monkeypatch.setattr(scoring, "BLOCK_BYTES", 8 * 200 * 64)  # blocks of 64 rows
+    heard = []
+    model.recommend_index(
+        np.arange(300), 5, on_block=lambda done, total: heard.append((done, total))
+    )
+    assert heard == [(64, 300), (128, 300), (192, 300), (256, 300), (300, 300)]
+    heard.clear()
+    model.similar_index(np.arange(100), 5, on_block=lambda done, total: heard.append((done, total)))
+    assert heard == [(64, 100), (100, 100)]

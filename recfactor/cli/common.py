@@ -274,16 +274,15 @@ def _fallback_hint(exc: Exception, command: str) -> str:
     to look at next, by kind."""
     from recfactor.errors import ColdStartError, DataError, FitError, ModelFileError
 
-    if isinstance(exc, ColdStartError):
-        side = "item" if str(exc).startswith("unknown item") else "user"
-        return f"give one of the training data's {side}s (recfactor export --what {side}s)"
-    if isinstance(exc, ModelFileError):
-        return "give a model file that recfactor train or update wrote, or train again"
-    if isinstance(exc, DataError):
-        return "fix the data named above, or see how it is read: recfactor train --help"
-    if isinstance(exc, FitError):
-        return "train with other settings: recfactor train --help lists them"
-    return f"see recfactor {command} --help"
+    side = "item" if str(exc).startswith("unknown item") else "user"
+    by_kind = {
+        ColdStartError: f"give a known {side} (recfactor export --what {side}s lists them)",
+        ModelFileError: "give a model file that recfactor train or update wrote, or train again",
+        DataError: "fix the data named above, or see how it is read: recfactor train --help",
+        FitError: "train with other settings: recfactor train --help lists them",
+    }
+    return next((hint for kind, hint in by_kind.items() if isinstance(exc, kind)),
+                f"see recfactor {command} --help")  # fmt: skip
 
 
 def quiet_stdout() -> None:

@@ -65,6 +65,7 @@ def recommend(
     items."""
     from recfactor.errors import ParameterError
     from recfactor.lists import recommendation_lists
+    from recfactor.report import progress
 
     if cluster is not None:  # every user's list, on the cluster
         return _on_spark(cluster, model, out, quiet, "recommend", (n, include_seen, min_ratings),
@@ -76,16 +77,13 @@ def recommend(
         raise ParameterError("give exactly one of --user U, a USERS file (or -), --all-users")
     fitted, _, _, folded = known_rows(load_model(model)[0], history, features, quiet,
                                       user_attrs, user)  # fmt: skip
-    if history is not None and chosen == 0:
-        ids = folded  # the users of the history, recommended for from their ratings
-    elif all_users:
-        ids = [str(x) for x in fitted.user_ids_]
-    else:
-        ids = [user] if user is not None else _read_ids(users, "user")
-    lists = recommendation_lists(fitted, ids, n, include_seen=include_seen,
-                                 min_ratings=min_ratings, single=user is not None,
-                                 stability=stability,
-                                 note=lambda t: engine_note(t, quiet))  # fmt: skip
+    ids = _user_ids(fitted, folded if history is not None and chosen == 0 else None,
+                    all_users, user, users)  # fmt: skip
+    with progress(None, "recommending", enabled=not quiet) as step:
+        lists = recommendation_lists(fitted, ids, n, include_seen=include_seen,
+                                     min_ratings=min_ratings, single=user is not None,
+                                     stability=stability, on_block=step,
+                                     note=lambda t: engine_note(t, quiet))  # fmt: skip
     _write(lists, ["user", "rank", "item", "score"], "item", read_titles(items), out, stability)
 
 
@@ -110,6 +108,7 @@ def similar(
     from recfactor.errors import ParameterError
     from recfactor.lists import neighbour_lists
     from recfactor.neighbours import unstable_note
+    from recfactor.report import progress
 
     if cluster is not None:  # every item's neighbours, on the cluster
         return _on_spark(cluster, model, out, quiet, "similar", (n, min_ratings), items, item,
@@ -122,8 +121,10 @@ def similar(
     if note is not None:
         tell(note, quiet)
     ids = [item] if item is not None else _read_ids(items, "item")
-    lists = neighbour_lists(fitted, ids, n, min_ratings=min_ratings, single=item is not None,
-                            stability=stability, note=lambda t: engine_note(t, quiet))  # fmt: skip
+    with progress(None, "finding neighbours", enabled=not quiet) as step:
+        lists = neighbour_lists(fitted, ids, n, min_ratings=min_ratings, single=item is not None,
+                                stability=stability, on_block=step,
+                                note=lambda t: engine_note(t, quiet))  # fmt: skip
     columns = ["item", "rank", "similar_item", "score"]
     _write([lists], columns, "similar_item", read_titles(names_file), out, stability)
 
@@ -138,6 +139,16 @@ def _on_spark(cluster: Any, model: Path, out: Any, quiet: bool, kind: str, setti
     count = score(cluster, str(model), *settings, str(out.output),
                   out.fmt.value if out.fmt else None)  # fmt: skip
     tell(f"wrote {count} rows to {out.output}", quiet)
+
+
+def _user_ids(fitted: Any, folded: Any, all_users: bool, user: Any, users: Any) -> list[str]:
+    """The users asked for: those of a history (``folded``, recommended for from their
+    ratings), every user, one, or a file's."""
+    if folded is not None:
+        return folded
+    if all_users:
+        return [str(x) for x in fitted.user_ids_]
+    return [user] if user is not None else _read_ids(users, "user")
 
 
 def _read_ids(source: str, what: str) -> list[str]:

@@ -232,10 +232,12 @@ class Scoring:
         return out
 
     def recommend_index(
-        self, u: np.ndarray, n: int, exclude_seen: bool = True, allowed: Any = None
-    ) -> tuple[np.ndarray, np.ndarray]:
+        self, u: np.ndarray, n: int, exclude_seen: bool = True, allowed: Any = None,
+        on_block: Callable[[int, int], None] | None = None,
+    ) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
         """Top-``n`` item indices and scores for each user index; -1 pads short lists.
-        ``allowed``: a mask of the items that may be listed (None: every item)."""
+        ``allowed``: a mask of the items that may be listed (None: every item); ``on_block``
+        hears (users done, users) after each block."""
         self._require_fitted()
         u = np.asarray(u, dtype=np.int64)
         n = max(0, min(n, len(self.item_ids_)))
@@ -265,6 +267,8 @@ class Scoring:
                 idx, val = top_n(s, n)
             top[start : start + len(block)] = idx
             top_scores[start : start + len(block)] = val
+            if on_block is not None:
+                on_block(start + len(block), len(u))
         return top, top_scores
 
     def _seen_cells(self, block: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -298,10 +302,11 @@ class Scoring:
         return (self.user_factors_[:, -k:] * np.sqrt(n), self.item_factors_[:, -k:] * np.sqrt(n))
 
     def similar_index(
-        self, i: np.ndarray, n: int, allowed: Any = None
-    ) -> tuple[np.ndarray, np.ndarray]:
+        self, i: np.ndarray, n: int, allowed: Any = None,
+        on_block: Callable[[int, int], None] | None = None,
+    ) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
         """Top-``n`` items by cosine similarity of item factors, the item itself excluded;
-        ``allowed``: a mask of the items that may be listed (None: every item)."""
+        ``allowed`` and ``on_block`` as :meth:`recommend_index`'s."""
         self._require_fitted()
         if self.item_factors_ is None:
             raise ParameterError(
@@ -324,6 +329,8 @@ class Scoring:
             sims[np.arange(len(block)), block] = -np.inf
             sims[:, hidden] = -np.inf
             top[start : start + len(block)], top_sims[start : start + len(block)] = top_n(sims, n)
+            if on_block is not None:
+                on_block(start + len(block), len(i))
         return top, top_sims
 
     def similar_items(self, item: Any, n: int = 10) -> list[tuple[str, float]]:
