@@ -79,23 +79,12 @@ class Lists:
         return rows
 
 
-def recommendations(
-    model: Any,
-    users: Sequence[str],
-    n: int = 10,
-    *,
-    include_seen: bool = False,
-    min_ratings: int | None = None,
-    single: bool = False,
-    stability: bool = False,
-    note: Note = _silent,
-) -> list[dict[str, Any]]:
+def recommendations(model: Any, users: Sequence[str], n: int = 10, **options: Any
+                    ) -> list[dict[str, Any]]:  # fmt: skip
     """Each user's top ``n`` items (user, rank, item, score): :func:`recommendation_lists`
-    as records."""
-    lists = recommendation_lists(model, users, n, include_seen=include_seen,
-                                 min_ratings=min_ratings, single=single, stability=stability,
-                                 note=note)  # fmt: skip
-    return [row for part in lists for row in part.records()]
+    (which takes the ``options``) as records."""
+    return [row for part in recommendation_lists(model, users, n, **options)
+            for row in part.records()]  # fmt: skip
 
 
 def recommendation_lists(
