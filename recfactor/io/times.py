@@ -160,7 +160,8 @@ def _as_numbers(values: pa.Array, name: str, place: Any = None) -> np.ndarray:
 def _text_as_numbers(values: pa.Array, where: Any) -> np.ndarray:
     """Times written as text: numbers, else ISO dates (Arrow's parser: any year), else any
     date pandas can read; an empty one is missing (NaN, refused by the caller). A column of
-    numbers is one of numbers: a value that is not one is named, not read as a date."""
+    numbers (half of them or more) is one of numbers: a value that is not one is named, not read
+    as a date."""
     import pyarrow.compute as pc
 
     for blank_is_missing in (False, True):  # the usual file's times cast at the first go
@@ -179,7 +180,7 @@ def _text_as_numbers(values: pa.Array, where: Any) -> np.ndarray:
     text = pd.Series(values.to_pandas())
     given = values.is_valid().to_numpy(zero_copy_only=False)
     numbers = pd.to_numeric(text, errors="coerce")
-    if numbers.notna().any():  # Unix seconds, one of them not a number
+    if 2 * int(numbers.notna().sum()) >= int(given.sum()):  # Unix seconds, some not a number
         bad = int(np.argmax(numbers.isna().to_numpy() & given))
         raise DataError(f"{where(bad)}: time {text[bad]!r} is not a number, as the others are",
                         hint="give every time in Unix seconds, or every one as a date")  # fmt: skip
