@@ -32,10 +32,9 @@ def top_rows(scores, n, idx, val):
                 continue  # an equal value is already in, at a lower column
             # Into place after every entry at least as large (those have lower columns).
             p = count if count < n else n - 1
-            while p > 0 and val[r, p - 1] < v:
-                if p < n:
-                    val[r, p] = val[r, p - 1]
-                    idx[r, p] = idx[r, p - 1]
+            while p > 0 and val[r, p - 1] < v:  # a full list drops its last
+                val[r, p] = val[r, p - 1]
+                idx[r, p] = idx[r, p - 1]
                 p -= 1
             val[r, p] = v
             idx[r, p] = j
