@@ -98,7 +98,7 @@ def diagnose(
                 hint='close the quote, or double a quote meant as a character ("")',
             ) from None
         raise DataError(f"{name}: cannot be parsed ({exc})",
-                        hint="check the separator (--sep) and the quotes") from exc  # fmt: skip
+                        hint="check the separator (`sep`) and the quotes") from exc  # fmt: skip
     except pd.errors.EmptyDataError as exc:
         raise DataError(f"{name}: the file is empty",
                         hint="give a file with one rating per line") from exc  # fmt: skip

@@ -79,7 +79,7 @@ def read_bytes(source: str | os.PathLike, name: str) -> bytes:
             raise DataError(f"{name}: no such file", hint="check the path, or use - for stdin")
         if path.is_dir():
             raise DataError(f"{name}: is a directory, not a ratings file",
-                            hint="give the path of a file (--engine spark reads a folder of "
+                            hint="give the path of a file (`engine` spark reads a folder of "
                             "part files)")  # fmt: skip
         if path.is_char_device() or path.is_block_device():
             # /dev/zero or a disk would be read for ever; a terminal has its own name, -.
