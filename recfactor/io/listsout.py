@@ -9,6 +9,10 @@ from typing import Any
 
 import numpy as np
 
+# Lists of fewer entries go the records' way: loading Arrow's writer took longer than they
+# (0.05 s of a `recommend --user` process).
+ARRAYS_FROM = 10_000
+
 
 def write_lists(found: list[Any], columns: list[str], key: str, names: dict | None, kind: str,
                 stability: bool) -> None:  # fmt: skip
@@ -19,7 +23,8 @@ def write_lists(found: list[Any], columns: list[str], key: str, names: dict | No
     from recfactor.report import write_records
 
     if found and isinstance(found[0], Lists):
-        if kind == "csv" and write_lists_csv(found, names, stability):
+        entries = sum(int((part.top >= 0).sum()) for part in found)
+        if kind == "csv" and entries >= ARRAYS_FROM and write_lists_csv(found, names, stability):
             return
         found = [row for part in found for row in part.records()]
     if stability:
