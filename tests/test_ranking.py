@@ -89,8 +89,15 @@ def _exact_lists(model, users, n, exclude_seen):
     return top_n(s, n)
 
 
+@pytest.mark.parametrize("blocks", ["numpy", "compiled"])
 @pytest.mark.parametrize("ensemble", [1, 3])
-def test_lists_screened_in_float32_are_the_exact_lists(ensemble):
+def test_lists_screened_in_float32_are_the_exact_lists(ensemble, blocks, monkeypatch):
+    """A few users are screened by numpy, a block of many in one compiled pass (forced here
+    for 300 users): the exact lists either way."""
+    from recfactor.models import scoring
+
+    if blocks == "compiled":
+        monkeypatch.setattr(scoring, "COMPILED_TOP_CELLS", 0)
     data, *_ = planted_ratings(seed=4, n_users=300, n_items=2000, rank=8, spread=0.8,
                                centre=3.0, density=0.05, noise=0.3)  # fmt: skip
     model = rf.SVD(factors=16, seed=0, reg=0.05, ensemble=ensemble).fit(data)

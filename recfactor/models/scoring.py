@@ -248,16 +248,34 @@ class Scoring:
 
         screened = (len(u) <= screening.MAX_USERS and type(self)._scores is Scoring._scores
                     and screening.applies(self))  # fmt: skip
-        q = None if screened else self._items64()
+        # Many users, short lists: single-precision products screened in a compiled pass.
+        batch = (not screened and n <= COMPILED_TOP_N and len(u) * len(self.item_ids_)
+                 >= COMPILED_TOP_CELLS and type(self)._scores is Scoring._scores
+                 and screening.applies(self))  # fmt: skip
+        q = None if screened or batch else self._items64()
         # Bounded memory, a block of users x items at a time, in one block of memory reused.
         size = rows_a_block(len(self.item_ids_))
-        reused = None if screened else np.empty((min(len(u), size), len(self.item_ids_)))
+        reused = (
+            None
+            if screened
+            else np.empty(
+                (min(len(u), size), len(self.item_ids_)), dtype=np.float32 if batch else np.float64
+            )
+        )
         for start in range(0, len(u), size):
             block = u[start : start + size]
             if screened:  # the few users' lists widened past the hidden items, then cut
                 wider = min(n + len(hidden), len(self.item_ids_))
                 idx, val = first_allowed(*screening.top(self, block, wider, exclude_seen),
                                          allowed, n)  # fmt: skip
+            elif batch:
+                approx = np.matmul(self.user_factors_[block], self.item_factors_.T,
+                                   out=reused[: len(block)])  # fmt: skip
+                if exclude_seen:
+                    rows, cols = self._seen_cells(block)
+                    approx[rows, cols] = -np.inf
+                approx[:, hidden] = -np.inf
+                idx, val = screening.block_top(self, block, approx, n)
             else:
                 s = self._scores(block, q, reused[: len(block)])
                 if exclude_seen:

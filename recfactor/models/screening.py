@@ -75,6 +75,25 @@ def top(model: Any, block: np.ndarray, n: int, exclude_seen: bool) -> tuple[np.n
     return ranked(r, c, exact, len(block), n)
 
 
+def block_top(model: Any, block: np.ndarray, approx: np.ndarray, n: int
+              ) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
+    """:func:`top` for a large block of users whose single-precision products ``approx`` are
+    made (-inf where an item may not be listed): screened and ranked in one compiled pass a
+    row (kernels/ranking.py), the same lists."""
+    from recfactor.kernels.ranking import screened_rows, warm_up_screened
+
+    warm_up_screened()
+    p = model.user_factors_[block].astype(np.float64)
+    term, user_term = _terms(model, block)
+    largest_q = float(_item_norms(model).max()) if len(model.item_ids_) else 0.0
+    bound = _SAFETY * p.shape[1] * _UNIT * np.linalg.norm(p, axis=1) * largest_q
+    bound += 1e-12 * (1.0 + (float(np.abs(term).max()) if len(term) else 0.0))
+    idx, val = np.empty((len(block), n), dtype=np.int64), np.empty((len(block), n))
+    screened_rows(approx, np.asarray(term, dtype=np.float64), user_term, bound, p,
+                  model._items64(), n, idx, val)  # fmt: skip
+    return idx, val
+
+
 def keep(model: Any) -> None:
     """Make what :func:`top` reuses (the items' norms, mu + b_i) now."""
     _item_norms(model)
