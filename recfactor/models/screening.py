@@ -19,9 +19,8 @@ import numpy as np
 
 from recfactor.models.kept import kept, ranked
 
-# Up to this many users at a time (a server's requests): for a batch, the float64 product of
-# a block of users is as fast as the float32 one and its conversion (measured on
-# `recommend --all-users`, BENCHMARKS.md).
+# Up to this many users at a time (a server's requests) by numpy (:func:`top`); a larger
+# block by one compiled pass a row (:func:`block_top`).
 MAX_USERS = 16
 # Rounding of a float32 sum of k products is at most k * 2^-24 of the sum of their sizes
 # (Higham's gamma_k, to first order); doubled for the float64 additions after it.
@@ -56,10 +55,7 @@ def top(model: Any, block: np.ndarray, n: int, exclude_seen: bool) -> tuple[np.n
     high = np.isnan(approx) | (approx == np.inf)  # never listed: out of the partition
     if high.any():
         approx[high] = -np.inf
-    k = q.shape[1]
-    largest_q = float(_item_norms(model).max()) if len(q) else 0.0
-    bound = _SAFETY * k * _UNIT * np.linalg.norm(p.astype(np.float64), axis=1) * largest_q
-    bound += 1e-12 * (1.0 + (float(np.abs(term).max()) if len(term) else 0.0))
+    bound = _bound(model, p.astype(np.float64), term)
     m = approx.shape[1]
     n = min(n, m)
     kth = np.partition(approx, m - n, axis=1)[:, m - n]
@@ -85,13 +81,19 @@ def block_top(model: Any, block: np.ndarray, approx: np.ndarray, n: int
     warm_up_screened()
     p = model.user_factors_[block].astype(np.float64)
     term, user_term = _terms(model, block)
-    largest_q = float(_item_norms(model).max()) if len(model.item_ids_) else 0.0
-    bound = _SAFETY * p.shape[1] * _UNIT * np.linalg.norm(p, axis=1) * largest_q
-    bound += 1e-12 * (1.0 + (float(np.abs(term).max()) if len(term) else 0.0))
+    bound = _bound(model, p, term)
     idx, val = np.empty((len(block), n), dtype=np.int64), np.empty((len(block), n))
     screened_rows(approx, np.asarray(term, dtype=np.float64), user_term, bound, p,
                   model._items64(), n, idx, val)  # fmt: skip
     return idx, val
+
+
+def _bound(model: Any, p: np.ndarray, term: np.ndarray) -> np.ndarray:
+    """How far each user's (row of ``p``) float32 score of any item may be from the exact
+    one: the rounding of k products, and of the float64 additions of the item ``term``."""
+    largest_q = float(_item_norms(model).max()) if len(model.item_ids_) else 0.0
+    bound = _SAFETY * p.shape[1] * _UNIT * np.linalg.norm(p, axis=1) * largest_q
+    return bound + 1e-12 * (1.0 + (float(np.abs(term).max()) if len(term) else 0.0))
 
 
 def keep(model: Any) -> None:
