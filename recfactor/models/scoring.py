@@ -255,39 +255,35 @@ class Scoring:
         q = None if screened or batch else self._items64()
         # Bounded memory, a block of users x items at a time, in one block of memory reused.
         size = rows_a_block(len(self.item_ids_))
-        reused = (
-            None
-            if screened
-            else np.empty(
-                (min(len(u), size), len(self.item_ids_)), dtype=np.float32 if batch else np.float64
-            )
-        )
+        dtype = np.float32 if batch else np.float64
+        reused = None if screened else np.empty((min(len(u), size), len(self.item_ids_)), dtype)
         for start in range(0, len(u), size):
             block = u[start : start + size]
-            if screened:  # the few users' lists widened past the hidden items, then cut
-                wider = min(n + len(hidden), len(self.item_ids_))
-                idx, val = first_allowed(*screening.top(self, block, wider, exclude_seen),
-                                         allowed, n)  # fmt: skip
+            if screened:
+                idx, val = screening.top(self, block, n, exclude_seen, hidden)
             elif batch:
                 approx = np.matmul(self.user_factors_[block], self.item_factors_.T,
                                    out=reused[: len(block)])  # fmt: skip
-                if exclude_seen:
-                    rows, cols = self._seen_cells(block)
-                    approx[rows, cols] = -np.inf
-                approx[:, hidden] = -np.inf
+                self._rank_out(approx, block, exclude_seen, hidden)
                 idx, val = screening.block_top(self, block, approx, n)
             else:
                 s = self._scores(block, q, reused[: len(block)])
-                if exclude_seen:
-                    rows, cols = self._seen_cells(block)
-                    s[rows, cols] = -np.inf
-                s[:, hidden] = -np.inf  # ranked as seen ones: never listed
+                self._rank_out(s, block, exclude_seen, hidden)
                 idx, val = top_n(s, n)
             top[start : start + len(block)] = idx
             top_scores[start : start + len(block)] = val
             if on_block is not None:
                 on_block(start + len(block), len(u))
         return top, top_scores
+
+    def _rank_out(self, scores: np.ndarray, block: np.ndarray, exclude_seen: bool,
+                  hidden: np.ndarray) -> None:  # fmt: skip
+        """-inf, never listed, in a block's scores where its users rated the item in training
+        (``exclude_seen``) and for the ``hidden`` items."""
+        if exclude_seen:
+            rows, cols = self._seen_cells(block)
+            scores[rows, cols] = -np.inf
+        scores[:, hidden] = -np.inf
 
     def _seen_cells(self, block: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(row in ``block``, item) of every training rating of the block's users."""
@@ -382,18 +378,6 @@ def pair_dots(p: np.ndarray, q: np.ndarray, u: np.ndarray, i: np.ndarray) -> np.
             "ij,ij->i", p[uu].astype(np.float64, copy=False), q[ii].astype(np.float64, copy=False)
         )
     return out
-
-
-def first_allowed(top: np.ndarray, scores: np.ndarray, allowed: Any, n: int):
-    """Each row's first ``n`` items that are ``allowed`` (-1 padded), and their scores."""
-    if allowed is None:
-        return top, scores
-    ok = (top >= 0) & allowed[np.maximum(top, 0)]
-    # Each row's allowed items first, in their order: a stable sort on "not allowed".
-    order = np.argsort(~ok, axis=1, kind="stable")[:, :n]
-    kept = np.take_along_axis(ok, order, axis=1)
-    out = np.where(kept, np.take_along_axis(top, order, axis=1), -1)
-    return out, np.where(kept, np.take_along_axis(scores, order, axis=1), 0.0)
 
 
 # A block of users' (or items') scores against every item takes at most this much memory

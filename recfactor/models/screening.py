@@ -39,8 +39,10 @@ def applies(model: Any) -> bool:
     )
 
 
-def top(model: Any, block: np.ndarray, n: int, exclude_seen: bool) -> tuple[np.ndarray, np.ndarray]:
-    """The top ``n`` items (indices, exact scores) of each user index in ``block``."""
+def top(model: Any, block: np.ndarray, n: int, exclude_seen: bool,
+        hidden: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
+    """The top ``n`` items (indices, exact scores) of each user index in ``block``, never the
+    ``hidden`` items."""
     p = model.user_factors_[block]
     q = model.item_factors_
     # One user (a server's request): a matrix-vector product, twice as fast as the matrix
@@ -49,9 +51,8 @@ def top(model: Any, block: np.ndarray, n: int, exclude_seen: bool) -> tuple[np.n
     term, user_term = _terms(model, block)
     approx = np.add(product, term, dtype=np.float64)
     del product
-    if exclude_seen:
-        rows, cols = model._seen_cells(block)
-        approx[rows, cols] = -np.inf
+    model._rank_out(approx, block, exclude_seen,
+                    np.zeros(0, dtype=np.int64) if hidden is None else hidden)  # fmt: skip
     high = np.isnan(approx) | (approx == np.inf)  # never listed: out of the partition
     if high.any():
         approx[high] = -np.inf
