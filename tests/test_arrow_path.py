@@ -345,3 +345,25 @@ def test_repeats_found_alike_by_the_sort_and_the_compiled_grouping(compiled, wri
         assert indptr.tolist() == [0, 2, 3] and seen.tolist() == [0, 1, 0]
     else:
         assert distinct.seen_by_user is None
+
+
+@pytest.mark.parametrize("codec", ["utf-16", "utf-16-be-marked", "utf-32"])
+@pytest.mark.parametrize("stream_from", [None, 0])
+def test_unicode_text_with_a_byte_order_mark_reads_as_its_utf8(
+    codec, stream_from, write, monkeypatch
+):
+    """Excel saves "Unicode text" as UTF-16 with a byte-order mark: the same ratings as the
+    UTF-8 file, read whole or where a large file would be read in slices."""
+    body = BODIES["comma, header"].replace("u1", "üser 1")
+    utf8 = read_ratings(write("r8.csv", body.encode("utf-8")))
+    raw = ("\ufeff" + body).encode("utf-16-be") if codec.endswith("marked") else body.encode(codec)
+    if stream_from is not None:
+        monkeypatch.setattr(stream, "STREAM_FROM", stream_from)
+    _same(read_ratings(write("r16.csv", raw)), utf8)
+
+
+def test_text_that_begins_as_utf16_and_does_not_decode_is_named(write):
+    path = write("r.csv", b"\xff\xfe" + "user,item".encode("utf-16-le") + b"\x00\xd8\x41")
+    with pytest.raises(DataError, match="begins as UTF-16 text but does not decode") as info:
+        read_ratings(path)
+    assert info.value.hint == "save the file as UTF-8"

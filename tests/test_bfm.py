@@ -539,6 +539,76 @@ def test_fold_in_places_bfm_users_by_their_ratings(planted, fitted):
     assert _rmse(folded, new) < _rmse(model, new)
 
 
+def test_a_file_with_a_header_is_matched_to_the_model_by_column_name(files, tmp_path):
+    """Columns in another order (the ID not first) mean the same user; read by position, the
+    group would have been taken for the age. A file with none of the model's columns is an
+    error, not another file's columns read as the model's."""
+    _, model = files
+
+    def predicted(text: str):
+        path = tmp_path / "new.csv"
+        path.write_text(text)
+        return run("predict", "--user", "n1", "--item", "i3", "--user-features", path, "-m",
+                   model, "--format", "csv", "-q")  # fmt: skip
+
+    as_trained = predicted("user,group,age\nn1,red,30\n")
+    assert as_trained.exit_code == 0 and as_trained.stdout.endswith(",attributes\n")
+    assert predicted("age,user,group\n30,n1,red\n").stdout == as_trained.stdout
+    assert predicted("group,user\nblue,n1\n").stdout != as_trained.stdout
+    other = predicted("user,colour\nn1,red\n")
+    assert other.exit_code == 1 and other.stderr.splitlines()[0].endswith(
+        "none of the model's user feature columns is here (the file has colour)"
+    ), other.stderr
+    assert "hint: give the columns the model was trained with: group, age" in other.stderr
+
+
+def test_a_number_column_reads_na_as_missing_and_names_a_stray_word(tmp_path):
+    """NA, NaN, null and None are a missing number (the column's mean, as an empty cell);
+    one stray word is an error naming it, where before it turned the ages into categories or
+    dropped them as naming their rows, without a word."""
+    rows = 30
+    ages = [str(20 + k) for k in range(rows)]
+    frame = pd.DataFrame({"user": [f"u{k}" for k in range(rows)], "age": ages,
+                          "group": [GROUPS[k % 3] for k in range(rows)]})  # fmt: skip
+    empty = features_from_frame(frame.assign(age=["", *ages[1:]]), "user")
+    for token in ("NA", "NaN", "null", "None", "n/a"):
+        marked = features_from_frame(frame.assign(age=[token, *ages[1:]]), "user")
+        assert marked.encoding == empty.encoding, token
+        assert (marked.matrix != empty.matrix).nnz == 0, token
+    assert empty.encoding.columns[0].kind == "number"
+    assert empty.matrix[0, 0] == 0.0  # the mean, standardised
+    for value, said in (("old", "'old' is not a number"), ("1e300", "'1e300' is beyond"),
+                        ("inf", "'inf' is not a finite number")):  # fmt: skip
+        path = tmp_path / "users.csv"
+        frame.assign(age=[*ages[:4], value, *ages[5:]]).to_csv(path, index=False)
+        with pytest.raises(rf.DataError, match=f"users.csv, row 5, column 'age': {said}"):
+            rf.read_features(path, "user")
+
+
+@pytest.mark.parametrize(
+    ("content", "said"),
+    [
+        (b'[{"user": "u1", "group": "red"}]\n', "looks like JSON, not delimited text"),
+        (bytes(range(256)) * 4, "looks like a binary file, not delimited text"),
+        ("user,group\nu1,red\n".encode("utf-16"), None),
+    ],
+    ids=["json", "binary", "utf-16"],
+)
+def test_a_features_file_that_is_not_delimited_text_is_named_so(content, said, tmp_path):
+    """JSON and binary data were read as rows ("1 fields, where the first line has 2"); UTF-16
+    text (Excel's "Unicode text") reads as its UTF-8."""
+    path = tmp_path / "users.csv"
+    path.write_bytes(content)
+    if said is None:
+        read = rf.read_features(path, "user")
+        assert read.ids.tolist() == ["u1"] and read.encoding.feature_names() == ["group=red"]
+        return
+    with pytest.raises(rf.DataError, match=said):
+        rf.read_features(path, "user")
+    with pytest.raises(rf.DataError, match="is a directory, not a features file"):
+        rf.read_features(tmp_path, "user")
+
+
 def test_each_column_is_read_for_what_it_is():
     """Flags kept, numbers and dates standardised, |-labels and categories one feature a
     value, a number with a leading zero read as text, and columns naming their row left

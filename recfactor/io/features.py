@@ -16,7 +16,11 @@ given later (a new user's) is encoded the same way:
   0.8822, and users held out scored 1.0358 instead of 1.0298);
 - a number with a leading zero (``02138``, ``007``) is a code, read as text.
 
-Where a value is missing, the column adds nothing to the row (a number: its mean). A category
+Where a value is missing, the column adds nothing to the row (a number: its mean); in a column
+of numbers or dates, ``NA``, ``NaN``, ``null`` and ``None`` are missing too, and any other text is
+an error naming its row (one stray word would otherwise turn the column into categories, or
+drop it as naming its rows). A file with a header is matched to a model's columns by name (a
+column it lacks is missing in every row), a file without one by position. A category
 or label first seen after training adds nothing either (the row keeps its other columns). An ID
 with no row has no attributes: it is known by its ratings alone.
 """
@@ -40,6 +44,13 @@ LABEL_SEP = "|"
 # A text column with more distinct values than this share of its rows names the row.
 NAMING_SHARE = 0.5
 DATE_SHARE = 0.9  # a column is of dates when this share of its values read as dates
+# A column of numbers with this share of its values numbers: the rest are errors, not a reason
+# to read it as text.
+NUMBER_SHARE = 0.9
+# What spreadsheets and pandas write for a missing number.
+MISSING_NUMBERS = ("na", "n/a", "nan", "null", "none", "#n/a", "<na>")
+# Numbers are standardised in float64 and fitted in float32: beyond this, neither holds them.
+LARGEST = 1e18
 
 
 @dataclass(frozen=True)
@@ -176,20 +187,43 @@ def read_features(
     """The features file at ``source`` (``what``: "user" or "item", for messages), encoded
     afresh, or with ``encoding`` (a model's) where given."""
     frame, name = _frame(source, what)
+    by_name = False
     if encoding is None:
         encoding = _learn(frame, name, what)
+    elif frame.attrs.get("named"):
+        by_name = _matched_by_name(frame, encoding, name, what)
     ids = frame.iloc[:, 0].to_numpy(dtype=str)
-    return Features(ids, _encode(frame, encoding, name), encoding, name)
+    return Features(ids, _encode(frame, encoding, name, by_name), encoding, name)
+
+
+def _matched_by_name(frame: Any, encoding: Encoding, name: str, what: str) -> bool:
+    """Whether a file with a header is read by its column names: yes, unless the model's own
+    columns had none (a file without a header: "column 2", ...); a file that has none of the
+    model's columns is an error (read by position, another file's columns would be taken for
+    them)."""
+    trained = [c.name for c in encoding.columns]
+    if all(re.fullmatch(r"column \d+", n) for n in trained):
+        return False
+    if not set(trained) & {str(c) for c in frame.columns[1:]}:
+        given = ", ".join(str(c) for c in frame.columns[1:])
+        raise DataError(f"{name}: none of the model's {what} feature columns is here "
+                        f"(the file has {given})",
+                        hint="give the columns the model was trained with: "
+                        + ", ".join(trained))  # fmt: skip
+    return True
 
 
 def features_from_frame(frame: Any, what: str, encoding: Encoding | None = None) -> Features:
     """:func:`read_features` for a DataFrame (its first column, or one named as an ID, the
-    IDs)."""
+    IDs; matched to ``encoding``'s columns by name)."""
     frame = _id_first(frame.astype(str).replace({"nan": "", "None": ""}), "<frame>", what)
+    by_name = False
     if encoding is None:
         encoding = _learn(frame, "<frame>", what)
+    else:
+        by_name = _matched_by_name(frame, encoding, "<frame>", what)
     ids = frame.iloc[:, 0].to_numpy(dtype=str)
-    return Features(ids, _encode(frame, encoding, "<frame>"), encoding, "<frame>")
+    return Features(ids, _encode(frame, encoding, "<frame>", by_name), encoding, "<frame>")
 
 
 def parse_attributes(text: str, encoding: Encoding) -> Any:
@@ -230,21 +264,33 @@ def _frame(source: str | os.PathLike, what: str) -> tuple[Any, str]:
     import pandas as pd
 
     from recfactor.io.columnar import read_table, table_kind
-    from recfactor.io.text import decode, head_lines, line_ends, read_bytes, sniff_sep, split_fields
+    from recfactor.io.text import (
+        decode,
+        head_lines,
+        line_ends,
+        read_bytes,
+        refuse_binary,
+        sniff_sep,
+        split_fields,
+    )
 
     name = "<stdin>" if str(source) == "-" else str(source)
-    raw = read_bytes(source, name)
+    raw = read_bytes(source, name, "features file")
     kind = table_kind(raw)
     if kind is not None:
         frame = read_table(raw, kind, name).to_pandas().astype(str)
-        return _id_first(frame.replace({"nan": "", "None": ""}), name, what), name
+        frame = _id_first(frame.replace({"nan": "", "None": ""}), name, what)
+        frame.attrs["named"] = True
+        return frame, name
+    refuse_binary(raw, name)
     text = decode(line_ends(raw), name)
     sample = [ln for ln in head_lines(text) if ln.strip()]
     if not sample:
         raise DataError(f"{name}: the file is empty", hint=f"give one row per {what}: ID, ...")
     sep = sniff_sep(sample, name, "long", expected=f"{what} ID and attribute columns")
     first = [t.strip() for t in split_fields(sample[0], sep)]
-    header = first[0].lower().replace(" ", "_") in ID_NAMES
+    # A header names the ID column, wherever it stands (the ID is put first below).
+    header = any(t.lower().replace(" ", "_") in ID_NAMES for t in first)
     last_row = _check_rows(text, sep, name)
     try:
         frame = pd.read_csv(
@@ -255,10 +301,12 @@ def _frame(source: str | os.PathLike, what: str) -> tuple[Any, str]:
     except pd.errors.ParserError:  # a quote left open: the rest of the file is its field
         raise DataError(f"{name}, line {last_row}: a quote opened here is never closed",
                         hint="close each quoted field with a quote") from None  # fmt: skip
+    known = None if header else _known_names(frame)
     if not header:
-        frame.columns = _known_names(frame) or [f"column {k + 1}" for k in range(frame.shape[1])]
-    frame = frame.apply(lambda c: c.str.strip())
-    return _id_first(frame, name, what), name
+        frame.columns = known or [f"column {k + 1}" for k in range(frame.shape[1])]
+    frame = _id_first(frame.apply(lambda c: c.str.strip()), name, what)
+    frame.attrs["named"] = header or known is not None
+    return frame, name
 
 
 def _check_rows(text: str, sep: str, name: str) -> int:
@@ -337,7 +385,7 @@ def _id_first(frame: Any, name: str, what: str) -> Any:
 def _learn(frame: Any, name: str, what: str) -> Encoding:
     columns, positions, dropped = [], [], []
     for position, column in enumerate(frame.columns[1:], start=1):
-        found = _column(str(column), frame[column], frame.shape[0])
+        found = _column(str(column), frame[column], frame.shape[0], name)
         if found is None:
             dropped.append(str(column))
             continue
@@ -351,7 +399,7 @@ def _learn(frame: Any, name: str, what: str) -> Encoding:
     return Encoding(tuple(columns), tuple(positions), tuple(dropped))
 
 
-def _column(name: str, values: Any, rows: int) -> Column | None:
+def _column(name: str, values: Any, rows: int, source: str) -> Column | None:
     import pandas as pd
 
     present = values[values != ""]
@@ -359,7 +407,13 @@ def _column(name: str, values: Any, rows: int) -> Column | None:
         return None
     numbers = pd.to_numeric(present, errors="coerce")
     # A leading zero ("02138", "007") marks a code, not a number: kept as text.
-    if numbers.notna().all() and not present.str.match(r"[-+]?0\d").any():
+    code = present.str.match(r"[-+]?0\d").any()
+    missing = present.str.lower().isin(MISSING_NUMBERS)
+    if not code and numbers.notna().sum() >= NUMBER_SHARE * (~missing).sum() > 0:
+        numbers = _numbers(values, name, source)
+        numbers = numbers[np.isfinite(numbers)]
+        if numbers.size == 0:
+            return None
         if set(np.unique(numbers)) <= {0.0, 1.0}:
             return Column(name, "flag")
         return Column(name, "number", mean=float(numbers.mean()), sd=_sd(numbers))
@@ -373,6 +427,27 @@ def _column(name: str, values: Any, rows: int) -> Column | None:
     if len(distinct) > max(NAMING_SHARE * rows, 2) and len(distinct) > 20:
         return None
     return Column(name, "category", tuple(distinct))
+
+
+def _numbers(values: Any, column: str, source: str) -> np.ndarray:
+    """A column of numbers as float64, NaN where missing (empty, or NA, NaN, null, None); any
+    other value that is not a finite number within +-1e18 is an error naming its row."""
+    import pandas as pd
+
+    text = pd.Series(np.asarray(values, dtype=str)).str.strip()
+    missing = (text == "") | text.str.lower().isin(MISSING_NUMBERS)
+    x = pd.to_numeric(text.mask(missing), errors="coerce").to_numpy(dtype=np.float64)
+    with np.errstate(invalid="ignore"):
+        bad = ~missing.to_numpy() & ~(np.abs(x) <= LARGEST)
+    if bad.any():
+        row = int(np.flatnonzero(bad)[0])
+        value = text.iloc[row]
+        why = ("is beyond +-1e18" if np.isfinite(x[row]) else "is not a finite number"
+               if pd.notna(x[row]) else "is not a number")  # fmt: skip
+        raise DataError(f"{source}, row {row + 1}, column {column!r}: {value!r} {why}",
+                        hint="the column holds numbers: give a number, or leave it empty (NA "
+                        "also reads as missing)")  # fmt: skip
+    return x
 
 
 def _sd(values: Any) -> float:
@@ -415,15 +490,9 @@ def _encode(frame: Any, encoding: Encoding, name: str, by_name: bool = False) ->
         values = values.str.strip().replace({"nan": ""}).to_numpy()
         present = values != ""
         if column.kind in ("flag", "number"):
-            x = pd.to_numeric(pd.Series(values), errors="coerce").to_numpy(dtype=np.float64)
-            bad = present & ~np.isfinite(x)
-            if bad.any():
-                raise DataError(f"{name}, row {int(np.flatnonzero(bad)[0]) + 1}, column "
-                                f"{column.name!r}: {values[bad][0]!r} is not a number",
-                                hint="the training features read this column as numbers; "
-                                "give a number or leave it empty")  # fmt: skip
+            x = _numbers(values, column.name, name)
             x = x if column.kind == "flag" else (x - column.mean) / column.sd
-            keep = present & (x != 0)
+            keep = np.isfinite(x) & (x != 0)
             rows.append(np.flatnonzero(keep))
             cols.append(np.full(int(keep.sum()), offset))
             vals.append(x[keep])

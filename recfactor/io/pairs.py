@@ -80,7 +80,7 @@ def _read_pair_file(
     source: str | os.PathLike, options: ReadOptions, keep_others: bool
 ) -> tuple[Codes, Codes, dict[str, pa.ChunkedArray]]:
     name = "<stdin>" if str(source) == "-" else str(source)
-    raw = read_bytes(source, name)
+    raw = read_bytes(source, name, "pairs file")
     kind = table_kind(raw)
     if kind is not None:
         return read_table_pairs(raw, kind, name, options, keep_others)
@@ -180,7 +180,7 @@ def read_table_pairs(
 def read_id_list(source: str | os.PathLike, what: str) -> list[str]:
     """IDs one a line (the first field of a CSV/TSV line); a header naming the kind is skipped."""
     name = "<stdin>" if str(source) == "-" else str(source)
-    raw = read_bytes(source, name)
+    raw = read_bytes(source, name, f"file of {what} IDs")
     kind = table_kind(raw)
     if kind is not None:
         return table_ids(read_table(raw, kind, name), what, name)
@@ -222,7 +222,7 @@ def read_item_names(source: str | os.PathLike) -> dict[str, str]:
     import pandas as pd
 
     name = str(source)
-    raw = read_bytes(source, name)
+    raw = read_bytes(source, name, "titles file")
     kind = table_kind(raw)
     if kind is not None:
         return table_names(read_table(raw, kind, name), name)

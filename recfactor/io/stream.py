@@ -35,6 +35,7 @@ from recfactor.io.columnar import (
 from recfactor.io.plain import DigitIds, scan_rows
 from recfactor.io.text import (
     COMPRESSED_MAGIC,
+    WIDE_BOMS,
     arrow_body,
     head_size,
     nonblank_lines,
@@ -64,8 +65,9 @@ def opened(source: str | os.PathLike) -> Path | None:
             magic = handle.read(8)
     except OSError:
         return None  # the whole-file reader says why
-    if not magic or magic.startswith(COMPRESSED_MAGIC + _TABLE_MAGIC):
-        return None
+    wide = tuple(bom for bom, _ in WIDE_BOMS)
+    if not magic or magic.startswith(COMPRESSED_MAGIC + _TABLE_MAGIC + wide):
+        return None  # read whole: decompressed, parsed as a table, or made UTF-8
     return path
 
 

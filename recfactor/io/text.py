@@ -68,8 +68,10 @@ def read_text(source: str | os.PathLike, name: str) -> str:
     return decode(line_ends(raw), name)
 
 
-def read_bytes(source: str | os.PathLike, name: str) -> bytes:
-    """The file's bytes, decompressed, without a byte-order mark."""
+def read_bytes(source: str | os.PathLike, name: str, what: str = "ratings file") -> bytes:
+    """The file's bytes, decompressed, as UTF-8 where they were UTF-16 or UTF-32 with a
+    byte-order mark (Excel's "Unicode text"), without a byte-order mark. ``what`` the file is,
+    for messages."""
     if str(source) == "-":
         raw = stdin_bytes()
         targets.note_input("-")
@@ -78,9 +80,9 @@ def read_bytes(source: str | os.PathLike, name: str) -> bytes:
         if not path.exists():
             raise DataError(f"{name}: no such file", hint="check the path, or use - for stdin")
         if path.is_dir():
-            raise DataError(f"{name}: is a directory, not a ratings file",
-                            hint="give the path of a file (`engine` spark reads a folder of "
-                            "part files)")  # fmt: skip
+            raise DataError(f"{name}: is a directory, not a {what}",
+                            hint="give the path of a file" + (" (`engine` spark reads a folder "
+                            "of part files)" if what == "ratings file" else ""))  # fmt: skip
         if path.is_char_device() or path.is_block_device():
             # /dev/zero or a disk would be read for ever; a terminal has its own name, -.
             raise DataError(f"{name}: is a device, not a data file",
@@ -91,9 +93,31 @@ def read_bytes(source: str | os.PathLike, name: str) -> bytes:
             raise DataError(f"{name}: cannot read ({exc.strerror})",
                             hint="check the file's permissions") from exc  # fmt: skip
         targets.note_input(path)
-    raw = decompress(raw, name)
+    raw = transcoded(decompress(raw, name), name)
     if raw.startswith(b"\xef\xbb\xbf"):
         raw = raw[3:]
+    return raw
+
+
+# Byte-order marks of the wider Unicode encodings, UTF-32's first: its little-endian mark
+# begins with UTF-16's.
+WIDE_BOMS = ((b"\xff\xfe\x00\x00", "utf-32"), (b"\x00\x00\xfe\xff", "utf-32"),
+             (b"\xff\xfe", "utf-16"), (b"\xfe\xff", "utf-16"))  # fmt: skip
+
+
+def transcoded(raw: bytes, name: str) -> bytes:
+    """UTF-16 or UTF-32 text (marked by its byte-order mark) as UTF-8; other bytes as they
+    are."""
+    for bom, codec in WIDE_BOMS:
+        if raw.startswith(bom):
+            try:
+                return raw.decode(codec).encode("utf-8")
+            except UnicodeError as exc:
+                raise DataError(
+                    f"{name}: begins as {codec.upper()} text but does not decode as it "
+                    f"({exc.reason} at byte {exc.start})",
+                    hint="save the file as UTF-8",
+                ) from None
     return raw
 
 
@@ -157,7 +181,7 @@ def refuse_binary(raw: bytes, name: str) -> None:
     controls = len(head) - len(head.translate(None, _CONTROL))
     if b"\x00" in head or controls > max(8, len(head) // 100):
         raise DataError(
-            f"{name}: looks like a binary file, not text ratings",
+            f"{name}: looks like a binary file, not delimited text",
             hint="give a CSV/TSV file (plain, .gz, .bz2, .xz or .zip), Parquet or Arrow/Feather",
         )
     # Further in, a NUL would end up at the end of an ID, where numpy's strings drop it: "u1\0"
@@ -167,7 +191,8 @@ def refuse_binary(raw: bytes, name: str) -> None:
         line = raw.count(b"\n", 0, at) + 1
         raise DataError(
             f"{name}, line {line}: holds a NUL byte",
-            hint="ratings files are text: is this one damaged, or UTF-16? save it as UTF-8",
+            hint="the file should be text: is it damaged, or UTF-16 without a byte-order mark? "
+            "save it as UTF-8",
         )
 
 
