@@ -367,3 +367,24 @@ def test_text_that_begins_as_utf16_and_does_not_decode_is_named(write):
     with pytest.raises(DataError, match="begins as UTF-16 text but does not decode") as info:
         read_ratings(path)
     assert info.value.hint == "save the file as UTF-8"
+
+
+@pytest.mark.parametrize("stream_from", [None, 0])
+def test_comment_lines_heading_a_file_are_skipped_and_the_lines_keep_their_numbers(
+    stream_from, write, monkeypatch
+):
+    """SNAP's edge lists begin "# Nodes: ...", KONECT's "% sym unweighted": read as rows,
+    they were a confusing error ("expected 4 fields, found 5"). "#tag" stays an ID."""
+    if stream_from is not None:
+        monkeypatch.setattr(stream, "STREAM_FROM", stream_from)
+    body = "1\t10\t4\n2\t20\t3\n1\t30\t5\n"
+    plain = read_ratings(write("plain.tsv", body))
+    for preamble in ("# Directed graph\n# FromNodeId\tToNodeId\tWeight\n", "% sym\r\n%\r\n"):
+        read = read_ratings(write("commented.tsv", preamble + body))
+        for field in FIELDS:
+            assert np.array_equal(getattr(read, field), getattr(plain, field)), field
+        assert read.line_numbers().tolist() == [3, 4, 5]
+    with pytest.raises(DataError, match=r"line 3, column 3 \(rating\): 'x' is not a number"):
+        read_ratings(write("bad.tsv", "# c\n" + body.replace("\t3\n", "\tx\n")))
+    tagged = read_ratings(write("tags.csv", "#a,i1,3\n#b,i2,4\n#a,i2,5\n"))
+    assert tagged.user_ids.tolist() == ["#a", "#b"]

@@ -34,6 +34,7 @@ from recfactor.io.columnar import (
 )
 from recfactor.io.plain import DigitIds, scan_rows
 from recfactor.io.text import (
+    COMMENT_LINE,
     COMPRESSED_MAGIC,
     WIDE_BOMS,
     arrow_body,
@@ -68,6 +69,8 @@ def opened(source: str | os.PathLike) -> Path | None:
     wide = tuple(bom for bom, _ in WIDE_BOMS)
     if not magic or magic.startswith(COMPRESSED_MAGIC + _TABLE_MAGIC + wide):
         return None  # read whole: decompressed, parsed as a table, or made UTF-8
+    if COMMENT_LINE.match(magic.removeprefix(b"\xef\xbb\xbf")):
+        return None  # read whole, its comment lines made blank
     return path
 
 

@@ -96,7 +96,22 @@ def read_bytes(source: str | os.PathLike, name: str, what: str = "ratings file")
     raw = transcoded(decompress(raw, name), name)
     if raw.startswith(b"\xef\xbb\xbf"):
         raw = raw[3:]
-    return raw
+    return uncommented(raw)
+
+
+# A comment line: # or % then a space, a tab or the line's end (SNAP's edge lists begin with
+# "# Nodes: ...", KONECT's with "% sym unweighted"); "#tag" or "%x" may be an ID.
+COMMENT_LINE = re.compile(rb"[#%](?:[ \t]|\r?\n|$)")
+
+
+def uncommented(raw: bytes) -> bytes:
+    """The comment lines that head a file made blank lines, which every reader skips, so that
+    the lines after them keep their numbers."""
+    end = 0
+    while COMMENT_LINE.match(raw, end):
+        found = raw.find(b"\n", end)
+        end = len(raw) if found < 0 else found + 1
+    return b"\n" * raw.count(b"\n", 0, end) + raw[end:] if end else raw
 
 
 # Byte-order marks of the wider Unicode encodings, UTF-32's first: its little-endian mark
