@@ -405,3 +405,20 @@ def test_a_spreadsheet_workbook_is_named_as_one(tmp_path):
         archive.writestr("xl/worksheets/sheet1.xml", "<worksheet/>")
     with pytest.raises(DataError, match="is a spreadsheet workbook, not delimited text"):
         read_ratings(path)
+
+
+def test_a_zip_archive_of_several_files_names_them_and_an_empty_one_says_so(tmp_path):
+    """MovieLens' archives hold several files: the message lists them; an empty archive was
+    "a binary file"."""
+    many = tmp_path / "ml.zip"
+    with zipfile.ZipFile(many, "w") as archive:
+        for member in ("ml/ratings.csv", "ml/movies.csv", "ml/README.txt"):
+            archive.writestr(member, "user,item,rating\n1,2,3\n")
+    with pytest.raises(DataError, match=r"holds 3 files, expected one \(ml/README.txt, "
+                       r"ml/movies.csv, ml/ratings.csv\)") as info:  # fmt: skip
+        read_ratings(many)
+    assert "unzip -p" in info.value.hint
+    empty = tmp_path / "empty.zip"
+    zipfile.ZipFile(empty, "w").close()
+    with pytest.raises(DataError, match=r"holds 0 files, expected one$"):
+        read_ratings(empty)

@@ -242,7 +242,7 @@ def decode(raw: bytes, name: str = "<data>", head: bool = False) -> str:
 
 
 # gzip, bzip2, xz and zip files begin so.
-COMPRESSED_MAGIC = (b"\x1f\x8b", b"BZh", b"\xfd7zXZ\x00", b"PK\x03\x04")
+COMPRESSED_MAGIC = (b"\x1f\x8b", b"BZh", b"\xfd7zXZ\x00", b"PK\x03\x04", b"PK\x05\x06")
 
 
 def decompress(raw: bytes, name: str) -> bytes:
@@ -253,7 +253,7 @@ def decompress(raw: bytes, name: str) -> bytes:
             return bz2.decompress(raw)
         if raw[:6] == b"\xfd7zXZ\x00":
             return lzma.decompress(raw)
-        if raw[:4] == b"PK\x03\x04":
+        if raw[:4] in (b"PK\x03\x04", b"PK\x05\x06"):  # an archive, or an empty one
             with zipfile.ZipFile(io.BytesIO(raw)) as archive:
                 members = [m for m in archive.infolist() if not m.is_dir()]
                 names = {m.filename for m in members}
@@ -261,9 +261,14 @@ def decompress(raw: bytes, name: str) -> bytes:
                     raise DataError(f"{name}: is a spreadsheet workbook, not delimited text",
                                     hint="save the sheet as CSV")  # fmt: skip
                 if len(members) != 1:
+                    held = ", ".join(sorted(names)[:6]) + (", ..." if len(names) > 6 else "")
                     raise DataError(
-                        f"{name}: zip archive holds {len(members)} files, expected one",
-                        hint="extract the ratings file and give its path",
+                        f"{name}: zip archive holds {len(members)} files, expected one"
+                        + (f" ({held})" if held else ""),
+                        hint="extract the file to read and give its path (unzip -p ARCHIVE "
+                        "FILE | recfactor ... - reads one without extracting)"
+                        if members
+                        else "zip the data file again",
                     )
                 return archive.read(members[0])
     except DataError:
