@@ -34,7 +34,11 @@ def summarise(
         "factors": 0 if model.item_factors_ is None else int(latent[1].shape[1]),
         "training": {
             **state.get("train_metrics", {}),
-            **{k: state[k] for k in ("n_iter", "objective") if state.get(k) is not None},
+            **{
+                k: state[k]
+                for k in ("n_iter", "objective", "epochs_run")
+                if state.get(k) is not None
+            },
             # Files written before the file held only what the fit decides.
             **{k: state[k] for k in ("fit_seconds",) if state.get(k) is not None},
         },

@@ -8,7 +8,10 @@ import pytest
 from recfactor.kernels.sgd import sgd_epochs
 
 
-def sgd_epoch_reference(users, items, ratings, order, mu, bu, bi, p, q, lr, reg, lr_b, reg_b, bias):
+def sgd_epoch_reference(users, items, ratings, order, mu, bu, bi, p, q, lr, reg, lr_b, reg_b, bias,
+                        user_steps=None, item_steps=None):  # fmt: skip
+    """Plain SGD over ``order``; each row's factor step ``lr`` times its entry of
+    ``user_steps``/``item_steps`` (1 where None)."""
     sse = 0.0
     for j in order:
         u, i = users[j], items[j]
@@ -21,8 +24,10 @@ def sgd_epoch_reference(users, items, ratings, order, mu, bu, bi, p, q, lr, reg,
             err = ratings[j] - dot
         sse += err * err
         pu = p[u].copy()
-        p[u] += lr * (err * q[i] - reg * pu)
-        q[i] += lr * (err * pu - reg * q[i])
+        lr_u = lr * (1.0 if user_steps is None else user_steps[u])
+        lr_i = lr * (1.0 if item_steps is None else item_steps[i])
+        p[u] += lr_u * (err * q[i] - reg * pu)
+        q[i] += lr_i * (err * pu - reg * q[i])
     return sse
 
 
@@ -181,8 +186,11 @@ def test_blocks_are_sorted_by_one_side_stably_with_their_slots(by_users):
     assert all(a.tolist() == b.tolist() for a, b in zip(no_slots, (users, items, ratings)))
 
 
+@pytest.mark.parametrize("row_steps", [False, True])
 @pytest.mark.parametrize("bias", [True, False])
-def test_kernel_matches_reference(bias):
+def test_kernel_matches_reference(bias, row_steps):
+    """The compiled epoch is the reference's, with every row's step the same or each row's
+    own (``dense_rows``)."""
     rng = np.random.default_rng(0)
     n, n_users, n_items, k, n_blocks = 600, 30, 20, 7, 3
     users = rng.integers(0, n_users, n).astype(np.int32)
@@ -202,8 +210,11 @@ def test_kernel_matches_reference(bias):
     fast = [a.copy() for a in state]
     slow = [a.copy() for a in state]
     slow_order = order.copy()
-    args = (0.01, 0.05, 0.02, 0.03, bias)  # the epoch's steps, penalties, biases or not
-    steps = (np.array([0.01]), 0.05, np.array([0.02]), 0.03, bias)
+    row = (rng.uniform(0.2, 1.0, n_users), rng.uniform(0.2, 1.0, n_items)) if row_steps else (
+        np.ones(n_users), np.ones(n_items))  # fmt: skip
+    # the epoch's steps, penalties, biases or not, each row's step multiplier
+    args = (0.01, 0.05, 0.02, 0.03, bias, *row)
+    steps = (np.array([0.01]), 0.05, np.array([0.02]), 0.03, bias, *row)
     # The kernel takes the ratings grouped by block (shuffled once before: shuffle_blocks)
     # and visits each block's chunks in the order the epoch's seed draws.
     grouped = [users[order].copy(), items[order].copy(), ratings[order].copy()]
@@ -211,7 +222,8 @@ def test_kernel_matches_reference(bias):
     sse = np.zeros(1)
     epoch = (diagonals[None], np.array([seed]))
     chunk = 16  # blocks of 60-70 ratings: several chunks each, visited in a drawn order
-    ran = sgd_epochs(*grouped, starts, n_blocks, *epoch, 3.0, *fast, *steps, sse, chunk)
+    ran = sgd_epochs(*grouped, starts, starts[1:].copy(), n_blocks, *epoch, 3.0, *fast, *steps, sse,
+                     chunk)  # fmt: skip
     assert ran == 1
     sse_fast = sse[0]
     sse_slow = stratified_reference(users, items, ratings, slow_order, starts, n_blocks,
@@ -277,9 +289,9 @@ def test_sgd_step_follows_the_gradient():
     zero = np.zeros(1)
     one = np.zeros(1, np.int32)
     args = (0.0, zero.copy(), zero.copy(), p_new, q_new, np.array([lr]), reg, zero.copy(), 0.0,
-            False)  # fmt: skip
+            False, np.ones(1), np.ones(1))  # fmt: skip
     sgd_epochs(
-        one, one, np.array([r]), np.array([0, 1]), 1, np.zeros((1, 1), np.int64),
+        one, one, np.array([r]), np.array([0, 1]), np.array([1]), 1, np.zeros((1, 1), np.int64),
         np.zeros(1, np.int64), *args, np.zeros(1),
     )  # fmt: skip
     np.testing.assert_allclose(p_new[0] - p[0], -lr * grad_p, rtol=1e-6)

@@ -88,6 +88,23 @@ class SVDParams(Params):
                               feedback="explicit", solvers=("sgd",))  # fmt: skip
     bias: bool = declare(True, help="Learn user and item biases", feedback="explicit",
                          solvers=("sgd",), switch=True, presets={"libmf": False})  # fmt: skip
+    # A row with n ratings takes n steps an epoch: where n is large (an item of the 10M set
+    # has 900), their sum overshoots and its noise lingers. Its step times sqrt(300 / n)
+    # gave 0.6022 against 0.6039 there after 20 epochs, and the same error in 12; the six sets
+    # of "Defaults" are unmoved (150 cost them up to 0.0016; BENCHMARKS.md).
+    dense_rows: int = declare(300, low=0, help="A row (user or item) with more ratings than "
+                              "this takes smaller factor steps, times sqrt(this / its "
+                              "ratings); 0: every row the same step", feedback="explicit",
+                              solvers=("sgd",), presets={"surprise": 0, "libmf": 0})  # fmt: skip
+    # 20 epochs are more than large data needs: the 10M set reached in 14 a lower error than
+    # 20 gave before (BENCHMARKS.md). `epochs` stays the most run.
+    early_stop: bool = declare(
+        True, help="On more than a million ratings, hold 1% of them out and stop at the "
+        "first epoch from the 10th that lowers their error by less than 0.05% (`epochs` the "
+        "most)",
+        feedback="explicit", solvers=("sgd",), switch=True,
+        presets={"surprise": False, "libmf": False},
+    )  # fmt: skip
     solver: str = declare(
         "sgd", choices=("sgd", "lanczos"), feedback="explicit",
         help="sgd, or lanczos (a truncated SVD of the baseline residuals)",

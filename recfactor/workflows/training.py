@@ -130,7 +130,10 @@ def train_file(
     keep_order = dataset.n_ratings <= NEIGHBOURS_CHECK_RATINGS
     with progress(f"training {algo}") as step:
         fitted.fit(dataset, rating_scale=rating_scale, on_epoch=step, keep_order=keep_order)
-    detail(f"read {source} in {read_seconds:.3f} s; fit in {fitted.fit_seconds_:.3f} s")
+    run, most = getattr(fitted, "epochs_run_", None), getattr(fitted.params, "epochs", None)
+    stopped = f" ({run} of {most} epochs: the held-out ratings stopped gaining)" if (
+        run and most and run < most) else ""  # fmt: skip
+    detail(f"read {source} in {read_seconds:.3f} s; fit in {fitted.fit_seconds_:.3f} s{stopped}")
     if model_path is not None:
         found = fingerprint() if fingerprint is not None else {}
         extra = {"data": DataRecord.from_fingerprint(found, read).to_dict(),

@@ -1,0 +1,159 @@
+"""svd's early stop on large data: a held-out share of the ratings, never fitted, ends the fit
+at the first epoch that gains too little on them; and each row's step by its ratings."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import recfactor as rf
+import recfactor.models.svd as svd
+from recfactor.kernels.sgd import held_sse, hold_out
+from recfactor.models.svd import SVD
+
+
+@pytest.fixture(scope="module")
+def planted():
+    """600 users x 400 items of rank 3 plus biases, noise 0.3, a quarter observed (about
+    60,000 ratings: rows of 100-150); the truth of every pair for scoring."""
+    rng = np.random.default_rng(11)
+    p, q = rng.normal(0, 0.8, (600, 3)), rng.normal(0, 0.8, (400, 3))
+    truth = 3.0 + rng.normal(0, 0.4, 600)[:, None] + rng.normal(0, 0.4, 400) + p @ q.T
+    seen = rng.random(truth.shape) < 0.25
+    u, i = np.nonzero(seen)
+    data = rf.Dataset.from_arrays(u, i, truth[u, i] + rng.normal(0, 0.3, len(u)))
+    return data, truth
+
+
+@pytest.fixture
+def small_is_large(monkeypatch):
+    """The planted set counts as large: the stop applies to it."""
+    monkeypatch.setattr(svd, "STOP_MIN_RATINGS", 10_000)
+
+
+def _truth_rmse(model, data, truth) -> float:
+    users = data.user_ids.astype(int)
+    items = data.item_ids.astype(int)
+    rows, columns = np.meshgrid(np.arange(len(users)), np.arange(len(items)), indexing="ij")
+    guess = model.predict_index(rows.ravel(), columns.ravel()).reshape(rows.shape)
+    return float(np.sqrt(np.mean((guess - truth[np.ix_(users, items)]) ** 2)))
+
+
+def test_a_large_fit_stops_when_its_held_out_ratings_stop_gaining(planted, small_is_large):
+    data, truth = planted
+    stopped = SVD(factors=8, epochs=60, seed=1).fit(data)
+    whole = SVD(factors=8, epochs=60, seed=1, early_stop=False, reg=stopped.params.reg).fit(data)
+    assert svd.STOP_FROM <= stopped.epochs_run_ < 60 and whole.epochs_run_ == 60
+    # within 0.01 of all 60 epochs' distance from the planted truth, a third of the noise's
+    # 0.3 (a rating's error: 0.317 against 0.315)
+    near, nearest = _truth_rmse(stopped, data, truth), _truth_rmse(whole, data, truth)
+    assert near < nearest + 0.01 and near < 0.11
+
+
+def test_small_data_and_the_presets_run_every_epoch(planted):
+    data, _ = planted
+    assert SVD(factors=8, epochs=30, seed=1).fit(data).epochs_run_ == 30  # under a million
+    libmf = SVD(preset="libmf", epochs=30)
+    assert not libmf.params.early_stop and libmf.params.dense_rows == 0
+
+
+def test_the_stop_and_the_model_are_the_same_on_any_thread_count(
+    planted, small_is_large, threaded_small_fits
+):
+    import numba
+
+    data, _ = planted
+    before = numba.get_num_threads()
+    fits = []
+    try:
+        for threads in (1, 2):
+            numba.set_num_threads(threads)
+            model = SVD(factors=8, epochs=60, seed=4).fit(data)
+            fits.append((model.epochs_run_, model.user_factors_.tobytes(),
+                         model.item_factors_.tobytes()))  # fmt: skip
+    finally:
+        numba.set_num_threads(before)
+    assert fits[0] == fits[1] and fits[0][0] < 60
+
+
+def test_the_dataset_is_given_back_as_it_was(planted, small_is_large):
+    """The held-out ratings move to their blocks' ends with the rest of the grid, and are
+    put back with it, bit for bit."""
+    data, _ = planted
+    before = [a.copy() for a in (data.users, data.items, data.ratings)]
+    SVD(factors=8, epochs=40, seed=2).fit(data)
+    for now, then in zip((data.users, data.items, data.ratings), before):
+        assert now.tobytes() == then.tobytes()
+
+
+def test_hold_out_moves_a_share_to_each_block_s_end_stably_with_the_slots():
+    rng = np.random.default_rng(3)
+    n = 20_000
+    starts = np.array([0, 0, 7, 9000, n], dtype=np.int64)
+    users = rng.integers(0, 50, n).astype(np.int32)
+    items = rng.integers(0, 40, n).astype(np.int32)
+    ratings = np.arange(n, dtype=np.float32)  # a rating names its first slot
+    origin = np.arange(n, dtype=np.int32)
+    user_counts = np.bincount(users, minlength=50)
+    item_counts = np.bincount(items, minlength=40)
+    user_counts[7] = 3  # user 7 has "few" ratings: none of them held out
+    ends = starts[1:].copy()
+    before = users.copy(), items.copy()
+    held = hold_out(users, items, ratings, origin, starts, ends, 99, 0.1, user_counts,
+                    item_counts, 5)  # fmt: skip
+    assert 0.08 * n < held < 0.12 * n and held == int((starts[1:] - ends).sum())
+    assert origin.tolist() == ratings.astype(np.int64).tolist()  # slots moved with ratings
+    for b, (lo, hi) in enumerate(zip(starts[:-1].tolist(), starts[1:].tolist())):
+        came = ratings[lo:hi].astype(np.int64)
+        assert sorted(came.tolist()) == list(range(lo, hi))  # nothing crosses a block
+        kept, out = came[: ends[b] - lo], came[ends[b] - lo :]
+        assert (np.diff(kept) > 0).all() and (np.diff(out) > 0).all()  # stable
+        assert 7 not in before[0][out]
+    again = before[0].copy(), before[1].copy(), np.arange(n, dtype=np.float32)
+    ends_again = starts[1:].copy()
+    hold_out(*again, np.empty(0, np.int32), starts, ends_again, 99, 0.1, user_counts,
+             item_counts, 5)  # fmt: skip
+    assert again[2].tolist() == ratings.tolist() and ends_again.tolist() == ends.tolist()
+
+
+def test_held_sse_is_the_held_out_ratings_squared_errors():
+    rng = np.random.default_rng(5)
+    n, k = 3000, 4
+    starts = np.array([0, 1000, 3000], dtype=np.int64)
+    ends = np.array([600, 2500], dtype=np.int64)
+    users = rng.integers(0, 30, n).astype(np.int32)
+    items = rng.integers(0, 20, n).astype(np.int32)
+    ratings = rng.uniform(1, 5, n).astype(np.float32)
+    p = rng.normal(0, 1, (30, k)).astype(np.float32)
+    q = rng.normal(0, 1, (20, k)).astype(np.float32)
+    bu = rng.normal(0, 1, 30).astype(np.float32)
+    bi = rng.normal(0, 1, 20).astype(np.float32)
+    held = np.r_[600:1000, 2500:3000]
+    u, i = users[held], items[held]
+    guess = 3.0 + bu[u].astype(float) + bi[i] + np.einsum("ij,ij->i", p[u].astype(float), q[i])
+    expected = float(np.sum((ratings[held] - guess) ** 2))
+    got = held_sse(users, items, ratings, starts, ends, np.float32(3.0), bu, bi, p, q, True)
+    assert got == pytest.approx(expected, rel=1e-6)
+
+
+def test_the_epochs_run_are_saved_and_shown(planted, small_is_large, tmp_path):
+    from recfactor import persist
+    from tests.cli import run
+
+    data, _ = planted
+    model = SVD(factors=8, epochs=60, seed=1).fit(data)
+    path = persist.save(model, tmp_path / "m.model")
+    assert persist.load(path)[0].epochs_run_ == model.epochs_run_ < 60
+    shown = run("inspect", "-m", path, "--format", "json")
+    assert f'"epochs_run": {model.epochs_run_}' in shown.stdout
+
+
+def test_a_dense_row_takes_smaller_steps(planted):
+    """dense_rows below the rows' ratings changes the model; above all of them it leaves it
+    bit for bit as every row's same step does."""
+    data, _ = planted
+    same = SVD(factors=8, epochs=5, seed=1, reg=0.05, dense_rows=0).fit(data)
+    above = SVD(factors=8, epochs=5, seed=1, reg=0.05, dense_rows=10_000).fit(data)
+    below = SVD(factors=8, epochs=5, seed=1, reg=0.05, dense_rows=50).fit(data)
+    assert same.user_factors_.tobytes() == above.user_factors_.tobytes()
+    assert same.user_factors_.tobytes() != below.user_factors_.tobytes()
