@@ -707,3 +707,17 @@ def test_an_absent_cluster_is_one_error_line_at_once(tmp_path):
         assert result.exit_code == 1, result.output
         assert result.stderr.startswith(f"error: cannot reach {where} (127.0.0.1:1: ")
         assert "hint: check the address" in result.stderr and "Traceback" not in result.output
+
+
+def test_an_error_in_evaluate_s_test_file_names_that_file_alone(tmp_path):
+    """It read "error: ratings.csv: empty.csv: the file is empty": the data file's name put
+    before a message that already names another file."""
+    empty = tmp_path / "empty.csv"
+    empty.write_text("")
+    result = run("evaluate", SAMPLE / "ratings.csv", "--test", empty, "--metric", "rmse")
+    assert result.exit_code == 1
+    assert result.stderr.splitlines()[0] == f"error: {empty}: the file is empty", result.stderr
+    few = tmp_path / "one.csv"
+    few.write_text("user,item,rating\nu1,i1,4\n")
+    alone = run("evaluate", few, "--metric", "rmse")
+    assert alone.stderr.splitlines()[0] == f"error: {few}: 1 rating is too few to hold any out"

@@ -358,14 +358,16 @@ def resolved_format(fmt: Any) -> str:
 
 
 @contextlib.contextmanager
-def naming(source: str) -> Iterator[None]:
-    """Data errors raised inside (a split with too few ratings, ...) name ``source``."""
+def naming(source: str, *others: str | None) -> Iterator[None]:
+    """Data errors raised inside (a split with too few ratings, ...) name ``source``, unless
+    they name it or one of the ``others`` the command read (a test file) already."""
     from recfactor.errors import DataError
 
+    named = tuple(str(name) for name in (source, *others) if name)
     try:
         yield
     except DataError as exc:
-        if exc.message.startswith(source):
+        if exc.message.startswith(named):
             raise
         raise DataError(f"{source}: {exc.template}", hint=exc.hint_template) from None
 
