@@ -22,6 +22,15 @@ import typer
 
 from recfactor.cli.helptext import Group
 from recfactor.cli.helptext import state as _state
+from recfactor.errors import (
+    ColdStartError,
+    DataError,
+    FitError,
+    ModelFileError,
+    ParameterError,
+    RecfactorError,
+    as_flags,
+)
 from recfactor.models import ALGORITHMS
 
 DEFAULT_MODEL = "recfactor.model"
@@ -91,7 +100,6 @@ def known_rows(
     ``--user-attrs`` of ``user``. Returns the model, each placed user's and item's path
     (history, attributes) and the history's users."""
     from recfactor import coldstart
-    from recfactor.errors import ParameterError
 
     data = None
     if history is not None:
@@ -164,8 +172,6 @@ RatingScale = Annotated[
 
 def engine_note(text: str, quiet: bool) -> None:
     """An engine's note with its `parameters` as flags (-k for factors)."""
-    from recfactor.errors import as_flags
-
     tell(as_flags(text).replace("--factors to choose", "-k to choose"), quiet)
 
 
@@ -233,7 +239,6 @@ def handle_errors(func: F) -> F:
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         from recfactor import kernels, targets
-        from recfactor.errors import ParameterError, RecfactorError
 
         targets.forget_inputs()
         if not kwargs.get("quiet"):
@@ -272,8 +277,6 @@ BROKEN_PIPE = 141
 def _fallback_hint(exc: Exception, command: str) -> str:
     """The hint of an error the engine raised without one, for ``recfactor COMMAND``: what
     to look at next, by kind."""
-    from recfactor.errors import ColdStartError, DataError, FitError, ModelFileError
-
     side = "item" if str(exc).startswith("unknown item") else "user"
     by_kind = {
         ColdStartError: f"give a known {side} (recfactor export --what {side}s lists them)",
@@ -332,8 +335,6 @@ def _main(
 
 
 def parse_scale(text: str | None) -> tuple[float, float] | None:
-    from recfactor.errors import ParameterError
-
     if text is None:
         return None
     try:
@@ -359,24 +360,21 @@ def resolved_format(fmt: Any) -> str:
 
 @contextlib.contextmanager
 def naming(source: str, *others: str | None) -> Iterator[None]:
-    """Data errors raised inside (a split with too few ratings, ...) name ``source``, unless
-    they name it or one of the ``others`` the command read (a test file) already."""
-    from recfactor.errors import DataError
-
-    named = tuple(str(name) for name in (source, *others) if name)
+    """Data errors raised inside (a split with too few ratings, ...) name ``source`` (``-``:
+    stdin), unless they name it or one of the ``others`` read (a test file) already."""
+    named = tuple("<stdin>" if n == "-" else str(n) for n in (source, *others) if n)
     try:
         yield
     except DataError as exc:
         if exc.message.startswith(named):
             raise
-        raise DataError(f"{source}: {exc.template}", hint=exc.hint_template) from None
+        raise DataError(f"{named[0]}: {exc.template}", hint=exc.hint_template) from None
 
 
 def check_plot(plot: Path | None) -> None:
     """--plot refused before any work: without matplotlib, a name that is not .png, or a
     target that targets.check refuses (a folder, a device, a read-only file, an input)."""
     from recfactor import targets
-    from recfactor.errors import DataError, ParameterError
 
     if plot is None:
         return

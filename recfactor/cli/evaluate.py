@@ -108,8 +108,7 @@ def evaluate(
                     relevant_threshold=relevant_threshold,
                     progress=lambda title: progress(None, title, enabled=not quiet))  # fmt: skip
     algos = algo_specs(algo, read.feedback, dict(model_flags)) if data or algo else None
-    test = "<stdin>" if split.test == "-" else split.test
-    with naming("<stdin>" if data == "-" else data, test) if data else contextlib.nullcontext():
+    with naming(data, split.test) if data else contextlib.nullcontext():
         if cluster is not None:
             spark_algos = algo_specs(algo or "als", read.feedback, dict(model_flags))
             report = workflows.evaluate_on_spark(data, cluster, spark_algos, split=split,
