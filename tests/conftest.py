@@ -9,6 +9,22 @@ ROOT = Path(__file__).resolve().parents[1]
 SAMPLE = ROOT / "sample_data"
 
 
+def on_threads(fit, counts=(1, 2)) -> list:
+    """``fit()``'s result with numba at each thread count of ``counts`` in turn (the count
+    before is restored): what the same-model-whatever-the-threads tests compare."""
+    import numba
+
+    before = numba.get_num_threads()
+    results = []
+    try:
+        for threads in counts:
+            numba.set_num_threads(threads)
+            results.append(fit())
+    finally:
+        numba.set_num_threads(before)
+    return results
+
+
 def planted_ratings(seed, n_users, n_items, rank, spread, centre, density, noise):
     """Planted low-rank ratings: ``centre + P Q'`` (entries N(0, spread)), a ``density`` share
     observed with N(0, noise) noise. Returns the Dataset, the unobserved cells' user and item

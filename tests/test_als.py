@@ -1,12 +1,12 @@
 from __future__ import annotations
 
-import numba
 import numpy as np
 import pytest
 
 from recfactor.errors import ParameterError
 from recfactor.io.ratings import Dataset
 from recfactor.models.als import ALS, explicit_objective, rating_spread
+from tests.conftest import on_threads
 
 
 def ratings(seed=0, n_users=120, n_items=80, rank=3, density=0.3, noise=0.2):
@@ -66,15 +66,12 @@ def test_identical_for_one_and_two_threads(feedback, threaded_small_fits):
     if feedback == "implicit":
         data = Dataset.from_arrays(data.user_ids[data.users], data.item_ids[data.items],
                                    np.abs(data.ratings), feedback="implicit")  # fmt: skip
-    before = numba.get_num_threads()
-    arrays = []
-    try:
-        for threads in (1, 2):
-            numba.set_num_threads(threads)
-            model = ALS(factors=6, seed=5).fit(data)
-            arrays.append(model.user_factors_.tobytes() + model.item_factors_.tobytes())
-    finally:
-        numba.set_num_threads(before)
+
+    def fit():
+        model = ALS(factors=6, seed=5).fit(data)
+        return model.user_factors_.tobytes() + model.item_factors_.tobytes()
+
+    arrays = on_threads(fit)
     assert arrays[0] == arrays[1]
 
 

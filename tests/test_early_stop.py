@@ -10,6 +10,7 @@ import recfactor as rf
 import recfactor.models.svd as svd
 from recfactor.kernels.sgd import held_sse, hold_out
 from recfactor.models.svd import SVD
+from tests.conftest import on_threads
 
 
 @pytest.fixture(scope="module")
@@ -60,19 +61,13 @@ def test_small_data_and_the_presets_run_every_epoch(planted):
 def test_the_stop_and_the_model_are_the_same_on_any_thread_count(
     planted, small_is_large, threaded_small_fits
 ):
-    import numba
-
     data, _ = planted
-    before = numba.get_num_threads()
-    fits = []
-    try:
-        for threads in (1, 2):
-            numba.set_num_threads(threads)
-            model = SVD(factors=8, epochs=60, seed=4).fit(data)
-            fits.append((model.epochs_run_, model.user_factors_.tobytes(),
-                         model.item_factors_.tobytes()))  # fmt: skip
-    finally:
-        numba.set_num_threads(before)
+
+    def fit():
+        model = SVD(factors=8, epochs=60, seed=4).fit(data)
+        return model.epochs_run_, model.user_factors_.tobytes(), model.item_factors_.tobytes()
+
+    fits = on_threads(fit)
     assert fits[0] == fits[1] and fits[0][0] < 60
 
 

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from recfactor.kernels.sgd import sgd_epochs
+from tests.conftest import on_threads
 
 
 def sgd_epoch_reference(users, items, ratings, order, mu, bu, bi, p, q, lr, reg, lr_b, reg_b, bias,
@@ -241,7 +242,6 @@ def test_result_does_not_depend_on_thread_count(threaded_small_fits, row_bytes, 
                                                 monkeypatch):  # fmt: skip
     """On the default 8 x 8 grid, and on the finer grid of large data (forced here); blocks
     sorted by user (more users than items) and by item."""
-    import numba
 
     from recfactor.io.ratings import Dataset
     from recfactor.models.svd import SVD
@@ -255,15 +255,12 @@ def test_result_does_not_depend_on_thread_count(threaded_small_fits, row_bytes, 
     )
     if row_bytes is not None:
         monkeypatch.setattr("recfactor.models.svd.BLOCK_ROW_BYTES", row_bytes)
-    before = numba.get_num_threads()
-    factors = []
-    try:
-        for threads in (1, 2):
-            numba.set_num_threads(threads)
-            model = SVD(factors=16, epochs=5, seed=3).fit(data)
-            factors.append((model.user_factors_.tobytes(), model.item_bias_.tobytes()))
-    finally:
-        numba.set_num_threads(before)
+
+    def fit():
+        model = SVD(factors=16, epochs=5, seed=3).fit(data)
+        return model.user_factors_.tobytes(), model.item_bias_.tobytes()
+
+    factors = on_threads(fit)
     assert factors[0] == factors[1]
 
 

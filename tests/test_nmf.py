@@ -9,7 +9,7 @@ from recfactor import persist
 from recfactor.errors import DataError, ParameterError
 from recfactor.io.ratings import Dataset, ReadOptions, read_ratings
 from recfactor.models.nmf import NMF, initialise, objective
-from tests.conftest import SAMPLE
+from tests.conftest import SAMPLE, on_threads
 
 FOOD_ITEMS = ["pizza", "chicken", "burger", "fries"]
 
@@ -182,19 +182,15 @@ def test_same_seed_identical_and_solver_checked():
 
 @pytest.mark.parametrize("feedback", ["explicit", "implicit"])
 def test_identical_for_one_and_two_threads(feedback, threaded_small_fits):
-    import numba
 
     rng = np.random.default_rng(8)
     data = Dataset.from_arrays(rng.integers(0, 200, 5000), rng.integers(0, 100, 5000),
                                rng.integers(1, 6, 5000), feedback=feedback,
                                duplicates="last")  # fmt: skip
-    before = numba.get_num_threads()
-    arrays = []
-    try:
-        for threads in (1, 2):
-            numba.set_num_threads(threads)
-            model = NMF(factors=4, seed=2, epochs=20, bias=feedback == "explicit").fit(data)
-            arrays.append(model.user_factors_.tobytes() + model.item_factors_.tobytes())
-    finally:
-        numba.set_num_threads(before)
+
+    def fit():
+        model = NMF(factors=4, seed=2, epochs=20, bias=feedback == "explicit").fit(data)
+        return model.user_factors_.tobytes() + model.item_factors_.tobytes()
+
+    arrays = on_threads(fit)
     assert arrays[0] == arrays[1]
