@@ -276,3 +276,15 @@ def test_search_seed_draws_the_settings_and_seed_seeds_the_models(planted):
     seeded = trials("--seed", "1")
     assert [r.get("factors") for r in seeded] == [r.get("factors") for r in base]
     assert [r["rmse"] for r in seeded] != [r["rmse"] for r in base]
+
+
+def test_trials_that_all_score_undefined_are_a_data_error_not_a_time_budget(tmp_path):
+    """Three interactions leave no user to rank in any fold: precision is undefined for every
+    trial. It read "no trial finished; hint: raise --time-budget", exit 2."""
+    data = tmp_path / "edges.txt"
+    data.write_text("# Directed graph\n1\t2\n2\t3\n3\t1\n")
+    result = run("tune", data, "--algo", "als", "--trials", "2", "--folds", "2", "--feedback",
+                 "implicit", "-m", tmp_path / "t.model", "-q")  # fmt: skip
+    assert result.exit_code == 1, result.output
+    assert "every trial's precision@10 was undefined" in result.stderr.splitlines()[0]
+    assert not (tmp_path / "t.model").exists()

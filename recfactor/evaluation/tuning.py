@@ -395,6 +395,10 @@ def search(
     # The best score seen, at the budget it was seen at: a setting whose fewer epochs scored
     # better than any full fit is returned with those epochs (its early stop).
     finished = [row for row in rows if np.isfinite(row[metric])]
+    if rows and not finished and not stopped:  # each trial ran, and none could be scored
+        raise DataError(f"every trial's {metric} was undefined: its folds left no user or "
+                        f"rating to score ({data.n_ratings} ratings)",
+                        hint="use more data, fewer folds or another metric")  # fmt: skip
     if not finished:
         within = "" if time_budget is None else f" within `time_budget` ({time_budget:g} s)"
         said = "" if dropped is None else (f"; the trial cut short had fitted {dropped.fits} "
