@@ -388,3 +388,5 @@ def test_comment_lines_heading_a_file_are_skipped_and_the_lines_keep_their_numbe
         read_ratings(write("bad.tsv", "# c\n" + body.replace("\t3\n", "\tx\n")))
     tagged = read_ratings(write("tags.csv", "#a,i1,3\n#b,i2,4\n#a,i2,5\n"))
     assert tagged.user_ids.tolist() == ["#a", "#b"]
+    numbered = read_ratings(write("rows.tsv", "#\tuser\titem\trating\n1\tu1\ti1\t4\n"))
+    assert numbered.user_ids.tolist() == ["u1"]  # a header whose first column is named #

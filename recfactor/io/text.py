@@ -99,9 +99,10 @@ def read_bytes(source: str | os.PathLike, name: str, what: str = "ratings file")
     return uncommented(raw)
 
 
-# A comment line: # or % then a space, a tab or the line's end (SNAP's edge lists begin with
-# "# Nodes: ...", KONECT's with "% sym unweighted"); "#tag" or "%x" may be an ID.
-COMMENT_LINE = re.compile(rb"[#%](?:[ \t]|\r?\n|$)")
+# A comment line: # or % then a space or the line's end (SNAP's edge lists begin with
+# "# Nodes: ...", KONECT's with "% sym unweighted"); "#tag" or "%x" may be an ID, and "#\t"
+# may head a column of row numbers.
+COMMENT_LINE = re.compile(rb"[#%](?: |\r?\n|$)")
 
 
 def uncommented(raw: bytes) -> bytes:
