@@ -139,6 +139,8 @@ def test_a_posted_history_is_folded_in_as_recommend_history_does(server, sample_
     assert [x["score"] for x in got["items"]] == pytest.approx([float(r["score"]) for r in want],
                                                                abs=1e-4)  # fmt: skip
     assert not {"m005", "m011", "m183"} & {x["item"] for x in got["items"]}  # seen: left out
+    mapped = {"m005": 5, "m011": 1, "m183": 4, "nope": 3}  # the same history as one object
+    assert server.ask("POST", "/recommend", {"ratings": mapped, "n": 8}) == (status, got)
 
 
 def test_unknown_users_and_items_are_answered_as_the_command_line_does(server):

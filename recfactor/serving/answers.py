@@ -258,9 +258,13 @@ def _user_encoding(model: Any) -> Any:
 
 def _history(rows: Any, implicit: bool) -> tuple[list[str], list[float]]:
     """The posted ratings as items and values; each a {item, rating} object or an [item,
-    rating] pair (an implicit model's rating may be left out: 1)."""
+    rating] pair (an implicit model's rating may be left out: 1), or all of them one object
+    of item: rating."""
+    if isinstance(rows, dict):  # {"50": 5, "181": 4}: how a history is often kept in JSON
+        rows = [[item, value] for item, value in rows.items()]
     if not isinstance(rows, list):
-        raise RequestError(400, "'ratings' must be a list of {item, rating}", "ratings")
+        raise RequestError(400, "'ratings' must be a list of {item, rating} or an object of "
+                           "item: rating", "ratings")  # fmt: skip
     if len(rows) > MAX_HISTORY:
         raise RequestError(413, f"'ratings' holds {len(rows)} ratings; at most {MAX_HISTORY}",
                            "ratings")  # fmt: skip
