@@ -721,3 +721,15 @@ def test_an_error_in_evaluate_s_test_file_names_that_file_alone(tmp_path):
     few.write_text("user,item,rating\nu1,i1,4\n")
     alone = run("evaluate", few, "--metric", "rmse")
     assert alone.stderr.splitlines()[0] == f"error: {few}: 1 rating is too few to hold any out"
+
+
+def test_a_fit_diverging_with_many_factors_says_to_try_fewer(tmp_path):
+    """100,000 factors start with dot products far from any rating: no step size helps, and
+    the hint named only lr and reg."""
+    data = tmp_path / "r.csv"
+    data.write_text("user,item,rating\n" + "".join(
+        f"u{u},i{i},{(u * i) % 5 + 1}\n" for u in range(30) for i in range(20)))  # fmt: skip
+    result = run("train", data, "-k", "100000", "-m", tmp_path / "m", "-q")
+    assert result.exit_code == 1 and "diverged" in result.stderr
+    assert "or fewer --factors (now 100000)" in result.stderr.splitlines()[1]
+    assert not (tmp_path / "m").exists()

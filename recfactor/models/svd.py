@@ -33,6 +33,8 @@ FACTOR_DTYPE = np.float32
 SGD_BLOCKS = 8
 SGD_MAX_BLOCKS = 64
 BLOCK_ROW_BYTES = 8 << 20
+# A diverged fit with more factors than this is told to try fewer.
+MANY_FACTORS = 256
 # Ratings x epochs per kernel call: small data sets run every epoch in one call, large ones
 # return to Python often enough for the progress bar to move.
 EPOCH_WORK = 4_000_000
@@ -321,9 +323,11 @@ def _sgd_on_grid(
         if not np.isfinite(sse[first + ran - 1]) or (
             done and not (np.isfinite(user_factors).all() and np.isfinite(item_factors).all())
         ):
+            # Many factors diverge at any step: the starting dot products grow with the rank.
+            many = f", or fewer `factors` (now {p.factors})" if p.factors > MANY_FACTORS else ""
             raise FitError(
                 f"training diverged at epoch {first + ran} (factors became infinite or NaN)",
-                hint=f"use a smaller `lr` (now {p.lr:g}) or a larger `reg`",
+                hint=f"use a smaller `lr` (now {p.lr:g}) or a larger `reg`{many}",
             )
         if done:
             break
