@@ -733,3 +733,15 @@ def test_a_fit_diverging_with_many_factors_says_to_try_fewer(tmp_path):
     assert result.exit_code == 1 and "diverged" in result.stderr
     assert "or fewer --factors (now 100000)" in result.stderr.splitlines()[1]
     assert not (tmp_path / "m").exists()
+
+
+def test_a_ranking_metric_no_split_can_score_is_said_to_be_undefined(tmp_path):
+    """One item in all: no test user has an unseen item to rank, and every ndcg was an empty
+    cell (nan) without a word."""
+    data = tmp_path / "r.csv"
+    data.write_text("user,item,rating\n" + "".join(f"u{u},i0,{u % 5 + 1}\n" for u in range(20)))
+    result = run("evaluate", data, "--metric", "ndcg@5")
+    assert result.exit_code == 0
+    assert "note: ndcg@5 is undefined on every split" in result.stderr
+    scored = run("evaluate", SAMPLE / "ratings.csv", "--metric", "ndcg@5", "--algo", "baseline")
+    assert scored.exit_code == 0 and "undefined" not in scored.stderr

@@ -51,12 +51,24 @@ def evaluate(
     splits, info = split.plan(data, note, config.times)
     algos = _accepted(_within_ranks([as_spec(a) for a in config.algos], data, splits, note),
                       data, note)  # fmt: skip
-    return cross_validate(
+    report = cross_validate(
         data, algos, seeds, metrics, splits=splits, test=config.test, split_info=info,
         rating_scale=rating_scale, progress=progress,
         relevant_threshold=config.relevant_threshold if data.feedback == "explicit" else None,
         jobs=config.jobs, cluster=config.cluster,
     )  # fmt: skip
+    _note_undefined(report, metrics, note)
+    return report
+
+
+def _note_undefined(report: Report, metrics: Sequence[str], note: Callable | None) -> None:
+    """A note for each metric no run could score (shown as nan): no test user had an item
+    to rank that counts as relevant (one item in all, say)."""
+    for metric in metrics:
+        values = [run["metrics"].get(metric) for run in report.runs]
+        if note is not None and values and not any(v is not None and v == v for v in values):
+            note(f"note: {metric} is undefined on every split: no test user had an unseen "
+                 "relevant item to rank")  # fmt: skip
 
 
 def score_model(
