@@ -34,7 +34,11 @@ def allowed_items(model: Any, min_ratings: int | None, note: Note = _silent) -> 
                         hint="train it again to use `min_ratings`")  # fmt: skip
     floor = popularity.default_floor(counts) if min_ratings is None else min_ratings
     allowed = counts >= floor
-    if min_ratings is None and not allowed.all():
+    if not allowed.any():
+        note(f"note: no item has {floor} or more training ratings (the most has "
+             f"{int(counts.max(initial=0))}): nothing to list (`min_ratings` 0 keeps every "
+             "item)")  # fmt: skip
+    elif min_ratings is None and not allowed.all():
         note(f"note: left out {int((~allowed).sum())} item(s) with fewer than {floor} "
              "training ratings (`min_ratings` 0 keeps them)")  # fmt: skip
     return allowed
@@ -125,10 +129,12 @@ def recommendation_lists(
         scores = np.where(listed, 0.0, scores)
         scores[listed] = model.predict_index(rows[listed], top[listed])
     exhausted = sum(not (row >= 0).any() for row in top)
-    if exhausted:
+    if exhausted and (allowed is None or allowed.any()):  # else allowed_items said why
         whom = f"user {known[0]!r}" if single else f"{exhausted} user(s)"
-        note(f"note: {whom} rated every item in training: nothing left to recommend "
-             "(`include_seen` ranks them all)")  # fmt: skip
+        every = "every item in training" if allowed is None or allowed.all() else (
+            "every item `min_ratings` leaves")  # fmt: skip
+        note(f"note: {whom} rated {every}: nothing left to recommend (`include_seen` ranks "
+             "them all)")  # fmt: skip
     lists = [Lists("user", "item", known, top, scores, model.item_ids_, held)]
     if unknown.any():
         whom = f"unknown user {ids[int(np.argmax(unknown))]!r}" if single else (

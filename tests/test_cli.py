@@ -745,3 +745,20 @@ def test_a_ranking_metric_no_split_can_score_is_said_to_be_undefined(tmp_path):
     assert "note: ndcg@5 is undefined on every split" in result.stderr
     scored = run("evaluate", SAMPLE / "ratings.csv", "--metric", "ndcg@5", "--algo", "baseline")
     assert scored.exit_code == 0 and "undefined" not in scored.stderr
+
+
+def test_a_min_ratings_that_leaves_nothing_says_why(tmp_path):
+    """The note blamed the user ("rated every item in training") where --min-ratings had left
+    out every item, or every one the user had not rated; similar said nothing at all."""
+    data = tmp_path / "r.csv"
+    rows = [("a", "x"), ("a", "y"), ("b", "x"), ("b", "z"), ("c", "x")]  # x has 3, y, z 1
+    data.write_text("user,item,rating\n" + "".join(f"{u},{i},4\n" for u, i in rows))
+    model = tmp_path / "m.model"
+    assert run("train", data, "-m", model, "-k", "2", "-q").exit_code == 0
+    none = run("recommend", "--user", "a", "--min-ratings", "5", "-m", model)
+    assert "note: no item has 5 or more training ratings (the most has 3)" in none.stderr
+    assert "rated every" not in none.stderr
+    alike = run("similar", "--item", "y", "--min-ratings", "5", "-m", model)
+    assert "note: no item has 5 or more training ratings" in alike.stderr
+    left = run("recommend", "--user", "a", "--min-ratings", "3", "-m", model)
+    assert "note: user 'a' rated every item --min-ratings leaves" in left.stderr
