@@ -762,3 +762,15 @@ def test_a_min_ratings_that_leaves_nothing_says_why(tmp_path):
     assert "note: no item has 5 or more training ratings" in alike.stderr
     left = run("recommend", "--user", "a", "--min-ratings", "3", "-m", model)
     assert "note: user 'a' rated every item --min-ratings leaves" in left.stderr
+
+
+def test_a_titles_file_with_a_quote_left_open_names_its_line(trained):
+    """It read "cannot read item names (Error tokenizing data. C error: EOF inside string
+    starting at row 1)": pandas' words, and its count of rows."""
+    titles = trained / "titles.csv"
+    titles.write_text('item,title\nA,One\nB,"Two\nC,Three\n')
+    result = run("recommend", "--user", "1", "--titles", titles)
+    assert result.exit_code == 1
+    assert result.stderr.splitlines()[0] == (
+        f"error: {titles}, line 3: a quote opened here is never closed"
+    )
