@@ -577,11 +577,19 @@ def test_a_number_column_reads_na_as_missing_and_names_a_stray_word(tmp_path):
         assert (marked.matrix != empty.matrix).nnz == 0, token
     assert empty.encoding.columns[0].kind == "number"
     assert empty.matrix[0, 0] == 0.0  # the mean, standardised
+    spaced = tmp_path / "spaced.csv"  # blank lines and a quoted ID: the line, not the row
+    spaced.write_text("user,age,group\n\n" + "".join(
+        f'"u{k}",{"old" if k == 7 else 20 + k},red\n' + ("\n" if k == 3 else "")
+        for k in range(rows)))  # fmt: skip
+    with pytest.raises(rf.DataError, match=r"spaced\.csv, line 11, column 'age': 'old' is not"):
+        rf.read_features(spaced, "user")
+    with pytest.raises(rf.DataError, match="row 8, column 'age'"):  # a frame has rows
+        features_from_frame(frame.assign(age=[*ages[:7], "old", *ages[8:]]), "user")
     for value, said in (("old", "'old' is not a number"), ("1e300", "'1e300' is beyond"),
                         ("inf", "'inf' is not a finite number")):  # fmt: skip
         path = tmp_path / "users.csv"
         frame.assign(age=[*ages[:4], value, *ages[5:]]).to_csv(path, index=False)
-        with pytest.raises(rf.DataError, match=f"users.csv, row 5, column 'age': {said}"):
+        with pytest.raises(rf.DataError, match=f"users.csv, line 6, column 'age': {said}"):
             rf.read_features(path, "user")
 
 

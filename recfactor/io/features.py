@@ -291,7 +291,7 @@ def _frame(source: str | os.PathLike, what: str) -> tuple[Any, str]:
     first = [t.strip() for t in split_fields(sample[0], sep)]
     # A header names the ID column, wherever it stands (the ID is put first below).
     header = any(t.lower().replace(" ", "_") in ID_NAMES for t in first)
-    last_row = _check_rows(text, sep, name)
+    starts = _check_rows(text, sep, name)
     try:
         frame = pd.read_csv(
             io.StringIO(text), sep=re.escape(sep) if len(sep) > 1 else sep, dtype=str,
@@ -299,19 +299,29 @@ def _frame(source: str | os.PathLike, what: str) -> tuple[Any, str]:
             engine="python" if len(sep) > 1 else "c",
         )  # fmt: skip
     except pd.errors.ParserError:  # a quote left open: the rest of the file is its field
-        raise DataError(f"{name}, line {last_row}: a quote opened here is never closed",
+        raise DataError(f"{name}, line {starts[-1]}: a quote opened here is never closed",
                         hint="close each quoted field with a quote") from None  # fmt: skip
     known = None if header else _known_names(frame)
     if not header:
         frame.columns = known or [f"column {k + 1}" for k in range(frame.shape[1])]
-    frame = _id_first(frame.apply(lambda c: c.str.strip()), name, what)
+    rows = starts[1:] if header else starts
+    lines = np.array(rows) if len(rows) == frame.shape[0] else None  # else rows are counted
+    frame = _id_first(frame.apply(lambda c: c.str.strip()), name, what, lines)
     frame.attrs["named"] = header or known is not None
+    frame.attrs["lines"] = lines
     return frame, name
 
 
-def _check_rows(text: str, sep: str, name: str) -> int:
-    """Every row as wide as the first, else an error naming the line; returns the line the
-    last row starts on (where a quote left open starts: its row runs to the end).
+def _at(source: str, row: int, lines: np.ndarray | None) -> str:
+    """Where row ``row`` (from 0) of a features file is: its line, or, where the lines are
+    not known (a table, a frame), its row."""
+    return f"{source}, line {lines[row]}" if lines is not None else f"{source}, row {row + 1}"
+
+
+def _check_rows(text: str, sep: str, name: str) -> list[int]:
+    """Every row as wide as the first, else an error naming the line; returns the line each
+    row (blank lines aside) starts on, the last where a quote left open starts: its row runs
+    to the end.
 
     pandas reads a first row one field wider than the header as the header plus an index
     column, so the IDs would silently become the next column's values (``50|Action|Comedy``
@@ -325,12 +335,13 @@ def _check_rows(text: str, sep: str, name: str) -> int:
         rows = csv.reader(io.StringIO(text), delimiter=sep, skipinitialspace=True)
     else:
         rows = (split_fields(line, sep) for line in io.StringIO(text))
-    width, ended, started = None, 0, 1
+    width, ended, starts = None, 0, []
     for line, row in enumerate(rows, 1):
         line = getattr(rows, "line_num", line)  # the csv reader's: quotes may hold line ends
         started, ended = ended + 1, line
         if not row or (len(row) == 1 and not row[0].strip()):
             continue  # a blank line
+        starts.append(started)
         if width is None:
             width = len(row)
         elif len(row) != width:
@@ -339,7 +350,7 @@ def _check_rows(text: str, sep: str, name: str) -> int:
                 hint="give every row the same columns (a column of several values separates "
                 "them with |, so the columns themselves by , or a tab)",
             )
-    return started
+    return starts or [1]
 
 
 # MovieLens 100K's u.user and u.item have no header; their columns are named as its README does.
@@ -361,9 +372,9 @@ def _known_names(frame: Any) -> list[str] | None:
     return None
 
 
-def _id_first(frame: Any, name: str, what: str) -> Any:
+def _id_first(frame: Any, name: str, what: str, lines: np.ndarray | None = None) -> Any:
     """``frame`` with its ID column first, checked: some attribute columns, IDs present and
-    each once."""
+    each once (``lines``: each row's line, for messages)."""
     named = [c for c in frame.columns if str(c).lower().replace(" ", "_") in (what, f"{what}_id",
              f"{what}id", "id")]  # fmt: skip
     if named:
@@ -373,8 +384,9 @@ def _id_first(frame: Any, name: str, what: str) -> Any:
                         hint=f"give {what} ID, then attribute columns (CSV, TSV or |)")  # fmt: skip
     ids = frame.iloc[:, 0]
     if (ids == "").any():
-        line = int(np.flatnonzero((ids == "").to_numpy())[0]) + 1
-        raise DataError(f"{name}, row {line}: no {what} ID", hint="every row starts with an ID")
+        row = int(np.flatnonzero((ids == "").to_numpy())[0])
+        raise DataError(f"{_at(name, row, lines)}: no {what} ID",
+                        hint="every row starts with an ID")  # fmt: skip
     repeated = ids[ids.duplicated()]
     if len(repeated):
         raise DataError(f"{name}: {what} {repeated.iloc[0]!r} has two rows",
@@ -385,7 +397,8 @@ def _id_first(frame: Any, name: str, what: str) -> Any:
 def _learn(frame: Any, name: str, what: str) -> Encoding:
     columns, positions, dropped = [], [], []
     for position, column in enumerate(frame.columns[1:], start=1):
-        found = _column(str(column), frame[column], frame.shape[0], name)
+        found = _column(str(column), frame[column], frame.shape[0], name,
+                        frame.attrs.get("lines"))  # fmt: skip
         if found is None:
             dropped.append(str(column))
             continue
@@ -399,7 +412,8 @@ def _learn(frame: Any, name: str, what: str) -> Encoding:
     return Encoding(tuple(columns), tuple(positions), tuple(dropped))
 
 
-def _column(name: str, values: Any, rows: int, source: str) -> Column | None:
+def _column(name: str, values: Any, rows: int, source: str,
+            lines: np.ndarray | None = None) -> Column | None:  # fmt: skip
     import pandas as pd
 
     present = values[values != ""]
@@ -410,7 +424,7 @@ def _column(name: str, values: Any, rows: int, source: str) -> Column | None:
     code = present.str.match(r"[-+]?0\d").any()
     missing = present.str.lower().isin(MISSING_NUMBERS)
     if not code and numbers.notna().sum() >= NUMBER_SHARE * (~missing).sum() > 0:
-        numbers = _numbers(values, name, source)
+        numbers = _numbers(values, name, source, lines)
         numbers = numbers[np.isfinite(numbers)]
         if numbers.size == 0:
             return None
@@ -429,7 +443,7 @@ def _column(name: str, values: Any, rows: int, source: str) -> Column | None:
     return Column(name, "category", tuple(distinct))
 
 
-def _numbers(values: Any, column: str, source: str) -> np.ndarray:
+def _numbers(values: Any, column: str, source: str, lines: np.ndarray | None) -> np.ndarray:
     """A column of numbers as float64, NaN where missing (empty, or NA, NaN, null, None); any
     other value that is not a finite number within +-1e18 is an error naming its row."""
     import pandas as pd
@@ -444,7 +458,7 @@ def _numbers(values: Any, column: str, source: str) -> np.ndarray:
         value = text.iloc[row]
         why = ("is beyond +-1e18" if np.isfinite(x[row]) else "is not a finite number"
                if pd.notna(x[row]) else "is not a number")  # fmt: skip
-        raise DataError(f"{source}, row {row + 1}, column {column!r}: {value!r} {why}",
+        raise DataError(f"{_at(source, row, lines)}, column {column!r}: {value!r} {why}",
                         hint="the column holds numbers: give a number, or leave it empty (NA "
                         "also reads as missing)")  # fmt: skip
     return x
@@ -490,7 +504,7 @@ def _encode(frame: Any, encoding: Encoding, name: str, by_name: bool = False) ->
         values = values.str.strip().replace({"nan": ""}).to_numpy()
         present = values != ""
         if column.kind in ("flag", "number"):
-            x = _numbers(values, column.name, name)
+            x = _numbers(values, column.name, name, frame.attrs.get("lines"))
             x = x if column.kind == "flag" else (x - column.mean) / column.sd
             keep = np.isfinite(x) & (x != 0)
             rows.append(np.flatnonzero(keep))
