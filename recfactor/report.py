@@ -252,10 +252,11 @@ def evaluation_message(report: dict[str, Any]) -> list[str]:
     """The evaluate report's message in plain lines (for a log, beside CSV on stdout): the
     spread of each metric across seeds, and each algorithm's reading of what changes."""
     lines = []
+    seeds = {r["seed"] for r in report["runs"]}
     for row in report["summary"]:
-        lines.append(f"{row['algo']} {row['metric']}: mean {row['mean']:.4f}, std "
-                     f"{row['std']:.4f} across seeds "
-                     f"({row['min']:.4f} to {row['max']:.4f})")  # fmt: skip
+        spread = (f", std {row['std']:.4f} across seeds ({row['min']:.4f} to {row['max']:.4f})"
+                  if len(seeds) > 1 else " (one seed: more would show how it moves)")  # fmt: skip
+        lines.append(f"{row['algo']} {row['metric']}: mean {row['mean']:.4f}{spread}")
     for r in report["nonuniqueness"]:
         if r.get("reading"):
             lines.append(f"{r['algo']}: {r['reading']}")

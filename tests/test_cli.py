@@ -774,3 +774,17 @@ def test_a_titles_file_with_a_quote_left_open_names_its_line(trained):
     assert result.stderr.splitlines()[0] == (
         f"error: {titles}, line 3: a quote opened here is never closed"
     )
+
+
+def test_one_seed_claims_no_spread_across_seeds():
+    """With one seed the message read "std 0.0000 across seeds" and "rmse varies by 0 across
+    seeds (the model's start)": a spread nobody measured."""
+    one = run("evaluate", SAMPLE / "ratings.csv", "--algo", "svd", "--seeds", "1", "--folds",
+              "2", "--metric", "rmse")  # fmt: skip
+    assert one.exit_code == 0
+    assert "svd rmse: mean " in one.stderr and "(one seed: more would show" in one.stderr
+    assert "across seeds" not in one.stderr and "svd: Only one seed: nothing to compare." in (
+        one.stderr)  # fmt: skip
+    several = run("evaluate", SAMPLE / "ratings.csv", "--algo", "svd", "--seeds", "2",
+                  "--folds", "2", "--metric", "rmse")  # fmt: skip
+    assert "std " in several.stderr and "varies by" in several.stderr

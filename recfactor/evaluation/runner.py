@@ -506,7 +506,7 @@ def _nonuniqueness(
     record = with_reading(
         spec.name,
         comparison,
-        row["max"] - row["min"],
+        row["max"] - row["min"] if len(predictions) > 1 else None,  # one seed: no spread
         metric,
         disagreement["prediction_disagreement"],
         gain,
