@@ -422,3 +422,15 @@ def test_a_zip_archive_of_several_files_names_them_and_an_empty_one_says_so(tmp_
     zipfile.ZipFile(empty, "w").close()
     with pytest.raises(DataError, match=r"holds 0 files, expected one$"):
         read_ratings(empty)
+
+
+def test_the_netflix_prize_layout_is_named_with_a_way_to_convert_it(tmp_path):
+    """A movie's "1:" line, then its user,rating,date lines: it read "found a single column;
+    hint: set the delimiter"."""
+    path = tmp_path / "combined_data_1.txt"
+    path.write_text("1:\n1488844,3,2005-09-06\n822109,5,2005-05-13\n2:\n2059652,4,2005-09-05\n")
+    with pytest.raises(DataError, match="line 1: looks like the Netflix Prize layout") as info:
+        read_ratings(path)
+    assert "awk" in info.value.hint
+    with pytest.raises(DataError, match="found a single column"):  # one column stays that
+        read_ratings(tmp_path.joinpath("ids.txt").write_text("1\n2\n") and tmp_path / "ids.txt")

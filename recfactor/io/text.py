@@ -335,12 +335,23 @@ def sniff_sep(
             best = (consistent, sep)
     if best is not None:
         return best[1]
+    if layout != "wide" and NETFLIX_MOVIE.match(sample[0]) and len(sample) > 1:
+        raise DataError(
+            f"{name}, line 1: looks like the Netflix Prize layout (a line MOVIE: before each "
+            "movie's user,rating,date lines), not one rating a line",
+            hint="write it as user,item,rating lines first (awk -F, '/:$/ {m = $1 + 0; next} "
+            '{print $1 "," m "," $2}\' FILE)',
+        )
     if layout != "wide":
         raise DataError(
             f"{name}, line 1: found a single column; expected {expected}",
             hint="set the delimiter with `sep`",
         )
     return ","
+
+
+# The Netflix Prize's files: "1:" alone on a line, then that movie's "user,rating,date" lines.
+NETFLIX_MOVIE = re.compile(r"\s*\d+:\s*$")
 
 
 def is_number(token: str) -> bool:
