@@ -390,3 +390,16 @@ def test_comment_lines_heading_a_file_are_skipped_and_the_lines_keep_their_numbe
     assert tagged.user_ids.tolist() == ["#a", "#b"]
     numbered = read_ratings(write("rows.tsv", "#\tuser\titem\trating\n1\tu1\ti1\t4\n"))
     assert numbered.user_ids.tolist() == ["u1"]  # a header whose first column is named #
+
+
+@pytest.mark.parametrize("stream_from", [None, 0])
+def test_a_matrix_market_coordinate_file_reads_as_its_entries(stream_from, write, monkeypatch):
+    """Its banner and comments skipped, and its line of sizes too: read as a row, "3 3 4"
+    was a rating of 4 by user 3 of item 3 that nobody gave."""
+    if stream_from is not None:
+        monkeypatch.setattr(stream, "STREAM_FROM", stream_from)
+    body = "%%MatrixMarket matrix coordinate real general\n% made by hand\n3 3 4\n"
+    read = read_ratings(write("m.mtx", body + "1 1 5\n1 2 3\n2 3 4\n3 1 2\n"))
+    assert read.n_ratings == 4 and read.line_numbers().tolist() == [4, 5, 6, 7]
+    pairs = sorted(zip(read.user_ids[read.users], read.item_ids[read.items], read.ratings))
+    assert pairs == [("1", "1", 5), ("1", "2", 3), ("2", "3", 4), ("3", "1", 2)]

@@ -69,8 +69,8 @@ def opened(source: str | os.PathLike) -> Path | None:
     wide = tuple(bom for bom, _ in WIDE_BOMS)
     if not magic or magic.startswith(COMPRESSED_MAGIC + _TABLE_MAGIC + wide):
         return None  # read whole: decompressed, parsed as a table, or made UTF-8
-    if COMMENT_LINE.match(magic.removeprefix(b"\xef\xbb\xbf")):
-        return None  # read whole, its comment lines made blank
+    if COMMENT_LINE.match(magic.removeprefix(b"\xef\xbb\xbf")) or magic.startswith(b"%%"):
+        return None  # read whole, its comment lines (or MatrixMarket's head) made blank
     return path
 
 

@@ -105,13 +105,26 @@ def read_bytes(source: str | os.PathLike, name: str, what: str = "ratings file")
 COMMENT_LINE = re.compile(rb"[#%](?: |\r?\n|$)")
 
 
+# A MatrixMarket coordinate file: "%%MatrixMarket matrix coordinate ...", % comment lines,
+# a line of rows, columns and entries, then "row column value" lines.
+MATRIX_MARKET = re.compile(rb"%%MatrixMarket[ \t]+matrix[ \t]+coordinate", re.IGNORECASE)
+
+
 def uncommented(raw: bytes) -> bytes:
     """The comment lines that head a file made blank lines, which every reader skips, so that
-    the lines after them keep their numbers."""
+    the lines after them keep their numbers; in a MatrixMarket coordinate file, its banner,
+    its comments and its line of sizes too (read as a rating, the sizes would be one)."""
+    market = MATRIX_MARKET.match(raw) is not None
     end = 0
-    while COMMENT_LINE.match(raw, end):
-        found = raw.find(b"\n", end)
-        end = len(raw) if found < 0 else found + 1
+
+    def after(at: int) -> int:
+        found = raw.find(b"\n", at)
+        return len(raw) if found < 0 else found + 1
+
+    while (market and raw.startswith(b"%", end)) or COMMENT_LINE.match(raw, end):
+        end = after(end)
+    if market and end < len(raw):
+        end = after(end)  # rows, columns, entries
     return b"\n" * raw.count(b"\n", 0, end) + raw[end:] if end else raw
 
 
