@@ -28,8 +28,10 @@ def planted():
 
 @pytest.fixture
 def small_is_large(monkeypatch):
-    """The planted set counts as large: the stop applies to it."""
+    """The planted set counts as large: the stop applies to it (its 1% held out, 600, enough
+    to judge by)."""
     monkeypatch.setattr(svd, "STOP_MIN_RATINGS", 10_000)
+    monkeypatch.setattr(svd, "STOP_MIN_HELD", 100)
 
 
 def _truth_rmse(model, data, truth) -> float:
@@ -152,3 +154,16 @@ def test_a_dense_row_takes_smaller_steps(planted):
     below = SVD(factors=8, epochs=5, seed=1, reg=0.05, dense_rows=50).fit(data)
     assert same.user_factors_.tobytes() == above.user_factors_.tobytes()
     assert same.user_factors_.tobytes() != below.user_factors_.tobytes()
+
+
+def test_thin_rows_leave_too_few_to_judge_by_and_every_epoch_runs(planted, small_is_large,
+                                                                  monkeypatch):  # fmt: skip
+    """Where few ratings can be held out (rows of a few ratings each), an epoch's gain on them
+    is noise: they are fitted with the rest, and every epoch runs."""
+    data, truth = planted
+    monkeypatch.setattr(svd, "STOP_FEWEST", 120)  # only the densest rows: 8 held out
+    model = SVD(factors=8, epochs=40, seed=1).fit(data)
+    assert model.epochs_run_ == 40
+    every = SVD(factors=8, epochs=40, seed=1, early_stop=False, reg=model.params.reg).fit(data)
+    near, nearest = _truth_rmse(model, data, truth), _truth_rmse(every, data, truth)
+    assert abs(near - nearest) < 0.005

@@ -49,8 +49,11 @@ STOP_MIN_RATINGS = 1_000_000
 STOP_SHARE = 0.01
 STOP_GAIN = 0.0005
 STOP_FROM = 10
-# A rating is held out only where its user and its item have more than this many.
+# A rating is held out only where its user and its item have more than this many; fewer
+# held out than STOP_MIN_HELD (data of thin rows) tell an epoch's gain from noise too
+# poorly, and are fitted with the rest: every epoch runs.
 STOP_FEWEST = 10
+STOP_MIN_HELD = 10_000
 
 
 class SVD(Model):
@@ -509,6 +512,8 @@ class _Grid:
         self.held = int(hold_out(self.users, self.items, self.ratings, origin, self.block_start,
                                  self.block_end, seed, share, self.user_counts(),
                                  self.item_counts(), fewest))  # fmt: skip
+        if self.held < STOP_MIN_HELD:  # too few to judge by: fitted with the rest after all
+            self.block_end, self.held = self.block_start[1:].copy(), 0
 
     def held_error(self, mu, user_bias, item_bias, user_factors, item_factors, bias) -> float:
         """The RMSE of the factors (in grid order) on the held-out ratings; inf without
