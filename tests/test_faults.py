@@ -140,6 +140,36 @@ def test_ctrl_c_stops_a_long_fit_within_a_second(tmp_path):
         process.wait()
 
 
+def test_sigterm_stops_a_fit_and_leaves_no_file_half_written(tmp_path):
+    """SIGTERM ended the process on the spot: a save in progress left its temporary file
+    beside the target. It now unwinds as Ctrl-C does: 143, "terminated", nothing left."""
+    code = textwrap.dedent(
+        """
+        import os, signal, sys
+        from recfactor import targets
+        from recfactor.cli import main as entry
+
+        def save_then_stop(*args, **kwargs):  # SIGTERM arrives while the model is written
+            with targets.replacing(sys.argv[-1]) as tmp:
+                tmp.write_bytes(b"half a model")
+                os.kill(os.getpid(), signal.SIGTERM)
+                signal.pause()
+
+        import recfactor.persist
+        recfactor.persist.save = save_then_stop
+        sys.argv = ["recfactor", "train", *sys.argv[1:]]
+        entry()
+        """
+    )
+    target = tmp_path / "m.model"
+    result = subprocess.run([sys.executable, "-c", code, str(SAMPLE / "ratings.csv"), "-q",
+                             "--algo", "baseline", "-m", str(target)], capture_output=True,
+                            timeout=120)  # fmt: skip
+    assert result.returncode == 143, result.stderr
+    assert result.stderr.decode().strip().splitlines()[-1] == "terminated"
+    assert list(tmp_path.iterdir()) == []  # neither the model nor its temporary file
+
+
 def test_a_closed_stdin_is_an_error_line(tmp_path):
     result = subprocess.run(
         [sys.executable, "-m", "recfactor", "train", "-", "-m", str(tmp_path / "m")],

@@ -12,10 +12,11 @@ from recfactor.cli.common import (
     debug_on,
     quiet_stdout,
 )
+from recfactor.running.terminate import Terminated, raise_on_sigterm, stopped
 
 
 def main() -> None:
-    """Console entry point: quiet on broken pipes (``| head``), 130 on Ctrl-C.
+    """Console entry point: quiet on broken pipes (``| head``), 130 on Ctrl-C, 143 on SIGTERM.
 
     SIGPIPE keeps Python's default (ignored, so a closed pipe raises BrokenPipeError, which
     ends the command quietly with 141): restoring the signal's own default would also kill this
@@ -35,11 +36,11 @@ def main() -> None:
         import warnings
 
         warnings.simplefilter("ignore", RuntimeWarning)
+    raise_on_sigterm()
     try:
         sys.exit(_run_app())
-    except KeyboardInterrupt:
-        sys.stderr.write("interrupted\n")
-        sys.exit(130)
+    except (KeyboardInterrupt, Terminated) as exc:
+        sys.exit(stopped(exc))
     finally:
         # Nothing is left to collect on the way out, but the interpreter's shutdown would
         # still walk every object numba, scipy and pandas made, several times over (0.3 s
@@ -67,9 +68,8 @@ def entry() -> None:
         code = 0
     except SystemExit as exc:
         code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
-    except KeyboardInterrupt:  # between main's own handlers
-        sys.stderr.write("interrupted\n")
-        code = 130
+    except (KeyboardInterrupt, Terminated) as exc:  # between main's own handlers
+        code = stopped(exc)
     try:
         sys.stdout.flush()
     except (BrokenPipeError, ValueError):

@@ -212,6 +212,7 @@ def _warm_up(algos: tuple[str, ...], state: Any, parent: int) -> None:
     # Ctrl-C reaches the whole process group: the parent stops the workers and says
     # 'interrupted'; a worker of its own would print a KeyboardInterrupt traceback.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)  # a forked worker had the parent's handler
     import numba
 
     from recfactor.models import model_class
