@@ -17,6 +17,7 @@ from recfactor.errors import DataError, FitError
 from recfactor.models.base import Model
 from recfactor.models.biases import baseline_estimates
 from recfactor.models.declarations import SVDParams
+from recfactor.models.holdout import MAX_RATINGS
 from recfactor.running.heap import trim_heap
 
 # SGD runs in float32: twice the SIMD width of float64, and its rounding is far below the
@@ -38,14 +39,14 @@ MANY_FACTORS = 256
 # Ratings x epochs per kernel call: small data sets run every epoch in one call, large ones
 # return to Python often enough for the progress bar to move.
 EPOCH_WORK = 4_000_000
-# early_stop: on more ratings than this (where the penalty's rungs see a sample), a share of
+# early_stop: on more ratings than the penalty's rungs see (a sample of them), a share of
 # them is held out and the fit ends at the first epoch (from STOP_FROM on) that lowers their
 # error by less than STOP_GAIN of it. The 10M set stops at 14 epochs (test RMSE 0.6034, 20
 # gave 0.6040 before), the 25M set at 18 (0.5438, against 0.5445); a gain of 0.1% stopped
 # them at 13 and 15 (0.6037, 0.5447), 0.2% at 11 (0.6047, 0.5472). A smaller set's 1% is too
 # few to tell an epoch's gain (MovieLens 100K's 800 would have stopped it at epoch 6), and an
 # epoch before STOP_FROM may gain little only to gain more later.
-STOP_MIN_RATINGS = 1_000_000
+STOP_MIN_RATINGS = MAX_RATINGS  # so the rungs themselves always run every epoch
 STOP_SHARE = 0.01
 STOP_GAIN = 0.0005
 STOP_FROM = 10
