@@ -326,22 +326,13 @@ def _check_rows(text: str, sep: str, name: str) -> list[int]:
     pandas reads a first row one field wider than the header as the header plus an index
     column, so the IDs would silently become the next column's values (``50|Action|Comedy``
     under ``id|genre``: item "Action"), and a later wide row ends in its parser's error."""
-    import csv
-    import io
+    from recfactor.io.text import records
 
-    from recfactor.io.text import split_fields
-
-    if len(sep) == 1 and sep != " ":
-        rows = csv.reader(io.StringIO(text), delimiter=sep, skipinitialspace=True)
-    else:
-        rows = (split_fields(line, sep) for line in io.StringIO(text))
-    width, ended, starts = None, 0, []
-    for line, row in enumerate(rows, 1):
-        line = getattr(rows, "line_num", line)  # the csv reader's: quotes may hold line ends
-        started, ended = ended + 1, line
+    width, starts = None, []
+    for line, row in records(text, sep):
         if not row or (len(row) == 1 and not row[0].strip()):
             continue  # a blank line
-        starts.append(started)
+        starts.append(line)
         if width is None:
             width = len(row)
         elif len(row) != width:

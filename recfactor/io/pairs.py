@@ -40,6 +40,7 @@ from recfactor.io.text import (
     line_ends,
     named_delimiter,
     read_bytes,
+    records,
     refuse_binary,
     sniff_sep,
     split_fields,
@@ -245,26 +246,14 @@ def read_item_names(source: str | os.PathLike) -> dict[str, str]:
         )
     except (ValueError, pd.errors.ParserError) as exc:
         if "EOF inside string" in str(exc):  # a quote left open: the rest is its field
-            raise DataError(f"{name}, line {_last_row_line(text, sep)}: a quote opened here "
-                            "is never closed", hint="close each quoted field with a quote",
-                            ) from None  # fmt: skip
+            *_, (line, _) = records(text, sep)  # the last record: the quote's
+            raise DataError(f"{name}, line {line}: a quote opened here is never closed",
+                            hint="close each quoted field with a quote") from None  # fmt: skip
         raise DataError(
             f"{name}: cannot read item names ({exc})",
             hint="give a CSV of item ID and title, or MovieLens' u.item",
         ) from exc
     return dict(zip(frame[0].str.strip(), frame[1].str.strip()))
-
-
-def _last_row_line(text: str, sep: str) -> int:
-    """The line the last CSV record of ``text`` starts on (quotes may hold line ends)."""
-    import csv
-    import io
-
-    rows = csv.reader(io.StringIO(text), delimiter=sep if len(sep) == 1 else ",")
-    started = ended = 0
-    for _ in rows:
-        started, ended = ended + 1, rows.line_num
-    return started
 
 
 def table_names(table: pa.Table, name: str) -> dict[str, str]:

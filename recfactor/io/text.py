@@ -13,6 +13,7 @@ import os
 import re
 import sys
 import zipfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -323,6 +324,20 @@ def head_lines(text: str) -> list[str]:
 def named_delimiter(sep: str) -> str:
     named = {"tab": "\t", "\\t": "\t", "comma": ",", "space": " ", "whitespace": " "}
     return named.get(sep.lower(), sep)
+
+
+def records(text: str, sep: str) -> Iterator[tuple[int, list[str]]]:
+    """Each record of ``text`` split on ``sep``, with the line it starts on: a quoted field
+    may hold line ends (a quote left open runs to the end), so records and lines differ."""
+    if len(sep) == 1 and sep != " ":
+        rows = csv.reader(io.StringIO(text), delimiter=sep, skipinitialspace=True)
+        ended = 0
+        for row in rows:
+            yield ended + 1, row
+            ended = rows.line_num
+    else:
+        for number, line in enumerate(io.StringIO(text), 1):
+            yield number, split_fields(line, sep)
 
 
 def split_fields(line: str, sep: str) -> list[str]:
