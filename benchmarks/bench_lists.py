@@ -22,22 +22,18 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from processes import measured
-from scale_data import SHAPES, write
+from scale_data import add_scale_arguments, scale_train
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--scale", choices=sorted(SHAPES), default="25m")
-    parser.add_argument("--repeats", type=int, default=2)
-    parser.add_argument("--data", type=Path)
+    add_scale_arguments(parser, "25m", 2)
     parser.add_argument("--model", type=Path, help="the model to list from (trained if absent)")
-    parser.add_argument("--checkout", type=Path, help="another copy of the package to compare")
     parser.add_argument("--parquet", action="store_true", help="also write Parquet")
     args = parser.parse_args()
-    data = args.data or Path(tempfile.gettempdir()) / f"recfactor-scale-{args.scale}"
-    train = write(SHAPES[args.scale], data)["train.csv"]
+    _, train = scale_train(args)
     versions = {"this": ROOT} | ({"checkout": args.checkout} if args.checkout else {})
     times: dict[tuple[str, str], list[float]] = {}
     peaks: dict[tuple[str, str], float] = {}

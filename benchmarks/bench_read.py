@@ -22,7 +22,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from processes import measured
-from scale_data import SHAPES, write
+from scale_data import add_scale_arguments, scale_train
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -49,13 +49,9 @@ def parquet_copies(csv: Path, folder: Path) -> dict[str, Path]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--scale", choices=sorted(SHAPES), default="10m")
-    parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--data", type=Path)
-    parser.add_argument("--checkout", type=Path, help="another copy of the package to compare")
+    add_scale_arguments(parser, "10m", 3)
     args = parser.parse_args()
-    data = args.data or Path(tempfile.gettempdir()) / f"recfactor-scale-{args.scale}"
-    csv = write(SHAPES[args.scale], data)["train.csv"]
+    data, csv = scale_train(args)
     files = {"csv": csv, **parquet_copies(csv, data)}
     # Run from a folder of their own: `python -m` puts the working folder before PYTHONPATH.
     versions = {"this": ROOT} | ({"checkout": args.checkout} if args.checkout else {})

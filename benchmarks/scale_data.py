@@ -113,3 +113,21 @@ if __name__ == "__main__":
     name, out = sys.argv[1], Path(sys.argv[2])
     for role, path in write(SHAPES[name], out).items():
         print(role, path, f"{path.stat().st_size / 1e6:.0f} MB")
+
+
+def add_scale_arguments(parser, scale: str, repeats: int) -> None:
+    """``--scale``, ``--repeats``, ``--data`` and ``--checkout``, as the benchmarks that run
+    whole processes on a scale's set (against another copy of the package) take them."""
+    parser.add_argument("--scale", choices=sorted(SHAPES), default=scale)
+    parser.add_argument("--repeats", type=int, default=repeats)
+    parser.add_argument("--data", type=Path)
+    parser.add_argument("--checkout", type=Path, help="another copy of the package to compare")
+
+
+def scale_train(args) -> tuple[Path, Path]:
+    """The folder of ``args.scale``'s set (``--data``, else one in the temporary directory),
+    written on first use, and its training CSV."""
+    import tempfile
+
+    data = args.data or Path(tempfile.gettempdir()) / f"recfactor-scale-{args.scale}"
+    return data, write(SHAPES[args.scale], data)["train.csv"]
