@@ -187,11 +187,11 @@ def test_blocks_are_sorted_by_one_side_stably_with_their_slots(by_users):
     assert all(a.tolist() == b.tolist() for a, b in zip(no_slots, (users, items, ratings)))
 
 
-@pytest.mark.parametrize("row_steps", [False, True])
+@pytest.mark.parametrize(("row_steps", "ahead"), [(False, 0), (True, 0), (True, 3)])
 @pytest.mark.parametrize("bias", [True, False])
-def test_kernel_matches_reference(bias, row_steps):
+def test_kernel_matches_reference(bias, row_steps, ahead):
     """The compiled epoch is the reference's, with every row's step the same or each row's
-    own (``dense_rows``)."""
+    own (``dense_rows``), asking for rows ahead or not (a hint that changes nothing)."""
     rng = np.random.default_rng(0)
     n, n_users, n_items, k, n_blocks = 600, 30, 20, 7, 3
     users = rng.integers(0, n_users, n).astype(np.int32)
@@ -224,7 +224,7 @@ def test_kernel_matches_reference(bias, row_steps):
     epoch = (diagonals[None], np.array([seed]))
     chunk = 16  # blocks of 60-70 ratings: several chunks each, visited in a drawn order
     ran = sgd_epochs(*grouped, starts, starts[1:].copy(), n_blocks, *epoch, 3.0, *fast, *steps, sse,
-                     chunk)  # fmt: skip
+                     chunk, ahead)  # fmt: skip
     assert ran == 1
     sse_fast = sse[0]
     sse_slow = stratified_reference(users, items, ratings, slow_order, starts, n_blocks,
@@ -262,6 +262,32 @@ def test_result_does_not_depend_on_thread_count(threaded_small_fits, row_bytes, 
 
     factors = on_threads(fit)
     assert factors[0] == factors[1]
+
+
+def test_asking_for_rows_ahead_leaves_the_model_as_it_was(monkeypatch):
+    """Short runs of a row's ratings in a block (sparse data, and the penalty's samples) make
+    the kernel ask for rows ahead; long runs do not. Either way, the same model bit for
+    bit."""
+    import recfactor.models.svd as svd
+    from recfactor.io.ratings import Dataset
+
+    assert svd.prefetch_distance(20_000, 8, 3000, 500) == svd.PREFETCH_AHEAD  # under 1 a run
+    assert svd.prefetch_distance(9_000_000, 8, 70_000, 10_000) == 0  # 16 a run
+    rng = np.random.default_rng(4)
+    data = Dataset.from_arrays(rng.integers(0, 3000, 20_000), rng.integers(0, 500, 20_000),
+                               rng.integers(1, 6, 20_000), duplicates="last")  # fmt: skip
+    asked: list[int] = []
+    real = svd.prefetch_distance
+    monkeypatch.setattr(svd, "prefetch_distance", lambda *a: asked.append(real(*a)) or asked[-1])
+
+    def fit() -> bytes:
+        model = svd.SVD(factors=16, epochs=4, reg=0.05, seed=1).fit(data)
+        return model.user_factors_.tobytes() + model.item_factors_.tobytes()
+
+    ahead = fit()
+    monkeypatch.setattr(svd, "SHORT_RUN", 0)
+    assert fit() == ahead
+    assert asked == [svd.PREFETCH_AHEAD, 0]
 
 
 def test_sgd_step_follows_the_gradient():

@@ -15,6 +15,7 @@ import numba as nb
 import numpy as np
 
 from recfactor.kernels import cache_enabled, load
+from recfactor.kernels.prefetch import prefetch
 
 CACHE = cache_enabled()
 
@@ -67,10 +68,24 @@ def _one_rating(
     return err * err
 
 
+@nb.njit(cache=CACHE, inline="always")
+def _prefetch_rows(users, items, user_factors, item_factors, j, row_bytes):
+    """Ask for rating ``j``'s user and item rows, each where the rating before it had
+    another (a block is sorted by one side, whose row then comes from the run before)."""
+    u = users[j]
+    i = items[j]
+    if u != users[j - 1]:
+        for offset in range(0, row_bytes + 63, 64):
+            prefetch(user_factors, u, offset)
+    if i != items[j - 1]:
+        for offset in range(0, row_bytes + 63, 64):
+            prefetch(item_factors, i, offset)
+
+
 @nb.njit(cache=CACHE, fastmath=FASTMATH)
 def _sgd_range(
     users, items, ratings, lo, hi, mu, user_bias, item_bias, user_factors, item_factors,
-    lr_bias, reg_bias, fit_bias, rates,
+    lr_bias, reg_bias, fit_bias, rates, ahead,
 ):  # fmt: skip
     """SGD over ratings ``lo:hi``, its two halves taken in turns (the first half's first
     rating, the second half's first, the first half's second, ...; an odd one out last);
@@ -86,9 +101,13 @@ def _sgd_range(
     zero = user_factors.dtype.type(0)
     sse = 0.0
     half = (hi - lo) // 2
+    row_bytes = k * user_factors.itemsize
     for t in range(lo, lo + half):
         ja = t
         jb = t + half
+        if ahead and t + ahead < lo + half:
+            _prefetch_rows(users, items, user_factors, item_factors, t + ahead, row_bytes)
+            _prefetch_rows(users, items, user_factors, item_factors, jb + ahead, row_bytes)
         ua = users[ja]
         ia = items[ja]
         ub = users[jb]
@@ -508,7 +527,7 @@ def _chunk_order(n_chunks, seed, lo):
 def sgd_epochs(
     users, items, ratings, block_start, block_end, n_blocks, diagonals, seeds,
     mu, user_bias, item_bias, user_factors, item_factors, lrs, reg, lr_biases, reg_bias,
-    fit_bias, user_steps, item_steps, sse, chunk=CHUNK,
+    fit_bias, user_steps, item_steps, sse, chunk=CHUNK, ahead=0,
 ):  # fmt: skip
     """Stratified epochs, one per entry of ``seeds``; updates the factors and biases in place
     and returns how many epochs ran.
@@ -523,7 +542,8 @@ def sgd_epochs(
     ``item_steps``. Reshuffling every rating each epoch instead cost 0.06 s an epoch a thread on 9M
     ratings for no gain in accuracy (BENCHMARKS.md). ``sse[e]`` receives the sum of squared
     errors seen before each update; an epoch whose sum is not finite (divergence) is the last
-    one run.
+    one run. ``ahead`` > 0: each pass asks for the rows of the rating that many ahead before
+    it needs them (see ``recfactor.models.svd.prefetch_distance``); the same model.
     """
     partial = np.zeros(n_blocks)
     user_rate = np.empty(user_steps.shape[0], dtype=user_factors.dtype)
@@ -549,7 +569,7 @@ def sgd_epochs(
                     partial[a] += _sgd_range(
                         users, items, ratings, start, min(start + chunk, hi), mu, user_bias,
                         item_bias, user_factors, item_factors, lr_bias, reg_bias, fit_bias,
-                        rates,
+                        rates, ahead,
                     )  # fmt: skip
         sse[e] = partial.sum()
         if not np.isfinite(sse[e]):
@@ -567,7 +587,7 @@ def warm_up() -> None:
         idx, idx, one, starts, starts[1:], 1, np.zeros((1, 1), dtype=np.int64),
         np.zeros(1, dtype=np.int64), f(0), one.copy(), one.copy(), np.zeros((1, 1), f),
         np.zeros((1, 1), f), one.copy(), f(0), one.copy(), f(0), True, one.copy(), one.copy(),
-        np.zeros(1), CHUNK,
+        np.zeros(1), CHUNK, 0,
     )  # fmt: skip
     load(fill_normal, np.zeros((1, 1), f), 0, 0.0, 1.0)
     load(shuffle_blocks, idx, np.array([0, 1], dtype=np.int64), 0)
