@@ -203,6 +203,20 @@ def count_per_row(index, n):
 
 
 @nb.njit(cache=CACHE)
+def mark_first(drawn, marks, found, wanted):
+    """Mark in ``marks`` each value of ``drawn`` not marked before, in the order drawn, until
+    ``wanted`` are marked (``found`` were already); returns how many are marked now."""
+    for j in range(drawn.shape[0]):
+        if found == wanted:
+            break
+        v = drawn[j]
+        if not marks[v]:
+            marks[v] = True
+            found += 1
+    return found
+
+
+@nb.njit(cache=CACHE)
 def block_origin(users, items, user_block, item_block, n_blocks, origin):
     """Grouping by block as a stable counting sort: ``origin[t]`` receives the rating that
     grid slot ``t`` holds; returns where each of the ``n_blocks ** 2`` blocks starts (with the
@@ -601,6 +615,7 @@ def warm_up() -> None:
     load(sort_blocks, idx, idx, one, idx, np.array([0, 1], dtype=np.int64), True)
     load(take_rows, np.zeros((1, 1), f), idx)
     load(count_per_row, idx, 1)
+    load(mark_first, np.zeros(1, dtype=np.int64), np.zeros(1, dtype=np.bool_), 0, 1)
     counts = np.zeros(1, dtype=np.int64)
     load(hold_out, idx, idx, one, idx, starts, starts[1:].copy(), 0, 0.0, counts, counts, 0)
     load(held_sse, idx, idx, one, starts, starts[1:], f(0), one, one, np.zeros((1, 1), f),

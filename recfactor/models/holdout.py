@@ -65,12 +65,15 @@ def chosen_on_holdout(
 
 
 def _sample(draws: np.random.Generator, n: int, size: int) -> np.ndarray:
-    """``size`` distinct indices below ``n`` drawn uniformly, sorted: draws with the repeats
-    left out, in the order drawn. ``Generator.choice`` without replacement shuffled all ``n``
-    (192 MB of int64 at 24M ratings, the peak of a large fit)."""
-    picked = np.zeros(0, dtype=np.int64)
-    while picked.size < size:
-        drawn = np.concatenate([picked, draws.integers(0, n, size - picked.size + size // 16 + 64)])
-        _, first = np.unique(drawn, return_index=True)
-        picked = drawn[np.sort(first)]
-    return np.sort(picked[:size])
+    """``size`` distinct indices below ``n`` drawn uniformly, sorted: the first ``size``
+    distinct values of draws made in rounds. ``Generator.choice`` without replacement
+    shuffled all ``n`` (192 MB of int64 at 24M ratings, the peak of a large fit); finding the
+    first of each value by ``np.unique`` sorted the draws (0.13 s of a 9M-rating fit, against
+    0.02 for a flag a rating, marked in the order drawn)."""
+    from recfactor.kernels.sgd import mark_first
+
+    marks = np.zeros(n, dtype=np.bool_)
+    found = 0
+    while found < size:
+        found = mark_first(draws.integers(0, n, size - found + size // 16 + 64), marks, found, size)
+    return np.flatnonzero(marks)
