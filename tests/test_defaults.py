@@ -154,3 +154,34 @@ def test_the_penalty_sample_is_the_first_distinct_draws(n, size):
                 seen.add(v)
                 first.append(v)
     assert taken.tolist() == sorted(first)
+
+
+def test_the_penalty_rungs_draw_their_common_start_once(monkeypatch):
+    """Every rung starts from the same seed: its factors are filled once and copied for the
+    next rungs, and the model is the one drawing them each time gives."""
+    import recfactor.kernels.sgd as kernels
+    import recfactor.models.svd as svd
+    from tests.conftest import planted_ratings
+
+    data = planted_ratings(2, 200, 150, 3, 0.5, 3.0, 0.3, 0.5)[0]
+    svd.SVD()._prepare()  # the kernels loaded before one is watched, and not again
+    monkeypatch.setattr(svd.SVD, "_prepare", lambda self: None)
+    fills: list[tuple] = []
+    real_fill = kernels.fill_normal
+    monkeypatch.setattr(kernels, "fill_normal", lambda out, *a: fills.append(out.shape)
+                        or real_fill(out, *a))  # fmt: skip
+    rungs: list[float] = []
+    real_sgd = svd._sgd
+    monkeypatch.setattr(svd, "_sgd", lambda data, rng, p, reg, *a, **k: rungs.append(reg)
+                        or real_sgd(data, rng, p, reg, *a, **k))  # fmt: skip
+    model = svd.SVD(factors=8, seed=0).fit(data)
+    fits = len(rungs)
+    assert fits >= 4  # three rungs at least, then the final fit
+    assert len(fills) == 4  # the rungs' users and items once, then the final fit's
+    real_later = svd._normal_later
+    monkeypatch.setattr(svd, "_normal_later", lambda rng, mean, std, shape, drawn=None:
+                        real_later(rng, mean, std, shape))  # fmt: skip
+    again = svd.SVD(factors=8, seed=0).fit(data)
+    assert len(fills) == 4 + 2 * fits
+    assert again.params.reg == model.params.reg
+    assert again.user_factors_.tobytes() == model.user_factors_.tobytes()

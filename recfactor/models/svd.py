@@ -128,11 +128,17 @@ class SVD(Model):
 
             from recfactor.models.holdout import chosen_on_holdout
 
+            # Each rung starts from the same seed, so from the same factors: drawn once,
+            # where a copy of them is small (see DRAWN_MAX_BYTES).
+            small = (dataset.n_users + dataset.n_items) * p.factors * 4 <= DRAWN_MAX_BYTES
+            drawn: dict[tuple, np.ndarray] | None = {} if small else None
+
             def holdout_rmse(fit, held, reg: float) -> float:
-                found = _sgd(fit, np.random.default_rng(p.seed), p, reg, scale)
+                found = _sgd(fit, np.random.default_rng(p.seed), p, reg, scale, drawn=drawn)
                 return _rmse(found, held, self.rating_scale_)
 
             reg = chosen_on_holdout(dataset, rng, holdout_rmse)
+            del drawn
             trim_heap()  # the rungs' factors, freed, out of the final fit's way
             self.params = p = dataclasses.replace(p, reg=reg)
         if not p.bias:  # before the fit, which may leave the ratings in another order
@@ -196,6 +202,10 @@ class _Fitted(NamedTuple):
     epochs: int = 0  # epochs run
 
 
+# The penalty's rungs keep a copy of their common starting factors for the next rung where
+# it takes at most this much: filling them again took 0.05 s a rung on the 10M set (32 MB);
+# the 25M set's 88 MB, kept, raised its peak from 721 MB to 807 (BENCHMARKS.md).
+DRAWN_MAX_BYTES = 64 << 20
 # prefetch_distance: runs shorter than this ask for rows ahead, this many ratings ahead (2 to
 # 16 measured: 4 and 8 alike, 2 and 16 a little slower).
 SHORT_RUN = 4
@@ -227,20 +237,22 @@ def _sgd(
     warm_rows: Callable | None = None,
     on_epoch: Callable[[int, int], None] | None = None,
     keep_order: bool = True,
+    drawn: dict[tuple, np.ndarray] | None = None,
 ) -> _Fitted:
     """Biased (or plain) MF by stratified SGD at penalty ``reg``, ``lr`` and ``reg`` read in
     units of ``scale``: the same as SGD on ratings divided by ``scale``, with factor steps
     ``lr / scale``, factor penalty ``reg * scale`` and starting factors ``sqrt(scale)`` as
     large, while the biases' steps and penalty are unit-free. ``warm_rows(side, ids, rows)``
     puts a warm start's rows in place. ``keep_order`` False: the dataset's ratings may be left
-    in the grid's order (the same model)."""
+    in the grid's order (the same model). ``drawn``: starting factors already drawn, by their
+    draw, kept for the next fit (see :func:`_normal_later`)."""
     k = p.factors
     root = scale**0.5
     # The starting factors' draws come first, as ever, but the factors are filled only once
     # the ratings stand in grid order: putting them there takes a spare array of 4 bytes a
     # rating, which the factors then never meet (the peak of a large fit).
-    start_users = _normal_later(rng, p.init_mean, p.init_std * root, (dataset.n_users, k))
-    start_items = _normal_later(rng, p.init_mean, p.init_std * root, (dataset.n_items, k))
+    start_users = _normal_later(rng, p.init_mean, p.init_std * root, (dataset.n_users, k), drawn)
+    start_items = _normal_later(rng, p.init_mean, p.init_std * root, (dataset.n_items, k), drawn)
     blocks = grid_blocks(dataset.n_users, dataset.n_items, k)
     grid = _Grid(dataset, blocks, rng, keep_order)
     try:
@@ -406,16 +418,28 @@ def _normal(rng: np.random.Generator, mean: float, std: float, shape: tuple) -> 
 
 
 def _normal_later(
-    rng: np.random.Generator, mean: float, std: float, shape: tuple
+    rng: np.random.Generator,
+    mean: float,
+    std: float,
+    shape: tuple,
+    drawn: dict[tuple, np.ndarray] | None = None,
 ) -> Callable[[], np.ndarray]:
-    """:func:`_normal`'s draw from ``rng``, made now; its array, filled when called."""
+    """:func:`_normal`'s draw from ``rng``, made now; its array, filled when called. Where
+    ``drawn`` is given, a copy of an array filled from the same draw before (filling 8M
+    factors took 0.05 s, copying them 0.01), and a copy of this one kept there."""
     from recfactor.kernels.sgd import fill_normal
 
     seed = rng.integers(0, 2**63 - 1)
+    key = (int(seed), mean, std, shape)
 
     def filled() -> np.ndarray:
         out = _aligned_empty(shape, FACTOR_DTYPE)
+        if drawn is not None and key in drawn:
+            np.copyto(out, drawn[key])
+            return out
         fill_normal(out, seed, mean, std)
+        if drawn is not None:
+            drawn[key] = out.copy()
         return out
 
     return filled
