@@ -430,3 +430,23 @@ def test_each_epoch_takes_its_own_step():
     first = svd.SVD(factors=4, epochs=1, lr=0.05, lr_decay=0.5, seed=1).fit(data)
     same_start = svd.SVD(factors=4, epochs=1, lr=0.05, lr_decay=1.0, seed=1).fit(data)
     assert first.user_factors_.tobytes() == same_start.user_factors_.tobytes()  # epoch 0: lr
+
+
+@pytest.mark.parametrize("bias", [True, False])
+def test_training_error_sums_match_the_predictions(bias):
+    """The compiled sums of squared and absolute errors are those of ``predict_index``'s
+    predictions (clipped to the ratings' scale), and the same bits on 1 and 2 threads."""
+    from recfactor.io.ratings import Dataset
+    from recfactor.models.svd import SVD
+
+    rng = np.random.default_rng(11)
+    n = 100_000  # several pieces of ERROR_PIECE pairs
+    data = Dataset.from_arrays(rng.integers(0, 500, n), rng.integers(0, 300, n),
+                               rng.integers(1, 6, n), duplicates="last")  # fmt: skip
+    model = SVD(factors=6, epochs=3, reg=0.05, bias=bias, seed=0).fit(data)
+    errors = model.predict_index(data.users, data.items) - data.ratings
+    sums = on_threads(lambda: model.error_sums(data.users, data.items, data.ratings))
+    assert sums[0] == sums[1]
+    assert sums[0][0] == pytest.approx(float(np.square(errors).sum()), rel=1e-12)
+    assert sums[0][1] == pytest.approx(float(np.abs(errors).sum()), rel=1e-12)
+    assert model.train_metrics_["rmse"] == pytest.approx(np.sqrt(np.square(errors).mean()))

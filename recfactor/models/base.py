@@ -360,17 +360,7 @@ class Model(Scoring):
     def _train_metrics(self, dataset: Any) -> dict[str, float]:
         if dataset.feedback != "explicit":
             return {}
-        # A block at a time: over 24 million ratings, whole-length temporaries were the
-        # largest allocation of a fit (three float64 copies, 570 MB).
-        squared = absolute = 0.0
-        for start in range(0, dataset.n_ratings, METRICS_BLOCK):
-            stop = start + METRICS_BLOCK
-            estimate = self.predict_index(dataset.users[start:stop], dataset.items[start:stop])
-            estimate -= dataset.ratings[start:stop]
-            absolute += float(np.abs(estimate).sum())
-            # Not np.dot: a BLAS call starts OpenBLAS's threads, which then spin beside the
-            # next fit's (svd on u1.base 0.03 -> 0.06-0.12 s in a loop of fits).
-            squared += float(np.square(estimate).sum())
+        squared, absolute = self.error_sums(dataset.users, dataset.items, dataset.ratings)
         n = dataset.n_ratings
         return {"rmse": float(np.sqrt(squared / n)), "mae": absolute / n}
 
@@ -481,7 +471,3 @@ def require_non_negative(dataset: Any, needs: str, hint: str) -> None:
             f"{dataset.ratings[j]:g} is negative; {needs} needs non-negative values",
             hint=hint,
         )
-
-
-# Training ratings scored at a time for the training error.
-METRICS_BLOCK = 1 << 20

@@ -125,6 +125,43 @@ class Scoring:
     def _predict_compiled(self, u: np.ndarray, i: np.ndarray) -> np.ndarray:
         from recfactor.kernels.predict import predict_pairs, warm_up
 
+        model = self._compiled_model()
+        warm_up(model[3].dtype, u.dtype)
+        out = np.empty(len(u))
+        predict_pairs(u, i, *model, out)
+        return out
+
+    def error_sums(self, u: np.ndarray, i: np.ndarray, ratings: np.ndarray) -> tuple[float, float]:
+        """(sum of squared errors, sum of absolute errors) of :meth:`predict_index` against
+        ``ratings``. Where predictions are this class's own, a compiled loop sums them
+        without an array of them (9M training ratings: 0.05 s against 0.16)."""
+        u, i = np.asarray(u), np.asarray(i)
+        own = type(self).predict_index is Scoring.predict_index
+        if own and "numba" in sys.modules and len(u) >= COMPILED_PREDICT_MIN_LOADED:
+            from recfactor.kernels.predict import pair_errors, warm_up_errors
+
+            if u.dtype not in (np.int32, np.int64) or i.dtype != u.dtype:
+                u, i = u.astype(np.int64), i.astype(np.int64)
+            model = self._compiled_model()
+            warm_up_errors(u, ratings, model)
+            squared, absolute = pair_errors(u, i, ratings, *model)
+            return float(squared), float(absolute)
+        squared = absolute = 0.0
+        # A block at a time: over 24 million ratings, whole-length temporaries were the
+        # largest allocation of a fit (three float64 copies, 570 MB).
+        for start in range(0, len(u), ERRORS_BLOCK):
+            stop = start + ERRORS_BLOCK
+            estimate = self.predict_index(u[start:stop], i[start:stop])
+            estimate -= ratings[start:stop]
+            absolute += float(np.abs(estimate).sum())
+            # Not np.dot: a BLAS call starts OpenBLAS's threads, which then spin beside the
+            # next fit's (svd on u1.base 0.03 -> 0.06-0.12 s in a loop of fits).
+            squared += float(np.square(estimate).sum())
+        return squared, absolute
+
+    def _compiled_model(self) -> tuple:
+        """The compiled predictions' arguments after the pairs: the mean, biases, factors,
+        flags and clipping range (see ``recfactor.kernels.predict.predict_pairs``)."""
         dummy_bias = np.zeros(1)
         factors = self.user_factors_
         flags = (
@@ -138,15 +175,10 @@ class Scoring:
         if factors is None:
             factors = np.zeros((1, 1))
         item_factors = self.item_factors_ if self.item_factors_ is not None else factors
-        warm_up(factors.dtype, u.dtype)
-        out = np.empty(len(u))
-        predict_pairs(
-            u, i, float(self.global_mean_),
-            dummy_bias if self.user_bias_ is None else self.user_bias_,
-            dummy_bias if self.item_bias_ is None else self.item_bias_,
-            factors, item_factors, int(flags), float(low), float(high), out,
-        )  # fmt: skip
-        return out
+        return (float(self.global_mean_),
+                dummy_bias if self.user_bias_ is None else self.user_bias_,
+                dummy_bias if self.item_bias_ is None else self.item_bias_,
+                factors, item_factors, int(flags), float(low), float(high))  # fmt: skip
 
     def _clip(self, est: np.ndarray) -> np.ndarray:
         if self.rating_scale_ is None:
@@ -365,6 +397,8 @@ class Scoring:
 # a `predict` process).
 COMPILED_PREDICT_MIN_LOADED = 1000
 COMPILED_PREDICT_WORK = 50_000_000
+# Pairs scored at a time where error_sums cannot sum them in a compiled loop.
+ERRORS_BLOCK = 1 << 20
 
 
 def pair_dots(p: np.ndarray, q: np.ndarray, u: np.ndarray, i: np.ndarray) -> np.ndarray:
