@@ -379,6 +379,11 @@ def check_values(
     rating_column: str,
 ) -> None:
     """Every rating must be a finite number no larger in magnitude than MAX_ABS_RATING."""
+    # The least and the greatest first, a NaN among them if there is one: two passes that
+    # allocate nothing (9M ratings: 0.01 s, where the mask of bad ones took 0.18 in a fresh
+    # process, its 90 MB of temporaries touched for the first time).
+    if len(values) and -MAX_ABS_RATING <= values.min() and values.max() <= MAX_ABS_RATING:
+        return
     bad = ~(np.abs(values) <= MAX_ABS_RATING)  # NaN compares false: caught too
     if not bad.any():
         return
