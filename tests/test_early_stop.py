@@ -167,3 +167,54 @@ def test_thin_rows_leave_too_few_to_judge_by_and_every_epoch_runs(planted, small
     every = SVD(factors=8, epochs=40, seed=1, early_stop=False, reg=model.params.reg).fit(data)
     near, nearest = _truth_rmse(model, data, truth), _truth_rmse(every, data, truth)
     assert abs(near - nearest) < 0.005
+
+
+def test_where_the_fit_stops_early_its_penalty_rungs_stop_as_it_would(planted, small_is_large,
+                                                                     monkeypatch):  # fmt: skip
+    """Each rung stops on the ratings it is scored on, at the first epoch from STOP_FROM that
+    gains less than STOP_GAIN on them; the score is theirs at that epoch. Without the early
+    stop, or on data below STOP_MIN_RATINGS, every rung runs every epoch."""
+    data, _ = planted
+    runs: list[tuple[float, int, bool]] = []
+    real = svd._sgd
+
+    def watched(fit, rng, p, reg, *args, **kw):
+        found = real(fit, rng, p, reg, *args, **kw)
+        runs.append((reg, found.epochs, kw.get("stop_on") is not None))
+        return found
+
+    monkeypatch.setattr(svd, "_sgd", watched)
+    model = SVD(factors=8, epochs=60, seed=1).fit(data)
+    *rungs, final = runs
+    assert len(rungs) >= 3 and all(stopped for _, _, stopped in rungs) and not final[2]
+    assert all(svd.STOP_FROM <= epochs < 60 for _, epochs, _ in rungs), rungs
+    assert final[0] == pytest.approx(model.params.reg)
+    runs.clear()
+    SVD(factors=8, epochs=60, seed=1, early_stop=False).fit(data)
+    assert all(epochs == 60 and not stopped for _, epochs, stopped in runs)
+    runs.clear()
+    monkeypatch.setattr(svd, "STOP_MIN_RATINGS", 10**9)
+    SVD(factors=8, epochs=60, seed=1).fit(data)
+    assert all(epochs == 60 and not stopped for _, epochs, stopped in runs)
+
+
+def test_a_watched_set_scores_as_the_fitted_model_predicts(planted, monkeypatch):
+    """The error a fit stops on, from factors in the grid's order, is the RMSE of the fitted
+    model's own clipped predictions on those ratings."""
+    data, _ = planted
+    fit, held = (
+        data.subset(np.arange(0, data.n_ratings, 2)),
+        data.subset(np.arange(1, data.n_ratings, 2)),
+    )
+    p = SVD(factors=8, epochs=12, seed=2).params
+    errors: list[float] = []
+    real = svd._Grid.held_error
+
+    def seen(grid, *a):
+        errors.append(real(grid, *a))
+        return errors[-1]
+
+    monkeypatch.setattr(svd._Grid, "held_error", seen)
+    found = svd._sgd(fit, np.random.default_rng(0), p, 0.05, 1.0, stop_on=(held, (1.0, 5.0)))
+    assert errors and found.epochs == len(errors)
+    assert errors[-1] == pytest.approx(svd._rmse(found, held, (1.0, 5.0)), rel=1e-9)

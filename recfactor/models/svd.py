@@ -133,8 +133,14 @@ class SVD(Model):
             small = (dataset.n_users + dataset.n_items) * p.factors * 4 <= DRAWN_MAX_BYTES
             drawn: dict[tuple, np.ndarray] | None = {} if small else None
 
+            # Where the final fit may stop early, each rung stops as it would, on the
+            # ratings it is scored on (BENCHMARKS.md: the same choices, 30-45% sooner).
+            stops = p.early_stop and dataset.n_ratings > STOP_MIN_RATINGS
+
             def holdout_rmse(fit, held, reg: float) -> float:
-                found = _sgd(fit, np.random.default_rng(p.seed), p, reg, scale, drawn=drawn)
+                watch = (held, self.rating_scale_) if stops else None
+                found = _sgd(fit, np.random.default_rng(p.seed), p, reg, scale, drawn=drawn,
+                             stop_on=watch)  # fmt: skip
                 return _rmse(found, held, self.rating_scale_)
 
             reg = chosen_on_holdout(dataset, rng, holdout_rmse)
@@ -237,6 +243,7 @@ def _sgd(
     on_epoch: Callable[[int, int], None] | None = None,
     keep_order: bool = True,
     drawn: dict[tuple, np.ndarray] | None = None,
+    stop_on: tuple[Any, tuple[float, float] | None] | None = None,
 ) -> _Fitted:
     """Biased (or plain) MF by stratified SGD at penalty ``reg``, ``lr`` and ``reg`` read in
     units of ``scale``: the same as SGD on ratings divided by ``scale``, with factor steps
@@ -244,7 +251,9 @@ def _sgd(
     large, while the biases' steps and penalty are unit-free. ``warm_rows(side, ids, rows)``
     puts a warm start's rows in place. ``keep_order`` False: the dataset's ratings may be left
     in the grid's order (the same model). ``drawn``: starting factors already drawn, by their
-    draw, kept for the next fit (see :func:`_normal_later`)."""
+    draw, kept for the next fit (see :func:`_normal_later`). ``stop_on``: (ratings apart from
+    the dataset, in its vocabularies; the scale predictions are clipped to) whose error stops
+    the fit as a held-out share of it would under ``early_stop``."""
     k = p.factors
     root = scale**0.5
     # The starting factors' draws come first, as ever, but the factors are filled only once
@@ -265,7 +274,9 @@ def _sgd(
             seeds[epoch] = rng.integers(0, 2**63 - 1)
         arranged = int(rng.integers(0, 2**63 - 1))
         grid.arrange(arranged)
-        if p.early_stop and dataset.n_ratings > STOP_MIN_RATINGS:
+        if stop_on is not None:
+            grid.watch(*stop_on)
+        elif p.early_stop and dataset.n_ratings > STOP_MIN_RATINGS:
             grid.hold_out(arranged ^ 0x5DEECE66D, STOP_SHARE, STOP_FEWEST)  # no draw more
         rows = _starting_rows(grid, dataset, p, start_users(), start_items(), warm_rows)
         return _sgd_on_grid(grid, dataset, p, reg, scale, mu, *rows, diagonals, seeds, on_epoch)
@@ -324,7 +335,7 @@ def _sgd_on_grid(
     ahead = prefetch_distance(dataset.n_ratings - grid.held, blocks, len(grid.user_perm),
                               len(grid.item_perm))  # fmt: skip
     # One epoch a call where a held-out share may stop the fit after any of them.
-    per_call = 1 if grid.held else max(1, EPOCH_WORK // dataset.n_ratings)
+    per_call = 1 if grid.stops else max(1, EPOCH_WORK // dataset.n_ratings)
     last_error = np.inf
     for first in range(0, p.epochs, per_call):
         last = min(first + per_call, p.epochs)
@@ -389,15 +400,25 @@ def _rmse(fitted: _Fitted, held, rating_scale: tuple[float, float] | None) -> fl
     """RMSE of ``fitted`` on the held-out ratings (a Dataset in the same vocabularies), as
     the model's own predictions would give it (float64 sums; 0.03 s a rung by numpy's
     gathers on the 10M set's sample, 0.003 s)."""
+    return _pairs_rmse(held.users, held.items, held.ratings, fitted.mu, fitted.user_bias,
+                       fitted.item_bias, fitted.user_factors, fitted.item_factors, True,
+                       rating_scale)  # fmt: skip
+
+
+def _pairs_rmse(users, items, ratings, mu, user_bias, item_bias, user_factors, item_factors,
+                bias: bool, rating_scale: tuple[float, float] | None) -> float:  # fmt: skip
+    """RMSE of the factors (and biases, with ``bias``) on the rated pairs, the predictions
+    clipped to ``rating_scale`` where given."""
     from recfactor.kernels.predict import pair_errors, warm_up_errors
 
     low, high = rating_scale or (0.0, 0.0)
-    model = (fitted.mu, fitted.user_bias.astype(np.float64), fitted.item_bias.astype(np.float64),
-             fitted.user_factors, fitted.item_factors, 1 | 2 | 4 | (rating_scale is not None) << 4,
-             float(low), float(high))  # fmt: skip
-    warm_up_errors(held.users, held.ratings, model)
-    squared, _ = pair_errors(held.users, held.items, held.ratings, *model)
-    return float(np.sqrt(squared / max(held.n_ratings, 1)))
+    parts = 1 | 2 | 4 if bias else 4 | 8
+    model = (float(mu), user_bias.astype(np.float64), item_bias.astype(np.float64),
+             user_factors, item_factors, parts | (rating_scale is not None) << 4, float(low),
+             float(high))  # fmt: skip
+    warm_up_errors(users, ratings, model)
+    squared, _ = pair_errors(users, items, ratings, *model)
+    return float(np.sqrt(squared / max(len(users), 1)))
 
 
 def grid_blocks(n_users: int, n_items: int, k: int) -> int:
@@ -497,6 +518,7 @@ class _Grid:
                           item_block[self.item_pos].astype(np.int32))  # fmt: skip
         self.origin: np.ndarray | None = None
         self.held = 0  # ratings held out (hold_out)
+        self.watched: tuple | None = None  # ratings apart from the grid (watch)
         self._counts: dict[str, np.ndarray] = {}
         if not self.owned:
             from recfactor.kernels.sgd import block_origin
@@ -560,9 +582,25 @@ class _Grid:
         if self.held < STOP_MIN_HELD:  # too few to judge by: fitted with the rest after all
             self.block_end, self.held = self.block_start[1:].copy(), 0
 
+    def watch(self, held, rating_scale: tuple[float, float] | None) -> None:
+        """Ratings apart from the grid (a Dataset in the same vocabularies) whose error
+        :meth:`held_error` gives, instead of held-out slots', predictions clipped to
+        ``rating_scale`` where given."""
+        self.watched = (self.user_pos[held.users], self.item_pos[held.items], held.ratings,
+                        rating_scale)  # fmt: skip
+
+    @property
+    def stops(self) -> bool:
+        """Whether :meth:`held_error` has ratings to judge the epochs by."""
+        return bool(self.held) or self.watched is not None
+
     def held_error(self, mu, user_bias, item_bias, user_factors, item_factors, bias) -> float:
-        """The RMSE of the factors (in grid order) on the held-out ratings; inf without
-        any."""
+        """The RMSE of the factors (in grid order) on the held-out ratings, or on those
+        watched; inf without any."""
+        if self.watched is not None:
+            users, items, ratings, scale = self.watched
+            return _pairs_rmse(users, items, ratings, mu, user_bias, item_bias, user_factors,
+                               item_factors, bias, scale)  # fmt: skip
         if not self.held:
             return np.inf
         from recfactor.kernels.sgd import held_sse
