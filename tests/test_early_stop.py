@@ -216,5 +216,6 @@ def test_a_watched_set_scores_as_the_fitted_model_predicts(planted, monkeypatch)
 
     monkeypatch.setattr(svd._Grid, "held_error", seen)
     found = svd._sgd(fit, np.random.default_rng(0), p, 0.05, 1.0, stop_on=(held, (1.0, 5.0)))
-    assert errors and found.epochs == len(errors)
+    # measured from the epoch the first stop compares with, STOP_FROM - 1, on
+    assert errors and len(errors) == found.epochs - (svd.STOP_FROM - 2)
     assert errors[-1] == pytest.approx(svd._rmse(found, held, (1.0, 5.0)), rel=1e-9)

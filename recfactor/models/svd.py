@@ -349,7 +349,10 @@ def _sgd_on_grid(
                 on_epoch(epoch + 1, p.epochs)
         # A NaN or inf anywhere reaches the next errors, so an epoch's loss reveals it;
         # the factors themselves are checked once, after the last epoch.
-        error = grid.held_error(mu, user_bias, item_bias, user_factors, item_factors, p.bias)
+        # Measured from the epoch the first stop compares with (the epochs before cannot
+        # stop the fit; measuring them was 8 passes over the held-out ratings for nothing).
+        error = np.inf if last < STOP_FROM - 1 else grid.held_error(
+            mu, user_bias, item_bias, user_factors, item_factors, p.bias)  # fmt: skip
         done = last == p.epochs or (last >= STOP_FROM and error > last_error * (1 - STOP_GAIN))
         last_error = error
         if not np.isfinite(sse[first + ran - 1]) or (
