@@ -134,7 +134,8 @@ class SVD(Model):
             drawn: dict[tuple, np.ndarray] | None = {} if small else None
 
             # Where the final fit may stop early, each rung stops as it would, on the
-            # ratings it is scored on (BENCHMARKS.md: the same choices, 30-45% sooner).
+            # ratings it is scored on (BENCHMARKS.md: the 10M and 25M sets choose the same
+            # penalties, their rungs running 23% and 50% fewer epochs).
             stops = p.early_stop and dataset.n_ratings > STOP_MIN_RATINGS
 
             def holdout_rmse(fit, held, reg: float) -> float:
