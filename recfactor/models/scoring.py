@@ -133,11 +133,12 @@ class Scoring:
 
     def error_sums(self, u: np.ndarray, i: np.ndarray, ratings: np.ndarray) -> tuple[float, float]:
         """(sum of squared errors, sum of absolute errors) of :meth:`predict_index` against
-        ``ratings``. Where predictions are this class's own, a compiled loop sums them
-        without an array of them (9M training ratings: 0.07 s against 0.11-0.16)."""
+        ``ratings``. Where predictions are this class's own and the pairs many, a compiled
+        loop sums them without an array of them (9M training ratings: 0.07 s against
+        0.11-0.16)."""
         u, i = np.asarray(u), np.asarray(i)
         own = type(self).predict_index is Scoring.predict_index
-        if own and "numba" in sys.modules and len(u) >= COMPILED_PREDICT_MIN_LOADED:
+        if own and "numba" in sys.modules and len(u) >= ERRORS_BLOCK:
             from recfactor.kernels.predict import pair_errors, warm_up_errors
 
             if u.dtype not in (np.int32, np.int64) or i.dtype != u.dtype:
@@ -397,7 +398,9 @@ class Scoring:
 # a `predict` process).
 COMPILED_PREDICT_MIN_LOADED = 1000
 COMPILED_PREDICT_WORK = 50_000_000
-# Pairs scored at a time where error_sums cannot sum them in a compiled loop.
+# Pairs scored at a time where error_sums does not sum them in a compiled loop: fewer than
+# this, whose numpy sums take milliseconds (each new combination of types costs the loop 2-3
+# s of compiling, once).
 ERRORS_BLOCK = 1 << 20
 
 
