@@ -32,7 +32,8 @@ def prefetch(typingctx: Any, rows: Any, row: Any, offset: Any) -> Any:
         address = builder.add(start, builder.add(builder.mul(r, strides[0]), extra))
         pointer = builder.inttoptr(address, ir.IntType(8).as_pointer())
         kind = ir.FunctionType(ir.VoidType(), [pointer.type, _I32, _I32, _I32])
-        hint = cgutils.get_or_insert_function(builder.module, kind, "llvm.prefetch.p0")
+        # The name for an i8* argument; LLVM 14 (numba 0.59) and LLVM 22 both take it.
+        hint = cgutils.get_or_insert_function(builder.module, kind, "llvm.prefetch.p0i8")
         builder.call(hint, [pointer, ir.Constant(_I32, WRITE), ir.Constant(_I32, KEEP_NEAR),
                             ir.Constant(_I32, DATA)])  # fmt: skip
         return context.get_dummy_value()
