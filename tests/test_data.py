@@ -7,6 +7,7 @@ import lzma
 import zipfile
 
 import numpy as np
+import pyarrow as pa
 import pytest
 
 from recfactor.errors import DataError
@@ -80,6 +81,7 @@ def test_ids_stay_strings(write):
         (".gz", gzip.compress),
         (".bz2", bz2.compress),
         (".xz", lzma.compress),
+        (".zst", lambda data: pa.Codec("zstd").compress(data, asbytes=True)),
         (".zip", None),
     ],
 )

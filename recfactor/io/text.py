@@ -212,7 +212,8 @@ def refuse_binary(raw: bytes, name: str) -> None:
     if b"\x00" in head or controls > max(8, len(head) // 100):
         raise DataError(
             f"{name}: looks like a binary file, not delimited text",
-            hint="give a CSV/TSV file (plain, .gz, .bz2, .xz or .zip), Parquet or Arrow/Feather",
+            hint="give a CSV/TSV file (plain, .gz, .bz2, .xz, .zst or .zip), Parquet or "
+            "Arrow/Feather",
         )
     # Further in, a NUL would end up at the end of an ID, where numpy's strings drop it: "u1\0"
     # would become a second user named "u1".
@@ -256,8 +257,9 @@ def decode(raw: bytes, name: str = "<data>", head: bool = False) -> str:
         ) from None
 
 
-# gzip, bzip2, xz and zip files begin so.
-COMPRESSED_MAGIC = (b"\x1f\x8b", b"BZh", b"\xfd7zXZ\x00", b"PK\x03\x04", b"PK\x05\x06")
+# gzip, bzip2, xz, zstd and zip files begin so.
+ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
+COMPRESSED_MAGIC = (b"\x1f\x8b", b"BZh", b"\xfd7zXZ\x00", ZSTD_MAGIC, b"PK\x03\x04", b"PK\x05\x06")
 
 
 def decompress(raw: bytes, name: str) -> bytes:
@@ -268,6 +270,10 @@ def decompress(raw: bytes, name: str) -> bytes:
             return bz2.decompress(raw)
         if raw[:6] == b"\xfd7zXZ\x00":
             return lzma.decompress(raw)
+        if raw[:4] == ZSTD_MAGIC:  # Python reads zstd from 3.14 on; Arrow, a dependency, now
+            import pyarrow as pa
+
+            return bytes(pa.CompressedInputStream(pa.BufferReader(raw), "zstd").read())
         if raw[:4] in (b"PK\x03\x04", b"PK\x05\x06"):  # an archive, or an empty one
             with zipfile.ZipFile(io.BytesIO(raw)) as archive:
                 members = [m for m in archive.infolist() if not m.is_dir()]
@@ -290,7 +296,7 @@ def decompress(raw: bytes, name: str) -> bytes:
         raise
     except MemoryError:
         raise
-    except Exception as exc:  # zlib, bz2, lzma and zipfile raise many kinds
+    except Exception as exc:  # zlib, bz2, lzma, Arrow and zipfile raise many kinds
         if isinstance(exc, (NotImplementedError, RuntimeError)):  # a method or encryption
             raise DataError(
                 f"{name}: the zip archive cannot be read ({exc})",
