@@ -436,3 +436,14 @@ def test_the_netflix_prize_layout_is_named_with_a_way_to_convert_it(tmp_path):
     assert "awk" in info.value.hint
     with pytest.raises(DataError, match="found a single column"):  # one column stays that
         read_ratings(tmp_path.joinpath("ids.txt").write_text("1\n2\n") and tmp_path / "ids.txt")
+
+
+def test_a_decimal_comma_is_named_with_the_way_to_convert_it(write):
+    """A European spreadsheet's ';'-separated export keeps its ratings' decimal commas."""
+    with pytest.raises(DataError) as err:
+        read_ratings(write("r.csv", "user;item;rating\n1;a;4,5\n2;b;3,0\n"))
+    assert err.value.message.endswith("line 2, column 3 (rating): '4,5' is not a number")
+    assert "decimal point, not a comma" in err.value.hint and "tr ',' '.'" in err.value.hint
+    with pytest.raises(DataError) as err:  # a word is not a decimal comma
+        read_ratings(write("r.csv", "user;item;rating\n1;a;good\n"))
+    assert "decimal" not in err.value.hint

@@ -15,6 +15,9 @@ from recfactor.io.columns import (
 )
 from recfactor.io.frames import below_blank_lines, parse_frame
 
+# A number written with a decimal comma ("4,5"), which a file not separated by commas keeps.
+DECIMAL_COMMA = re.compile(r"[-+]?\d+,\d+")
+
 if TYPE_CHECKING:
     pass
 
@@ -143,9 +146,15 @@ def diagnose(
                 line = int(column.index[k]) + 1
                 token = column.iloc[k]
                 what = "is not a number" if np.isnan(values[k]) else "is not finite"
-                raise DataError(
-                    f"{name}, line {line}, {label}: {token!r} {what}",
-                    hint="ratings must be finite numbers; use `rating_col` to pick another column"
+                kind = "ratings" if feedback == "explicit" else "interaction values"
+                hint = (
+                    f"{kind} must be finite numbers; use `rating_col` to pick another column"
                     if feedback == "explicit"
-                    else "interaction values must be finite numbers",
+                    else f"{kind} must be finite numbers"
                 )
+                if DECIMAL_COMMA.fullmatch(str(token).strip()):  # a European spreadsheet's
+                    hint = (
+                        f"{kind} are read with a decimal point, not a comma: tr ',' '.' "
+                        "< FILE > FIXED converts them"
+                    )
+                raise DataError(f"{name}, line {line}, {label}: {token!r} {what}", hint=hint)
