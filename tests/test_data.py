@@ -447,3 +447,20 @@ def test_a_decimal_comma_is_named_with_the_way_to_convert_it(write):
     with pytest.raises(DataError) as err:  # a word is not a decimal comma
         read_ratings(write("r.csv", "user;item;rating\n1;a;good\n"))
     assert "decimal" not in err.value.hint
+
+
+def test_excels_separator_line_is_skipped_and_the_lines_keep_their_numbers(write):
+    """Excel writes "sep=;" before a CSV's header (and hides it when it reads one)."""
+    d = read_ratings(write("r.csv", "sep=;\nuser;item;rating\n1;a;4\n2;b;3\n"))
+    assert as_triples(d) == [("1", "a", 4.0), ("2", "b", 3.0)]
+    with pytest.raises(DataError) as err:
+        read_ratings(write("r.csv", "\ufeffsep=,\r\nuser,item,rating\r\n1,a,4\r\n2,b,x\r\n"))
+    assert err.value.message.endswith("line 4, column 3 (rating): 'x' is not a number")
+
+
+def test_a_header_repeated_inside_the_file_is_named_as_such(write):
+    """Two CSV files joined with cat: the second's header stands among the ratings."""
+    with pytest.raises(DataError) as err:
+        read_ratings(write("r.csv", "user,item,rating\n1,a,4\nuser,item,rating\n2,b,3\n"))
+    assert err.value.message.endswith("line 3, column 3 (rating): 'rating' is not a number")
+    assert "header line appears again" in err.value.hint

@@ -152,7 +152,12 @@ def diagnose(
                     if feedback == "explicit"
                     else f"{kind} must be finite numbers"
                 )
-                if DECIMAL_COMMA.fullmatch(str(token).strip()):  # a European spreadsheet's
+                if header and str(token).strip() == str(cols.names[c]).strip():
+                    hint = (
+                        "the header line appears again (files joined together?): keep only "
+                        "the first, awk 'NR == 1 { h = $0 } NR == 1 || $0 != h' FILE > FIXED"
+                    )
+                elif DECIMAL_COMMA.fullmatch(str(token).strip()):  # a European spreadsheet's
                     hint = (
                         f"{kind} are read with a decimal point, not a comma: tr ',' '.' "
                         "< FILE > FIXED converts them"

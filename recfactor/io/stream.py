@@ -69,8 +69,9 @@ def opened(source: str | os.PathLike) -> Path | None:
     wide = tuple(bom for bom, _ in WIDE_BOMS)
     if not magic or magic.startswith(COMPRESSED_MAGIC + _TABLE_MAGIC + wide):
         return None  # read whole: decompressed, parsed as a table, or made UTF-8
-    if COMMENT_LINE.match(magic.removeprefix(b"\xef\xbb\xbf")) or magic.startswith(b"%%"):
-        return None  # read whole, its comment lines (or MatrixMarket's head) made blank
+    head = magic.removeprefix(b"\xef\xbb\xbf")
+    if COMMENT_LINE.match(head) or head.startswith((b"%%", b"sep=")):
+        return None  # read whole, its comment lines (MatrixMarket's head, Excel's sep=) blank
     return path
 
 

@@ -104,6 +104,9 @@ def read_bytes(source: str | os.PathLike, name: str, what: str = "ratings file")
 # "# Nodes: ...", KONECT's with "% sym unweighted"); "#tag" or "%x" may be an ID, and "#\t"
 # may head a column of row numbers.
 COMMENT_LINE = re.compile(rb"[#%](?: |\r?\n|$)")
+# Excel's first line naming the separator ("sep=;"), which it writes and reads but does not
+# show; the separator is found from the lines after it, as in any file.
+EXCEL_SEP_LINE = re.compile(rb"sep=[^\r\n]\r?(?:\n|$)")
 
 
 # A MatrixMarket coordinate file: "%%MatrixMarket matrix coordinate ...", % comment lines,
@@ -113,8 +116,9 @@ MATRIX_MARKET = re.compile(rb"%%MatrixMarket[ \t]+matrix[ \t]+coordinate", re.IG
 
 def uncommented(raw: bytes) -> bytes:
     """The comment lines that head a file made blank lines, which every reader skips, so that
-    the lines after them keep their numbers; in a MatrixMarket coordinate file, its banner,
-    its comments and its line of sizes too (read as a rating, the sizes would be one)."""
+    the lines after them keep their numbers; Excel's "sep=" line too; in a MatrixMarket
+    coordinate file, its banner, its comments and its line of sizes (read as a rating, the
+    sizes would be one)."""
     market = MATRIX_MARKET.match(raw) is not None
     end = 0
 
@@ -122,6 +126,8 @@ def uncommented(raw: bytes) -> bytes:
         found = raw.find(b"\n", at)
         return len(raw) if found < 0 else found + 1
 
+    if EXCEL_SEP_LINE.match(raw):
+        end = after(0)
     while (market and raw.startswith(b"%", end)) or COMMENT_LINE.match(raw, end):
         end = after(end)
     if market and end < len(raw):
