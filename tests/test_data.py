@@ -464,3 +464,15 @@ def test_a_header_repeated_inside_the_file_is_named_as_such(write):
         read_ratings(write("r.csv", "user,item,rating\n1,a,4\nuser,item,rating\n2,b,3\n"))
     assert err.value.message.endswith("line 3, column 3 (rating): 'rating' is not a number")
     assert "header line appears again" in err.value.hint
+
+
+def test_a_header_repeated_among_pairs_is_refused_not_read_as_ids(write):
+    """Without a rating column nothing else would refuse the joined file's second header:
+    it read as one more pair, user 'user' with item 'item'."""
+    implicit = ReadOptions(feedback="implicit")
+    with pytest.raises(DataError) as err:
+        read_ratings(write("r.csv", "user,item\n1,a\n\n2,b\nuser,item\n3,a\n"), implicit)
+    assert err.value.message.endswith("line 5: repeats the header line ('user', 'item')")
+    assert "keep only the first header line" in err.value.hint
+    ids = read_ratings(write("r.csv", "user,item\n1,a\nuser,b\n3,item\n"), implicit)
+    assert ids.n_ratings == 3  # the names as IDs, never in one row: read

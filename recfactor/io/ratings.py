@@ -252,17 +252,40 @@ def _read_long_arrow(
     if users is None or items is None:
         return None
     n = len(users.codes)
+    if lines is not None:
+        lines = lines[:n]
     if cols.rating is None:
+        if header:
+            _refuse_repeated_header(users, items, cols, lines, first_line, name)
         values = np.ones(n)
     else:
         values = numbers(parsed.pop(cols.rating))
         if values is None or not np.isfinite(values).all():
             return None
-    if lines is not None:
-        lines = lines[:n]
     del parsed
     release_memory()
     return _index_codes(users, items, values, lines, first_line, opt, name, rating_name)
+
+
+def _refuse_repeated_header(
+    users: Codes, items: Codes, cols: Columns, lines: np.ndarray | None, first_line: int, name: str
+) -> None:
+    """A row that repeats the header (files joined by ``cat``) would be read as one more pair
+    of IDs where no rating column would refuse it."""
+    user, item = str(cols.names[cols.user]), str(cols.names[cols.item])
+    user_code = np.flatnonzero(users.ids == user)
+    item_code = np.flatnonzero(items.ids == item)
+    if len(user_code) == 0 or len(item_code) == 0:
+        return
+    rows = np.flatnonzero((users.codes == user_code[0]) & (items.codes == item_code[0]))
+    if len(rows) == 0:
+        return
+    line = int(lines[rows[0]]) if lines is not None else first_line + int(rows[0])
+    raise DataError(
+        f"{name}, line {line}: repeats the header line ({user!r}, {item!r})",
+        hint="files joined together? keep only the first header line: "
+        "awk 'NR == 1 { h = $0 } NR == 1 || $0 != h' FILE > FIXED",
+    )
 
 
 def _read_table(raw: bytes, kind: str, name: str, opt: ReadOptions) -> Dataset:
