@@ -206,6 +206,23 @@ def test_the_program_ends_with_its_commands_code_and_output_whole(tmp_path):
     assert pipe.wait(timeout=300) == 141 and b"Traceback" not in pipe.stderr.read()
 
 
+@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="no /dev/full on this system")
+def test_a_full_disk_under_standard_output_is_named_with_its_remedy(tmp_path):
+    """`> /dev/full`: the error names standard output (it read "error: No space left on
+    device") and says to free space, not to check a path's permissions."""
+    model = tmp_path / "m.model"
+    base = [sys.executable, "-m", "recfactor"]
+    train = [*base, "train", str(SAMPLE / "ratings.csv"), "-m", str(model), "-q", "--algo",
+             "baseline"]  # fmt: skip
+    done = subprocess.run(train, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    lists = [*base, "recommend", "--all-users", "-m", str(model)]
+    with open("/dev/full", "w") as full:
+        done = subprocess.run(lists, stdout=full, stderr=subprocess.PIPE, text=True, timeout=300)
+    assert done.returncode == 1, done.stderr
+    assert "error: standard output: No space left on device\nhint: free some space" in done.stderr
+
+
 @pytest.mark.parametrize("failure", [OSError, TypeError, AttributeError])
 def test_the_heap_settings_are_skipped_where_the_c_library_lacks_them(monkeypatch, failure):
     """glibc's malloc_trim and mallopt tune memory; on another C library (musl, macOS,

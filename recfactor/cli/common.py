@@ -265,8 +265,9 @@ def handle_errors(func: F) -> F:
         except OSError as exc:  # a file the engine could not write or read, found late
             if debug_on():
                 raise
-            where = f"{exc.filename}: " if exc.filename else ""
-            _fail(f"{where}{exc.strerror or exc}", "check the path and its permissions", 1)
+            where = f"{exc.filename}: " if exc.filename else "standard output: "  # unnamed
+            hint = "free some space" if exc.errno == 28 else "check the path and its permissions"
+            _fail(f"{where}{exc.strerror or exc}", hint, 1)  # 28: ENOSPC, the disk is full
 
     return wrapper  # type: ignore[return-value]
 
@@ -275,8 +276,7 @@ BROKEN_PIPE = 141
 
 
 def _fallback_hint(exc: Exception, command: str) -> str:
-    """The hint of an error the engine raised without one, for ``recfactor COMMAND``: what
-    to look at next, by kind."""
+    """What to look at next, by kind, after an engine error raised without a hint."""
     side = "item" if str(exc).startswith("unknown item") else "user"
     by_kind = {
         ColdStartError: f"give a known {side} (recfactor export --what {side}s lists them)",
