@@ -466,9 +466,14 @@ def test_a_header_repeated_inside_the_file_is_named_as_such(write):
     assert "header line appears again" in err.value.hint
 
 
-def test_a_header_repeated_among_pairs_is_refused_not_read_as_ids(write):
+@pytest.mark.parametrize("sliced", [False, True])
+def test_a_header_repeated_among_pairs_is_refused_not_read_as_ids(write, sliced, monkeypatch):
     """Without a rating column nothing else would refuse the joined file's second header:
-    it read as one more pair, user 'user' with item 'item'."""
+    it read as one more pair, user 'user' with item 'item'. Read whole or in slices."""
+    from recfactor.io import stream
+
+    if sliced:
+        monkeypatch.setattr(stream, "STREAM_FROM", 0)
     implicit = ReadOptions(feedback="implicit")
     with pytest.raises(DataError) as err:
         read_ratings(write("r.csv", "user,item\n1,a\n\n2,b\nuser,item\n3,a\n"), implicit)

@@ -148,6 +148,9 @@ def _read_long_streamed(path, name: str, opt: ReadOptions) -> Dataset | None:
     read = stream.read_columns(path, sep, header, (cols.user, cols.item, cols.rating), width)
     if read is None:
         return None
+    if header and cols.rating is None:
+        users, items, _, lines, first_line = read
+        _refuse_repeated_header(users, items, cols, lines, first_line, name)
     return _index_codes(*read, opt, name, rating_name)
 
 
