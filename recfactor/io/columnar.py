@@ -9,6 +9,7 @@ text the careful way, which either reads it or says where the problem is.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -67,12 +68,20 @@ def to_numpy(values: pa.Array | pa.ChunkedArray) -> np.ndarray:
 
 
 def table_kind(raw: bytes) -> str | None:
-    """'parquet' or 'arrow' when ``raw`` is such a file, judged by content, not name."""
+    """'parquet', 'arrow' or 'JSON lines' when ``raw`` is such a file, judged by content, not
+    name."""
     if raw[:4] == PARQUET_MAGIC and raw[-4:] == PARQUET_MAGIC:
         return "parquet"
     if raw[:6] == ARROW_FILE_MAGIC or raw[:4] in (ARROW_STREAM_MAGIC, FEATHER_V1_MAGIC):
         return "arrow"
+    if JSON_LINES_START.match(raw, 3 if raw.startswith(b"\xef\xbb\xbf") else 0):
+        return "JSON lines"
     return None
+
+
+# One JSON object a line (the review sets of Yelp and Amazon; pandas' to_json(orient="records",
+# lines=True)): an object's opening brace and a quoted name first.
+JSON_LINES_START = re.compile(rb"\s*\{\s*\"")
 
 
 def read_table(raw: bytes, kind: str, name: str, text_as_dictionary: bool = False) -> pa.Table:
@@ -81,6 +90,8 @@ def read_table(raw: bytes, kind: str, name: str, text_as_dictionary: bool = Fals
     text ID columns read and coded in 0.4 s instead of 0.85 s: each distinct ID is decoded
     once a page, not once a row)."""
     buffer = pa.py_buffer(raw)
+    if kind == "JSON lines":
+        return _read_json_lines(buffer, name)
     try:
         if kind == "parquet":
             return _read_parquet(buffer, text_as_dictionary)
@@ -96,6 +107,22 @@ def read_table(raw: bytes, kind: str, name: str, text_as_dictionary: bool = Fals
             f"{name}: the {kind} file is corrupt or truncated ({exc})",
             hint="write it again, or give a CSV file",
         ) from exc
+
+
+def _read_json_lines(buffer: pa.Buffer, name: str) -> pa.Table:
+    """A table of JSON objects, one a line, by Arrow's parser (on all cores), each name a
+    column and the columns' types inferred from the values."""
+    import pyarrow.json as pajson
+
+    try:
+        return pajson.read_json(pa.BufferReader(buffer))
+    except (pa.ArrowException, OSError, ValueError) as exc:
+        # Arrow names the row of a parse error ("... in row 3"): the line, where none is blank.
+        raise DataError(
+            f"{name}: not JSON lines ({str(exc).strip()})",
+            hint="give one JSON object a line (pandas: to_json(orient='records', lines=True)), "
+            "or CSV",
+        ) from None
 
 
 def _read_parquet(buffer: pa.Buffer, text_as_dictionary: bool) -> pa.Table:

@@ -30,7 +30,7 @@ ITEM_NAMES = {
     "item", "items", "item_id", "itemid", "iid", "i", "movie", "movieid", "movie_id",
     "product", "product_id", "productid", "track", "track_id", "song", "song_id",
     "artist", "artist_id", "book", "book_id", "isbn", "asin", "article", "article_id",
-    "sku", "title", "game", "anime_id",
+    "sku", "title", "game", "anime_id", "business", "business_id", "businessid",
 }  # fmt: skip
 
 

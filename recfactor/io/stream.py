@@ -70,7 +70,7 @@ def opened(source: str | os.PathLike) -> Path | None:
     if not magic or magic.startswith(COMPRESSED_MAGIC + _TABLE_MAGIC + wide):
         return None  # read whole: decompressed, parsed as a table, or made UTF-8
     head = magic.removeprefix(b"\xef\xbb\xbf")
-    if COMMENT_LINE.match(head) or head.startswith((b"%%", b"sep=")):
+    if COMMENT_LINE.match(head) or head.lstrip().startswith((b"%%", b"sep=", b"{")):
         return None  # read whole, its comment lines (MatrixMarket's head, Excel's sep=) blank
     return path
 
