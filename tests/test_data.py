@@ -383,6 +383,12 @@ def test_json_lines_read_as_a_table_by_the_columns_names(tmp_path):
     path.write_text('{"user": "a", "item": "x", "rating": 3}\n{"user": "b", "item": \n')
     with pytest.raises(DataError, match=r"reviews.json: not JSON lines \(JSON parse error"):
         read_ratings(path)
+    path.write_text(
+        '{"user": 1, "item": "x", "rating": 3}\n{"user": "b", "item": "x", "rating": 4}\n'
+    )
+    with pytest.raises(DataError, match="a column holds values of two types") as err:
+        read_ratings(path)
+    assert "every ID quoted" in err.value.hint
 
 
 def test_an_id_in_brackets_is_not_json(tmp_path):

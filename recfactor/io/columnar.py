@@ -118,8 +118,13 @@ def _read_json_lines(buffer: pa.Buffer, name: str) -> pa.Table:
         return pajson.read_json(pa.BufferReader(buffer))
     except (pa.ArrowException, OSError, ValueError) as exc:
         # Arrow names the row of a parse error ("... in row 3"): the line, where none is blank.
+        said = str(exc).strip()
+        if "changed from" in said:  # {"user": 1} then {"user": "b"}: one column, two types
+            raise DataError(f"{name}: a column holds values of two types ({said})",
+                            hint='write each column one way (every ID quoted, "1"), or give CSV, '
+                            "whose IDs are text") from None  # fmt: skip
         raise DataError(
-            f"{name}: not JSON lines ({str(exc).strip()})",
+            f"{name}: not JSON lines ({said})",
             hint="give one JSON object a line (pandas: to_json(orient='records', lines=True)), "
             "or CSV",
         ) from None
