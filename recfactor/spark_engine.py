@@ -205,8 +205,9 @@ def read(spark: Any, path: str, options: Any) -> Any:
 
 
 def columns(spark: Any, path: str, options: Any) -> tuple[Any, list[str], Any]:
-    """The data set at ``path`` as read (text columns for CSV), its column names, and which
-    of them are the user, item and rating (`recfactor.io.columns.choose_columns`)."""
+    """The data set at ``path`` as read (text columns for CSV; Parquet's and JSON lines' own
+    types), its column names, and which of them are the user, item and rating
+    (`recfactor.io.columns.choose_columns`)."""
     from recfactor.io.columns import choose_columns
 
     if _is_parquet(path):
@@ -214,10 +215,14 @@ def columns(spark: Any, path: str, options: Any) -> tuple[Any, list[str], Any]:
         # Over Spark Connect the read is lazy: a missing path surfaces at the schema.
         names = _spark_call(lambda: list(frame.columns), path)
         cols = choose_columns(names, True, options, path)
+    elif (sample := _head(spark, path))[0].lstrip("\ufeff \t").startswith("{"):
+        frame = _spark_call(lambda: spark.read.json(path), path)  # JSON lines, by name
+        names = _spark_call(lambda: list(frame.columns), path)
+        cols = choose_columns(names, True, options, path)
     else:
         from recfactor.io import ratings as data
 
-        sep, header, names = data.head_layout(_head(spark, path), path, options)
+        sep, header, names = data.head_layout(sample, path, options)
         width = len(names)
         cols = choose_columns(names, header, options, path)
         schema = ", ".join(f"`c{c}` STRING" for c in range(width))

@@ -213,16 +213,18 @@ def test_parquet_and_a_folder_of_part_files_train_the_same_model(planted, tmp_pa
     half = len(frame) // 2
     frame[:half].to_csv(parts / "part-00000.csv", index=False)
     frame[half:].to_csv(parts / "part-00001.csv", index=False)
+    frame.astype({"user": str, "item": str}).to_json(tmp_path / "train.json", orient="records",
+                                                     lines=True)  # fmt: skip
     models = {}
     for name, source in (("csv", planted / "train.csv"), ("parquet", tmp_path / "train.parquet"),
-                         ("parts", parts)):  # fmt: skip
+                         ("parts", parts), ("json", tmp_path / "train.json")):  # fmt: skip
         path = tmp_path / f"{name}.model"
         result = run("train", source, "--engine", "spark", "--master", "local[2]", "--algo",
                      "als", "--no-bias", "-m", path, "-q")  # fmt: skip
         assert result.exit_code == 0, (name, result.output)
         models[name] = persist.load(path)[0]
     csv_model = models["csv"]
-    for name in ("parquet", "parts"):
+    for name in ("parquet", "parts", "json"):
         other = models[name]
         assert list(other.user_ids_) == list(csv_model.user_ids_)
         assert list(other.item_ids_) == list(csv_model.item_ids_)
