@@ -158,8 +158,8 @@ def read_titles(path: Path | None) -> dict[str, str] | None:
 
 DataArg = Annotated[
     str,
-    typer.Argument(metavar="DATA", help="Ratings file (CSV/TSV, Parquet, Arrow; .gz/.bz2/.xz/"
-                   ".zip) or -."),
+    typer.Argument(metavar="DATA", help="Ratings file (CSV/TSV, Parquet, Arrow, JSON lines; "
+                   ".gz/.bz2/.xz/.zst/.zip) or -."),
 ]  # fmt: skip
 
 
