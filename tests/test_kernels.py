@@ -313,9 +313,11 @@ def test_sgd_step_follows_the_gradient():
     one = np.zeros(1, np.int32)
     args = (0.0, zero.copy(), zero.copy(), p_new, q_new, np.array([lr]), reg, zero.copy(), 0.0,
             False, np.ones(1), np.ones(1))  # fmt: skip
+    # chunk and ahead given as test_kernel_matches_reference gives them: the same compiled
+    # kernel, not one more (5 s of a fresh run's compiling)
     sgd_epochs(
         one, one, np.array([r]), np.array([0, 1]), np.array([1]), 1, np.zeros((1, 1), np.int64),
-        np.zeros(1, np.int64), *args, np.zeros(1),
+        np.zeros(1, np.int64), *args, np.zeros(1), 16, 0,
     )  # fmt: skip
     np.testing.assert_allclose(p_new[0] - p[0], -lr * grad_p, rtol=1e-6)
     np.testing.assert_allclose(q_new[0] - q[0], -lr * grad_q, rtol=1e-6)
