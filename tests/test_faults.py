@@ -180,17 +180,26 @@ def test_a_closed_stdin_is_an_error_line(tmp_path):
     assert "Traceback" not in result.stderr and not (tmp_path / "m").exists()
 
 
-def test_the_program_ends_with_its_commands_code_and_output_whole(tmp_path):
+PROGRAM = [sys.executable, "-m", "recfactor"]
+
+
+@pytest.fixture(scope="module")
+def baseline_model(tmp_path_factory):
+    """A baseline model of the sample ratings, trained by `python -m recfactor` itself."""
+    model = tmp_path_factory.mktemp("baseline") / "m.model"
+    train = [*PROGRAM, "train", str(SAMPLE / "ratings.csv"), "-m", str(model), "-q", "--algo",
+             "baseline"]  # fmt: skip
+    done = subprocess.run(train, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    return model
+
+
+def test_the_program_ends_with_its_commands_code_and_output_whole(tmp_path, baseline_model):
     """`python -m recfactor` (the console script's own entry): stdout flushed before the
     process ends without tearing down the native libraries (whose thread pools aborted some
     exits with code 134), and the command's exit code kept: 0, 2 for a refused fold-in, 141
     for a closed pipe."""
-    model = tmp_path / "m.model"
-    base = [sys.executable, "-m", "recfactor"]
-    train = [*base, "train", str(SAMPLE / "ratings.csv"), "-m", str(model), "-q", "--algo",
-             "baseline"]  # fmt: skip
-    done = subprocess.run(train, capture_output=True, text=True, timeout=300)
-    assert done.returncode == 0, done.stderr
+    model, base = baseline_model, PROGRAM
     done = subprocess.run([*base, "recommend", "--all-users", "-m", str(model)],
                           capture_output=True, text=True, timeout=300)  # fmt: skip
     assert done.returncode == 0 and len(done.stdout.splitlines()) == 1 + 10 * 1000
@@ -207,16 +216,10 @@ def test_the_program_ends_with_its_commands_code_and_output_whole(tmp_path):
 
 
 @pytest.mark.skipif(not os.path.exists("/dev/full"), reason="no /dev/full on this system")
-def test_a_full_disk_under_standard_output_is_named_with_its_remedy(tmp_path):
+def test_a_full_disk_under_standard_output_is_named_with_its_remedy(baseline_model):
     """`> /dev/full`: the error names standard output (it read "error: No space left on
     device") and says to free space, not to check a path's permissions."""
-    model = tmp_path / "m.model"
-    base = [sys.executable, "-m", "recfactor"]
-    train = [*base, "train", str(SAMPLE / "ratings.csv"), "-m", str(model), "-q", "--algo",
-             "baseline"]  # fmt: skip
-    done = subprocess.run(train, capture_output=True, text=True, timeout=300)
-    assert done.returncode == 0, done.stderr
-    lists = [*base, "recommend", "--all-users", "-m", str(model)]
+    lists = [*PROGRAM, "recommend", "--all-users", "-m", str(baseline_model)]
     with open("/dev/full", "w") as full:
         done = subprocess.run(lists, stdout=full, stderr=subprocess.PIPE, text=True, timeout=300)
     assert done.returncode == 1, done.stderr
