@@ -665,3 +665,21 @@ def test_the_server_places_a_posted_user_by_attributes_and_ratings(files):
     assert red[1]["items"] != blue[1]["items"]
     assert unknown[0] == 422 and unknown[1]["parameter"] == "attributes"
     assert unknown[1]["error"].startswith("attributes: no column colour")
+
+
+def test_a_tables_list_column_is_labels_and_a_record_column_is_refused(tmp_path):
+    """JSON lines' arrays (and Parquet's lists) are a set of labels each, as "|"-joined text
+    is; made text as they were, each list was one category ("['Action' 'Comedy']")."""
+    path = tmp_path / "items.json"
+    path.write_text('{"item": "i1", "genres": ["Action", "Comedy"], "year": 1995}\n'
+                    '{"item": "i2", "genres": ["Drama"], "year": 1990}\n'
+                    '{"item": "i3", "genres": [], "year": 1991}\n')  # fmt: skip
+    read = rf.read_features(path, "item")
+    assert read.ids.tolist() == ["i1", "i2", "i3"]
+    names = read.encoding.feature_names()
+    assert names[:3] == ["genres=Action", "genres=Comedy", "genres=Drama"]
+    assert np.asarray(read.matrix.todense() if hasattr(read.matrix, "todense") else read.matrix)[
+        :, :3].tolist() == [[1, 1, 0], [0, 0, 1], [0, 0, 0]]  # fmt: skip
+    path.write_text('{"item": "i1", "meta": {"a": 1}}\n')
+    with pytest.raises(rf.DataError, match="column 'meta' holds struct<a: int64>, not values"):
+        rf.read_features(path, "item")

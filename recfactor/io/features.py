@@ -257,6 +257,29 @@ def encode_attributes(values: dict[str, str], encoding: Encoding) -> Any:
 # ---------------------------------------------------------------------------------------------
 
 
+def _lists_as_labels(table: Any, name: str) -> Any:
+    """A table's list columns (JSON lines' arrays, Parquet's lists: ``["Action", "Comedy"]``)
+    as their values joined by ``|``, the labels a text column writes so; a column of records
+    or maps is refused by name. Made text as they were, lists read as one category each
+    ("['Action' 'Comedy']")."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    for k, field in enumerate(table.schema):
+        kind = field.type
+        if pa.types.is_list(kind) or pa.types.is_large_list(kind):
+            inner = kind.value_type
+            if not pa.types.is_nested(inner):
+                joined = pc.binary_join(pc.cast(table.column(k), pa.list_(pa.string())),
+                                        LABEL_SEP)  # fmt: skip
+                table = table.set_column(k, field.name, joined)
+                continue
+        if pa.types.is_nested(kind):
+            raise DataError(f"{name}: column {field.name!r} holds {kind}, not values",
+                            hint="give each attribute as a value, or a list of labels")  # fmt: skip
+    return table
+
+
 def _frame(source: str | os.PathLike, what: str) -> tuple[Any, str]:
     """The file as text columns (the ID first), its name."""
     import io
@@ -278,7 +301,7 @@ def _frame(source: str | os.PathLike, what: str) -> tuple[Any, str]:
     raw = read_bytes(source, name, "features file")
     kind = table_kind(raw)
     if kind is not None:
-        frame = read_table(raw, kind, name).to_pandas().astype(str)
+        frame = _lists_as_labels(read_table(raw, kind, name), name).to_pandas().astype(str)
         frame = _id_first(frame.replace({"nan": "", "None": ""}), name, what)
         frame.attrs["named"] = True
         return frame, name
