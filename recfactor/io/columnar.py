@@ -85,10 +85,10 @@ JSON_LINES_START = re.compile(rb"\s*\{\s*\"")
 
 
 def read_table(raw: bytes, kind: str, name: str, text_as_dictionary: bool = False) -> pa.Table:
-    """A Parquet or Arrow/Feather file's table; ``text_as_dictionary``: a Parquet file's text
-    columns dictionary-encoded as read, the way Parquet stores them (a 9M-rating file's two
-    text ID columns read and coded in 0.4 s instead of 0.85 s: each distinct ID is decoded
-    once a page, not once a row)."""
+    """A Parquet, Arrow/Feather or JSON lines file's table; ``text_as_dictionary``: a Parquet
+    file's text columns dictionary-encoded as read, the way Parquet stores them (a 9M-rating
+    file's two text ID columns read and coded in 0.4 s instead of 0.85 s: each distinct ID is
+    decoded once a page, not once a row)."""
     buffer = pa.py_buffer(raw)
     if kind == "JSON lines":
         return _read_json_lines(buffer, name)

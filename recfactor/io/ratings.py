@@ -292,7 +292,8 @@ def _refuse_repeated_header(
 
 
 def _read_table(raw: bytes, kind: str, name: str, opt: ReadOptions) -> Dataset:
-    """A Parquet or Arrow/Feather file: columns by name, as in a CSV file's header."""
+    """A Parquet, Arrow/Feather or JSON lines file: columns by name, as in a CSV file's
+    header."""
     if opt.layout == "wide":
         raise DataError(
             f"{name}: `layout` wide reads text matrices; this is a {kind} file",
