@@ -147,11 +147,6 @@ def diagnose(
                 token = column.iloc[k]
                 what = "is not a number" if np.isnan(values[k]) else "is not finite"
                 kind = "ratings" if feedback == "explicit" else "interaction values"
-                hint = (
-                    f"{kind} must be finite numbers; use `rating_col` to pick another column"
-                    if feedback == "explicit"
-                    else f"{kind} must be finite numbers"
-                )
                 if header and str(token).strip() == str(cols.names[c]).strip():
                     hint = (
                         "the header line appears again (files joined together?): keep only "
@@ -162,4 +157,8 @@ def diagnose(
                         f"{kind} are read with a decimal point, not a comma: tr ',' '.' "
                         "< FILE > FIXED converts them"
                     )
+                elif feedback == "explicit":
+                    hint = f"{kind} must be finite numbers; use `rating_col` to pick another column"
+                else:
+                    hint = f"{kind} must be finite numbers"
                 raise DataError(f"{name}, line {line}, {label}: {token!r} {what}", hint=hint)

@@ -71,7 +71,8 @@ def opened(source: str | os.PathLike) -> Path | None:
         return None  # read whole: decompressed, parsed as a table, or made UTF-8
     head = magic.removeprefix(b"\xef\xbb\xbf")
     if COMMENT_LINE.match(head) or head.lstrip().startswith((b"%%", b"sep=", b"{")):
-        return None  # read whole, its comment lines (MatrixMarket's head, Excel's sep=) blank
+        return None  # read whole: comment lines (MatrixMarket's, Excel's sep=) made blank, or
+        # JSON lines parsed as a table
     return path
 
 

@@ -276,7 +276,7 @@ def decompress(raw: bytes, name: str) -> bytes:
             return bz2.decompress(raw)
         if raw[:6] == b"\xfd7zXZ\x00":
             return lzma.decompress(raw)
-        if raw[:4] == ZSTD_MAGIC:  # Python reads zstd from 3.14 on; Arrow, a dependency, now
+        if raw[:4] == ZSTD_MAGIC:  # Python's own zstd comes with 3.14; Arrow's reads it now
             import pyarrow as pa
 
             return bytes(pa.CompressedInputStream(pa.BufferReader(raw), "zstd").read())

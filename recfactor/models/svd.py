@@ -130,7 +130,8 @@ class SVD(Model):
 
             # Each rung starts from the same seed, so from the same factors: drawn once,
             # where a copy of them is small (see DRAWN_MAX_BYTES).
-            small = (dataset.n_users + dataset.n_items) * p.factors * 4 <= DRAWN_MAX_BYTES
+            rows = (dataset.n_users + dataset.n_items) * p.factors
+            small = rows * np.dtype(FACTOR_DTYPE).itemsize <= DRAWN_MAX_BYTES
             drawn: dict[tuple, np.ndarray] | None = {} if small else None
 
             # Where the final fit may stop early, each rung stops as it would, on the
