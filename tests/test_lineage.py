@@ -158,3 +158,18 @@ def test_the_same_train_gives_the_same_bytes(tmp_path):
         blobs.append(target.read_bytes())
     assert blobs[0] == blobs[1]
     assert "created" not in persist.read_manifest(tmp_path / "m0")
+
+
+@pytest.mark.parametrize("size", [0, 1, 6, 7, 8, 29])
+def test_the_fingerprint_hashes_every_piece(tmp_path, monkeypatch, size):
+    """The hash reads its file in pieces into one buffer: a file of several pieces, one that
+    ends mid-piece, one of exactly a piece and an empty file all hash as the whole file does."""
+    import hashlib
+
+    from recfactor import lineage
+
+    monkeypatch.setattr(lineage, "FINGERPRINT_PIECE", 7)
+    data = bytes(range(97, 97 + size))
+    (tmp_path / "r.csv").write_bytes(data)
+    found = lineage.file_fingerprint(tmp_path / "r.csv")
+    assert found["sha256"] == hashlib.sha256(data).hexdigest() and found["size"] == size
