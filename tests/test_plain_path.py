@@ -172,6 +172,23 @@ def test_a_scan_leaves_the_process_free_to_fork_its_workers(write):
     assert found.stdout.strip() == "True", found.stderr
 
 
+@pytest.mark.parametrize("name", ["header", "tabs and a time column"])
+def test_a_scanned_file_is_read_without_pyarrow(write, name):
+    """A file the scan reads whole never calls pyarrow, so it is not imported: its import (75
+    ms) held the GIL while a train's kernels were loading. A file Arrow reads imports it."""
+    scanned, parsed = write("r.csv", PLAIN[name]), write("q.csv", NOT_PLAIN["a space"])
+    code = (
+        "import sys; import recfactor.io.plain as plain; plain.PLAIN_MIN_BYTES = 0; "
+        "from recfactor.io.ratings import read_ratings; "
+        f"d = read_ratings({str(scanned)!r}); assert d.n_ratings == 3000; "
+        "print('pyarrow' in sys.modules, end=' '); "
+        f"d = read_ratings({str(parsed)!r}); assert d.n_ratings == 3000; "
+        "print('pyarrow' in sys.modules)"
+    )
+    found = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert found.stdout.strip() == "False True", found.stderr
+
+
 def test_pieces_start_at_line_ends():
     buf = np.frombuffer(b"1,2,3\n44,55,66\n7,8,9", dtype=np.uint8)
     cuts = plaintext.cut_points(buf, 4)

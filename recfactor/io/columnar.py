@@ -5,17 +5,24 @@ IDs are read as dictionary-encoded strings: each distinct ID is held once, never
 object per row. What this fast path cannot take exactly as the text reader would (IDs with
 spaces around them, quotes spanning lines, bad rows) it declines, and ``data.py`` parses the
 text the careful way, which either reads it or says where the problem is.
+
+pyarrow is imported by the functions that use it: a plain file of numbers, which the compiled
+scanner reads (``plain.py``), never calls it, and its import (pyarrow and pyarrow.compute, 75
+ms) held the GIL while a train's kernels were loading beside it.
 """
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pyarrow as pa
-import pyarrow.compute as pc
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 from recfactor.dataset import id_array
 from recfactor.errors import DataError
@@ -40,12 +47,16 @@ class Codes:
     ids: np.ndarray
 
 
-# numpy's view of Arrow's fixed-width types.
-_NUMPY_TYPES = {
-    pa.int8(): np.int8, pa.int16(): np.int16, pa.int32(): np.int32, pa.int64(): np.int64,
-    pa.uint8(): np.uint8, pa.uint16(): np.uint16, pa.uint32(): np.uint32,
-    pa.uint64(): np.uint64, pa.float32(): np.float32, pa.float64(): np.float64,
-}  # fmt: skip
+@functools.cache
+def _numpy_types() -> dict:
+    """numpy's view of Arrow's fixed-width types."""
+    import pyarrow as pa
+
+    return {
+        pa.int8(): np.int8, pa.int16(): np.int16, pa.int32(): np.int32, pa.int64(): np.int64,
+        pa.uint8(): np.uint8, pa.uint16(): np.uint16, pa.uint32(): np.uint32,
+        pa.uint64(): np.uint64, pa.float32(): np.float32, pa.float64(): np.float64,
+    }  # fmt: skip
 
 
 def to_numpy(values: pa.Array | pa.ChunkedArray) -> np.ndarray:
@@ -54,8 +65,10 @@ def to_numpy(values: pa.Array | pa.ChunkedArray) -> np.ndarray:
     pyarrow's own ``to_numpy`` imports pandas on its first call, 0.2 s of every reading
     command's start-up.
     """
+    import pyarrow as pa
+
     chunks = values.chunks if isinstance(values, pa.ChunkedArray) else [values]
-    dtype = np.dtype(_NUMPY_TYPES[values.type])
+    dtype = np.dtype(_numpy_types()[values.type])
     parts = [
         np.frombuffer(
             chunk.buffers()[1], dtype=dtype, count=len(chunk), offset=chunk.offset * dtype.itemsize
@@ -89,6 +102,8 @@ def read_table(raw: bytes, kind: str, name: str, text_as_dictionary: bool = Fals
     file's text columns dictionary-encoded as read, the way Parquet stores them (a 9M-rating
     file's two text ID columns read and coded in 0.4 s instead of 0.85 s: each distinct ID is
     decoded once a page, not once a row)."""
+    import pyarrow as pa
+
     buffer = pa.py_buffer(raw)
     if kind == "JSON lines":
         return _read_json_lines(buffer, name)
@@ -112,6 +127,7 @@ def read_table(raw: bytes, kind: str, name: str, text_as_dictionary: bool = Fals
 def _read_json_lines(buffer: pa.Buffer, name: str) -> pa.Table:
     """A table of JSON objects, one a line, by Arrow's parser (on all cores), each name a
     column and the columns' types inferred from the values."""
+    import pyarrow as pa
     import pyarrow.json as pajson
 
     try:
@@ -133,6 +149,7 @@ def _read_json_lines(buffer: pa.Buffer, name: str) -> pa.Table:
 def _read_parquet(buffer: pa.Buffer, text_as_dictionary: bool) -> pa.Table:
     """A Parquet file's table through ``ParquetFile``: ``pq.read_table`` goes through Arrow's
     datasets, whose import brings pandas (0.15 s of a read)."""
+    import pyarrow as pa
     import pyarrow.parquet as pq
 
     try:
@@ -164,10 +181,14 @@ def column_names(table: pa.Table, name: str) -> list[str]:
 
 def is_text(t: pa.DataType) -> bool:
     """Whether ``t`` is one of Arrow's string types (string, large_string, string_view)."""
+    import pyarrow as pa
+
     return pa.types.is_string(t) or pa.types.is_large_string(t) or _is_view(t, "string")
 
 
 def _is_binary(t: pa.DataType) -> bool:
+    import pyarrow as pa
+
     return (
         pa.types.is_binary(t)
         or pa.types.is_large_binary(t)
@@ -177,11 +198,15 @@ def _is_binary(t: pa.DataType) -> bool:
 
 
 def _is_view(t: pa.DataType, kind: str) -> bool:
+    import pyarrow as pa
+
     test = getattr(pa.types, f"is_{kind}_view", None)
     return bool(test is not None and test(t))
 
 
 def _is_nested(t: pa.DataType) -> bool:
+    import pyarrow as pa
+
     return pa.types.is_nested(t) or pa.types.is_union(t) or isinstance(t, pa.ExtensionType)
 
 
@@ -189,6 +214,8 @@ def id_column(column: pa.ChunkedArray, name: str, label: str) -> pa.ChunkedArray
     """An ID column as :func:`encode` takes it: text and integers as they are, other scalars
     (numbers, dates, decimals) written as text, binary decoded as UTF-8. Refused: lists,
     structs, maps and unions (no single ID per row), binary that is not UTF-8."""
+    import pyarrow as pa
+
     t = column.type.value_type if pa.types.is_dictionary(column.type) else column.type
     if pa.types.is_null(t) or pa.types.is_integer(t) or is_text(t):
         return column
@@ -208,6 +235,8 @@ def id_column(column: pa.ChunkedArray, name: str, label: str) -> pa.ChunkedArray
 
 def _utf8(column: pa.ChunkedArray, name: str, label: str) -> pa.ChunkedArray:
     """Binary values as text; the first row that is not UTF-8 is named."""
+    import pyarrow as pa
+
     try:
         return column.cast(pa.string())
     except pa.ArrowInvalid:
@@ -238,6 +267,7 @@ def parse_csv(
     dictionaries, column ``numeric`` as float64 and columns ``text`` as the strings written;
     None when Arrow cannot read the text exactly as the careful reader would, or holds an
     empty line where ``empty_lines`` is False."""
+    import pyarrow as pa
     import pyarrow.csv as pacsv
 
     names = [f"c{c}" for c in range(width)]
@@ -276,6 +306,9 @@ def encode(column: pa.ChunkedArray, strict_text: bool = True) -> Codes | None:
     careful reader strips or refuses those. Otherwise (tables) empty and null IDs are refused
     by the caller from :func:`bad_id_row`.
     """
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
     if not pa.types.is_dictionary(column.type):
         column = pc.dictionary_encode(column)
     # One dictionary for all chunks (a multi-threaded parse or Parquet row groups each have
@@ -308,6 +341,8 @@ def encode(column: pa.ChunkedArray, strict_text: bool = True) -> Codes | None:
 def _plain_text(dictionary: pa.Array) -> bool:
     """Whether no ID is empty or has spaces around it (the careful reader strips or refuses
     those)."""
+    import pyarrow.compute as pc
+
     if not len(dictionary):
         return True
     if (to_numpy(pc.utf8_length(dictionary)) == 0).any():
@@ -319,6 +354,8 @@ def has_empty(column: pa.ChunkedArray) -> bool:
     """Whether a dictionary-encoded text column holds an empty value (read from each chunk's
     dictionary, not its rows)."""
     # By length: a Python value passed to pyarrow makes it import pandas (40 MB).
+    import pyarrow.compute as pc
+
     return any(pc.min(pc.binary_length(chunk.dictionary)).as_py() == 0 for chunk in column.chunks)
 
 
@@ -329,6 +366,8 @@ class Vocabulary:
 
     def __init__(self, known: np.ndarray | None = None) -> None:
         """``known``: the IDs coded so far, in order (the codes of another reader's slices)."""
+        import pyarrow as pa
+
         if known is None or not len(known):
             self._known = pa.nulls(0, pa.string())  # (pa.array imports pandas: 40 MB)
         else:
@@ -337,6 +376,9 @@ class Vocabulary:
     def codes(self, column: pa.ChunkedArray) -> np.ndarray | None:
         """The slice's codes (int32), its new IDs appended; None where an ID is empty or has
         spaces around it (see :func:`encode`)."""
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
         column = column.unify_dictionaries()  # the slice's values in order of first appearance
         dictionary = column.chunk(0).dictionary
         if not _plain_text(dictionary):
@@ -363,6 +405,8 @@ class Vocabulary:
 def _text_array(values: np.ndarray) -> pa.Array:
     """Text values as an Arrow string array, built from its buffers (``pa.array`` imports
     pandas: 40 MB)."""
+    import pyarrow as pa
+
     encoded = [str(v).encode() for v in values]
     offsets = np.zeros(len(encoded) + 1, dtype=np.int32)
     np.cumsum([len(e) for e in encoded], out=offsets[1:])
@@ -382,6 +426,7 @@ def _values_under_nulls(array: pa.Array) -> np.ndarray:
 def _distinct(dictionary: pa.Array, codes: np.ndarray) -> tuple[pa.Array, np.ndarray]:
     """A dictionary that holds a value twice (Arrow allows it; so does one cast to text, 1 and
     1.0 both become "1") made distinct, the codes following: else one ID would be two users."""
+    import pyarrow as pa
     import pyarrow.compute as pc
 
     if dictionary.null_count:  # entries no row uses (a null row was refused before)
@@ -395,6 +440,8 @@ def _distinct(dictionary: pa.Array, codes: np.ndarray) -> tuple[pa.Array, np.nda
 
 def numbers(column: pa.ChunkedArray) -> np.ndarray | None:
     """A numeric column as float64, or None when it is not numeric (or has nulls)."""
+    import pyarrow as pa
+
     if pa.types.is_dictionary(column.type):
         column = column.cast(column.type.value_type)
     if not (pa.types.is_integer(column.type) or pa.types.is_floating(column.type)):
@@ -412,5 +459,7 @@ def release_memory() -> None:
     blocks for reuse, 600 MB after reading 24 million ratings, which the fit that follows
     would hold on to for its whole length. The C library's heap likewise (glibc): a file read
     in slices left 160 MB of freed pieces in it."""
+    import pyarrow as pa
+
     pa.default_memory_pool().release_unused()
     trim_heap()

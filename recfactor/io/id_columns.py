@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pyarrow as pa
-import pyarrow.compute as pc
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 from recfactor.errors import DataError
 from recfactor.io.columnar import Codes, encode, is_text, to_numpy
@@ -30,6 +32,9 @@ def coded_ids(column: pa.ChunkedArray) -> Codes | BadId:
     Text is judged by its distinct values, from the dictionary the coding builds anyway, and
     only a bad value sends the search to the rows: checking each of 9 million rows took 0.74 s
     of a 2.1 s read of a Parquet file with text IDs."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
     if column.null_count:
         return BadId(int(np.argmax(pc.is_null(column).to_numpy(zero_copy_only=False))), "missing")
     codes = integer_ids(column)
@@ -66,11 +71,15 @@ def checked_ids(column: pa.ChunkedArray, name: str, label: str, role: str, needs
 # ``fill_null(True)``), or ``to_numpy`` of an array with nulls, imports pandas (0.12 s).
 def _missing_values(dictionary: pa.Array) -> np.ndarray:
     """Which of a text dictionary's values are null, empty or only spaces."""
+    import pyarrow.compute as pc
+
     length = to_numpy(pc.utf8_length(pc.utf8_trim_whitespace(dictionary)))  # any under a null
     return ~_valid(dictionary) | (length == 0)
 
 
 def _nul_values(dictionary: pa.Array) -> np.ndarray:
+    import pyarrow.compute as pc
+
     return _valid(dictionary) & _flags(pc.match_substring(dictionary, "\x00"))
 
 
@@ -80,6 +89,9 @@ def _valid(array: pa.Array) -> np.ndarray:
 
 def _flags(booleans: pa.Array) -> np.ndarray:
     """A boolean array as numpy (anything under a null)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
     return to_numpy(pc.cast(booleans, pa.uint8())).astype(bool)
 
 
