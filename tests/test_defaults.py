@@ -185,3 +185,37 @@ def test_the_penalty_rungs_draw_their_common_start_once(monkeypatch):
     assert len(fills) == 4 + 2 * fits
     assert again.params.reg == model.params.reg
     assert again.user_factors_.tobytes() == model.user_factors_.tobytes()
+
+
+@pytest.mark.parametrize("stops", [False, True])
+def test_the_penalty_rungs_arrange_one_grid(monkeypatch, stops):
+    """Every rung fits the same ratings from the same draws: the grid is built and arranged
+    once and kept for the next rungs (each rung's own, built again, gives the same model),
+    with the rungs' stop on their held-out ratings or without it, and the ratings fitted
+    are given back as they came."""
+    import recfactor.models.svd as svd
+    from tests.conftest import planted_ratings
+
+    data = planted_ratings(4, 300, 200, 3, 0.5, 3.0, 0.3, 0.5)[0]
+    if stops:  # the rungs' stop, which a million ratings turn on
+        monkeypatch.setattr(svd, "STOP_MIN_RATINGS", 1000)
+    before = [a.copy() for a in (data.users, data.items, data.ratings)]
+    built: list[int] = []
+    real_init = svd._Grid.__init__
+
+    def counted(self, dataset, *a, **k):
+        built.append(dataset.n_ratings)
+        real_init(self, dataset, *a, **k)
+
+    monkeypatch.setattr(svd._Grid, "__init__", counted)
+    model = svd.SVD(factors=8, seed=0).fit(data)
+    rungs = [n for n in built if n < data.n_ratings]
+    assert len(rungs) == 1 and len(built) == 2  # the rungs' grid, then the final fit's
+    assert all(np.array_equal(a, b) for a, b in zip(before, (data.users, data.items, data.ratings)))
+    real_sgd = svd._sgd
+    monkeypatch.setattr(svd, "_sgd", lambda *a, grids=None, **k: real_sgd(*a, **k))
+    again = svd.SVD(factors=8, seed=0).fit(data)
+    assert len(built) > 4  # each rung built its own grid
+    assert again.params.reg == model.params.reg
+    assert again.user_factors_.tobytes() == model.user_factors_.tobytes()
+    assert again.item_factors_.tobytes() == model.item_factors_.tobytes()

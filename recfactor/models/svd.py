@@ -139,14 +139,21 @@ class SVD(Model):
             # penalties, their rungs running 23% and 50% fewer epochs).
             stops = p.early_stop and dataset.n_ratings > STOP_MIN_RATINGS
 
+            # ... and from the same grid: built and arranged once, kept for the next rung.
+            grids: dict[tuple, tuple] = {}
+
             def holdout_rmse(fit, held, reg: float) -> float:
                 watch = (held, self.rating_scale_) if stops else None
                 found = _sgd(fit, np.random.default_rng(p.seed), p, reg, scale, drawn=drawn,
-                             stop_on=watch)  # fmt: skip
+                             stop_on=watch, grids=grids)  # fmt: skip
                 return _rmse(found, held, self.rating_scale_)
 
-            reg = chosen_on_holdout(dataset, rng, holdout_rmse)
-            del drawn
+            try:
+                reg = chosen_on_holdout(dataset, rng, holdout_rmse)
+            finally:
+                for kept in grids.values():
+                    kept[1].release()
+            del drawn, grids
             trim_heap()  # the rungs' factors, freed, out of the final fit's way
             self.params = p = dataclasses.replace(p, reg=reg)
         if not p.bias:  # before the fit, which may leave the ratings in another order
@@ -246,6 +253,7 @@ def _sgd(
     keep_order: bool = True,
     drawn: dict[tuple, np.ndarray] | None = None,
     stop_on: tuple[Any, tuple[float, float] | None] | None = None,
+    grids: dict[tuple, tuple] | None = None,
 ) -> _Fitted:
     """Biased (or plain) MF by stratified SGD at penalty ``reg``, ``lr`` and ``reg`` read in
     units of ``scale``: the same as SGD on ratings divided by ``scale``, with factor steps
@@ -255,7 +263,10 @@ def _sgd(
     in the grid's order (the same model). ``drawn``: starting factors already drawn, by their
     draw, kept for the next fit (see :func:`_normal_later`). ``stop_on``: (ratings apart from
     the dataset, in its vocabularies; the scale predictions are clipped to) whose error stops
-    the fit as a held-out share of it would under ``early_stop``."""
+    the fit as a held-out share of it would under ``early_stop``. ``grids``: grids already
+    arranged from the same dataset and draws (the rungs'), by their draws, and this one kept
+    there, arranged, for the next fit, which then makes none of its draws from ``rng`` (the
+    rungs draw from a fresh generator each): the caller releases them."""
     k = p.factors
     root = scale**0.5
     # The starting factors' draws come first, as ever, but the factors are filled only once
@@ -264,6 +275,13 @@ def _sgd(
     start_users = _normal_later(rng, p.init_mean, p.init_std * root, (dataset.n_users, k), drawn)
     start_items = _normal_later(rng, p.init_mean, p.init_std * root, (dataset.n_items, k), drawn)
     blocks = grid_blocks(dataset.n_users, dataset.n_items, k)
+    key = (blocks, p.epochs, keep_order, stop_on is None, str(rng.bit_generator.state))
+    if grids is not None and key in grids and grids[key][0] is dataset:
+        _, grid, mu, diagonals, seeds = grids[key]  # mu: the ratings now stand in grid order
+        if stop_on is not None:
+            grid.watch(*stop_on)
+        rows = _starting_rows(grid, dataset, p, start_users(), start_items(), warm_rows)
+        return _sgd_on_grid(grid, dataset, p, reg, scale, mu, *rows, diagonals, seeds, on_epoch)
     grid = _Grid(dataset, blocks, rng, keep_order)
     try:
         mu = FACTOR_DTYPE(dataset.ratings.mean(dtype=np.float64)) if p.bias else FACTOR_DTYPE(0)
@@ -276,6 +294,9 @@ def _sgd(
             seeds[epoch] = rng.integers(0, 2**63 - 1)
         arranged = int(rng.integers(0, 2**63 - 1))
         grid.arrange(arranged)
+        if grids is not None:  # the epochs leave the ratings where they are: the next can start
+            grids[key] = (dataset, grid, mu, diagonals, seeds)
+            grid.kept = True
         if stop_on is not None:
             grid.watch(*stop_on)
         elif p.early_stop and dataset.n_ratings > STOP_MIN_RATINGS:
@@ -283,7 +304,8 @@ def _sgd(
         rows = _starting_rows(grid, dataset, p, start_users(), start_items(), warm_rows)
         return _sgd_on_grid(grid, dataset, p, reg, scale, mu, *rows, diagonals, seeds, on_epoch)
     finally:
-        grid.release()
+        if not grid.kept:
+            grid.release()
 
 
 def _starting_rows(
@@ -370,7 +392,8 @@ def _sgd_on_grid(
             break
     if on_epoch is not None and last < p.epochs:
         on_epoch(p.epochs, p.epochs)  # stopped early: the bar completes
-    grid.release()  # the slots' index goes before anything more is allocated
+    if not grid.kept:
+        grid.release()  # the slots' index goes before anything more is allocated
     return _Fitted(float(mu), grid.user_rows(user_bias, back=True),
                    grid.item_rows(item_bias, back=True), grid.user_rows(user_factors, back=True),
                    grid.item_rows(item_factors, back=True), last)  # fmt: skip
@@ -523,6 +546,7 @@ class _Grid:
                           item_block[self.item_pos].astype(np.int32))  # fmt: skip
         self.origin: np.ndarray | None = None
         self.held = 0  # ratings held out (hold_out)
+        self.kept = False  # for the next fit (_sgd's grids): its owner releases it
         self.watched: tuple | None = None  # ratings apart from the grid (watch)
         self._counts: dict[str, np.ndarray] = {}
         if not self.owned:
