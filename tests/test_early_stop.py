@@ -219,3 +219,26 @@ def test_a_watched_set_scores_as_the_fitted_model_predicts(planted, monkeypatch)
     # measured from the epoch the first stop compares with, STOP_FROM - 1, on
     assert errors and len(errors) == found.epochs - (svd.STOP_FROM - 2)
     assert errors[-1] == pytest.approx(svd._rmse(found, held, (1.0, 5.0)), rel=1e-9)
+
+
+def test_a_watched_set_is_read_in_its_users_order(planted):
+    """The watched ratings stand in the order of their users' rows in the grid (read in
+    sequence, not one row from memory a rating), each with its own item and rating; watching
+    the same set again, as the rungs' kept grid does, keeps them."""
+    data, _ = planted
+    fit, held = (
+        data.subset(np.arange(0, data.n_ratings, 2)),
+        data.subset(np.arange(1, data.n_ratings, 2)),
+    )
+    grid = svd._Grid(fit, 4, np.random.default_rng(0))
+    grid.watch(held, (1.0, 5.0))
+    users, items, ratings, _, _ = grid.watched
+    assert np.all(np.diff(users) >= 0) and len(users) == held.n_ratings
+    mine = sorted(zip(users.tolist(), items.tolist(), ratings.tolist()))
+    given = zip(grid.user_pos[held.users].tolist(), grid.item_pos[held.items].tolist(),
+                held.ratings.tolist())  # fmt: skip
+    assert mine == sorted(given)
+    kept = grid.watched
+    grid.watch(held, (1.0, 5.0))
+    assert grid.watched is kept
+    grid.release()

@@ -615,8 +615,15 @@ class _Grid:
         """Ratings apart from the grid (a Dataset in the same vocabularies) whose error
         :meth:`held_error` gives, instead of held-out slots', predictions clipped to
         ``rating_scale`` where given."""
-        self.watched = (self.user_pos[held.users], self.item_pos[held.items], held.ratings,
-                        rating_scale)  # fmt: skip
+        if self.watched is not None and self.watched[4] is held and self.watched[3] == rating_scale:
+            return  # the rungs' grid, kept: watching the same ratings again
+        users, items = self.user_pos[held.users], self.item_pos[held.items]
+        # In the order of their users' rows, which are then read in sequence: on the 10M set's
+        # rungs (99,733 ratings, k 100) an error took 1.9 ms instead of 4-5 in the held
+        # ratings' own order, where each rating waited for its user's row from memory.
+        by_user = np.argsort(users, kind="stable")
+        self.watched = (users[by_user], items[by_user], held.ratings[by_user], rating_scale,
+                        held)  # fmt: skip
 
     @property
     def stops(self) -> bool:
@@ -627,7 +634,7 @@ class _Grid:
         """The RMSE of the factors (in grid order) on the held-out ratings, or on those
         watched; inf without any."""
         if self.watched is not None:
-            users, items, ratings, scale = self.watched
+            users, items, ratings, scale, _ = self.watched
             return _pairs_rmse(users, items, ratings, mu, user_bias, item_bias, user_factors,
                                item_factors, bias, scale)  # fmt: skip
         if not self.held:
