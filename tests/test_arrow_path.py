@@ -244,6 +244,33 @@ def test_train_and_predict_from_parquet_on_the_command_line(tmp_path):
     assert all(1 <= float(line.split(",")[2]) <= 5 for line in out[1:])
 
 
+def test_a_damaged_parquet_footer_is_one_error_line(tmp_path):
+    """Arrow's text for some damaged footers ends in a line break ("Couldn't deserialize
+    thrift: ... Invalid data\n"): the error is still one line, then its hint."""
+    import io
+
+    from tests.test_corpus import invoke
+
+    table = pa.table({"u": [f"u{k % 8}" for k in range(40)], "i": [f"i{k // 8}" for k in range(40)],
+                      "r": [float(1 + k % 5) for k in range(40)]})  # fmt: skip
+    buf = io.BytesIO()
+    pq.write_table(table, buf)
+    raw = buf.getvalue()
+    for cut in range(len(raw) - 9, 8, -1):  # the footer's cuts first: some break thrift's text
+        damaged = raw[:cut] + raw[-8:]
+        try:
+            pq.ParquetFile(pa.BufferReader(pa.py_buffer(damaged))).read()
+        except Exception as exc:  # whichever of Arrow's errors: one whose text breaks a line
+            if "\n" in str(exc):
+                break
+    (tmp_path / "r.parquet").write_bytes(damaged)
+    code, _, err = invoke(["train", str(tmp_path / "r.parquet"), "-m", str(tmp_path / "m")])
+    lines = err.splitlines()
+    assert code == 1 and len(lines) == 2, err
+    assert lines[0].startswith("error: ") and "corrupt or truncated" in lines[0]
+    assert lines[1].startswith("hint: ")
+
+
 def test_pair_codes_hold_each_distinct_id_once(write):
     users, items = read_pair_codes(write("p.csv", "user,item\nu1,A\nu2,A\nu1,B\nu1,A\n"))
     assert users.ids.tolist() == ["u1", "u2"] and users.codes.tolist() == [0, 1, 0, 0]

@@ -299,9 +299,9 @@ def quiet_stdout() -> None:
 
 
 def _fail(message: str, hint: str | None, code: int) -> None:
-    typer.echo(f"error: {message}", err=True)
-    if hint:
-        typer.echo(f"hint: {hint}", err=True)
+    for label, text in (("error", message), ("hint", hint)):  # one line each, whatever a
+        if text:  # library's text held (Arrow's thrift errors end in a newline)
+            typer.echo(f"{label}: " + " ".join(text.splitlines()), err=True)
     raise typer.Exit(code)
 
 
