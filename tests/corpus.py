@@ -103,6 +103,16 @@ def data_cases(seed: int = 0) -> list[Case]:
         j = rng.randrange(0, k)
         rows[j][1] = f'"item\n{j}"'
         add("quoted-newline", csv_text(rows), k + 3)
+    for names in (
+        "user,user,rating",
+        "user,item,rating,rating",
+        "userId,movieId,Rating,rating",
+        "item,user,rating,ITEM",
+    ):  # a role's name on two columns
+        body = csv_text(good_rows(rng), header=False)
+        if names.count(",") == 3:
+            body = "".join(line + ",1\n" for line in body.splitlines())
+        add("repeated-name", names + "\n" + body, 1)
     for _ in range(6):  # an unbalanced quote
         rows = good_rows(rng)
         k = rng.randrange(len(rows))

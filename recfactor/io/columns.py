@@ -69,8 +69,22 @@ def choose_columns(names: list[str], header: bool, opt: ColumnChoice, source: st
         if header:
             for k, n in enumerate(lowered):
                 if n in known:
+                    _refuse_repeated(k, role)
                     return k
         return default if default is not None and default < width else None
+
+    def _refuse_repeated(k: int, role: str) -> None:
+        # Two columns of one name (a join's or a hand edit's): the first would be read and
+        # the other taken by position or left out, silently ("user,user,rating" read the
+        # second user column as the items).
+        again = lowered.index(lowered[k], k + 1) if lowered.count(lowered[k]) > 1 else None
+        if again is not None:
+            raise DataError(
+                f"{source}, line 1: columns {k + 1} and {again + 1} are both named "
+                f"{names[k]!r}, so which holds the {role} is unclear",
+                hint="rename one in the header, or choose the columns by position "
+                "(`user_col`, `item_col`, `rating_col`: 1-based)",
+            )
 
     user = pick(opt.user_col, USER_NAMES, 0, "user")
     item = pick(opt.item_col, ITEM_NAMES, 1, "item")
