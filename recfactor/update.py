@@ -76,8 +76,11 @@ def update(
                         f"trained on {model.feedback_}",
                         hint=f"read the new ratings as {model.feedback_} feedback "
                         "(`feedback`)")  # fmt: skip
-    combined = combine(base, extra).with_side(base.side)  # the attributes, by ID
     fresh = type(model)(model.params_class(**{**_own(model.params), **(params or {})}))
+    # The new ratings checked on their own first, so that a fault is named by their file's
+    # line, not by its position among the combined ratings (NMF's negative values).
+    fresh._check_values(extra)
+    combined = combine(base, extra).with_side(base.side)  # the attributes, by ID
     # An ensemble is refitted whole: its members would otherwise share one start.
     warm = fresh.warm_starts and fresh.params.ensemble == 1
     scale = None

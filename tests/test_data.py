@@ -125,6 +125,16 @@ def test_wide_layout_names_a_bad_cell_as_written(write):
         read_ratings(write("m.csv", ",A,B\nu1,1,x\n"), ReadOptions(layout="wide"))
 
 
+def test_wide_layout_names_a_negative_cell_by_its_item(write):
+    """A matrix has no one rating column: NMF's refusal of a negative cell names the cell's
+    line and its item's column (it named a column 'rating' the file does not have)."""
+    from recfactor.models import model_class
+
+    data = read_ratings(write("m.csv", ",A,B\nu1,1,2\nu2,3,-4\n"), ReadOptions(layout="wide"))
+    with pytest.raises(DataError, match=r"m.csv, line 3, the column of item 'B': -4 is negative"):
+        model_class("nmf")().fit(data)
+
+
 @pytest.mark.parametrize(
     ("text", "message"),
     [

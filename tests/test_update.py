@@ -140,3 +140,31 @@ def test_a_model_whose_solver_cannot_start_from_factors_is_refitted_and_says_so(
     assert result.exit_code == 0, result.output
     assert rows(result.stdout)[0]["warm_start"] == "false"
     assert "refitted" in result.stderr
+
+
+IMPLICIT = ["--feedback", "implicit"]
+
+
+@pytest.mark.parametrize(
+    "algo, flags", [("nmf", []), ("als", IMPLICIT), ("svd", [*IMPLICIT, "-k", "2"])]
+)
+def test_a_bad_new_rating_is_named_by_its_own_file_and_line(tmp_path, algo, flags):
+    """An update's new ratings are checked alone first: a value the model cannot take (NMF's
+    or implicit ALS's negative one) is named by the new file's line, not by its place among
+    the ratings combined; the model is left as it was. A check of the whole data (the rank a
+    truncated SVD allows) is not applied to the new ratings alone."""
+    old = tmp_path / "old.csv"
+    old.write_text("user,item,rating\n" + "".join(
+        f"u{u},i{i},{1 + (u + i) % 5}\n" for u in range(6) for i in range(5)))  # fmt: skip
+    model = tmp_path / "m"
+    assert run("train", old, "--algo", algo, *flags, "-q", "-m", model).exit_code == 0
+    before = model.read_bytes()
+    bad = tmp_path / "new.csv"
+    bad.write_text("user,item,rating\nu1,i1,2\nnew,i2,-1\n")
+    refused = run("update", bad, "-m", model, "-q")
+    if algo == "svd":  # negative values are PureSVD's to take; three new ratings are too few
+        assert refused.exit_code == 0, refused.output  # for a rank-2 SVD alone, not with the rest
+        return
+    assert refused.exit_code == 1, refused.output
+    assert f"{bad}, line 3, column 'rating': -1 is negative" in refused.stderr, refused.stderr
+    assert model.read_bytes() == before

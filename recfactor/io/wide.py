@@ -88,8 +88,8 @@ def read_wide(text: str, name: str, sep: str, opt: ReadOptions) -> Dataset:
         raise DataError(f"{name}, line {line_of[0]}, column {k + offset}: item {item!r} repeats",
                         hint="give each item one column")  # fmt: skip
     return index_rows(
-        users, items, matrix[rows, cols], body_lines[rows], opt.feedback, "error", name, "rating"
-    )
+        users, items, matrix[rows, cols], body_lines[rows], opt.feedback, "error", name, ""
+    )  # no one rating column: each item's own (named by require_non_negative)
 
 
 def wide_cells(text: str, sep: str, name: str) -> tuple[np.ndarray, np.ndarray]:

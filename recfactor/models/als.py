@@ -54,14 +54,17 @@ class ALS(Model):
         warm_up()
         linalg.warm_up()
 
-    def _check_data(self, dataset) -> None:
-        p: ALSParams = self.params
+    def _check_values(self, dataset) -> None:
         if dataset.feedback == "implicit":
             require_non_negative(
                 dataset,
                 "implicit feedback (confidence 1 + alpha * value)",
                 hint="use `feedback` explicit for signed ratings",
             )
+
+    def _check_data(self, dataset) -> None:
+        p: ALSParams = self.params
+        if dataset.feedback == "implicit":
             if p.nonnegative or p.bias:
                 raise ParameterError(
                     "`nonnegative` and `bias` apply to explicit ALS only",

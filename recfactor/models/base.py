@@ -287,6 +287,7 @@ class Model(Scoring):
                 hint="implicit feedback needs positive counts (or no value column: each row "
                 "counts 1)",
             )
+        self._check_values(dataset)
         self._check_data(dataset)
         self._check_memory(dataset)
 
@@ -323,8 +324,12 @@ class Model(Scoring):
     def _divergence_hint(self) -> str:
         return "rescale the ratings (divide them by a constant), or use gentler parameters"
 
+    def _check_values(self, dataset: Any) -> None:
+        """Hook: what each rating must be for this model (NMF: non-negative), checked on a
+        file of new ratings alone too (`update`), where a fault is named by its own line."""
+
     def _check_data(self, dataset: Any) -> None:
-        """Hook for model-specific data checks (for example non-negative values)."""
+        """Hook for model-specific checks of the whole data (the rank a matrix allows)."""
 
     def _prepare(self) -> None:
         """Hook: load compiled kernels before the fit is timed."""
@@ -466,8 +471,13 @@ def require_non_negative(dataset: Any, needs: str, hint: str) -> None:
     negative = dataset.ratings < 0
     if negative.any():
         j = int(np.argmax(negative))
+        column = (
+            f"column {dataset.rating_column!r}"
+            if dataset.rating_column
+            else f"the column of item {str(dataset.item_ids[dataset.items[j]])!r}"
+        )  # wide
         raise DataError(
-            f"{dataset.where(j)}, column {dataset.rating_column!r}: "
+            f"{dataset.where(j)}, {column}: "
             f"{dataset.ratings[j]:g} is negative; {needs} needs non-negative values",
             hint=hint,
         )

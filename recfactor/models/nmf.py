@@ -54,10 +54,12 @@ class NMF(Model):
         one = np.zeros(1, dtype=np.int32)
         load(csr_layout, one, one, np.zeros(1), 1)
 
-    def _check_data(self, dataset) -> None:
+    def _check_values(self, dataset) -> None:
         require_non_negative(
             dataset, "NMF", hint="use `algo` svd (or als) for data with negative values"
         )
+
+    def _check_data(self, dataset) -> None:
         if dataset.feedback == "explicit" and self.params.solver == "cd":
             raise ParameterError(
                 "nmf on ratings has the multiplicative solver only (`solver` mu)",
