@@ -314,12 +314,16 @@ def test_bad_features_get_one_error_line(files, tmp_path):
     one_column.write_text("user\nu1\nu2\n")
     twice = tmp_path / "twice.csv"
     twice.write_text("user,group\nu1,red\nu1,blue\n")
+    strangers = tmp_path / "strangers.csv"  # IDs under another name: none is a rater
+    strangers.write_text("user,group\nuser-1,red\nuser-2,blue\n")
     cases = [
         (("train", folder / "train.csv", "--algo", "bfm", "--user-features", empty), "empty"),
         (("train", folder / "train.csv", "--algo", "bfm", "--user-features", one_column),
          "single column"),
         (("train", folder / "train.csv", "--algo", "bfm", "--user-features", twice),
          "has two rows"),
+        (("train", folder / "train.csv", "--algo", "bfm", "--user-features", strangers, "-q"),
+         "none of its 2 users is in the ratings"),
         (("train", folder / "train.csv", "--algo", "svd", "--user-features",
           folder / "users.csv"), "for `algo` bfm"),
         (("predict", "--user", "n", "--item", "i1", "--user-attrs", "colour=red", "-m", model),
@@ -331,6 +335,12 @@ def test_bad_features_get_one_error_line(files, tmp_path):
         lines = result.stderr.splitlines()
         assert lines[0].startswith("error:") and said.replace("`algo`", "--algo") in lines[0], (
             args, result.stderr)  # fmt: skip
+    # evaluate and tune name the features file alone, not after the ratings' file
+    for command in (("evaluate", "--epochs", "10", "--burn-in", "2"), ("tune", "--trials", "2")):
+        result = run(command[0], folder / "train.csv", *command[1:], "--algo", "bfm",
+                     "--user-features", strangers, "-q")  # fmt: skip
+        assert result.exit_code == 1, result.output
+        assert result.stderr.startswith(f"error: {strangers}: none of its 2 users"), result.stderr
 
 
 @pytest.mark.parametrize(

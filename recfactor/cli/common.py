@@ -361,7 +361,7 @@ def resolved_format(fmt: Any) -> str:
 @contextlib.contextmanager
 def naming(source: str, *others: str | None) -> Iterator[None]:
     """Data errors raised inside (a split with too few ratings, ...) name ``source`` (``-``:
-    stdin), unless they name it or one of the ``others`` read (a test file) already."""
+    stdin), unless they name it or one of the ``others`` read (a test or features file)."""
     named = tuple("<stdin>" if n == "-" else str(n) for n in (source, *others) if n)
     try:
         yield

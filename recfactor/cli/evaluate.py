@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import contextlib
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Annotated, Any, Optional
 
@@ -108,7 +108,7 @@ def evaluate(
                     relevant_threshold=relevant_threshold,
                     progress=lambda title: progress(None, title, enabled=not quiet))  # fmt: skip
     algos = algo_specs(algo, read.feedback, dict(model_flags)) if data or algo else None
-    with naming(data, split.test) if data else contextlib.nullcontext():
+    with naming(data, split.test, features.user, features.item) if data else nullcontext():
         if cluster is not None:
             spark_algos = algo_specs(algo or "als", read.feedback, dict(model_flags))
             report = workflows.evaluate_on_spark(data, cluster, spark_algos, split=split,

@@ -101,7 +101,7 @@ def tune(
     preset = model_params(algo.value, dict(model_flags), read.feedback)
     texts = list(space or []) + read_space_file(space_file)
     _check_model_target(model, out.output)
-    with naming(data):
+    with naming(data, features.user, features.item):
         tuned = workflows.tune_file(
             data, algo.value, texts, fixed=fixed, preset=preset, read=read, split=split, seed=seed,
             rerun_seeds=seeds, model_path=model, features=features, trials=trials,

@@ -26,6 +26,7 @@ from typing import Any
 
 import numpy as np
 
+from recfactor.errors import DataError
 from recfactor.models.base import Model
 from recfactor.models.bpmf import check_burn_in, kept_sweeps
 from recfactor.models.declarations import BFMParams
@@ -475,6 +476,17 @@ def _attributes(side: Any, what: str, ids: np.ndarray) -> Any:
     features = _features(side, what)
     if features is None:
         return None
+    from recfactor.dataset import index_in
+
+    if len(ids) and not (index_in(features.ids, ids) >= 0).any():
+        # Each ID without a row is known by its ratings alone (recfactor.io.features); where
+        # none has one, the file names its rows otherwise (a MovieLens ID against a title, a
+        # prefix) and the fit would learn nothing from it, without a word.
+        raise DataError(
+            f"{features.source}: none of its {len(features.ids)} {what}s is in the ratings "
+            f"(its IDs are like {str(features.ids[0])!r}, the ratings' like {str(ids[0])!r})",
+            hint=f"give the {what}s' attributes under the IDs the ratings use",
+        )
     return features.rows_for(ids), features.encoding.groups()
 
 
