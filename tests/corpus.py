@@ -113,6 +113,12 @@ def data_cases(seed: int = 0) -> list[Case]:
         if names.count(",") == 3:
             body = "".join(line + ",1\n" for line in body.splitlines())
         add("repeated-name", names + "\n" + body, 1)
+    for names, body in (
+        ("item,rating", "i1,4\ni2,5\n"),
+        ("user,rating", "u1,4\nu2,5\n"),
+        ("movie_id,stars", "m1,3\nm2,4\n"),
+    ):  # a side missing, one named
+        add("side-missing", names + "\n" + body, 1)
     for _ in range(6):  # an unbalanced quote
         rows = good_rows(rng)
         k = rng.randrange(len(rows))

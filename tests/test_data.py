@@ -104,6 +104,19 @@ def test_columns_by_name_and_position(write):
     assert as_triples(by_name) == as_triples(by_pos) == [("u1", "i1", 4.0), ("u2", "i1", 2.0)]
 
 
+@pytest.mark.parametrize(
+    ("header", "missing"),
+    [("item,rating", "user"), ("user,rating", "item"), ("movie_id,stars", "user")],
+)
+def test_a_side_the_header_does_not_name_is_named_missing(write, header, missing):
+    """Two columns, one side named: the other side's place by position is the named one's,
+    so that side is missing (a user's own ratings, "item,rating", without the user); it was
+    "user, item and rating must be different columns"."""
+    path = write("r.csv", f"{header}\na,4\nb,5\n")
+    with pytest.raises(DataError, match=rf"r.csv, line 1: found no {missing} column \(2 columns"):
+        read_ratings(path)
+
+
 def test_implicit_without_rating_column_counts_one(write):
     d = read_ratings(write("r.csv", "user,item\na,x\nb,x\na,y\n"), ReadOptions(feedback="implicit"))
     assert as_triples(d) == [("a", "x", 1.0), ("b", "x", 1.0), ("a", "y", 1.0)]

@@ -104,7 +104,20 @@ def choose_columns(names: list[str], header: bool, opt: ColumnChoice, source: st
             hint="explicit feedback needs ratings; use `feedback` implicit for interactions, "
             "or `rating_col`",
         )
+    picked = {"user": (user, USER_NAMES), "item": (item, ITEM_NAMES),
+              "rating": (rating, RATING_NAMES)}  # fmt: skip
     if len({user, item, rating} - {None}) < (3 if rating is not None else 2):
+        # A role placed by position on a column the header names for another ("item,rating":
+        # a user's own ratings, without the user): that role's column is missing.
+        unnamed = [role for role, (k, known) in picked.items()
+                   if header and k is not None and lowered[k] not in known]  # fmt: skip
+        if unnamed and not (opt.user_col or opt.item_col or opt.rating_col):
+            raise DataError(
+                f"{source}, line 1: found no {unnamed[0]} column ({width} columns: "
+                f"{', '.join(names)})",
+                hint="each row needs a user, an item and a rating: add the missing column, or "
+                "choose the columns (`user_col`, `item_col`, `rating_col`)",
+            )
         raise DataError(
             f"{source}, line 1: user, item and rating must be different columns",
             hint="check `user_col`, `item_col` and `rating_col`",
