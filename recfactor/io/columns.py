@@ -69,11 +69,11 @@ def choose_columns(names: list[str], header: bool, opt: ColumnChoice, source: st
         if header:
             for k, n in enumerate(lowered):
                 if n in known:
-                    _refuse_repeated(k, role)
+                    refuse_repeated(k, role)
                     return k
         return default if default is not None and default < width else None
 
-    def _refuse_repeated(k: int, role: str) -> None:
+    def refuse_repeated(k: int, role: str) -> None:
         # Two columns of one name (a join's or a hand edit's): the first would be read and
         # the other taken by position or left out, silently ("user,user,rating" read the
         # second user column as the items).

@@ -133,14 +133,13 @@ class SVD(Model):
             rows = (dataset.n_users + dataset.n_items) * p.factors
             small = rows * np.dtype(FACTOR_DTYPE).itemsize <= DRAWN_MAX_BYTES
             drawn: dict[tuple, np.ndarray] | None = {} if small else None
+            # The same draws give the same grid: built and arranged once, kept for the next.
+            grids: dict[tuple, tuple] = {}
 
             # Where the final fit may stop early, each rung stops as it would, on the
             # ratings it is scored on (BENCHMARKS.md: the 10M and 25M sets choose the same
             # penalties, their rungs running 23% and 50% fewer epochs).
             stops = p.early_stop and dataset.n_ratings > STOP_MIN_RATINGS
-
-            # ... and from the same grid: built and arranged once, kept for the next rung.
-            grids: dict[tuple, tuple] = {}
 
             def holdout_rmse(fit, held, reg: float) -> float:
                 watch = (held, self.rating_scale_) if stops else None
