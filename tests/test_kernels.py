@@ -271,8 +271,13 @@ def test_asking_for_rows_ahead_leaves_the_model_as_it_was(monkeypatch):
     import recfactor.models.svd as svd
     from recfactor.io.ratings import Dataset
 
-    assert svd.prefetch_distance(20_000, 8, 3000, 500) == svd.PREFETCH_AHEAD  # under 1 a run
-    assert svd.prefetch_distance(9_000_000, 8, 70_000, 10_000) == 0  # 16 a run
+    monkeypatch.setattr(svd, "core_cache_bytes", lambda: 1 << 20)
+    assert svd.prefetch_distance(20_000, 8, 3000, 500, 64) == svd.PREFETCH_AHEAD  # under 1 a run
+    assert svd.prefetch_distance(9_000_000, 8, 70_000, 10_000, 400) == 0  # 16 a run, 0.5 MB
+    # 9 a run, but a block's item rows (1.4 MB) outgrow the cache: the 25M set
+    assert svd.prefetch_distance(23_750_000, 16, 162_541, 59_047, 400) == svd.PREFETCH_AHEAD
+    monkeypatch.setattr(svd, "core_cache_bytes", lambda: 256 << 10)  # a smaller core's
+    assert svd.prefetch_distance(9_000_000, 8, 70_000, 10_000, 400) == svd.PREFETCH_AHEAD
     rng = np.random.default_rng(4)
     data = Dataset.from_arrays(rng.integers(0, 3000, 20_000), rng.integers(0, 500, 20_000),
                                rng.integers(1, 6, 20_000), duplicates="last")  # fmt: skip
@@ -288,6 +293,25 @@ def test_asking_for_rows_ahead_leaves_the_model_as_it_was(monkeypatch):
     monkeypatch.setattr(svd, "SHORT_RUN", 0)
     assert fit() == ahead
     assert asked == [svd.PREFETCH_AHEAD, 0]
+
+
+def test_the_core_s_cache_is_read_from_its_level_2(tmp_path, monkeypatch):
+    """Linux describes each cache of a core in a folder (level, size); the level 2's size is
+    the core's own cache, and without a description the default stands."""
+    import recfactor.models.svd as svd
+
+    caches = (("index0", "1", "48K"), ("index2", "2", "512K"), ("index3", "3", "32M"))
+    for name, level, size in caches:
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "level").write_text(level + "\n")
+        (tmp_path / name / "size").write_text(size + "\n")
+    monkeypatch.setattr(svd, "CACHE_INFO", str(tmp_path))
+    svd.core_cache_bytes.cache_clear()
+    assert svd.core_cache_bytes() == 512 << 10
+    monkeypatch.setattr(svd, "CACHE_INFO", str(tmp_path / "none"))
+    svd.core_cache_bytes.cache_clear()
+    assert svd.core_cache_bytes() == svd.CORE_CACHE_BYTES
+    svd.core_cache_bytes.cache_clear()
 
 
 def test_sgd_step_follows_the_gradient():

@@ -8,6 +8,7 @@ Implicit feedback: PureSVD (Cremonesi et al. 2010), a truncated SVD of the inter
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
@@ -224,6 +225,9 @@ DRAWN_MAX_BYTES = 64 << 20
 # 16 measured: 4 and 8 alike, 2 and 16 a little slower).
 SHORT_RUN = 4
 PREFETCH_AHEAD = 4
+# A core's own cache where the system does not say (1 MB: the level 2 of recent server cores).
+CORE_CACHE_BYTES = 1 << 20
+CACHE_INFO = "/sys/devices/system/cpu/cpu0/cache"  # Linux's description of a core's caches
 SPREAD_BLOCK = 1 << 20
 
 
@@ -356,7 +360,7 @@ def _sgd_on_grid(
     item_steps = _row_steps(grid.item_counts(), p.dense_rows)
     sse = np.zeros(p.epochs)
     ahead = prefetch_distance(dataset.n_ratings - grid.held, blocks, len(grid.user_perm),
-                              len(grid.item_perm))  # fmt: skip
+                              len(grid.item_perm), user_factors.strides[0])  # fmt: skip
     # One epoch a call where a held-out share may stop the fit after any of them.
     per_call = 1 if grid.stops else max(1, EPOCH_WORK // dataset.n_ratings)
     last_error = np.inf
@@ -398,21 +402,45 @@ def _sgd_on_grid(
                    grid.item_rows(item_factors, back=True), last)  # fmt: skip
 
 
-def prefetch_distance(n_ratings: int, blocks: int, n_users: int, n_items: int) -> int:
+def prefetch_distance(
+    n_ratings: int, blocks: int, n_users: int, n_items: int, row_bytes: int
+) -> int:
     """How many ratings ahead the SGD kernel asks for the rows it will need (0: it does not).
 
     A block's ratings are sorted by the side with more rows, so each row of that side is read
-    once for its run of ratings in the block. Where the runs are short (fewer than
-    :data:`SHORT_RUN` ratings), nearly every rating waits for a row from memory, and asking
-    for it a few ratings ahead pays: an epoch of the penalty's rungs on a million-rating
-    sample of the 10M set (1.6 a run) took 0.0125 s instead of 0.0210, of the 25M set's
-    (0.35 a run) 0.0205 instead of 0.0523. Where they are long, the rows are near already
-    and the asking costs: the 10M set itself (16 a run) 0.1056 s instead of 0.0995, the 1M
-    set (11) 0.0104 instead of 0.0097 (BENCHMARKS.md); the 25M set itself (9 a run) gained
-    10%, its item rows outgrowing the core's cache, a case this rule leaves out. A hint to the
-    core only: the model is the same bit for bit either way."""
+    once for its run of ratings in the block, and the other side's rows in no order. Asking
+    for them a few ratings ahead pays where either misses the core's cache:
+    - the runs are short (fewer than :data:`SHORT_RUN` ratings), and nearly every rating
+      waits for a row of the first side: an epoch of the penalty's rungs on a million-rating
+      sample of the 10M set (1.6 a run) took 0.0125 s instead of 0.0210, of the 25M set's
+      (0.35 a run) 0.0205 instead of 0.0523;
+    - a block's rows of the other side (``row_bytes`` each) outgrow the core's own cache
+      (:func:`core_cache_bytes`): the 25M set's 1.4 MB of item rows a block (1 MB of cache)
+      took 0.284 s an epoch instead of 0.315.
+    Where neither holds, the rows are near already and the asking costs: the 10M set (16 a
+    run, 0.5 MB of item rows a block) 0.102 s instead of 0.094, the 1M set (11 a run,
+    0.15 MB) 0.0101 instead of 0.0090 (BENCHMARKS.md). A hint to the core only: the model
+    is the same bit for bit either way."""
     run = n_ratings / (blocks * max(n_users, n_items, 1))
-    return PREFETCH_AHEAD if run < SHORT_RUN else 0
+    scattered = min(n_users, n_items) / blocks * row_bytes
+    return PREFETCH_AHEAD if run < SHORT_RUN or scattered > core_cache_bytes() else 0
+
+
+@functools.cache
+def core_cache_bytes() -> int:
+    """The size of one core's own last cache (its level 2, where Linux says), else
+    :data:`CORE_CACHE_BYTES`."""
+    from pathlib import Path
+
+    for index in sorted(Path(CACHE_INFO).glob("index*")):
+        try:
+            level = (index / "level").read_text().strip()
+            size = (index / "size").read_text().strip()
+        except OSError:
+            continue
+        if level == "2" and size[:-1].isdigit() and size[-1] in "KM":
+            return int(size[:-1]) << (10 if size[-1] == "K" else 20)
+    return CORE_CACHE_BYTES
 
 
 def _row_steps(counts: np.ndarray, dense: int) -> np.ndarray:
