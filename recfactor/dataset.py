@@ -174,12 +174,22 @@ class Dataset:
         """Build a dataset from parallel sequences of IDs (any type; stored as strings)."""
         import pandas as pd
 
-        users_s = pd.Series(np.asarray(users)).astype(str)
-        items_s = pd.Series(np.asarray(items)).astype(str)
+        given = {"users": users, "items": items} | ({} if ratings is None else {"ratings": ratings})
+        arrays = {role: np.asarray(values) for role, values in given.items()}
+        _check_parallel(arrays)
+        for role in ("users", "items"):
+            missing = pd.isna(arrays[role])
+            if missing.any():  # None and NaN would become the IDs "None" and "nan"
+                raise DataError(
+                    f"{source}, row {int(np.argmax(missing)) + 1}: missing {role[:-1]}",
+                    hint="every row needs a user and an item",
+                )
+        users_s = pd.Series(arrays["users"]).astype(str)
+        items_s = pd.Series(arrays["items"]).astype(str)
         if ratings is None:
             values = np.ones(len(users_s))
         else:
-            values = np.asarray(ratings, dtype=np.float64)
+            values = _numbers(arrays["ratings"], source)
         lines = np.arange(1, len(users_s) + 1, dtype=np.int64)
         return index_rows(users_s, items_s, values, lines, feedback, duplicates, source, "rating")
 
@@ -217,7 +227,7 @@ class Dataset:
                     f"missing {role}",
                     hint="every row needs a user, an item and a rating",
                 )
-        ratings = None if cols.rating is None else frame.iloc[:, cols.rating].to_numpy(float)
+        ratings = None if cols.rating is None else frame.iloc[:, cols.rating].to_numpy()
         return cls.from_arrays(
             column[0].to_numpy(), column[1].to_numpy(), ratings, feedback=feedback,
             duplicates=duplicates, source="<DataFrame>",
@@ -396,6 +406,38 @@ def check_values(
         hint="ratings must be finite numbers within ±1e18 (the factors are 32-bit floats); "
         "rescale the column",
     )
+
+
+def _check_parallel(arrays: dict[str, np.ndarray]) -> None:
+    """Parallel sequences: one dimension each, all of one length (a pair's user, item and
+    rating at the same position)."""
+    from recfactor.errors import ParameterError
+
+    for role, values in arrays.items():
+        if values.ndim != 1:
+            raise ParameterError(
+                f"{role} must be one-dimensional, not of shape {values.shape}",
+                hint="give one value a rating (numpy's ravel() flattens)",
+            )
+    lengths = {role: len(values) for role, values in arrays.items()}
+    if len(set(lengths.values())) > 1:
+        said = ", ".join(f"{n} {role}" for role, n in lengths.items())
+        raise ParameterError(f"the sequences differ in length ({said})",
+                             hint="give one user, one item and one rating a row")  # fmt: skip
+
+
+def _numbers(values: np.ndarray, source: str) -> np.ndarray:
+    """Ratings as float64; the first that is not a number named by its row."""
+    try:
+        return np.asarray(values, dtype=np.float64)
+    except (TypeError, ValueError):
+        import pandas as pd
+
+        numbers = pd.to_numeric(pd.Series(values), errors="coerce")
+        bad = numbers.isna().to_numpy() & ~pd.isna(values)
+        row = int(np.argmax(bad)) if bad.any() else 0
+        raise DataError(f"{source}, row {row + 1}, column rating: {values[row]!r} is not a "
+                        "number", hint="ratings must be finite numbers") from None  # fmt: skip
 
 
 def default_policy(feedback: str) -> str:

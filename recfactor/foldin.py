@@ -25,7 +25,14 @@ def fold_in(model: Any, history: Any) -> tuple[Any, list[str], int]:
     ratings or interactions), each solved from their own rows (a user the model knew is
     solved again from the history alone). Returns the copy, the users folded in, and how many
     history rows named an item the model does not know (left out)."""
+    from recfactor.dataset import Dataset
+
     model._require_fitted()
+    if not isinstance(history, Dataset):
+        raise ParameterError(
+            f"fold_in takes the new users' ratings as a Dataset, not {type(history).__name__}",
+            hint="build one with Dataset.from_arrays(users, items, ratings)",
+        )
     if hasattr(model, "place_history"):  # bfm places a user by its ratings with no solve
         return model.place_history(history)
     setting = model.fold_in_

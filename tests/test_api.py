@@ -82,6 +82,37 @@ def test_fitting_something_else_than_a_dataset_says_how_to_make_one():
     assert "Dataset.from_frame" in err.value.hint
 
 
+SMALL = rf.Dataset.from_arrays(["u1", "u1", "u2", "u3"], ["a", "b", "a", "c"], [5, 3, 4, 2])
+MISUSES = {
+    "lengths": (lambda: rf.Dataset.from_arrays([1, 2], [1], [3, 4]),
+                rf.ParameterError, r"differ in length \(2 users, 1 items, 2 ratings\)"),
+    "two dimensions": (lambda: rf.Dataset.from_arrays([[1, 2]], [[1, 2]], [[3, 4]]),
+                       rf.ParameterError, r"users must be one-dimensional"),
+    "a None ID": (lambda: rf.Dataset.from_arrays(["u1", None], ["a", "b"], [3, 4]),
+                  rf.DataError, r"<memory>, row 2: missing user"),
+    "a word for a rating": (
+        lambda: rf.Dataset.from_frame(pd.DataFrame({"user": [1, 2], "item": [1, 2],
+                                                    "rating": [4, "x"]})),
+        rf.DataError, r"<DataFrame>, row 2, column rating: 'x' is not a number"),
+    "unpaired": (lambda: rf.SVD(epochs=2).fit(SMALL).predict(["u1", "u2"], ["a"]),
+                 rf.ParameterError, r"2 users and 1 items"),
+    "n of 0": (lambda: rf.SVD(epochs=2).fit(SMALL).recommend("u1", n=0),
+               rf.ParameterError, r"n must be a whole number of 1 or more, not 0"),
+    "fold-in of a dict": (lambda: rf.fold_in(rf.SVD(epochs=2).fit(SMALL), {"a": 5}),
+                          rf.ParameterError, r"as a Dataset, not dict"),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("case", sorted(MISUSES))
+def test_a_misused_call_raises_recfactor_s_error_saying_what(case):
+    """The API's entry points refuse what they cannot take with recfactor's own errors, each
+    saying what was wrong; before, unequal lengths and None IDs were taken silently and the
+    rest raised numpy's or pandas' errors from inside."""
+    call, kind, said = MISUSES[case]
+    with pytest.raises(kind, match=said):
+        call()
+
+
 def test_fold_in_from_python_answers_as_recommend_history(tmp_path, data):
     """rf.fold_in is what `recommend --history` runs: the same list for a new user."""
     path = tmp_path / "m.model"

@@ -55,6 +55,9 @@ class Scoring:
         self._require_fitted()
         u = self.user_index(users)
         i = self.item_index(items)
+        if len(u) != len(i):
+            raise ParameterError(f"{len(u)} users and {len(i)} items: predict takes them in pairs",
+                                 hint="give one user and one item a pair")  # fmt: skip
 
         def name(side: str, k: int) -> str:
             return str(np.asarray(users if side == "user" else items, dtype=str).ravel()[k])
@@ -330,6 +333,9 @@ class Scoring:
         self, user: Any, n: int = 10, exclude_seen: bool = True
     ) -> list[tuple[str, float]]:
         """Top-``n`` (item ID, score) for one known user ID."""
+        if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
+            raise ParameterError(f"n must be a whole number of 1 or more, not {n!r}",
+                                 hint="ask for the top 10 with n=10")  # fmt: skip
         u = self.user_index([user])
         if u[0] < 0:
             raise ColdStartError(f"unknown user {str(user)!r}: not in the training data")
