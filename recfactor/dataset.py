@@ -54,8 +54,8 @@ class Dataset:
     times: np.ndarray | None = field(default=None, repr=False, compare=False)
 
     def with_times(self, times: np.ndarray | None) -> Dataset:
-        """These ratings with each one's time (or none)."""
-        return replace(self, times=times)
+        """These ratings with each one's time (Unix seconds; or none)."""
+        return replace(self, times=None if times is None else seconds(times, self.n_ratings))
 
     def with_side(self, side: Any) -> Dataset:
         """These ratings with the users' and items' features ``side`` (a Side, or None)."""
@@ -406,6 +406,23 @@ def check_values(
         hint="ratings must be finite numbers within ±1e18 (the factors are 32-bit floats); "
         "rescale the column",
     )
+
+
+def seconds(times: Any, n: int) -> np.ndarray:
+    """``times`` as float64 Unix seconds, one for each of ``n`` ratings or pairs (NaN: none)."""
+    from recfactor.errors import ParameterError
+
+    try:
+        found = np.asarray(times, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise ParameterError(
+            "times must be numbers: Unix seconds (NaN where a time is unknown)",
+            hint="convert dates with pandas: (dates - pd.Timestamp(0)) // pd.Timedelta('1s')",
+        ) from None
+    if found.ndim != 1 or len(found) != n:
+        raise ParameterError(f"{found.size} times for {n} ratings or pairs",
+                             hint="give one time a rating or pair")  # fmt: skip
+    return found
 
 
 def _check_parallel(arrays: dict[str, np.ndarray]) -> None:

@@ -100,6 +100,12 @@ MISUSES = {
                rf.ParameterError, r"n must be a whole number of 1 or more, not 0"),
     "fold-in of a dict": (lambda: rf.fold_in(rf.SVD(epochs=2).fit(SMALL), {"a": 5}),
                           rf.ParameterError, r"as a Dataset, not dict"),
+    "times of another length": (lambda: SMALL.with_times([0.0, 86400.0]),
+                                rf.ParameterError, r"2 times for 4 ratings or pairs"),
+    "a word for a time": (
+        lambda: rf.BFM(epochs=6, burn_in=2, time=True, seed=0)
+        .fit(SMALL.with_times([0.0, 86400.0, 0.0, 86400.0])).predict_at(["u1"], ["a"], ["x"]),
+        rf.ParameterError, r"times must be numbers"),
 }  # fmt: skip
 
 

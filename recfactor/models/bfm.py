@@ -312,8 +312,10 @@ class BFM(Model):
 
     def predict_at(self, users: Any, items: Any, times: Any) -> np.ndarray:
         """:meth:`predict` of each pair at its time (Unix seconds)."""
+        from recfactor.dataset import seconds
+
         u, i = self.user_index(users), self.item_index(items)
-        return self.at_days(self.predict_index(u, i), u, i, times)
+        return self.at_days(self.predict_index(u, i), u, i, seconds(times, len(u)))
 
     def at_days(self, values: np.ndarray, u: np.ndarray, i: np.ndarray, times: Any) -> np.ndarray:
         """``values`` (predictions of the pairs ``u``, ``i`` without a time) moved to each
