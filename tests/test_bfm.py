@@ -328,6 +328,8 @@ def test_bad_features_get_one_error_line(files, tmp_path):
           folder / "users.csv"), "for `algo` bfm"),
         (("predict", "--user", "n", "--item", "i1", "--user-attrs", "colour=red", "-m", model),
          "no column colour"),
+        (("predict", "--user", "n", "--item", "i1", "--user-attrs", "=red", "-m", model),
+         "'=red' is not NAME=VALUE"),
     ]  # fmt: skip
     for args, said in cases:
         result = run(*args, "-m", tmp_path / "x.model") if args[0] == "train" else run(*args)

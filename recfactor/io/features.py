@@ -231,7 +231,7 @@ def parse_attributes(text: str, encoding: Encoding) -> Any:
     values: dict[str, str] = {}
     for part in (p.strip() for p in text.split(",") if p.strip()):
         key, sep, value = part.partition("=")
-        if not sep:
+        if not sep or not key.strip():  # "age" or "=25"
             raise DataError(f"attributes: {part!r} is not NAME=VALUE",
                             hint="write NAME=VALUE,NAME=VALUE")  # fmt: skip
         values[key.strip()] = value.strip()
