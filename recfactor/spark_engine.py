@@ -186,6 +186,11 @@ def read(spark: Any, path: str, options: Any) -> Any:
     from pyspark.sql import functions as sf
 
     frame, names, cols = columns(spark, path, options)
+    for role, at in (("user", cols.user), ("item", cols.item)):
+        kind = _spark_call(lambda at=at: frame.schema[names[at]].dataType, path)
+        if kind.typeName() in ("struct", "map", "array"):  # JSON objects or Parquet's nesting
+            raise DataError(f"{path}, column {names[at]}: holds {kind.simpleString()}, not one "
+                            f"{role} ID a row", hint="IDs are text or integers")  # fmt: skip
     rating = sf.lit(1.0) if cols.rating is None else sf.col(names[cols.rating]).cast("double")
     out = frame.select(
         sf.trim(sf.col(names[cols.user]).cast("string")).alias("user"),
@@ -193,6 +198,16 @@ def read(spark: Any, path: str, options: Any) -> Any:
         rating.alias("rating"),
         (sf.col(names[cols.rating]) if cols.rating is not None else sf.lit("1")).alias("raw"),
     )
+    if not _spark_call(lambda: out.limit(1).collect(), path):  # a header alone, say
+        raise DataError(f"{path}: holds no ratings", hint="give a file with one rating a line")
+    blank = (sf.col("user").isNull() | (sf.col("user") == "") | sf.col("item").isNull()
+             | (sf.col("item") == ""))  # fmt: skip
+    missing = _spark_call(lambda: out.filter(blank).limit(1).collect(), path)
+    if missing:  # MLlib's indexer fails on a null, deep in a task
+        role = "user" if not missing[0]["user"] else "item"
+        raise DataError(f"{path}: a row has no {role} (user {missing[0]['user']!r}, item "
+                        f"{missing[0]['item']!r})", hint="every row needs a user, an item and a "
+                        "rating")  # fmt: skip
     bad = _spark_call(
         lambda: out.filter(sf.col("rating").isNull() | sf.isnan("rating")).limit(1).collect(), path
     )

@@ -310,6 +310,30 @@ def test_json_lines_are_read_on_spark_as_here(tmp_path):
     )
 
 
+@pytest.mark.parametrize(
+    ("name", "text", "said"),
+    [
+        ("header.csv", "user,item,rating\n", r"header.csv: holds no ratings"),
+        ("nested.json", '{"user": {"id": 1}, "item": 2, "rating": 5}\n',
+         r"nested.json, column user: holds struct<id:bigint>, not one user ID a row"),
+        ("blank.csv", "user,item,rating\nu1,i1,4\n,i2,3\n", r"a row has no user"),
+    ],
+)  # fmt: skip
+def test_what_spark_cannot_fit_is_refused_as_here(tmp_path, name, text, said):
+    """A header alone, an ID column of records and a row without its user are refused with
+    the local reader's kind of message, before MLlib sees them (they were an internal error
+    of MLlib's indexer or of the mean of no ratings, and a record read as the text '{1}')."""
+    from recfactor import spark_engine
+    from recfactor.errors import DataError
+    from recfactor.io.options import ReadOptions
+
+    path = tmp_path / name
+    path.write_text(text)
+    spark = spark_engine.session("local[2]")
+    with pytest.raises(DataError, match=said):
+        spark_engine.read(spark, str(path), ReadOptions())
+
+
 def test_als_cuts_small_data_into_fewer_blocks_whatever_the_cores():
     """MLlib's 10 x 10 blocks are for large data: 2 below 100,000 ratings, one more for each
     50,000 up to 10: the number follows the ratings alone, never the cores, so the model does
