@@ -198,25 +198,42 @@ def read(spark: Any, path: str, options: Any) -> Any:
         rating.alias("rating"),
         (sf.col(names[cols.rating]) if cols.rating is not None else sf.lit("1")).alias("raw"),
     )
-    if not _spark_call(lambda: out.limit(1).collect(), path):  # a header alone, say
+    _refuse_faults(out, path, options.feedback == "explicit")
+    return out.drop("raw")
+
+
+def _refuse_faults(out: Any, path: str, explicit: bool) -> None:
+    """What the local reader refuses, refused before MLlib sees the ratings (it would fail
+    deep in a task, or fit them silently): no ratings at all (a header alone), a row without
+    its user or item, a rating that is not a number, and in explicit data a pair rated twice
+    (`duplicates`, which would combine them, is the local engine's)."""
+    from pyspark.sql import functions as sf
+
+    if not _spark_call(lambda: out.limit(1).collect(), path):
         raise DataError(f"{path}: holds no ratings", hint="give a file with one rating a line")
     blank = (sf.col("user").isNull() | (sf.col("user") == "") | sf.col("item").isNull()
              | (sf.col("item") == ""))  # fmt: skip
-    missing = _spark_call(lambda: out.filter(blank).limit(1).collect(), path)
-    if missing:  # MLlib's indexer fails on a null, deep in a task
-        role = "user" if not missing[0]["user"] else "item"
-        raise DataError(f"{path}: a row has no {role} (user {missing[0]['user']!r}, item "
-                        f"{missing[0]['item']!r})", hint="every row needs a user, an item and a "
-                        "rating")  # fmt: skip
-    bad = _spark_call(
-        lambda: out.filter(sf.col("rating").isNull() | sf.isnan("rating")).limit(1).collect(), path
-    )
-    if bad:
-        raise DataError(
-            f"{path}: rating {bad[0]['raw']!r} is not a number",
-            hint="ratings must be finite numbers; use `rating_col` to pick another column",
-        )
-    return out.drop("raw")
+    bad = sf.col("rating").isNull() | sf.isnan("rating")
+    first = _spark_call(lambda: out.filter(blank | bad).limit(1).collect(), path)
+    if first:
+        row = first[0]
+        lacks = "user" if not row["user"] else "item" if not row["item"] else None
+        if lacks or row["raw"] is None:
+            raise DataError(f"{path}: a row has no {lacks or 'rating'} (user {row['user']!r}, "
+                            f"item {row['item']!r})",
+                            hint="every row needs a user, an item and a rating")  # fmt: skip
+        raise DataError(f"{path}: rating {row['raw']!r} is not a number",
+                        hint="ratings must be finite numbers; use `rating_col` to pick another "
+                        "column")  # fmt: skip
+    if explicit:
+        twice = _spark_call(lambda: out.groupBy("user", "item").count()
+                            .filter(sf.col("count") > 1).limit(1).collect(), path)  # fmt: skip
+        if twice:
+            row = twice[0]
+            raise DataError(f"{path}: user {row['user']!r} rated item {row['item']!r} "
+                            f"{row['count']} times",
+                            hint="combine the repeats first (their mean, or the last), or read "
+                            "the data with the local engine and `duplicates`")  # fmt: skip
 
 
 def columns(spark: Any, path: str, options: Any) -> tuple[Any, list[str], Any]:

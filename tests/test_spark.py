@@ -317,12 +317,17 @@ def test_json_lines_are_read_on_spark_as_here(tmp_path):
         ("nested.json", '{"user": {"id": 1}, "item": 2, "rating": 5}\n',
          r"nested.json, column user: holds struct<id:bigint>, not one user ID a row"),
         ("blank.csv", "user,item,rating\nu1,i1,4\n,i2,3\n", r"a row has no user"),
+        ("short.csv", "user,item,rating\nu1,i1,4\nu2,i2\n", r"a row has no rating"),
+        ("twice.csv", "user,item,rating\nu1,i1,4\nu2,i1,3\nu1,i1,5\n",
+         r"user 'u1' rated item 'i1' 2 times"),
+        ("matrix.csv", ",a,b,c\nu1,1,2,3\nu2,4,5,1\n", r"line 1: looks like a matrix"),
     ],
 )  # fmt: skip
 def test_what_spark_cannot_fit_is_refused_as_here(tmp_path, name, text, said):
-    """A header alone, an ID column of records and a row without its user are refused with
-    the local reader's kind of message, before MLlib sees them (they were an internal error
-    of MLlib's indexer or of the mean of no ratings, and a record read as the text '{1}')."""
+    """What the local reader refuses is refused with its kind of message, before MLlib sees
+    it: a header alone and a row without its user were internal errors (the mean of no
+    ratings, MLlib's indexer); a record was read as the text '{1}', a short row's rating
+    named as None, and a pair rated twice and a matrix's columns were fitted silently."""
     from recfactor import spark_engine
     from recfactor.errors import DataError
     from recfactor.io.options import ReadOptions

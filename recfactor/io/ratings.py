@@ -113,6 +113,8 @@ def head_layout(sample: list[str], name: str, opt: ReadOptions) -> tuple[str, bo
     rows = [split_fields(line, sep) for line in sample]
     header = opt.header if opt.header is not None else detect_header(rows[0], rows[1:])
     width = len(rows[0])
+    if opt.layout == "auto" and opt.item_col is None and opt.rating_col is None:
+        _refuse_matrix(rows, header, name)  # as this reader does: rows would drop columns
     names = [t.strip() for t in rows[0]] if header else [f"column {c + 1}" for c in range(width)]
     return sep, header, names
 
