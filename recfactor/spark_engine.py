@@ -211,10 +211,8 @@ def _refuse_faults(out: Any, path: str, explicit: bool) -> None:
 
     if not _spark_call(lambda: out.limit(1).collect(), path):
         raise DataError(f"{path}: holds no ratings", hint="give a file with one rating a line")
-    blank = (sf.col("user").isNull() | (sf.col("user") == "") | sf.col("item").isNull()
-             | (sf.col("item") == ""))  # fmt: skip
     bad = sf.col("rating").isNull() | sf.isnan("rating")
-    first = _spark_call(lambda: out.filter(blank | bad).limit(1).collect(), path)
+    first = _spark_call(lambda: out.filter(_blank_ids() | bad).limit(1).collect(), path)
     if first:
         row = first[0]
         lacks = "user" if not row["user"] else "item" if not row["item"] else None
@@ -234,6 +232,29 @@ def _refuse_faults(out: Any, path: str, explicit: bool) -> None:
                             f"{row['count']} times",
                             hint="combine the repeats first (their mean, or the last), or read "
                             "the data with the local engine and `duplicates`")  # fmt: skip
+
+
+def _blank_ids() -> Any:
+    """A row without its user or item (null, or nothing left once trimmed)."""
+    from pyspark.sql import functions as sf
+
+    return (sf.col("user").isNull() | (sf.col("user") == "") | sf.col("item").isNull()
+            | (sf.col("item") == ""))  # fmt: skip
+
+
+def refuse_blank_pairs(pairs: Any, path: str) -> None:
+    """A file of pairs to score refused where it holds none, or a row without its user or
+    item, as the local reader refuses it (they were scored as unknown IDs)."""
+    if not _spark_call(lambda: pairs.limit(1).collect(), path):
+        raise DataError(f"{path}: holds no user,item pairs",
+                        hint="give a file with one user,item pair a line")  # fmt: skip
+    first = _spark_call(lambda: pairs.filter(_blank_ids()).limit(1).collect(), path)
+    if first:
+        lacks = "user" if not first[0]["user"] else "item"
+        raise DataError(
+            f"{path}: a row has no {lacks} (user {first[0]['user']!r}, item {first[0]['item']!r})",
+            hint="every row needs a user and an item",
+        )
 
 
 def columns(spark: Any, path: str, options: Any) -> tuple[Any, list[str], Any]:

@@ -93,6 +93,7 @@ def predict(cluster: Any, model_path: str, pairs: str, read: Any, out: str, fmt:
     if cols.rating is not None:
         kept.append(sf.col(names[cols.rating]).cast("string").alias("rating"))
     frame = frame.select(*kept)
+    spark_engine.refuse_blank_pairs(frame, pairs)
     schema = ", ".join([f"{c} string" for c in frame.columns] + ["prediction double",
                                                                 "cold string"])  # fmt: skip
 

@@ -420,6 +420,19 @@ def test_scoring_on_spark_gives_the_engines_numbers(local_model, tmp_path):
     assert near.score.tolist() == pytest.approx(want.score.tolist(), rel=1e-14)
 
 
+def test_pairs_spark_cannot_score_are_refused_as_here(local_model, tmp_path):
+    """A file of pairs with a header alone, or a row without its item, is refused as the
+    local command refuses it; they were scored (0 pairs written, a blank item as unknown)."""
+    spark = ("--engine", "spark", "--master", "local[2]", "-m", local_model, "-q")
+    for text, said in (("user,item\n", "holds no user,item pairs"),
+                       ("user,item\nu1,m002\nu2,\n", "a row has no item")):  # fmt: skip
+        pairs = tmp_path / "pairs.csv"
+        pairs.write_text(text)
+        result = run("predict", pairs, *spark, "-o", tmp_path / "p.parquet")
+        assert result.exit_code == 1 and said in result.stderr, result.output
+        assert not (tmp_path / "p.parquet").exists()
+
+
 def test_scoring_on_spark_refuses_what_it_cannot_do_before_spark_starts(local_model, tmp_path):
     spark = ("--engine", "spark", "--master", "local[2]", "-m", local_model)
     for args in [("predict", SAMPLE / "ratings.csv"),  # no -o folder
