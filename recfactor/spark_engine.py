@@ -209,10 +209,10 @@ def _refuse_faults(out: Any, path: str, explicit: bool) -> None:
     (`duplicates`, which would combine them, is the local engine's)."""
     from pyspark.sql import functions as sf
 
-    if not _spark_call(lambda: out.limit(1).collect(), path):
+    fault = _blank_ids() | sf.col("rating").isNull() | sf.isnan("rating")
+    rows, first = _first_fault(out, fault, path)
+    if not rows:
         raise DataError(f"{path}: holds no ratings", hint="give a file with one rating a line")
-    bad = sf.col("rating").isNull() | sf.isnan("rating")
-    first = _spark_call(lambda: out.filter(_blank_ids() | bad).limit(1).collect(), path)
     if first:
         row = first[0]
         lacks = "user" if not row["user"] else "item" if not row["item"] else None
@@ -242,13 +242,26 @@ def _blank_ids() -> Any:
             | (sf.col("item") == ""))  # fmt: skip
 
 
+def _first_fault(frame: Any, fault: Any, path: str) -> tuple[int, list]:
+    """How many rows ``frame`` holds and its first row where ``fault`` holds (an empty list
+    where none does): one pass over the rows, a second only where there is a fault."""
+    from pyspark.sql import functions as sf
+
+    seen = _spark_call(lambda: frame.agg(sf.count(sf.lit(1)).alias("rows"),
+                                         sf.max(fault.cast("int")).alias("fault")).first(),
+                       path)  # fmt: skip
+    if not seen["rows"] or not seen["fault"]:
+        return seen["rows"], []
+    return seen["rows"], _spark_call(lambda: frame.filter(fault).limit(1).collect(), path)
+
+
 def refuse_blank_pairs(pairs: Any, path: str) -> None:
     """A file of pairs to score refused where it holds none, or a row without its user or
     item, as the local reader refuses it (they were scored as unknown IDs)."""
-    if not _spark_call(lambda: pairs.limit(1).collect(), path):
+    rows, first = _first_fault(pairs, _blank_ids(), path)
+    if not rows:
         raise DataError(f"{path}: holds no user,item pairs",
                         hint="give a file with one user,item pair a line")  # fmt: skip
-    first = _spark_call(lambda: pairs.filter(_blank_ids()).limit(1).collect(), path)
     if first:
         lacks = "user" if not first[0]["user"] else "item"
         raise DataError(
