@@ -279,12 +279,28 @@ def _sgd(
     start_items = _normal_later(rng, p.init_mean, p.init_std * root, (dataset.n_items, k), drawn)
     blocks = grid_blocks(dataset.n_users, dataset.n_items, k)
     key = (blocks, p.epochs, keep_order, stop_on is None, str(rng.bit_generator.state))
-    if grids is not None and key in grids and grids[key][0] is dataset:
-        _, grid, mu, diagonals, seeds = grids[key]  # mu: the ratings now stand in grid order
+    kept = None if grids is None else grids.get(key)
+    if kept is not None and kept[0] is dataset:
+        _, grid, mu, diagonals, seeds = kept  # mu: the ratings now stand in grid order
+    else:
+        grid, mu, diagonals, seeds = _arranged(dataset, blocks, rng, keep_order, p, stop_on)
+        if grids is not None:  # the epochs leave the ratings where they are: the next can start
+            grids[key] = (dataset, grid, mu, diagonals, seeds)
+            grid.kept = True
+    try:
         if stop_on is not None:
             grid.watch(*stop_on)
         rows = _starting_rows(grid, dataset, p, start_users(), start_items(), warm_rows)
         return _sgd_on_grid(grid, dataset, p, reg, scale, mu, *rows, diagonals, seeds, on_epoch)
+    finally:
+        if not grid.kept:
+            grid.release()
+
+
+def _arranged(dataset, blocks: int, rng: np.random.Generator, keep_order: bool, p: SVDParams,
+              stop_on: Any) -> tuple[_Grid, np.floating, np.ndarray, np.ndarray]:  # fmt: skip
+    """The grid of ``dataset``, arranged, with the ratings' mean and every epoch's draws;
+    under ``early_stop`` (and no ``stop_on``) a share held out. Released if anything fails."""
     grid = _Grid(dataset, blocks, rng, keep_order)
     try:
         mu = FACTOR_DTYPE(dataset.ratings.mean(dtype=np.float64)) if p.bias else FACTOR_DTYPE(0)
@@ -297,18 +313,12 @@ def _sgd(
             seeds[epoch] = rng.integers(0, 2**63 - 1)
         arranged = int(rng.integers(0, 2**63 - 1))
         grid.arrange(arranged)
-        if grids is not None:  # the epochs leave the ratings where they are: the next can start
-            grids[key] = (dataset, grid, mu, diagonals, seeds)
-            grid.kept = True
-        if stop_on is not None:
-            grid.watch(*stop_on)
-        elif p.early_stop and dataset.n_ratings > STOP_MIN_RATINGS:
+        if stop_on is None and p.early_stop and dataset.n_ratings > STOP_MIN_RATINGS:
             grid.hold_out(arranged ^ 0x5DEECE66D, STOP_SHARE, STOP_FEWEST)  # no draw more
-        rows = _starting_rows(grid, dataset, p, start_users(), start_items(), warm_rows)
-        return _sgd_on_grid(grid, dataset, p, reg, scale, mu, *rows, diagonals, seeds, on_epoch)
-    finally:
-        if not grid.kept:
-            grid.release()
+    except BaseException:
+        grid.release()
+        raise
+    return grid, mu, diagonals, seeds
 
 
 def _starting_rows(
