@@ -104,3 +104,24 @@ def threaded_small_fits(monkeypatch):
     for name in ALGORITHMS:
         if model_class(name).parallel_min_ratings is not None:
             monkeypatch.setattr(model_class(name), "parallel_min_ratings", 0)
+
+
+@pytest.fixture(scope="session")
+def spark_session():
+    """The one Spark session of the test run, local[2], created before any command asks for
+    one (their getOrCreate finds it). It also serves Spark Connect on 127.0.0.1 (the server's
+    plugin), so that the Connect tests reuse its warm JVM rather than start a second one:
+    a second JVM cost them 20 s of start-up and warming. Yields the Connect address."""
+    import socket
+
+    from recfactor import spark_engine
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    conf = ("spark.plugins=org.apache.spark.sql.connect.SparkConnectPlugin",
+            "spark.connect.grpc.binding.address=127.0.0.1",
+            f"spark.connect.grpc.binding.port={port}")  # fmt: skip
+    session = spark_engine.session("local[2]", conf=conf)
+    yield f"sc://127.0.0.1:{port}"
+    session.stop()

@@ -1,18 +1,16 @@
-"""`--engine spark` over Spark Connect: a server started from the installed pyspark on
-127.0.0.1, `--master sc://` (the address named as a master) and `--remote` train against it,
-and data it cannot find is one line of error, not a JVM's stack trace.
+"""`--engine spark` over Spark Connect: the test run's Spark session serves Connect on
+127.0.0.1 (Spark's Connect plugin, the server `start-connect-server.sh` runs), `--master sc://`
+(the address named as a master) and `--remote` train against it from other processes, and data
+it cannot find is one line of error, not a JVM's stack trace.
 
 Needs pyspark with its Connect client libraries (``pip install 'recfactor[spark]'``) and Java;
 skips, saying which is missing, where either is."""
 
 from __future__ import annotations
 
-import os
 import shutil
-import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -27,37 +25,10 @@ if shutil.which("java") is None:
     pytest.skip("Spark needs Java, and there is none here", allow_module_level=True)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    """A Connect server on local[2], stopped after the module's tests."""
-    home = Path(pyspark.__file__).parent
-    logs = tmp_path_factory.mktemp("connect")
-    port = _free_port()
-    env = {**os.environ, "SPARK_HOME": str(home), "SPARK_LOG_DIR": str(logs),
-           "SPARK_PID_DIR": str(logs), "SPARK_IDENT_STRING": f"recfactor{port}"}  # fmt: skip
-    script = home / "sbin"
-    subprocess.run(["bash", script / "start-connect-server.sh", "--master", "local[2]",
-                    "--conf", f"spark.connect.grpc.binding.port={port}",
-                    "--conf", "spark.ui.enabled=false"], env=env, check=True,
-                   capture_output=True, timeout=120)  # fmt: skip
-    deadline = time.monotonic() + 90
-    while time.monotonic() < deadline:
-        with socket.socket() as s:
-            if s.connect_ex(("127.0.0.1", port)) == 0:
-                break
-        time.sleep(0.5)
-    else:
-        pytest.fail("the Connect server did not open its port: " + " ".join(
-            p.read_text()[-500:] for p in logs.glob("*.out")))  # fmt: skip
-    yield f"sc://127.0.0.1:{port}"
-    subprocess.run(["bash", script / "stop-connect-server.sh"], env=env, capture_output=True,
-                   timeout=120)  # fmt: skip
+def server(spark_session) -> str:
+    """The Connect endpoint of the test run's Spark session (its local[2] JVM)."""
+    return spark_session
 
 
 def _recfactor(*args: object, cwd: Path) -> subprocess.CompletedProcess:

@@ -25,6 +25,7 @@ from tests.conftest import SAMPLE
 pyspark = pytest.importorskip("pyspark", reason="pyspark is not installed (recfactor[spark])")
 if shutil.which("java") is None:
     pytest.skip("Spark needs Java, and there is none here", allow_module_level=True)
+pytestmark = pytest.mark.usefixtures("spark_session")  # the run's one session, made first
 
 
 @pytest.fixture(scope="module")
