@@ -4,6 +4,7 @@ import bz2
 import gzip
 import io
 import lzma
+import re
 import zipfile
 
 import numpy as np
@@ -43,6 +44,22 @@ def test_delimiter_and_header_detected(write, sep, header):
     assert as_triples(d) == ROWS
     first_line = 2 if header else 1
     assert d.line_numbers().tolist() == list(range(first_line, first_line + 4))
+
+
+@pytest.mark.parametrize(
+    ("text", "error"),
+    [
+        ("u1\t\ti2\t4\nu2\ti1\t3\nu3\ti2\t5\n", "line 1, column 2 (item): missing item"),
+        ("u1\ti2\t4\nu2\ti1\t3\nu3\t\ti2\t5\n", "line 3: expected 3 fields, found 4"),
+    ],
+)
+def test_two_tabs_in_a_row_are_an_empty_field_not_one_separator(write, text, error):
+    """Only blanks aligned with spaces run together: in a tab-separated file the row
+    `u1<TAB><TAB>i2<TAB>4` has an empty item, where it was read as (u1, i2, 4)."""
+    with pytest.raises(DataError, match=re.escape(error)):
+        read_ratings(write("r.tsv", text))
+    aligned = read_ratings(write("r.txt", "u1  i2 4\nu2 i1  3\n"))
+    assert as_triples(aligned) == [("u1", "i2", 4.0), ("u2", "i1", 3.0)]
 
 
 @pytest.mark.parametrize(

@@ -364,7 +364,12 @@ def sniff_sep(
     sample: list[str], name: str, layout: str, expected: str = "user, item and rating columns"
 ) -> str:
     best: tuple[int, str] | None = None
+    spaced = any(" " in line for line in sample)
     for sep in CANDIDATE_SEPARATORS:
+        if sep == " " and not spaced:
+            # Runs of blanks are a separator for columns aligned with spaces. With tabs alone,
+            # two tabs in a row are an empty field (`u1<TAB><TAB>i2`), not one separator.
+            continue
         counts = [len(split_fields(line, sep)) for line in sample]
         if counts[0] < 2:
             continue
