@@ -179,6 +179,38 @@ def test_split_refuses_a_special_file_among_its_outputs(tmp_path, model_bytes):
     assert _snapshot(folder) == before  # not even the train file was written
 
 
+def test_a_split_that_runs_out_of_space_leaves_every_file_and_folder_as_it_was(
+    tmp_path, model_bytes, monkeypatch
+):
+    """The fifth of six files finds the disk full: the earlier split's files stay whole and
+    unmixed with the new one's (before, the first four were replaced), no temporary file is
+    left, and a folder the run made is removed again."""
+    import errno
+
+    from recfactor.io.rows import RawRows
+
+    folder = _folder(tmp_path, model_bytes)
+    code, _, err = invoke(["split", str(folder / "data.csv"), "-o", str(folder), "--folds", "3",
+                           "--split-seed", "1"])  # fmt: skip
+    assert code == 0, err
+    before = _snapshot(folder)
+    written, calls = RawRows.write, []
+
+    def fills_at_the_fifth(self, index, path):
+        calls.append(path)
+        written(self, index, path)
+        if len(calls) % 6 == 5:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(RawRows, "write", fills_at_the_fifth)
+    code, _, err = invoke(["split", str(folder / "data.csv"), "-o", str(folder), "--folds", "3"])
+    assert code == 1 and "No space left on device" in err, err
+    assert _snapshot(folder) == before
+    made = tmp_path / "new" / "splits"
+    code, _, err = invoke(["split", str(folder / "data.csv"), "-o", str(made), "--folds", "3"])
+    assert code == 1 and not (tmp_path / "new").exists(), err
+
+
 def test_plots_are_png_files_and_never_land_beside_a_folder(tmp_path, model_bytes):
     pytest.importorskip("matplotlib")
     folder = _folder(tmp_path, model_bytes)

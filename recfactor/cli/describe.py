@@ -49,7 +49,6 @@ def split(
 ) -> None:
     """Write reproducible train/test CSV files (a holdout, 0.2 by default, or k folds); lists
     them on stdout."""
-    from recfactor.errors import DataError
     from recfactor.io import splitfiles
     from recfactor.io.ratings import read_ratings
     from recfactor.report import write_records
@@ -58,11 +57,6 @@ def split(
     with naming(dataset.source):
         splits = splitfiles.draw(dataset, how, how.times(data, read, dataset))
     stem = prefix or ("stdin" if data == "-" else Path(data).name.split(".")[0])
-    try:
-        output_dir.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise DataError(f"{output_dir}: cannot create ({exc.strerror})",
-                        hint="choose a folder you can write in") from exc  # fmt: skip
     kfold = how.folds is not None
     records = splitfiles.write_splits(data, dataset, splits, output_dir, stem, kfold)
     write_records(records, ["fold", "part", "path", "ratings"], out.kind())

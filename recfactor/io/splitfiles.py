@@ -3,6 +3,7 @@ folds) of a ratings file, each holding the file's own lines where it can."""
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -29,8 +30,27 @@ def write_splits(
 ) -> list[dict[str, Any]]:
     """Each split's train and test files: the file's own lines where each rating is one
     (every column, as written); else the ratings as read. Every file is checked before the
-    first is written (no device, read-only file or the data itself replaced), and each is
-    written whole or not at all."""
+    first is written (no device, read-only file or the data itself replaced), and they are
+    written all or none, in ``output_dir`` (made where missing, and removed again on a
+    failure)."""
+    created = [p for p in (output_dir, *output_dir.parents) if not p.exists()]  # deepest first
+    try:
+        output_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise DataError(f"{output_dir}: cannot create ({exc.strerror})",
+                        hint="choose a folder you can write in") from exc  # fmt: skip
+    try:
+        return _write_all(data, dataset, splits, output_dir, stem, kfold)
+    except BaseException:
+        for folder in created:  # what this run made, left empty
+            with contextlib.suppress(OSError):
+                folder.rmdir()
+        raise
+
+
+def _write_all(
+    data: str, dataset: Any, splits: list[Any], output_dir: Path, stem: str, kfold: bool
+) -> list[dict[str, Any]]:
     from recfactor.io.rows import RawRows
 
     rows = RawRows.of(data, dataset)
@@ -45,13 +65,17 @@ def write_splits(
     for *_, path in planned:
         targets.check(path, DataError)
     records = []
-    for fold, part, index, path in planned:
-        with targets.replacing(path, DataError) as tmp:
+    # Every file is written beside its target first, and none is renamed into place until all
+    # are: a full disk at the fifth leaves the earlier split's files, not half of a new one.
+    with contextlib.ExitStack() as whole:
+        for fold, part, index, path in planned:
+            tmp = whole.enter_context(targets.replacing(path, DataError))
             if rows is not None:
                 rows.write(index, tmp)
             else:
                 frame.iloc[index].to_csv(tmp, index=False, lineterminator="\n")
-        records.append({"fold": fold + 1, "part": part, "path": str(path), "ratings": len(index)})
+            records.append({"fold": fold + 1, "part": part, "path": str(path),
+                            "ratings": len(index)})  # fmt: skip
     return records
 
 
