@@ -306,6 +306,30 @@ def test_the_command_line_places_new_users_by_a_features_file_or_attributes(file
     assert nothing.exit_code == 0 and "the most popular items" in nothing.stderr
 
 
+def test_a_features_file_missing_some_ids_is_noted_with_their_count(files, tmp_path):
+    """A file naming some of the raters and not others (cut short, or another ID scheme in
+    part) is fitted, and says how many are known by their ratings alone."""
+    folder, _ = files
+    users = pd.read_csv(folder / "users.csv")
+    raters = pd.read_csv(folder / "train.csv").user.astype(str).unique()
+    part = users[users.user.astype(str).isin(raters[:30])]
+    part.to_csv(tmp_path / "part.csv", index=False)
+    said = (f"note: {tmp_path / 'part.csv'}: {len(raters) - 30:,} of the ratings' "
+            f"{len(raters):,} users have no row; they are known by their ratings "
+            "alone")  # fmt: skip
+    fit = ("--algo", "bfm", "-k", "2", "--epochs", "12", "--burn-in", "4")
+    trained = run("train", folder / "train.csv", *fit, "--user-features", tmp_path / "part.csv",
+                  "-m", tmp_path / "p.model")  # fmt: skip
+    assert trained.exit_code == 0 and said in trained.stderr.splitlines(), trained.stderr
+    evaluated = run("evaluate", folder / "train.csv", *fit, "--folds", "2", "--user-features",
+                    tmp_path / "part.csv")  # fmt: skip
+    assert evaluated.exit_code == 0, evaluated.output
+    assert sum("have no row" in line for line in evaluated.stderr.splitlines()) == 1
+    whole = run("train", folder / "train.csv", *fit, "--user-features", folder / "users.csv",
+                "-m", tmp_path / "w.model")  # fmt: skip
+    assert whole.exit_code == 0 and "have no row" not in whole.stderr, whole.stderr
+
+
 def test_bad_features_get_one_error_line(files, tmp_path):
     folder, model = files
     empty = tmp_path / "empty.csv"

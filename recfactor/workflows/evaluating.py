@@ -117,7 +117,7 @@ def evaluate_file(
     jobs = capped_jobs(jobs, note)
     fits = _fits(len(algos), seeds, split, read.feedback)
     dataset, test = _read_for(str(source), split.test, read, jobs, fits, split)
-    dataset = with_features(dataset, features)
+    dataset = with_features(dataset, features, note)
     times = split.times(str(source), read, dataset)
     timed = wants_times(algos)  # the held-out ratings are predicted at their times, too
     if timed and times is not None:  # read once for a time-ordered holdout: the same times
@@ -309,8 +309,8 @@ def tune_file(
     if model_path is not None:
         persist.check_target(model_path)
     timed = fixed.get("time") or any(d.name == "time" for d in dims)
-    dataset = with_times(with_features(read_ratings(source, read), features), source, read,
-                         bool(timed))  # fmt: skip
+    dataset = with_times(with_features(read_ratings(source, read), features, note), source,
+                         read, bool(timed))  # fmt: skip
     split = split.settings() if hasattr(split, "settings") else split  # a SplitSpec, or a dict
     draws = search.pop("search_seed", 0)
     found = tuning.search(dataset, algo, dims, fixed=fixed, split=split, seed=draws,

@@ -112,8 +112,8 @@ def train_file(
     fingerprint = fingerprint_in_background(source) if str(source) != "-" else None
     loading = _load_kernels_beside(prototype, source)
     started = time.perf_counter()
-    dataset = with_times(with_features(read_ratings(source, read), features), source, read,
-                         wants_times([prototype]))  # fmt: skip
+    dataset = with_times(with_features(read_ratings(source, read), features, note), source,
+                         read, wants_times([prototype]))  # fmt: skip
     read_seconds = time.perf_counter() - started
     loading.join()
     if algo == "svd":  # its default rank, lowered for a matrix too small for a truncated SVD
@@ -200,12 +200,21 @@ def check_features(features: Any, algos: list[Any]) -> None:
                              hint="use `algo` bfm, or drop the features")  # fmt: skip
 
 
-def with_features(dataset: Any, features: Any) -> Any:
+def with_features(dataset: Any, features: Any, note: Note = silent) -> Any:
     """``dataset`` with the users' and items' attributes of ``features`` (a FeatureFiles, read
-    here, or a Side), or as it is without them."""
+    here, or a Side), or as it is without them. ``note`` hears how many of the ratings' users
+    (items) have no row, where some do: a file of another ID scheme in part, or cut short."""
     if not features:
         return dataset
+    from recfactor.dataset import index_in
+
     side = features.read() if hasattr(features, "read") else features
+    for what, ids in (("user", dataset.user_ids), ("item", dataset.item_ids)):
+        found = getattr(side, what, None)
+        missing = 0 if found is None else int((index_in(found.ids, ids) < 0).sum())
+        if 0 < missing < len(ids):  # none at all is refused by the fit (recfactor.models.bfm)
+            note(f"note: {found.source}: {missing:,} of the ratings' {len(ids):,} {what}s have "
+                 "no row; they are known by their ratings alone")  # fmt: skip
     return dataset.with_side(side)
 
 
