@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import shutil
 import tempfile
 from collections.abc import Iterator, Sequence
@@ -27,6 +28,7 @@ from typing import Any
 import numpy as np
 
 from recfactor.errors import DataError, FitError, ParameterError
+from recfactor.running.workers import available_cores
 from recfactor.spark_summary import collect, column, factor_rows, with_factor_part
 
 
@@ -82,6 +84,11 @@ def session(
     builder = builder.remote(remote) if remote else builder.master(master or "local[*]")
     if not remote:
         builder = builder.config("spark.ui.enabled", "false")
+    threads = local_threads(master or "local[*]")
+    if threads and SparkSession.getActiveSession() is None:
+        # Spark's 200 shuffle partitions are a cluster's: on a machine's own cores each is a
+        # task to schedule, and a train took 1.3-1.8x as long (benchmarks/bench_spark_shuffle).
+        builder = builder.config("spark.sql.shuffle.partitions", str(4 * threads))
     # A rating that is not a number becomes null, found and reported below with its value
     # (ANSI casts would throw a Java exception instead).
     builder = builder.config("spark.sql.ansi.enabled", "false")
@@ -122,6 +129,18 @@ def session(
     if folder is not None:
         spark.sparkContext.setCheckpointDir(folder)
     return spark
+
+
+def local_threads(master: str) -> int | None:
+    """The threads of a local master (``local``, ``local[4]``, ``local[*]``, ``local[4,2]``
+    with its retries), or None for a cluster's."""
+    found = re.fullmatch(r"local(?:\[(\*|\d+)(?:,\s*\d+)?\])?", master.strip())
+    if found is None:
+        return None
+    count = found.group(1)
+    if count is None:
+        return 1
+    return available_cores() if count == "*" else max(int(count), 1)
 
 
 _LOCAL_CHECKPOINTS: list[str] = []

@@ -293,6 +293,19 @@ def test_als_checkpoints_where_it_is_told(tmp_path):
     assert local.exit_code == 2 and "apply to --engine spark" in local.output
 
 
+def test_a_local_master_shuffles_into_a_few_partitions_a_core():
+    """Spark's 200 shuffle partitions are a cluster's: a session recfactor makes on local[N]
+    has 4 a thread (the run's session is one), a cluster's master keeps Spark's own."""
+    from pyspark.sql import SparkSession
+
+    from recfactor.running.workers import available_cores
+    from recfactor.spark_engine import local_threads
+
+    assert SparkSession.getActiveSession().conf.get("spark.sql.shuffle.partitions") == "8"
+    masters = ["local", "local[4]", "local[*]", "local[3,2]", "spark://h:7077", "yarn"]
+    assert [local_threads(m) for m in masters] == [1, 4, available_cores(), 3, None, None]
+
+
 def test_json_lines_are_read_on_spark_as_here(tmp_path):
     """One JSON object a line, columns by name and in any order, an ID a number or text:
     Spark's reader gives the ratings the local reader gives."""
