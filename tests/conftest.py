@@ -8,6 +8,29 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE = ROOT / "sample_data"
 
+_warming: list = []
+
+
+def pytest_sessionstart(session) -> None:
+    """Compile the kernels beside the tests, at the lowest priority (tests/warm_kernels.py):
+    on a fresh checkout a run otherwise spends about 100 s compiling inside its tests."""
+    import subprocess
+    import sys
+
+    if hasattr(session.config, "workerinput"):  # one warmer for a run, not one a worker
+        return
+    _warming.append(subprocess.Popen(
+        [sys.executable, str(ROOT / "tests" / "warm_kernels.py")], cwd=ROOT,
+        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        preexec_fn=lambda: os.nice(19)))  # fmt: skip
+
+
+def pytest_sessionfinish(session, exitstatus) -> None:
+    for warmer in _warming:
+        if warmer.poll() is None:
+            warmer.kill()
+        warmer.wait()
+
 
 def on_threads(fit, counts=(1, 2)) -> list:
     """``fit()``'s result with numba at each thread count of ``counts`` in turn (the count
