@@ -366,6 +366,26 @@ def test_a_missing_model_or_a_taken_port_is_the_usual_error_line(sample_model, t
     )
 
 
+@pytest.mark.parametrize(
+    ("host", "said", "hint"),
+    [
+        ("256.1.1.1", "no such address", "give an address of this machine"),
+        ("no-such-host.invalid", "no such address", "give an address of this machine"),
+        ("192.0.2.1", "Cannot assign requested address", "give an address of this machine"),
+    ],
+)
+def test_an_address_the_server_cannot_take_is_named_with_what_to_give(host, said, hint):
+    """A host that does not resolve was "Unknown error -2", and one not on this machine was
+    told to choose another port."""
+    from recfactor.errors import RecfactorError
+    from recfactor.serving.workers import listen
+
+    with pytest.raises(RecfactorError) as raised:
+        listen(host, 0)
+    assert raised.value.message == f"cannot listen on {host}:0: {said}"
+    assert raised.value.hint.startswith(hint)
+
+
 def test_movielens_lists_come_with_titles_as_recommend_gives_them(ml100k, tmp_path):
     model = tmp_path / "ml.model"
     assert run("train", ml100k / "u1.base", "-m", model, "-q").exit_code == 0
