@@ -75,6 +75,19 @@ def test_single_cold_prediction_notes_on_stderr_and_strict_fails(trained):
     assert result.stderr.startswith("error: unknown user '42'")
 
 
+@pytest.mark.parametrize(
+    "args",
+    [("predict", "--user", "", "--item", "A"), ("predict", "--user", "1", "--item", " "),
+     ("recommend", "--user", ""), ("similar", "--item", "")],
+)  # fmt: skip
+def test_an_empty_id_is_a_usage_error_not_an_unknown_user(trained, args):
+    """`--user "$U"` with U unset was answered for a user '' (a baseline, the most popular
+    items) with a note at most: no user or item has an empty ID."""
+    result = run(*args)
+    assert result.exit_code == 2 and result.stdout == ""
+    assert "an empty ID (no user or item has one)" in result.stderr, result.stderr
+
+
 def test_json_and_table_formats(trained):
     result = run("predict", "--user", "1", "--item", "B", "--format", "json")
     (record,) = json.loads(result.stdout)

@@ -127,10 +127,10 @@ def test_command_functions_stay_short():
 
 def test_the_command_line_stays_small():
     """The use cases live in the engine (workflows, lists, io): cli/ only translates. The
-    budget: 2,300 lines for the twelve commands of issue 23, then `serve`'s 55 and the 35 that
-    hand predict, recommend and similar to Spark."""
+    budget: 2,300 lines for the twelve commands of issue 23, then `serve`'s 55, the 35 that
+    hand predict, recommend and similar to Spark, and the 10 that refuse an empty ID."""
     lines = sum(len(path.read_text().splitlines()) for path in (PACKAGE / "cli").glob("*.py"))
-    assert lines <= 2390
+    assert lines <= 2400
 
 
 def test_option_groups_are_declared_once():

@@ -66,6 +66,16 @@ ModelPath = Annotated[
 Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars or notes.")]
 
 
+def _an_id(value: str | None) -> str | None:
+    if value is not None and not value.strip():  # `--user "$U"` with U unset: no user's ID
+        raise typer.BadParameter("an empty ID (no user or item has one)")
+    return value
+
+
+UserId = Annotated[Optional[str], typer.Option("--user", "-u", help="User ID.", callback=_an_id)]
+ItemId = Annotated[Optional[str], typer.Option("--item", "-i", help="Item ID.", callback=_an_id)]
+
+
 Verbose = Annotated[bool, typer.Option("--verbose", "-v", help="More detail on stderr.")]
 
 

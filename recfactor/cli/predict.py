@@ -10,10 +10,12 @@ import typer
 from recfactor.cli.common import (
     DEFAULT_MODEL,
     History,
+    ItemId,
     ItemNames,
     ModelPath,
     Quiet,
     UserAttrs,
+    UserId,
     app,
     handle_errors,
     known_rows,
@@ -35,8 +37,8 @@ def predict(
             metavar="PAIRS", help="File of user,item pairs (or -) for batch prediction."
         ),
     ] = None,
-    user: Annotated[Optional[str], typer.Option("--user", "-u", help="User ID.")] = None,
-    item: Annotated[Optional[str], typer.Option("--item", "-i", help="Item ID.")] = None,
+    user: UserId = None,
+    item: ItemId = None,
     model: ModelPath = Path(DEFAULT_MODEL),
     strict: Annotated[
         bool, typer.Option("--strict", help="Unknown users or items are an error.")

@@ -10,11 +10,13 @@ import typer
 from recfactor.cli.common import (
     DEFAULT_MODEL,
     History,
+    ItemId,
     ItemNames,
     MinRatings,
     ModelPath,
     Quiet,
     UserAttrs,
+    UserId,
     app,
     engine_note,
     handle_errors,
@@ -43,7 +45,7 @@ def recommend(
     users: Annotated[
         Optional[str], typer.Argument(metavar="USERS", help="File of user IDs, one a line (or -).")
     ] = None,
-    user: Annotated[Optional[str], typer.Option("--user", "-u", help="User ID.")] = None,
+    user: UserId = None,
     n: Annotated[int, typer.Option("-n", "--n", min=1, help="How many items.")] = 10,
     all_users: Annotated[bool, typer.Option("--all-users", help="Every user.")] = False,
     include_seen: Annotated[
@@ -94,7 +96,7 @@ def similar(
     items: Annotated[
         Optional[str], typer.Argument(metavar="ITEMS", help="File of item IDs, one a line (or -).")
     ] = None,
-    item: Annotated[Optional[str], typer.Option("--item", "-i", help="Item ID.")] = None,
+    item: ItemId = None,
     n: Annotated[int, typer.Option("-n", "--n", min=1, help="How many items.")] = 10,
     min_ratings: MinRatings = None,
     stability: Stability = False,
