@@ -165,6 +165,8 @@ MALFORMED = [
     ("GET", "/recommend?user=u1&stability=true", None, 422, "stability"),
     ("GET", "/predict?user=u1", None, 400, "item"),
     ("GET", "/similar?item=", None, 400, "item"),
+    ("GET", "/recommend?user=%20", None, 400, "user"),  # blanks alone: no one's ID
+    ("GET", "/predict?user=u1&item=%09", None, 400, "item"),
     ("GET", "/healthz?x=1", None, 400, "x"),
     ("GET", "/nowhere", None, 404, None),
     ("DELETE", "/recommend", None, 405, None),

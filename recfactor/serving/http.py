@@ -338,7 +338,7 @@ def _only(query: dict[str, str], allowed: set[str]) -> None:
 
 def _required(query: dict[str, str], name: str) -> str:
     value = query.get(name)
-    if value is None or value == "":
+    if value is None or not value.strip():  # blanks alone: no user or item has such an ID
         raise RequestError(400, f"'{name}' is required", name)
     return value
 
