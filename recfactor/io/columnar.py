@@ -226,6 +226,10 @@ def id_column(column: pa.ChunkedArray, name: str, label: str) -> pa.ChunkedArray
         column = column.cast(t)
     if _is_binary(t):
         return _utf8(column, name, label)
+    if pa.types.is_floating(t):  # NaN is a float column's missing ID, not the ID "nan"
+        import pyarrow.compute as pc
+
+        column = pc.if_else(pc.is_nan(column), pa.scalar(None, t), column)
     try:
         return column.cast(pa.string())
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
