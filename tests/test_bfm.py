@@ -719,3 +719,28 @@ def test_a_tables_list_column_is_labels_and_a_record_column_is_refused(tmp_path)
     path.write_text('{"item": "i1", "meta": {"a": 1}}\n')
     with pytest.raises(rf.DataError, match="column 'meta' holds struct<a: int64>, not values"):
         rf.read_features(path, "item")
+
+
+def test_a_tables_number_ids_are_the_ratings_ids_and_a_missing_one_is_refused(tmp_path):
+    """Parquet's IDs are written as the ratings' reader writes them: a float 1.0 (pandas writes
+    float IDs for integers with a None among them) was the ID "1.0", which no rater has, and a
+    null was the ID "n" (pandas 3's missing text, cut to one character) or an internal error."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    ages = pa.array([20, 30, 40])
+    for ids in (pa.array([1.0, 2.0, 3.5]), pa.array([1, 2, 3], pa.int64())):
+        pq.write_table(pa.table({"user": ids, "age": ages}), tmp_path / "users.parquet")
+        assert rf.read_features(tmp_path / "users.parquet", "user").ids.tolist()[:2] == ["1", "2"]
+    frames = [pd.DataFrame({"user": [1.0, np.nan, 3.0], "age": [20, 30, 40]}),
+              pd.DataFrame({"user": pd.array([1, None, 3], dtype="Int64"), "age": [20, 30, 40]}),
+              pd.DataFrame({"user": ["u1", None, "u3"], "age": [20, 30, 40]})]  # fmt: skip
+    for frame in frames:
+        frame.to_parquet(tmp_path / "users.parquet")
+        with pytest.raises(rf.DataError, match=r"users.parquet, row 2: no user ID"):
+            rf.read_features(tmp_path / "users.parquet", "user")
+    # A missing attribute is missing, as an empty field of a text file: not the category "n".
+    pq.write_table(pa.table({"user": ["u1", "u2", "u3"], "colour": ["red", None, "blue"]}),
+                   tmp_path / "users.parquet")  # fmt: skip
+    read = rf.read_features(tmp_path / "users.parquet", "user")
+    assert read.encoding.feature_names() == ["colour=blue", "colour=red"]

@@ -261,7 +261,7 @@ def _lists_as_labels(table: Any, name: str) -> Any:
     """A table's list columns (JSON lines' arrays, Parquet's lists: ``["Action", "Comedy"]``)
     as their values joined by ``|``, the labels a text column writes so; a column of records
     or maps is refused by name. Made text as they were, lists read as one category each
-    ("['Action' 'Comedy']")."""
+    ("['Action' 'Comedy']"). Numbers are written as text as the ratings' reader writes them."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
@@ -277,7 +277,15 @@ def _lists_as_labels(table: Any, name: str) -> Any:
         if pa.types.is_nested(kind):
             raise DataError(f"{name}: column {field.name!r} holds {kind}, not values",
                             hint="give each attribute as a value, or a list of labels")  # fmt: skip
-    return table
+        if pa.types.is_integer(kind) or pa.types.is_floating(kind):
+            # As the ratings' reader writes numbers (1.0 is "1"), so that IDs match theirs;
+            # through pandas, integers with a null among them became "1.0". NaN is missing.
+            column = table.column(k)
+            if pa.types.is_floating(kind):
+                column = pc.if_else(pc.is_nan(column), pa.scalar(None, kind), column)
+            table = table.set_column(k, field.name, column.cast(pa.string()))
+    # pandas' own description of the columns would turn the text back into its dtypes.
+    return table.replace_schema_metadata(None)
 
 
 def _frame(source: str | os.PathLike, what: str) -> tuple[Any, str]:
@@ -302,7 +310,8 @@ def _frame(source: str | os.PathLike, what: str) -> tuple[Any, str]:
     kind = table_kind(raw)
     if kind is not None:
         frame = _lists_as_labels(read_table(raw, kind, name), name).to_pandas().astype(str)
-        frame = _id_first(frame.replace({"nan": "", "None": ""}), name, what)
+        # A null: missing (pandas 3 keeps it a NaN in its text, pandas 2 wrote "nan", "None").
+        frame = _id_first(frame.fillna("").replace({"nan": "", "None": ""}), name, what)
         frame.attrs["named"] = True
         return frame, name
     refuse_binary(raw, name)
