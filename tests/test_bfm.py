@@ -744,3 +744,15 @@ def test_a_tables_number_ids_are_the_ratings_ids_and_a_missing_one_is_refused(tm
                    tmp_path / "users.parquet")  # fmt: skip
     read = rf.read_features(tmp_path / "users.parquet", "user")
     assert read.encoding.feature_names() == ["colour=blue", "colour=red"]
+
+
+def test_a_dataframes_missing_id_or_attribute_is_missing_and_the_ids_stay_whole():
+    """A None among a DataFrame's IDs cut every ID to one character ('u1' was 'u') under
+    pandas 3, whose missing text is a NaN; a None attribute was an internal error."""
+    with pytest.raises(rf.DataError, match=r"<frame>, row 2: no user ID"):
+        rf.features_from_frame(pd.DataFrame({"user": ["u1", None, "u3"], "age": [20, 30, 40]}),
+                               "user")  # fmt: skip
+    read = rf.features_from_frame(pd.DataFrame({"user": ["u10", "u2", "u3"],
+                                                "colour": ["red", None, "blue"]}), "user")  # fmt: skip
+    assert read.ids.tolist() == ["u10", "u2", "u3"]
+    assert read.encoding.feature_names() == ["colour=blue", "colour=red"]

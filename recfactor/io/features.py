@@ -213,10 +213,16 @@ def _matched_by_name(frame: Any, encoding: Encoding, name: str, what: str) -> bo
     return True
 
 
+def _as_text(frame: Any) -> Any:
+    """A table's values as text, a null as "": pandas 3 keeps one a NaN in its text (whose
+    ``to_numpy(dtype=str)`` then cut every ID to one character), pandas 2 wrote "nan"."""
+    return frame.astype(str).fillna("").replace({"nan": "", "None": ""})
+
+
 def features_from_frame(frame: Any, what: str, encoding: Encoding | None = None) -> Features:
     """:func:`read_features` for a DataFrame (its first column, or one named as an ID, the
     IDs; matched to ``encoding``'s columns by name)."""
-    frame = _id_first(frame.astype(str).replace({"nan": "", "None": ""}), "<frame>", what)
+    frame = _id_first(_as_text(frame), "<frame>", what)
     by_name = False
     if encoding is None:
         encoding = _learn(frame, "<frame>", what)
@@ -309,9 +315,8 @@ def _frame(source: str | os.PathLike, what: str) -> tuple[Any, str]:
     raw = read_bytes(source, name, "features file")
     kind = table_kind(raw)
     if kind is not None:
-        frame = _lists_as_labels(read_table(raw, kind, name), name).to_pandas().astype(str)
-        # A null: missing (pandas 3 keeps it a NaN in its text, pandas 2 wrote "nan", "None").
-        frame = _id_first(frame.fillna("").replace({"nan": "", "None": ""}), name, what)
+        frame = _lists_as_labels(read_table(raw, kind, name), name).to_pandas()
+        frame = _id_first(_as_text(frame), name, what)
         frame.attrs["named"] = True
         return frame, name
     refuse_binary(raw, name)
