@@ -752,7 +752,7 @@ def test_a_dataframes_missing_id_or_attribute_is_missing_and_the_ids_stay_whole(
     with pytest.raises(rf.DataError, match=r"<frame>, row 2: no user ID"):
         rf.features_from_frame(pd.DataFrame({"user": ["u1", None, "u3"], "age": [20, 30, 40]}),
                                "user")  # fmt: skip
-    read = rf.features_from_frame(pd.DataFrame({"user": ["u10", "u2", "u3"],
-                                                "colour": ["red", None, "blue"]}), "user")  # fmt: skip
+    frame = pd.DataFrame({"user": ["u10", "u2", "u3"], "colour": ["red", None, "blue"]})
+    read = rf.features_from_frame(frame, "user")
     assert read.ids.tolist() == ["u10", "u2", "u3"]
     assert read.encoding.feature_names() == ["colour=blue", "colour=red"]
