@@ -212,13 +212,28 @@ def read(spark: Any, path: str, options: Any) -> Any:
                             f"{role} ID a row", hint="IDs are text or integers")  # fmt: skip
     rating = sf.lit(1.0) if cols.rating is None else sf.col(names[cols.rating]).cast("double")
     out = frame.select(
-        sf.trim(sf.col(names[cols.user]).cast("string")).alias("user"),
-        sf.trim(sf.col(names[cols.item]).cast("string")).alias("item"),
+        id_text(frame, names[cols.user], path).alias("user"),
+        id_text(frame, names[cols.item], path).alias("item"),
         rating.alias("rating"),
         (sf.col(names[cols.rating]) if cols.rating is not None else sf.lit("1")).alias("raw"),
     )
     _refuse_faults(out, path, options.feedback == "explicit")
     return out.drop("raw")
+
+
+def id_text(frame: Any, name: str, path: str) -> Any:
+    """Column ``name``'s IDs as the local reader writes them: a float's whole number without
+    Spark's ".0" (1.0 is "1": the same file trained here and there names the same users), NaN
+    missing, any other type as Spark casts it; trimmed."""
+    from pyspark.sql import functions as sf
+
+    column = sf.col(name)
+    if _spark_call(lambda: frame.schema[name].dataType.typeName(), path) in ("float", "double"):
+        whole = (column == sf.floor(column)) & (sf.abs(column) < 2.0**53)
+        column = (sf.when(sf.isnan(column), sf.lit(None))
+                  .when(whole, column.cast("long").cast("string"))
+                  .otherwise(column.cast("string")))  # fmt: skip
+    return sf.trim(column.cast("string"))
 
 
 def _refuse_faults(out: Any, path: str, explicit: bool) -> None:

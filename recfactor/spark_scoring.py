@@ -88,8 +88,8 @@ def predict(cluster: Any, model_path: str, pairs: str, read: Any, out: str, fmt:
     # where it has one (the true rating, beside the prediction, as the local command keeps it).
     opened = dataclasses.replace(read, feedback="implicit")
     frame, names, cols = spark_engine.columns(spark, pairs, opened)
-    kept = [sf.trim(sf.col(names[cols.user]).cast("string")).alias("user"),
-            sf.trim(sf.col(names[cols.item]).cast("string")).alias("item")]  # fmt: skip
+    kept = [spark_engine.id_text(frame, names[cols.user], pairs).alias("user"),
+            spark_engine.id_text(frame, names[cols.item], pairs).alias("item")]  # fmt: skip
     if cols.rating is not None:
         kept.append(sf.col(names[cols.rating]).cast("string").alias("rating"))
     frame = frame.select(*kept)

@@ -231,6 +231,24 @@ def test_parquet_and_a_folder_of_part_files_train_the_same_model(planted, tmp_pa
         np.testing.assert_allclose(other.user_factors_, csv_model.user_factors_, atol=1e-4)
 
 
+def test_float_ids_name_the_users_the_local_reader_names(planted, tmp_path):
+    """A float ID column (pandas writes one for integers with a None among them) was cast by
+    Spark to "3.0" where the local reader writes "3": a model trained on Spark knew none of
+    the users by the IDs the same file gives here. A NaN is a missing user, refused."""
+    frame = pd.read_csv(planted / "train.csv")
+    frame["user"] = frame.user.str.slice(4).astype(float) + np.where(frame.index % 7, 0, 0.5)
+    frame.to_parquet(tmp_path / "floats.parquet")
+    model = rf.train_on_spark(str(tmp_path / "floats.parquet"), rf.Cluster(master="local[2]"),
+                              "als", {"factors": 2, "epochs": 1, "bias": False})  # fmt: skip
+    local = rf.read_ratings(str(tmp_path / "floats.parquet"))
+    assert sorted(model.user_ids_) == sorted(local.user_ids) and "3" in local.user_ids
+    frame.loc[5, "user"] = np.nan
+    frame.to_parquet(tmp_path / "floats.parquet")
+    with pytest.raises(rf.DataError, match="a row has no user"):
+        rf.train_on_spark(str(tmp_path / "floats.parquet"), rf.Cluster(master="local[2]"), "als",
+                          {"factors": 2, "epochs": 1, "bias": False})  # fmt: skip
+
+
 def test_evaluate_on_spark_reports_what_the_local_engine_reports(planted):
     """The same sections and the same kind of numbers: splits drawn on the cluster (so not the
     local engine's folds), scored here with the local fallback."""
