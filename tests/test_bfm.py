@@ -402,6 +402,15 @@ def test_a_category_first_seen_later_adds_nothing(files):
     odd = run("predict", "--user", "n1", "--item", "i3", "--user-attrs", "group=purple,age=30",
               "-m", model, "--format", "csv", "-q")  # fmt: skip
     assert known.exit_code == 0 and known.stdout == odd.stdout
+    # ... and says so, where a slip of the keyboard would otherwise pass unsaid
+    said = run("predict", "--user", "n1", "--item", "i3", "--user-attrs", "group=purple,age=30",
+               "-m", model)  # fmt: skip
+    assert said.stdout == odd.stdout
+    assert "note: attributes: group 'purple' was never seen in training; it adds nothing" in (
+        said.stderr)  # fmt: skip
+    twice = run("predict", "--user", "n1", "--item", "i3", "--user-attrs", "age=30,age=40",
+                "-m", model)  # fmt: skip
+    assert twice.exit_code == 1 and "attributes: age is given twice" in twice.stderr
 
 
 def test_the_day_of_a_rating_is_a_context_where_asked(planted):

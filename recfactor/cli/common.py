@@ -128,7 +128,7 @@ def known_rows(
         if saved is None:
             raise ParameterError("this model was trained without user features",
                                  hint="train --algo bfm --user-features FILE")  # fmt: skip
-        named[user] = parse_attributes(attrs, Encoding.from_dict(saved))
+        named[user] = parse_attributes(attrs, Encoding.from_dict(saved), lambda m: tell(m, quiet))
     model, users, items = coldstart.prepare(fitted, history=data, side=side, attributes=named)
     folded = [] if data is None else [str(u) for u in data.user_ids if str(u) in users]
     unknown = 0 if data is None else int((fitted.item_index(data.item_ids)[data.items] < 0).sum())

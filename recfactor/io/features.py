@@ -30,6 +30,7 @@ from __future__ import annotations
 import math
 import os
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -232,15 +233,30 @@ def features_from_frame(frame: Any, what: str, encoding: Encoding | None = None)
     return Features(ids, _encode(frame, encoding, "<frame>", by_name), encoding, "<frame>")
 
 
-def parse_attributes(text: str, encoding: Encoding) -> Any:
-    """``age=25,gender=F`` as one encoded row (a 1 x features CSR matrix)."""
+def parse_attributes(
+    text: str, encoding: Encoding, note: Callable[[str], None] = lambda _: None
+) -> Any:
+    """``age=25,gender=F`` as one encoded row (a 1 x features CSR matrix). ``note`` hears of
+    a category the model never saw (``gender=X``, ``occupation=Student``), which adds
+    nothing: a typing slip would otherwise pass unsaid."""
     values: dict[str, str] = {}
     for part in (p.strip() for p in text.split(",") if p.strip()):
         key, sep, value = part.partition("=")
         if not sep or not key.strip():  # "age" or "=25"
             raise DataError(f"attributes: {part!r} is not NAME=VALUE",
                             hint="write NAME=VALUE,NAME=VALUE")  # fmt: skip
+        if key.strip() in values:
+            raise DataError(f"attributes: {key.strip()} is given twice",
+                            hint="give each attribute once")  # fmt: skip
         values[key.strip()] = value.strip()
+    for column in encoding.columns:
+        given = values.get(column.name, "")
+        if column.kind in ("category", "labels") and given:
+            new = [t.strip() for t in given.split(LABEL_SEP) if t.strip() not in column.values]
+            if new:
+                note(f"note: attributes: {column.name} {'|'.join(new)!r} was never seen in "
+                     "training; it adds nothing (known: " + ", ".join(column.values[:8])
+                     + (", ..." if len(column.values) > 8 else "") + ")")  # fmt: skip
     return encode_attributes(values, encoding)
 
 
