@@ -88,6 +88,23 @@ def test_an_empty_id_is_a_usage_error_not_an_unknown_user(trained, args):
     assert "an empty ID (no user or item has one)" in result.stderr, result.stderr
 
 
+def test_standard_input_given_to_two_inputs_is_a_usage_error(trained, tmp_path):
+    """The second reader of - found it drained and called its file empty ("<stdin>: the file
+    is empty"); - as -o is standard output, beside - as the data."""
+    pairs = "user,item\n1,B\n"
+    for args in (
+        ("train", "-", "--algo", "bfm", "--user-features", "-"),
+        ("predict", "-", "--history=-"),
+        ("predict", "-", "--history", "-", "-q"),
+    ):
+        result = run(*args, input=pairs)
+        assert result.exit_code == 2 and result.stdout == "", args
+        assert "- (standard input) is given to two inputs" in result.stderr, result.stderr
+    for out in (("-o", "-"), ("--output=-",)):
+        result = run("predict", "-", *out, "-q", input=pairs)
+        assert result.exit_code == 0 and result.stdout.startswith("user,item,prediction")
+
+
 def test_json_and_table_formats(trained):
     result = run("predict", "--user", "1", "--item", "B", "--format", "json")
     (record,) = json.loads(result.stdout)

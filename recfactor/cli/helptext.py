@@ -159,6 +159,11 @@ class Command(TyperCommand):
         repeated = _repeated_option(self.get_params(ctx), args)
         if repeated is not None:
             ctx.fail(f"{repeated}; give it once")
+        inputs = [t for k, t in enumerate(args[: args.index("--") if "--" in args else None])
+                  if (t == "-" and args[k - 1 : k] not in (["-o"], ["--output"]))
+                  or (t.endswith("=-") and not t.startswith("--output="))]  # fmt: skip
+        if len(inputs) > 1:  # the second would read nothing, and call its file empty
+            ctx.fail("- (standard input) is given to two inputs, and only one can read it")
         return super().parse_args(ctx, args)
 
     def format_options(self, ctx: Any, formatter: Any) -> None:
