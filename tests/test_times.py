@@ -132,11 +132,19 @@ def test_a_bad_time_among_unix_seconds_is_named_by_its_line(log, tmp_path, value
     assert result.stderr.splitlines()[0] == f"error: {data}, {said}", result.stderr
 
 
-def test_a_bad_date_among_dates_is_named_by_its_line(log, tmp_path):
+@pytest.mark.parametrize(
+    ("value", "said"),
+    [
+        ("sometime", "time 'sometime' is neither a number nor a date"),
+        # a number among dates was "neither a number nor a date" too
+        ("880000000", "time '880000000' is a number, where most of the others are dates"),
+    ],
+)
+def test_a_bad_date_among_dates_is_named_by_its_line(log, tmp_path, value, said):
     dates = pd.to_datetime(log["timestamp"], unit="s").dt.strftime("%d %b %Y %H:%M").tolist()
-    dates[6] = "sometime"
+    dates[6] = value
     data = tmp_path / "log.csv"
     log.assign(timestamp=dates).to_csv(data, index=False)
     result = run("split", data, "--time-ordered", "-o", tmp_path)
     assert result.exit_code == 1, result.output
-    assert f"{data}, line 8: time 'sometime' is neither a number nor a date" in result.stderr
+    assert f"{data}, line 8: {said}" in result.stderr

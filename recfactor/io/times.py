@@ -186,6 +186,10 @@ def _text_as_numbers(values: pa.Array, where: Any) -> np.ndarray:
                         hint="give every time in Unix seconds, or every one as a date")  # fmt: skip
     parsed = pd.to_datetime(text, errors="coerce", utc=True, format="mixed")
     bad = parsed.isna().to_numpy() & given
+    if bad.any() and pd.notna(numbers.iloc[int(np.argmax(bad))]):
+        raise DataError(f"{where(int(np.argmax(bad)))}: time {text[int(np.argmax(bad))]!r} is "
+                        "a number, where most of the others are dates",
+                        hint="give every time as a date, or every one in Unix seconds")  # fmt: skip
     if bad.any():
         raise DataError(
             f"{where(int(np.argmax(bad)))}: time {text[int(np.argmax(bad))]!r} is neither a "
