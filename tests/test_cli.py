@@ -105,6 +105,21 @@ def test_standard_input_given_to_two_inputs_is_a_usage_error(trained, tmp_path):
         assert result.exit_code == 0 and result.stdout.startswith("user,item,prediction")
 
 
+def test_a_test_file_the_data_also_rates_is_noted(tmp_path):
+    """`evaluate DATA --test FILE` where FILE was taken from DATA and not removed scored
+    training errors as held-out ones, without a word."""
+    lines = (SAMPLE / "ratings.csv").read_text().splitlines()
+    (tmp_path / "part.csv").write_text("\n".join(lines[:301]) + "\n")
+    (tmp_path / "rest.csv").write_text("\n".join(lines[:1] + lines[301:]) + "\n")
+    args = ("--algo", "baseline", "--metric", "rmse", "--format", "csv")
+    leaked = run("evaluate", SAMPLE / "ratings.csv", "--test", tmp_path / "part.csv", *args)
+    assert leaked.exit_code == 0, leaked.output
+    assert (f"note: {tmp_path / 'part.csv'}: 300 of its 300 ratings rate pairs the data rates "
+            "too; their errors are training errors") in leaked.stderr  # fmt: skip
+    held = run("evaluate", tmp_path / "rest.csv", "--test", tmp_path / "part.csv", *args)
+    assert held.exit_code == 0 and "rate pairs the data rates" not in held.stderr
+
+
 def test_json_and_table_formats(trained):
     result = run("predict", "--user", "1", "--item", "B", "--format", "json")
     (record,) = json.loads(result.stdout)

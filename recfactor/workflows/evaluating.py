@@ -117,6 +117,8 @@ def evaluate_file(
     jobs = capped_jobs(jobs, note)
     fits = _fits(len(algos), seeds, split, read.feedback)
     dataset, test = _read_for(str(source), split.test, read, jobs, fits, split)
+    if test is not None:
+        _note_seen_pairs(dataset, test, split.test, note)
     dataset = with_features(dataset, features, note)
     times = split.times(str(source), read, dataset)
     timed = wants_times(algos)  # the held-out ratings are predicted at their times, too
@@ -175,6 +177,24 @@ def _read_for(source: str, test: str | None, read: Any, jobs: int, fits: int, sp
     reader = Background(read_pair, source, test, read)
     load_numba()
     return reader.result()
+
+
+def _note_seen_pairs(dataset: Any, test: Any, name: str, note: Note) -> None:
+    """Say how many of the test file's pairs the training data also rates: their errors are
+    the training error (the test file given as the data, or taken from it and not removed)."""
+    import numpy as np
+
+    from recfactor.dataset import index_in
+
+    users = index_in(dataset.user_ids, test.user_ids)[test.users]
+    items = index_in(dataset.item_ids, test.item_ids)[test.items]
+    known = (users >= 0) & (items >= 0)
+    trained = dataset.users.astype(np.int64) * dataset.n_items + dataset.items
+    asked = users[known].astype(np.int64) * dataset.n_items + items[known]
+    both = int(np.isin(asked, trained).sum())
+    if both:
+        note(f"note: {name}: {both:,} of its {test.n_ratings:,} ratings rate pairs the data "
+             "rates too; their errors are training errors, not held-out ones")  # fmt: skip
 
 
 def read_pair(source: str, test: str | None, read: Any) -> tuple[Any, Any]:
