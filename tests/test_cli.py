@@ -118,6 +118,15 @@ def test_a_test_file_the_data_also_rates_is_noted(tmp_path):
             "too; their errors are training errors") in leaked.stderr  # fmt: skip
     held = run("evaluate", tmp_path / "rest.csv", "--test", tmp_path / "part.csv", *args)
     assert held.exit_code == 0 and "rate pairs the data rates" not in held.stderr
+    # A saved model scored on pairs it was trained on says so too.
+    for data, said in (("ratings", True), ("rest", False)):
+        source = SAMPLE / "ratings.csv" if data == "ratings" else tmp_path / "rest.csv"
+        model = tmp_path / f"{data}.model"
+        assert run("train", source, "--algo", "baseline", "-m", model, "-q").exit_code == 0
+        scored = run("evaluate", "-m", model, "--test", tmp_path / "part.csv")
+        assert scored.exit_code == 0, scored.output
+        assert ("0 cold, predicted by the fallback; 300 rate pairs it was trained on"
+                in scored.stderr) is said, scored.stderr  # fmt: skip
 
 
 def test_json_and_table_formats(trained):

@@ -137,8 +137,9 @@ def _score_saved(model, test, read, metrics, relevant_threshold, out, quiet) -> 
 
     scored = workflows.score_saved(model, test, read=read, metrics=metrics,
                                    relevant_threshold=relevant_threshold)  # fmt: skip
+    trained = f"; {scored['trained']} rate pairs it was trained on" if scored["trained"] else ""
     tell(f"scored {model} as saved (no fit) on {scored['ratings']} test ratings of {test}; "
-          f"{scored['cold']} cold, predicted by the fallback", quiet)  # fmt: skip
+          f"{scored['cold']} cold, predicted by the fallback{trained}", quiet)  # fmt: skip
     records = [{"model": str(model), "test": test, "metric": name, "value": value}
                for name, value in scored["metrics"].items()]  # fmt: skip
     with out.open() as kind:

@@ -261,7 +261,8 @@ def score_saved(
     relevant_threshold: float = 4.0,
 ) -> dict[str, Any]:
     """A saved model scored on a test file as it stands, no fit: ``{"metrics": {name:
-    value}, "cold": pairs predicted by the fallback, "ratings": test ratings}``."""
+    value}, "cold": pairs predicted by the fallback, "ratings": test ratings, "trained": test
+    ratings of pairs the model was trained on}``."""
     from recfactor import persist
     from recfactor.evaluation import score_model
     from recfactor.io.ratings import read_ratings
@@ -270,7 +271,23 @@ def score_saved(
     # At their days where the file has times, without them as predict does where it has not.
     held = with_times(read_ratings(test, read), test, read, wants_times([fitted]), optional=True)
     scored = score_model(fitted, held, list(metrics) if metrics else None, relevant_threshold)
-    return {**scored, "ratings": held.n_ratings}
+    return {**scored, "ratings": held.n_ratings, "trained": _trained_pairs(fitted, held)}
+
+
+def _trained_pairs(fitted: Any, held: Any) -> int:
+    """How many of ``held``'s ratings rate pairs ``fitted`` was trained on (the seen items it
+    keeps): scored, they give training errors, not held-out ones."""
+    import numpy as np
+
+    if fitted.seen_indptr_ is None or fitted.seen_items_ is None:
+        return 0
+    users = fitted.user_index(held.user_ids)[held.users]
+    items = fitted.item_index(held.item_ids)[held.items]
+    known = (users >= 0) & (items >= 0)
+    n_items = len(fitted.item_ids_)
+    owners = np.repeat(np.arange(len(fitted.seen_indptr_) - 1), np.diff(fitted.seen_indptr_))
+    seen = owners.astype(np.int64) * n_items + fitted.seen_items_
+    return int(np.isin(users[known].astype(np.int64) * n_items + items[known], seen).sum())
 
 
 @dataclasses.dataclass(frozen=True)
