@@ -279,11 +279,12 @@ def encode_attributes(values: dict[str, str], encoding: Encoding) -> Any:
 # ---------------------------------------------------------------------------------------------
 
 
-def _lists_as_labels(table: Any, name: str) -> Any:
-    """A table's list columns (JSON lines' arrays, Parquet's lists: ``["Action", "Comedy"]``)
-    as their values joined by ``|``, the labels a text column writes so; a column of records
-    or maps is refused by name. Made text as they were, lists read as one category each
-    ("['Action' 'Comedy']"). Numbers are written as text as the ratings' reader writes them."""
+def _as_text_columns(table: Any, name: str) -> Any:
+    """A table ready to be made text. Its list columns (JSON lines' arrays, Parquet's lists:
+    ``["Action", "Comedy"]``) are their values joined by ``|``, the labels a text column
+    writes so (made text as they were, each list read as one category, "['Action'
+    'Comedy']"); a column of records or maps is refused by name; numbers are text as the
+    ratings' reader writes them."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
@@ -331,7 +332,7 @@ def _frame(source: str | os.PathLike, what: str) -> tuple[Any, str]:
     raw = read_bytes(source, name, "features file")
     kind = table_kind(raw)
     if kind is not None:
-        frame = _lists_as_labels(read_table(raw, kind, name), name).to_pandas()
+        frame = _as_text_columns(read_table(raw, kind, name), name).to_pandas()
         frame = _id_first(_as_text(frame), name, what)
         frame.attrs["named"] = True
         return frame, name

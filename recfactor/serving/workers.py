@@ -8,6 +8,7 @@ SIGHUP loads the model file again. A parent of several workers passes each on to
 
 from __future__ import annotations
 
+import errno
 import os
 import signal
 import socket
@@ -27,21 +28,21 @@ def listen(host: str, port: int) -> socket.socket:
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
         return socket.create_server((host, port), family=family, backlog=128)
     except OSError as exc:
-        import errno
-
         if exc.errno is not None and exc.errno < 0:  # the resolver's codes, not the system's
             raise RecfactorError(f"cannot listen on {host}:{port}: no such address",
                                  hint=ADDRESS_HINT) from None  # fmt: skip
         reason = os.strerror(exc.errno) if exc.errno else str(exc)
-        hint = {errno.EADDRNOTAVAIL: ADDRESS_HINT,
-                errno.EACCES: "ports below 1024 need root: choose 1024 or above (0: any free "
-                "one)"}.get(exc.errno, "choose another `port` (0: any free one), or stop what "
-                                       "listens there")  # fmt: skip
+        hint = LISTEN_HINTS.get(exc.errno, "choose another `port` (0: any free one), or stop "
+                                "what listens there")  # fmt: skip
         raise RecfactorError(f"cannot listen on {host}:{port}: {reason}", hint=hint) from None
 
 
 ADDRESS_HINT = ("give an address of this machine: 127.0.0.1 (this machine alone), 0.0.0.0 "
                 "(every interface), or a name that resolves to one")  # fmt: skip
+LISTEN_HINTS = {
+    errno.EADDRNOTAVAIL: ADDRESS_HINT,
+    errno.EACCES: "ports below 1024 need root: choose 1024 or above (0: any free one)",
+}
 
 
 def serve(sock: socket.socket, model_path: str, titles: dict[str, str] | None, workers: int,

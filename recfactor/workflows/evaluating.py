@@ -182,16 +182,7 @@ def _read_for(source: str, test: str | None, read: Any, jobs: int, fits: int, sp
 def _note_seen_pairs(dataset: Any, test: Any, name: str, note: Note) -> None:
     """Say how many of the test file's pairs the training data also rates: their errors are
     the training error (the test file given as the data, or taken from it and not removed)."""
-    import numpy as np
-
-    from recfactor.dataset import index_in
-
-    users = index_in(dataset.user_ids, test.user_ids)[test.users]
-    items = index_in(dataset.item_ids, test.item_ids)[test.items]
-    known = (users >= 0) & (items >= 0)
-    trained = dataset.users.astype(np.int64) * dataset.n_items + dataset.items
-    asked = users[known].astype(np.int64) * dataset.n_items + items[known]
-    both = int(np.isin(asked, trained).sum())
+    both = _pairs_among(dataset.user_ids, dataset.item_ids, dataset.users, dataset.items, test)
     if both:
         note(f"note: {name}: {both:,} of its {test.n_ratings:,} ratings rate pairs the data "
              "rates too; their errors are training errors, not held-out ones")  # fmt: skip
@@ -281,13 +272,24 @@ def _trained_pairs(fitted: Any, held: Any) -> int:
 
     if fitted.seen_indptr_ is None or fitted.seen_items_ is None:
         return 0
-    users = fitted.user_index(held.user_ids)[held.users]
-    items = fitted.item_index(held.item_ids)[held.items]
-    known = (users >= 0) & (items >= 0)
-    n_items = len(fitted.item_ids_)
     owners = np.repeat(np.arange(len(fitted.seen_indptr_) - 1), np.diff(fitted.seen_indptr_))
-    seen = owners.astype(np.int64) * n_items + fitted.seen_items_
-    return int(np.isin(users[known].astype(np.int64) * n_items + items[known], seen).sum())
+    return _pairs_among(fitted.user_ids_, fitted.item_ids_, owners, fitted.seen_items_, held)
+
+
+def _pairs_among(user_ids: Any, item_ids: Any, users: Any, items: Any, held: Any) -> int:
+    """How many of ``held``'s ratings rate one of the pairs (``users``, ``items``), codes
+    into ``user_ids`` and ``item_ids``."""
+    import numpy as np
+
+    from recfactor.dataset import index_in
+
+    asked_users = index_in(user_ids, held.user_ids)[held.users]
+    asked_items = index_in(item_ids, held.item_ids)[held.items]
+    known = (asked_users >= 0) & (asked_items >= 0)
+    width = len(item_ids)
+    pairs = users.astype(np.int64) * width + items
+    asked = asked_users[known].astype(np.int64) * width + asked_items[known]
+    return int(np.isin(asked, pairs).sum())
 
 
 @dataclasses.dataclass(frozen=True)
