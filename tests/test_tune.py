@@ -137,6 +137,10 @@ def test_tune_refuses_a_parameter_both_searched_and_fixed(planted):
     assert result.exit_code == 2 and "factors: both searched and fixed" in result.stderr
     missing = run("tune", planted, "--algo", "svd", "--space-file", planted.parent / "no.toml")
     assert missing.exit_code == 1 and "no.toml: no such file" in missing.stderr
+    # No trial at all: refused before the note of which space it would search.
+    none = run("tune", planted, "--algo", "svd", "--trials", "0")
+    assert none.exit_code == 2 and "--trials must be at least 1" in none.stderr
+    assert "searching" not in none.stderr, none.stderr
 
 
 def test_the_defaults_are_trial_0_and_halving_stops_at_two_rungs(planted):

@@ -334,6 +334,9 @@ def tune_file(
     from recfactor.lineage import DataRecord
 
     read = read or ReadOptions()
+    trials = search.get("trials")
+    if search.get("search_kind", "random") == "random" and trials is not None and trials < 1:
+        raise ParameterError("`trials` must be at least 1")  # before any note of the search
     fixed, preset = dict(fixed or {}), dict(preset or {})
     texts = list(space or [])
     if not texts:
