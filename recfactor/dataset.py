@@ -184,8 +184,8 @@ class Dataset:
                     f"{source}, row {int(np.argmax(missing)) + 1}: missing {role[:-1]}",
                     hint="every row needs a user and an item",
                 )
-        users_s = pd.Series(arrays["users"]).astype(str)
-        items_s = pd.Series(arrays["items"]).astype(str)
+        users_s = pd.Series(id_strings(arrays["users"]))
+        items_s = pd.Series(id_strings(arrays["items"]))
         if ratings is None:
             values = np.ones(len(users_s))
         else:
@@ -315,9 +315,21 @@ def id_array(values: list[str]) -> np.ndarray:
 DIRECT_LOOKUPS = 8
 
 
+def id_strings(ids: Any) -> np.ndarray:
+    """IDs as text, as the file readers write them: a whole float without its ".0" (1.0 is
+    "1": pandas makes integer IDs float where a column had a missing value), else ``str``."""
+    values = np.asarray(ids)
+    if values.dtype.kind != "f":
+        return values.astype(str)
+    with np.errstate(invalid="ignore"):
+        whole = np.isfinite(values) & (values == np.floor(values)) & (np.abs(values) < 2.0**53)
+    return np.where(whole, np.where(whole, values, 0).astype(np.int64).astype(str),
+                    values.astype(str))  # fmt: skip
+
+
 def index_in(vocabulary: np.ndarray, ids: Any) -> np.ndarray:
     """Index of each ID in ``vocabulary``; -1 where absent. IDs are compared as strings."""
-    query = np.asarray(ids).astype(str).ravel()
+    query = id_strings(ids).ravel()
     if len(vocabulary) == 0:
         return np.full(len(query), -1, dtype=np.int64)
     if len(query) <= DIRECT_LOOKUPS:

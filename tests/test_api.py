@@ -109,6 +109,22 @@ MISUSES = {
 }  # fmt: skip
 
 
+def test_float_ids_from_pandas_are_the_ids_a_file_gives(tmp_path):
+    """pandas makes integer IDs float where a column had a missing value (and keeps them so
+    after dropna): the model knew the users '1.0', '2.0', which `recommend --user 1` and a
+    CSV of the same ratings do not name."""
+    frame = pd.DataFrame({"user": [1.0, 2.0, np.nan, 3.0, 1.0], "item": [10, 20, 10, 10, 20],
+                          "rating": [4.0, 3.0, 5.0, 5.0, 2.0]}).dropna()  # fmt: skip
+    fitted = rf.Baseline().fit(rf.Dataset.from_frame(frame))
+    frame.astype({"user": int}).to_csv(tmp_path / "r.csv", index=False)
+    assert list(fitted.user_ids_) == list(rf.read_ratings(str(tmp_path / "r.csv")).user_ids)
+    by_text, by_float = (
+        fitted.predict(["1", "3"], ["10", "20"]),
+        fitted.predict([1.0, 3.0], [10, 20]),
+    )
+    assert by_text.values.tolist() == by_float.values.tolist() and not by_float.cold.any()
+
+
 @pytest.mark.parametrize("case", sorted(MISUSES))
 def test_a_misused_call_raises_recfactor_s_error_saying_what(case):
     """The API's entry points refuse what they cannot take with recfactor's own errors, each

@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from recfactor.dataset import index_in
+from recfactor.dataset import id_strings, index_in
 from recfactor.errors import ColdStartError, ParameterError
 from recfactor.models.kept import kept, ranked
 
@@ -24,7 +24,7 @@ def _looked_up(model: Any, name: str, ids: Any) -> np.ndarray:
     :meth:`Scoring.keep_ready` made where it still matches the vocabulary."""
     vocabulary = getattr(model, name)
     memo = model.__dict__.get(f"_lookup_{name}")
-    query = np.asarray(ids).astype(str).ravel()
+    query = id_strings(ids).ravel()
     if memo is None or memo[0] is not vocabulary or len(query) > TABLE_LOOKUPS:
         return index_in(vocabulary, query)
     get = memo[1].get
