@@ -765,3 +765,7 @@ def test_a_dataframes_missing_id_or_attribute_is_missing_and_the_ids_stay_whole(
     read = rf.features_from_frame(frame, "user")
     assert read.ids.tolist() == ["u10", "u2", "u3"]
     assert read.encoding.feature_names() == ["colour=blue", "colour=red"]
+    # Float IDs (pandas' for integers that had a missing value) name the raters as Dataset does.
+    floats = rf.features_from_frame(pd.DataFrame({"user": [1.0, 2.0], "age": [20.0, np.nan]}),
+                                    "user")  # fmt: skip
+    assert floats.ids.tolist() == ["1", "2"]

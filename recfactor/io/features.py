@@ -216,7 +216,13 @@ def _matched_by_name(frame: Any, encoding: Encoding, name: str, what: str) -> bo
 
 def _as_text(frame: Any) -> Any:
     """A table's values as text, a null as "": pandas 3 keeps one a NaN in its text (whose
-    ``to_numpy(dtype=str)`` then cut every ID to one character), pandas 2 wrote "nan"."""
+    ``to_numpy(dtype=str)`` then cut every ID to one character), pandas 2 wrote "nan". A
+    float's whole number is written as the ratings' readers write it (1.0 is "1")."""
+    from recfactor.dataset import id_strings
+
+    frame = frame.copy()
+    for column in [c for c in frame.columns if frame[c].dtype.kind == "f"]:
+        frame[column] = id_strings(frame[column].to_numpy())
     return frame.astype(str).fillna("").replace({"nan": "", "None": ""})
 
 
