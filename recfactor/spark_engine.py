@@ -84,11 +84,9 @@ def session(
     builder = builder.remote(remote) if remote else builder.master(master or "local[*]")
     if not remote:
         builder = builder.config("spark.ui.enabled", "false")
-    threads = local_threads(master or "local[*]")
-    if threads and SparkSession.getActiveSession() is None:
-        # Spark's 200 shuffle partitions are a cluster's: on a machine's own cores each is a
-        # task to schedule, and a train took 1.3-1.8x as long (benchmarks/bench_spark_shuffle).
-        builder = builder.config("spark.sql.shuffle.partitions", str(4 * threads))
+    partitions = shuffle_partitions(master, remote)
+    if partitions is not None and SparkSession.getActiveSession() is None:
+        builder = builder.config("spark.sql.shuffle.partitions", str(partitions))
     # A rating that is not a number becomes null, found and reported below with its value
     # (ANSI casts would throw a Java exception instead).
     builder = builder.config("spark.sql.ansi.enabled", "false")
@@ -131,16 +129,21 @@ def session(
     return spark
 
 
-def local_threads(master: str) -> int | None:
-    """The threads of a local master (``local``, ``local[4]``, ``local[*]``, ``local[4,2]``
-    with its retries), or None for a cluster's."""
-    found = re.fullmatch(r"local(?:\[(\*|\d+)(?:,\s*\d+)?\])?", master.strip())
+def shuffle_partitions(master: str | None, remote: str | None) -> int | None:
+    """The shuffle partitions of a session made here: 4 a thread of a local master (``local``,
+    ``local[4]``, ``local[*]``, ``local[4,2]`` with its retries; none named: ``local[*]``);
+    None, Spark's own setting, for a cluster's master or a Connect server's.
+
+    Spark's 200 are a cluster's: on a machine's own cores each is a task to schedule, and a
+    train took 1.3-1.8x as long (benchmarks/bench_spark_shuffle.py)."""
+    if remote is not None:
+        return None
+    found = re.fullmatch(r"local(?:\[(\*|\d+)(?:,\s*\d+)?\])?", (master or "local[*]").strip())
     if found is None:
         return None
     count = found.group(1)
-    if count is None:
-        return 1
-    return available_cores() if count == "*" else max(int(count), 1)
+    threads = 1 if count is None else available_cores() if count == "*" else max(int(count), 1)
+    return 4 * threads
 
 
 _LOCAL_CHECKPOINTS: list[str] = []

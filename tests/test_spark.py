@@ -313,15 +313,20 @@ def test_als_checkpoints_where_it_is_told(tmp_path):
 
 def test_a_local_master_shuffles_into_a_few_partitions_a_core():
     """Spark's 200 shuffle partitions are a cluster's: a session recfactor makes on local[N]
-    has 4 a thread (the run's session is one), a cluster's master keeps Spark's own."""
+    has 4 a thread (the run's session is one), a cluster's master or a Connect server keeps
+    Spark's own (a Connect session was given this machine's count)."""
     from pyspark.sql import SparkSession
 
     from recfactor.running.workers import available_cores
-    from recfactor.spark_engine import local_threads
+    from recfactor.spark_engine import shuffle_partitions
 
     assert SparkSession.getActiveSession().conf.get("spark.sql.shuffle.partitions") == "8"
-    masters = ["local", "local[4]", "local[*]", "local[3,2]", "spark://h:7077", "yarn"]
-    assert [local_threads(m) for m in masters] == [1, 4, available_cores(), 3, None, None]
+    masters = ["local", "local[4]", "local[*]", None, "local[3,2]", "spark://h:7077", "yarn"]
+    cores = available_cores()
+    assert [shuffle_partitions(m, None) for m in masters] == [4, 16, 4 * cores, 4 * cores, 12,
+                                                              None, None]  # fmt: skip
+    # A Connect server's sessions keep the server's setting (its master is not named here).
+    assert shuffle_partitions(None, "sc://127.0.0.1:15002") is None
 
 
 def test_json_lines_are_read_on_spark_as_here(tmp_path):
