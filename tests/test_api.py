@@ -123,6 +123,8 @@ def test_float_ids_from_pandas_are_the_ids_a_file_gives(tmp_path):
         fitted.predict([1.0, 3.0], [10, 20]),
     )
     assert by_text.values.tolist() == by_float.values.tolist() and not by_float.cold.any()
+    with pytest.raises(rf.ColdStartError, match="unknown user '7'"):  # as it was looked up
+        fitted.predict([7.0], [10], strict=True)
 
 
 @pytest.mark.parametrize("case", sorted(MISUSES))

@@ -60,7 +60,7 @@ class Scoring:
                                  hint="give one user and one item a pair")  # fmt: skip
 
         def name(side: str, k: int) -> str:
-            return str(np.asarray(users if side == "user" else items, dtype=str).ravel()[k])
+            return str(id_strings(users if side == "user" else items).ravel()[k])
 
         return self._predict_known(u, i, strict, name)
 
