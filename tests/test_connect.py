@@ -25,20 +25,15 @@ if shutil.which("java") is None:
     pytest.skip("Spark needs Java, and there is none here", allow_module_level=True)
 
 
-@pytest.fixture(scope="module")
-def server(spark_session) -> str:
-    """The Connect endpoint of the test run's Spark session (its local[2] JVM)."""
-    return spark_session
-
-
 def _recfactor(*args: object, cwd: Path) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "recfactor", *map(str, args)], cwd=cwd,
                           capture_output=True, text=True, timeout=300)  # fmt: skip
 
 
-def test_master_sc_trains_on_a_connect_server(server, tmp_path):
+def test_master_sc_trains_on_a_connect_server(spark_session, tmp_path):
     """`--master sc://...` is the address of a Connect server (as `--remote`, which the same
     code path serves): before, it started a local JVM gateway and failed."""
+    server = spark_session  # the run's session, its Connect address
     data = tmp_path / "r.csv"
     data.write_text(random_ratings_csv(30, 20, 0.5, seed=0))
     model = tmp_path / "connect.model"
