@@ -2,14 +2,15 @@
 features in the same run; and two cold-start protocols.
 
     python benchmarks/bench_side.py [--folds 1,2,3,4,5] [--rows a,b,d] [--myfm PYTHON]
-        [--epochs 200] [--burn-in 50] [--cold] [--myfm-ordinal]
+        [--epochs 200] [--burn-in 50] [--rank 16] [--likelihood auto] [--cold] [--myfm-ordinal]
 
 Rows: (a) user and item IDs; (b) + the implicit features (each user's rated items and each
 item's raters, 1/sqrt(n), from the training ratings only); (d) + the users' and items'
 attributes (u.user, u.item, encoded by recfactor.io.features). Each row is fitted by
 recfactor's bfm and, with ``--myfm PYTHON`` (an interpreter with myfm installed, never a
 recfactor dependency), by myFM's MyFMRegressor with the same feature matrices as relation
-blocks, the same rank (10), sweeps and kept draws, alternating recfactor and myFM fold by fold.
+blocks, the same rank (``--rank``, bfm's default 16), sweeps and kept draws, alternating
+recfactor and myFM fold by fold; bfm with ``--likelihood`` (its default: ordinal on stars).
 ``--myfm-ordinal`` fits myFM's ordered probit instead (its expected rating scored), to measure
 what the ordinal likelihood buys. Printed: each row's mean test RMSE and MAE over the folds and
 the fit seconds, per tool.
@@ -96,7 +97,8 @@ def _blocks(train, implicit: bool, side):
     return out[0], out[1], groups
 
 
-def _run_myfm(python, ordinal, train, test, implicit, side, epochs, burn_in, seed=0):
+def _run_myfm(python, ordinal, train, test, implicit, side, epochs, burn_in, rank, likelihood,
+              seed=0):  # fmt: skip
     import scipy.sparse as sp
 
     xu, xi, groups = _blocks(train, implicit, side)
@@ -111,7 +113,7 @@ def _run_myfm(python, ordinal, train, test, implicit, side, epochs, burn_in, see
         )
         arrays = {"train_y": train.ratings, "train_u": train.users, "train_i": train.items,
                   "test_u": test_u, "test_i": test_i,
-                  "groups": np.array(groups), "rank": 10, "seed": seed, "epochs": epochs,
+                  "groups": np.array(groups), "rank": rank, "seed": seed, "epochs": epochs,
                   "burn_in": burn_in, "ordinal": ordinal}  # fmt: skip
         for name, m in (("xu", xu), ("xi", xi)):
             arrays.update({f"{name}_data": m.data, f"{name}_indices": m.indices,
@@ -126,10 +128,11 @@ def _run_myfm(python, ordinal, train, test, implicit, side, epochs, burn_in, see
     return pred, seconds
 
 
-def _run_bfm(train, test, implicit, side, epochs, burn_in, seed=0):
+def _run_bfm(train, test, implicit, side, epochs, burn_in, rank, likelihood, seed=0):
     import recfactor as rf
 
-    model = rf.BFM(implicit=implicit, epochs=epochs, burn_in=burn_in, seed=seed)
+    model = rf.BFM(implicit=implicit, epochs=epochs, burn_in=burn_in, factors=rank,
+                   likelihood=likelihood, seed=seed)  # fmt: skip
     started = time.perf_counter()
     model.fit(train)
     seconds = time.perf_counter() - started
@@ -212,6 +215,8 @@ def main() -> None:
     parser.add_argument("--myfm", default=None)
     parser.add_argument("--epochs", type=int, default=200)
     parser.add_argument("--burn-in", type=int, default=50)
+    parser.add_argument("--rank", type=int, default=16)
+    parser.add_argument("--likelihood", default="auto", choices=("auto", "gaussian", "ordinal"))
     parser.add_argument("--cold", action="store_true")
     parser.add_argument(
         "--myfm-ordinal",
@@ -242,7 +247,8 @@ def main() -> None:
         for row in args.rows.split(","):
             implicit, attrs = rows[row]
             train = train.with_side(attrs)
-            same = (train, test, implicit, attrs, args.epochs, args.burn_in)
+            same = (train, test, implicit, attrs, args.epochs, args.burn_in, args.rank,
+                    args.likelihood)  # fmt: skip
             tools = [("recfactor", functools.partial(_run_bfm, *same))]
             if args.myfm:
                 peer = functools.partial(_run_myfm, args.myfm, args.myfm_ordinal, *same)

@@ -61,7 +61,7 @@ def place_users(
             paths[str(ids[r])] = "history"
             guess = (mean + item_bias[items] + bias[r]
                      + model.item_factors_[items].astype(np.float64) @ factors[r])  # fmt: skip
-            residual = ratings_of[r] - guess
+            residual = model.residuals(ratings_of[r], guess)
             shift = residual.sum() / (len(residual) + BIAS_PRIOR_RATINGS)
             bias[r] += shift
             factors[r] += _factor_move(model.item_factors_[items], residual - shift)

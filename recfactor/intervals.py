@@ -58,11 +58,18 @@ def intervals(
     u, i = np.asarray(u, dtype=np.int64), np.asarray(i, dtype=np.int64)
     center = np.asarray(center, dtype=np.float64)
     low, high = np.empty(len(u)), np.empty(len(u))
+    levels, cuts = getattr(model, "levels_", None), getattr(model, "cutpoints_", None)
     for start in range(0, len(u), CHUNK):
         rows = slice(start, start + CHUNK)
-        draws = _draws(model, u[rows], i[rows], center[rows])
-        low[rows] = _mixture_quantile(draws, model.noise_sd_, (1 - level) / 2)
-        high[rows] = _mixture_quantile(draws, model.noise_sd_, (1 + level) / 2)
+        if cuts is None:
+            draws = _draws(model, u[rows], i[rows], center[rows])
+            low[rows] = _mixture_quantile(draws, model.noise_sd_, (1 - level) / 2)
+            high[rows] = _mixture_quantile(draws, model.noise_sd_, (1 + level) / 2)
+        else:  # the ordinal likelihood: the fewest levels of the scale that hold the share
+            from recfactor.models.ordinal import interval
+
+            draws = _draws(model, u[rows], i[rows], model._latent(center[rows]))
+            low[rows], high[rows] = interval(draws, levels, cuts, level)
     if model.rating_scale_ is not None:
         low, high = (np.clip(x, *model.rating_scale_) for x in (low, high))
     return low, high

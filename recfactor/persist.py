@@ -46,6 +46,9 @@ _ARRAY_SPECS: dict[str, tuple[str, int]] = {
     "user_days": ("f", 2),
     "user_day_bias": ("f", 1),
     "new_user_factors": ("f", 1),  # where a user with no row stands: the average user's
+    # bfm's ordinal likelihood: the rating levels and the cutpoints between them.
+    "levels": ("f", 1),
+    "cutpoints": ("f", 1),
     # A seed ensemble: each member's item biases (a column a member).
     "member_item_bias": ("f", 2),
     # IDs too unequal in length for fixed width (dataset.id_array): UTF-8 and where each ends.

@@ -128,10 +128,10 @@ def test_command_functions_stay_short():
 def test_the_command_line_stays_small():
     """The use cases live in the engine (workflows, lists, io): cli/ only translates. The
     budget: 2,300 lines for the twelve commands of issue 23, then `serve`'s 55, the 35 that
-    hand predict, recommend and similar to Spark, the 10 that refuse an empty ID and the 5 that
-    refuse standard input read twice."""
+    hand predict, recommend and similar to Spark, the 10 that refuse an empty ID, the 5 that
+    refuse standard input read twice and the 3 of export's note on an ordinal model."""
     lines = sum(len(path.read_text().splitlines()) for path in (PACKAGE / "cli").glob("*.py"))
-    assert lines <= 2405
+    assert lines <= 2408
 
 
 def test_option_groups_are_declared_once():

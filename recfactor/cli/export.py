@@ -15,6 +15,7 @@ from recfactor.cli.common import (
     app,
     handle_errors,
     load_model,
+    tell,
 )
 from recfactor.cli.groups import DATA_OUTPUT, with_groups
 from recfactor.cli.helptext import Command
@@ -27,7 +28,7 @@ def export(
     what: Annotated[What, typer.Option("--what", help="Which factors to write.")] = What.items,
     model: ModelPath = Path(DEFAULT_MODEL),
     out: Any = DATA_OUTPUT,
-    quiet: Quiet = False,  # every command takes it; this one writes no notes
+    quiet: Quiet = False,
 ) -> None:
     """Write the learned user or item factors (and biases) as CSV, JSON or Parquet (the
     format from -o's suffix or --format; CSV on stdout by default, even on a terminal)."""
@@ -38,3 +39,5 @@ def export(
     output = None if out.output is None or str(out.output) == "-" else out.output
     fitted, _ = load_model(model)
     write_frame(factor_frame(fitted, what.value), kind, output, what.value[:-1])
+    if getattr(fitted, "export_note", None):
+        tell(fitted.export_note(), quiet)

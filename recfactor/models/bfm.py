@@ -12,7 +12,10 @@ feature group (the IDs, the implicit features, each attribute column; each facto
 that the regularisation is learned from the data, and the noise's precision likewise
 (``kernels/bfm.py`` for the sampling).
 
-A prediction is the average over the sweeps kept after the burn-in. As bpmf's, the kept draws'
+Ratings on a scale of a few levels (stars) are read by an ordered probit (``likelihood``,
+models/ordinal.py): the machine then models a latent value, and a rating is the band between
+learned cutpoints that it falls in. A prediction is the average over the sweeps kept after
+the burn-in (through the link, the expected rating). As bpmf's, the kept draws'
 sums are saved side by side, scaled by ``1 / sqrt(samples)``, so that predict, recommend,
 similar and export read them as any factor model's; the features' own draws are saved the same
 way, so that a new user is placed from its attributes and the items it rated
@@ -21,6 +24,7 @@ way, so that a new user is placed from its attributes and the items it rated
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass
 from typing import Any
 
@@ -30,6 +34,7 @@ from recfactor.errors import DataError
 from recfactor.models.base import Model
 from recfactor.models.bpmf import check_burn_in, kept_sweeps
 from recfactor.models.declarations import BFMParams
+from recfactor.models.scoring import COMPILED_PREDICT_MIN_LOADED, pair_dots
 
 # The hyperpriors (Rendle 2013, as libFM and myFM): Gamma(1, 1) on precisions, N(0, 1 /
 # (gamma0 lambda)) on means; a weak N(0, 1/W0_PRECISION) on the global bias.
@@ -38,6 +43,7 @@ BETA0 = 1.0
 GAMMA0 = 1.0
 W0_PRECISION = 1e-2
 DAY = 86_400.0  # the time context's bins: a day of Unix seconds
+CLIPPED = 1 << 4  # the compiled predictions' flag that clips them (Scoring._compiled_model)
 # The baseline that sets a new row's level (see _fit): epochs, user and item regularisation.
 FALLBACK_EPOCHS = 10
 FALLBACK_REG = (5.0, 2.0)
@@ -49,7 +55,7 @@ SELECTION_RATINGS = 20_000
 
 
 class BFM(Model):
-    """Bayesian factorization machine by Gibbs sampling (``factors=10, epochs=200,
+    """Bayesian factorization machine by Gibbs sampling (``factors=16, epochs=200,
     burn_in=50, samples=100``), on the ratings, the implicit signal of who rated what, and the
     users' and items' attributes where given. Explicit feedback only."""
 
@@ -70,17 +76,27 @@ class BFM(Model):
         warm_up()
 
     def _check_data(self, dataset) -> None:
+        from recfactor.models import ordinal
+
         check_burn_in(self.params)
+        # The ordinal likelihood refused before the fit where the ratings take too many values.
+        ordinal.scale_of(self.params.likelihood, dataset.ratings, dataset.source)
 
     def _fit(self, dataset, rng: np.random.Generator) -> None:
         from recfactor.kernels.bfm import sample_side
+        from recfactor.models import ordinal
 
         p: BFMParams = self.params
         k = p.factors
-        mu = float(dataset.ratings.mean(dtype=np.float64))
-        spread = float(dataset.ratings.std(dtype=np.float64))
-        spread = spread if spread > 0 and np.isfinite(spread) else 1.0
-        y = (dataset.ratings.astype(np.float64) - mu) / spread
+        levels = ordinal.scale_of(p.likelihood, dataset.ratings, dataset.source)
+        if levels is None:
+            mu = float(dataset.ratings.mean(dtype=np.float64))
+            spread = float(dataset.ratings.std(dtype=np.float64))
+            spread = spread if spread > 0 and np.isfinite(spread) else 1.0
+            y = (dataset.ratings.astype(np.float64) - mu) / spread
+        else:  # the latent values' unit is the noise's own; no global bias (the cutpoints')
+            mu, spread = 0.0, 1.0
+            sampler = ordinal.Sampler(ordinal.classes_of(dataset.ratings, levels), len(levels))
         side = getattr(dataset, "side", None)
         shape = (dataset.n_users, dataset.n_items)
         users = _Side.build(dataset.users, dataset.items, *shape, p.implicit,
@@ -97,19 +113,25 @@ class BFM(Model):
                                 False, None, k, rng)  # fmt: skip
         w0 = 0.0
         sides = [users, items] + ([] if times is None else [times])
+        if levels is not None:
+            y = sampler.start(_predicted(sides), rng)
         e = y - _predicted(sides)
         kept = kept_sweeps(p.burn_in, p.epochs, p.samples)
         keep = _Kept(sides, len(kept), k)
         n = len(y)
         noise_var = 0.0  # the kept sweeps' noise variances summed, in the ratings' unit
+        cuts = 0.0  # the kept sweeps' cutpoints summed (ordinal)
         for sweep in range(p.epochs):
-            alpha = rng.gamma((ALPHA0 + n) / 2, 2.0 / (BETA0 + float(e @ e)))
-            precision = alpha * n + W0_PRECISION
-            new = alpha * float(e.sum() + n * w0) / precision + rng.standard_normal() / np.sqrt(
-                precision
-            )
-            e -= new - w0
-            w0 = new
+            if levels is not None:
+                alpha = 1.0
+                y = sampler.sweep(y, e, rng, sweep, adapt=sweep < p.burn_in)
+            else:
+                alpha = rng.gamma((ALPHA0 + n) / 2, 2.0 / (BETA0 + float(e @ e)))
+                precision = alpha * n + W0_PRECISION
+                draw = rng.standard_normal()
+                new = alpha * float(e.sum() + n * w0) / precision + draw / np.sqrt(precision)
+                e -= new - w0
+                w0 = new
             for own in sides:
                 hyper = own.hyper(rng)
                 noise = rng.standard_normal((own.n_features, k + 1))
@@ -117,9 +139,13 @@ class BFM(Model):
             if sweep in kept:
                 keep.add(kept[sweep], w0, sides)
                 noise_var += spread**2 / alpha
+                if levels is not None:
+                    cuts = cuts + sampler.cuts
             self._on_epoch(sweep + 1, p.epochs)
         scale = np.sqrt(spread / len(kept))  # the average's 1/S, and the unit back, in halves
         self.noise_sd_ = float(np.sqrt(noise_var / len(kept)))
+        self.levels_ = levels
+        self.cutpoints_ = None if levels is None else cuts / len(kept)
         user_bias = spread * keep.bias[0] / len(kept)
         item_bias = spread * keep.bias[1] / len(kept)
         # Each side's mean bias moves into the global one (the same predictions), so that a
@@ -201,8 +227,11 @@ class BFM(Model):
         # Judged from the baseline's level, also for users (who now start at the average user):
         # judged from there, the map chose penalties that placed them worse (MovieLens 100K's
         # held-out users 1.0187 against 1.0178, BENCHMARKS.md).
-        picked = (own[::step], at, other_factors, self.fallback_mean_ + other_bias[at],
-                  dataset.ratings[::step])  # fmt: skip
+        level, value = self.fallback_mean_ + other_bias[at], dataset.ratings[::step]
+        if self.cutpoints_ is not None:  # on the latent scale: each rating's band's mean
+            level = self._latent(level)
+            value = level + self.residuals(value, level)
+        picked = (own[::step], at, other_factors, level, value)
         return attribute_map(rows, bias, factors, picked)
 
     # --- the file ------------------------------------------------------------------------
@@ -210,7 +239,7 @@ class BFM(Model):
     FEATURE_ARRAYS = ("fallback_user_bias", "fallback_item_bias", "user_attribute_mean",
                       "user_attribute_map", "item_attribute_mean", "item_attribute_map",
                       "day_bias", "day_factors", "user_days", "user_day_bias",
-                      "new_user_factors")  # fmt: skip
+                      "new_user_factors", "levels", "cutpoints")  # fmt: skip
     # None (a model saved before it was kept): a new user stands at the baseline's level.
     new_user_factors_: np.ndarray | None = None
 
@@ -239,6 +268,10 @@ class BFM(Model):
         self.fallback_mean_ = float(state.get("fallback_mean", self.global_mean_))
         if not np.isfinite(self.fallback_mean_):
             raise ValueError("a new row's level is not a finite number")
+        if (self.levels_ is None) != (self.cutpoints_ is None) or (
+            self.levels_ is not None and not _valid_scale(self.levels_, self.cutpoints_)
+        ):
+            raise ValueError("its ordinal scale (levels and cutpoints) is not a valid one")
         first = state.get("first_day")
         self.first_day_ = int(first) if isinstance(first, int) else 0
 
@@ -255,16 +288,82 @@ class BFM(Model):
         with a new item at the baseline's level (the known side's baseline bias), moved by the
         placed side's features where it was placed."""
         u, i = np.asarray(u, dtype=np.int64), np.asarray(i, dtype=np.int64)
+        if self.cutpoints_ is not None:
+            return self._clip(self._latent_index(u, i))
+        return self._latent_index(u, i, super().predict_index)
+
+    def _latent_index(self, u: np.ndarray, i: np.ndarray, known: Any = None) -> np.ndarray:
+        """:meth:`predict_index` before the link: the learned pairs by ``known`` (the factor
+        model's predictions) where given, else their latent values; the others' levels
+        through the link where ``known`` is given."""
+        u, i = np.asarray(u, dtype=np.int64), np.asarray(i, dtype=np.int64)
         placed_u, placed_i = _flag(self.placed_users_, u), _flag(self.placed_items_, i)
         average = self.new_user_factors_ is not None
         learned = (u >= 0) & (i >= 0) & ~placed_i & (average | ~placed_u)
         est = np.empty(len(u))
         if learned.any():
-            est[learned] = super().predict_index(u[learned], i[learned])
+            uu, ii = u[learned], i[learned]
+            if known is not None:
+                est[learned] = known(uu, ii)
+            elif "numba" in sys.modules and len(uu) >= COMPILED_PREDICT_MIN_LOADED:
+                est[learned] = self._predict_compiled(uu, ii)  # unclipped: _compiled_model
+            else:
+                dots = pair_dots(self.user_factors_, self.item_factors_, uu, ii)
+                est[learned] = self.global_mean_ + self.user_bias_[uu] + self.item_bias_[ii] + dots
         rest = ~learned
         if rest.any():
-            est[rest] = self._clip(self._level(u[rest], i[rest], placed_u[rest], placed_i[rest]))
+            level = self._level(u[rest], i[rest], placed_u[rest], placed_i[rest])
+            est[rest] = level if known is None else self._clip(level)
         return est
+
+    # The ordinal likelihood's scale (models/ordinal.py): the rating levels and the mean
+    # cutpoints of the kept draws; None for the Gaussian. The biases and factors are then the
+    # latent scale's, and a prediction the expected rating at their latent value.
+    levels_: np.ndarray | None = None
+    cutpoints_: np.ndarray | None = None
+
+    def _compiled_model(self) -> tuple:
+        """The factor model's, unclipped where the model is ordinal (its link follows)."""
+        model = super()._compiled_model()
+        if self.cutpoints_ is None:
+            return model
+        return (*model[:5], model[5] & ~CLIPPED, *model[6:])
+
+    def _clip(self, est: np.ndarray) -> np.ndarray:
+        """A latent value as a rating: the expected rating (ordinal), else clipped to the
+        scale."""
+        if self.cutpoints_ is None:
+            return super()._clip(est)
+        from recfactor.models.ordinal import expected
+
+        return expected(est, self.levels_, self.cutpoints_)
+
+    def export_note(self) -> str | None:
+        """What the exported biases and factors give, where it is not a rating."""
+        if self.cutpoints_ is None:
+            return None
+        cuts = ", ".join(f"{c:.6g}" for c in self.cutpoints_)
+        return (f"note: this model is ordinal: the mean, biases and factors give a rating's "
+                f"latent value f; its expected rating is {self.levels_[0]:g} + the sum over "
+                f"the cutpoints c_j ({cuts}) of (the next level - the one below) * "
+                f"Phi(f - c_j)")  # fmt: skip
+
+    def _latent(self, ratings: np.ndarray) -> np.ndarray:
+        """A rating-scale level (a baseline's) on the latent scale (ordinal), else itself."""
+        if self.cutpoints_ is None:
+            return ratings
+        from recfactor.models.ordinal import latent_of
+
+        return latent_of(ratings, self.levels_, self.cutpoints_)
+
+    def residuals(self, ratings: np.ndarray, guess: np.ndarray) -> np.ndarray:
+        """How far ``ratings`` lie from the latent ``guess`` on the model's scale (a user
+        placed by its ratings moves by them: recfactor.coldstart)."""
+        if self.cutpoints_ is None:
+            return np.asarray(ratings, dtype=np.float64) - guess
+        from recfactor.models.ordinal import residuals
+
+        return residuals(ratings, guess, self.levels_, self.cutpoints_)
 
     def _level(self, u: np.ndarray, i: np.ndarray, placed_u: np.ndarray, placed_i: np.ndarray
                ) -> np.ndarray:  # fmt: skip
@@ -275,6 +374,7 @@ class BFM(Model):
         learned_u, learned_i = has_u & ~placed_u, has_i & ~placed_i
         level[learned_u] += self.fallback_user_bias_[u[learned_u]]
         level[learned_i] += self.fallback_item_bias_[i[learned_i]]
+        level = self._latent(level)
         level[placed_u] += self.user_bias_[u[placed_u]]
         level[placed_i] += self.item_bias_[i[placed_i]]
         both = has_u & has_i & (placed_u | placed_i)
@@ -320,7 +420,10 @@ class BFM(Model):
     def at_days(self, values: np.ndarray, u: np.ndarray, i: np.ndarray, times: Any) -> np.ndarray:
         """``values`` (predictions of the pairs ``u``, ``i`` without a time) moved to each
         pair's time, on the rating scale; a pair with an unknown side as it was."""
-        moved = self._clip(values + self.day_moves(u, i, times))
+        if self.cutpoints_ is None:
+            moved = self._clip(values + self.day_moves(u, i, times))
+        else:  # moved on the latent scale, then read as a rating
+            moved = self._clip(self._latent_index(u, i) + self.day_moves(u, i, times))
         return np.where((u < 0) | (i < 0), values, moved)
 
     # Users placed by their attributes alone: their lists rank by predicted rating plus this
@@ -344,23 +447,26 @@ class BFM(Model):
         """As any factor model's, with the levels of :meth:`predict_index` where a side was
         placed; users placed by attributes alone rank popular items up."""
         out = super()._scores(u, item_factors, out)
-        self._rank_by_popularity_too(u, out)
         placed_u = _flag(self.placed_users_, u)
         placed_i = _flag(self.placed_items_, np.arange(len(self.item_ids_)))
+        fallback = float(self._latent(np.array([self.fallback_mean_]))[0])
         if placed_u.any():
             own = self.global_mean_ + self.item_bias_
-            level = (
-                own.copy()
-                if self.new_user_factors_ is not None
-                else (self.fallback_mean_ + _padded(self.fallback_item_bias_, len(placed_i)))
-            )
-            level[placed_i] = self.fallback_mean_ + self.item_bias_[placed_i]
+            if self.new_user_factors_ is not None:
+                level = own.copy()
+            else:
+                fallback_items = _padded(self.fallback_item_bias_, len(placed_i))
+                level = self._latent(self.fallback_mean_ + fallback_items)
+            level[placed_i] = fallback + self.item_bias_[placed_i]
             out[placed_u] += level - own
         if placed_i.any():
             users = ~placed_u
-            shift = (self.fallback_mean_ + self.fallback_user_bias_[u[users]]
+            shift = (self._latent(self.fallback_mean_ + self.fallback_user_bias_[u[users]])
                      - self.global_mean_ - self.user_bias_[u[users]])  # fmt: skip
             out[np.ix_(users, placed_i)] += shift[:, None]
+        if self.cutpoints_ is not None:  # the expected ratings: the same order, a rating's unit
+            out[...] = self._clip(out)
+        self._rank_by_popularity_too(u, out)
         return out
 
     def place_history(self, history: Any) -> tuple[Any, list[str], int]:
@@ -449,6 +555,13 @@ def _predicted(sides: list[_Side]) -> np.ndarray:
     pairs = sum(np.einsum("ij,ij->i", rows[a], rows[b])
                 for a in range(len(rows)) for b in range(a + 1, len(rows)))  # fmt: skip
     return bias + pairs
+
+
+def _valid_scale(levels: np.ndarray, cuts: np.ndarray) -> bool:
+    """Finite, increasing levels, and one increasing cutpoint fewer."""
+    return (levels.ndim == cuts.ndim == 1 and len(levels) >= 2 and len(cuts) == len(levels) - 1
+            and bool(np.isfinite(levels).all() and np.isfinite(cuts).all())
+            and bool((np.diff(levels) > 0).all() and (np.diff(cuts) > 0).all()))  # fmt: skip
 
 
 def _flag(mask: np.ndarray | None, index: np.ndarray) -> np.ndarray:
