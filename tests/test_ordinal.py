@@ -129,6 +129,30 @@ def test_a_list_s_scores_are_the_predicted_ratings(planted, fits):
     assert (np.diff(scores) <= 0).all()
     assert scores == pytest.approx(model.predict(["u3"] * len(items), items).values, abs=1e-9)
     assert scores.max() <= 5.0
+    row = model.scores(model.user_index(["u3"]))[0]
+    assert row[model.item_index(items)] == pytest.approx(scores, abs=1e-9)
+
+
+def test_a_user_placed_by_attributes_alone_lists_by_rating_and_popularity(planted):
+    """Such a list weighs each item's popularity beside its expected rating (models/bfm.py):
+    the scores are the expected ratings plus the stars of popularity, not latent values."""
+    from recfactor import popularity
+    from recfactor.io.features import Side, features_from_frame
+
+    frame = planted[0][["user", "item", "rating"]]
+    users = pd.DataFrame({"user": [f"u{x}" for x in range(300)] + ["newcomer"],
+                          "group": ["a", "b", "c"] * 100 + ["b"]})  # fmt: skip
+    side = Side(features_from_frame(users, "user"), None)
+    model = rf.BFM(**SMALL_FIT).fit(rf.Dataset.from_frame(frame).with_side(side))
+    placed, paths = coldstart.place_users(model, ["newcomer"], side.user.rows_for(["newcomer"]))
+    assert paths == {"newcomer": "attributes"}
+    listed = placed.recommend("newcomer", n=10)
+    items = [item for item, _ in listed]
+    rating = placed.predict(["newcomer"] * 10, items).values
+    counts = popularity.item_counts(placed)[placed.item_index(items)]
+    stars = placed.POPULARITY_STARS * np.log1p(counts)
+    assert [score for _, score in listed] == pytest.approx(rating + stars, abs=1e-9)
+    assert rating.min() >= 1.0 and rating.max() <= 5.0
 
 
 def test_a_saved_ordinal_model_predicts_alike_and_a_bad_scale_is_refused(planted, fits, tmp_path):

@@ -464,10 +464,36 @@ class BFM(Model):
             shift = (self._latent(self.fallback_mean_ + self.fallback_user_bias_[u[users]])
                      - self.global_mean_ - self.user_bias_[u[users]])  # fmt: skip
             out[np.ix_(users, placed_i)] += shift[:, None]
-        if self.cutpoints_ is not None:  # the expected ratings: the same order, a rating's unit
-            out[...] = self._clip(out)
+        if self.cutpoints_ is not None:  # rows blended with popularity: in a rating's unit
+            blended = _flag(self.placed_by_attributes_, u)
+            if blended.any():
+                out[blended] = self._clip(out[blended])
         self._rank_by_popularity_too(u, out)
         return out
+
+    # An ordinal model ranks each list by the latent values (the link keeps their order) and
+    # reads only the listed ones as ratings: the link over every item of a block cost more
+    # than its product (1024 users x 1682 items: 0.15 s).
+    def scores(self, u: np.ndarray) -> np.ndarray:
+        out = super().scores(u)
+        return out if self.cutpoints_ is None else self._as_ratings(np.asarray(u), out)
+
+    def recommend_index(
+        self, u: np.ndarray, n: int, exclude_seen: bool = True, allowed: Any = None,
+        on_block: Any = None,
+    ) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
+        top, values = super().recommend_index(u, n, exclude_seen, allowed, on_block)
+        if self.cutpoints_ is not None:
+            values = self._as_ratings(np.asarray(u, dtype=np.int64), values)
+        return top, values
+
+    def _as_ratings(self, u: np.ndarray, scores: np.ndarray) -> np.ndarray:
+        """``scores`` (rows of users ``u``) read as ratings where still latent: the rows not
+        blended with popularity (already ratings), their finite entries."""
+        plain = ~_flag(self.placed_by_attributes_, u.astype(np.int64))
+        cells = plain[:, None] & np.isfinite(scores)
+        scores[cells] = self._clip(scores[cells])
+        return scores
 
     def place_history(self, history: Any) -> tuple[Any, list[str], int]:
         """:func:`recfactor.foldin.fold_in` for bfm: the history's users placed by their

@@ -255,14 +255,13 @@ class BFMParams(Params):
 
     feedbacks: ClassVar[tuple[str, ...]] = ("explicit",)
 
-    # What `tune` searches: the chain's length (the same draws kept, further apart). With the
-    # priors learned there is no penalty to tune. Gaussian, of the ranks 4 to 32 10 scored
-    # best on u1.base's folds; ordinal, 16 and 20 scored 0.8746 and 0.8747 on u1..u5 where 10
-    # scored 0.8757 (BENCHMARKS.md). A longer chain scored better, Gaussian, on every fold
-    # of u1..u5 (BENCHMARKS.md, "bfm tuned: the chain's length").
-    factors: int = declare(16, low=1, short="-k", help="Latent factors")
-    epochs: int = declare(200, low=1, help="Gibbs sweeps, the burn-in included",
-                          space="200..800")  # fmt: skip
+    # What `tune` searches: the rank. With the priors learned there is no penalty to tune.
+    # Ordinal, on MovieLens 100K u1..u5 with IDs and implicit features, rank 24 and 32 scored
+    # 0.8761 and 0.8756 where 16 scored 0.8782 (with the attributes, 20 and 16 were level),
+    # and a longer chain scored worse; Gaussian, a longer chain scored better on every fold
+    # (BENCHMARKS.md: "bfm tuned: the chain's length", "bfm's ordered-probit likelihood").
+    factors: int = declare(16, low=1, short="-k", help="Latent factors", space="8..48:log")
+    epochs: int = declare(200, low=1, help="Gibbs sweeps, the burn-in included")
     burn_in: int = declare(50, low=0, help="Sweeps discarded before any is kept")
     samples: int = declare(100, low=1, help="Sweeps kept for the average (saved side by side)")
     implicit: bool = declare(True, switch=True, help="The items each user rated and the users "
@@ -270,7 +269,8 @@ class BFMParams(Params):
     time: bool = declare(False, switch=True, help="The day of each rating as a context (the "
                          "data's time column); predict uses it where PAIRS has times")  # fmt: skip
     # Ordinal where the ratings take at most 10 values (models/ordinal.py): on MovieLens 100K
-    # u1..u5 with attributes, 0.8757 against the Gaussian's 0.8822 (BENCHMARKS.md).
+    # u1..u5 with attributes, 0.8746 (rank 16) against the Gaussian's 0.8822 (rank 10,
+    # BENCHMARKS.md).
     likelihood: str = declare("auto", choices=("auto", "gaussian", "ordinal"),
                               help="How a rating arises from the model: ordinal (an ordered "
                               "probit over the scale's levels), gaussian, or auto: ordinal for "
