@@ -135,12 +135,17 @@ def truncated_draws(lo: np.ndarray, hi: np.ndarray, uniform: np.ndarray) -> np.n
 def truncated_means(lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
     """The mean of a standard normal within [lo, hi]: ``(phi(lo) - phi(hi)) / (Phi(hi) -
     Phi(lo))``, the nearer edge where the mass rounds to nothing."""
-    density = lambda x: np.exp(-0.5 * np.where(np.isfinite(x), x, 0) ** 2) * np.isfinite(x)  # noqa: E731
     mass = _band_mass(lo, hi)
     with np.errstate(invalid="ignore", divide="ignore"):
-        mean = (density(lo) - density(hi)) / np.sqrt(2 * np.pi) / mass
+        mean = (_density(lo) - _density(hi)) / mass
     edge = np.where(np.abs(np.where(np.isfinite(lo), lo, np.inf)) < np.abs(hi), lo, hi)
     return np.where((mass > 1e-300) & np.isfinite(mean), mean, edge)
+
+
+def _density(x: np.ndarray) -> np.ndarray:
+    """The standard normal density, 0 at an infinite edge."""
+    finite = np.isfinite(x)
+    return np.exp(-0.5 * np.where(finite, x, 0.0) ** 2) / np.sqrt(2 * np.pi) * finite
 
 
 def residuals(ratings: np.ndarray, guess: np.ndarray, levels: np.ndarray,
