@@ -44,6 +44,9 @@ class Dataset:
     lines: np.ndarray | None = field(default=None, repr=False)
     rating_column: str = "rating"
     first_line: int | None = None
+    # How an error names the ratings column: by its place and name where a file gave it
+    # ("3 (rating)", as the parser's errors), else by its name.
+    rating_label: str | None = field(default=None, repr=False, compare=False)
     unit: str = "line"
     # (indptr, items): each user's items, sorted, when the reader has grouped them already.
     seen_by_user: tuple | None = field(default=None, repr=False, compare=False)
@@ -103,6 +106,7 @@ class Dataset:
             source=self.source,
             lines=lines,
             rating_column=self.rating_column,
+            rating_label=self.rating_label,
             unit=self.unit,
             side=self.side,
             times=None if self.times is None else self.times[index],
@@ -126,6 +130,7 @@ class Dataset:
             source=self.source,
             lines=self.lines,
             rating_column=self.rating_column,
+            rating_label=self.rating_label,
             first_line=self.first_line,
             unit=self.unit,
             side=self.side,
@@ -358,12 +363,13 @@ def index_rows(
     duplicates: str | None,
     source: str,
     rating_column: str,
+    rating_label: str | None = None,
 ) -> Dataset:
     import pandas as pd
 
     if len(values) == 0:
         raise DataError(f"{source}: holds no ratings", hint="give a file with one rating per line")
-    check_values(values, lines, 1, "line", source, rating_column)
+    check_values(values, lines, 1, "line", source, rating_label or rating_column)
     user_codes, user_ids = pd.factorize(users, sort=False)
     item_codes, item_ids = pd.factorize(items, sort=False)
     u = user_codes.astype(np.int32)
@@ -383,6 +389,7 @@ def index_rows(
         source,
         rating_column,
         seen=seen,
+        rating_label=rating_label,
     )
 
 
@@ -560,6 +567,7 @@ def build_dataset(
     first_line: int = 1,
     unit: str = "line",
     seen: tuple | None = None,
+    rating_label: str | None = None,
 ) -> Dataset:
     return Dataset(
         user_ids=user_ids,
@@ -571,6 +579,7 @@ def build_dataset(
         source=source,
         lines=None if lines is None else np.ascontiguousarray(lines, dtype=np.int64),
         rating_column=rating_column,
+        rating_label=rating_label,
         first_line=first_line,
         unit=unit,
         seen_by_user=seen,

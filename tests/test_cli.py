@@ -7,6 +7,7 @@ import re
 import subprocess
 import sys
 
+import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
@@ -327,11 +328,20 @@ def test_nmf_flags_and_negative_data(tmp_path, monkeypatch):
     (tmp_path / "neg.csv").write_text("user,item,rating\n1,A,3\n2,B,-1\n")
     result = run("train", "neg.csv", "--algo", "nmf")
     assert result.exit_code == 1
-    assert "error: neg.csv, line 3, column 'rating': -1 is negative" in result.stderr
+    assert "error: neg.csv, line 3, column 3 (rating): -1 is negative" in result.stderr
     assert "--algo svd" in result.stderr
     (tmp_path / "bare.csv").write_text("1,A,3\n2,B,-1\n")  # no header: the column is "rating"
     result = run("train", "bare.csv", "--algo", "nmf")
-    assert "error: bare.csv, line 2, column 'rating': -1 is negative" in result.stderr
+    assert "error: bare.csv, line 2, column 3 (rating): -1 is negative" in result.stderr
+    # Named by its place and its header's name, wherever it stands, as the parser's errors.
+    (tmp_path / "first.csv").write_text("stars,user,item\n3,1,A\n-1,2,B\n")
+    result = run("train", "first.csv", "--algo", "nmf", "--user-col", "user", "--item-col",
+                 "item", "--rating-col", "stars")  # fmt: skip
+    assert "error: first.csv, line 3, column 1 (stars): -1 is negative" in result.stderr
+    pd.DataFrame({"who": ["1", "2"], "what": ["A", "B"], "stars": [3.0, 2e19]}).to_parquet(
+        tmp_path / "big.parquet")  # fmt: skip
+    result = run("train", "big.parquet")
+    assert "error: big.parquet, row 2, column 3 (stars): rating 2e+19 is beyond" in result.stderr
     assert run("train", "neg.csv", "--algo", "nmf", "--lr", "0.1").exit_code == 2
     assert run("train", "neg.csv", "--algo", "svd", "--l1-w", "1").exit_code == 2
 
@@ -472,7 +482,7 @@ def test_an_error_inside_a_worker_is_the_same_clean_error(tmp_path, monkeypatch)
     ]
     for result in results:
         assert result.exit_code == 1
-        assert "line 22, column 'rating': -2 is negative" in result.stderr
+        assert "line 22, column 3 (rating): -2 is negative" in result.stderr
         assert "Traceback" not in result.output
     assert results[0].stderr == results[1].stderr
 
@@ -705,7 +715,7 @@ def test_errors_the_data_holds_for_a_model_come_before_the_training_note(tmp_pat
     path.write_text("user,item,rating\nu1,a,3\nu2,b,-1\nu3,a,2\n")
     result = run("train", path, "--algo", "nmf", "-m", tmp_path / "m")
     assert result.exit_code == 1 and "training" not in result.stderr
-    assert result.stderr.startswith(f"error: {path}, line 3, column 'rating': -1 is negative")
+    assert result.stderr.startswith(f"error: {path}, line 3, column 3 (rating): -1 is negative")
     result = run("train", path, "--feedback", "implicit", "-k", "5", "-m", tmp_path / "m")
     assert result.exit_code == 1 and "training" not in result.stderr
     assert "is more than a truncated SVD" in result.stderr

@@ -166,5 +166,5 @@ def test_a_bad_new_rating_is_named_by_its_own_file_and_line(tmp_path, algo, flag
         assert refused.exit_code == 0, refused.output  # for a rank-2 SVD alone, not with the rest
         return
     assert refused.exit_code == 1, refused.output
-    assert f"{bad}, line 3, column 'rating': -1 is negative" in refused.stderr, refused.stderr
+    assert f"{bad}, line 3, column 3 (rating): -1 is negative" in refused.stderr, refused.stderr
     assert model.read_bytes() == before

@@ -153,7 +153,7 @@ def _read_long_streamed(path, name: str, opt: ReadOptions) -> Dataset | None:
     if header and cols.rating is None:
         users, items, _, lines, first_line = read
         _refuse_repeated_header(users, items, cols, lines, first_line, name)
-    return _index_codes(*read, opt, name, rating_name)
+    return _index_codes(*read, opt, name, rating_name, rating_label=_label(cols, rating_name))
 
 
 def _read_long(text: Input, name: str, sep: str, sample: list[str], opt: ReadOptions) -> Dataset:
@@ -192,7 +192,8 @@ def _read_long(text: Input, name: str, sep: str, sample: list[str], opt: ReadOpt
     else:
         values = frame[cols.rating].to_numpy(dtype=np.float64)
     lines = physical_lines(parse_text, len(frame), header)
-    return index_rows(users, items, values, lines, opt.feedback, opt.duplicates, name, rating_name)
+    return index_rows(users, items, values, lines, opt.feedback, opt.duplicates, name, rating_name,
+                      _label(cols, rating_name))  # fmt: skip
 
 
 def _refuse_matrix(rows: list[list[str]], header: bool, name: str) -> None:
@@ -239,7 +240,8 @@ def _read_long_arrow(
     if plain is not None:
         del raw, found
         text.release()
-        return _index_codes(*plain, None, first_line, opt, name, rating_name)
+        return _index_codes(*plain, None, first_line, opt, name, rating_name,
+                            rating_label=_label(cols, rating_name))  # fmt: skip
     wanted = [c for c in (cols.user, cols.item, cols.rating) if c is not None]
     parsed = parse_csv(memoryview(raw)[start:], sep, wanted, width, cols.rating)
     if parsed is None:
@@ -269,7 +271,8 @@ def _read_long_arrow(
             return None
     del parsed
     release_memory()
-    return _index_codes(users, items, values, lines, first_line, opt, name, rating_name)
+    return _index_codes(users, items, values, lines, first_line, opt, name, rating_name,
+                        rating_label=_label(cols, rating_name))  # fmt: skip
 
 
 def _refuse_repeated_header(
@@ -328,7 +331,13 @@ def _read_table(raw: bytes, kind: str, name: str, opt: ReadOptions) -> Dataset:
             )
     del table, users_col, items_col
     release_memory()
-    return _index_codes(users, items, values, None, 1, opt, name, rating_name, unit="row")
+    return _index_codes(users, items, values, None, 1, opt, name, rating_name, unit="row",
+                        rating_label=_label(cols, rating_name))  # fmt: skip
+
+
+def _label(cols, rating_name: str) -> str | None:
+    """How errors name a file's ratings column: its place and name, as the parser's do."""
+    return None if cols.rating is None else f"{cols.rating + 1} ({rating_name})"
 
 
 def _value_type(t):
@@ -352,12 +361,13 @@ def _index_codes(
     source: str,
     rating_column: str,
     unit: str = "line",
+    rating_label: str | None = None,
 ) -> Dataset:
     """The Arrow path's end: codes and vocabularies become a dataset. Rows are numbered
     ``first_line`` onwards unless ``lines`` gives each its line."""
     if len(values) == 0:
         raise DataError(f"{source}: holds no ratings", hint="give a file with one rating per line")
-    check_values(values, lines, first_line, unit, source, rating_column)
+    check_values(values, lines, first_line, unit, source, rating_label or rating_column)
     policy = opt.duplicates or default_policy(opt.feedback)
     u, i, values, lines, seen = merge_duplicates(
         users.codes, items.codes, values, lines, first_line, len(users.ids), len(items.ids),
@@ -365,5 +375,5 @@ def _index_codes(
     )  # fmt: skip
     return build_dataset(
         users.ids, items.ids, u, i, values, lines, opt.feedback, source, rating_column,
-        first_line=first_line, unit=unit, seen=seen,
+        first_line=first_line, unit=unit, seen=seen, rating_label=rating_label,
     )  # fmt: skip

@@ -471,11 +471,12 @@ def require_non_negative(dataset: Any, needs: str, hint: str) -> None:
     negative = dataset.ratings < 0
     if negative.any():
         j = int(np.argmax(negative))
-        column = (
-            f"column {dataset.rating_column!r}"
-            if dataset.rating_column
-            else f"the column of item {str(dataset.item_ids[dataset.items[j]])!r}"
-        )  # wide
+        if dataset.rating_label:
+            column = f"column {dataset.rating_label}"
+        elif dataset.rating_column:
+            column = f"column {dataset.rating_column!r}"
+        else:  # wide
+            column = f"the column of item {str(dataset.item_ids[dataset.items[j]])!r}"
         raise DataError(
             f"{dataset.where(j)}, {column}: "
             f"{dataset.ratings[j]:g} is negative; {needs} needs non-negative values",
