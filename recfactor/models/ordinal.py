@@ -105,9 +105,15 @@ def _band_mass(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     to 0."""
     from scipy.special import ndtr
 
+    # Each entry's own tail alone: half the calls of both tails and a choice (5M ratings: a
+    # sweep's two likelihoods took 0.9 s of its 1.3).
     upper = a > 0
-    return np.where(upper, ndtr(-np.where(upper, a, 0)) - ndtr(-np.where(upper, b, 0)),
-                    ndtr(b) - ndtr(a))  # fmt: skip
+    out = np.empty(np.broadcast(a, b).shape)
+    if upper.any():
+        out[upper] = ndtr(-a[upper]) - ndtr(-b[upper])
+    lower = ~upper
+    out[lower] = ndtr(b[lower]) - ndtr(a[lower])
+    return out
 
 
 def log_likelihood(classes: np.ndarray, latent: np.ndarray, cuts: np.ndarray) -> float:
