@@ -68,7 +68,7 @@ def intervals(
         else:  # the ordinal likelihood: the fewest levels of the scale that hold the share
             from recfactor.models.ordinal import interval
 
-            draws = _draws(model, u[rows], i[rows], model._latent(center[rows]))
+            draws = _draws(model, u[rows], i[rows], model.to_latent(center[rows]))
             low[rows], high[rows] = interval(draws, levels, cuts, level)
     if model.rating_scale_ is not None:
         low, high = (np.clip(x, *model.rating_scale_) for x in (low, high))

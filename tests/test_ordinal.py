@@ -241,3 +241,20 @@ def test_an_ordinal_day_context_moves_a_prediction_on_the_latent_scale(planted):
     moves = model.day_moves(u, i, frame.time.to_numpy()[:500].astype(float))
     expected = ordinal.expected(model._latent_index(u, i) + moves, model.levels_, model.cutpoints_)
     assert at_days == pytest.approx(expected, abs=1e-9)
+
+
+def test_export_says_how_to_read_an_ordinal_model_and_nothing_of_a_gaussian_one(fits, tmp_path):
+    for name, model in fits.items():
+        rf.save(model, tmp_path / f"{name}.model")
+        result = run("export", "-m", str(tmp_path / f"{name}.model"), "-o",
+                     str(tmp_path / f"{name}.csv"))  # fmt: skip
+        assert result.exit_code == 0
+        if model.cutpoints_ is None:  # it printed an empty line
+            assert result.stderr == ""
+        else:
+            cuts = ", ".join(f"{c:.6g}" for c in model.cutpoints_)
+            assert result.stderr == (
+                "note: this model is ordinal: the mean, biases and factors give a rating's "
+                "latent value f; its expected rating is 1 + the sum over the cutpoints c_j "
+                f"({cuts}) of (the next level - the one below) * Phi(f - c_j)\n"
+            )

@@ -315,8 +315,8 @@ def _fail(message: str, hint: str | None, code: int) -> None:
     raise typer.Exit(code)
 
 
-def tell(text: str, quiet: bool) -> None:
-    if not quiet:
+def tell(text: str | None, quiet: bool) -> None:
+    if text and not quiet:  # a note of nothing says nothing (not an empty line)
         typer.echo(text, err=True)
 
 

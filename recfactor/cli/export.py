@@ -39,5 +39,4 @@ def export(
     output = None if out.output is None or str(out.output) == "-" else out.output
     fitted, _ = load_model(model)
     write_frame(factor_frame(fitted, what.value), kind, output, what.value[:-1])
-    if getattr(fitted, "export_note", None):
-        tell(fitted.export_note(), quiet)
+    tell(fitted.export_note(), quiet)

@@ -24,7 +24,6 @@ way, so that a new user is placed from its attributes and the items it rated
 
 from __future__ import annotations
 
-import sys
 from dataclasses import dataclass
 from typing import Any
 
@@ -34,7 +33,7 @@ from recfactor.errors import DataError
 from recfactor.models.base import Model
 from recfactor.models.bpmf import check_burn_in, kept_sweeps
 from recfactor.models.declarations import BFMParams
-from recfactor.models.scoring import COMPILED_PREDICT_MIN_LOADED, pair_dots
+from recfactor.models.scoring import pair_dots
 
 # The hyperpriors (Rendle 2013, as libFM and myFM): Gamma(1, 1) on precisions, N(0, 1 /
 # (gamma0 lambda)) on means; a weak N(0, 1/W0_PRECISION) on the global bias.
@@ -229,7 +228,7 @@ class BFM(Model):
         # held-out users 1.0187 against 1.0178, BENCHMARKS.md).
         level, value = self.fallback_mean_ + other_bias[at], dataset.ratings[::step]
         if self.cutpoints_ is not None:  # on the latent scale: each rating's band's mean
-            level = self._latent(level)
+            level = self.to_latent(level)
             value = level + self.residuals(value, level)
         picked = (own[::step], at, other_factors, level, value)
         return attribute_map(rows, bias, factors, picked)
@@ -287,15 +286,10 @@ class BFM(Model):
         """Known pairs as any factor model's; a user with no row at the average user's; a pair
         with a new item at the baseline's level (the known side's baseline bias), moved by the
         placed side's features where it was placed."""
-        u, i = np.asarray(u, dtype=np.int64), np.asarray(i, dtype=np.int64)
-        if self.cutpoints_ is not None:
-            return self._clip(self._latent_index(u, i))
-        return self._latent_index(u, i, super().predict_index)
+        return self._clip(self._latent_index(u, i))
 
-    def _latent_index(self, u: np.ndarray, i: np.ndarray, known: Any = None) -> np.ndarray:
-        """:meth:`predict_index` before the link: the learned pairs by ``known`` (the factor
-        model's predictions) where given, else their latent values; the others' levels
-        through the link where ``known`` is given."""
+    def _latent_index(self, u: np.ndarray, i: np.ndarray) -> np.ndarray:
+        """:meth:`predict_index` before the link (the Gaussian's: before the clip)."""
         u, i = np.asarray(u, dtype=np.int64), np.asarray(i, dtype=np.int64)
         placed_u, placed_i = _flag(self.placed_users_, u), _flag(self.placed_items_, i)
         average = self.new_user_factors_ is not None
@@ -303,17 +297,14 @@ class BFM(Model):
         est = np.empty(len(u))
         if learned.any():
             uu, ii = u[learned], i[learned]
-            if known is not None:
-                est[learned] = known(uu, ii)
-            elif "numba" in sys.modules and len(uu) >= COMPILED_PREDICT_MIN_LOADED:
+            if self._compiled_for(len(uu)):
                 est[learned] = self._predict_compiled(uu, ii)  # unclipped: _compiled_model
             else:
                 dots = pair_dots(self.user_factors_, self.item_factors_, uu, ii)
                 est[learned] = self.global_mean_ + self.user_bias_[uu] + self.item_bias_[ii] + dots
         rest = ~learned
         if rest.any():
-            level = self._level(u[rest], i[rest], placed_u[rest], placed_i[rest])
-            est[rest] = level if known is None else self._clip(level)
+            est[rest] = self._level(u[rest], i[rest], placed_u[rest], placed_i[rest])
         return est
 
     # The ordinal likelihood's scale (models/ordinal.py): the rating levels and the mean
@@ -323,10 +314,9 @@ class BFM(Model):
     cutpoints_: np.ndarray | None = None
 
     def _compiled_model(self) -> tuple:
-        """The factor model's, unclipped where the model is ordinal (its link follows)."""
+        """The factor model's, unclipped: :meth:`predict_index` clips (or reads through the
+        ordinal link) the learned pairs and the placed ones alike."""
         model = super()._compiled_model()
-        if self.cutpoints_ is None:
-            return model
         return (*model[:5], model[5] & ~CLIPPED, *model[6:])
 
     def _clip(self, est: np.ndarray) -> np.ndarray:
@@ -339,7 +329,7 @@ class BFM(Model):
         return expected(est, self.levels_, self.cutpoints_)
 
     def export_note(self) -> str | None:
-        """What the exported biases and factors give, where it is not a rating."""
+        """An ordinal model's biases and factors give a latent value, not a rating."""
         if self.cutpoints_ is None:
             return None
         cuts = ", ".join(f"{c:.6g}" for c in self.cutpoints_)
@@ -348,7 +338,7 @@ class BFM(Model):
                 f"the cutpoints c_j ({cuts}) of (the next level - the one below) * "
                 f"Phi(f - c_j)")  # fmt: skip
 
-    def _latent(self, ratings: np.ndarray) -> np.ndarray:
+    def to_latent(self, ratings: np.ndarray) -> np.ndarray:
         """A rating-scale level (a baseline's) on the latent scale (ordinal), else itself."""
         if self.cutpoints_ is None:
             return ratings
@@ -374,7 +364,7 @@ class BFM(Model):
         learned_u, learned_i = has_u & ~placed_u, has_i & ~placed_i
         level[learned_u] += self.fallback_user_bias_[u[learned_u]]
         level[learned_i] += self.fallback_item_bias_[i[learned_i]]
-        level = self._latent(level)
+        level = self.to_latent(level)
         level[placed_u] += self.user_bias_[u[placed_u]]
         level[placed_i] += self.item_bias_[i[placed_i]]
         both = has_u & has_i & (placed_u | placed_i)
@@ -449,19 +439,19 @@ class BFM(Model):
         out = super()._scores(u, item_factors, out)
         placed_u = _flag(self.placed_users_, u)
         placed_i = _flag(self.placed_items_, np.arange(len(self.item_ids_)))
-        fallback = float(self._latent(np.array([self.fallback_mean_]))[0])
+        fallback = float(self.to_latent(np.array([self.fallback_mean_]))[0])
         if placed_u.any():
             own = self.global_mean_ + self.item_bias_
             if self.new_user_factors_ is not None:
                 level = own.copy()
             else:
                 fallback_items = _padded(self.fallback_item_bias_, len(placed_i))
-                level = self._latent(self.fallback_mean_ + fallback_items)
+                level = self.to_latent(self.fallback_mean_ + fallback_items)
             level[placed_i] = fallback + self.item_bias_[placed_i]
             out[placed_u] += level - own
         if placed_i.any():
             users = ~placed_u
-            shift = (self._latent(self.fallback_mean_ + self.fallback_user_bias_[u[users]])
+            shift = (self.to_latent(self.fallback_mean_ + self.fallback_user_bias_[u[users]])
                      - self.global_mean_ - self.user_bias_[u[users]])  # fmt: skip
             out[np.ix_(users, placed_i)] += shift[:, None]
         if self.cutpoints_ is not None:  # rows blended with popularity: in a rating's unit

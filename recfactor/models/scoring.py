@@ -102,12 +102,7 @@ class Scoring:
         u, i = np.asarray(u), np.asarray(i)
         if u.dtype not in (np.int32, np.int64) or i.dtype != u.dtype:
             u, i = u.astype(np.int64), i.astype(np.int64)
-        if "numba" in sys.modules:
-            compiled = len(u) >= COMPILED_PREDICT_MIN_LOADED
-        else:  # loading numba costs what numpy takes for this much work
-            factors = 0 if self.user_factors_ is None else self.user_factors_.shape[1]
-            compiled = len(u) * max(factors, 1) >= COMPILED_PREDICT_WORK
-        if compiled:
+        if self._compiled_for(len(u)):
             return self._predict_compiled(u, i)
         known_u = u >= 0
         known_i = i >= 0
@@ -124,6 +119,14 @@ class Scoring:
             else:
                 est[both] = inner
         return self._clip(est)
+
+    def _compiled_for(self, n: int) -> bool:
+        """Whether ``n`` pairs are predicted by the compiled loop (see COMPILED_PREDICT_*)."""
+        if "numba" in sys.modules:
+            return n >= COMPILED_PREDICT_MIN_LOADED
+        # Loading numba costs what numpy takes for this much work.
+        factors = 0 if self.user_factors_ is None else self.user_factors_.shape[1]
+        return n * max(factors, 1) >= COMPILED_PREDICT_WORK
 
     def _predict_compiled(self, u: np.ndarray, i: np.ndarray) -> np.ndarray:
         from recfactor.kernels.predict import predict_pairs, warm_up
@@ -341,6 +344,11 @@ class Scoring:
             raise ColdStartError(f"unknown user {str(user)!r}: not in the training data")
         idx, val = self.recommend_index(u, n, exclude_seen)
         return [(str(self.item_ids_[j]), float(v)) for j, v in zip(idx[0], val[0]) if j >= 0]
+
+    def export_note(self) -> str | None:
+        """What `export` says of the biases and factors it writes, where they are not simply a
+        rating's terms (None: nothing)."""
+        return None
 
     def latent_factors(self) -> tuple[np.ndarray, np.ndarray] | None:
         """The user and item factors of one fit, to read factor by factor (``inspect``): the
